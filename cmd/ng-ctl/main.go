@@ -1,0 +1,17 @@
+// Command ng-ctl speaks rtpengine's ng control protocol and rewrites SDP.
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/rtpkit/rtpkit/pkg/cli"
+	"github.com/rtpkit/rtpkit/pkg/ngctl"
+)
+
+func main() {
+	var cfg ngctl.Config
+	cli.Main("ng-ctl", "ng-ctl speaks rtpengine's ng control protocol and rewrites SDP.", &cfg, &cfg.Common, func(ctx context.Context, log *slog.Logger) error {
+		return ngctl.Run(ctx, cfg, log)
+	})
+}

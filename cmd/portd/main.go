@@ -1,0 +1,17 @@
+// Command portd owns the node's media sockets: per-interface port pools, leases to ng-ctl, sockets to rtp-fwd.
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/rtpkit/rtpkit/pkg/cli"
+	"github.com/rtpkit/rtpkit/pkg/portd"
+)
+
+func main() {
+	var cfg portd.Config
+	cli.Main("portd", "portd owns the node's media sockets: per-interface port pools, leases to ng-ctl, sockets to rtp-fwd.", &cfg, &cfg.Common, func(ctx context.Context, log *slog.Logger) error {
+		return portd.Run(ctx, cfg, log)
+	})
+}

@@ -1,0 +1,17 @@
+// Command redis-sync mirrors the node's calls to Redis and restores its redundancy group's calls.
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/rtpkit/rtpkit/pkg/cli"
+	"github.com/rtpkit/rtpkit/pkg/redissync"
+)
+
+func main() {
+	var cfg redissync.Config
+	cli.Main("redis-sync", "redis-sync mirrors the node's calls to Redis and restores its redundancy group's calls.", &cfg, &cfg.Common, func(ctx context.Context, log *slog.Logger) error {
+		return redissync.Run(ctx, cfg, log)
+	})
+}

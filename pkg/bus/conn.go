@@ -1,0 +1,206 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// DefaultURL is where daemons look for the bus when --nats-url is not given:
+// the embedded server of `rtpctl up`, or Debian's nats-server.
+const DefaultURL = "nats://127.0.0.1:4222"
+
+// Options says how to reach the bus.
+type Options struct {
+	// URL of the NATS server; credentials may be in it (nats://user:pass@host
+	// or nats://token@host).
+	URL string
+	// CredsFile is a NATS credentials file (JWT and NKey seed), optional.
+	CredsFile string
+	// ConnectTimeout bounds the wait for the first connection at start.
+	ConnectTimeout time.Duration
+}
+
+// RegisterFlags adds --nats-url, --nats-creds and --nats-connect-timeout.
+func (o *Options) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.URL, "nats-url", DefaultURL, "`URL` of the node's NATS bus (JetStream on)")
+	fs.StringVar(&o.CredsFile, "nats-creds", "", "NATS credentials `file` (optional)")
+	fs.DurationVar(&o.ConnectTimeout, "nats-connect-timeout", 10*time.Second, "how long to wait for the bus at start")
+}
+
+// Conn is a connection to the bus on behalf of one node.
+type Conn struct {
+	// NC is the underlying NATS connection.
+	NC   *nats.Conn
+	node string
+	log  *slog.Logger
+}
+
+var nodeIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidNodeID checks that id can be one subject token and a bucket name part.
+func ValidNodeID(id string) error {
+	if !nodeIDRe.MatchString(id) {
+		return fmt.Errorf("%w %q: use 1-64 letters, digits, '-' or '_'", ErrBadNodeID, id)
+	}
+	return nil
+}
+
+// DefaultNodeID derives a node id from the host name: its first label, with
+// characters a subject token cannot hold replaced by '-'.
+func DefaultNodeID() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "node"
+	}
+	h, _, _ = strings.Cut(h, ".")
+	b := []byte(h)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			b[i] = '-'
+		}
+	}
+	if len(b) > 64 {
+		b = b[:64]
+	}
+	return string(b)
+}
+
+// Connect dials the bus as client `name` of node `node` and waits, up to
+// opts.ConnectTimeout or ctx, for the first connection. Once connected it
+// reconnects forever: a daemon outlives bus restarts.
+func Connect(ctx context.Context, opts Options, node, name string, log *slog.Logger) (*Conn, error) {
+	if err := ValidNodeID(node); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	url := opts.URL
+	if url == "" {
+		url = DefaultURL
+	}
+	connected := make(chan struct{}, 1)
+	nopts := []nats.Option{
+		nats.Name(fmt.Sprintf("rtpkit %s %s pid %d", node, name, os.Getpid())),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.ReconnectJitter(100*time.Millisecond, time.Second),
+		nats.RetryOnFailedConnect(true),
+		nats.ConnectHandler(func(*nats.Conn) {
+			select {
+			case connected <- struct{}{}:
+			default:
+			}
+		}),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("bus disconnected", "url", redactURL(url), "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("bus reconnected", "url", redactURL(nc.ConnectedUrl()))
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subj := ""
+			if sub != nil {
+				subj = sub.Subject
+			}
+			log.Error("bus error", "subject", subj, "err", err)
+		}),
+	}
+	if opts.CredsFile != "" {
+		nopts = append(nopts, nats.UserCredentials(opts.CredsFile))
+	}
+	nc, err := nats.Connect(url, nopts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to bus %s: %w", redactURL(url), err)
+	}
+	if !nc.IsConnected() {
+		timeout := opts.ConnectTimeout
+		if timeout <= 0 {
+			timeout = 10 * time.Second
+		}
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		select {
+		case <-connected:
+		case <-t.C:
+			nc.Close()
+			return nil, fmt.Errorf("%w at %s after %s", ErrNotConnected, redactURL(url), timeout)
+		case <-ctx.Done():
+			nc.Close()
+			return nil, fmt.Errorf("connect to bus %s: %w", redactURL(url), ctx.Err())
+		}
+	}
+	log.Debug("bus connected", "url", redactURL(nc.ConnectedUrl()), "node", node)
+	return &Conn{NC: nc, node: node, log: log}, nil
+}
+
+// Node is the node id this connection speaks for.
+func (c *Conn) Node() string { return c.node }
+
+// Subject builds rtpkit.v1.<node>.<tokens...> for this connection's node.
+func (c *Conn) Subject(tokens ...string) string { return Subject(c.node, tokens...) }
+
+// JetStream returns the JetStream context of the connection.
+func (c *Conn) JetStream() (jetstream.JetStream, error) {
+	js, err := jetstream.New(c.NC)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return js, nil
+}
+
+// Close drains the connection (pending replies and publishes go out first)
+// and waits, briefly, for it to close.
+func (c *Conn) Close() {
+	if c == nil || c.NC == nil {
+		return
+	}
+	done := make(chan struct{})
+	c.NC.SetClosedHandler(func(*nats.Conn) { close(done) })
+	if err := c.NC.Drain(); err != nil {
+		c.NC.Close()
+		return
+	}
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		c.NC.Close()
+	}
+}
+
+// Subject builds rtpkit.v1.<node>.<tokens...>.
+func Subject(node string, tokens ...string) string {
+	return "rtpkit.v1." + node + "." + strings.Join(tokens, ".")
+}
+
+// redactURL hides credentials in a NATS URL for logs and errors.
+func redactURL(u string) string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return u
+	}
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		return scheme + "://***@" + rest[at+1:]
+	}
+	return u
+}
+
+// RedactURL hides credentials in a NATS URL (for messages naming the URL).
+func RedactURL(u string) string { return redactURL(u) }
+
+// isNoResponders reports whether err says nobody serves the subject.
+func isNoResponders(err error) bool {
+	return errors.Is(err, nats.ErrNoResponders)
+}

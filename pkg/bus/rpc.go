@@ -1,0 +1,250 @@
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/rtpkit/rtpkit/pkg/version"
+)
+
+// Empty is the message of requests that carry nothing.
+type Empty struct{}
+
+// Hello is what every daemon answers on rtpkit.v1.<node>.<daemon>.ping and
+// on rtpkit.v1.<node>.ping (where all of the node's daemons answer).
+type Hello struct {
+	Node    string    `json:"node"`
+	Daemon  string    `json:"daemon"`
+	PID     int       `json:"pid"`
+	Version string    `json:"version"`
+	Started time.Time `json:"started"`
+}
+
+// Service is one daemon's presence on the bus: a NATS micro service whose
+// endpoints live under the node's subject space.
+type Service struct {
+	conn  *Conn
+	svc   micro.Service
+	hello Hello
+}
+
+var semverRe = regexp.MustCompile(`^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
+
+// NewService registers daemon on the bus and answers its ping subjects.
+func NewService(c *Conn, daemon, description string) (*Service, error) {
+	v := version.Version
+	if !semverRe.MatchString(v) {
+		v = "0.0.0-" + sanitizeSemverPart(v)
+	}
+	svc, err := micro.AddService(c.NC, micro.Config{
+		Name:        "rtpkit-" + daemon,
+		Version:     v,
+		Description: description,
+		Metadata:    map[string]string{"node": c.node},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("register %s on the bus: %w", daemon, err)
+	}
+	s := &Service{conn: c, svc: svc, hello: Hello{
+		Node: c.node, Daemon: daemon, PID: os.Getpid(), Version: version.Version, Started: time.Now().UTC(),
+	}}
+	ping := func(context.Context, Empty) (Hello, error) { return s.hello, nil }
+	if err := Handle(s, "ping", c.Subject(daemon, "ping"), ping); err != nil {
+		_ = svc.Stop()
+		return nil, err
+	}
+	if err := Handle(s, "node-ping", c.Subject("ping"), ping, NoQueue()); err != nil {
+		_ = svc.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func sanitizeSemverPart(v string) string {
+	b := []byte(v)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			b[i] = '-'
+		}
+	}
+	if len(b) == 0 {
+		return "dev"
+	}
+	return string(b)
+}
+
+// Conn returns the connection the service runs on.
+func (s *Service) Conn() *Conn { return s.conn }
+
+// Stop unsubscribes every endpoint of the service.
+func (s *Service) Stop() error { return s.svc.Stop() }
+
+// HandleOption tunes an endpoint.
+type HandleOption func(*handleOpts)
+
+type handleOpts struct{ noQueue bool }
+
+// NoQueue makes every instance of the endpoint receive each request, instead
+// of one member of a queue group (for node-wide scatter requests).
+func NoQueue() HandleOption { return func(o *handleOpts) { o.noQueue = true } }
+
+// Handle serves subject with h: requests are decoded from JSON into Req,
+// replies encoded from Resp. An error returned by h reaches the caller as an
+// *Error; its code is the *Error's if h returned one, 500 otherwise.
+func Handle[Req, Resp any](s *Service, name, subject string, h func(context.Context, Req) (Resp, error), opts ...HandleOption) error {
+	var o handleOpts
+	for _, opt := range opts {
+		opt(&o)
+	}
+	eopts := []micro.EndpointOpt{micro.WithEndpointSubject(subject)}
+	if o.noQueue {
+		eopts = append(eopts, micro.WithEndpointQueueGroupDisabled())
+	}
+	handler := micro.HandlerFunc(func(r micro.Request) {
+		var req Req
+		if data := r.Data(); len(data) > 0 {
+			if err := json.Unmarshal(data, &req); err != nil {
+				_ = r.Error(CodeBadRequest, fmt.Sprintf("bad %s request: %v", name, err), nil)
+				return
+			}
+		}
+		resp, err := h(context.Background(), req)
+		if err != nil {
+			var be *Error
+			if errors.As(err, &be) {
+				_ = r.Error(be.Code, err.Error(), nil)
+			} else {
+				_ = r.Error(CodeInternal, err.Error(), nil)
+			}
+			return
+		}
+		if err := r.RespondJSON(resp); err != nil {
+			s.conn.log.Warn("bus reply failed", "subject", subject, "err", err)
+		}
+	})
+	if err := s.svc.AddEndpoint(name, handler, eopts...); err != nil {
+		return fmt.Errorf("serve %s on %s: %w", name, subject, err)
+	}
+	return nil
+}
+
+// Request sends req to subject and decodes the reply into Resp. A remote
+// failure comes back as *Error; no responder as ErrNoResponders.
+func Request[Req, Resp any](ctx context.Context, c *Conn, subject string, req Req) (Resp, error) {
+	var resp Resp
+	data, err := json.Marshal(req)
+	if err != nil {
+		return resp, fmt.Errorf("encode request for %s: %w", subject, err)
+	}
+	msg, err := c.NC.RequestWithContext(ctx, subject, data)
+	if err != nil {
+		if isNoResponders(err) {
+			return resp, fmt.Errorf("%s: %w", subject, ErrNoResponders)
+		}
+		return resp, fmt.Errorf("request %s: %w", subject, err)
+	}
+	if err := replyError(msg); err != nil {
+		return resp, err
+	}
+	if err := json.Unmarshal(msg.Data, &resp); err != nil {
+		return resp, fmt.Errorf("decode reply from %s: %w", subject, err)
+	}
+	return resp, nil
+}
+
+// Scatter sends req to subject and collects every reply that arrives before
+// ctx ends or `wait` passes after the first one (for node-wide requests such
+// as rtpkit.v1.<node>.ping that all daemons answer).
+func Scatter[Req, Resp any](ctx context.Context, c *Conn, subject string, req Req, wait time.Duration) ([]Resp, error) {
+	data, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("encode request for %s: %w", subject, err)
+	}
+	inbox := c.NC.NewRespInbox()
+	sub, err := c.NC.SubscribeSync(inbox)
+	if err != nil {
+		return nil, fmt.Errorf("scatter %s: %w", subject, err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := c.NC.PublishRequest(subject, inbox, data); err != nil {
+		return nil, fmt.Errorf("scatter %s: %w", subject, err)
+	}
+	var out []Resp
+	for {
+		wctx := ctx
+		var cancel context.CancelFunc = func() {}
+		if len(out) > 0 {
+			wctx, cancel = context.WithTimeout(ctx, wait)
+		}
+		msg, err := sub.NextMsgWithContext(wctx)
+		cancel()
+		if err != nil {
+			if len(out) > 0 || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				return out, nil
+			}
+			return out, fmt.Errorf("scatter %s: %w", subject, err)
+		}
+		if len(msg.Data) == 0 && msg.Header.Get("Status") == "503" {
+			return out, fmt.Errorf("%s: %w", subject, ErrNoResponders)
+		}
+		if replyError(msg) != nil {
+			continue
+		}
+		var r Resp
+		if json.Unmarshal(msg.Data, &r) == nil {
+			out = append(out, r)
+		}
+	}
+}
+
+// Publish sends msg, JSON-encoded, on subject (fire and forget).
+func Publish[T any](c *Conn, subject string, msg T) error {
+	data, err := json.Marshal(msg)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", subject, err)
+	}
+	if err := c.NC.Publish(subject, data); err != nil {
+		return fmt.Errorf("publish %s: %w", subject, err)
+	}
+	return nil
+}
+
+// Subscribe calls fn for every message on subject that decodes as T;
+// messages that do not are logged and dropped.
+func Subscribe[T any](c *Conn, subject string, fn func(subject string, msg T)) (*nats.Subscription, error) {
+	sub, err := c.NC.Subscribe(subject, func(m *nats.Msg) {
+		var v T
+		if err := json.Unmarshal(m.Data, &v); err != nil {
+			c.log.Warn("undecodable bus message", "subject", m.Subject, "err", err)
+			return
+		}
+		fn(m.Subject, v)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("subscribe %s: %w", subject, err)
+	}
+	return sub, nil
+}
+
+func replyError(msg *nats.Msg) error {
+	if msg.Header == nil {
+		return nil
+	}
+	desc := msg.Header.Get(micro.ErrorHeader)
+	if desc == "" {
+		return nil
+	}
+	code := msg.Header.Get(micro.ErrorCodeHeader)
+	if code == "" {
+		code = CodeInternal
+	}
+	return &Error{Code: code, Message: desc}
+}

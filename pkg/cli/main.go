@@ -1,0 +1,132 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/rtpkit/rtpkit/pkg/bus"
+)
+
+// Common holds the options every daemon takes: which node it serves, how to
+// reach the node's bus, and how to log.
+type Common struct {
+	NodeID    string
+	Bus       bus.Options
+	LogLevel  LogLevel
+	LogFormat LogFormat
+}
+
+// RegisterFlags adds --node-id, the bus options, --log-level and --log-format.
+func (c *Common) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.NodeID, "node-id", bus.DefaultNodeID(), "`id` naming this node in node state, subjects and Redis records")
+	c.Bus.RegisterFlags(fs)
+	c.LogLevel.Level = slog.LevelInfo
+	fs.Var(&c.LogLevel, "log-level", "`level`: 0-7 (syslog, as rtpengine) or debug|info|warn|error")
+	c.LogFormat = "text"
+	fs.Var(&c.LogFormat, "log-format", "log `format`: text or json")
+}
+
+// Validate checks the common options.
+func (c *Common) Validate() error {
+	if err := bus.ValidNodeID(c.NodeID); err != nil {
+		return Usagef("--node-id: %v", err)
+	}
+	if c.Bus.URL == "" {
+		return Usagef("--nats-url: empty")
+	}
+	return nil
+}
+
+// NewLogger builds the logger the options ask for, writing to w, with every
+// record carrying the daemon's name.
+func (c *Common) NewLogger(w io.Writer, daemon string) *slog.Logger {
+	return NewLogger(w, c.LogFormat, c.LogLevel.Level).With("daemon", daemon)
+}
+
+// NewLogger builds a text or JSON slog logger.
+func NewLogger(w io.Writer, format LogFormat, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Config is a daemon's configuration: it registers its options and checks
+// them once parsed.
+type Config interface {
+	RegisterFlags(fs *flag.FlagSet)
+	Validate() error
+}
+
+// ErrNotImplemented is what a daemon that a later release fills in returns.
+var ErrNotImplemented = errors.New("not implemented yet")
+
+// ExitNotImplemented is the exit code of a daemon that returned
+// ErrNotImplemented (sysexits' EX_UNAVAILABLE); supervisors do not restart it.
+const ExitNotImplemented = 69
+
+// SupervisorEnv names the variable `rtpctl up` sets to its own pid in its
+// children's environment; a child that finds another parent exits, closing
+// the window between fork and PR_SET_PDEATHSIG taking effect.
+const SupervisorEnv = "RTPKIT_SUPERVISOR_PID"
+
+// Main is the whole main of a daemon: parse options into cfg (usage and
+// exit 2 on a bad one), set up logging, run until SIGINT/SIGTERM, exit 1 if
+// run fails.
+func Main(name, summary string, cfg Config, common *Common, run func(ctx context.Context, log *slog.Logger) error) {
+	fs := NewFlagSet(name)
+	cfg.RegisterFlags(fs)
+	synopsis := name + " [options]"
+	if err := Parse(fs, os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			PrintUsage(os.Stdout, fs, synopsis, summary)
+			os.Exit(0)
+		}
+		Fail(name, fs, synopsis, summary, err)
+	}
+	if fs.NArg() > 0 {
+		Fail(name, fs, synopsis, summary, Usagef("unexpected argument %q", fs.Arg(0)))
+	}
+	if err := cfg.Validate(); err != nil {
+		Fail(name, fs, synopsis, summary, err)
+	}
+	exitIfOrphaned()
+	log := common.NewLogger(os.Stderr, name)
+	slog.SetDefault(log)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, log); err != nil && !errors.Is(err, context.Canceled) {
+		if errors.Is(err, ErrNotImplemented) {
+			fmt.Fprintln(os.Stderr, err)
+			stop()
+			os.Exit(ExitNotImplemented)
+		} else {
+			log.Error("exiting on error", "err", err)
+		}
+		stop()
+		os.Exit(1)
+	}
+}
+
+// exitIfOrphaned ends the process if it was started by `rtpctl up` and that
+// parent is already gone.
+func exitIfOrphaned() {
+	v := os.Getenv(SupervisorEnv)
+	if v == "" {
+		return
+	}
+	pid, err := strconv.Atoi(v)
+	if err == nil && os.Getppid() != pid {
+		fmt.Fprintf(os.Stderr, "supervisor %d is gone; exiting\n", pid)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,84 @@
+// Package ngctl is the daemon that speaks rtpengine's ng control protocol to
+// SIP proxies and rewrites their SDP.
+package ngctl
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/netip"
+
+	"github.com/rtpkit/rtpkit/pkg/cli"
+)
+
+// Config is ng-ctl's configuration.
+type Config struct {
+	cli.Common
+	ListenNG      cli.List
+	ListenTCPNG   cli.List
+	ListenHTTP    cli.List
+	Timeout       int
+	SilentTimeout int
+	OfferTimeout  int
+	FinalTimeout  int
+	DeleteDelay   int
+	MaxSessions   int
+}
+
+// RegisterFlags adds ng-ctl's options.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	c.Common.RegisterFlags(fs)
+	fs.Var(&c.ListenNG, "listen-ng", "`ADDR:PORT` for ng over UDP, repeatable (default 127.0.0.1:2223)")
+	fs.Var(&c.ListenTCPNG, "listen-tcp-ng", "`ADDR:PORT` for ng over TCP, repeatable (default off)")
+	fs.Var(&c.ListenHTTP, "listen-http", "`ADDR:PORT` for ng over HTTP (POST /ng), /metrics and /healthz (default off)")
+	fs.IntVar(&c.Timeout, "timeout", 60, "`seconds` without media before a call ends (0 = off)")
+	fs.IntVar(&c.SilentTimeout, "silent-timeout", 3600, "`seconds` without media on a call on hold before it ends (0 = off)")
+	fs.IntVar(&c.OfferTimeout, "offer-timeout", 3600, "`seconds` an offer waits for its answer (0 = off)")
+	fs.IntVar(&c.FinalTimeout, "final-timeout", 0, "`seconds` after which any call ends, media or not (0 = off)")
+	fs.IntVar(&c.DeleteDelay, "delete-delay", 30, "`seconds` a deleted call lingers before it is gone")
+	fs.IntVar(&c.MaxSessions, "max-sessions", -1, "most concurrent calls (`N`, -1 = no limit)")
+}
+
+// Listeners returns the UDP ng addresses, with the default if none given.
+func (c *Config) Listeners() []string {
+	if len(c.ListenNG) == 0 {
+		return []string{"127.0.0.1:2223"}
+	}
+	return c.ListenNG
+}
+
+// Validate checks the options.
+func (c *Config) Validate() error {
+	if err := c.Common.Validate(); err != nil {
+		return err
+	}
+	for _, group := range []struct {
+		name  string
+		addrs []string
+	}{{"listen-ng", c.Listeners()}, {"listen-tcp-ng", c.ListenTCPNG}, {"listen-http", c.ListenHTTP}} {
+		for _, a := range group.addrs {
+			ap, err := netip.ParseAddrPort(a)
+			if err != nil || ap.Port() == 0 {
+				return cli.Usagef("--%s %q: want ADDR:PORT (IPv6 as [ADDR]:PORT)", group.name, a)
+			}
+		}
+	}
+	for _, t := range []struct {
+		name string
+		v    int
+	}{{"timeout", c.Timeout}, {"silent-timeout", c.SilentTimeout}, {"offer-timeout", c.OfferTimeout}, {"final-timeout", c.FinalTimeout}, {"delete-delay", c.DeleteDelay}} {
+		if t.v < 0 {
+			return cli.Usagef("--%s %d: must be >= 0", t.name, t.v)
+		}
+	}
+	if c.MaxSessions < -1 {
+		return cli.Usagef("--max-sessions %d: must be -1 (no limit) or more", c.MaxSessions)
+	}
+	return nil
+}
+
+// Run serves until ctx ends.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	return fmt.Errorf("ng-ctl: %w (issue #5)", cli.ErrNotImplemented)
+}

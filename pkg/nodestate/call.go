@@ -1,0 +1,139 @@
+package nodestate
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// CallKind is the table kind of call records.
+const CallKind = "call"
+
+// CallSchema is the version of the Call record layout; a reader refuses
+// records with a newer major version than it knows.
+const CallSchema = 1
+
+// Call is the node-state record of one call: what ng-ctl negotiated and
+// which local sockets carry it. ng-ctl writes own calls and redis-sync
+// writes foreign ones; every other process only reads them. What changes
+// per packet (learned endpoints, counters) is not in this record.
+type Call struct {
+	Schema int    `json:"schema"`
+	ID     string `json:"id"`
+	// Owner is the node that owns the call: it answers its signalling and
+	// writes it to its Redis partition.
+	Owner string `json:"owner"`
+	// Foreign marks a call restored from another node's partition: it
+	// forwards media, but only final-timeout ends it.
+	Foreign bool      `json:"foreign,omitempty"`
+	Created time.Time `json:"created"`
+	// LastSignal is the time of the last offer/answer that changed the call.
+	LastSignal time.Time `json:"last_signal"`
+	// DeleteAt is set when a delete with delete-delay is pending.
+	DeleteAt time.Time `json:"delete_at,omitzero"`
+	// Legs are the call's monologues (one per SIP tag), in creation order.
+	Legs []Leg `json:"legs"`
+}
+
+// Leg is one party of the call: rtpengine's monologue, named by its tag.
+type Leg struct {
+	Tag       string `json:"tag"`
+	Label     string `json:"label,omitempty"`
+	ViaBranch string `json:"via_branch,omitempty"`
+	// Peer is the tag of the leg this one sends to.
+	Peer   string  `json:"peer,omitempty"`
+	Medias []Media `json:"medias"`
+}
+
+// Media is one m= line of a leg's SDP.
+type Media struct {
+	// Index is the position of the m= line, from 1.
+	Index     int    `json:"index"`
+	Type      string `json:"type"`
+	Protocol  string `json:"protocol"`
+	Interface string `json:"interface"`
+	// Direction is sendrecv, sendonly, recvonly or inactive.
+	Direction    string        `json:"direction,omitempty"`
+	RTCPMux      bool          `json:"rtcp_mux,omitempty"`
+	PayloadTypes []PayloadType `json:"payload_types,omitempty"`
+	Streams      []Stream      `json:"streams"`
+	Flags        []string      `json:"flags,omitempty"`
+}
+
+// Stream is one flow of a media: RTP (component 1) or RTCP (component 2).
+type Stream struct {
+	Component int `json:"component"`
+	// Local is the socket of ours that receives this leg's packets.
+	Local netip.AddrPort `json:"local"`
+	// Advertised is the address written into SDP, if not Local's.
+	Advertised netip.Addr `json:"advertised,omitzero"`
+	// Signalled is the peer address the SDP announced (may be unusable
+	// behind NAT; latching learns the real one).
+	Signalled netip.AddrPort `json:"signalled,omitzero"`
+}
+
+// PayloadType is one payload type of a media, in m= line order.
+type PayloadType struct {
+	PT       uint8  `json:"pt"`
+	Encoding string `json:"encoding"`
+	Clock    int    `json:"clock"`
+	Params   string `json:"params,omitempty"`
+	Fmtp     string `json:"fmtp,omitempty"`
+}
+
+// String gives the Redis hash value form pt/encoding/clock[/params[/fmtp]].
+func (p PayloadType) String() string {
+	s := strconv.Itoa(int(p.PT)) + "/" + p.Encoding + "/" + strconv.Itoa(p.Clock)
+	if p.Params != "" || p.Fmtp != "" {
+		s += "/" + p.Params
+	}
+	if p.Fmtp != "" {
+		s += "/" + p.Fmtp
+	}
+	return s
+}
+
+// ParsePayloadType parses the form PayloadType.String writes. The fmtp part
+// may itself contain '/'.
+func ParsePayloadType(s string) (PayloadType, error) {
+	var p PayloadType
+	parts := strings.SplitN(s, "/", 5)
+	if len(parts) < 3 {
+		return p, fmt.Errorf("payload type %q: want pt/encoding/clock[/params[/fmtp]]", s)
+	}
+	pt, err := strconv.ParseUint(parts[0], 10, 8)
+	if err != nil || pt > 127 {
+		return p, fmt.Errorf("payload type %q: bad number %q", s, parts[0])
+	}
+	clock, err := strconv.Atoi(parts[2])
+	if err != nil || clock < 0 {
+		return p, fmt.Errorf("payload type %q: bad clock rate %q", s, parts[2])
+	}
+	p.PT, p.Encoding, p.Clock = uint8(pt), parts[1], clock
+	if len(parts) > 3 {
+		p.Params = parts[3]
+	}
+	if len(parts) > 4 {
+		p.Fmtp = parts[4]
+	}
+	return p, nil
+}
+
+// Validate checks what readers rely on.
+func (c *Call) Validate() error {
+	if c.ID == "" {
+		return fmt.Errorf("call record without id")
+	}
+	if c.Schema > CallSchema {
+		return fmt.Errorf("call %q: schema %d is newer than this build's %d", c.ID, c.Schema, CallSchema)
+	}
+	if c.Owner == "" {
+		return fmt.Errorf("call %q: no owner", c.ID)
+	}
+	return nil
+}
+
+// Calls opens the table of call records.
+func Calls(s *Store) *Table[Call] { return NewTable[Call](s, CallKind) }

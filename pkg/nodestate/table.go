@@ -1,0 +1,260 @@
+package nodestate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Op says what happened to a record.
+type Op int
+
+const (
+	// OpPut means the record was created or replaced.
+	OpPut Op = iota
+	// OpDelete means the record was deleted.
+	OpDelete
+)
+
+// String names the operation.
+func (o Op) String() string {
+	if o == OpDelete {
+		return "delete"
+	}
+	return "put"
+}
+
+// Entry is one record with its revision.
+type Entry[T any] struct {
+	ID       string
+	Value    T
+	Revision uint64
+	Op       Op
+}
+
+// Table is the set of records of one kind (the key prefix) in a Store,
+// encoded as JSON.
+type Table[T any] struct {
+	s    *Store
+	kind string
+}
+
+// NewTable returns the table of records of the given kind ("call", ...).
+// kind must be letters, digits, '-' or '_'.
+func NewTable[T any](s *Store, kind string) *Table[T] {
+	return &Table[T]{s: s, kind: kind}
+}
+
+func (t *Table[T]) key(id string) string { return t.kind + "." + EscapeID(id) }
+
+func (t *Table[T]) id(key string) (string, error) {
+	tok, ok := strings.CutPrefix(key, t.kind+".")
+	if !ok {
+		return "", fmt.Errorf("key %q is not of kind %s", key, t.kind)
+	}
+	return UnescapeID(tok)
+}
+
+// Get reads the record id.
+func (t *Table[T]) Get(ctx context.Context, id string) (Entry[T], error) {
+	var e Entry[T]
+	kve, err := t.s.kv.Get(ctx, t.key(id))
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+			return e, fmt.Errorf("%s %q: %w", t.kind, id, ErrNotFound)
+		}
+		return e, fmt.Errorf("get %s %q: %w", t.kind, id, err)
+	}
+	return t.decode(kve)
+}
+
+// Put writes the record whatever its current revision.
+func (t *Table[T]) Put(ctx context.Context, id string, v T) (uint64, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return 0, fmt.Errorf("encode %s %q: %w", t.kind, id, err)
+	}
+	rev, err := t.s.kv.Put(ctx, t.key(id), data)
+	if err != nil {
+		return 0, fmt.Errorf("put %s %q: %w", t.kind, id, err)
+	}
+	return rev, nil
+}
+
+// PutAsync writes the record with a pipelined publish: it returns once the
+// write is on its way, and the future reports the bus's acknowledgement.
+// Writes of one connection reach the bucket in order.
+func (t *Table[T]) PutAsync(id string, v T) (jetstream.PubAckFuture, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s %q: %w", t.kind, id, err)
+	}
+	f, err := t.s.js.PublishAsync("$KV."+t.s.kv.Bucket()+"."+t.key(id), data)
+	if err != nil {
+		return nil, fmt.Errorf("put %s %q: %w", t.kind, id, err)
+	}
+	return f, nil
+}
+
+// Create writes the record only if none exists (or the last one was deleted).
+func (t *Table[T]) Create(ctx context.Context, id string, v T) (uint64, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return 0, fmt.Errorf("encode %s %q: %w", t.kind, id, err)
+	}
+	rev, err := t.s.kv.Create(ctx, t.key(id), data)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return 0, fmt.Errorf("create %s %q: %w", t.kind, id, ErrExists)
+		}
+		return 0, fmt.Errorf("create %s %q: %w", t.kind, id, err)
+	}
+	return rev, nil
+}
+
+// Update writes the record only if its current revision is rev
+// (compare-and-set); otherwise it fails with ErrConflict.
+func (t *Table[T]) Update(ctx context.Context, id string, v T, rev uint64) (uint64, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return 0, fmt.Errorf("encode %s %q: %w", t.kind, id, err)
+	}
+	nrev, err := t.s.kv.Update(ctx, t.key(id), data, rev)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return 0, fmt.Errorf("update %s %q at revision %d: %w", t.kind, id, rev, ErrConflict)
+		}
+		return 0, fmt.Errorf("update %s %q: %w", t.kind, id, err)
+	}
+	return nrev, nil
+}
+
+// Delete removes the record. With rev > 0 it does so only if the record is
+// still at that revision (ErrConflict otherwise).
+func (t *Table[T]) Delete(ctx context.Context, id string, rev uint64) error {
+	var opts []jetstream.KVDeleteOpt
+	if rev > 0 {
+		opts = append(opts, jetstream.LastRevision(rev))
+	}
+	if err := t.s.kv.Delete(ctx, t.key(id), opts...); err != nil {
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return fmt.Errorf("delete %s %q at revision %d: %w", t.kind, id, rev, ErrConflict)
+		}
+		return fmt.Errorf("delete %s %q: %w", t.kind, id, err)
+	}
+	return nil
+}
+
+// List returns every live record of the table.
+func (t *Table[T]) List(ctx context.Context) ([]Entry[T], error) {
+	w, err := t.s.kv.Watch(ctx, t.kind+".*", jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", t.kind, err)
+	}
+	defer func() { _ = w.Stop() }()
+	var out []Entry[T]
+	for {
+		select {
+		case kve, ok := <-w.Updates():
+			if !ok {
+				return out, fmt.Errorf("list %s: watcher closed", t.kind)
+			}
+			if kve == nil {
+				return out, nil
+			}
+			e, err := t.decode(kve)
+			if err != nil {
+				return out, err
+			}
+			out = append(out, e)
+		case <-ctx.Done():
+			return out, fmt.Errorf("list %s: %w", t.kind, ctx.Err())
+		}
+	}
+}
+
+func (t *Table[T]) decode(kve jetstream.KeyValueEntry) (Entry[T], error) {
+	e := Entry[T]{Revision: kve.Revision()}
+	id, err := t.id(kve.Key())
+	if err != nil {
+		return e, err
+	}
+	e.ID = id
+	switch kve.Operation() {
+	case jetstream.KeyValueDelete, jetstream.KeyValuePurge:
+		e.Op = OpDelete
+		return e, nil
+	}
+	if err := json.Unmarshal(kve.Value(), &e.Value); err != nil {
+		return e, fmt.Errorf("decode %s %q at revision %d: %w", t.kind, id, kve.Revision(), err)
+	}
+	return e, nil
+}
+
+// Event is what a Watcher delivers: a record change, or (Synced) the mark
+// that every record present when the watch began has been delivered.
+type Event[T any] struct {
+	Entry[T]
+	Synced bool
+}
+
+// Watcher follows a table's changes.
+type Watcher[T any] struct {
+	w jetstream.KeyWatcher
+	c chan Event[T]
+}
+
+// Watch delivers the current records, then Synced, then every change until
+// ctx ends or Stop is called. Records that do not decode are logged and
+// skipped.
+func (t *Table[T]) Watch(ctx context.Context, log *slog.Logger) (*Watcher[T], error) {
+	kw, err := t.s.kv.Watch(ctx, t.kind+".*")
+	if err != nil {
+		return nil, fmt.Errorf("watch %s: %w", t.kind, err)
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	w := &Watcher[T]{w: kw, c: make(chan Event[T], 64)}
+	go func() {
+		defer close(w.c)
+		for {
+			select {
+			case kve, ok := <-kw.Updates():
+				if !ok {
+					return
+				}
+				var ev Event[T]
+				if kve == nil {
+					ev.Synced = true
+				} else {
+					e, err := t.decode(kve)
+					if err != nil {
+						log.Warn("skipping undecodable node state record", "key", kve.Key(), "err", err)
+						continue
+					}
+					ev.Entry = e
+				}
+				select {
+				case w.c <- ev:
+				case <-ctx.Done():
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return w, nil
+}
+
+// C is the channel of events; it is closed when the watch ends.
+func (w *Watcher[T]) C() <-chan Event[T] { return w.c }
+
+// Stop ends the watch.
+func (w *Watcher[T]) Stop() error { return w.w.Stop() }

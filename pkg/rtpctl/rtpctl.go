@@ -1,0 +1,138 @@
+// Package rtpctl is the operator's and scripter's command line: it talks to
+// a node over its bus, and `rtpctl up` runs a whole node in the foreground.
+package rtpctl
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/rtpkit/rtpkit/pkg/bus"
+	"github.com/rtpkit/rtpkit/pkg/cli"
+	"github.com/rtpkit/rtpkit/pkg/version"
+)
+
+// Exit codes of rtpctl (operator-interface.md).
+const (
+	ExitOK          = 0
+	ExitFailed      = 1 // the node answered with an error, or a call was not found
+	ExitUsage       = 2
+	ExitUnreachable = 3 // the node could not be reached
+)
+
+const topUsage = `Usage: rtpctl COMMAND [options]
+
+Commands:
+  up        run a whole node in the foreground (embedded bus, all daemons)
+  status    list the node's daemons that answer on the bus
+  version   print rtpctl's version
+
+Every command takes --help. Client commands take --nats-url, --node-id and --json.`
+
+// Main runs rtpctl with args (without the program name) and returns the
+// exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "rtpctl: missing command")
+		fmt.Fprintln(stderr, topUsage)
+		return ExitUsage
+	}
+	switch args[0] {
+	case "up":
+		return cmdUp(args[1:], stdout, stderr)
+	case "status":
+		return cmdStatus(args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintf(stdout, "rtpctl %s\n", version.Version)
+		return ExitOK
+	case "help", "-h", "--help", "-help":
+		fmt.Fprintln(stdout, topUsage)
+		return ExitOK
+	}
+	fmt.Fprintf(stderr, "rtpctl: unknown command %q\n", args[0])
+	fmt.Fprintln(stderr, topUsage)
+	return ExitUsage
+}
+
+// clientOptions are the options of commands that talk to a running node.
+type clientOptions struct {
+	common  cli.Common
+	json    bool
+	timeout time.Duration
+}
+
+func (o *clientOptions) register(fs *flag.FlagSet) {
+	o.common.RegisterFlags(fs)
+	fs.BoolVar(&o.json, "json", false, "print JSON instead of text")
+	fs.DurationVar(&o.timeout, "timeout", 3*time.Second, "how long to wait for the node")
+}
+
+// clientCommand parses a client command's options and connects to the bus;
+// on failure it returns the exit code to use.
+func clientCommand(name, synopsis, summary string, args []string, stdout, stderr io.Writer) (*clientOptions, *bus.Conn, context.Context, context.CancelFunc, int) {
+	var o clientOptions
+	fs := cli.NewFlagSet("rtpctl " + name)
+	o.register(fs)
+	if err := cli.Parse(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			cli.PrintUsage(stdout, fs, synopsis, summary)
+			return nil, nil, nil, nil, ExitOK
+		}
+		fmt.Fprintf(stderr, "rtpctl %s: %v\n", name, err)
+		cli.PrintUsage(stderr, fs, synopsis, summary)
+		return nil, nil, nil, nil, ExitUsage
+	}
+	if err := o.common.Validate(); err != nil {
+		fmt.Fprintf(stderr, "rtpctl %s: %v\n", name, err)
+		return nil, nil, nil, nil, ExitUsage
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	busOpts := o.common.Bus
+	busOpts.ConnectTimeout = o.timeout
+	log := cli.NewLogger(stderr, o.common.LogFormat, o.common.LogLevel.Level)
+	conn, err := bus.Connect(ctx, busOpts, o.common.NodeID, "rtpctl", log)
+	if err != nil {
+		cancel()
+		fmt.Fprintf(stderr, "rtpctl %s: cannot reach node %q on its bus at %s: %v\n", name, o.common.NodeID, bus.RedactURL(o.common.Bus.URL), err)
+		return nil, nil, nil, nil, ExitUnreachable
+	}
+	return &o, conn, ctx, cancel, -1
+}
+
+func cmdStatus(args []string, stdout, stderr io.Writer) int {
+	o, conn, ctx, cancel, code := clientCommand("status", "rtpctl status [options]",
+		"Lists the daemons of the node that answer on its bus.", args, stdout, stderr)
+	if code >= 0 {
+		return code
+	}
+	defer cancel()
+	defer conn.Close()
+	hellos, err := bus.Scatter[bus.Empty, bus.Hello](ctx, conn, conn.Subject("ping"), bus.Empty{}, 300*time.Millisecond)
+	if err != nil || len(hellos) == 0 {
+		if err == nil {
+			err = errors.New("no daemon answered")
+		}
+		fmt.Fprintf(stderr, "rtpctl status: node %q at %s: %v\n", o.common.NodeID, bus.RedactURL(o.common.Bus.URL), err)
+		return ExitUnreachable
+	}
+	sort.Slice(hellos, func(i, j int) bool { return hellos[i].Daemon < hellos[j].Daemon })
+	if o.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(hellos)
+		return ExitOK
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DAEMON\tPID\tVERSION\tUP")
+	for _, h := range hellos {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", h.Daemon, h.PID, h.Version, time.Since(h.Started).Truncate(time.Second))
+	}
+	_ = tw.Flush()
+	return ExitOK
+}
