@@ -1,0 +1,53 @@
+package testutil
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/rtpkit/rtpkit/pkg/bus"
+	"github.com/rtpkit/rtpkit/pkg/embedbus"
+)
+
+// StartNATS runs an embedded NATS server with JetStream (file storage in a
+// test temp dir) on a free loopback port, stopped at cleanup.
+func StartNATS(t testing.TB) *embedbus.Server {
+	t.Helper()
+	srv, err := embedbus.Start(embedbus.Options{Listen: "127.0.0.1:0", StoreDir: t.TempDir()}, Logger(t))
+	if err != nil {
+		t.Fatalf("start embedded NATS: %v", err)
+	}
+	t.Cleanup(srv.Shutdown)
+	return srv
+}
+
+// Connect opens a bus connection for node to srv's URL, closed at cleanup.
+func Connect(t testing.TB, url, node, name string) *bus.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := bus.Connect(ctx, bus.Options{URL: url, ConnectTimeout: 5 * time.Second}, node, name, Logger(t))
+	if err != nil {
+		t.Fatalf("connect to bus %s: %v", url, err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// Logger returns a logger that writes through t.Log at debug level when
+// RTPKIT_TEST_LOG is set, and discards otherwise.
+func Logger(t testing.TB) *slog.Logger {
+	if !testLogEnabled() {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(string(p))
+	return len(p), nil
+}
