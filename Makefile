@@ -1,0 +1,50 @@
+# rtpkit — run `make help` for the targets.
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
+
+GO          ?= go
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS     := -X github.com/rtpkit/rtpkit/pkg/version.Version=$(VERSION)
+BIN         := $(CURDIR)/bin
+TOOLS       := $(CURDIR)/.cache/tools
+STATICCHECK := $(TOOLS)/staticcheck
+STATICCHECK_VERSION := v0.8.2
+FUZZTIME    ?= 5s
+RUN_ARGS    ?=
+
+.DEFAULT_GOAL := help
+
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-10s %s\n", $$1, $$2}'
+
+build: ## Build every binary into bin/
+	@mkdir -p $(BIN)
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+
+run: build ## Build and run a whole node on loopback (rtpctl up); RUN_ARGS adds options
+	$(BIN)/rtpctl up $(RUN_ARGS)
+
+deps: ## Install what the tests need (redis-server, iproute2; apt-get when root) and the lint tools
+	@bash scripts/deps.sh
+	@mkdir -p $(TOOLS)
+	@test -x $(STATICCHECK) || GOBIN=$(TOOLS) GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+lint: deps ## gofmt, go vet and staticcheck; fails on any finding
+	@out=$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+test: deps lint build ## Install what is missing, lint, then run every test (root: network namespaces too) and short fuzz runs
+	RTPKIT_TEST_BINDIR=$(BIN) RTPKIT_REQUIRE_REDIS=1 $(GO) test -race -count=1 -timeout 9m ./...
+	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
+
+bench: build ## Run the Go benchmarks
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+fuzz: ## Run every fuzz target for FUZZTIME each (default 5s; e.g. make fuzz FUZZTIME=5m)
+	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
+
+clean: ## Remove build outputs
+	rm -rf $(BIN)
+
+.PHONY: help build run deps lint test bench fuzz clean

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the system packages rtpkit's tests use, when they are missing.
+# As root on Debian/Ubuntu it uses apt-get; otherwise it says what is missing.
+set -euo pipefail
+need=()
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v ip >/dev/null || need+=(iproute2)
+command -v ss >/dev/null || need+=(iproute2)
+[ ${#need[@]} -eq 0 ] && exit 0
+mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "deps: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y --no-install-recommends "${need[@]}" >/dev/null 2>&1 || {
+    apt-get update >/dev/null && apt-get install -y --no-install-recommends "${need[@]}" >/dev/null
+  }
+  # Debian's package may start a system redis; the tests start their own.
+else
+  echo "deps: missing ${need[*]} (install them, or run make test as root on Debian)" >&2
+  exit 1
+fi
