@@ -4,10 +4,8 @@
 package portd
 
 import (
-	"context"
 	"flag"
-	"fmt"
-	"log/slog"
+	"time"
 
 	"github.com/rtpkit/rtpkit/pkg/cli"
 )
@@ -20,6 +18,10 @@ type Config struct {
 	PortMin        int
 	PortMax        int
 	RuntimeDir     string
+	Quarantine     time.Duration
+	TOS            int
+	SocketBuffer   int
+	FDReserve      int
 }
 
 // RegisterFlags adds portd's options.
@@ -31,6 +33,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.PortMin, "port-min", 30000, "lowest media `port` of every local address")
 	fs.IntVar(&c.PortMax, "port-max", 40000, "highest media `port` of every local address")
 	fs.StringVar(&c.RuntimeDir, "runtime-dir", "/run/rtpkit", "`dir` for the node's Unix sockets")
+	fs.DurationVar(&c.Quarantine, "port-quarantine", 2*time.Second, "how long a released port rests before it is handed out again")
+	fs.IntVar(&c.TOS, "tos", 184, "TOS/traffic class `byte` of media packets (184 = DSCP EF; 0 = leave unset)")
+	fs.IntVar(&c.SocketBuffer, "socket-buffer", 0, "receive and send buffer `bytes` of media sockets (0 = kernel default)")
+	fs.IntVar(&c.FDReserve, "fd-reserve", 256, "file descriptors kept free for everything but media sockets")
 }
 
 // Validate checks the options.
@@ -41,13 +47,14 @@ func (c *Config) Validate() error {
 	if c.PortMin < 1 || c.PortMax > 65535 || c.PortMin >= c.PortMax {
 		return cli.Usagef("--port-min %d / --port-max %d: need 1 <= port-min < port-max <= 65535", c.PortMin, c.PortMax)
 	}
+	if c.TOS < 0 || c.TOS > 255 {
+		return cli.Usagef("--tos %d: want 0-255", c.TOS)
+	}
+	if c.Quarantine < 0 || c.SocketBuffer < 0 || c.FDReserve < 16 {
+		return cli.Usagef("--port-quarantine, --socket-buffer must be >= 0 and --fd-reserve >= 16")
+	}
 	if c.RuntimeDir == "" {
 		return cli.Usagef("--runtime-dir: empty")
 	}
 	return nil
-}
-
-// Run serves until ctx ends.
-func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	return fmt.Errorf("portd: %w (issue #4)", cli.ErrNotImplemented)
 }

@@ -1,0 +1,167 @@
+package portd
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"github.com/rtpkit/rtpkit/pkg/bus"
+)
+
+// Subjects of portd's endpoints, under rtpkit.v1.<node>.portd.
+const (
+	SubjectLease   = "lease"
+	SubjectReturn  = "return"
+	SubjectBind    = "bind"
+	SubjectRelease = "release"
+	SubjectList    = "list"
+)
+
+// Pair is one pre-bound RTP/RTCP port pair: RTP on an even port, RTCP on the
+// next one, both bound to the same local address.
+type Pair struct {
+	Interface string         `json:"interface"`
+	RTP       netip.AddrPort `json:"rtp"`
+	RTCP      netip.AddrPort `json:"rtcp"`
+	// Advertised is the address to write into SDP if it is not RTP's.
+	Advertised netip.Addr `json:"advertised,omitzero"`
+}
+
+// LeaseRequest asks for up to Count pre-bound pairs on an interface and
+// address family, ahead of demand. The leases are the holder's until it
+// returns them or a call record uses them.
+type LeaseRequest struct {
+	Holder string `json:"holder"`
+	// Interface is the logical interface name; empty means the default
+	// interface of the family.
+	Interface string `json:"interface,omitempty"`
+	// Family is 4 or 6.
+	Family int `json:"family"`
+	Count  int `json:"count"`
+}
+
+// LeaseReply carries the pairs granted (possibly fewer than asked for; none
+// is an error).
+type LeaseReply struct {
+	Pairs []Pair `json:"pairs"`
+}
+
+// ReturnRequest gives leased pairs back (by their RTP address), or all of
+// the holder's unused leases with All.
+type ReturnRequest struct {
+	Holder string           `json:"holder"`
+	RTP    []netip.AddrPort `json:"rtp,omitempty"`
+	All    bool             `json:"all,omitempty"`
+}
+
+// ReturnReply says how many pairs went back to the pools.
+type ReturnReply struct {
+	Returned int `json:"returned"`
+}
+
+// BindRequest binds exactly the given local addresses (and the rest of each
+// one's pair) for a call, to restore a call that another node owns or owned.
+// Sockets are bound with FREEBIND, so the addresses need not be on the host
+// yet.
+type BindRequest struct {
+	Call   string           `json:"call"`
+	Locals []netip.AddrPort `json:"locals"`
+}
+
+// BindReply lists the pairs now bound for the call.
+type BindReply struct {
+	Pairs []Pair `json:"pairs"`
+}
+
+// ReleaseRequest releases the pairs of the given local addresses.
+type ReleaseRequest struct {
+	Locals []netip.AddrPort `json:"locals"`
+}
+
+// ReleaseReply says how many pairs were released.
+type ReleaseReply struct {
+	Released int `json:"released"`
+}
+
+// ListReply is portd's state: ports per interface address, sockets and
+// workers.
+type ListReply struct {
+	Interfaces []InterfaceStatus `json:"interfaces"`
+	Sockets    int               `json:"sockets"`
+	FDLimit    int               `json:"fd_limit"`
+	Workers    []WorkerStatus    `json:"workers"`
+}
+
+// InterfaceStatus is one logical interface.
+type InterfaceStatus struct {
+	Name      string          `json:"name"`
+	Addresses []AddressStatus `json:"addresses"`
+}
+
+// AddressStatus counts the ports of one local address.
+type AddressStatus struct {
+	Local       netip.Addr `json:"local"`
+	Advertised  netip.Addr `json:"advertised,omitzero"`
+	PortMin     int        `json:"port_min"`
+	PortMax     int        `json:"port_max"`
+	Used        int        `json:"used"`
+	Free        int        `json:"free"`
+	Quarantined int        `json:"quarantined"`
+	// Leased and Assigned count pairs (two ports each) held as leases and
+	// used by calls.
+	Leased   int `json:"leased"`
+	Assigned int `json:"assigned"`
+	// Present says whether the address is configured on the host now.
+	Present bool `json:"present"`
+}
+
+// WorkerStatus is one connected forwarding worker.
+type WorkerStatus struct {
+	ID      string    `json:"id"`
+	PID     int32     `json:"pid"`
+	Sockets int       `json:"sockets"`
+	Since   time.Time `json:"since"`
+}
+
+// Client calls portd's endpoints over the bus.
+type Client struct{ Conn *bus.Conn }
+
+func (c Client) subject(s string) string { return c.Conn.Subject("portd", s) }
+
+// Lease asks portd for pairs.
+func (c Client) Lease(ctx context.Context, req LeaseRequest) (LeaseReply, error) {
+	return bus.Request[LeaseRequest, LeaseReply](ctx, c.Conn, c.subject(SubjectLease), req)
+}
+
+// Return gives leases back.
+func (c Client) Return(ctx context.Context, req ReturnRequest) (ReturnReply, error) {
+	return bus.Request[ReturnRequest, ReturnReply](ctx, c.Conn, c.subject(SubjectReturn), req)
+}
+
+// Bind binds exact addresses for a call.
+func (c Client) Bind(ctx context.Context, req BindRequest) (BindReply, error) {
+	return bus.Request[BindRequest, BindReply](ctx, c.Conn, c.subject(SubjectBind), req)
+}
+
+// Release releases pairs.
+func (c Client) Release(ctx context.Context, req ReleaseRequest) (ReleaseReply, error) {
+	return bus.Request[ReleaseRequest, ReleaseReply](ctx, c.Conn, c.subject(SubjectRelease), req)
+}
+
+// List reads portd's state.
+func (c Client) List(ctx context.Context) (ListReply, error) {
+	return bus.Request[bus.Empty, ListReply](ctx, c.Conn, c.subject(SubjectList), bus.Empty{})
+}
+
+// LeaseKind is the node-state table of leases: one record per leased pair,
+// keyed by its RTP address, written by portd when it grants the lease and
+// deleted when a call record takes the pair or the holder returns it. A
+// restarted portd re-binds them; a restarted holder finds its stock there.
+const LeaseKind = "lease"
+
+// LeaseRecord is one leased pair in node state.
+type LeaseRecord struct {
+	Holder string    `json:"holder"`
+	Pair   Pair      `json:"pair"`
+	Since  time.Time `json:"since"`
+}

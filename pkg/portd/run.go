@@ -1,0 +1,351 @@
+package portd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rtpkit/rtpkit/pkg/bus"
+	"github.com/rtpkit/rtpkit/pkg/fdpass"
+	"github.com/rtpkit/rtpkit/pkg/handoff"
+	"github.com/rtpkit/rtpkit/pkg/ifspec"
+	"github.com/rtpkit/rtpkit/pkg/mediasock"
+	"github.com/rtpkit/rtpkit/pkg/nodestate"
+)
+
+// DefaultInterface is used when no --interface is given.
+const DefaultInterface = "127.0.0.1"
+
+// Run serves until ctx ends: it binds the media sockets, leases them, hands
+// them to workers and follows the node's call records.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	ifaces := []string(cfg.Interfaces)
+	if len(ifaces) == 0 {
+		ifaces = []string{DefaultInterface}
+	}
+	set, err := ifspec.New(ifspec.Config{Interfaces: ifaces, PortRanges: cfg.InterfacePorts, PortMin: cfg.PortMin, PortMax: cfg.PortMax})
+	if err != nil {
+		return fmt.Errorf("interfaces: %w", err)
+	}
+	limit, err := raiseNoFile()
+	if err != nil {
+		log.Warn("cannot raise the open file limit", "err", err)
+	}
+	maxSockets := max(limit-cfg.FDReserve, 0)
+	logCapacity(log, set, limit, maxSockets)
+
+	opts := mediasock.Options{FreeBind: true, TOS: cfg.TOS, RecvBuf: cfg.SocketBuffer, SendBuf: cfg.SocketBuffer, RxqOvfl: true}
+	t, err := newTable(set, opts, cfg.Quarantine, maxSockets, log)
+	if err != nil {
+		return err
+	}
+	defer t.closeAll()
+
+	conn, err := bus.Connect(ctx, cfg.Bus, cfg.NodeID, "portd", log)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	store, err := nodestate.Open(ctx, conn, nodestate.Options{})
+	if err != nil {
+		return err
+	}
+	d := &daemon{t: t, log: log, leases: nodestate.NewTable[LeaseRecord](store, LeaseKind), calls: nodestate.Calls(store)}
+
+	// After a restart: the leases granted before (bound again, or adopted
+	// from the workers that hold them).
+	if err := d.restoreLeases(ctx); err != nil {
+		return err
+	}
+
+	if err := os.MkdirAll(cfg.RuntimeDir, 0o700); err != nil {
+		return fmt.Errorf("runtime dir: %w", err)
+	}
+	ln, err := fdpass.Listen(filepath.Join(cfg.RuntimeDir, handoff.SocketName), fdpass.SameUID())
+	if err != nil {
+		return fmt.Errorf("hand-off socket: %w", err)
+	}
+	defer ln.Close()
+	d.ws = newWorkers(t, ln, log)
+
+	// The call records: every call's sockets, as they come and go. The
+	// initial records are applied before anything else is served.
+	w, err := d.calls.Watch(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = w.Stop() }()
+	synced := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		d.followCalls(ctx, w, synced)
+	}()
+	select {
+	case <-synced:
+	case <-ctx.Done():
+		return nil
+	}
+	go d.ws.serve()
+
+	svc, err := bus.NewService(conn, "portd", "rtpkit media sockets and port pools")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = svc.Stop() }()
+	for _, reg := range []error{
+		bus.Handle(svc, "lease", conn.Subject("portd", SubjectLease), d.handleLease),
+		bus.Handle(svc, "return", conn.Subject("portd", SubjectReturn), d.handleReturn),
+		bus.Handle(svc, "bind", conn.Subject("portd", SubjectBind), d.handleBind),
+		bus.Handle(svc, "release", conn.Subject("portd", SubjectRelease), d.handleRelease),
+		bus.Handle(svc, "list", conn.Subject("portd", SubjectList), d.handleList),
+	} {
+		if reg != nil {
+			return reg
+		}
+	}
+	st, n := t.status(hostHas())
+	log.Info("portd ready", "interfaces", len(st), "sockets", n, "handoff", ln.Path())
+	<-ctx.Done()
+	log.Info("portd stopping")
+	_ = ln.Close()
+	_ = w.Stop()
+	wg.Wait()
+	return nil
+}
+
+type daemon struct {
+	t      *table
+	ws     *workers
+	log    *slog.Logger
+	leases *nodestate.Table[LeaseRecord]
+	calls  *nodestate.Table[nodestate.Call]
+}
+
+func (d *daemon) restoreLeases(ctx context.Context) error {
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	recs, err := d.leases.List(lctx)
+	if err != nil {
+		return fmt.Errorf("read leases: %w", err)
+	}
+	for _, r := range recs {
+		if err := d.t.restoreLease(r.Value.Holder, r.Value.Pair.RTP); err != nil {
+			d.log.Warn("dropping a lease that cannot be restored", "addr", r.Value.Pair.RTP, "holder", r.Value.Holder, "err", err)
+			_ = d.leases.Delete(lctx, r.ID, r.Revision)
+		}
+	}
+	if len(recs) > 0 {
+		d.log.Info("restored leases", "count", len(recs))
+	}
+	return nil
+}
+
+func (d *daemon) followCalls(ctx context.Context, w *nodestate.Watcher[nodestate.Call], synced chan struct{}) {
+	for ev := range w.C() {
+		if ev.Synced {
+			if synced != nil {
+				close(synced)
+				synced = nil
+			}
+			continue
+		}
+		switch ev.Op {
+		case nodestate.OpPut:
+			var locals []netip.AddrPort
+			for _, leg := range ev.Value.Legs {
+				for _, m := range leg.Medias {
+					for _, s := range m.Streams {
+						if s.Local.IsValid() {
+							locals = append(locals, s.Local)
+						}
+					}
+				}
+			}
+			ch, err := d.t.syncCall(ev.ID, locals)
+			if err != nil {
+				d.log.Error("call sockets", "call", ev.ID, "err", err)
+			}
+			d.dropLeaseRecords(ctx, ch.consumed)
+			d.ws.released(ch.released)
+			if len(locals) == 0 {
+				d.ws.callGone(ev.ID)
+			} else {
+				d.ws.callChanged(ev.ID)
+			}
+		case nodestate.OpDelete:
+			d.ws.released(d.t.dropCall(ev.ID))
+			d.ws.callGone(ev.ID)
+		}
+	}
+}
+
+func (d *daemon) dropLeaseRecords(ctx context.Context, bases []netip.AddrPort) {
+	for _, b := range bases {
+		if err := d.leases.Delete(ctx, b.String(), 0); err != nil && !errors.Is(err, context.Canceled) {
+			d.log.Warn("lease record not deleted", "addr", b, "err", err)
+		}
+	}
+}
+
+func (d *daemon) handleLease(ctx context.Context, req LeaseRequest) (LeaseReply, error) {
+	pairs, err := d.t.lease(req.Holder, req.Interface, req.Family, req.Count)
+	if err != nil {
+		return LeaseReply{}, busError(err)
+	}
+	// Record the leases before answering, so that a restart of portd or of
+	// the holder finds them; leasing runs ahead of demand, off any call's path.
+	now := time.Now().UTC()
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var futs []<-chan error
+	for _, p := range pairs {
+		f, err := d.leases.PutAsync(p.RTP.String(), LeaseRecord{Holder: req.Holder, Pair: p, Since: now})
+		if err != nil {
+			futs = append(futs, errChan(err))
+			continue
+		}
+		errc := make(chan error, 1)
+		go func() {
+			select {
+			case <-f.Ok():
+				errc <- nil
+			case err := <-f.Err():
+				errc <- err
+			case <-wctx.Done():
+				errc <- wctx.Err()
+			}
+		}()
+		futs = append(futs, errc)
+	}
+	for _, errc := range futs {
+		if err := <-errc; err != nil {
+			rtp := make([]netip.AddrPort, len(pairs))
+			for i, p := range pairs {
+				rtp[i] = p.RTP
+			}
+			d.t.returnLeases(req.Holder, rtp, false)
+			for _, p := range pairs {
+				_ = d.leases.Delete(wctx, p.RTP.String(), 0)
+			}
+			return LeaseReply{}, bus.Errorf(bus.CodeUnavailable, "leases not recorded in node state: %v", err)
+		}
+	}
+	return LeaseReply{Pairs: pairs}, nil
+}
+
+func errChan(err error) <-chan error {
+	c := make(chan error, 1)
+	c <- err
+	return c
+}
+
+func (d *daemon) handleReturn(ctx context.Context, req ReturnRequest) (ReturnReply, error) {
+	if req.Holder == "" {
+		return ReturnReply{}, bus.Errorf(bus.CodeBadRequest, "return needs a holder")
+	}
+	bases := d.t.returnLeases(req.Holder, req.RTP, req.All)
+	d.dropLeaseRecords(ctx, bases)
+	return ReturnReply{Returned: len(bases)}, nil
+}
+
+func (d *daemon) handleBind(ctx context.Context, req BindRequest) (BindReply, error) {
+	if req.Call == "" || len(req.Locals) == 0 {
+		return BindReply{}, bus.Errorf(bus.CodeBadRequest, "bind needs a call and local addresses")
+	}
+	pairs, consumed, err := d.t.bindCall(req.Call, req.Locals)
+	if err != nil {
+		return BindReply{}, busError(err)
+	}
+	d.dropLeaseRecords(ctx, consumed)
+	d.ws.callChanged(req.Call)
+	return BindReply{Pairs: pairs}, nil
+}
+
+func (d *daemon) handleRelease(ctx context.Context, req ReleaseRequest) (ReleaseReply, error) {
+	released := d.t.release(req.Locals)
+	var leased []netip.AddrPort
+	for _, p := range released {
+		if p.holder != "" {
+			leased = append(leased, p.base)
+		}
+	}
+	d.dropLeaseRecords(ctx, leased)
+	d.ws.released(released)
+	return ReleaseReply{Released: len(released)}, nil
+}
+
+func (d *daemon) handleList(context.Context, bus.Empty) (ListReply, error) {
+	ifs, n := d.t.status(hostHas())
+	return ListReply{Interfaces: ifs, Sockets: n, FDLimit: d.t.maxSockets, Workers: d.ws.status()}, nil
+}
+
+// busError gives portd's errors the codes callers act on.
+func busError(err error) error {
+	switch {
+	case errors.Is(err, errBadRequest), errors.Is(err, errUnknownInterface), errors.Is(err, errNoFamily), errors.Is(err, errNotOurs):
+		return bus.Errorf(bus.CodeBadRequest, "%v", err)
+	case errors.Is(err, errInUse):
+		return bus.Errorf(bus.CodeConflict, "%v", err)
+	}
+	return bus.Errorf(bus.CodeUnavailable, "%v", err)
+}
+
+// hostHas returns a test of whether an address is configured on the host.
+func hostHas() func(netip.Addr) bool {
+	have := map[netip.Addr]bool{}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if pfx, err := netip.ParsePrefix(a.String()); err == nil {
+				have[pfx.Addr().Unmap()] = true
+			}
+		}
+	}
+	return func(a netip.Addr) bool { return have[a] }
+}
+
+// raiseNoFile lifts the soft RLIMIT_NOFILE to the hard limit and returns it.
+func raiseNoFile() (int, error) {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+		return 1024, fmt.Errorf("getrlimit: %w", err)
+	}
+	if rl.Cur < rl.Max {
+		want := rl
+		want.Cur = rl.Max
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &want); err != nil {
+			return int(rl.Cur), fmt.Errorf("setrlimit to %d: %w", rl.Max, err)
+		}
+		rl = want
+	}
+	return int(min(rl.Cur, 1<<30)), nil
+}
+
+// logCapacity says how many calls fit: by ports on each address, and by
+// file descriptors (a two-party call with one medium holds two pairs, four
+// sockets, in portd and again in its worker).
+func logCapacity(log *slog.Logger, set *ifspec.Set, limit, maxSockets int) {
+	have := hostHas()
+	fdCalls := maxSockets / 4
+	for _, ifc := range set.Interfaces() {
+		for _, a := range ifc.Addresses {
+			pairs := (ifc.PortMax - ifc.PortMin + 1) / 2
+			log.Info("interface address", "interface", ifc.Name, "local", a.Local, "advertised", a.SDPAddr(),
+				"ports", fmt.Sprintf("%d-%d", ifc.PortMin, ifc.PortMax), "calls_by_ports", pairs/2, "calls_by_fds", fdCalls)
+			if !have(a.Local) {
+				log.Warn("address is not on this host yet; its sockets are bound with FREEBIND and receive once it is added", "local", a.Local)
+			}
+		}
+	}
+	log.Info("open file limit", "nofile", limit, "media_sockets_max", maxSockets)
+}

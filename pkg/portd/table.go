@@ -1,0 +1,510 @@
+package portd
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sort"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rtpkit/rtpkit/pkg/ifspec"
+	"github.com/rtpkit/rtpkit/pkg/mediasock"
+	"github.com/rtpkit/rtpkit/pkg/portpool"
+)
+
+// pair is one RTP/RTCP port pair and the two sockets portd holds for it.
+// A pair is leased (holder set, no call), assigned (call set) or, between
+// the two, neither (a bare restore).
+type pair struct {
+	base   netip.AddrPort // the RTP address: an even port
+	iface  string
+	adv    netip.Addr
+	rtp    *mediasock.Socket // nil while adopting
+	rtcp   *mediasock.Socket
+	holder string
+	call   string
+	// adopting: bound by someone else when portd started (a worker holds
+	// it); the worker hands portd a copy when it reconnects.
+	adopting bool
+}
+
+func (p *pair) api() Pair {
+	return Pair{Interface: p.iface, RTP: p.base, RTCP: rtcpOf(p.base), Advertised: p.adv}
+}
+
+func rtcpOf(base netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(base.Addr(), base.Port()+1)
+}
+
+// baseOf maps any port of a pair to the pair's RTP address.
+func baseOf(ap netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()&^1)
+}
+
+// table is portd's state: pools per local address and the pairs bound on
+// them. Methods are safe for concurrent use; none blocks on I/O except the
+// bind and close system calls.
+type table struct {
+	mu     sync.Mutex
+	set    *ifspec.Set
+	pools  map[netip.Addr]*portpool.Pool
+	ifaces map[netip.Addr]ifspec.Address // first logical interface of each local address
+	pairs  map[netip.AddrPort]*pair
+	byCall map[string]map[netip.AddrPort]*pair
+	opts   mediasock.Options
+	// maxSockets is how many sockets portd may hold (derived from
+	// RLIMIT_NOFILE); nsock how many it holds.
+	maxSockets int
+	nsock      int
+	log        *slog.Logger
+}
+
+func newTable(set *ifspec.Set, opts mediasock.Options, quarantine time.Duration, maxSockets int, log *slog.Logger) (*table, error) {
+	t := &table{
+		set: set, opts: opts, maxSockets: maxSockets, log: log,
+		pools:  map[netip.Addr]*portpool.Pool{},
+		ifaces: map[netip.Addr]ifspec.Address{},
+		pairs:  map[netip.AddrPort]*pair{},
+		byCall: map[string]map[netip.AddrPort]*pair{},
+	}
+	for _, ifc := range set.Interfaces() {
+		for _, a := range ifc.Addresses {
+			if _, ok := t.pools[a.Local]; ok {
+				continue
+			}
+			p, err := portpool.New(ifc.PortMin, ifc.PortMax, portpool.WithQuarantine(quarantine))
+			if err != nil {
+				return nil, fmt.Errorf("port pool of %s: %w", a.Local, err)
+			}
+			t.pools[a.Local] = p
+			t.ifaces[a.Local] = a
+		}
+	}
+	return t, nil
+}
+
+// address picks the local address leases of iface/family use: the family's
+// primary address of the named (or default) interface.
+func (t *table) address(iface string, family int) (ifspec.Address, error) {
+	f := ifspec.Family(family)
+	if f != ifspec.IPv4 && f != ifspec.IPv6 {
+		return ifspec.Address{}, fmt.Errorf("%w: family %d (want 4 or 6)", errBadRequest, family)
+	}
+	if iface == "" {
+		ifc, ok := t.set.Default(f)
+		if !ok {
+			return ifspec.Address{}, fmt.Errorf("%w: no interface has an %s address", errNoFamily, f)
+		}
+		iface = ifc.Name
+	}
+	if _, ok := t.set.Lookup(iface); !ok {
+		return ifspec.Address{}, fmt.Errorf("%w %q", errUnknownInterface, iface)
+	}
+	a, ok := t.set.Primary(iface, f)
+	if !ok {
+		return ifspec.Address{}, fmt.Errorf("%w: %q has no %s address", errNoFamily, iface, f)
+	}
+	return a, nil
+}
+
+// lease binds up to count new pairs for holder. It returns what it could
+// bind; an error only if it bound none.
+func (t *table) lease(holder, iface string, family, count int) ([]Pair, error) {
+	if holder == "" || count <= 0 || count > 1024 {
+		return nil, fmt.Errorf("%w: lease needs a holder and a count of 1-1024", errBadRequest)
+	}
+	a, err := t.address(iface, family)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []Pair
+	for len(out) < count {
+		p, err := t.allocLocked(a)
+		if err != nil {
+			if len(out) > 0 {
+				break
+			}
+			return nil, err
+		}
+		p.holder = holder
+		out = append(out, p.api())
+	}
+	return out, nil
+}
+
+// allocLocked takes a free pair from a's pool and binds it. Ports another
+// process holds are left marked used and skipped (a few times at most).
+func (t *table) allocLocked(a ifspec.Address) (*pair, error) {
+	if t.nsock+2 > t.maxSockets {
+		return nil, fmt.Errorf("%w: %d sockets open, limit %d (raise LimitNOFILE / ulimit -n)", errFDLimit, t.nsock, t.maxSockets)
+	}
+	pool := t.pools[a.Local]
+	for attempt := 0; ; attempt++ {
+		port, err := pool.AllocPair()
+		if err != nil {
+			return nil, fmt.Errorf("interface %s address %s: %w", a.Name, a.Local, err)
+		}
+		base := netip.AddrPortFrom(a.Local, uint16(port))
+		p := &pair{base: base, iface: a.Name, adv: a.Advertised}
+		if err := t.bindLocked(p); err != nil {
+			if errors.Is(err, unix.EADDRINUSE) && attempt < 16 {
+				// Someone outside portd has this port: leave it marked used
+				// in the pool, so it is not tried again, and move on.
+				t.log.Warn("port taken by another process; skipping it", "addr", base, "err", err)
+				continue
+			}
+			_ = pool.Release(port, 2)
+			return nil, err
+		}
+		t.pairs[base] = p
+		return p, nil
+	}
+}
+
+func (t *table) bindLocked(p *pair) error {
+	rtp, rtcp, err := mediasock.BindPair(p.base.Addr(), int(p.base.Port()), t.opts)
+	if err != nil {
+		return err
+	}
+	p.rtp, p.rtcp = rtp, rtcp
+	t.nsock += 2
+	return nil
+}
+
+// reserveLocked takes the exact pair at base for a restore or a restart:
+// reserve its ports in the pool and bind them. If the ports are bound
+// already (a worker holds the sockets after a portd restart) the pair waits
+// for the worker to hand them back.
+func (t *table) reserveLocked(base netip.AddrPort) (*pair, error) {
+	base = baseOf(base)
+	if p, ok := t.pairs[base]; ok {
+		return p, nil
+	}
+	a, ok := t.ifaces[base.Addr()]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", errNotOurs, base.Addr())
+	}
+	pool := t.pools[base.Addr()]
+	if lo, hi := pool.Range(); int(base.Port()) < lo || int(base.Port())+1 > hi {
+		return nil, fmt.Errorf("%w: port %d is outside %s's range %d-%d", errNotOurs, base.Port(), base.Addr(), lo, hi)
+	}
+	if t.nsock+2 > t.maxSockets {
+		return nil, fmt.Errorf("%w: %d sockets open, limit %d", errFDLimit, t.nsock, t.maxSockets)
+	}
+	if err := pool.Reserve(int(base.Port()), 2); err != nil {
+		return nil, fmt.Errorf("reserve %s: %w", base, err)
+	}
+	p := &pair{base: base, iface: a.Name, adv: a.Advertised}
+	if err := t.bindLocked(p); err != nil {
+		if !errors.Is(err, unix.EADDRINUSE) {
+			_ = pool.Release(int(base.Port()), 2)
+			return nil, err
+		}
+		p.adopting = true
+	}
+	t.pairs[base] = p
+	return p, nil
+}
+
+// releaseLocked closes portd's copies and returns the ports to the pool
+// (into quarantine).
+func (t *table) releaseLocked(p *pair) {
+	if p.rtp != nil {
+		_ = p.rtp.Close()
+		_ = p.rtcp.Close()
+		t.nsock -= 2
+	}
+	if p.call != "" {
+		if m := t.byCall[p.call]; m != nil {
+			delete(m, p.base)
+			if len(m) == 0 {
+				delete(t.byCall, p.call)
+			}
+		}
+	}
+	delete(t.pairs, p.base)
+	if err := t.pools[p.base.Addr()].Release(int(p.base.Port()), 2); err != nil {
+		t.log.Error("port pool out of step", "addr", p.base, "err", err)
+	}
+}
+
+func (t *table) assignLocked(p *pair, call string) {
+	if p.call == call {
+		return
+	}
+	if p.call != "" {
+		if m := t.byCall[p.call]; m != nil {
+			delete(m, p.base)
+		}
+	}
+	p.call, p.holder = call, ""
+	m := t.byCall[call]
+	if m == nil {
+		m = map[netip.AddrPort]*pair{}
+		t.byCall[call] = m
+	}
+	m[p.base] = p
+}
+
+// returnLeases releases holder's leases (all, or those with the given RTP
+// addresses) that no call uses; it returns the released bases.
+func (t *table) returnLeases(holder string, rtp []netip.AddrPort, all bool) []netip.AddrPort {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []netip.AddrPort
+	drop := func(p *pair) {
+		if p != nil && p.holder == holder && p.call == "" {
+			out = append(out, p.base)
+			t.releaseLocked(p)
+		}
+	}
+	if all {
+		for _, p := range t.pairs {
+			drop(p)
+		}
+		return out
+	}
+	for _, ap := range rtp {
+		drop(t.pairs[baseOf(ap)])
+	}
+	return out
+}
+
+// restoreLease re-creates a lease recorded in node state (portd restart).
+func (t *table) restoreLease(holder string, base netip.AddrPort) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p, err := t.reserveLocked(base)
+	if err != nil {
+		return err
+	}
+	if p.call == "" {
+		p.holder = holder
+	}
+	return nil
+}
+
+// callChange is what syncCall did: pairs newly assigned to the call, and
+// pairs it no longer uses (released).
+type callChange struct {
+	assigned []*pair
+	released []*pair
+	// consumed are leases that became the call's (their lease records go).
+	consumed []netip.AddrPort
+}
+
+// syncCall makes the call own exactly the pairs of locals, binding any that
+// are not bound yet (a restored call, or a restart) and releasing the pairs
+// it dropped.
+func (t *table) syncCall(call string, locals []netip.AddrPort) (callChange, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var ch callChange
+	want := map[netip.AddrPort]bool{}
+	var firstErr error
+	for _, l := range locals {
+		base := baseOf(l)
+		if want[base] {
+			continue
+		}
+		want[base] = true
+		p, err := t.reserveLocked(base)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("call %q: %w", call, err)
+			}
+			continue
+		}
+		if p.call != call {
+			if p.holder != "" {
+				ch.consumed = append(ch.consumed, p.base)
+			}
+			t.assignLocked(p, call)
+			ch.assigned = append(ch.assigned, p)
+		}
+	}
+	for base, p := range t.byCall[call] {
+		if !want[base] {
+			ch.released = append(ch.released, p)
+			t.releaseLocked(p)
+		}
+	}
+	return ch, firstErr
+}
+
+// dropCall releases every pair of the call.
+func (t *table) dropCall(call string) []*pair {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []*pair
+	for _, p := range t.byCall[call] {
+		out = append(out, p)
+	}
+	for _, p := range out {
+		t.releaseLocked(p)
+	}
+	return out
+}
+
+// release releases the pairs of the given addresses, leased or assigned.
+func (t *table) release(locals []netip.AddrPort) []*pair {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []*pair
+	for _, l := range locals {
+		if p, ok := t.pairs[baseOf(l)]; ok {
+			out = append(out, p)
+			t.releaseLocked(p)
+		}
+	}
+	return out
+}
+
+// adopt takes a socket a worker handed back after a portd restart. It
+// returns false if portd does not know the address (the worker should drop
+// it) — the fd is then not kept.
+func (t *table) adopt(local netip.AddrPort, fd int) (kept bool, known bool, call string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p, ok := t.pairs[baseOf(local)]
+	if !ok {
+		return false, false, ""
+	}
+	if !p.adopting {
+		return false, true, p.call
+	}
+	s, err := mediasock.FromFD(fd, "udp", local)
+	if err != nil {
+		t.log.Warn("worker handed back an unusable socket", "addr", local, "err", err)
+		return false, true, p.call
+	}
+	if local == p.base {
+		p.rtp = s
+	} else {
+		p.rtcp = s
+	}
+	if p.rtp != nil && p.rtcp != nil {
+		p.adopting = false
+	}
+	t.nsock++
+	return true, true, p.call
+}
+
+// callSockets returns the sockets of a call, for handing to a worker.
+func (t *table) callSockets(call string) []*mediasock.Socket {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []*mediasock.Socket
+	for _, p := range t.byCall[call] {
+		if p.rtp != nil {
+			out = append(out, p.rtp)
+		}
+		if p.rtcp != nil {
+			out = append(out, p.rtcp)
+		}
+	}
+	return out
+}
+
+// calls lists the calls that have pairs.
+func (t *table) calls() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]string, 0, len(t.byCall))
+	for c := range t.byCall {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// status counts ports per interface address.
+func (t *table) status(present func(netip.Addr) bool) ([]InterfaceStatus, int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	leased := map[netip.Addr]int{}
+	assigned := map[netip.Addr]int{}
+	for _, p := range t.pairs {
+		if p.call != "" {
+			assigned[p.base.Addr()]++
+		} else if p.holder != "" {
+			leased[p.base.Addr()]++
+		}
+	}
+	var out []InterfaceStatus
+	for _, ifc := range t.set.Interfaces() {
+		is := InterfaceStatus{Name: ifc.Name}
+		for _, a := range ifc.Addresses {
+			pool := t.pools[a.Local]
+			lo, hi := pool.Range()
+			is.Addresses = append(is.Addresses, AddressStatus{
+				Local: a.Local, Advertised: a.Advertised, PortMin: lo, PortMax: hi,
+				Used: pool.Used(), Free: pool.Free(), Quarantined: pool.Quarantined(),
+				Leased: leased[a.Local], Assigned: assigned[a.Local], Present: present(a.Local),
+			})
+		}
+		out = append(out, is)
+	}
+	return out, t.nsock
+}
+
+// closeAll closes every socket portd holds (at exit).
+func (t *table) closeAll() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, p := range t.pairs {
+		if p.rtp != nil {
+			_ = p.rtp.Close()
+		}
+		if p.rtcp != nil {
+			_ = p.rtcp.Close()
+		}
+	}
+	t.pairs = map[netip.AddrPort]*pair{}
+	t.byCall = map[string]map[netip.AddrPort]*pair{}
+	t.nsock = 0
+}
+
+// bindCall binds the pairs of locals for call (adding to what it has).
+func (t *table) bindCall(call string, locals []netip.AddrPort) ([]Pair, []netip.AddrPort, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []Pair
+	var consumed []netip.AddrPort
+	var made []*pair
+	seen := map[netip.AddrPort]bool{}
+	for _, l := range locals {
+		if seen[baseOf(l)] {
+			continue
+		}
+		seen[baseOf(l)] = true
+		p, existed := t.pairs[baseOf(l)]
+		if !existed {
+			var err error
+			if p, err = t.reserveLocked(l); err != nil {
+				for _, m := range made { // all or nothing
+					t.releaseLocked(m)
+				}
+				return nil, nil, fmt.Errorf("bind %s for call %q: %w", l, call, err)
+			}
+			made = append(made, p)
+		} else if p.call != "" && p.call != call {
+			for _, m := range made {
+				t.releaseLocked(m)
+			}
+			return nil, nil, fmt.Errorf("bind %s for call %q: %w: it belongs to call %q", l, call, errInUse, p.call)
+		}
+		if p.holder != "" {
+			consumed = append(consumed, p.base)
+		}
+		t.assignLocked(p, call)
+		out = append(out, p.api())
+	}
+	return out, consumed, nil
+}
