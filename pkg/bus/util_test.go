@@ -5,5 +5,5 @@ import (
 	"strings"
 )
 
-func itoa(n int) string            { return strconv.Itoa(n) }
+func itoa(n int) string           { return strconv.Itoa(n) }
 func contains(s, sub string) bool { return strings.Contains(s, sub) }

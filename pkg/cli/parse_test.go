@@ -18,7 +18,6 @@ type testConfig struct {
 	Verbose    bool
 }
 
-
 func (c *testConfig) RegisterFlags(fs *flag.FlagSet) {
 	c.Common.RegisterFlags(fs)
 	fs.Var(&c.Interfaces, "interface", "interfaces")

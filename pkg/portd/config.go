@@ -5,9 +5,11 @@ package portd
 
 import (
 	"flag"
+	"fmt"
 	"time"
 
 	"github.com/rtpkit/rtpkit/pkg/cli"
+	"github.com/rtpkit/rtpkit/pkg/ifspec"
 )
 
 // Config is portd's configuration.
@@ -56,5 +58,22 @@ func (c *Config) Validate() error {
 	if c.RuntimeDir == "" {
 		return cli.Usagef("--runtime-dir: empty")
 	}
+	if _, err := c.InterfaceSet(); err != nil {
+		return cli.Usagef("%v", err)
+	}
 	return nil
+}
+
+// InterfaceSet builds the logical interfaces the options describe
+// (127.0.0.1 when no --interface is given).
+func (c *Config) InterfaceSet() (*ifspec.Set, error) {
+	ifaces := []string(c.Interfaces)
+	if len(ifaces) == 0 {
+		ifaces = []string{DefaultInterface}
+	}
+	set, err := ifspec.New(ifspec.Config{Interfaces: ifaces, PortRanges: c.InterfacePorts, PortMin: c.PortMin, PortMax: c.PortMax})
+	if err != nil {
+		return nil, fmt.Errorf("--interface: %w", err)
+	}
+	return set, nil
 }

@@ -28,13 +28,9 @@ const DefaultInterface = "127.0.0.1"
 // Run serves until ctx ends: it binds the media sockets, leases them, hands
 // them to workers and follows the node's call records.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	ifaces := []string(cfg.Interfaces)
-	if len(ifaces) == 0 {
-		ifaces = []string{DefaultInterface}
-	}
-	set, err := ifspec.New(ifspec.Config{Interfaces: ifaces, PortRanges: cfg.InterfacePorts, PortMin: cfg.PortMin, PortMax: cfg.PortMax})
+	set, err := cfg.InterfaceSet()
 	if err != nil {
-		return fmt.Errorf("interfaces: %w", err)
+		return err
 	}
 	limit, err := raiseNoFile()
 	if err != nil {
