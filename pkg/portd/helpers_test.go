@@ -233,3 +233,5 @@ func fdCount(t *testing.T, pid int) int {
 	}
 	return len(ents)
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }
