@@ -1,0 +1,105 @@
+package portd_test
+
+import (
+	"context"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rtpkit/rtpkit/pkg/bus"
+	"github.com/rtpkit/rtpkit/pkg/portd"
+	"github.com/rtpkit/rtpkit/pkg/testutil"
+)
+
+func TestStockServesFromLeasesAndRefills(t *testing.T) {
+	n := newNode(t, "--interface=127.0.0.1", "--interface=v6/::1", "--port-min=37500", "--port-max=37999")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st := portd.NewStock(ctx, n.client, "ng-ctl", portd.StockOptions{Low: 8, Batch: 16, Log: testutil.Logger(t)})
+	if err := st.Init(n.ctx()); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Warm(n.ctx(), "", 4); err != nil {
+		t.Fatal(err)
+	}
+	if st.Level("", 4) != 16 || st.Level("default", 4) != 16 {
+		t.Fatalf("level after warm: %d", st.Level("", 4))
+	}
+	seen := map[netip.AddrPort]bool{}
+	for i := 0; i < 100; i++ {
+		p, err := st.Take(n.ctx(), "", 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[p.RTP] {
+			t.Fatalf("pair %s taken twice", p.RTP)
+		}
+		seen[p.RTP] = true
+	}
+	p6, err := st.Take(n.ctx(), "v6", 6)
+	if err != nil || !p6.RTP.Addr().Is6() {
+		t.Fatalf("v6 take: %+v %v", p6, err)
+	}
+	seen[p6.RTP] = true
+	// The stock refills itself in the background.
+	deadline := time.Now().Add(5 * time.Second)
+	for st.Level("", 4) < 8 {
+		if time.Now().After(deadline) {
+			t.Fatalf("stock not refilled: %d", st.Level("", 4))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Let the refills in flight land, then a restarted holder adopts its
+	// leases that no call uses.
+	for prev := -1; ; {
+		time.Sleep(300 * time.Millisecond)
+		cur := st.Level("", 4) + st.Level("v6", 6)
+		if cur == prev {
+			break
+		}
+		prev = cur
+	}
+	cancel()
+	st.Wait()
+	st2 := portd.NewStock(context.Background(), n.client, "ng-ctl", portd.StockOptions{})
+	if err := st2.Init(n.ctx()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st2.Adopt(n.ctx(), n.leases, func(a netip.AddrPort) bool { return seen[a] })
+	if err != nil || got != st.Level("", 4)+st.Level("v6", 6) {
+		t.Fatalf("adopted %d (%v), stock had %d+%d", got, err, st.Level("", 4), st.Level("v6", 6))
+	}
+}
+
+func TestFDLimitRefusesCleanly(t *testing.T) {
+	if _, err := exec.LookPath("prlimit"); err != nil {
+		t.Skip("prlimit (util-linux) not installed")
+	}
+	srv := testutil.StartNATS(t)
+	dir := testutil.ShortTempDir(t)
+	p := testutil.StartProc(t, "prlimit", []string{"--nofile=300:300", testutil.Binaries(t) + "/portd",
+		"--nats-url=" + srv.URL(), "--node-id=fdl", "--runtime-dir=" + dir, "--interface=127.0.0.1",
+		"--port-min=38000", "--port-max=38999"})
+	p.WaitMatch(t, testutil.MatchLine(`open file limit.*nofile=300 media_sockets_max=44`), 10*time.Second)
+	conn := testutil.Connect(t, srv.URL(), "fdl", "t")
+	c := portd.Client{Conn: conn}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var r portd.LeaseReply
+	var err error
+	for i := 0; i < 100; i++ {
+		if r, err = c.Lease(ctx, portd.LeaseRequest{Holder: "h", Family: 4, Count: 64}); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // portd still starting
+	}
+	if err != nil || len(r.Pairs) != 22 {
+		t.Fatalf("want the 22 pairs that fit in 44 sockets, got %d (%v)", len(r.Pairs), err)
+	}
+	_, err = c.Lease(ctx, portd.LeaseRequest{Holder: "h", Family: 4, Count: 1})
+	if !bus.IsCode(err, bus.CodeUnavailable) || !strings.Contains(err.Error(), "file descriptor limit reached") {
+		t.Fatalf("past the limit: %v", err)
+	}
+}
