@@ -45,14 +45,14 @@ type RedisOptions struct {
 
 // StartRedis runs a real redis-server on a free port and a Unix socket, with
 // keyspace notifications on, stopped at cleanup. The test is skipped if no
-// redis-server is installed and RTPKIT_REQUIRE_REDIS is unset (`make test`
+// redis-server is installed and RTPKIT_REQUIRE_DEPS is unset (`make test`
 // installs it and sets that variable, so CI never skips).
 func StartRedis(t testing.TB, opts RedisOptions) *Redis {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		if os.Getenv("RTPKIT_REQUIRE_REDIS") != "" {
-			t.Fatalf("redis-server not found in PATH (RTPKIT_REQUIRE_REDIS is set)")
+		if os.Getenv("RTPKIT_REQUIRE_DEPS") != "" {
+			t.Fatalf("redis-server not found in PATH (RTPKIT_REQUIRE_DEPS is set)")
 		}
 		t.Skip("redis-server not installed (make test installs it)")
 	}

@@ -1,0 +1,47 @@
+package nodestate_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/rtpkit/rtpkit/pkg/bus"
+	"github.com/rtpkit/rtpkit/pkg/nodestate"
+	"github.com/rtpkit/rtpkit/pkg/testutil"
+)
+
+// TestDebianNATSServer runs node state and a request/reply endpoint against
+// the nats-server Debian ships (2.9), which operators may use as the bus.
+func TestDebianNATSServer(t *testing.T) {
+	url := testutil.StartNATSServer(t)
+	s := openStore(t, url)
+	calls := nodestate.Calls(s)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rev, err := calls.Create(ctx, "x@y", sampleCall("x@y"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := calls.Update(ctx, "x@y", sampleCall("x@y"), rev+100); !errors.Is(err, nodestate.ErrConflict) {
+		t.Fatalf("CAS against nats-server: %v", err)
+	}
+	w, err := calls.Watch(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = w.Stop() }()
+	if ev := <-w.C(); ev.ID != "x@y" {
+		t.Fatalf("watch: %+v", ev)
+	}
+	c := testutil.Connect(t, url, "n1", "svc")
+	svc, err := bus.NewService(c, "probe", "probe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = svc.Stop() }()
+	h, err := bus.Request[bus.Empty, bus.Hello](ctx, c, c.Subject("probe", "ping"), bus.Empty{})
+	if err != nil || h.Daemon != "probe" {
+		t.Fatalf("ping over nats-server: %+v %v", h, err)
+	}
+}
