@@ -29,9 +29,9 @@ type Config struct {
 // RegisterFlags adds ng-ctl's options.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Common.RegisterFlags(fs)
-	fs.Var(&c.ListenNG, "listen-ng", "`ADDR:PORT` for ng over UDP, repeatable (default 127.0.0.1:2223)")
-	fs.Var(&c.ListenTCPNG, "listen-tcp-ng", "`ADDR:PORT` for ng over TCP, repeatable (default off)")
-	fs.Var(&c.ListenHTTP, "listen-http", "`ADDR:PORT` for ng over HTTP (POST /ng), /metrics and /healthz (default off)")
+	fs.Var(&c.ListenNG, "listen-ng", "ng over UDP on `ADDR:PORT`, repeatable (default 127.0.0.1:2223)")
+	fs.Var(&c.ListenTCPNG, "listen-tcp-ng", "ng over TCP on `ADDR:PORT`, repeatable (default off)")
+	fs.Var(&c.ListenHTTP, "listen-http", "ng over HTTP (POST /ng), /metrics and /healthz on `ADDR:PORT` (default off)")
 	fs.IntVar(&c.Timeout, "timeout", 60, "`seconds` without media before a call ends (0 = off)")
 	fs.IntVar(&c.SilentTimeout, "silent-timeout", 3600, "`seconds` without media on a call on hold before it ends (0 = off)")
 	fs.IntVar(&c.OfferTimeout, "offer-timeout", 3600, "`seconds` an offer waits for its answer (0 = off)")

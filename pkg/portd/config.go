@@ -30,8 +30,8 @@ type Config struct {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Common.RegisterFlags(fs)
 	c.Interfaces = nil
-	fs.Var(&c.Interfaces, "interface", "`[NAME/]ADDR[!ADVERTISED]` media interface address, repeatable (default 127.0.0.1)")
-	fs.Var(&c.InterfacePorts, "interface-ports", "`NAME/MIN-MAX` port range of one interface, repeatable (rtpkit extension)")
+	fs.Var(&c.Interfaces, "interface", "media interface address as `[NAME/]ADDR[!ADVERTISED]`, repeatable (default 127.0.0.1)")
+	fs.Var(&c.InterfacePorts, "interface-ports", "port range of one interface as `NAME/MIN-MAX`, repeatable (rtpkit extension)")
 	fs.IntVar(&c.PortMin, "port-min", 30000, "lowest media `port` of every local address")
 	fs.IntVar(&c.PortMax, "port-max", 40000, "highest media `port` of every local address")
 	fs.StringVar(&c.RuntimeDir, "runtime-dir", "/run/rtpkit", "`dir` for the node's Unix sockets")

@@ -22,8 +22,8 @@ type Config struct {
 // RegisterFlags adds redis-sync's options.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Common.RegisterFlags(fs)
-	fs.StringVar(&c.Redis, "redis", "", "`[PW@]HOST:PORT/DB` Redis persisting this node's calls in DB (its partition); off if empty")
-	fs.Var(&c.SubscribeKeyspace, "subscribe-keyspace", "Redis `DB` of the redundancy group to restore calls from, repeatable")
+	fs.StringVar(&c.Redis, "redis", "", "Redis that persists this node's calls, as `[PW@]HOST:PORT/DB` (DB is its partition); off if empty")
+	fs.Var(&c.SubscribeKeyspace, "subscribe-keyspace", "Redis `DB` of the redundancy group whose calls this node restores, repeatable")
 	fs.IntVar(&c.RedisExpires, "redis-expires", 86400, "`seconds` of expiry on call keys, refreshed on every write")
 }
 
