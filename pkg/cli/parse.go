@@ -87,7 +87,8 @@ func cleanFlagError(err error) string {
 // "name value", "name = value" or "name=value"; '#' or ';' starts a comment
 // line; a bare name sets a boolean option; "[rtpkit]" and "[rtpengine]"
 // section headers are accepted so that an rtpengine.conf section carries
-// over. Values of repeatable options are separated by ';'.
+// over. Values of repeatable options are separated by ';'. Options of other
+// rtpkit daemons (NodeOptions) are skipped, so one file serves the node.
 func configParser(fs *flag.FlagSet) ff.ConfigFileParser {
 	return func(r io.Reader, set func(name, value string) error) error {
 		file := ""
@@ -115,6 +116,9 @@ func configParser(fs *flag.FlagSet) ff.ConfigFileParser {
 			}
 			f := fs.Lookup(name)
 			if f == nil {
+				if NodeOptions[name] {
+					continue // another daemon's option in a node-wide file
+				}
 				return Usagef("config file %s line %d: unknown option %q", file, n, name)
 			}
 			if value == "" {

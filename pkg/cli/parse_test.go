@@ -165,3 +165,14 @@ func TestListRoundTrip(t *testing.T) {
 		t.Fatal("IntList accepted x")
 	}
 }
+
+func TestSharedConfigSkipsSiblingOptions(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "node.conf")
+	if err := os.WriteFile(p, []byte("[rtpkit]\nlisten-ng = 127.0.0.1:2223\nredis = 127.0.0.1:6379/1\nport-min 31000\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := parseTest(t, []string{"--config", p}, nil)
+	if err != nil || c.PortMin != 31000 {
+		t.Fatalf("shared file: %v %d", err, c.PortMin)
+	}
+}

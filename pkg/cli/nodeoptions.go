@@ -1,0 +1,21 @@
+package cli
+
+// NodeOptions names every option some rtpkit daemon (or `rtpctl up`) takes.
+// A daemon reading a config file shared by the whole node skips the lines of
+// options that belong to its siblings and still refuses unknown names.
+// pkg/rtpctl's tests check that this list matches the daemons' options.
+var NodeOptions = map[string]bool{
+	// every daemon
+	"node-id": true, "nats-url": true, "nats-creds": true, "nats-connect-timeout": true,
+	"log-level": true, "log-format": true,
+	// portd
+	"interface": true, "interface-ports": true, "port-min": true, "port-max": true,
+	"port-quarantine": true, "tos": true, "socket-buffer": true, "fd-reserve": true, "runtime-dir": true,
+	// ng-ctl
+	"listen-ng": true, "listen-tcp-ng": true, "listen-http": true, "timeout": true, "silent-timeout": true,
+	"offer-timeout": true, "final-timeout": true, "delete-delay": true, "max-sessions": true,
+	// redis-sync
+	"redis": true, "subscribe-keyspace": true, "redis-expires": true,
+	// rtpctl up
+	"nats-listen": true, "state-dir": true, "bin-dir": true, "ready-timeout": true,
+}
