@@ -97,7 +97,7 @@ type handleOpts struct{ noQueue bool }
 func NoQueue() HandleOption { return func(o *handleOpts) { o.noQueue = true } }
 
 // Handle serves subject with h: requests are decoded from JSON into Req,
-// replies encoded from Resp. An error returned by h reaches the caller as an
+// replies encoded from Resp. The endpoint is reachable when Handle returns. An error returned by h reaches the caller as an
 // *Error; its code is the *Error's if h returned one, 500 otherwise.
 func Handle[Req, Resp any](s *Service, name, subject string, h func(context.Context, Req) (Resp, error), opts ...HandleOption) error {
 	var o handleOpts
@@ -132,6 +132,11 @@ func Handle[Req, Resp any](s *Service, name, subject string, h func(context.Cont
 	})
 	if err := s.svc.AddEndpoint(name, handler, eopts...); err != nil {
 		return fmt.Errorf("serve %s on %s: %w", name, subject, err)
+	}
+	// Once Handle returns, the server knows the subscription: a request sent
+	// by another connection right after finds its responder.
+	if err := s.conn.NC.FlushTimeout(5 * time.Second); err != nil {
+		return fmt.Errorf("serve %s on %s: flush: %w", name, subject, err)
 	}
 	return nil
 }
@@ -218,7 +223,8 @@ func Publish[T any](c *Conn, subject string, msg T) error {
 }
 
 // Subscribe calls fn for every message on subject that decodes as T;
-// messages that do not are logged and dropped.
+// messages that do not are logged and dropped. The subscription is active
+// on the server when Subscribe returns.
 func Subscribe[T any](c *Conn, subject string, fn func(subject string, msg T)) (*nats.Subscription, error) {
 	sub, err := c.NC.Subscribe(subject, func(m *nats.Msg) {
 		var v T
@@ -230,6 +236,10 @@ func Subscribe[T any](c *Conn, subject string, fn func(subject string, msg T)) (
 	})
 	if err != nil {
 		return nil, fmt.Errorf("subscribe %s: %w", subject, err)
+	}
+	if err := c.NC.FlushTimeout(5 * time.Second); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("subscribe %s: flush: %w", subject, err)
 	}
 	return sub, nil
 }
