@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rtpkit/rtpkit/pkg/testutil"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -19,7 +21,7 @@ func TestRoundTrip600(t *testing.T) {
 	}
 	for name, mk := range pairs {
 		t.Run(name, func(t *testing.T) {
-			checkNoFDLeak(t)
+			testutil.CheckNoFDLeak(t)
 			const n = 600
 			sender, receiver := mk(t)
 			socks := udpSockets(t, n)
@@ -71,7 +73,7 @@ func TestRoundTrip600(t *testing.T) {
 }
 
 func TestPlainAndMixedItems(t *testing.T) {
-	checkNoFDLeak(t)
+	testutil.CheckNoFDLeak(t)
 	a, b := connPair(t)
 	socks := udpSockets(t, 2)
 	big := bytes.Repeat([]byte("x"), 30000)
@@ -128,7 +130,7 @@ func TestPlainAndMixedItems(t *testing.T) {
 }
 
 func TestRawMessages(t *testing.T) {
-	checkNoFDLeak(t)
+	testutil.CheckNoFDLeak(t)
 	a, b := connPair(t)
 	socks := udpSockets(t, 1)
 	if err := a.WriteMsg([]byte("plain"), nil); err != nil {
@@ -159,7 +161,7 @@ func TestRawMessages(t *testing.T) {
 }
 
 func TestSendLimits(t *testing.T) {
-	checkNoFDLeak(t)
+	testutil.CheckNoFDLeak(t)
 	a, _ := connPair(t)
 	socks := udpSockets(t, MaxFDs+1)
 	writes := []struct {
@@ -228,7 +230,7 @@ func TestTruncated(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkNoFDLeak(t)
+			testutil.CheckNoFDLeak(t)
 			a, b := connPair(t)
 			socks := udpSockets(t, tt.sendFDs)
 			if tt.oob < 0 {
@@ -237,7 +239,7 @@ func TestTruncated(t *testing.T) {
 				b.oob = make([]byte, unix.CmsgSpace(tt.oob*4))
 			}
 			b.rbuf = make([]byte, tt.rbuf)
-			before := openFDs(t)
+			before := testutil.FDCount(t, 0)
 			if err := a.WriteMsg(make([]byte, tt.meta), socks); err != nil {
 				t.Fatal(err)
 			}
@@ -247,7 +249,7 @@ func TestTruncated(t *testing.T) {
 				t.Fatalf("ReadMsg = %q, %v, %v; want ErrTruncated", meta, fds, err)
 			}
 			t.Log(err)
-			if after := openFDs(t); after != before {
+			if after := testutil.FDCount(t, 0); after != before {
 				t.Errorf("truncated message left descriptors open: %d before, %d after", before, after)
 			}
 			// The connection still works.
@@ -268,7 +270,7 @@ func TestTruncated(t *testing.T) {
 // TestRecvBadFrame sends raw messages that are not valid item frames, or
 // whose frame does not match the descriptors sent.
 func TestRecvBadFrame(t *testing.T) {
-	checkNoFDLeak(t)
+	testutil.CheckNoFDLeak(t)
 	a, b := connPair(t)
 	socks := udpSockets(t, 3)
 	frame := func(items ...Item) []byte {
@@ -290,7 +292,7 @@ func TestRecvBadFrame(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := openFDs(t)
+			before := testutil.FDCount(t, 0)
 			if err := a.WriteMsg(tt.meta, tt.fds); err != nil {
 				t.Fatal(err)
 			}
@@ -300,7 +302,7 @@ func TestRecvBadFrame(t *testing.T) {
 				CloseItems(items)
 				t.Fatalf("Recv = %v, %v; want ErrBadFrame", items, err)
 			}
-			if after := openFDs(t); after != before {
+			if after := testutil.FDCount(t, 0); after != before {
 				t.Errorf("bad frame left descriptors open: %d before, %d after", before, after)
 			}
 		})
@@ -308,7 +310,7 @@ func TestRecvBadFrame(t *testing.T) {
 }
 
 func TestParseRights(t *testing.T) {
-	checkNoFDLeak(t)
+	testutil.CheckNoFDLeak(t)
 	socks := udpSockets(t, 3)
 	// Two SCM_RIGHTS messages back to back, as a peer may send them.
 	oob := append(unix.UnixRights(socks[0]), unix.UnixRights(socks[1], socks[2])...)

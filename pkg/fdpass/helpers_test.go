@@ -12,42 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// openFDs counts the entries of /proc/self/fd.
-func openFDs(t testing.TB) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatalf("read /proc/self/fd: %v", err)
-	}
-	return len(ents)
-}
-
-// checkNoFDLeak records the number of open descriptors now and, after the
-// test and its other cleanups, fails the test if there are more. Call it
-// first in a test so that its cleanup runs last.
-func checkNoFDLeak(t testing.TB) {
-	t.Helper()
-	// Make sure the runtime's poller exists before counting.
-	if c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}); err == nil {
-		c.Close()
-	}
-	before := openFDs(t)
-	t.Cleanup(func() {
-		deadline := time.Now().Add(2 * time.Second)
-		for {
-			after := openFDs(t)
-			if after <= before {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("descriptor leak: %d open before the test, %d after", before, after)
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-}
-
 // connPair returns two connected Conns made from a SOCK_SEQPACKET socketpair.
 func connPair(t testing.TB) (*Conn, *Conn) {
 	t.Helper()

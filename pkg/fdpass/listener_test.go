@@ -12,11 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rtpkit/rtpkit/pkg/testutil"
+
 	"golang.org/x/sys/unix"
 )
 
 func TestListenMode(t *testing.T) {
-	checkNoFDLeak(t)
+	testutil.CheckNoFDLeak(t)
 	for _, umask := range []int{0, 0o022, 0o077} {
 		path := filepath.Join(t.TempDir(), "portd.sock")
 		old := syscall.Umask(umask)
@@ -42,7 +44,7 @@ func TestListenMode(t *testing.T) {
 }
 
 func TestListenExistingPath(t *testing.T) {
-	checkNoFDLeak(t)
+	testutil.CheckNoFDLeak(t)
 	dir := t.TempDir()
 
 	// A stale socket file (its listener is gone) is replaced.
@@ -97,7 +99,7 @@ func TestListenExistingPath(t *testing.T) {
 // TestCloseKeepsReplacement checks that Close does not remove a socket file
 // that another listener has put at the same path meanwhile.
 func TestCloseKeepsReplacement(t *testing.T) {
-	checkNoFDLeak(t)
+	testutil.CheckNoFDLeak(t)
 	path := filepath.Join(t.TempDir(), "portd.sock")
 	old, err := Listen(path, nil)
 	if err != nil {
@@ -126,7 +128,7 @@ func TestCloseKeepsReplacement(t *testing.T) {
 }
 
 func TestPeerCredentials(t *testing.T) {
-	checkNoFDLeak(t)
+	testutil.CheckNoFDLeak(t)
 	client, server := listenerPair(t)
 	for name, c := range map[string]*Conn{"client": client, "server": server} {
 		p := c.Peer()
@@ -139,7 +141,7 @@ func TestPeerCredentials(t *testing.T) {
 // TestPolicyRejects rejects this very process by policy, which works without
 // root; the uid-based rejection of another process is in process_test.go.
 func TestPolicyRejects(t *testing.T) {
-	checkNoFDLeak(t)
+	testutil.CheckNoFDLeak(t)
 	path := filepath.Join(t.TempDir(), "portd.sock")
 	other := uint32(os.Geteuid()) + 1000
 	ln, err := Listen(path, AllowUIDs(other))

@@ -122,7 +122,7 @@ func helperCmd(ctx context.Context, bin, mode, path string) (*exec.Cmd, *bytes.B
 // which reads a datagram sent to the socket's address, while this process
 // keeps its own copy.
 func TestPassSocketToProcess(t *testing.T) {
-	checkNoFDLeak(t)
+	testutil.CheckNoFDLeak(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	ln, err := Listen(filepath.Join(t.TempDir(), "portd.sock"), nil)
@@ -198,7 +198,7 @@ func TestPassSocketToProcess(t *testing.T) {
 // error, and the client sees the connection closed.
 func TestRejectOtherUID(t *testing.T) {
 	testutil.RequireRoot(t)
-	checkNoFDLeak(t)
+	testutil.CheckNoFDLeak(t)
 	// The child must be able to reach the binary and the socket: a private
 	// world-traversable directory with a copy of the test binary.
 	dir, err := os.MkdirTemp("", "fdpass-uid-")

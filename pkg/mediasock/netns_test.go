@@ -32,7 +32,7 @@ func newMediaNS(t *testing.T) (*testutil.NetNS, []netip.Addr) {
 // families and checks the kernel's socket table: every socket on its own
 // address, none on a wildcard.
 func TestNetNSExactBinding(t *testing.T) {
-	checkNoFDLeak(t)
+	testutil.CheckNoFDLeak(t)
 	ns, addrs := newMediaNS(t)
 	// A link-local address, bound with the interface as zone.
 	testutil.AddAddr(t, ns, "media0", "fe80::10/64")
@@ -163,7 +163,7 @@ func nsRoundTrip(t *testing.T, ns *testutil.NetNS, s *Socket) {
 // fails without FreeBind and works with it, and the socket receives as soon
 // as the address is added.
 func TestNetNSFreeBind(t *testing.T) {
-	checkNoFDLeak(t)
+	testutil.CheckNoFDLeak(t)
 	ns, _ := newMediaNS(t)
 	tests := []struct {
 		name string

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rtpkit/rtpkit/pkg/testutil"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -18,7 +20,7 @@ var (
 )
 
 func TestBindSamePortTwoAddresses(t *testing.T) {
-	checkNoFDLeak(t)
+	testutil.CheckNoFDLeak(t)
 	socks := bindSamePort(t, []netip.Addr{lo1, lo2}, Options{})
 	for _, s := range socks {
 		if got := sockName(t, s); got != s.Local() {
@@ -38,7 +40,7 @@ func TestBindSamePortTwoAddresses(t *testing.T) {
 }
 
 func TestBindRefused(t *testing.T) {
-	checkNoFDLeak(t)
+	testutil.CheckNoFDLeak(t)
 	tests := []struct {
 		name    string
 		network string
@@ -80,7 +82,7 @@ func TestBindRefused(t *testing.T) {
 }
 
 func TestBindInvalidOptions(t *testing.T) {
-	checkNoFDLeak(t)
+	testutil.CheckNoFDLeak(t)
 	for _, o := range []Options{{RecvBuf: -1}, {SendBuf: -1}, {TOS: -1}, {TOS: 256}} {
 		s, err := Bind("udp", netip.AddrPortFrom(lo1, 30000), o)
 		if err == nil {
@@ -93,9 +95,9 @@ func TestBindInvalidOptions(t *testing.T) {
 }
 
 func TestBindAddressInUse(t *testing.T) {
-	checkNoFDLeak(t)
+	testutil.CheckNoFDLeak(t)
 	s := bindSamePort(t, []netip.Addr{lo1}, Options{})[0]
-	before := openFDs(t)
+	before := testutil.FDCount(t, 0)
 	s2, err := Bind("udp", s.Local(), Options{FreeBind: true, TOS: TOSExpeditedForwarding})
 	if err == nil {
 		s2.Close()
@@ -107,7 +109,7 @@ func TestBindAddressInUse(t *testing.T) {
 	if msg := err.Error(); !strings.Contains(msg, s.Local().String()) || !strings.Contains(msg, "address already in use") {
 		t.Errorf("unclear error: %v", msg)
 	}
-	if after := openFDs(t); after != before {
+	if after := testutil.FDCount(t, 0); after != before {
 		t.Errorf("failed bind leaked descriptors: %d before, %d after", before, after)
 	}
 	// The same port on another address is fine.
@@ -119,7 +121,7 @@ func TestBindAddressInUse(t *testing.T) {
 }
 
 func TestBindMappedIPv4(t *testing.T) {
-	checkNoFDLeak(t)
+	testutil.CheckNoFDLeak(t)
 	s := bindSamePort(t, []netip.Addr{lo1}, Options{})[0]
 	port := s.Local().Port()
 	s.Close()
@@ -138,7 +140,7 @@ func TestBindMappedIPv4(t *testing.T) {
 }
 
 func TestOptionsReadBack(t *testing.T) {
-	checkNoFDLeak(t)
+	testutil.CheckNoFDLeak(t)
 	const buf = 1 << 20
 	opts := Options{FreeBind: true, RecvBuf: buf, SendBuf: buf, TOS: TOSExpeditedForwarding, RxqOvfl: true}
 	tests := []struct {
@@ -210,7 +212,7 @@ func TestOptionsReadBack(t *testing.T) {
 // TestBufferFallback simulates a process without CAP_NET_ADMIN: the FORCE
 // options fail and the plain ones must be used.
 func TestBufferFallback(t *testing.T) {
-	checkNoFDLeak(t)
+	testutil.CheckNoFDLeak(t)
 	var plain []int
 	orig := setsockoptInt
 	t.Cleanup(func() { setsockoptInt = orig })
@@ -238,17 +240,17 @@ func TestBufferFallback(t *testing.T) {
 		}
 		return orig(fd, level, opt, value)
 	}
-	before := openFDs(t)
+	before := testutil.FDCount(t, 0)
 	if _, err := Bind("udp", netip.AddrPortFrom(lo1, s.Local().Port()+1), Options{TOS: 184}); err == nil || !strings.Contains(err.Error(), "IP_TOS=184") {
 		t.Errorf("Bind with failing IP_TOS: %v", err)
 	}
-	if after := openFDs(t); after != before {
+	if after := testutil.FDCount(t, 0); after != before {
 		t.Errorf("failed option leaked descriptors: %d before, %d after", before, after)
 	}
 }
 
 func TestDupAndClose(t *testing.T) {
-	checkNoFDLeak(t)
+	testutil.CheckNoFDLeak(t)
 	s := bindSamePort(t, []netip.Addr{lo1}, Options{})[0]
 	fd, err := s.Dup()
 	if err != nil {
@@ -286,7 +288,7 @@ func TestDupAndClose(t *testing.T) {
 }
 
 func TestFromFD(t *testing.T) {
-	checkNoFDLeak(t)
+	testutil.CheckNoFDLeak(t)
 	s := bindSamePort(t, []netip.Addr{lo1}, Options{})[0]
 	other := bindSamePort(t, []netip.Addr{lo2}, Options{})[0]
 
@@ -305,7 +307,7 @@ func TestFromFD(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := openFDs(t)
+			before := testutil.FDCount(t, 0)
 			fd, err := s.Dup()
 			if err != nil {
 				t.Fatal(err)
@@ -318,7 +320,7 @@ func TestFromFD(t *testing.T) {
 				if w != nil {
 					w.Close()
 				}
-				if after := openFDs(t); after != before {
+				if after := testutil.FDCount(t, 0); after != before {
 					t.Errorf("FromFD error left the descriptor open: %d before, %d after", before, after)
 				}
 				return
@@ -360,7 +362,7 @@ func TestFromFD(t *testing.T) {
 	}
 	for name, mk := range notMedia {
 		t.Run(name, func(t *testing.T) {
-			before := openFDs(t)
+			before := testutil.FDCount(t, 0)
 			fd, err := mk()
 			if err != nil {
 				t.Fatal(err)
@@ -371,7 +373,7 @@ func TestFromFD(t *testing.T) {
 					w.Close()
 				}
 			}
-			if after := openFDs(t); after != before {
+			if after := testutil.FDCount(t, 0); after != before {
 				t.Errorf("descriptor not closed on error: %d before, %d after", before, after)
 			}
 		})
@@ -379,7 +381,7 @@ func TestFromFD(t *testing.T) {
 }
 
 func TestBindPair(t *testing.T) {
-	checkNoFDLeak(t)
+	testutil.CheckNoFDLeak(t)
 	probe := bindSamePort(t, []netip.Addr{lo1}, Options{})[0]
 	port := int(probe.Local().Port() &^ 1)
 	probe.Close()
@@ -401,11 +403,11 @@ func TestBindPair(t *testing.T) {
 	rtp.Close()
 
 	// RTCP port taken: the pair fails and the RTP port is released again.
-	before := openFDs(t)
+	before := testutil.FDCount(t, 0)
 	if _, _, err := BindPair(lo1, port, Options{}); !errors.Is(err, unix.EADDRINUSE) {
 		t.Errorf("BindPair with RTCP port in use = %v, want EADDRINUSE", err)
 	}
-	if after := openFDs(t); after != before {
+	if after := testutil.FDCount(t, 0); after != before {
 		t.Errorf("partial BindPair leaked descriptors: %d before, %d after", before, after)
 	}
 	again, err := Bind("udp", netip.AddrPortFrom(lo1, uint16(port)), Options{})
@@ -426,7 +428,7 @@ func TestBindPair(t *testing.T) {
 // TestRxqOvfl checks that with RxqOvfl the kernel reports its drop counter
 // once the receive buffer has overflowed.
 func TestRxqOvfl(t *testing.T) {
-	checkNoFDLeak(t)
+	testutil.CheckNoFDLeak(t)
 	// The smallest buffer the kernel allows holds only a few datagrams.
 	s := bindSamePort(t, []netip.Addr{lo1}, Options{RxqOvfl: true, RecvBuf: 1})[0]
 	cli, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(s.Local()))

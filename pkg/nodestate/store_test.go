@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rtpkit/rtpkit/pkg/bus"
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
 	"github.com/rtpkit/rtpkit/pkg/testutil"
@@ -218,34 +219,19 @@ func TestPutAsyncIsPipelined(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	const n = 200
-	acks := 0
-	fs := make([]<-chan error, 0, n)
+	futs := make([]jetstream.PubAckFuture, 0, n)
 	for i := 0; i < n; i++ {
 		f, err := calls.PutAsync("c", sampleCall(fmt.Sprint(i)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		errc := make(chan error, 1)
-		go func() {
-			select {
-			case <-f.Ok():
-				errc <- nil
-			case err := <-f.Err():
-				errc <- err
-			case <-ctx.Done():
-				errc <- ctx.Err()
-			}
-		}()
-		fs = append(fs, errc)
+		futs = append(futs, f)
 	}
-	for _, errc := range fs {
-		if err := <-errc; err != nil {
-			t.Fatal(err)
-		}
-		acks++
+	if err := nodestate.Await(ctx, futs...); err != nil {
+		t.Fatal(err)
 	}
 	got, err := calls.Get(ctx, "c")
-	if err != nil || got.Value.ID != fmt.Sprint(n-1) || acks != n {
+	if err != nil || got.Value.ID != fmt.Sprint(n-1) {
 		t.Fatalf("last write wins in order: %+v %v", got.Value.ID, err)
 	}
 }

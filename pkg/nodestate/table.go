@@ -258,3 +258,18 @@ func (w *Watcher[T]) C() <-chan Event[T] { return w.c }
 
 // Stop ends the watch.
 func (w *Watcher[T]) Stop() error { return w.w.Stop() }
+
+// Await waits for the acknowledgements of pipelined writes (PutAsync) and
+// returns the first failure.
+func Await(ctx context.Context, futs ...jetstream.PubAckFuture) error {
+	for _, f := range futs {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("node state write not acknowledged: %w", err)
+		case <-ctx.Done():
+			return fmt.Errorf("node state write not acknowledged: %w", ctx.Err())
+		}
+	}
+	return nil
+}

@@ -225,13 +225,6 @@ func echo(t *testing.T, addr netip.AddrPort, payload string) string {
 }
 
 // fdCount counts a process's open descriptors.
-func fdCount(t *testing.T, pid int) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
+func fdCount(t *testing.T, pid int) int { return testutil.FDCount(t, pid) }
 
 func itoa(n int) string { return strconv.Itoa(n) }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sys/unix"
 
 	"github.com/rtpkit/rtpkit/pkg/bus"
@@ -204,46 +205,31 @@ func (d *daemon) handleLease(ctx context.Context, req LeaseRequest) (LeaseReply,
 	now := time.Now().UTC()
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	var futs []<-chan error
+	futs := make([]jetstream.PubAckFuture, 0, len(pairs))
+	err = nil
 	for _, p := range pairs {
-		f, err := d.leases.PutAsync(p.RTP.String(), LeaseRecord{Holder: req.Holder, Pair: p, Since: now})
-		if err != nil {
-			futs = append(futs, errChan(err))
-			continue
+		f, perr := d.leases.PutAsync(p.RTP.String(), LeaseRecord{Holder: req.Holder, Pair: p, Since: now})
+		if perr != nil {
+			err = perr
+			break
 		}
-		errc := make(chan error, 1)
-		go func() {
-			select {
-			case <-f.Ok():
-				errc <- nil
-			case err := <-f.Err():
-				errc <- err
-			case <-wctx.Done():
-				errc <- wctx.Err()
-			}
-		}()
-		futs = append(futs, errc)
+		futs = append(futs, f)
 	}
-	for _, errc := range futs {
-		if err := <-errc; err != nil {
-			rtp := make([]netip.AddrPort, len(pairs))
-			for i, p := range pairs {
-				rtp[i] = p.RTP
-			}
-			d.t.returnLeases(req.Holder, rtp, false)
-			for _, p := range pairs {
-				_ = d.leases.Delete(wctx, p.RTP.String(), 0)
-			}
-			return LeaseReply{}, bus.Errorf(bus.CodeUnavailable, "leases not recorded in node state: %v", err)
+	if err == nil {
+		err = nodestate.Await(wctx, futs...)
+	}
+	if err != nil {
+		rtp := make([]netip.AddrPort, len(pairs))
+		for i, p := range pairs {
+			rtp[i] = p.RTP
 		}
+		d.t.returnLeases(req.Holder, rtp, false)
+		for _, p := range pairs {
+			_ = d.leases.Delete(wctx, p.RTP.String(), 0)
+		}
+		return LeaseReply{}, bus.Errorf(bus.CodeUnavailable, "leases not recorded in node state: %v", err)
 	}
 	return LeaseReply{Pairs: pairs}, nil
-}
-
-func errChan(err error) <-chan error {
-	c := make(chan error, 1)
-	c <- err
-	return c
 }
 
 func (d *daemon) handleReturn(ctx context.Context, req ReturnRequest) (ReturnReply, error) {
