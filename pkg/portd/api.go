@@ -18,11 +18,12 @@ const (
 )
 
 // Pair is one pre-bound RTP/RTCP port pair: RTP on an even port, RTCP on the
-// next one, both bound to the same local address.
+// next one, both bound to the same local address; or, for an rtcp-mux
+// stream, a single port (RTCP zero).
 type Pair struct {
 	Interface string         `json:"interface"`
 	RTP       netip.AddrPort `json:"rtp"`
-	RTCP      netip.AddrPort `json:"rtcp"`
+	RTCP      netip.AddrPort `json:"rtcp,omitzero"`
 	// Advertised is the address to write into SDP if it is not RTP's.
 	Advertised netip.Addr `json:"advertised,omitzero"`
 }
@@ -38,6 +39,8 @@ type LeaseRequest struct {
 	// Family is 4 or 6.
 	Family int `json:"family"`
 	Count  int `json:"count"`
+	// Single asks for single ports (rtcp-mux) instead of pairs.
+	Single bool `json:"single,omitempty"`
 }
 
 // LeaseReply carries the pairs granted (possibly fewer than asked for; none
@@ -59,13 +62,12 @@ type ReturnReply struct {
 	Returned int `json:"returned"`
 }
 
-// BindRequest binds exactly the given local addresses (and the rest of each
-// one's pair) for a call, to restore a call that another node owns or owned.
-// Sockets are bound with FREEBIND, so the addresses need not be on the host
-// yet.
+// BindRequest binds exactly the given pairs (RTCP zero: a single port) for
+// a call, to restore a call that another node owns or owned. Sockets are
+// bound with FREEBIND, so the addresses need not be on the host yet.
 type BindRequest struct {
-	Call   string           `json:"call"`
-	Locals []netip.AddrPort `json:"locals"`
+	Call  string `json:"call"`
+	Pairs []Pair `json:"pairs"`
 }
 
 // BindReply lists the pairs now bound for the call.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rtpkit/rtpkit/pkg/bus"
+	"github.com/rtpkit/rtpkit/pkg/nodestate"
 	"github.com/rtpkit/rtpkit/pkg/portd"
 	"github.com/rtpkit/rtpkit/pkg/testutil"
 )
@@ -185,7 +186,7 @@ func TestErrorsLeakNothing(t *testing.T) {
 			}
 		})
 	}
-	if _, err := n.client.Bind(n.ctx(), portd.BindRequest{Call: "c", Locals: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:37200")}}); !bus.IsCode(err, bus.CodeBadRequest) {
+	if _, err := n.client.Bind(n.ctx(), portd.BindRequest{Call: "c", Pairs: []portd.Pair{{RTP: netip.MustParseAddrPort("192.0.2.1:37200")}}}); !bus.IsCode(err, bus.CodeBadRequest) {
 		t.Fatalf("bind of a foreign address: %v", err)
 	}
 	if after := fdCount(t, pid); after != before {
@@ -220,20 +221,31 @@ func TestBadInterfaceSpecsExit2(t *testing.T) {
 func TestRestoreBindsExactPorts(t *testing.T) {
 	n := newNode(t, "--interface=127.0.0.1", "--port-min=37300", "--port-max=37399")
 	worker := n.startWorker("0")
-	want := []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:37350"), netip.MustParseAddrPort("127.0.0.1:37351"), netip.MustParseAddrPort("127.0.0.1:37362")}
-	r, err := n.client.Bind(n.ctx(), portd.BindRequest{Call: "foreign-1", Locals: want})
-	if err != nil || len(r.Pairs) != 2 {
+	want := []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:37350"), netip.MustParseAddrPort("127.0.0.1:37351"), netip.MustParseAddrPort("127.0.0.1:37362"), netip.MustParseAddrPort("127.0.0.1:37363")}
+	mux := netip.MustParseAddrPort("127.0.0.1:37371") // a single rtcp-mux port, odd
+	r, err := n.client.Bind(n.ctx(), portd.BindRequest{Call: "foreign-1", Pairs: []portd.Pair{
+		{RTP: want[0], RTCP: want[1]}, {RTP: want[2], RTCP: want[3]}, {RTP: mux}}})
+	if err != nil || len(r.Pairs) != 3 || r.Pairs[2].RTCP.IsValid() {
 		t.Fatalf("bind: %+v %v", r, err)
 	}
-	waitAdds(t, worker, []netip.AddrPort{want[0], want[1], want[2], netip.MustParseAddrPort("127.0.0.1:37363")})
+	waitAdds(t, worker, append(want, mux))
+	if got := echo(t, mux, "mux"); !strings.HasSuffix(got, ":mux") {
+		t.Fatalf("echo on the single port: %q", got)
+	}
+	// 37370 stays free: a single port holds one port only.
+	if c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:37370"))); err != nil {
+		t.Fatalf("the port below a single port is taken: %v", err)
+	} else {
+		_ = c.Close()
+	}
 	if got := echo(t, want[2], "x"); !strings.HasSuffix(got, ":x") {
 		t.Fatalf("echo %q", got)
 	}
-	if _, err := n.client.Bind(n.ctx(), portd.BindRequest{Call: "other", Locals: want[:1]}); !bus.IsCode(err, bus.CodeConflict) {
+	if _, err := n.client.Bind(n.ctx(), portd.BindRequest{Call: "other", Pairs: []portd.Pair{{RTP: want[0], RTCP: want[1]}}}); !bus.IsCode(err, bus.CodeConflict) {
 		t.Fatalf("bind of a port of another call: %v", err)
 	}
-	rel, err := n.client.Release(n.ctx(), portd.ReleaseRequest{Locals: want})
-	if err != nil || rel.Released != 2 {
+	rel, err := n.client.Release(n.ctx(), portd.ReleaseRequest{Locals: append(want, mux)})
+	if err != nil || rel.Released != 3 {
 		t.Fatalf("release: %+v %v", rel, err)
 	}
 	worker.WaitMatch(t, regexp.MustCompile(`(?m)^remove 127\.0\.0\.1:37363$`), 10*time.Second)
@@ -272,5 +284,37 @@ func TestWrongUIDPeerRejected(t *testing.T) {
 			t.Fatalf("portd fds %d → %d", before, fdCount(t, pid))
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRTCPMuxSinglePort: single-port leases for rtcp-mux streams; a call
+// record whose media muxes RTCP takes exactly one socket.
+func TestRTCPMuxSinglePort(t *testing.T) {
+	n := newNode(t, "--interface=127.0.0.1", "--port-min=37600", "--port-max=37699")
+	worker := n.startWorker("0")
+	r, err := n.client.Lease(n.ctx(), portd.LeaseRequest{Holder: "ng-ctl", Family: 4, Count: 2, Single: true})
+	if err != nil || len(r.Pairs) != 2 || r.Pairs[0].RTCP.IsValid() {
+		t.Fatalf("single lease: %+v %v", r, err)
+	}
+	if got := n.list().Sockets; got != 2 {
+		t.Fatalf("sockets after 2 single leases: %d", got)
+	}
+	c := nodestate.Call{Schema: nodestate.CallSchema, ID: "mux", Owner: n.id, Legs: []nodestate.Leg{
+		{Tag: "a", Medias: []nodestate.Media{{Index: 1, RTCPMux: true, Streams: []nodestate.Stream{{Component: 1, Local: r.Pairs[0].RTP}}}}},
+		{Tag: "b", Medias: []nodestate.Media{{Index: 1, RTCPMux: true, Streams: []nodestate.Stream{{Component: 1, Local: r.Pairs[1].RTP}}}}},
+	}}
+	if _, err := n.calls.Put(n.ctx(), c.ID, c); err != nil {
+		t.Fatal(err)
+	}
+	waitAdds(t, worker, []netip.AddrPort{r.Pairs[0].RTP, r.Pairs[1].RTP})
+	if got := echo(t, r.Pairs[1].RTP, "m"); !strings.HasSuffix(got, ":m") {
+		t.Fatalf("echo %q", got)
+	}
+	if adds := addLines(worker); len(adds) != 2 {
+		t.Fatalf("worker got %d sockets, want 2: %v", len(adds), adds)
+	}
+	a := n.list().Interfaces[0].Addresses[0]
+	if a.Used != 2 || a.Assigned != 2 || a.Leased != 0 {
+		t.Fatalf("counts %+v", a)
 	}
 }

@@ -137,7 +137,7 @@ func (d *daemon) restoreLeases(ctx context.Context) error {
 		return fmt.Errorf("read leases: %w", err)
 	}
 	for _, r := range recs {
-		if err := d.t.restoreLease(r.Value.Holder, r.Value.Pair.RTP); err != nil {
+		if err := d.t.restoreLease(r.Value.Holder, r.Value.Pair); err != nil {
 			d.log.Warn("dropping a lease that cannot be restored", "addr", r.Value.Pair.RTP, "holder", r.Value.Holder, "err", err)
 			_ = d.leases.Delete(lctx, r.ID, r.Revision)
 		}
@@ -159,23 +159,14 @@ func (d *daemon) followCalls(ctx context.Context, w *nodestate.Watcher[nodestate
 		}
 		switch ev.Op {
 		case nodestate.OpPut:
-			var locals []netip.AddrPort
-			for _, leg := range ev.Value.Legs {
-				for _, m := range leg.Medias {
-					for _, s := range m.Streams {
-						if s.Local.IsValid() {
-							locals = append(locals, s.Local)
-						}
-					}
-				}
-			}
-			ch, err := d.t.syncCall(ev.ID, locals)
+			blocks := callBlocks(ev.Value)
+			ch, err := d.t.syncCall(ev.ID, blocks)
 			if err != nil {
 				d.log.Error("call sockets", "call", ev.ID, "err", err)
 			}
 			d.dropLeaseRecords(ctx, ch.consumed)
 			d.ws.released(ch.released)
-			if len(locals) == 0 {
+			if len(blocks) == 0 {
 				d.ws.callGone(ev.ID)
 			} else {
 				d.ws.callChanged(ev.ID)
@@ -187,6 +178,35 @@ func (d *daemon) followCalls(ctx context.Context, w *nodestate.Watcher[nodestate
 	}
 }
 
+// callBlocks lists the ports a call record uses: per stream, an RTP port
+// with RTCP on the next one, or a single port where RTCP is muxed (or sits
+// elsewhere, in which case it is a single port of its own).
+func callBlocks(c nodestate.Call) []block {
+	var out []block
+	for _, leg := range c.Legs {
+		for _, m := range leg.Medias {
+			var rtp, rtcp netip.AddrPort
+			for _, s := range m.Streams {
+				switch s.Component {
+				case 1:
+					rtp = s.Local
+				case 2:
+					rtcp = s.Local
+				}
+			}
+			if !rtp.IsValid() {
+				continue
+			}
+			paired := rtcp.IsValid() && rtcp.Addr() == rtp.Addr() && rtcp.Port() == rtp.Port()+1
+			out = append(out, block{rtp: rtp, single: !paired})
+			if rtcp.IsValid() && !paired {
+				out = append(out, block{rtp: rtcp, single: true})
+			}
+		}
+	}
+	return out
+}
+
 func (d *daemon) dropLeaseRecords(ctx context.Context, bases []netip.AddrPort) {
 	for _, b := range bases {
 		if err := d.leases.Delete(ctx, b.String(), 0); err != nil && !errors.Is(err, context.Canceled) {
@@ -196,7 +216,7 @@ func (d *daemon) dropLeaseRecords(ctx context.Context, bases []netip.AddrPort) {
 }
 
 func (d *daemon) handleLease(ctx context.Context, req LeaseRequest) (LeaseReply, error) {
-	pairs, err := d.t.lease(req.Holder, req.Interface, req.Family, req.Count)
+	pairs, err := d.t.lease(req.Holder, req.Interface, req.Family, req.Count, req.Single)
 	if err != nil {
 		return LeaseReply{}, busError(err)
 	}
@@ -242,10 +262,17 @@ func (d *daemon) handleReturn(ctx context.Context, req ReturnRequest) (ReturnRep
 }
 
 func (d *daemon) handleBind(ctx context.Context, req BindRequest) (BindReply, error) {
-	if req.Call == "" || len(req.Locals) == 0 {
-		return BindReply{}, bus.Errorf(bus.CodeBadRequest, "bind needs a call and local addresses")
+	if req.Call == "" || len(req.Pairs) == 0 {
+		return BindReply{}, bus.Errorf(bus.CodeBadRequest, "bind needs a call and its pairs")
 	}
-	pairs, consumed, err := d.t.bindCall(req.Call, req.Locals)
+	blocks := make([]block, 0, len(req.Pairs))
+	for _, p := range req.Pairs {
+		if !p.RTP.IsValid() || (p.RTCP.IsValid() && (p.RTCP.Addr() != p.RTP.Addr() || p.RTCP.Port() != p.RTP.Port()+1)) {
+			return BindReply{}, bus.Errorf(bus.CodeBadRequest, "bind: pair %s/%s: RTCP must be on RTP's address and next port, or absent", p.RTP, p.RTCP)
+		}
+		blocks = append(blocks, block{rtp: p.RTP, single: !p.RTCP.IsValid()})
+	}
+	pairs, consumed, err := d.t.bindCall(req.Call, blocks)
 	if err != nil {
 		return BindReply{}, busError(err)
 	}

@@ -42,6 +42,7 @@ type Stock struct {
 type stockKey struct {
 	iface  string
 	family int
+	single bool
 }
 
 // NewStock returns an empty stock for holder; ctx bounds its background
@@ -89,14 +90,15 @@ func familyOf(a netip.Addr) int {
 	return 6
 }
 
-// key names the stock of iface (empty: the family's default) and family.
-func (s *Stock) key(iface string, family int) stockKey {
+// key names the stock of iface (empty: the family's default), family and
+// kind (pairs, or single ports for rtcp-mux).
+func (s *Stock) key(iface string, family int, single bool) stockKey {
 	if iface == "" {
 		if d, ok := s.defaults[family]; ok {
 			iface = d
 		}
 	}
-	return stockKey{iface, family}
+	return stockKey{iface, family, single}
 }
 
 // Adopt takes over the holder's leases recorded in node state (after a
@@ -114,19 +116,19 @@ func (s *Stock) Adopt(ctx context.Context, leases *nodestate.Table[LeaseRecord],
 		if r.Value.Holder != s.holder || (inUse != nil && inUse(r.Value.Pair.RTP)) {
 			continue
 		}
-		k := stockKey{r.Value.Pair.Interface, familyOf(r.Value.Pair.RTP.Addr())}
+		k := stockKey{r.Value.Pair.Interface, familyOf(r.Value.Pair.RTP.Addr()), !r.Value.Pair.RTCP.IsValid()}
 		s.pairs[k] = append(s.pairs[k], r.Value.Pair)
 		n++
 	}
 	return n, nil
 }
 
-// Take returns a pair of the interface (empty: the family's default) and
-// family from stock. When the stock is empty it leases synchronously (the
-// slow path, which waits on portd).
-func (s *Stock) Take(ctx context.Context, iface string, family int) (Pair, error) {
+// Take returns a pair (a single port if single) of the interface (empty:
+// the family's default) and family from stock. When the stock is empty it
+// leases synchronously (the slow path, which waits on portd).
+func (s *Stock) Take(ctx context.Context, iface string, family int, single bool) (Pair, error) {
 	s.mu.Lock()
-	k := s.key(iface, family)
+	k := s.key(iface, family, single)
 	if ps := s.pairs[k]; len(ps) > 0 {
 		p := ps[len(ps)-1]
 		s.pairs[k] = ps[:len(ps)-1]
@@ -138,7 +140,7 @@ func (s *Stock) Take(ctx context.Context, iface string, family int) (Pair, error
 	s.mu.Unlock()
 	lctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
-	r, err := s.client.Lease(lctx, LeaseRequest{Holder: s.holder, Interface: k.iface, Family: family, Count: 1})
+	r, err := s.client.Lease(lctx, LeaseRequest{Holder: s.holder, Interface: k.iface, Family: family, Count: 1, Single: single})
 	if err != nil {
 		return Pair{}, err
 	}
@@ -153,23 +155,24 @@ func (s *Stock) Take(ctx context.Context, iface string, family int) (Pair, error
 func (s *Stock) Put(p Pair) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := stockKey{p.Interface, familyOf(p.RTP.Addr())}
+	k := stockKey{p.Interface, familyOf(p.RTP.Addr()), !p.RTCP.IsValid()}
 	s.pairs[k] = append(s.pairs[k], p)
 }
 
-// Warm fills the stock of iface/family now.
-func (s *Stock) Warm(ctx context.Context, iface string, family int) error {
+// Warm fills the stock of iface/family/kind now.
+func (s *Stock) Warm(ctx context.Context, iface string, family int, single bool) error {
 	s.mu.Lock()
-	k := s.key(iface, family)
+	k := s.key(iface, family, single)
 	s.mu.Unlock()
 	return s.refill(ctx, k)
 }
 
-// Level is how many pairs of iface/family are in stock.
-func (s *Stock) Level(iface string, family int) int {
+// Level is how many pairs (single ports if single) of iface/family are in
+// stock.
+func (s *Stock) Level(iface string, family int, single bool) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.pairs[s.key(iface, family)])
+	return len(s.pairs[s.key(iface, family, single)])
 }
 
 // Wait waits for the background refills to end (at shutdown).
@@ -198,7 +201,7 @@ func (s *Stock) refillLocked(k stockKey) {
 func (s *Stock) refill(ctx context.Context, k stockKey) error {
 	lctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
-	r, err := s.client.Lease(lctx, LeaseRequest{Holder: s.holder, Interface: k.iface, Family: k.family, Count: s.opts.Batch})
+	r, err := s.client.Lease(lctx, LeaseRequest{Holder: s.holder, Interface: k.iface, Family: k.family, Count: s.opts.Batch, Single: k.single})
 	if err != nil {
 		return err
 	}

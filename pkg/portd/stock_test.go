@@ -21,15 +21,15 @@ func TestStockServesFromLeasesAndRefills(t *testing.T) {
 	if err := st.Init(n.ctx()); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Warm(n.ctx(), "", 4); err != nil {
+	if err := st.Warm(n.ctx(), "", 4, false); err != nil {
 		t.Fatal(err)
 	}
-	if st.Level("", 4) != 16 || st.Level("default", 4) != 16 {
-		t.Fatalf("level after warm: %d", st.Level("", 4))
+	if st.Level("", 4, false) != 16 || st.Level("default", 4, false) != 16 {
+		t.Fatalf("level after warm: %d", st.Level("", 4, false))
 	}
 	seen := map[netip.AddrPort]bool{}
 	for i := 0; i < 100; i++ {
-		p, err := st.Take(n.ctx(), "", 4)
+		p, err := st.Take(n.ctx(), "", 4, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -38,16 +38,16 @@ func TestStockServesFromLeasesAndRefills(t *testing.T) {
 		}
 		seen[p.RTP] = true
 	}
-	p6, err := st.Take(n.ctx(), "v6", 6)
+	p6, err := st.Take(n.ctx(), "v6", 6, false)
 	if err != nil || !p6.RTP.Addr().Is6() {
 		t.Fatalf("v6 take: %+v %v", p6, err)
 	}
 	seen[p6.RTP] = true
 	// The stock refills itself in the background.
 	deadline := time.Now().Add(5 * time.Second)
-	for st.Level("", 4) < 8 {
+	for st.Level("", 4, false) < 8 {
 		if time.Now().After(deadline) {
-			t.Fatalf("stock not refilled: %d", st.Level("", 4))
+			t.Fatalf("stock not refilled: %d", st.Level("", 4, false))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -55,7 +55,7 @@ func TestStockServesFromLeasesAndRefills(t *testing.T) {
 	// leases that no call uses.
 	for prev := -1; ; {
 		time.Sleep(300 * time.Millisecond)
-		cur := st.Level("", 4) + st.Level("v6", 6)
+		cur := st.Level("", 4, false) + st.Level("v6", 6, false)
 		if cur == prev {
 			break
 		}
@@ -68,8 +68,8 @@ func TestStockServesFromLeasesAndRefills(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := st2.Adopt(n.ctx(), n.leases, func(a netip.AddrPort) bool { return seen[a] })
-	if err != nil || got != st.Level("", 4)+st.Level("v6", 6) {
-		t.Fatalf("adopted %d (%v), stock had %d+%d", got, err, st.Level("", 4), st.Level("v6", 6))
+	if err != nil || got != st.Level("", 4, false)+st.Level("v6", 6, false) {
+		t.Fatalf("adopted %d (%v), stock had %d+%d", got, err, st.Level("", 4, false), st.Level("v6", 6, false))
 	}
 }
 

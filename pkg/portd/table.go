@@ -16,15 +16,18 @@ import (
 	"github.com/rtpkit/rtpkit/pkg/portpool"
 )
 
-// pair is one RTP/RTCP port pair and the two sockets portd holds for it.
-// A pair is leased (holder set, no call), assigned (call set) or, between
-// the two, neither (a bare restore).
+// pair is the unit of allocation: an RTP port with RTCP on the next one
+// (an even port and its successor), or, single, one port for an rtcp-mux
+// stream; and the sockets portd holds for it. A pair is leased (holder set,
+// no call), assigned (call set) or, between the two, neither (a bare
+// restore).
 type pair struct {
-	base   netip.AddrPort // the RTP address: an even port
+	base   netip.AddrPort // the RTP address
+	single bool           // one port (rtcp-mux): no RTCP socket
 	iface  string
 	adv    netip.Addr
 	rtp    *mediasock.Socket // nil while adopting
-	rtcp   *mediasock.Socket
+	rtcp   *mediasock.Socket // nil while adopting, and for a single port
 	holder string
 	call   string
 	// adopting: bound by someone else when portd started (a worker holds
@@ -33,16 +36,55 @@ type pair struct {
 }
 
 func (p *pair) api() Pair {
-	return Pair{Interface: p.iface, RTP: p.base, RTCP: rtcpOf(p.base), Advertised: p.adv}
+	out := Pair{Interface: p.iface, RTP: p.base, Advertised: p.adv}
+	if !p.single {
+		out.RTCP = rtcpOf(p.base)
+	}
+	return out
+}
+
+// ports is how many ports the pair holds.
+func (p *pair) ports() int {
+	if p.single {
+		return 1
+	}
+	return 2
+}
+
+// locals are the pair's socket addresses.
+func (p *pair) locals() []netip.AddrPort {
+	if p.single {
+		return []netip.AddrPort{p.base}
+	}
+	return []netip.AddrPort{p.base, rtcpOf(p.base)}
+}
+
+// complete reports whether portd holds every socket of the pair.
+func (p *pair) complete() bool { return p.rtp != nil && (p.single || p.rtcp != nil) }
+
+// block names a pair to bind for a call: its RTP address and whether it is
+// a single port.
+type block struct {
+	rtp    netip.AddrPort
+	single bool
 }
 
 func rtcpOf(base netip.AddrPort) netip.AddrPort {
 	return netip.AddrPortFrom(base.Addr(), base.Port()+1)
 }
 
-// baseOf maps any port of a pair to the pair's RTP address.
-func baseOf(ap netip.AddrPort) netip.AddrPort {
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()&^1)
+// lookupLocked finds the pair that holds ap (its RTP or RTCP address).
+func (t *table) lookupLocked(ap netip.AddrPort) *pair {
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	if p, ok := t.pairs[ap]; ok {
+		return p
+	}
+	if ap.Port() > 0 {
+		if p, ok := t.pairs[netip.AddrPortFrom(ap.Addr(), ap.Port()-1)]; ok && !p.single {
+			return p
+		}
+	}
+	return nil
 }
 
 // table is portd's state: pools per local address and the pairs bound on
@@ -111,9 +153,9 @@ func (t *table) address(iface string, family int) (ifspec.Address, error) {
 	return a, nil
 }
 
-// lease binds up to count new pairs for holder. It returns what it could
-// bind; an error only if it bound none.
-func (t *table) lease(holder, iface string, family, count int) ([]Pair, error) {
+// lease binds up to count new pairs (single ports if single) for holder. It
+// returns what it could bind; an error only if it bound none.
+func (t *table) lease(holder, iface string, family, count int, single bool) ([]Pair, error) {
 	if holder == "" || count <= 0 || count > 1024 {
 		return nil, fmt.Errorf("%w: lease needs a holder and a count of 1-1024", errBadRequest)
 	}
@@ -125,7 +167,7 @@ func (t *table) lease(holder, iface string, family, count int) ([]Pair, error) {
 	defer t.mu.Unlock()
 	var out []Pair
 	for len(out) < count {
-		p, err := t.allocLocked(a)
+		p, err := t.allocLocked(a, single)
 		if err != nil {
 			if len(out) > 0 {
 				break
@@ -138,20 +180,27 @@ func (t *table) lease(holder, iface string, family, count int) ([]Pair, error) {
 	return out, nil
 }
 
-// allocLocked takes a free pair from a's pool and binds it. Ports another
-// process holds are left marked used and skipped (a few times at most).
-func (t *table) allocLocked(a ifspec.Address) (*pair, error) {
+// allocLocked takes a free pair (or single port) from a's pool and binds
+// it. Ports another process holds are left marked used and skipped (a few
+// times at most).
+func (t *table) allocLocked(a ifspec.Address, single bool) (*pair, error) {
 	if t.nsock+2 > t.maxSockets {
 		return nil, fmt.Errorf("%w: %d sockets open, limit %d (raise LimitNOFILE / ulimit -n)", errFDLimit, t.nsock, t.maxSockets)
 	}
 	pool := t.pools[a.Local]
 	for attempt := 0; ; attempt++ {
-		port, err := pool.AllocPair()
+		var port int
+		var err error
+		if single {
+			port, err = pool.AllocSingle()
+		} else {
+			port, err = pool.AllocPair()
+		}
 		if err != nil {
 			return nil, fmt.Errorf("interface %s address %s: %w", a.Name, a.Local, err)
 		}
 		base := netip.AddrPortFrom(a.Local, uint16(port))
-		p := &pair{base: base, iface: a.Name, adv: a.Advertised}
+		p := &pair{base: base, single: single, iface: a.Name, adv: a.Advertised}
 		if err := t.bindLocked(p); err != nil {
 			if errors.Is(err, unix.EADDRINUSE) && attempt < 16 {
 				// Someone outside portd has this port: leave it marked used
@@ -159,7 +208,7 @@ func (t *table) allocLocked(a ifspec.Address) (*pair, error) {
 				t.log.Warn("port taken by another process; skipping it", "addr", base, "err", err)
 				continue
 			}
-			_ = pool.Release(port, 2)
+			_ = pool.Release(port, p.ports())
 			return nil, err
 		}
 		t.pairs[base] = p
@@ -168,6 +217,15 @@ func (t *table) allocLocked(a ifspec.Address) (*pair, error) {
 }
 
 func (t *table) bindLocked(p *pair) error {
+	if p.single {
+		s, err := mediasock.Bind("udp", p.base, t.opts)
+		if err != nil {
+			return err
+		}
+		p.rtp = s
+		t.nsock++
+		return nil
+	}
 	rtp, rtcp, err := mediasock.BindPair(p.base.Addr(), int(p.base.Port()), t.opts)
 	if err != nil {
 		return err
@@ -177,33 +235,37 @@ func (t *table) bindLocked(p *pair) error {
 	return nil
 }
 
-// reserveLocked takes the exact pair at base for a restore or a restart:
-// reserve its ports in the pool and bind them. If the ports are bound
-// already (a worker holds the sockets after a portd restart) the pair waits
-// for the worker to hand them back.
-func (t *table) reserveLocked(base netip.AddrPort) (*pair, error) {
-	base = baseOf(base)
-	if p, ok := t.pairs[base]; ok {
+// reserveLocked takes the exact pair (or single port) b for a restore or a
+// restart: reserve its ports in the pool and bind them. If the ports are
+// bound already (a worker holds the sockets after a portd restart) the pair
+// waits for the worker to hand them back.
+func (t *table) reserveLocked(b block) (*pair, error) {
+	base := netip.AddrPortFrom(b.rtp.Addr().Unmap(), b.rtp.Port())
+	if p := t.lookupLocked(base); p != nil {
 		return p, nil
+	}
+	n := 2
+	if b.single {
+		n = 1
 	}
 	a, ok := t.ifaces[base.Addr()]
 	if !ok {
 		return nil, fmt.Errorf("%w: %s", errNotOurs, base.Addr())
 	}
 	pool := t.pools[base.Addr()]
-	if lo, hi := pool.Range(); int(base.Port()) < lo || int(base.Port())+1 > hi {
+	if lo, hi := pool.Range(); int(base.Port()) < lo || int(base.Port())+n-1 > hi {
 		return nil, fmt.Errorf("%w: port %d is outside %s's range %d-%d", errNotOurs, base.Port(), base.Addr(), lo, hi)
 	}
 	if t.nsock+2 > t.maxSockets {
 		return nil, fmt.Errorf("%w: %d sockets open, limit %d", errFDLimit, t.nsock, t.maxSockets)
 	}
-	if err := pool.Reserve(int(base.Port()), 2); err != nil {
+	if err := pool.Reserve(int(base.Port()), n); err != nil {
 		return nil, fmt.Errorf("reserve %s: %w", base, err)
 	}
-	p := &pair{base: base, iface: a.Name, adv: a.Advertised}
+	p := &pair{base: base, single: b.single, iface: a.Name, adv: a.Advertised}
 	if err := t.bindLocked(p); err != nil {
 		if !errors.Is(err, unix.EADDRINUSE) {
-			_ = pool.Release(int(base.Port()), 2)
+			_ = pool.Release(int(base.Port()), n)
 			return nil, err
 		}
 		p.adopting = true
@@ -215,10 +277,11 @@ func (t *table) reserveLocked(base netip.AddrPort) (*pair, error) {
 // releaseLocked closes portd's copies and returns the ports to the pool
 // (into quarantine).
 func (t *table) releaseLocked(p *pair) {
-	if p.rtp != nil {
-		_ = p.rtp.Close()
-		_ = p.rtcp.Close()
-		t.nsock -= 2
+	for _, s := range []*mediasock.Socket{p.rtp, p.rtcp} {
+		if s != nil {
+			_ = s.Close()
+			t.nsock--
+		}
 	}
 	if p.call != "" {
 		if m := t.byCall[p.call]; m != nil {
@@ -229,7 +292,7 @@ func (t *table) releaseLocked(p *pair) {
 		}
 	}
 	delete(t.pairs, p.base)
-	if err := t.pools[p.base.Addr()].Release(int(p.base.Port()), 2); err != nil {
+	if err := t.pools[p.base.Addr()].Release(int(p.base.Port()), p.ports()); err != nil {
 		t.log.Error("port pool out of step", "addr", p.base, "err", err)
 	}
 }
@@ -271,16 +334,16 @@ func (t *table) returnLeases(holder string, rtp []netip.AddrPort, all bool) []ne
 		return out
 	}
 	for _, ap := range rtp {
-		drop(t.pairs[baseOf(ap)])
+		drop(t.lookupLocked(ap))
 	}
 	return out
 }
 
 // restoreLease re-creates a lease recorded in node state (portd restart).
-func (t *table) restoreLease(holder string, base netip.AddrPort) error {
+func (t *table) restoreLease(holder string, lease Pair) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	p, err := t.reserveLocked(base)
+	p, err := t.reserveLocked(block{rtp: lease.RTP, single: !lease.RTCP.IsValid()})
 	if err != nil {
 		return err
 	}
@@ -299,28 +362,27 @@ type callChange struct {
 	consumed []netip.AddrPort
 }
 
-// syncCall makes the call own exactly the pairs of locals, binding any that
+// syncCall makes the call own exactly the pairs of blocks, binding any that
 // are not bound yet (a restored call, or a restart) and releasing the pairs
 // it dropped.
-func (t *table) syncCall(call string, locals []netip.AddrPort) (callChange, error) {
+func (t *table) syncCall(call string, blocks []block) (callChange, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var ch callChange
 	want := map[netip.AddrPort]bool{}
 	var firstErr error
-	for _, l := range locals {
-		base := baseOf(l)
-		if want[base] {
+	for _, b := range blocks {
+		p, err := t.reserveLocked(b)
+		if err == nil && want[p.base] {
 			continue
 		}
-		want[base] = true
-		p, err := t.reserveLocked(base)
 		if err != nil {
 			if firstErr == nil {
 				firstErr = fmt.Errorf("call %q: %w", call, err)
 			}
 			continue
 		}
+		want[p.base] = true
 		if p.call != call {
 			if p.holder != "" {
 				ch.consumed = append(ch.consumed, p.base)
@@ -358,7 +420,7 @@ func (t *table) release(locals []netip.AddrPort) []*pair {
 	defer t.mu.Unlock()
 	var out []*pair
 	for _, l := range locals {
-		if p, ok := t.pairs[baseOf(l)]; ok {
+		if p := t.lookupLocked(l); p != nil {
 			out = append(out, p)
 			t.releaseLocked(p)
 		}
@@ -372,8 +434,8 @@ func (t *table) release(locals []netip.AddrPort) []*pair {
 func (t *table) adopt(local netip.AddrPort, fd int) (kept bool, known bool, call string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	p, ok := t.pairs[baseOf(local)]
-	if !ok {
+	p := t.lookupLocked(local)
+	if p == nil {
 		return false, false, ""
 	}
 	if !p.adopting {
@@ -389,7 +451,7 @@ func (t *table) adopt(local netip.AddrPort, fd int) (kept bool, known bool, call
 	} else {
 		p.rtcp = s
 	}
-	if p.rtp != nil && p.rtcp != nil {
+	if p.complete() {
 		p.adopting = false
 	}
 	t.nsock++
@@ -471,23 +533,24 @@ func (t *table) closeAll() {
 	t.nsock = 0
 }
 
-// bindCall binds the pairs of locals for call (adding to what it has).
-func (t *table) bindCall(call string, locals []netip.AddrPort) ([]Pair, []netip.AddrPort, error) {
+// bindCall binds the pairs of blocks for call (adding to what it has).
+func (t *table) bindCall(call string, blocks []block) ([]Pair, []netip.AddrPort, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []Pair
 	var consumed []netip.AddrPort
 	var made []*pair
-	seen := map[netip.AddrPort]bool{}
-	for _, l := range locals {
-		if seen[baseOf(l)] {
+	seen := map[*pair]bool{}
+	for _, b := range blocks {
+		l := b.rtp
+		p := t.lookupLocked(l)
+		existed := p != nil
+		if seen[p] && existed {
 			continue
 		}
-		seen[baseOf(l)] = true
-		p, existed := t.pairs[baseOf(l)]
 		if !existed {
 			var err error
-			if p, err = t.reserveLocked(l); err != nil {
+			if p, err = t.reserveLocked(b); err != nil {
 				for _, m := range made { // all or nothing
 					t.releaseLocked(m)
 				}
@@ -500,6 +563,7 @@ func (t *table) bindCall(call string, locals []netip.AddrPort) ([]Pair, []netip.
 			}
 			return nil, nil, fmt.Errorf("bind %s for call %q: %w: it belongs to call %q", l, call, errInUse, p.call)
 		}
+		seen[p] = true
 		if p.holder != "" {
 			consumed = append(consumed, p.base)
 		}

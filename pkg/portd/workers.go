@@ -206,7 +206,7 @@ func (w *workers) released(pairs []*pair) {
 		if !ok {
 			continue
 		}
-		for _, l := range []netip.AddrPort{p.base, rtcpOf(p.base)} {
+		for _, l := range p.locals() {
 			byWorker[id] = append(byWorker[id], fdpass.Item{Meta: handoff.Msg{Op: handoff.OpRemove, Local: l}.Encode(), FD: fdpass.NoFD})
 		}
 	}
