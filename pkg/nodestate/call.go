@@ -37,14 +37,24 @@ type Call struct {
 	Legs []Leg `json:"legs"`
 }
 
-// Leg is one party of the call: rtpengine's monologue, named by its tag.
+// Leg is one party of the call: rtpengine's monologue, named by its tag
+// (empty until the answer names it).
 type Leg struct {
-	Tag       string `json:"tag"`
+	// ID tells legs apart within the call, tagged or not.
+	ID        int    `json:"id"`
+	Tag       string `json:"tag,omitempty"`
 	Label     string `json:"label,omitempty"`
 	ViaBranch string `json:"via_branch,omitempty"`
-	// Peer is the tag of the leg this one sends to.
-	Peer   string  `json:"peer,omitempty"`
-	Medias []Media `json:"medias"`
+	// Peer is the ID of the leg this one is in dialogue with (-1: none).
+	Peer int `json:"peer"`
+	// Family (4 or 6) is the address family of the SDP this party receives;
+	// Interface the logical interface its sockets are on. Both are sticky.
+	Family    int    `json:"family,omitempty"`
+	Interface string `json:"interface,omitempty"`
+	// SDP says whether this party has sent its own SDP.
+	SDP     bool      `json:"sdp,omitempty"`
+	Created time.Time `json:"created"`
+	Medias  []Media   `json:"medias"`
 }
 
 // Media is one m= line of a leg's SDP.
@@ -59,7 +69,15 @@ type Media struct {
 	RTCPMux      bool          `json:"rtcp_mux,omitempty"`
 	PayloadTypes []PayloadType `json:"payload_types,omitempty"`
 	Streams      []Stream      `json:"streams"`
-	Flags        []string      `json:"flags,omitempty"`
+	// Flags are the latching flags of this party: asymmetric,
+	// strict-source, media-handover, unidirectional.
+	Flags []string `json:"flags,omitempty"`
+	// Mid and Ptime are the a=mid and a=ptime this party is given.
+	Mid   string `json:"mid,omitempty"`
+	Ptime int    `json:"ptime,omitempty"`
+	// Key is the peer endpoint the local sockets were chosen for: the same
+	// endpoint in a later message keeps the same ports.
+	Key netip.AddrPort `json:"key,omitzero"`
 }
 
 // Stream is one flow of a media: RTP (component 1) or RTCP (component 2).

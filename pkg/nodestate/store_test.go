@@ -235,3 +235,27 @@ func TestPutAsyncIsPipelined(t *testing.T) {
 		t.Fatalf("last write wins in order: %+v %v", got.Value.ID, err)
 	}
 }
+
+func TestDeleteAsync(t *testing.T) {
+	srv := testutil.StartNATS(t)
+	calls := nodestate.Calls(openStore(t, srv.URL()))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	f1, err := calls.PutAsync("d@x", sampleCall("d@x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2, err := calls.DeleteAsync("d@x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nodestate.Await(ctx, f1, f2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := calls.Get(ctx, "d@x"); !errors.Is(err, nodestate.ErrNotFound) {
+		t.Fatalf("after DeleteAsync: %v", err)
+	}
+	if _, err := calls.Create(ctx, "d@x", sampleCall("d@x")); err != nil {
+		t.Fatalf("create after DeleteAsync: %v", err)
+	}
+}

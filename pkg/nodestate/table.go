@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -272,4 +273,15 @@ func Await(ctx context.Context, futs ...jetstream.PubAckFuture) error {
 		}
 	}
 	return nil
+}
+
+// DeleteAsync deletes the record with a pipelined publish (see PutAsync).
+func (t *Table[T]) DeleteAsync(id string) (jetstream.PubAckFuture, error) {
+	m := nats.NewMsg("$KV." + t.s.kv.Bucket() + "." + t.key(id))
+	m.Header.Set("KV-Operation", "DEL")
+	f, err := t.s.js.PublishMsgAsync(m)
+	if err != nil {
+		return nil, fmt.Errorf("delete %s %q: %w", t.kind, id, err)
+	}
+	return f, nil
 }
