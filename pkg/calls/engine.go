@@ -1,0 +1,292 @@
+// Package calls is ng-ctl's call model: calls, their parties (monologues,
+// named by SIP tags), medias and the local sockets each party sends to, and
+// the offer / answer / delete / query / list logic of rtpengine's ng
+// protocol on top of it. The SDP text itself is package sdp's business;
+// ports come from portd's lease stock; every change is handed to a Store
+// (node state) without waiting for it.
+package calls
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/netip"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rtpkit/rtpkit/pkg/nodestate"
+	"github.com/rtpkit/rtpkit/pkg/portd"
+)
+
+// Ports is where local sockets come from: portd's lease stock.
+type Ports interface {
+	// Take returns a pre-bound pair (a single port if single) on the
+	// interface (empty: the family's default) and family (4 or 6).
+	Take(ctx context.Context, iface string, family int, single bool) (portd.Pair, error)
+	// Put gives back a pair that was taken but not used.
+	Put(p portd.Pair)
+}
+
+// Store persists calls; it must not block (writes are pipelined and their
+// acknowledgements handled elsewhere).
+type Store interface {
+	Save(c nodestate.Call)
+	Remove(id string)
+}
+
+// Interface is a logical interface and the address families it has, as
+// portd reports them, in configuration order.
+type Interface struct {
+	Name     string
+	Families []int
+}
+
+// Timers are rtpengine's call timers, in seconds (0 = off where that
+// makes sense).
+type Timers struct {
+	Timeout, SilentTimeout, OfferTimeout, FinalTimeout, DeleteDelay int
+}
+
+// Config configures an Engine.
+type Config struct {
+	Node        string
+	Ports       Ports
+	Store       Store
+	Interfaces  []Interface
+	Timers      Timers
+	MaxSessions int // -1: no limit
+	// InstanceID is the 12-hex-digit id of the loop-protect marker; random
+	// if empty.
+	InstanceID string
+	Now        func() time.Time
+	Log        *slog.Logger
+}
+
+// Engine holds the node's calls.
+type Engine struct {
+	cfg Config
+	log *slog.Logger
+	now func() time.Time
+
+	mu    sync.Mutex
+	calls map[string]*entry
+
+	timers      atomic.Pointer[Timers]
+	activity    atomic.Pointer[Activity]
+	maxSessions atomic.Int64
+	stats       counters
+	started     time.Time
+}
+
+type entry struct {
+	mu sync.Mutex
+	c  *call
+}
+
+// New returns an engine with no calls.
+func New(cfg Config) *Engine {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.InstanceID == "" {
+		b := make([]byte, 6)
+		_, _ = rand.Read(b)
+		cfg.InstanceID = hex.EncodeToString(b)
+	}
+	e := &Engine{cfg: cfg, log: cfg.Log, now: cfg.Now, calls: map[string]*entry{}, started: cfg.Now()}
+	t := cfg.Timers
+	e.timers.Store(&t)
+	e.maxSessions.Store(int64(cfg.MaxSessions))
+	return e
+}
+
+// SetTimers changes the timers at run time.
+func (e *Engine) SetTimers(t Timers) { e.timers.Store(&t) }
+
+// Timers returns the timers in force.
+func (e *Engine) Timers() Timers { return *e.timers.Load() }
+
+// SetMaxSessions changes the session limit (-1: none).
+func (e *Engine) SetMaxSessions(n int) { e.maxSessions.Store(int64(n)) }
+
+// lock returns the locked entry of id, or nil.
+func (e *Engine) lock(id string) *entry {
+	e.mu.Lock()
+	en := e.calls[id]
+	e.mu.Unlock()
+	if en == nil {
+		return nil
+	}
+	en.mu.Lock()
+	if en.c.gone {
+		en.mu.Unlock()
+		return nil
+	}
+	return en
+}
+
+// lockOrCreate returns the locked entry of id, creating the call; created
+// says whether it did. The session limit applies to new calls.
+func (e *Engine) lockOrCreate(id string, supportsLoadLimit bool) (*entry, bool, error) {
+	for {
+		e.mu.Lock()
+		en := e.calls[id]
+		if en == nil {
+			if max := e.maxSessions.Load(); max >= 0 && int64(e.ownCountLocked()) >= max {
+				e.mu.Unlock()
+				e.stats.rejected.Add(1)
+				if supportsLoadLimit {
+					return nil, false, &LoadLimitError{Message: "Parallel session limit reached"}
+				}
+				return nil, false, ErrSessionLimit
+			}
+			now := e.now()
+			en = &entry{c: &call{id: id, owner: e.cfg.Node, created: now, lastSignal: now}}
+			en.mu.Lock()
+			e.calls[id] = en
+			e.mu.Unlock()
+			e.stats.managed.Add(1)
+			return en, true, nil
+		}
+		e.mu.Unlock()
+		en.mu.Lock()
+		if !en.c.gone {
+			return en, false, nil
+		}
+		en.mu.Unlock() // removed meanwhile: look again
+	}
+}
+
+func (e *Engine) ownCountLocked() int {
+	n := 0
+	for _, en := range e.calls {
+		if !en.c.foreign {
+			n++
+		}
+	}
+	return n
+}
+
+// remove drops a locked call from the engine and the store.
+func (e *Engine) remove(en *entry) {
+	en.c.gone = true
+	e.mu.Lock()
+	if e.calls[en.c.id] == en {
+		delete(e.calls, en.c.id)
+	}
+	e.mu.Unlock()
+	if e.cfg.Store != nil {
+		e.cfg.Store.Remove(en.c.id)
+	}
+}
+
+// save hands the call's record to the store.
+func (e *Engine) save(c *call) {
+	if e.cfg.Store != nil {
+		e.cfg.Store.Save(c.record())
+	}
+}
+
+// List returns up to limit call ids (own and foreign).
+func (e *Engine) List(limit int) ([]string, error) {
+	if limit < 0 {
+		return nil, ErrBadLimit
+	}
+	e.mu.Lock()
+	ids := make([]string, 0, len(e.calls))
+	for id := range e.calls {
+		ids = append(ids, id)
+	}
+	e.mu.Unlock()
+	sort.Strings(ids)
+	if len(ids) > limit {
+		ids = ids[:limit]
+	}
+	return ids, nil
+}
+
+// Counts returns the number of own and foreign calls.
+func (e *Engine) Counts() (own, foreign int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, en := range e.calls {
+		if en.c.foreign {
+			foreign++
+		} else {
+			own++
+		}
+	}
+	return own, foreign
+}
+
+// Load installs calls from node-state records (a restarted ng-ctl, or
+// calls restored from another node); a record replaces the call of the
+// same id.
+func (e *Engine) Load(records []nodestate.Call) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, r := range records {
+		if r.Validate() != nil {
+			continue
+		}
+		e.calls[r.ID] = &entry{c: fromRecord(r)}
+	}
+}
+
+// Forget drops a call without touching the store (its record was deleted
+// by someone else).
+func (e *Engine) Forget(id string) {
+	if en := e.lock(id); en != nil {
+		en.c.gone = true
+		e.mu.Lock()
+		delete(e.calls, id)
+		e.mu.Unlock()
+		en.mu.Unlock()
+	}
+}
+
+// InstanceID is the id of this engine's loop-protect marker.
+func (e *Engine) InstanceID() string { return e.cfg.InstanceID }
+
+// counters are the engine's totals for statistics.
+type counters struct {
+	managed, rejected, timeout, silentTimeout, offerTimeout, finalTimeout, regular, forced atomic.Int64
+	durationSum                                                                          atomic.Int64 // µs
+	ended                                                                                atomic.Int64
+}
+
+// Record returns the current node-state record of a call, false if the
+// engine does not have it.
+func (e *Engine) Record(id string) (nodestate.Call, bool) {
+	en := e.lock(id)
+	if en == nil {
+		return nodestate.Call{}, false
+	}
+	defer en.mu.Unlock()
+	return en.c.record(), true
+}
+
+// InUse reports whether a local address belongs to one of the calls.
+func (e *Engine) InUse() func(netip.AddrPort) bool {
+	used := map[netip.AddrPort]bool{}
+	e.mu.Lock()
+	entries := make([]*entry, 0, len(e.calls))
+	for _, en := range e.calls {
+		entries = append(entries, en)
+	}
+	e.mu.Unlock()
+	for _, en := range entries {
+		en.mu.Lock()
+		for _, p := range en.c.pairs() {
+			used[p.RTP] = true
+		}
+		en.mu.Unlock()
+	}
+	return func(a netip.AddrPort) bool { return used[a] }
+}

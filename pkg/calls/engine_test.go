@@ -1,0 +1,171 @@
+package calls
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rtpkit/rtpkit/pkg/nodestate"
+)
+
+const offerSDP = "v=0\r\no=- 1 1 IN IP4 198.51.100.10\r\ns=-\r\nc=IN IP4 198.51.100.10\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\nm=video 6002 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n"
+const answerSDP = "v=0\r\no=- 2 2 IN IP4 203.0.113.50\r\ns=-\r\nc=IN IP4 203.0.113.50\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\nm=video 7002 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n"
+
+func req(cmd, call, from, to, body string) *Request {
+	return &Request{Command: cmd, CallID: call, FromTag: from, ToTag: to, SDP: []byte(body), DeleteDelay: -1,
+		Flags: map[string]bool{}, Replace: map[string]bool{}, RTCPMux: map[string]bool{}, Supports: map[string]bool{}}
+}
+
+// memStore records what the engine persists.
+type memStore struct{ saved map[string]nodestate.Call }
+
+func (m *memStore) Save(c nodestate.Call) { m.saved[c.ID] = c }
+func (m *memStore) Remove(id string)      { delete(m.saved, id) }
+
+func TestOutOfPortsLeavesNothing(t *testing.T) {
+	ports := newFakePorts()
+	ports.limit = 3 // the offer needs 4 pairs (two medias, both sides)
+	store := &memStore{saved: map[string]nodestate.Call{}}
+	e := newTestEngine(ports)
+	e.cfg.Store = store
+	_, err := e.Offer(context.Background(), req("offer", "c1", "A", "", offerSDP))
+	if !errors.Is(err, ErrOutOfPorts) || Reason(err) != "Ran out of ports" {
+		t.Fatalf("err = %v", err)
+	}
+	if own, _ := e.Counts(); own != 0 || ports.taken != 0 || len(store.saved) != 0 {
+		t.Fatalf("left behind: %d calls, %d pairs taken, %d records", own, ports.taken, len(store.saved))
+	}
+	// A failed re-offer of an existing call leaves the call as it was.
+	ports.limit = 100
+	if _, err := e.Offer(context.Background(), req("offer", "c2", "A", "", offerSDP)); err != nil {
+		t.Fatal(err)
+	}
+	before := e.mustRecord(t, "c2")
+	ports.limit = ports.taken
+	moved := strings.Replace(offerSDP, "6000", "6100", 1) // a new endpoint needs new ports
+	if _, err := e.Offer(context.Background(), req("offer", "c2", "A", "", moved)); !errors.Is(err, ErrOutOfPorts) {
+		t.Fatalf("re-offer: %v", err)
+	}
+	if after := e.mustRecord(t, "c2"); !sameRecord(before, after) {
+		t.Fatalf("call changed by a failed re-offer:\n%+v\n%+v", before, after)
+	}
+}
+
+func (e *Engine) mustRecord(t *testing.T, id string) nodestate.Call {
+	t.Helper()
+	r, ok := e.Record(id)
+	if !ok {
+		t.Fatalf("no call %q", id)
+	}
+	return r
+}
+
+func sameRecord(a, b nodestate.Call) bool {
+	return len(a.Legs) == len(b.Legs) && a.Legs[1].Medias[0].Streams[0].Local == b.Legs[1].Medias[0].Streams[0].Local
+}
+
+func TestSessionLimit(t *testing.T) {
+	e := newTestEngine(newFakePorts())
+	e.SetMaxSessions(1)
+	if _, err := e.Offer(context.Background(), req("offer", "c1", "A", "", offerSDP)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Offer(context.Background(), req("offer", "c2", "A", "", offerSDP)); !errors.Is(err, ErrSessionLimit) {
+		t.Fatalf("without supports: %v", err)
+	}
+	r := req("offer", "c2", "A", "", offerSDP)
+	r.Supports["load limit"] = true
+	var ll *LoadLimitError
+	if _, err := e.Offer(context.Background(), r); !errors.As(err, &ll) {
+		t.Fatalf("with supports load limit: %v", err)
+	}
+	// An existing call is not limited.
+	if _, err := e.Offer(context.Background(), req("offer", "c1", "A", "", offerSDP)); err != nil {
+		t.Fatalf("re-offer of an existing call: %v", err)
+	}
+	if st := e.Stats(); st.Rejected != 2 || st.Managed != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestRestartFromRecord: a new engine loaded from the node-state record
+// answers with the ports the first engine chose.
+func TestRestartFromRecord(t *testing.T) {
+	store := &memStore{saved: map[string]nodestate.Call{}}
+	e1 := newTestEngine(newFakePorts())
+	e1.cfg.Store = store
+	if _, err := e1.Offer(context.Background(), req("offer", "c1", "A", "", offerSDP)); err != nil {
+		t.Fatal(err)
+	}
+	want, err := e1.clone().Answer(context.Background(), req("answer", "c1", "A", "B", answerSDP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2 := newTestEngine(newFakePorts())
+	e2.Load([]nodestate.Call{store.saved["c1"]})
+	got, err := e2.Answer(context.Background(), req("answer", "c1", "A", "B", answerSDP))
+	if err != nil || string(got) != string(want) {
+		t.Fatalf("answer after restart:\n%s\nwant\n%s\n(err %v)", got, want, err)
+	}
+}
+
+// clone copies an engine with its calls (test helper for comparing paths).
+func (e *Engine) clone() *Engine {
+	n := New(e.cfg)
+	n.cfg.Ports = newFakePorts()
+	for id, en := range e.calls {
+		n.calls[id] = &entry{c: en.c.clone()}
+	}
+	return n
+}
+
+func TestTimers(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	e := newTestEngine(newFakePorts())
+	e.now = func() time.Time { return now }
+	e.SetTimers(Timers{Timeout: 60, SilentTimeout: 3600, OfferTimeout: 300, FinalTimeout: 0, DeleteDelay: 30})
+	mustOffer := func(id string) {
+		if _, err := e.Offer(context.Background(), req("offer", id, "A", "", offerSDP)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustOffer("unanswered")
+	mustOffer("answered")
+	if _, err := e.Answer(context.Background(), req("answer", "answered", "A", "B", answerSDP)); err != nil {
+		t.Fatal(err)
+	}
+	mustOffer("deleted")
+	if _, err := e.Delete(req("delete", "deleted", "", "", "")); err != nil {
+		t.Fatal(err)
+	}
+	foreign := nodestate.Call{Schema: 1, ID: "foreign", Owner: "other", Foreign: true, Created: now, LastSignal: now,
+		Legs: []nodestate.Leg{{ID: 0, Tag: "x", Peer: -1, SDP: true, Medias: []nodestate.Media{{Index: 1, Type: "audio",
+			Streams: []nodestate.Stream{{Component: 1, Local: mustAP("203.0.113.1:31000")}}}}}}}
+	e.Load([]nodestate.Call{foreign})
+	has := func(id string) bool { _, ok := e.Record(id); return ok }
+
+	e.Tick(now.Add(31 * time.Second))
+	if has("deleted") {
+		t.Fatal("delete-delay passed but the call is still there")
+	}
+	e.Tick(now.Add(61 * time.Second))
+	if has("answered") || !has("unanswered") || !has("foreign") {
+		t.Fatalf("after 61 s: answered %v (want gone), unanswered %v, foreign %v", has("answered"), has("unanswered"), has("foreign"))
+	}
+	e.Tick(now.Add(301 * time.Second))
+	if has("unanswered") || !has("foreign") {
+		t.Fatal("offer-timeout: the unanswered call should be gone, the foreign one kept")
+	}
+	e.SetTimers(Timers{Timeout: 60, FinalTimeout: 400})
+	e.Tick(now.Add(401 * time.Second))
+	if has("foreign") {
+		t.Fatal("final-timeout applies to foreign calls")
+	}
+	if st := e.Stats(); st.Timeout != 1 || st.OfferTimeout != 1 || st.FinalTimeout != 1 || st.Regular != 1 {
+		t.Fatalf("end reasons %+v", st)
+	}
+}
+
+func mustAP(s string) netipAddrPort { return mustParseAddrPort(s) }

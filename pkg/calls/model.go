@@ -1,0 +1,212 @@
+package calls
+
+import (
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/rtpkit/rtpkit/pkg/nodestate"
+	"github.com/rtpkit/rtpkit/pkg/portd"
+)
+
+// call is one call in memory. Its fields are guarded by mu; the engine's
+// map lock is never taken while mu is held.
+type call struct {
+	id         string
+	owner      string
+	foreign    bool
+	created    time.Time
+	lastSignal time.Time
+	deleteAt   time.Time
+	legs       []*leg
+	nextLegID  int
+	gone       bool // removed from the engine
+}
+
+// leg is one party (rtpengine's monologue).
+type leg struct {
+	id        int
+	tag       string
+	viaBranch string
+	label     string
+	peer      *leg
+	family    int
+	iface     string
+	sdp       bool
+	created   time.Time
+	deleteAt  time.Time
+	medias    []*media
+}
+
+// media is one m= line of one party.
+type media struct {
+	index int
+	typ   string
+	// proto is the transport protocol this party uses (as in its SDP, or as
+	// we told it).
+	proto string
+	// rtcpMux: this party offered or accepted rtcp-mux.
+	rtcpMux bool
+	// local are our sockets that receive from this party (zero: none).
+	local portd.Pair
+	// key is the peer endpoint local was chosen for.
+	key netip.AddrPort
+	// signalled is this party's RTP endpoint from its SDP.
+	signalled netip.AddrPort
+	rtcp      netip.AddrPort
+	pts       []nodestate.PayloadType
+	direction string
+	flags     []string
+	mid       string
+	ptime     int
+}
+
+func (c *call) newLeg(now time.Time) *leg {
+	l := &leg{id: c.nextLegID, created: now}
+	c.nextLegID++
+	c.legs = append(c.legs, l)
+	return l
+}
+
+func (c *call) legByTag(tag string) *leg {
+	if tag == "" {
+		return nil
+	}
+	for _, l := range c.legs {
+		if l.tag == tag {
+			return l
+		}
+	}
+	return nil
+}
+
+func (c *call) removeLeg(l *leg) {
+	c.legs = slices.DeleteFunc(c.legs, func(x *leg) bool { return x == l })
+	for _, o := range c.legs {
+		if o.peer == l {
+			o.peer = nil
+		}
+	}
+}
+
+// mediaAt returns the party's media of m= index i (from 1), creating it.
+func (l *leg) mediaAt(i int, typ string) *media {
+	for len(l.medias) < i {
+		l.medias = append(l.medias, &media{index: len(l.medias) + 1})
+	}
+	m := l.medias[i-1]
+	if typ != "" {
+		m.typ = typ
+	}
+	return m
+}
+
+// clone copies the call deeply (for rollback of a failed request).
+func (c *call) clone() *call {
+	n := *c
+	n.legs = make([]*leg, len(c.legs))
+	idx := map[*leg]*leg{}
+	for i, l := range c.legs {
+		nl := *l
+		nl.medias = make([]*media, len(l.medias))
+		for j, m := range l.medias {
+			nm := *m
+			nm.pts = slices.Clone(m.pts)
+			nm.flags = slices.Clone(m.flags)
+			nl.medias[j] = &nm
+		}
+		n.legs[i] = &nl
+		idx[l] = &nl
+	}
+	for _, l := range n.legs {
+		if l.peer != nil {
+			l.peer = idx[l.peer]
+		}
+	}
+	return &n
+}
+
+// restoreFrom puts a clone's state back into c.
+func (c *call) restoreFrom(o *call) {
+	gone := c.gone
+	*c = *o
+	c.gone = gone
+}
+
+// pairs lists every local port block the call holds.
+func (c *call) pairs() []portd.Pair {
+	var out []portd.Pair
+	for _, l := range c.legs {
+		for _, m := range l.medias {
+			if m.local.RTP.IsValid() {
+				out = append(out, m.local)
+			}
+		}
+	}
+	return out
+}
+
+// record converts the call to its node-state record.
+func (c *call) record() nodestate.Call {
+	r := nodestate.Call{Schema: nodestate.CallSchema, ID: c.id, Owner: c.owner, Foreign: c.foreign,
+		Created: c.created, LastSignal: c.lastSignal, DeleteAt: c.deleteAt}
+	for _, l := range c.legs {
+		rl := nodestate.Leg{ID: l.id, Tag: l.tag, Label: l.label, ViaBranch: l.viaBranch, Peer: -1,
+			Family: l.family, Interface: l.iface, SDP: l.sdp, Created: l.created}
+		if l.peer != nil {
+			rl.Peer = l.peer.id
+		}
+		for _, m := range l.medias {
+			rm := nodestate.Media{Index: m.index, Type: m.typ, Protocol: m.proto, Interface: m.local.Interface,
+				Direction: m.direction, RTCPMux: m.rtcpMux, PayloadTypes: m.pts, Flags: m.flags,
+				Mid: m.mid, Ptime: m.ptime, Key: m.key}
+			if m.local.RTP.IsValid() {
+				rm.Streams = append(rm.Streams, nodestate.Stream{Component: 1, Local: m.local.RTP, Advertised: m.local.Advertised, Signalled: m.signalled})
+				if m.local.RTCP.IsValid() {
+					rm.Streams = append(rm.Streams, nodestate.Stream{Component: 2, Local: m.local.RTCP, Advertised: m.local.Advertised, Signalled: m.rtcp})
+				}
+			}
+			rl.Medias = append(rl.Medias, rm)
+		}
+		r.Legs = append(r.Legs, rl)
+	}
+	return r
+}
+
+// fromRecord rebuilds a call from its node-state record (after a restart,
+// or a call restored from another node).
+func fromRecord(r nodestate.Call) *call {
+	c := &call{id: r.ID, owner: r.Owner, foreign: r.Foreign, created: r.Created, lastSignal: r.LastSignal, deleteAt: r.DeleteAt}
+	byID := map[int]*leg{}
+	peers := map[*leg]int{}
+	for _, rl := range r.Legs {
+		l := &leg{id: rl.ID, tag: rl.Tag, label: rl.Label, viaBranch: rl.ViaBranch, family: rl.Family,
+			iface: rl.Interface, sdp: rl.SDP, created: rl.Created}
+		if rl.ID >= c.nextLegID {
+			c.nextLegID = rl.ID + 1
+		}
+		for _, rm := range rl.Medias {
+			m := &media{index: rm.Index, typ: rm.Type, proto: rm.Protocol, rtcpMux: rm.RTCPMux, key: rm.Key,
+				pts: rm.PayloadTypes, direction: rm.Direction, flags: rm.Flags, mid: rm.Mid, ptime: rm.Ptime}
+			for _, s := range rm.Streams {
+				switch s.Component {
+				case 1:
+					m.local.RTP, m.local.Advertised, m.signalled = s.Local, s.Advertised, s.Signalled
+					m.local.Interface = rm.Interface
+				case 2:
+					m.local.RTCP, m.rtcp = s.Local, s.Signalled
+				}
+			}
+			l.medias = append(l.medias, m)
+		}
+		c.legs = append(c.legs, l)
+		byID[l.id] = l
+		peers[l] = rl.Peer
+	}
+	for l, p := range peers {
+		if p >= 0 {
+			l.peer = byID[p]
+		}
+	}
+	return c
+}

@@ -1,0 +1,471 @@
+package calls
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rtpkit/rtpkit/pkg/nodestate"
+	"github.com/rtpkit/rtpkit/pkg/portd"
+	"github.com/rtpkit/rtpkit/pkg/sdp"
+)
+
+var timeZero time.Time
+
+// latchFlags are the flags that belong to the party that sends a message.
+var latchFlags = []string{"asymmetric", "unidirectional", "strict-source", "media-handover"}
+
+// Offer handles an ng offer: it creates the call if needed and returns the
+// SDP for the receiver of the offer, advertising our sockets.
+func (e *Engine) Offer(ctx context.Context, req *Request) ([]byte, error) {
+	return e.offerAnswer(ctx, req, true)
+}
+
+// Answer handles an ng answer and returns the SDP for the offerer.
+func (e *Engine) Answer(ctx context.Context, req *Request) ([]byte, error) {
+	return e.offerAnswer(ctx, req, false)
+}
+
+func (e *Engine) offerAnswer(ctx context.Context, req *Request, offer bool) ([]byte, error) {
+	switch {
+	case len(req.SDP) == 0:
+		return nil, ErrNoSDP
+	case req.CallID == "":
+		return nil, ErrNoCallID
+	case req.FromTag == "":
+		return nil, ErrNoFromTag
+	case !offer && req.ToTag == "":
+		return nil, ErrNoToTag
+	}
+	sess, err := sdp.Parse(req.SDP)
+	if err != nil {
+		return nil, ErrParseSDP
+	}
+	if req.flag("loop-protect") && sess.HasLoopMarker(e.cfg.InstanceID) {
+		return req.SDP, nil // our own SDP came back: leave it and the call alone
+	}
+
+	var en *entry
+	created := false
+	if offer {
+		en, created, err = e.lockOrCreate(req.CallID, req.Supports["load limit"])
+		if err != nil {
+			return nil, err
+		}
+	} else if en = e.lock(req.CallID); en == nil {
+		return nil, ErrUnknownCall
+	}
+	defer en.mu.Unlock()
+	c := en.c
+	before := c.clone()
+	var taken []portd.Pair
+
+	out, err := e.process(ctx, c, sess, req, offer, &taken)
+	if err != nil {
+		for _, p := range taken {
+			e.cfg.Ports.Put(p)
+		}
+		if created {
+			e.remove(en)
+		} else {
+			c.restoreFrom(before)
+		}
+		return nil, err
+	}
+	// Pairs the call no longer uses go back to portd through the record:
+	// portd releases what a call record stops referencing.
+	e.save(c)
+	return out, nil
+}
+
+// process applies one offer or answer to the call and renders the SDP.
+func (e *Engine) process(ctx context.Context, c *call, sess *sdp.Session, req *Request, offer bool, taken *[]portd.Pair) ([]byte, error) {
+	now := e.now()
+	sender, receiver, err := e.dialogue(c, req, offer)
+	if err != nil {
+		return nil, err
+	}
+	if req.Label != "" {
+		sender.label = req.Label
+	}
+	if req.SetLabel != "" {
+		receiver.label = req.SetLabel
+	}
+	if len(req.Direction) > 0 && req.Direction[0] != "" {
+		sender.iface = e.interfaceName(req.Direction[0])
+	}
+	if len(req.Direction) > 1 && req.Direction[1] != "" {
+		receiver.iface = e.interfaceName(req.Direction[1])
+	}
+
+	medias := sess.Media()
+	plan := sdp.Plan{
+		ReplaceOrigin:            req.Replace["origin"],
+		ReplaceSessionConnection: req.Replace["session-connection"],
+		ReplaceZeroAddress:       req.Replace["zero-address"],
+		OriginalSendrecv:         req.flag("original-sendrecv"),
+	}
+	if req.flag("loop-protect") {
+		plan.LoopProtect = e.cfg.InstanceID
+	}
+	for i, m := range medias {
+		addr, ok := m.Connection()
+		if !ok {
+			return nil, ErrIncompleteSDP
+		}
+		addr = addr.Unmap()
+		if req.flag("SIP-source-address") || req.flag("sip-source-address") {
+			if !req.ReceivedFrom.IsValid() {
+				return nil, ErrIncompleteSDP
+			}
+			if !addr.IsUnspecified() {
+				addr = req.ReceivedFrom
+			}
+		}
+		var pts []sdp.PayloadType
+		if m.IsRTP() {
+			if pts, err = m.PayloadTypes(); err != nil {
+				return nil, ErrIncompleteSDP
+			}
+			pts = uniquePTs(pts)
+		}
+		// The sender's family follows its own SDP; the receiver's is sticky.
+		sender.family = familyOf(addr)
+		switch {
+		case req.AddressFamily != 0:
+			receiver.family = req.AddressFamily
+		case receiver.family == 0:
+			receiver.family = sender.family
+		}
+
+		sm := sender.mediaAt(i+1, m.Type())
+		rm := receiver.mediaAt(i+1, m.Type())
+		endpoint := netip.AddrPortFrom(addr, uint16(m.Port()))
+		sm.signalled = endpoint
+		sm.rtcp = netip.AddrPortFrom(addr, uint16(m.Port()+1))
+		sm.rtcpMux = m.RTCPMux()
+		// a=rtcp counts only when the m= line has one port; on the RTP port
+		// it means rtcp-mux (reference §3.2).
+		if p, a, ok := m.RTCP(); ok && m.NumPorts() == 1 {
+			if !a.IsValid() {
+				a = addr
+			}
+			sm.rtcp = netip.AddrPortFrom(a.Unmap(), uint16(p))
+			if p == m.Port() {
+				sm.rtcpMux = true
+			}
+		}
+		sm.proto = m.Proto()
+		sm.pts = storePTs(pts)
+		sm.flags = sm.flags[:0]
+		for _, f := range latchFlags {
+			if req.flag(f) {
+				sm.flags = append(sm.flags, f)
+			}
+		}
+		dir := m.SenderDirection()
+		if m.ZeroAddress() {
+			dir = dropReceive(dir)
+		}
+		sm.direction = string(dir)
+		if p := m.Ptime(); p > 0 {
+			sm.ptime, rm.ptime = p, p
+		}
+		if offer {
+			sm.mid = m.Mid()
+			rm.mid = m.Mid()
+		}
+		if rm.typ == "" {
+			rm.typ = m.Type()
+		}
+
+		rejected := m.Port() == 0
+		if rejected {
+			rm.local = portd.Pair{}
+			rm.key = netip.AddrPort{}
+		} else {
+			// Our sockets for the receiver, chosen for the sender's endpoint.
+			rSingle := offer && req.RTCPMux["require"] && m.IsRTP()
+			if !rm.local.RTP.IsValid() || (rm.key.IsValid() && !sameEndpoint(rm.key, endpoint) && !req.flag("port-latching")) {
+				p, err := e.take(ctx, receiver.iface, receiver.family, rSingle, taken)
+				if err != nil {
+					return nil, err
+				}
+				rm.local = p
+			}
+			rm.key = endpoint
+			// Our sockets for the sender, advertised to it in the reply to come.
+			if !sm.local.RTP.IsValid() {
+				sSingle := offer && m.IsRTP() && m.RTCPMux() && (req.RTCPMux["demux"] || req.RTCPMux["accept"])
+				p, err := e.take(ctx, sender.iface, sender.family, sSingle, taken)
+				if err != nil {
+					return nil, err
+				}
+				sm.local = p
+			}
+		}
+
+		mp := sdp.MediaPlan{Direction: dir, Ptime: rm.ptime, Mid: rm.mid}
+		if rm.local.RTP.IsValid() {
+			mp.Port = int(rm.local.RTP.Port())
+			mp.Addr = rm.local.Advertised
+			if !mp.Addr.IsValid() {
+				mp.Addr = rm.local.RTP.Addr()
+			}
+		} else {
+			mp.Addr = e.interfaceAddr(receiver, i+1, receiver.family)
+		}
+		if req.MediaAddress.IsValid() {
+			mp.Addr = req.MediaAddress
+		}
+		// Protocol: an offer passes the sender's (or the requested one) on; an
+		// answer gives the offerer back what it offered, unless "accept".
+		switch {
+		case offer && req.TransportProtocol != "" && req.TransportProtocol != "accept":
+			mp.Proto = req.TransportProtocol
+		case !offer && req.TransportProtocol != "accept" && rm.proto != "":
+			mp.Proto = rm.proto
+		}
+		if offer {
+			rm.proto = mp.Proto
+			if rm.proto == "" {
+				rm.proto = m.Proto()
+			}
+		}
+		if m.IsRTP() {
+			mp.Codecs = pts
+			if !offer && len(rm.pts) > 0 {
+				mp.Codecs = slices.DeleteFunc(slices.Clone(pts), func(p sdp.PayloadType) bool {
+					return !slices.ContainsFunc(rm.pts, func(o nodestate.PayloadType) bool { return int(o.PT) == p.PT })
+				})
+			}
+			if mp.Port != 0 {
+				e.rtcpPlan(&mp, req, offer, m, rm)
+			}
+			if !offer {
+				rm.rtcpMux = rm.rtcpMux && m.RTCPMux()
+			}
+		}
+		if rejected {
+			mp.Port = 0
+		}
+		plan.Media = append(plan.Media, mp)
+	}
+	// The session c= and o= carry the first media's receiver-side address.
+	for _, mp := range plan.Media {
+		if mp.Addr.IsValid() {
+			plan.SessionAddr, plan.OriginAddr = mp.Addr, mp.Addr
+			break
+		}
+	}
+	out, err := sdp.Rewrite(sess, plan)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrRewriteSDP, err)
+	}
+	sender.sdp = true
+	c.lastSignal = now
+	c.deleteAt = timeZero
+	sender.deleteAt, receiver.deleteAt = timeZero, timeZero
+	return out, nil
+}
+
+// rtcpPlan fills the RTCP lines the receiver gets (reference §2.3).
+func (e *Engine) rtcpPlan(mp *sdp.MediaPlan, req *Request, offer bool, m *sdp.Media, rm *media) {
+	reject := req.RTCPMux["reject"]
+	muxToReceiver := !reject && ((!offer && m.RTCPMux()) || (offer && (req.RTCPMux["require"] || rm.rtcpMux)))
+	switch {
+	case muxToReceiver:
+		mp.RTCPPort, mp.RTCPMux = mp.Port, true
+	default:
+		mp.RTCPPort = mp.Port
+		if rm.local.RTCP.IsValid() {
+			mp.RTCPPort = int(rm.local.RTCP.Port())
+		}
+		mp.RTCPMux = offer && !reject && !req.RTCPMux["demux"] && (m.RTCPMux() || req.RTCPMux["offer"])
+	}
+	if req.flag("no-rtcp-attribute") {
+		mp.RTCPPort = 0
+	}
+	mp.FullRTCP = req.flag("full-rtcp-attribute")
+}
+
+// dialogue finds the sender and receiver parties of a message.
+func (e *Engine) dialogue(c *call, req *Request, offer bool) (sender, receiver *leg, err error) {
+	now := e.now()
+	fromTag, toTag := req.FromTag, req.ToTag
+	if !offer {
+		// The answer's sender is the to-tag party.
+		a := c.legByTag(fromTag)
+		if a == nil {
+			return nil, nil, ErrUnknownCall
+		}
+		b := c.legByTag(toTag)
+		if b == nil {
+			b = untaggedPeer(c, a, req.ViaBranch)
+			if b == nil {
+				// Another fork answers: a new party in dialogue with the offerer.
+				b = c.newLeg(now)
+				b.viaBranch = req.ViaBranch
+				b.family = a.family
+				if a.peer != nil {
+					b.iface = a.peer.iface
+				}
+			}
+			b.tag = toTag
+		}
+		a.peer, b.peer = b, a
+		return b, a, nil
+	}
+	a := c.legByTag(fromTag)
+	if a == nil {
+		a = c.newLeg(now)
+		a.tag = fromTag
+	}
+	var b *leg
+	switch {
+	case toTag != "":
+		if b = c.legByTag(toTag); b == nil {
+			b = untaggedPeer(c, a, req.ViaBranch)
+			if b == nil {
+				b = c.newLeg(now)
+			}
+			b.tag = toTag
+		}
+	default:
+		b = untaggedPeer(c, a, req.ViaBranch)
+		if b == nil && a.peer != nil && (req.ViaBranch == "" || a.peer.viaBranch == req.ViaBranch || a.peer.viaBranch == "") {
+			b = a.peer
+		}
+		if b == nil {
+			b = c.newLeg(now)
+		}
+	}
+	if b.viaBranch == "" {
+		b.viaBranch = req.ViaBranch
+	}
+	a.peer, b.peer = b, a
+	return a, b, nil
+}
+
+// untaggedPeer finds the party that an offer from a created and that has
+// no tag yet, on the given via-branch (any, if empty).
+func untaggedPeer(c *call, a *leg, via string) *leg {
+	for _, l := range c.legs {
+		if l.tag != "" || l == a {
+			continue
+		}
+		if l.peer != a && l.peer != nil {
+			continue
+		}
+		if via == "" || l.viaBranch == "" || l.viaBranch == via {
+			return l
+		}
+	}
+	return nil
+}
+
+// take gets a pair from the stock, falling back to the default interface
+// when the named one is unknown.
+func (e *Engine) take(ctx context.Context, iface string, family int, single bool, taken *[]portd.Pair) (portd.Pair, error) {
+	p, err := e.cfg.Ports.Take(ctx, iface, family, single)
+	if err != nil {
+		e.log.Warn("no ports for a call", "interface", iface, "family", family, "err", err)
+		return portd.Pair{}, ErrOutOfPorts
+	}
+	*taken = append(*taken, p)
+	return p, nil
+}
+
+// interfaceName maps a direction value to a configured interface, or ""
+// (the default) with a warning.
+func (e *Engine) interfaceName(name string) string {
+	for _, i := range e.cfg.Interfaces {
+		if i.Name == name {
+			return name
+		}
+	}
+	if len(e.cfg.Interfaces) > 0 {
+		e.log.Warn("unknown interface in direction; using the default", "interface", name)
+	}
+	return ""
+}
+
+// interfaceAddr is the address to print for a media without sockets
+// (rejected): that of any socket the party has, else unknown.
+func (e *Engine) interfaceAddr(l *leg, _ int, family int) netip.Addr {
+	for _, m := range l.medias {
+		if m.local.RTP.IsValid() && familyOf(m.local.RTP.Addr()) == family {
+			if m.local.Advertised.IsValid() {
+				return m.local.Advertised
+			}
+			return m.local.RTP.Addr()
+		}
+	}
+	if family == 6 {
+		return netip.IPv6Unspecified()
+	}
+	return netip.IPv4Unspecified()
+}
+
+func familyOf(a netip.Addr) int {
+	if a.Unmap().Is4() {
+		return 4
+	}
+	return 6
+}
+
+// sameEndpoint compares endpoints; an all-zero address compares by port.
+func sameEndpoint(a, b netip.AddrPort) bool {
+	if a.Addr().IsUnspecified() || b.Addr().IsUnspecified() {
+		return a.Port() == b.Port()
+	}
+	return a == b
+}
+
+func dropReceive(d sdp.Direction) sdp.Direction {
+	switch d {
+	case sdp.Direction("sendrecv"):
+		return sdp.Direction("sendonly")
+	case sdp.Direction("recvonly"):
+		return sdp.Direction("inactive")
+	}
+	return d
+}
+
+// uniquePTs drops repeated payload types (a hostile m= line could repeat
+// one to blow up the output).
+func uniquePTs(pts []sdp.PayloadType) []sdp.PayloadType {
+	var seen [128]bool
+	out := pts[:0:0]
+	for _, p := range pts {
+		if p.PT >= 0 && p.PT < 128 && !seen[p.PT] {
+			seen[p.PT] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func storePTs(pts []sdp.PayloadType) []nodestate.PayloadType {
+	out := make([]nodestate.PayloadType, 0, len(pts))
+	for _, p := range pts {
+		out = append(out, nodestate.PayloadType{PT: uint8(p.PT), Encoding: p.Encoding, Clock: p.Clock, Params: p.Params, Fmtp: p.Fmtp})
+	}
+	return out
+}
+
+// Reason is the error-reason text of err for an ng reply: rtpengine's
+// string for the errors clients match, the error's own text otherwise.
+func Reason(err error) string {
+	for _, known := range []error{ErrNoSDP, ErrNoCallID, ErrNoFromTag, ErrNoToTag, ErrParseSDP, ErrIncompleteSDP,
+		ErrUnknownCall, ErrOutOfPorts, ErrRewriteSDP, ErrDeleteNotFound, ErrBadLimit, ErrSessionLimit, ErrDialogue} {
+		if errors.Is(err, known) {
+			return known.Error()
+		}
+	}
+	return strings.TrimSpace(err.Error())
+}

@@ -1,0 +1,152 @@
+package calls
+
+import (
+	"context"
+	"net/netip"
+	"time"
+)
+
+// Activity reports the last packet received on one of our sockets, as the
+// forwarding workers publish it; nil (or ok false) means none known.
+type Activity func(local netip.AddrPort) (last time.Time, ok bool)
+
+// SetActivity installs the source of packet activity for the timers.
+func (e *Engine) SetActivity(a Activity) { e.activity.Store(&a) }
+
+// RunTimers checks the calls' timers about once a second until ctx ends.
+func (e *Engine) RunTimers(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			e.Tick(e.now())
+		}
+	}
+}
+
+// Tick applies delete-delay, final-timeout and the no-media timers at now
+// (reference §3.3). Foreign calls obey final-timeout only.
+func (e *Engine) Tick(now time.Time) {
+	e.mu.Lock()
+	entries := make([]*entry, 0, len(e.calls))
+	for _, en := range e.calls {
+		entries = append(entries, en)
+	}
+	e.mu.Unlock()
+	tm := e.Timers()
+	for _, en := range entries {
+		en.mu.Lock()
+		if !en.c.gone {
+			e.tickCall(en, tm, now)
+		}
+		en.mu.Unlock()
+	}
+}
+
+func (e *Engine) tickCall(en *entry, tm Timers, now time.Time) {
+	c := en.c
+	if tm.FinalTimeout > 0 && now.Sub(c.created) >= time.Duration(tm.FinalTimeout)*time.Second {
+		e.end(en, "final timeout", now)
+		return
+	}
+	if c.foreign {
+		return
+	}
+	if !c.deleteAt.IsZero() {
+		if !now.Before(c.deleteAt) {
+			e.end(en, "regular", now)
+		}
+		return // a pending deletion suspends the media timers
+	}
+	pending := false
+	for _, l := range append([]*leg(nil), c.legs...) {
+		if l.deleteAt.IsZero() {
+			continue
+		}
+		pending = true
+		if !now.Before(l.deleteAt) {
+			e.dropLeg(en, l, now)
+			if c.gone {
+				return
+			}
+		}
+	}
+	if pending {
+		return
+	}
+	reason, expired := e.mediaExpired(c, tm, now)
+	if expired {
+		e.end(en, reason, now)
+	}
+}
+
+// mediaExpired reports whether every stream of the call is past its limit,
+// and the reason to give: that of the stream that expired last.
+func (e *Engine) mediaExpired(c *call, tm Timers, now time.Time) (string, bool) {
+	timeout := secondsOr(tm.Timeout, 60)
+	silent := secondsOr(tm.SilentTimeout, 3600)
+	offerT := secondsOr(tm.OfferTimeout, 3600)
+	var act Activity
+	if p := e.activity.Load(); p != nil {
+		act = *p
+	}
+	streams := 0
+	reason := ""
+	var latest time.Time // the expiry of the stream that lived longest
+	for _, l := range c.legs {
+		for i, m := range l.medias {
+			if !m.local.RTP.IsValid() {
+				continue
+			}
+			streams++
+			last := c.lastSignal
+			for _, ap := range []netip.AddrPort{m.local.RTP, m.local.RTCP} {
+				if act != nil && ap.IsValid() {
+					if t, ok := act(ap); ok && t.After(last) {
+						last = t
+					}
+				}
+			}
+			limit, why := timeout, "timeout"
+			switch {
+			case !expectedToSend(l, i):
+				limit, why = silent, "silent timeout"
+			case !l.sdp:
+				limit, why = offerT, "offer timeout"
+			}
+			if now.Sub(last) < limit {
+				return "", false
+			}
+			if exp := last.Add(limit); reason == "" || exp.After(latest) {
+				reason, latest = why, exp
+			}
+		}
+	}
+	return reason, streams > 0
+}
+
+// expectedToSend says whether party l is expected to send on media i: its
+// own direction sends, and the other side said it receives.
+func expectedToSend(l *leg, i int) bool {
+	m := l.medias[i]
+	if m.direction == "recvonly" || m.direction == "inactive" {
+		return false
+	}
+	if l.peer != nil && i < len(l.peer.medias) {
+		switch l.peer.medias[i].direction {
+		case "sendonly", "inactive":
+			return false
+		}
+	}
+	return true
+}
+
+func secondsOr(v, def int) time.Duration {
+	if v <= 0 {
+		v = def
+	}
+	return time.Duration(v) * time.Second
+}
