@@ -1,23 +1,27 @@
 package calls
 
-import "errors"
+// Reasoned is an error whose text is what rtpengine answers in
+// error-reason (clients match these strings, capitals included).
+type Reasoned struct{ reason string }
 
-// Errors whose text is what rtpengine answers in error-reason: clients
-// match these strings.
+// Error returns the ng error-reason.
+func (e *Reasoned) Error() string { return e.reason }
+
+// The errors of the call commands.
 var (
-	ErrNoSDP          = errors.New("No SDP body in message")
-	ErrNoCallID       = errors.New("No call-id in message")
-	ErrNoFromTag      = errors.New("No from-tag in message")
-	ErrNoToTag        = errors.New("No to-tag in message")
-	ErrParseSDP       = errors.New("Failed to parse SDP")
-	ErrIncompleteSDP  = errors.New("Incomplete SDP specification")
-	ErrUnknownCall    = errors.New("Unknown call-id")
-	ErrOutOfPorts     = errors.New("Ran out of ports")
-	ErrRewriteSDP     = errors.New("Error rewriting SDP")
-	ErrDeleteNotFound = errors.New("Call-ID not found or tags didn't match")
-	ErrBadLimit       = errors.New("invalid limit, must be >= 0")
-	ErrSessionLimit   = errors.New("Parallel session limit reached")
-	ErrDialogue       = errors.New("Invalid dialogue association")
+	ErrNoSDP          = &Reasoned{"No SDP body in message"}
+	ErrNoCallID       = &Reasoned{"No call-id in message"}
+	ErrNoFromTag      = &Reasoned{"No from-tag in message"}
+	ErrNoToTag        = &Reasoned{"No to-tag in message"}
+	ErrParseSDP       = &Reasoned{"Failed to parse SDP"}
+	ErrIncompleteSDP  = &Reasoned{"Incomplete SDP specification"}
+	ErrUnknownCall    = &Reasoned{"Unknown call-id"}
+	ErrOutOfPorts     = &Reasoned{"Ran out of ports"}
+	ErrRewriteSDP     = &Reasoned{"Error rewriting SDP"}
+	ErrDeleteNotFound = &Reasoned{"Call-ID not found or tags didn't match"}
+	ErrBadLimit       = &Reasoned{"invalid limit, must be >= 0"}
+	ErrSessionLimit   = &Reasoned{"Parallel session limit reached"}
+	ErrDialogue       = &Reasoned{"Invalid dialogue association"}
 )
 
 // LoadLimitError is the session limit hit by a client that said it

@@ -461,11 +461,9 @@ func storePTs(pts []sdp.PayloadType) []nodestate.PayloadType {
 // Reason is the error-reason text of err for an ng reply: rtpengine's
 // string for the errors clients match, the error's own text otherwise.
 func Reason(err error) string {
-	for _, known := range []error{ErrNoSDP, ErrNoCallID, ErrNoFromTag, ErrNoToTag, ErrParseSDP, ErrIncompleteSDP,
-		ErrUnknownCall, ErrOutOfPorts, ErrRewriteSDP, ErrDeleteNotFound, ErrBadLimit, ErrSessionLimit, ErrDialogue} {
-		if errors.Is(err, known) {
-			return known.Error()
-		}
+	var r *Reasoned
+	if errors.As(err, &r) {
+		return r.reason
 	}
 	return strings.TrimSpace(err.Error())
 }
