@@ -290,3 +290,20 @@ func (e *Engine) InUse() func(netip.AddrPort) bool {
 	}
 	return func(a netip.AddrPort) bool { return used[a] }
 }
+
+// SetInterfaces replaces the list of portd's logical interfaces.
+func (e *Engine) SetInterfaces(ifaces []Interface) {
+	e.mu.Lock()
+	e.cfg.Interfaces = ifaces
+	e.mu.Unlock()
+}
+
+// IsForeign reports whether the call exists and is foreign.
+func (e *Engine) IsForeign(id string) bool {
+	en := e.lock(id)
+	if en == nil {
+		return false
+	}
+	defer en.mu.Unlock()
+	return en.c.foreign
+}

@@ -383,12 +383,15 @@ func (e *Engine) take(ctx context.Context, iface string, family int, single bool
 // interfaceName maps a direction value to a configured interface, or ""
 // (the default) with a warning.
 func (e *Engine) interfaceName(name string) string {
-	for _, i := range e.cfg.Interfaces {
+	e.mu.Lock()
+	ifaces := e.cfg.Interfaces
+	e.mu.Unlock()
+	for _, i := range ifaces {
 		if i.Name == name {
 			return name
 		}
 	}
-	if len(e.cfg.Interfaces) > 0 {
+	if len(ifaces) > 0 {
 		e.log.Warn("unknown interface in direction; using the default", "interface", name)
 	}
 	return ""

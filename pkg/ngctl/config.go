@@ -3,10 +3,7 @@
 package ngctl
 
 import (
-	"context"
 	"flag"
-	"fmt"
-	"log/slog"
 	"net/netip"
 
 	"github.com/rtpkit/rtpkit/pkg/cli"
@@ -76,9 +73,4 @@ func (c *Config) Validate() error {
 		return cli.Usagef("--max-sessions %d: must be -1 (no limit) or more", c.MaxSessions)
 	}
 	return nil
-}
-
-// Run serves until ctx ends.
-func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	return fmt.Errorf("ng-ctl: %w (issue #5)", cli.ErrNotImplemented)
 }

@@ -1,0 +1,481 @@
+package ngctl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rtpkit/rtpkit/pkg/bencode"
+	"github.com/rtpkit/rtpkit/pkg/calls"
+)
+
+// protocol turns ng documents into engine calls and replies (reference
+// §1): bencode or JSON in, the same encoding out; result always last.
+type protocol struct {
+	engine *calls.Engine
+	log    *slog.Logger
+	lim    bencode.Limits
+
+	mu      sync.Mutex
+	proxies map[netip.Addr]*proxyStats
+	cmds    map[string]*cmdStats
+}
+
+type proxyStats struct {
+	count    map[string]int64
+	duration map[string]time.Duration
+	errors   int64
+}
+
+type cmdStats struct {
+	n                   int64
+	total, least, worst time.Duration
+}
+
+func newProtocol(e *calls.Engine, log *slog.Logger) *protocol {
+	return &protocol{engine: e, log: log, proxies: map[netip.Addr]*proxyStats{}, cmds: map[string]*cmdStats{}}
+}
+
+// Handle answers one ng document; it is the ngserver Handler.
+func (p *protocol) Handle(ctx context.Context, doc []byte, from netip.AddrPort) []byte {
+	if len(doc) == 0 {
+		return encodeReply(errorReply("Invalid data (no payload)"), false)
+	}
+	var v bencode.Value
+	var err error
+	isJSON := false
+	switch doc[0] {
+	case 'd':
+		v, err = bencode.Decode(doc, p.lim)
+		if err != nil || v.Kind != bencode.KindDict {
+			return encodeReply(errorReply("Could not decode bencode dictionary"), false)
+		}
+	case '{':
+		isJSON = true
+		v, err = bencode.FromJSON(doc, p.lim)
+		if err != nil || v.Kind != bencode.KindDict {
+			return encodeReply(errorReply("Failed to parse JSON document"), true)
+		}
+	default:
+		return encodeReply(errorReply("Invalid NG data format"), false)
+	}
+	cmd, ok := v.GetString("command")
+	if !ok {
+		return encodeReply(errorReply(`Dictionary contains no key "command"`), isJSON)
+	}
+	start := time.Now()
+	reply := p.dispatch(ctx, cmd, v, from)
+	p.account(cmd, from.Addr(), time.Since(start), isError(reply))
+	return encodeReply(reply, isJSON)
+}
+
+func isError(r bencode.Value) bool {
+	s, _ := r.GetString("result")
+	return s == "error"
+}
+
+func (p *protocol) dispatch(ctx context.Context, cmd string, v bencode.Value, from netip.AddrPort) bencode.Value {
+	switch cmd {
+	case "ping":
+		return bencode.NewDict(bencode.Pair{Key: "result", Value: bencode.Str("pong")})
+	case "offer", "answer", "delete", "query", "list":
+	case "statistics":
+		return p.statistics()
+	default:
+		return errorReply("Unrecognized command")
+	}
+	req, err := parseRequest(cmd, v, from)
+	if err != nil {
+		return errorReply(err.Error())
+	}
+	switch cmd {
+	case "offer", "answer":
+		var out []byte
+		if cmd == "offer" {
+			out, err = p.engine.Offer(ctx, req)
+		} else {
+			out, err = p.engine.Answer(ctx, req)
+		}
+		if err != nil {
+			var ll *calls.LoadLimitError
+			if errors.As(err, &ll) {
+				return bencode.NewDict(bencode.Pair{Key: "result", Value: bencode.Str("load limit")},
+					bencode.Pair{Key: "message", Value: bencode.Str(ll.Message)})
+			}
+			p.log.Debug("ng request failed", "command", cmd, "call", req.CallID, "err", err)
+			return errorReply(calls.Reason(err))
+		}
+		r := bencode.NewDict()
+		if len(out) > 0 {
+			r.Set("sdp", bencode.Bytes(out))
+		}
+		return ok(r)
+	case "delete":
+		res, err := p.engine.Delete(req)
+		if err != nil {
+			return errorReply(calls.Reason(err))
+		}
+		r := bencode.NewDict()
+		if res.Stats != nil {
+			statsInto(&r, res.Stats)
+		}
+		if res.Warning != "" {
+			r.Set("warning", bencode.Str(res.Warning))
+		}
+		return ok(r)
+	case "query":
+		st, err := p.engine.Query(req)
+		if err != nil {
+			return errorReply(calls.Reason(err))
+		}
+		r := bencode.NewDict()
+		statsInto(&r, st)
+		return ok(r)
+	default: // list
+		limit := req.Limit
+		if limit == -1 {
+			limit = 32
+		}
+		ids, err := p.engine.List(limit)
+		if err != nil {
+			return errorReply(calls.Reason(err))
+		}
+		return ok(bencode.NewDict(bencode.Pair{Key: "calls", Value: bencode.Strs(ids...)}))
+	}
+}
+
+func ok(r bencode.Value) bencode.Value {
+	r.Set("result", bencode.Str("ok"))
+	return r
+}
+
+func errorReply(reason string) bencode.Value {
+	return bencode.NewDict(bencode.Pair{Key: "result", Value: bencode.Str("error")},
+		bencode.Pair{Key: "error-reason", Value: bencode.Str(reason)})
+}
+
+func encodeReply(r bencode.Value, isJSON bool) []byte {
+	if isJSON {
+		return bencode.ToJSON(r)
+	}
+	return bencode.Encode(r)
+}
+
+// errBadRequest is a request key with a value of the wrong shape.
+type errBadRequest string
+
+func (e errBadRequest) Error() string { return string(e) }
+
+// parseRequest reads the keys of a call command (reference §1.5). offer
+// and answer accept the space/hyphen spellings of their keys; delete,
+// query and list look up exact keys. Unknown keys are ignored.
+func parseRequest(cmd string, v bencode.Value, from netip.AddrPort) (*calls.Request, error) {
+	loose := cmd == "offer" || cmd == "answer"
+	get := func(key string) (bencode.Value, bool) {
+		if loose {
+			return v.GetLoose(key)
+		}
+		return v.Get(key)
+	}
+	str := func(keys ...string) string {
+		for _, k := range keys {
+			if x, ok := get(k); ok {
+				if s, ok := x.String(); ok {
+					return s
+				}
+			}
+		}
+		return ""
+	}
+	list := func(keys ...string) []string {
+		for _, k := range keys {
+			if x, ok := get(k); ok {
+				if l, ok := x.StringList(); ok {
+					return l
+				}
+			}
+		}
+		return nil
+	}
+	set := func(key string) map[string]bool {
+		m := map[string]bool{}
+		for _, s := range list(key) {
+			m[strings.ReplaceAll(s, " ", "-")] = true
+		}
+		return m
+	}
+	r := &calls.Request{
+		Command: cmd, Source: from, DeleteDelay: -1, Limit: -1,
+		FromTag: str2(v, "from-tag"), ToTag: str2(v, "to-tag"), ViaBranch: str2(v, "via-branch"),
+		Flags: set("flags"), Replace: set("replace"), RTCPMux: set("rtcp-mux"), Supports: set("supports"),
+		Direction: list("direction"), ICE: str("ICE"), TransportProtocol: str("transport-protocol"),
+		Label: str("label", "from-label"), SetLabel: str("set-label", "to-label"),
+	}
+	if loose {
+		r.CallID = str("call-id", "call-ID")
+	} else {
+		r.CallID = str2(v, "call-id")
+	}
+	if s, ok := v.GetString("sdp"); ok {
+		r.SDP = []byte(s)
+	}
+	switch str("address-family") {
+	case "":
+	case "IP4":
+		r.AddressFamily = 4
+	case "IP6":
+		r.AddressFamily = 6
+	default:
+		return nil, errBadRequest("Unsupported address family")
+	}
+	if s := str("media-address"); s != "" {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, errBadRequest(fmt.Sprintf("Failed to parse media-address %q", s))
+		}
+		r.MediaAddress = a.Unmap()
+	}
+	if rf := list("received-from"); len(rf) >= 2 {
+		a, err := netip.ParseAddr(rf[1])
+		if err == nil {
+			r.ReceivedFrom = a.Unmap()
+		}
+	}
+	intKey := func(keys ...string) (int, bool) {
+		for _, k := range keys {
+			if x, ok := v.Get(k); ok {
+				if n, ok := x.Int(); ok {
+					return int(n), true
+				}
+			}
+		}
+		return 0, false
+	}
+	if n, ok := intKey("delete-delay", "delete delay"); ok && n >= 0 {
+		r.DeleteDelay = n
+	}
+	if n, ok := intKey("limit"); ok {
+		r.Limit = n
+		if n < 0 {
+			r.Limit = -2 // negative: the engine refuses it
+		}
+	}
+	return r, nil
+}
+
+func str2(v bencode.Value, key string) string {
+	s, _ := v.GetString(key)
+	return s
+}
+
+// statsInto writes query's keys (reference §1.9) into r.
+func statsInto(r *bencode.Value, st *calls.CallStats) {
+	r.Set("created", bencode.Int(st.Created.Unix()))
+	r.Set("created_us", bencode.Int(int64(st.Created.Nanosecond()/1000)))
+	r.Set("last signal", bencode.Int(st.LastSignal.Unix()))
+	r.Set("SSRC", bencode.NewDict())
+	tags := bencode.NewDict()
+	for _, t := range st.Tags {
+		d := bencode.NewDict()
+		d.Set("tag", bencode.Str(t.Tag))
+		if t.ViaBranch != "" {
+			d.Set("via-branch", bencode.Str(t.ViaBranch))
+		}
+		if t.Label != "" {
+			d.Set("label", bencode.Str(t.Label))
+		}
+		d.Set("created", bencode.Int(t.Created.Unix()))
+		d.Set("subscriptions", subList(t.Subscriptions))
+		d.Set("subscribers", subList(t.Subscribers))
+		medias := bencode.List()
+		for _, m := range t.Medias {
+			md := bencode.NewDict()
+			md.Set("index", bencode.Int(int64(m.Index)))
+			md.Set("type", bencode.Str(m.Type))
+			if m.Protocol != "" {
+				md.Set("protocol", bencode.Str(m.Protocol))
+			}
+			streams := bencode.List()
+			for _, s := range m.Streams {
+				sd := bencode.NewDict()
+				sd.Set("local port", bencode.Int(int64(s.LocalPort)))
+				sd.Set("local address", bencode.Str(s.LocalAddr.String()))
+				sd.Set("family", bencode.Str(s.Family))
+				sd.Set("endpoint", endpointDict(s.Endpoint))
+				sd.Set("advertised endpoint", endpointDict(s.Advertised))
+				sd.Set("last packet", bencode.Int(s.LastPacket))
+				sd.Set("flags", bencode.Strs(s.Flags...))
+				sd.Set("stats", countersDict(s.Stats))
+				streams.Append(sd)
+			}
+			md.Set("streams", streams)
+			md.Set("flags", bencode.Strs(m.Flags...))
+			medias.Append(md)
+		}
+		d.Set("medias", medias)
+		tags.Set(t.Key(), d)
+	}
+	r.Set("tags", tags)
+	r.Set("totals", bencode.NewDict(
+		bencode.Pair{Key: "RTP", Value: countersDict(st.TotalRTP)},
+		bencode.Pair{Key: "RTCP", Value: countersDict(st.TotalRTCP)}))
+}
+
+func subList(tags []string) bencode.Value {
+	l := bencode.List()
+	for _, t := range tags {
+		l.Append(bencode.NewDict(bencode.Pair{Key: "tag", Value: bencode.Str(t)},
+			bencode.Pair{Key: "type", Value: bencode.Str("offer/answer")}))
+	}
+	return l
+}
+
+func endpointDict(ap netip.AddrPort) bencode.Value {
+	d := bencode.NewDict()
+	if !ap.IsValid() {
+		return d
+	}
+	fam := "IPv4"
+	if ap.Addr().Is6() {
+		fam = "IPv6"
+	}
+	d.Set("family", bencode.Str(fam))
+	d.Set("address", bencode.Str(ap.Addr().String()))
+	d.Set("port", bencode.Int(int64(ap.Port())))
+	return d
+}
+
+func countersDict(c calls.Counters) bencode.Value {
+	return bencode.NewDict(bencode.Pair{Key: "packets", Value: bencode.Int(int64(c.Packets))},
+		bencode.Pair{Key: "bytes", Value: bencode.Int(int64(c.Bytes))},
+		bencode.Pair{Key: "errors", Value: bencode.Int(int64(c.Errors))})
+}
+
+// shortNames are the command abbreviations of controlstatistics.
+var shortNames = map[string]string{"ping": "ping", "offer": "offer", "answer": "answer", "delete": "delete",
+	"query": "query", "list": "list", "statistics": "stats"}
+
+func (p *protocol) account(cmd string, src netip.Addr, d time.Duration, failed bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ps := p.proxies[src]
+	if ps == nil {
+		ps = &proxyStats{count: map[string]int64{}, duration: map[string]time.Duration{}}
+		p.proxies[src] = ps
+	}
+	ps.count[cmd]++
+	ps.duration[cmd] += d
+	if failed {
+		ps.errors++
+	}
+	cs := p.cmds[cmd]
+	if cs == nil {
+		cs = &cmdStats{least: d}
+		p.cmds[cmd] = cs
+	}
+	cs.n++
+	cs.total += d
+	cs.least = min(cs.least, d)
+	cs.worst = max(cs.worst, d)
+}
+
+func seconds(d time.Duration) string { return fmt.Sprintf("%.6f", d.Seconds()) }
+
+// statistics builds the statistics reply (reference §1.10).
+func (p *protocol) statistics() bencode.Value {
+	st := p.engine.Stats()
+	cur := bencode.NewDict()
+	cur.Set("sessionsown", bencode.Int(int64(st.SessionsOwn)))
+	cur.Set("sessionsforeign", bencode.Int(int64(st.SessionsForeign)))
+	cur.Set("sessionstotal", bencode.Int(int64(st.SessionsOwn+st.SessionsForeign)))
+	cur.Set("transcodedmedia", bencode.Int(0))
+	for _, k := range []string{"packetrate", "byterate", "errorrate"} {
+		for _, suf := range []string{"", "_user", "_kernel"} {
+			cur.Set(k+suf, bencode.Int(0))
+		}
+	}
+	cur.Set("media_userspace", bencode.Int(0))
+	cur.Set("media_kernel", bencode.Int(0))
+	cur.Set("media_mixed", bencode.Int(0))
+
+	tot := bencode.NewDict()
+	tot.Set("uptime", bencode.Str(seconds(st.Uptime)))
+	tot.Set("managedsessions", bencode.Int(st.Managed))
+	tot.Set("rejectedsessions", bencode.Int(st.Rejected))
+	tot.Set("timeoutsessions", bencode.Int(st.Timeout))
+	tot.Set("silenttimeoutsessions", bencode.Int(st.SilentTimeout))
+	tot.Set("finaltimeoutsessions", bencode.Int(st.FinalTimeout))
+	tot.Set("offertimeoutsessions", bencode.Int(st.OfferTimeout))
+	tot.Set("regularterminatedsessions", bencode.Int(st.Regular))
+	tot.Set("forcedterminatedsessions", bencode.Int(st.Forced))
+	for _, k := range []struct {
+		name string
+		v    uint64
+	}{{"relayedpackets", st.RelayedPackets}, {"relayedpacketerrors", st.RelayedErrors}, {"relayedbytes", st.RelayedBytes}} {
+		tot.Set(k.name, bencode.Int(int64(k.v)))
+		tot.Set(k.name+"_user", bencode.Int(int64(k.v)))
+		tot.Set(k.name+"_kernel", bencode.Int(0))
+	}
+	tot.Set("zerowaystreams", bencode.Int(0))
+	tot.Set("onewaystreams", bencode.Int(0))
+	tot.Set("avgcallduration", bencode.Str(seconds(st.AvgCallDuration)))
+	tot.Set("totalcallsduration", bencode.Str(seconds(st.TotalCallsDuration)))
+	tot.Set("totalcallsduration2", bencode.Str("0.000000"))
+	tot.Set("totalcallsduration_stddev", bencode.Str("0.000000"))
+
+	p.mu.Lock()
+	interval := bencode.NewDict()
+	names := make([]string, 0, len(p.cmds))
+	for c := range p.cmds {
+		names = append(names, c)
+	}
+	sort.Strings(names)
+	for _, c := range names {
+		cs := p.cmds[c]
+		interval.Set("min"+c+"delay", bencode.Str(seconds(cs.least)))
+		interval.Set("max"+c+"delay", bencode.Str(seconds(cs.worst)))
+		interval.Set("avg"+c+"delay", bencode.Str(seconds(cs.total/time.Duration(cs.n))))
+		interval.Set(c+"requestrate", bencode.Str(seconds(0)))
+	}
+	ctrl := bencode.NewDict()
+	proxies := bencode.List()
+	totals := map[string]int64{}
+	addrs := make([]netip.Addr, 0, len(p.proxies))
+	for a := range p.proxies {
+		addrs = append(addrs, a)
+	}
+	sort.Slice(addrs, func(i, j int) bool { return addrs[i].Less(addrs[j]) })
+	for _, a := range addrs {
+		ps := p.proxies[a]
+		d := bencode.NewDict(bencode.Pair{Key: "proxy", Value: bencode.Str(a.String())})
+		for _, c := range []string{"ping", "offer", "answer", "delete", "query", "list", "statistics"} {
+			short := shortNames[c]
+			d.Set(short+"count", bencode.Int(ps.count[c]))
+			d.Set(short+"duration", bencode.Str(seconds(ps.duration[c])))
+			totals[short] += ps.count[c]
+		}
+		d.Set("errorcount", bencode.Int(ps.errors))
+		proxies.Append(d)
+	}
+	p.mu.Unlock()
+	ctrl.Set("proxies", proxies)
+	for _, c := range []string{"ping", "offer", "answer", "delete", "query", "list", "stats"} {
+		ctrl.Set("total"+c+"count", bencode.Int(totals[c]))
+	}
+
+	stats := bencode.NewDict()
+	stats.Set("currentstatistics", cur)
+	stats.Set("totalstatistics", tot)
+	stats.Set("intervalstatistics", interval)
+	stats.Set("mos", bencode.NewDict())
+	stats.Set("controlstatistics", ctrl)
+	stats.Set("interfaces", bencode.List())
+	stats.Set("transcoders", bencode.List())
+	return ok(bencode.NewDict(bencode.Pair{Key: "statistics", Value: stats}))
+}
