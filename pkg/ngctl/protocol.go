@@ -203,10 +203,15 @@ func parseRequest(cmd string, v bencode.Value, from netip.AddrPort) (*calls.Requ
 		}
 		return nil
 	}
+	// set reads a list; flags, replace and rtcp-mux values match with
+	// spaces as hyphens, supports values as they are ("load limit").
 	set := func(key string) map[string]bool {
 		m := map[string]bool{}
 		for _, s := range list(key) {
-			m[strings.ReplaceAll(s, " ", "-")] = true
+			if key != "supports" {
+				s = strings.ReplaceAll(s, " ", "-")
+			}
+			m[s] = true
 		}
 		return m
 	}
