@@ -257,8 +257,8 @@ func (e *Engine) InstanceID() string { return e.cfg.InstanceID }
 // counters are the engine's totals for statistics.
 type counters struct {
 	managed, rejected, timeout, silentTimeout, offerTimeout, finalTimeout, regular, forced atomic.Int64
-	durationSum                                                                          atomic.Int64 // µs
-	ended                                                                                atomic.Int64
+	durationSum                                                                            atomic.Int64 // µs
+	ended                                                                                  atomic.Int64
 }
 
 // Record returns the current node-state record of a call, false if the
