@@ -6,8 +6,21 @@ need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v nats-server >/dev/null || need+=(nats-server)
 command -v prlimit >/dev/null || need+=(util-linux)
+command -v rtpengine-ng-client >/dev/null || need+=(rtpengine-utils)
 command -v ip >/dev/null || need+=(iproute2)
 command -v ss >/dev/null || need+=(iproute2)
+
+# The npm rtpengine-client, a real ng client the tests drive.
+npm_client() {
+  local dir=pkg/ngctl/testdata/npm-client
+  [ -d "$dir/node_modules/rtpengine-client" ] && return 0
+  if command -v npm >/dev/null; then
+    (cd "$dir" && npm ci --no-audit --no-fund >/dev/null 2>&1) || echo "deps: npm ci in $dir failed" >&2
+  else
+    echo "deps: npm not found; the npm client test will fail under make test" >&2
+  fi
+}
+npm_client
 [ ${#need[@]} -eq 0 ] && exit 0
 mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
