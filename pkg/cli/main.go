@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof" // served only with RTPKIT_DEBUG_PPROF
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/rtpkit/rtpkit/pkg/bus"
@@ -102,6 +105,7 @@ func Main(name, summary string, cfg Config, common *Common, run func(ctx context
 	exitIfOrphaned()
 	log := common.NewLogger(os.Stderr, name)
 	slog.SetDefault(log)
+	startPprof(name, log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, log); err != nil && !errors.Is(err, context.Canceled) {
@@ -115,6 +119,29 @@ func Main(name, summary string, cfg Config, common *Common, run func(ctx context
 		stop()
 		os.Exit(1)
 	}
+}
+
+// PprofEnv names a debug knob: "DAEMON=ADDR:PORT[,DAEMON=ADDR:PORT...]"
+// makes those daemons serve net/http/pprof on the given loopback address.
+// Not a stable interface.
+const PprofEnv = "RTPKIT_DEBUG_PPROF"
+
+func startPprof(name string, log *slog.Logger) {
+	addr := ""
+	for _, item := range strings.Split(os.Getenv(PprofEnv), ",") {
+		if d, a, ok := strings.Cut(item, "="); ok && d == name {
+			addr = a
+		}
+	}
+	if addr == "" {
+		return
+	}
+	go func() {
+		log.Warn("serving pprof (debug knob)", "addr", addr)
+		if err := http.ListenAndServe(addr, nil); err != nil {
+			log.Error("pprof", "err", err)
+		}
+	}()
 }
 
 // exitIfOrphaned ends the process if it was started by `rtpctl up` and that

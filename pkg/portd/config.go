@@ -35,7 +35,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.PortMin, "port-min", 30000, "lowest media `port` of every local address")
 	fs.IntVar(&c.PortMax, "port-max", 40000, "highest media `port` of every local address")
 	fs.StringVar(&c.RuntimeDir, "runtime-dir", "/run/rtpkit", "`dir` for the node's Unix sockets")
-	fs.DurationVar(&c.Quarantine, "port-quarantine", 2*time.Second, "how long a released port rests before it is handed out again")
+	fs.DurationVar(&c.Quarantine, "port-quarantine", time.Second, "how long a released port rests before it is handed out again (cut short when no other port is free)")
 	fs.IntVar(&c.TOS, "tos", 184, "TOS/traffic class `byte` of media packets (184 = DSCP EF; 0 = leave unset)")
 	fs.IntVar(&c.SocketBuffer, "socket-buffer", 0, "receive and send buffer `bytes` of media sockets (0 = kernel default)")
 	fs.IntVar(&c.FDReserve, "fd-reserve", 256, "file descriptors kept free for everything but media sockets")

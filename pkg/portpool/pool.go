@@ -75,6 +75,7 @@ type Pool struct {
 	alloc      []uint64 // allocated
 	used       int
 	quarCount  int
+	early      int
 	cursor     int // offset where the next search starts
 	quarantine time.Duration
 	now        func() time.Time
@@ -138,6 +139,10 @@ func (p *Pool) AllocPair() (rtp int, err error) {
 	defer p.mu.Unlock()
 	p.expire()
 	off := p.scan((p.cursor+1)&^1, candPair)
+	for off < 0 && p.q.size > 0 {
+		p.releaseOldest(64)
+		off = p.scan((p.cursor+1)&^1, candPair)
+	}
 	if off < 0 {
 		return 0, fmt.Errorf("%w pair in %d-%d (%d in use, %d in quarantine)", ErrExhausted, p.min, p.max, p.used, p.quarCount)
 	}
@@ -154,6 +159,10 @@ func (p *Pool) AllocSingle() (int, error) {
 	p.expire()
 	off := p.scan(p.cursor, candEven)
 	if off < 0 {
+		off = p.scan(p.cursor, candAny)
+	}
+	for off < 0 && p.q.size > 0 {
+		p.releaseOldest(64)
 		off = p.scan(p.cursor, candAny)
 	}
 	if off < 0 {
@@ -363,6 +372,27 @@ func (p *Pool) expire() {
 		p.busy[e.off>>6] &^= 1 << (e.off & 63)
 		p.quarCount--
 	}
+}
+
+// releaseOldest ends the quarantine of up to n of the oldest quarantined
+// ports early: the pool would otherwise be exhausted, and a call that gets
+// no ports is worse than a port that rested less than asked.
+func (p *Pool) releaseOldest(n int) {
+	for ; n > 0 && p.q.size > 0; n-- {
+		e := p.q.buf[p.q.head]
+		p.q.pop()
+		p.busy[e.off>>6] &^= 1 << (e.off & 63)
+		p.quarCount--
+		p.early++
+	}
+}
+
+// EarlyReleases counts ports whose quarantine was cut short because the
+// pool had no free port left.
+func (p *Pool) EarlyReleases() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.early
 }
 
 func (q *queue) push(e entry) {

@@ -262,16 +262,20 @@ func TestQuarantine(t *testing.T) {
 		t.Errorf("used %d quarantined %d free %d", p.Used(), p.Quarantined(), p.Free())
 	}
 	clk.advance(10*time.Second - time.Nanosecond)
-	_, err := p.AllocPair()
-	if !errors.Is(err, ErrExhausted) || !strings.Contains(err.Error(), "(2 in use, 2 in quarantine)") {
-		t.Fatalf("AllocPair during quarantine: %v", err)
+	// Nothing else is free: the oldest quarantined ports are released early
+	// rather than failing the allocation.
+	if got, err := p.AllocPair(); err != nil || got != a || p.EarlyReleases() != 2 {
+		t.Fatalf("AllocPair with only quarantined ports = %d, %v (early %d); want %d", got, err, p.EarlyReleases(), a)
 	}
-	if _, err := p.AllocSingle(); !errors.Is(err, ErrExhausted) {
-		t.Fatalf("AllocSingle during quarantine: %v", err)
+	if _, err := p.AllocSingle(); !errors.Is(err, ErrExhausted) || !strings.Contains(err.Error(), "(4 in use, 0 in quarantine)") {
+		t.Fatalf("AllocSingle with nothing left: %v", err)
 	}
-	clk.advance(time.Nanosecond)
-	if got, err := p.AllocPair(); err != nil || got != a {
-		t.Fatalf("AllocPair after quarantine = %d, %v; want %d", got, err, a)
+	if err := p.Release(a, 2); err != nil {
+		t.Fatal(err)
+	}
+	clk.advance(10 * time.Second)
+	if got, err := p.AllocPair(); err != nil || got != a || p.EarlyReleases() != 2 {
+		t.Fatalf("AllocPair after quarantine = %d, %v (early %d); want %d", got, err, p.EarlyReleases(), a)
 	}
 	// Releases queue in order and expire in order.
 	if err := p.Release(b, 1); err != nil {
@@ -430,6 +434,7 @@ func TestRandomized(t *testing.T) {
 
 		allocated := map[int]bool{}
 		quarantined := map[int]time.Time{} // port -> free again at
+		early := 0
 		inQuarantine := func(port int) bool {
 			until, ok := quarantined[port]
 			return ok && clk.t.Before(until)
@@ -449,9 +454,11 @@ func TestRandomized(t *testing.T) {
 			}
 			return false
 		}
-		takeNew := func(port, n int) {
+		// takeNew checks a handed-out block: never an allocated port, and a
+		// quarantined one only when nothing free was left (early release).
+		takeNew := func(port, n int, hadFree bool) {
 			for i := range n {
-				if allocated[port+i] || inQuarantine(port+i) {
+				if allocated[port+i] || (hadFree && inQuarantine(port+i)) {
 					t.Fatalf("seed %d: port %d handed out while in use", seed, port+i)
 				}
 				allocated[port+i] = true
@@ -462,6 +469,7 @@ func TestRandomized(t *testing.T) {
 		for step := range 3000 {
 			switch op := rng.IntN(10); {
 			case op < 3:
+				hadFree := freePair()
 				rtp, err := p.AllocPair()
 				if err != nil {
 					if !errors.Is(err, ErrExhausted) || freePair() {
@@ -472,8 +480,9 @@ func TestRandomized(t *testing.T) {
 				if rtp%2 != 0 || rtp < lo || rtp+1 > hi {
 					t.Fatalf("seed %d: bad pair %d in %d-%d", seed, rtp, lo, hi)
 				}
-				takeNew(rtp, 2)
+				takeNew(rtp, 2, hadFree)
 			case op < 5:
+				hadFree := freeAny()
 				port, err := p.AllocSingle()
 				if err != nil {
 					if !errors.Is(err, ErrExhausted) || freeAny() {
@@ -481,7 +490,7 @@ func TestRandomized(t *testing.T) {
 					}
 					break
 				}
-				takeNew(port, 1)
+				takeNew(port, 1, hadFree)
 			case op < 6:
 				n := 1 + rng.IntN(3)
 				port := lo + rng.IntN(hi-lo+1)
@@ -520,6 +529,27 @@ func TestRandomized(t *testing.T) {
 				clk.advance(time.Duration(rng.IntN(1500)) * time.Millisecond)
 			}
 
+			// An early release ended the quarantine of the oldest ports: the
+			// model forgets as many of its oldest quarantined ports.
+			if e := p.EarlyReleases(); e > early {
+				early = e
+				for {
+					q := 0
+					oldest, at := -1, time.Time{}
+					for port, until := range quarantined {
+						if inQuarantine(port) {
+							q++
+							if oldest < 0 || until.Before(at) || (until.Equal(at) && port < oldest) {
+								oldest, at = port, until
+							}
+						}
+					}
+					if q <= p.Quarantined() {
+						break
+					}
+					delete(quarantined, oldest)
+				}
+			}
 			q := 0
 			for port := range quarantined {
 				if inQuarantine(port) {

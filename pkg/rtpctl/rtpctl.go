@@ -31,6 +31,7 @@ const topUsage = `Usage: rtpctl COMMAND [options]
 Commands:
   up        run a whole node in the foreground (embedded bus, all daemons)
   status    list the node's daemons that answer on the bus
+  bench     load tools: "bench setup" measures offer/answer/delete cycles over ng
   version   print rtpctl's version
 
 Every command takes --help. Client commands take --nats-url, --node-id and --json.`
@@ -48,6 +49,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdUp(args[1:], stdout, stderr)
 	case "status":
 		return cmdStatus(args[1:], stdout, stderr)
+	case "bench":
+		return cmdBench(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "rtpctl %s\n", version.Version)
 		return ExitOK

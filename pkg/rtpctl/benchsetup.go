@@ -1,0 +1,213 @@
+package rtpctl
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/rtpkit/rtpkit/pkg/bencode"
+	"github.com/rtpkit/rtpkit/pkg/cli"
+	"github.com/rtpkit/rtpkit/pkg/ngclient"
+)
+
+const benchSetupSummary = `Measures call setup over ng: each client runs offer, answer and delete
+cycles back to back against the ng address for the given time, and the tool
+reports cycles per second and p50/p99 latency per request. Works against any
+ng server (rtpkit or rtpengine).`
+
+// SetupResult is the outcome of a setup-rate run.
+type SetupResult struct {
+	Target     string             `json:"target"`
+	Clients    int                `json:"clients"`
+	Seconds    float64            `json:"seconds"`
+	Cycles     int                `json:"cycles"`
+	Errors     int                `json:"errors"`
+	CyclesPerS float64            `json:"cycles_per_second"`
+	Latency    map[string]Latency `json:"latency_us"`
+	FirstError string             `json:"first_error,omitempty"`
+}
+
+// Latency is a request's latency distribution in microseconds.
+type Latency struct {
+	P50 float64 `json:"p50"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+func cmdBench(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "setup" {
+		fmt.Fprintln(stderr, "rtpctl bench: want a load: setup (media load comes with rtp-fwd)")
+		return ExitUsage
+	}
+	fs := cli.NewFlagSet("rtpctl bench setup")
+	ng := fs.String("ng", "127.0.0.1:2223", "ng `ADDR:PORT` to load")
+	clients := fs.Int("clients", 1, "concurrent `clients`, each with its own socket")
+	dur := fs.Duration("duration", 5*time.Second, "how long to run")
+	asJSON := fs.Bool("json", false, "print JSON")
+	label := fs.String("label", "", "name of the target in the output")
+	synopsis := "rtpctl bench setup [options]"
+	if err := cli.Parse(fs, args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			cli.PrintUsage(stdout, fs, synopsis, benchSetupSummary)
+			return ExitOK
+		}
+		fmt.Fprintf(stderr, "rtpctl bench setup: %v\n", err)
+		cli.PrintUsage(stderr, fs, synopsis, benchSetupSummary)
+		return ExitUsage
+	}
+	if *clients < 1 || *dur <= 0 {
+		fmt.Fprintln(stderr, "rtpctl bench setup: --clients must be >= 1 and --duration > 0")
+		return ExitUsage
+	}
+	res, err := BenchSetup(context.Background(), *ng, *clients, *dur)
+	if err != nil {
+		fmt.Fprintf(stderr, "rtpctl bench setup: %v\n", err)
+		return ExitUnreachable
+	}
+	res.Target = *label
+	if res.Target == "" {
+		res.Target = *ng
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(res)
+	} else {
+		fmt.Fprintf(stdout, "%-20s clients %-3d cycles/s %8.0f  errors %-4d", res.Target, res.Clients, res.CyclesPerS, res.Errors)
+		for _, k := range []string{"offer", "answer", "delete"} {
+			l := res.Latency[k]
+			fmt.Fprintf(stdout, "  %s p50/p99 %.0f/%.0f µs", k, l.P50, l.P99)
+		}
+		fmt.Fprintln(stdout)
+	}
+	if res.Cycles == 0 {
+		return ExitFailed
+	}
+	return ExitOK
+}
+
+const benchOffer = "v=0\r\no=- 1545997027 1 IN IP4 198.51.100.1\r\ns=tester\r\nc=IN IP4 198.51.100.1\r\nt=0 0\r\nm=audio 2000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=sendrecv\r\na=ptime:20\r\n"
+const benchAnswer = "v=0\r\no=- 1545997028 1 IN IP4 198.51.100.2\r\ns=tester\r\nc=IN IP4 198.51.100.2\r\nt=0 0\r\nm=audio 3000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=sendrecv\r\na=ptime:20\r\n"
+
+// BenchSetup runs offer/answer/delete cycles from `clients` clients for d.
+func BenchSetup(ctx context.Context, ng string, clients int, d time.Duration) (SetupResult, error) {
+	// Check that something answers before loading it.
+	probe, err := ngclient.Dial(ng)
+	if err != nil {
+		return SetupResult{}, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	_, err = probe.Do(pctx, bencode.NewDict(bencode.Pair{Key: "command", Value: bencode.Str("ping")}))
+	cancel()
+	_ = probe.Close()
+	if err != nil {
+		return SetupResult{}, fmt.Errorf("no ng server at %s: %w", ng, err)
+	}
+	type sample struct{ offer, answer, del []time.Duration }
+	var mu sync.Mutex
+	var all sample
+	cycles, errs := 0, 0
+	firstErr := ""
+	stamp := strconv.FormatInt(time.Now().UnixNano(), 36)
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			c, err := ngclient.Dial(ng)
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			c.SetRetransmit(time.Second)
+			var s sample
+			n, e := 0, 0
+			fe := ""
+			for time.Now().Before(deadline) {
+				call := fmt.Sprintf("bench-%s-%d-%d", stamp, i, n)
+				steps := []struct {
+					dst *[]time.Duration
+					req bencode.Value
+				}{
+					{&s.offer, ngDict("offer", call, "ft", "", benchOffer)},
+					{&s.answer, ngDict("answer", call, "ft", "tt", benchAnswer)},
+					{&s.del, ngDict("delete", call, "ft", "", "")},
+				}
+				ok := true
+				for _, st := range steps {
+					rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+					t0 := time.Now()
+					r, err := c.Do(rctx, st.req)
+					el := time.Since(t0)
+					cancel()
+					res, why := ngclient.Result(r)
+					if err != nil || (res != "ok" && res != "pong") {
+						ok = false
+						if fe == "" {
+							fe = fmt.Sprintf("%v %s %s", err, res, why)
+						}
+						break
+					}
+					*st.dst = append(*st.dst, el)
+				}
+				if ok {
+					n++
+				} else {
+					e++
+				}
+			}
+			mu.Lock()
+			all.offer = append(all.offer, s.offer...)
+			all.answer = append(all.answer, s.answer...)
+			all.del = append(all.del, s.del...)
+			cycles += n
+			errs += e
+			if firstErr == "" {
+				firstErr = fe
+			}
+			mu.Unlock()
+		}(i)
+	}
+	wg.Wait()
+	el := time.Since(start).Seconds()
+	return SetupResult{
+		Clients: clients, Seconds: el, Cycles: cycles, Errors: errs, CyclesPerS: float64(cycles) / el, FirstError: firstErr,
+		Latency: map[string]Latency{"offer": dist(all.offer), "answer": dist(all.answer), "delete": dist(all.del)},
+	}, nil
+}
+
+func ngDict(cmd, call, from, to, sdp string) bencode.Value {
+	d := bencode.NewDict(bencode.Pair{Key: "command", Value: bencode.Str(cmd)},
+		bencode.Pair{Key: "call-id", Value: bencode.Str(call)}, bencode.Pair{Key: "from-tag", Value: bencode.Str(from)})
+	if to != "" {
+		d.Set("to-tag", bencode.Str(to))
+	}
+	if sdp != "" {
+		d.Set("sdp", bencode.Str(sdp))
+		d.Set("flags", bencode.Strs("trust-address"))
+		d.Set("replace", bencode.Strs("origin", "session-connection"))
+		d.Set("ICE", bencode.Str("remove"))
+	}
+	if cmd == "delete" {
+		d.Set("delete-delay", bencode.Int(0))
+	}
+	return d
+}
+
+func dist(ds []time.Duration) Latency {
+	if len(ds) == 0 {
+		return Latency{}
+	}
+	slices.Sort(ds)
+	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
+	return Latency{P50: us(ds[len(ds)/2]), P99: us(ds[min(len(ds)-1, len(ds)*99/100)]), Max: us(ds[len(ds)-1])}
+}
