@@ -298,6 +298,19 @@ func (e *Engine) SetInterfaces(ifaces []Interface) {
 	e.mu.Unlock()
 }
 
+// IsOwn reports whether the call exists and is this node's own.
+func (e *Engine) IsOwn(id string) bool {
+	e.mu.Lock()
+	en := e.calls[id]
+	e.mu.Unlock()
+	if en == nil {
+		return false
+	}
+	en.mu.Lock()
+	defer en.mu.Unlock()
+	return !en.c.gone && !en.c.foreign
+}
+
 // IsForeign reports whether the call exists and is foreign.
 func (e *Engine) IsForeign(id string) bool {
 	en := e.lock(id)

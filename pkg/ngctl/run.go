@@ -176,7 +176,13 @@ func connectPorts(ctx context.Context, ports portd.Client, stock *portd.Stock, e
 // followForeign keeps the engine in step with call records other writers
 // own (redis-sync restoring calls of other nodes).
 func followForeign(ctx context.Context, t *nodestate.Table[nodestate.Call], e *calls.Engine, node string, log *slog.Logger) error {
-	w, err := t.Watch(ctx, log)
+	// Own calls are written by this process only: skip them undecoded.
+	w, err := t.WatchSkipping(ctx, log, func(id string, op nodestate.Op) bool {
+		if op == nodestate.OpDelete {
+			return !e.IsForeign(id)
+		}
+		return e.IsOwn(id)
+	})
 	if err != nil {
 		return err
 	}
@@ -192,9 +198,7 @@ func followForeign(ctx context.Context, t *nodestate.Table[nodestate.Call], e *c
 					e.Load([]nodestate.Call{ev.Value})
 				}
 			case nodestate.OpDelete:
-				if e.IsForeign(ev.ID) {
-					e.Forget(ev.ID)
-				}
+				e.Forget(ev.ID)
 			}
 		}
 	}()

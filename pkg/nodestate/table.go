@@ -197,6 +197,18 @@ func (t *Table[T]) decode(kve jetstream.KeyValueEntry) (Entry[T], error) {
 	return e, nil
 }
 
+func (t *Table[T]) skips(kve jetstream.KeyValueEntry, skip func(string, Op) bool) bool {
+	id, err := t.id(kve.Key())
+	if err != nil {
+		return false
+	}
+	op := OpPut
+	if o := kve.Operation(); o == jetstream.KeyValueDelete || o == jetstream.KeyValuePurge {
+		op = OpDelete
+	}
+	return skip(id, op)
+}
+
 // Event is what a Watcher delivers: a record change, or (Synced) the mark
 // that every record present when the watch began has been delivered.
 type Event[T any] struct {
@@ -214,6 +226,13 @@ type Watcher[T any] struct {
 // ctx ends or Stop is called. Records that do not decode are logged and
 // skipped.
 func (t *Table[T]) Watch(ctx context.Context, log *slog.Logger) (*Watcher[T], error) {
+	return t.WatchSkipping(ctx, log, nil)
+}
+
+// WatchSkipping is Watch, except that changes for which skip(id, op)
+// returns true are dropped before their value is decoded (a reader that
+// wrote the record itself has no use for it).
+func (t *Table[T]) WatchSkipping(ctx context.Context, log *slog.Logger, skip func(id string, op Op) bool) (*Watcher[T], error) {
 	kw, err := t.s.kv.Watch(ctx, t.kind+".*")
 	if err != nil {
 		return nil, fmt.Errorf("watch %s: %w", t.kind, err)
@@ -233,6 +252,8 @@ func (t *Table[T]) Watch(ctx context.Context, log *slog.Logger) (*Watcher[T], er
 				var ev Event[T]
 				if kve == nil {
 					ev.Synced = true
+				} else if skip != nil && t.skips(kve, skip) {
+					continue
 				} else {
 					e, err := t.decode(kve)
 					if err != nil {

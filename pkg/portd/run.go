@@ -56,7 +56,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	d := &daemon{t: t, log: log, leases: nodestate.NewTable[LeaseRecord](store, LeaseKind), calls: nodestate.Calls(store)}
+	d := &daemon{t: t, log: log, leases: nodestate.NewTable[LeaseRecord](store, LeaseKind), calls: nodestate.NewTable[callSockets](store, nodestate.CallKind)}
 
 	// After a restart: the leases granted before (bound again, or adopted
 	// from the workers that hold them).
@@ -126,7 +126,20 @@ type daemon struct {
 	ws     *workers
 	log    *slog.Logger
 	leases *nodestate.Table[LeaseRecord]
-	calls  *nodestate.Table[nodestate.Call]
+	calls  *nodestate.Table[callSockets]
+}
+
+// callSockets is the part of a call record portd reads: which local
+// sockets each stream uses (decoding only this is cheaper).
+type callSockets struct {
+	Legs []struct {
+		Medias []struct {
+			Streams []struct {
+				Component int            `json:"component"`
+				Local     netip.AddrPort `json:"local"`
+			} `json:"streams"`
+		} `json:"medias"`
+	} `json:"legs"`
 }
 
 func (d *daemon) restoreLeases(ctx context.Context) error {
@@ -148,7 +161,7 @@ func (d *daemon) restoreLeases(ctx context.Context) error {
 	return nil
 }
 
-func (d *daemon) followCalls(ctx context.Context, w *nodestate.Watcher[nodestate.Call], synced chan struct{}) {
+func (d *daemon) followCalls(ctx context.Context, w *nodestate.Watcher[callSockets], synced chan struct{}) {
 	for ev := range w.C() {
 		if ev.Synced {
 			if synced != nil {
@@ -181,7 +194,7 @@ func (d *daemon) followCalls(ctx context.Context, w *nodestate.Watcher[nodestate
 // callBlocks lists the ports a call record uses: per stream, an RTP port
 // with RTCP on the next one, or a single port where RTCP is muxed (or sits
 // elsewhere, in which case it is a single port of its own).
-func callBlocks(c nodestate.Call) []block {
+func callBlocks(c callSockets) []block {
 	var out []block
 	for _, leg := range c.Legs {
 		for _, m := range leg.Medias {
