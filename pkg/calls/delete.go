@@ -88,6 +88,13 @@ func (e *Engine) Delete(req *Request) (DeleteResult, error) {
 // tagged parties remain and no branches are pending.
 func (e *Engine) dropLeg(en *entry, l *leg, now time.Time) {
 	c := en.c
+	before := c.clone()
+	defer func() {
+		// The removed parties' pairs; if the call ended, end freed the rest.
+		if dropped := droppedPairs(before, c); len(dropped) > 0 {
+			e.cfg.Ports.Free(dropped)
+		}
+	}()
 	peer := l.peer
 	c.removeLeg(l)
 	if peer != nil && peer.tag == "" {
@@ -137,4 +144,7 @@ func (e *Engine) end(en *entry, reason string, now time.Time) {
 	e.log.Info("call ended", "call", c.id, "reason", reason, "duration", dur.Round(time.Millisecond),
 		"tags", tags, "foreign", c.foreign, "created", c.created.UTC().Format(time.RFC3339))
 	e.remove(en)
+	if pairs := c.pairs(); len(pairs) > 0 && !c.foreign {
+		e.cfg.Ports.Free(pairs)
+	}
 }

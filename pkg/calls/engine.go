@@ -11,7 +11,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"net/netip"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -28,6 +27,8 @@ type Ports interface {
 	Take(ctx context.Context, iface string, family int, single bool) (portd.Pair, error)
 	// Put gives back a pair that was taken but not used.
 	Put(p portd.Pair)
+	// Free gives back pairs a call used and dropped; it must not block.
+	Free(pairs []portd.Pair)
 }
 
 // Store persists calls; it must not block (writes are pipelined and their
@@ -272,24 +273,6 @@ func (e *Engine) Record(id string) (nodestate.Call, bool) {
 	return en.c.record(), true
 }
 
-// InUse reports whether a local address belongs to one of the calls.
-func (e *Engine) InUse() func(netip.AddrPort) bool {
-	used := map[netip.AddrPort]bool{}
-	e.mu.Lock()
-	entries := make([]*entry, 0, len(e.calls))
-	for _, en := range e.calls {
-		entries = append(entries, en)
-	}
-	e.mu.Unlock()
-	for _, en := range entries {
-		en.mu.Lock()
-		for _, p := range en.c.pairs() {
-			used[p.RTP] = true
-		}
-		en.mu.Unlock()
-	}
-	return func(a netip.AddrPort) bool { return used[a] }
-}
 
 // SetInterfaces replaces the list of portd's logical interfaces.
 func (e *Engine) SetInterfaces(ifaces []Interface) {

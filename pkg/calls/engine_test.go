@@ -169,3 +169,45 @@ func TestTimers(t *testing.T) {
 }
 
 func mustAP(s string) netipAddrPort { return mustParseAddrPort(s) }
+
+func TestDroppedPairsAreFreed(t *testing.T) {
+	ports := newFakePorts()
+	e := newTestEngine(ports)
+	if _, err := e.Offer(context.Background(), req("offer", "f1", "A", "", offerSDP)); err != nil {
+		t.Fatal(err)
+	}
+	if ports.freed != 0 || ports.taken != 4 {
+		t.Fatalf("after offer: freed %d taken %d", ports.freed, ports.taken)
+	}
+	// A new endpoint for the audio: the callee gets a new pair, the old one is freed.
+	moved := strings.Replace(offerSDP, "6000", "6100", 1)
+	if _, err := e.Offer(context.Background(), req("offer", "f1", "A", "", moved)); err != nil {
+		t.Fatal(err)
+	}
+	if ports.freed != 1 || ports.taken != 4 {
+		t.Fatalf("after re-offer: freed %d taken %d", ports.freed, ports.taken)
+	}
+	r := req("delete", "f1", "", "", "")
+	r.DeleteDelay = 0
+	if _, err := e.Delete(r); err != nil {
+		t.Fatal(err)
+	}
+	if ports.freed != 5 || ports.taken != 0 {
+		t.Fatalf("after delete: freed %d taken %d", ports.freed, ports.taken)
+	}
+	// A delete by tag that ends the call frees every pair too.
+	if _, err := e.Offer(context.Background(), req("offer", "f2", "A", "", offerSDP)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Answer(context.Background(), req("answer", "f2", "A", "B", answerSDP)); err != nil {
+		t.Fatal(err)
+	}
+	r = req("delete", "f2", "A", "", "")
+	r.DeleteDelay = 0
+	if _, err := e.Delete(r); err != nil {
+		t.Fatal(err)
+	}
+	if ports.taken != 0 {
+		t.Fatalf("after delete by tag: %d pairs still taken", ports.taken)
+	}
+}

@@ -29,6 +29,7 @@ type fakePorts struct {
 	spare []portd.Pair
 	limit int
 	taken int
+	freed int
 }
 
 func newFakePorts() *fakePorts { return &fakePorts{next: map[netip.Addr]int{}, limit: 1 << 20} }
@@ -75,6 +76,10 @@ func (f *fakePorts) Take(_ context.Context, iface string, family int, single boo
 }
 
 func (f *fakePorts) Put(p portd.Pair) { f.taken--; f.spare = append([]portd.Pair{p}, f.spare...) }
+
+// Free counts pairs given back after use; they are not handed out again
+// (a real portd quarantines them).
+func (f *fakePorts) Free(pairs []portd.Pair) { f.freed += len(pairs); f.taken -= len(pairs) }
 
 func newTestEngine(ports Ports) *Engine {
 	now := time.Unix(1700000000, 0)

@@ -161,9 +161,9 @@ func (c *call) record() nodestate.Call {
 				Direction: m.direction, RTCPMux: m.rtcpMux, PayloadTypes: m.pts, Flags: m.flags,
 				Mid: m.mid, Ptime: m.ptime, Key: m.key}
 			if m.local.RTP.IsValid() {
-				rm.Streams = append(rm.Streams, nodestate.Stream{Component: 1, Local: m.local.RTP, Advertised: m.local.Advertised, Signalled: m.signalled})
+				rm.Streams = append(rm.Streams, nodestate.Stream{Component: 1, Local: m.local.RTP, Advertised: m.local.Advertised, Signalled: m.signalled, Gen: m.local.Gen})
 				if m.local.RTCP.IsValid() {
-					rm.Streams = append(rm.Streams, nodestate.Stream{Component: 2, Local: m.local.RTCP, Advertised: m.local.Advertised, Signalled: m.rtcp})
+					rm.Streams = append(rm.Streams, nodestate.Stream{Component: 2, Local: m.local.RTCP, Advertised: m.local.Advertised, Signalled: m.rtcp, Gen: m.local.Gen})
 				}
 			}
 			rl.Medias = append(rl.Medias, rm)
@@ -191,7 +191,7 @@ func fromRecord(r nodestate.Call) *call {
 			for _, s := range rm.Streams {
 				switch s.Component {
 				case 1:
-					m.local.RTP, m.local.Advertised, m.signalled = s.Local, s.Advertised, s.Signalled
+					m.local.RTP, m.local.Advertised, m.signalled, m.local.Gen = s.Local, s.Advertised, s.Signalled, s.Gen
 					m.local.Interface = rm.Interface
 				case 2:
 					m.local.RTCP, m.rtcp = s.Local, s.Signalled

@@ -65,6 +65,13 @@ func (e *Engine) offerAnswer(ctx context.Context, req *Request, offer bool) ([]b
 	var taken []portd.Pair
 
 	out, err := e.process(ctx, c, sess, req, offer, &taken)
+	if err == nil {
+		// Pairs the call stopped using (new ports for a new endpoint, a
+		// rejected media) go back once the record no longer names them.
+		if dropped := droppedPairs(before, c); len(dropped) > 0 {
+			defer e.cfg.Ports.Free(dropped)
+		}
+	}
 	if err != nil {
 		for _, p := range taken {
 			e.cfg.Ports.Put(p)
@@ -76,10 +83,23 @@ func (e *Engine) offerAnswer(ctx context.Context, req *Request, offer bool) ([]b
 		}
 		return nil, err
 	}
-	// Pairs the call no longer uses go back to portd through the record:
-	// portd releases what a call record stops referencing.
 	e.save(c)
 	return out, nil
+}
+
+// droppedPairs lists the pairs before held that after no longer does.
+func droppedPairs(before, after *call) []portd.Pair {
+	keep := map[netip.AddrPort]bool{}
+	for _, p := range after.pairs() {
+		keep[p.RTP] = true
+	}
+	var out []portd.Pair
+	for _, p := range before.pairs() {
+		if !keep[p.RTP] {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // process applies one offer or answer to the call and renders the SDP.

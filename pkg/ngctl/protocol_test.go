@@ -28,7 +28,8 @@ func (s *seqPorts) Take(_ context.Context, _ string, family int, single bool) (p
 	s.next += 2
 	return p, nil
 }
-func (s *seqPorts) Put(portd.Pair) {}
+func (s *seqPorts) Put(portd.Pair)    {}
+func (s *seqPorts) Free([]portd.Pair) {}
 
 func newTestProtocol() *protocol {
 	e := calls.New(calls.Config{Node: "t", Ports: &seqPorts{}, MaxSessions: -1, Log: slog.New(slog.DiscardHandler),

@@ -16,8 +16,8 @@ import (
 	"github.com/rtpkit/rtpkit/pkg/portd"
 )
 
-// LeaseHolder is the name ng-ctl's port leases are recorded under; a
-// restarted ng-ctl finds its stock by it.
+// LeaseHolder is the name ng-ctl's port leases are held under; a restarted
+// ng-ctl gives back, by this name, what its earlier run held unused.
 const LeaseHolder = "ng-ctl"
 
 // Run serves the ng protocol until ctx ends.
@@ -32,10 +32,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	callTable := nodestate.Calls(store)
-	leases := nodestate.NewTable[portd.LeaseRecord](store, portd.LeaseKind)
 
 	ports := portd.Client{Conn: conn}
 	stock := portd.NewStock(ctx, ports, LeaseHolder, portd.StockOptions{Log: log})
+	if err := stock.Follow(conn); err != nil {
+		return err
+	}
 	states := newStateStore(callTable, log)
 	engine := calls.New(calls.Config{
 		Node: cfg.NodeID, Ports: stock, Store: states, MaxSessions: cfg.MaxSessions, Log: log,
@@ -66,7 +68,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// answers (rtpctl up and systemd start it first).
 	go func() {
 		for attempt := 0; ctx.Err() == nil; attempt++ {
-			if err := connectPorts(ctx, ports, stock, engine, leases, log); err == nil {
+			if err := connectPorts(ctx, ports, stock, engine, log); err == nil {
 				return
 			} else if attempt == 0 {
 				log.Warn("portd not answering yet; offers fail until it does", "err", err)
@@ -132,10 +134,10 @@ func (d ngDoc) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON keeps the document.
 func (d *ngDoc) UnmarshalJSON(b []byte) error { *d = append((*d)[:0], b...); return nil }
 
-// connectPorts learns portd's interfaces, adopts our leases and warms the
-// stock of each family's default interface.
-func connectPorts(ctx context.Context, ports portd.Client, stock *portd.Stock, engine *calls.Engine,
-	leases *nodestate.Table[portd.LeaseRecord], log *slog.Logger) error {
+// connectPorts learns portd's interfaces, gives back the leases an earlier
+// run of ng-ctl held, and warms the stock of each family's default
+// interface.
+func connectPorts(ctx context.Context, ports portd.Client, stock *portd.Stock, engine *calls.Engine, log *slog.Logger) error {
 	lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	l, err := ports.List(lctx)
@@ -160,7 +162,7 @@ func connectPorts(ctx context.Context, ports portd.Client, stock *portd.Stock, e
 	if err := stock.Init(lctx); err != nil {
 		return err
 	}
-	n, err := stock.Adopt(lctx, leases, engine.InUse())
+	n, err := stock.Return(lctx)
 	if err != nil {
 		return err
 	}
@@ -169,7 +171,7 @@ func connectPorts(ctx context.Context, ports portd.Client, stock *portd.Stock, e
 			log.Warn("port stock not warmed", "family", f, "err", err)
 		}
 	}
-	log.Info("port leases ready", "interfaces", len(ifaces), "adopted", n)
+	log.Info("port leases ready", "interfaces", len(ifaces), "returned_from_earlier_run", n)
 	return nil
 }
 

@@ -90,6 +90,9 @@ type Stream struct {
 	// Signalled is the peer address the SDP announced (may be unusable
 	// behind NAT; latching learns the real one).
 	Signalled netip.AddrPort `json:"signalled,omitzero"`
+	// Gen is portd's generation of the local socket's allocation (a record
+	// naming another generation than portd's is stale).
+	Gen uint64 `json:"gen,omitempty"`
 }
 
 // PayloadType is one payload type of a media, in m= line order.

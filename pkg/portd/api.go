@@ -15,7 +15,24 @@ const (
 	SubjectBind    = "bind"
 	SubjectRelease = "release"
 	SubjectList    = "list"
+	// SubjectStarted carries a Started event each time portd starts.
+	SubjectStarted = "started"
+	// SubjectFree takes Free messages (published, no reply).
+	SubjectFree = "free"
 )
+
+// Free gives pairs back without waiting: the holder dropped them (a call
+// ended, or took other ports). Each pair goes only if its generation still
+// matches.
+type Free struct {
+	Pairs []Pair `json:"pairs"`
+}
+
+// Started announces a new run of portd: leases of earlier runs are void
+// (their sockets died with that run unless a call took them).
+type Started struct {
+	Instance string `json:"instance"`
+}
 
 // Pair is one pre-bound RTP/RTCP port pair: RTP on an even port, RTCP on the
 // next one, both bound to the same local address; or, for an rtcp-mux
@@ -26,6 +43,9 @@ type Pair struct {
 	RTCP      netip.AddrPort `json:"rtcp,omitzero"`
 	// Advertised is the address to write into SDP if it is not RTP's.
 	Advertised netip.Addr `json:"advertised,omitzero"`
+	// Gen numbers this allocation of the ports; call records and free
+	// requests carry it, so that stale ones do not touch a later owner.
+	Gen uint64 `json:"gen,omitempty"`
 }
 
 // LeaseRequest asks for up to Count pre-bound pairs on an interface and
@@ -44,9 +64,10 @@ type LeaseRequest struct {
 }
 
 // LeaseReply carries the pairs granted (possibly fewer than asked for; none
-// is an error).
+// is an error), and the instance of portd that granted them.
 type LeaseReply struct {
-	Pairs []Pair `json:"pairs"`
+	Pairs    []Pair `json:"pairs"`
+	Instance string `json:"instance"`
 }
 
 // ReturnRequest gives leased pairs back (by their RTP address), or all of
@@ -92,6 +113,7 @@ type ListReply struct {
 	Sockets    int               `json:"sockets"`
 	FDLimit    int               `json:"fd_limit"`
 	Workers    []WorkerStatus    `json:"workers"`
+	Instance   string            `json:"instance"`
 }
 
 // InterfaceStatus is one logical interface.
@@ -153,17 +175,4 @@ func (c Client) Release(ctx context.Context, req ReleaseRequest) (ReleaseReply, 
 // List reads portd's state.
 func (c Client) List(ctx context.Context) (ListReply, error) {
 	return bus.Request[bus.Empty, ListReply](ctx, c.Conn, c.subject(SubjectList), bus.Empty{})
-}
-
-// LeaseKind is the node-state table of leases: one record per leased pair,
-// keyed by its RTP address, written by portd when it grants the lease and
-// deleted when a call record takes the pair or the holder returns it. A
-// restarted portd re-binds them; a restarted holder finds its stock there.
-const LeaseKind = "lease"
-
-// LeaseRecord is one leased pair in node state.
-type LeaseRecord struct {
-	Holder string    `json:"holder"`
-	Pair   Pair      `json:"pair"`
-	Since  time.Time `json:"since"`
 }

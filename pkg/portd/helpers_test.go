@@ -109,7 +109,6 @@ type node struct {
 	conn       *bus.Conn
 	client     portd.Client
 	calls      *nodestate.Table[nodestate.Call]
-	leases     *nodestate.Table[portd.LeaseRecord]
 }
 
 func newNode(t *testing.T, args ...string) *node {
@@ -126,7 +125,6 @@ func newNode(t *testing.T, args ...string) *node {
 		t.Fatal(err)
 	}
 	n.calls = nodestate.Calls(store)
-	n.leases = nodestate.NewTable[portd.LeaseRecord](store, portd.LeaseKind)
 	n.startPortd()
 	return n
 }

@@ -2,6 +2,8 @@ package portd
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,9 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sys/unix"
 
 	"github.com/rtpkit/rtpkit/pkg/bus"
@@ -56,13 +56,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	d := &daemon{t: t, log: log, leases: nodestate.NewTable[LeaseRecord](store, LeaseKind), calls: nodestate.NewTable[callSockets](store, nodestate.CallKind)}
-
-	// After a restart: the leases granted before (bound again, or adopted
-	// from the workers that hold them).
-	if err := d.restoreLeases(ctx); err != nil {
-		return err
-	}
+	d := &daemon{t: t, log: log, instance: newInstanceID(), calls: nodestate.NewTable[callSockets](store, nodestate.CallKind)}
+	t.lastGen = genBase(d.instance)
 
 	if err := os.MkdirAll(cfg.RuntimeDir, 0o700); err != nil {
 		return fmt.Errorf("runtime dir: %w", err)
@@ -111,8 +106,20 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return reg
 		}
 	}
+	// Pairs holders drop (calls ended, ports replaced), without a reply.
+	freeSub, err := bus.Subscribe(conn, conn.Subject("portd", SubjectFree), func(_ string, f Free) {
+		d.ws.released(d.t.free(f.Pairs))
+	})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = freeSub.Unsubscribe() }()
+	// Holders of leases from an earlier run drop them when they hear this.
+	if err := bus.Publish(conn, conn.Subject("portd", SubjectStarted), Started{Instance: d.instance}); err != nil {
+		log.Warn("portd start not announced", "err", err)
+	}
 	st, n := t.status(hostHas())
-	log.Info("portd ready", "interfaces", len(st), "sockets", n, "handoff", ln.Path())
+	log.Info("portd ready", "interfaces", len(st), "sockets", n, "handoff", ln.Path(), "instance", d.instance)
 	<-ctx.Done()
 	log.Info("portd stopping")
 	_ = ln.Close()
@@ -125,8 +132,10 @@ type daemon struct {
 	t      *table
 	ws     *workers
 	log    *slog.Logger
-	leases *nodestate.Table[LeaseRecord]
 	calls  *nodestate.Table[callSockets]
+	// instance names this run of portd: leases carry it, and a holder that
+	// sees another drops the pairs it holds from an earlier run.
+	instance string
 }
 
 // callSockets is the part of a call record portd reads: which local
@@ -137,28 +146,10 @@ type callSockets struct {
 			Streams []struct {
 				Component int            `json:"component"`
 				Local     netip.AddrPort `json:"local"`
+				Gen       uint64         `json:"gen"`
 			} `json:"streams"`
 		} `json:"medias"`
 	} `json:"legs"`
-}
-
-func (d *daemon) restoreLeases(ctx context.Context) error {
-	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	recs, err := d.leases.List(lctx)
-	if err != nil {
-		return fmt.Errorf("read leases: %w", err)
-	}
-	for _, r := range recs {
-		if err := d.t.restoreLease(r.Value.Holder, r.Value.Pair); err != nil {
-			d.log.Warn("dropping a lease that cannot be restored", "addr", r.Value.Pair.RTP, "holder", r.Value.Holder, "err", err)
-			_ = d.leases.Delete(lctx, r.ID, r.Revision)
-		}
-	}
-	if len(recs) > 0 {
-		d.log.Info("restored leases", "count", len(recs))
-	}
-	return nil
 }
 
 func (d *daemon) followCalls(ctx context.Context, w *nodestate.Watcher[callSockets], synced chan struct{}) {
@@ -177,7 +168,6 @@ func (d *daemon) followCalls(ctx context.Context, w *nodestate.Watcher[callSocke
 			if err != nil {
 				d.log.Error("call sockets", "call", ev.ID, "err", err)
 			}
-			d.dropLeaseRecords(ctx, ch.consumed)
 			d.ws.released(ch.released)
 			if len(blocks) == 0 {
 				d.ws.callGone(ev.ID)
@@ -199,33 +189,26 @@ func callBlocks(c callSockets) []block {
 	for _, leg := range c.Legs {
 		for _, m := range leg.Medias {
 			var rtp, rtcp netip.AddrPort
+			var gen, rtcpGen uint64
 			for _, s := range m.Streams {
 				switch s.Component {
 				case 1:
-					rtp = s.Local
+					rtp, gen = s.Local, s.Gen
 				case 2:
-					rtcp = s.Local
+					rtcp, rtcpGen = s.Local, s.Gen
 				}
 			}
 			if !rtp.IsValid() {
 				continue
 			}
 			paired := rtcp.IsValid() && rtcp.Addr() == rtp.Addr() && rtcp.Port() == rtp.Port()+1
-			out = append(out, block{rtp: rtp, single: !paired})
+			out = append(out, block{rtp: rtp, single: !paired, gen: gen})
 			if rtcp.IsValid() && !paired {
-				out = append(out, block{rtp: rtcp, single: true})
+				out = append(out, block{rtp: rtcp, single: true, gen: rtcpGen})
 			}
 		}
 	}
 	return out
-}
-
-func (d *daemon) dropLeaseRecords(ctx context.Context, bases []netip.AddrPort) {
-	for _, b := range bases {
-		if err := d.leases.Delete(ctx, b.String(), 0); err != nil && !errors.Is(err, context.Canceled) {
-			d.log.Warn("lease record not deleted", "addr", b, "err", err)
-		}
-	}
 }
 
 func (d *daemon) handleLease(ctx context.Context, req LeaseRequest) (LeaseReply, error) {
@@ -233,36 +216,7 @@ func (d *daemon) handleLease(ctx context.Context, req LeaseRequest) (LeaseReply,
 	if err != nil {
 		return LeaseReply{}, busError(err)
 	}
-	// Record the leases before answering, so that a restart of portd or of
-	// the holder finds them; leasing runs ahead of demand, off any call's path.
-	now := time.Now().UTC()
-	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	futs := make([]jetstream.PubAckFuture, 0, len(pairs))
-	err = nil
-	for _, p := range pairs {
-		f, perr := d.leases.PutAsync(p.RTP.String(), LeaseRecord{Holder: req.Holder, Pair: p, Since: now})
-		if perr != nil {
-			err = perr
-			break
-		}
-		futs = append(futs, f)
-	}
-	if err == nil {
-		err = nodestate.Await(wctx, futs...)
-	}
-	if err != nil {
-		rtp := make([]netip.AddrPort, len(pairs))
-		for i, p := range pairs {
-			rtp[i] = p.RTP
-		}
-		d.t.returnLeases(req.Holder, rtp, false)
-		for _, p := range pairs {
-			_ = d.leases.Delete(wctx, p.RTP.String(), 0)
-		}
-		return LeaseReply{}, bus.Errorf(bus.CodeUnavailable, "leases not recorded in node state: %v", err)
-	}
-	return LeaseReply{Pairs: pairs}, nil
+	return LeaseReply{Pairs: pairs, Instance: d.instance}, nil
 }
 
 func (d *daemon) handleReturn(ctx context.Context, req ReturnRequest) (ReturnReply, error) {
@@ -270,7 +224,6 @@ func (d *daemon) handleReturn(ctx context.Context, req ReturnRequest) (ReturnRep
 		return ReturnReply{}, bus.Errorf(bus.CodeBadRequest, "return needs a holder")
 	}
 	bases := d.t.returnLeases(req.Holder, req.RTP, req.All)
-	d.dropLeaseRecords(ctx, bases)
 	return ReturnReply{Returned: len(bases)}, nil
 }
 
@@ -285,31 +238,40 @@ func (d *daemon) handleBind(ctx context.Context, req BindRequest) (BindReply, er
 		}
 		blocks = append(blocks, block{rtp: p.RTP, single: !p.RTCP.IsValid()})
 	}
-	pairs, consumed, err := d.t.bindCall(req.Call, blocks)
+	pairs, err := d.t.bindCall(req.Call, blocks)
 	if err != nil {
 		return BindReply{}, busError(err)
 	}
-	d.dropLeaseRecords(ctx, consumed)
 	d.ws.callChanged(req.Call)
 	return BindReply{Pairs: pairs}, nil
 }
 
 func (d *daemon) handleRelease(ctx context.Context, req ReleaseRequest) (ReleaseReply, error) {
 	released := d.t.release(req.Locals)
-	var leased []netip.AddrPort
-	for _, p := range released {
-		if p.holder != "" {
-			leased = append(leased, p.base)
-		}
-	}
-	d.dropLeaseRecords(ctx, leased)
 	d.ws.released(released)
 	return ReleaseReply{Released: len(released)}, nil
 }
 
 func (d *daemon) handleList(context.Context, bus.Empty) (ListReply, error) {
 	ifs, n := d.t.status(hostHas())
-	return ListReply{Interfaces: ifs, Sockets: n, FDLimit: d.t.maxSockets, Workers: d.ws.status()}, nil
+	return ListReply{Interfaces: ifs, Sockets: n, FDLimit: d.t.maxSockets, Workers: d.ws.status(), Instance: d.instance}, nil
+}
+
+// genBase makes the generations of a run start high and apart from other
+// runs': the first 4 bytes of the instance id, shifted up.
+func genBase(instance string) uint64 {
+	b, _ := hex.DecodeString(instance)
+	var v uint64
+	for i := 0; i < 4 && i < len(b); i++ {
+		v = v<<8 | uint64(b[i])
+	}
+	return v << 32
+}
+
+func newInstanceID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // busError gives portd's errors the codes callers act on.

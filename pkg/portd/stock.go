@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rtpkit/rtpkit/pkg/nodestate"
+	"github.com/rtpkit/rtpkit/pkg/bus"
 )
 
 // StockOptions tunes a Stock.
@@ -35,6 +35,7 @@ type Stock struct {
 	refilling map[stockKey]bool
 	lastErr   map[stockKey]error
 	defaults  map[int]string // family → default interface name
+	instance  string         // the portd run the stock's pairs come from
 	wg        sync.WaitGroup
 	ctx       context.Context
 }
@@ -70,6 +71,7 @@ func (s *Stock) Init(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("port stock: %w", err)
 	}
+	s.seeInstance(l.Instance)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, ifc := range l.Interfaces {
@@ -101,26 +103,43 @@ func (s *Stock) key(iface string, family int, single bool) stockKey {
 	return stockKey{iface, family, single}
 }
 
-// Adopt takes over the holder's leases recorded in node state (after a
-// restart of the holder) that inUse does not claim; they go back into
-// stock under the interface they were leased on.
-func (s *Stock) Adopt(ctx context.Context, leases *nodestate.Table[LeaseRecord], inUse func(netip.AddrPort) bool) (int, error) {
-	recs, err := leases.List(ctx)
+// Return gives every lease of the holder that no call uses back to portd:
+// a holder calls it when it starts, for the stock an earlier run of it held.
+func (s *Stock) Return(ctx context.Context) (int, error) {
+	r, err := s.client.Return(ctx, ReturnRequest{Holder: s.holder, All: true})
 	if err != nil {
-		return 0, fmt.Errorf("adopt leases: %w", err)
+		return 0, fmt.Errorf("return leases: %w", err)
 	}
-	n := 0
+	return r.Returned, nil
+}
+
+// Follow drops the stock whenever portd announces a new run (its leases
+// died with the old one), until ctx ends.
+func (s *Stock) Follow(c *bus.Conn) error {
+	sub, err := bus.Subscribe(c, c.Subject("portd", SubjectStarted), func(_ string, st Started) { s.seeInstance(st.Instance) })
+	if err != nil {
+		return err
+	}
+	context.AfterFunc(s.ctx, func() { _ = sub.Unsubscribe() })
+	return nil
+}
+
+// seeInstance empties the stock if inst is a new run of portd.
+func (s *Stock) seeInstance(inst string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, r := range recs {
-		if r.Value.Holder != s.holder || (inUse != nil && inUse(r.Value.Pair.RTP)) {
-			continue
-		}
-		k := stockKey{r.Value.Pair.Interface, familyOf(r.Value.Pair.RTP.Addr()), !r.Value.Pair.RTCP.IsValid()}
-		s.pairs[k] = append(s.pairs[k], r.Value.Pair)
-		n++
+	if inst == "" || inst == s.instance {
+		return
 	}
-	return n, nil
+	if s.instance != "" {
+		n := 0
+		for k, ps := range s.pairs {
+			n += len(ps)
+			delete(s.pairs, k)
+		}
+		s.opts.Log.Info("portd restarted; dropped the leases of its earlier run", "pairs", n)
+	}
+	s.instance = inst
 }
 
 // Take returns a pair (a single port if single) of the interface (empty:
@@ -147,6 +166,7 @@ func (s *Stock) Take(ctx context.Context, iface string, family int, single bool)
 	if len(r.Pairs) == 0 {
 		return Pair{}, errors.New("portd granted no pair")
 	}
+	s.seeInstance(r.Instance)
 	return r.Pairs[0], nil
 }
 
@@ -157,6 +177,17 @@ func (s *Stock) Put(p Pair) {
 	defer s.mu.Unlock()
 	k := stockKey{p.Interface, familyOf(p.RTP.Addr()), !p.RTCP.IsValid()}
 	s.pairs[k] = append(s.pairs[k], p)
+}
+
+// Free tells portd, without waiting, that the holder dropped these pairs
+// (their calls ended or took other ports).
+func (s *Stock) Free(pairs []Pair) {
+	if len(pairs) == 0 {
+		return
+	}
+	if err := bus.Publish(s.client.Conn, s.client.Conn.Subject("portd", SubjectFree), Free{Pairs: pairs}); err != nil {
+		s.opts.Log.Warn("free of dropped ports not sent", "pairs", len(pairs), "err", err)
+	}
 }
 
 // Warm fills the stock of iface/family/kind now.
@@ -205,8 +236,11 @@ func (s *Stock) refill(ctx context.Context, k stockKey) error {
 	if err != nil {
 		return err
 	}
+	s.seeInstance(r.Instance)
 	s.mu.Lock()
-	s.pairs[k] = append(s.pairs[k], r.Pairs...)
+	if r.Instance == s.instance {
+		s.pairs[k] = append(s.pairs[k], r.Pairs...)
+	}
 	s.mu.Unlock()
 	return nil
 }

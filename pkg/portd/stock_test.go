@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"os/exec"
+	"syscall"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,9 @@ func TestStockServesFromLeasesAndRefills(t *testing.T) {
 	defer cancel()
 	st := portd.NewStock(ctx, n.client, "ng-ctl", portd.StockOptions{Low: 8, Batch: 16, Log: testutil.Logger(t)})
 	if err := st.Init(n.ctx()); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Follow(n.conn); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.Warm(n.ctx(), "", 4, false); err != nil {
@@ -51,8 +55,23 @@ func TestStockServesFromLeasesAndRefills(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	// Let the refills in flight land, then a restarted holder adopts its
-	// leases that no call uses.
+	// portd restarts: the stock hears the new run and drops its pairs; a
+	// take then leases from the new run.
+	_ = n.portd.Signal(syscall.SIGKILL)
+	_, _ = n.portd.Wait(5 * time.Second)
+	n.startPortd()
+	deadline = time.Now().Add(5 * time.Second)
+	for st.Level("", 4, false) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("stock not dropped after portd restarted: %d", st.Level("", 4, false))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := st.Take(n.ctx(), "", 4, false); err != nil {
+		t.Fatalf("take after portd restarted: %v", err)
+	}
+	// Let the refill land, then a restarted holder gives back what the stock
+	// held: every lease of the holder that no call uses.
 	for prev := -1; ; {
 		time.Sleep(300 * time.Millisecond)
 		cur := st.Level("", 4, false) + st.Level("v6", 6, false)
@@ -61,15 +80,16 @@ func TestStockServesFromLeasesAndRefills(t *testing.T) {
 		}
 		prev = cur
 	}
+	held := st.Level("", 4, false) + 1 // and the pair taken above, not used by a call
 	cancel()
 	st.Wait()
 	st2 := portd.NewStock(context.Background(), n.client, "ng-ctl", portd.StockOptions{})
-	if err := st2.Init(n.ctx()); err != nil {
-		t.Fatal(err)
+	got, err := st2.Return(n.ctx())
+	if err != nil || got != held {
+		t.Fatalf("returned %d (%v), the stock held %d", got, err, held)
 	}
-	got, err := st2.Adopt(n.ctx(), n.leases, func(a netip.AddrPort) bool { return seen[a] })
-	if err != nil || got != st.Level("", 4, false)+st.Level("v6", 6, false) {
-		t.Fatalf("adopted %d (%v), stock had %d+%d", got, err, st.Level("", 4, false), st.Level("v6", 6, false))
+	if l := n.list().Interfaces; l[0].Addresses[0].Leased != 0 {
+		t.Fatalf("leases left after return: %+v", l)
 	}
 }
 

@@ -30,13 +30,16 @@ type pair struct {
 	rtcp   *mediasock.Socket // nil while adopting, and for a single port
 	holder string
 	call   string
+	// gen tells this allocation of the ports from earlier and later ones:
+	// a call record or a free request naming another generation is stale.
+	gen uint64
 	// adopting: bound by someone else when portd started (a worker holds
 	// it); the worker hands portd a copy when it reconnects.
 	adopting bool
 }
 
 func (p *pair) api() Pair {
-	out := Pair{Interface: p.iface, RTP: p.base, Advertised: p.adv}
+	out := Pair{Interface: p.iface, RTP: p.base, Advertised: p.adv, Gen: p.gen}
 	if !p.single {
 		out.RTCP = rtcpOf(p.base)
 	}
@@ -62,15 +65,21 @@ func (p *pair) locals() []netip.AddrPort {
 // complete reports whether portd holds every socket of the pair.
 func (p *pair) complete() bool { return p.rtp != nil && (p.single || p.rtcp != nil) }
 
-// block names a pair to bind for a call: its RTP address and whether it is
-// a single port.
+// block names a pair to bind for a call: its RTP address, whether it is a
+// single port, and the generation the caller knows it by (0: any).
 type block struct {
 	rtp    netip.AddrPort
 	single bool
+	gen    uint64
 }
 
 func rtcpOf(base netip.AddrPort) netip.AddrPort {
 	return netip.AddrPortFrom(base.Addr(), base.Port()+1)
+}
+
+func (t *table) nextGen() uint64 {
+	t.lastGen++
+	return t.lastGen
 }
 
 // lookupLocked finds the pair that holds ap (its RTP or RTCP address).
@@ -102,6 +111,9 @@ type table struct {
 	// RLIMIT_NOFILE); nsock how many it holds.
 	maxSockets int
 	nsock      int
+	// lastGen numbers allocations; it starts from a random high part so
+	// that generations of different runs of portd differ.
+	lastGen uint64
 	log        *slog.Logger
 }
 
@@ -200,7 +212,7 @@ func (t *table) allocLocked(a ifspec.Address, single bool) (*pair, error) {
 			return nil, fmt.Errorf("interface %s address %s: %w", a.Name, a.Local, err)
 		}
 		base := netip.AddrPortFrom(a.Local, uint16(port))
-		p := &pair{base: base, single: single, iface: a.Name, adv: a.Advertised}
+		p := &pair{base: base, single: single, iface: a.Name, adv: a.Advertised, gen: t.nextGen()}
 		if err := t.bindLocked(p); err != nil {
 			if errors.Is(err, unix.EADDRINUSE) && attempt < 16 {
 				// Someone outside portd has this port: leave it marked used
@@ -262,7 +274,10 @@ func (t *table) reserveLocked(b block) (*pair, error) {
 	if err := pool.Reserve(int(base.Port()), n); err != nil {
 		return nil, fmt.Errorf("reserve %s: %w", base, err)
 	}
-	p := &pair{base: base, single: b.single, iface: a.Name, adv: a.Advertised}
+	p := &pair{base: base, single: b.single, iface: a.Name, adv: a.Advertised, gen: b.gen}
+	if p.gen == 0 {
+		p.gen = t.nextGen()
+	}
 	if err := t.bindLocked(p); err != nil {
 		if !errors.Is(err, unix.EADDRINUSE) {
 			_ = pool.Release(int(base.Port()), n)
@@ -339,27 +354,12 @@ func (t *table) returnLeases(holder string, rtp []netip.AddrPort, all bool) []ne
 	return out
 }
 
-// restoreLease re-creates a lease recorded in node state (portd restart).
-func (t *table) restoreLease(holder string, lease Pair) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	p, err := t.reserveLocked(block{rtp: lease.RTP, single: !lease.RTCP.IsValid()})
-	if err != nil {
-		return err
-	}
-	if p.call == "" {
-		p.holder = holder
-	}
-	return nil
-}
-
 // callChange is what syncCall did: pairs newly assigned to the call, and
 // pairs it no longer uses (released).
 type callChange struct {
 	assigned []*pair
 	released []*pair
-	// consumed are leases that became the call's (their lease records go).
-	consumed []netip.AddrPort
+	stale    int
 }
 
 // syncCall makes the call own exactly the pairs of blocks, binding any that
@@ -372,6 +372,12 @@ func (t *table) syncCall(call string, blocks []block) (callChange, error) {
 	want := map[netip.AddrPort]bool{}
 	var firstErr error
 	for _, b := range blocks {
+		if p := t.lookupLocked(b.rtp); p != nil && b.gen != 0 && p.gen != b.gen {
+			// The record names an earlier (or later) allocation of these
+			// ports: it is stale, or they now belong to someone else.
+			ch.stale++
+			continue
+		}
 		p, err := t.reserveLocked(b)
 		if err == nil && want[p.base] {
 			continue
@@ -384,9 +390,6 @@ func (t *table) syncCall(call string, blocks []block) (callChange, error) {
 		}
 		want[p.base] = true
 		if p.call != call {
-			if p.holder != "" {
-				ch.consumed = append(ch.consumed, p.base)
-			}
 			t.assignLocked(p, call)
 			ch.assigned = append(ch.assigned, p)
 		}
@@ -410,6 +413,21 @@ func (t *table) dropCall(call string) []*pair {
 	}
 	for _, p := range out {
 		t.releaseLocked(p)
+	}
+	return out
+}
+
+// free releases the given pairs if they are still the generation named
+// (gen 0: whichever), leased or assigned; what it released is returned.
+func (t *table) free(pairs []Pair) []*pair {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []*pair
+	for _, q := range pairs {
+		if p := t.lookupLocked(q.RTP); p != nil && (q.Gen == 0 || q.Gen == p.gen) {
+			out = append(out, p)
+			t.releaseLocked(p)
+		}
 	}
 	return out
 }
@@ -534,11 +552,10 @@ func (t *table) closeAll() {
 }
 
 // bindCall binds the pairs of blocks for call (adding to what it has).
-func (t *table) bindCall(call string, blocks []block) ([]Pair, []netip.AddrPort, error) {
+func (t *table) bindCall(call string, blocks []block) ([]Pair, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []Pair
-	var consumed []netip.AddrPort
 	var made []*pair
 	seen := map[*pair]bool{}
 	for _, b := range blocks {
@@ -554,21 +571,18 @@ func (t *table) bindCall(call string, blocks []block) ([]Pair, []netip.AddrPort,
 				for _, m := range made { // all or nothing
 					t.releaseLocked(m)
 				}
-				return nil, nil, fmt.Errorf("bind %s for call %q: %w", l, call, err)
+				return nil, fmt.Errorf("bind %s for call %q: %w", l, call, err)
 			}
 			made = append(made, p)
 		} else if p.call != "" && p.call != call {
 			for _, m := range made {
 				t.releaseLocked(m)
 			}
-			return nil, nil, fmt.Errorf("bind %s for call %q: %w: it belongs to call %q", l, call, errInUse, p.call)
+			return nil, fmt.Errorf("bind %s for call %q: %w: it belongs to call %q", l, call, errInUse, p.call)
 		}
 		seen[p] = true
-		if p.holder != "" {
-			consumed = append(consumed, p.base)
-		}
 		t.assignLocked(p, call)
 		out = append(out, p.api())
 	}
-	return out, consumed, nil
+	return out, nil
 }
