@@ -273,7 +273,6 @@ func (e *Engine) Record(id string) (nodestate.Call, bool) {
 	return en.c.record(), true
 }
 
-
 // SetInterfaces replaces the list of portd's logical interfaces.
 func (e *Engine) SetInterfaces(ifaces []Interface) {
 	e.mu.Lock()

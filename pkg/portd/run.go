@@ -129,10 +129,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 }
 
 type daemon struct {
-	t      *table
-	ws     *workers
-	log    *slog.Logger
-	calls  *nodestate.Table[callSockets]
+	t     *table
+	ws    *workers
+	log   *slog.Logger
+	calls *nodestate.Table[callSockets]
 	// instance names this run of portd: leases carry it, and a holder that
 	// sees another drops the pairs it holds from an earlier run.
 	instance string

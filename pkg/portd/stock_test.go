@@ -4,8 +4,8 @@ import (
 	"context"
 	"net/netip"
 	"os/exec"
-	"syscall"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 

@@ -114,7 +114,7 @@ type table struct {
 	// lastGen numbers allocations; it starts from a random high part so
 	// that generations of different runs of portd differ.
 	lastGen uint64
-	log        *slog.Logger
+	log     *slog.Logger
 }
 
 func newTable(set *ifspec.Set, opts mediasock.Options, quarantine time.Duration, maxSockets int, log *slog.Logger) (*table, error) {
