@@ -105,7 +105,7 @@ func Main(name, summary string, cfg Config, common *Common, run func(ctx context
 	exitIfOrphaned()
 	log := common.NewLogger(os.Stderr, name)
 	slog.SetDefault(log)
-	startPprof(name, log)
+	StartPprof(name, log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, log); err != nil && !errors.Is(err, context.Canceled) {
@@ -126,7 +126,8 @@ func Main(name, summary string, cfg Config, common *Common, run func(ctx context
 // Not a stable interface.
 const PprofEnv = "RTPKIT_DEBUG_PPROF"
 
-func startPprof(name string, log *slog.Logger) {
+// StartPprof serves net/http/pprof for the named process if PprofEnv asks.
+func StartPprof(name string, log *slog.Logger) {
 	addr := ""
 	for _, item := range strings.Split(os.Getenv(PprofEnv), ",") {
 		if d, a, ok := strings.Cut(item, "="); ok && d == name {

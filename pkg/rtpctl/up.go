@@ -282,6 +282,7 @@ func cmdUp(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := u.opts.common.NewLogger(stderr, "rtpctl-up")
+	cli.StartPprof("rtpctl-up", log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := u.run(ctx, stdout, log); err != nil {

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Call setup rate, rtpkit against rtpengine in one run: offer+answer+delete
+# cycles per second and p50/p99 per request, with 1 and 8 clients, the two
+# proxies measured alternately ROUNDS times. Needs rtpengine-daemon
+# (Debian) for the comparison; without it only rtpkit is measured.
+#
+#   bench/setup-rate.sh [DURATION] [ROUNDS]      (defaults: 5s 2)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${1:-5s}
+ROUNDS=${2:-2}
+make -s build
+BIN=$PWD/bin
+TMP=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+RTPKIT_NG=127.0.0.1:$(free_port)
+"$BIN/rtpctl" up --nats-listen=127.0.0.1:0 --state-dir="$TMP/rtpkit" --interface=127.0.0.1 \
+  --listen-ng="$RTPKIT_NG" --delete-delay=0 --log-level=warn >"$TMP/rtpkit.out" 2>"$TMP/rtpkit.err" &
+pids+=($!)
+
+RTPENGINE_NG=""
+if command -v rtpengine >/dev/null; then
+  RTPENGINE_NG=127.0.0.1:$(free_port)
+  rtpengine --config-file=none --table=-1 --foreground --interface=127.0.0.1 \
+    --listen-ng="$RTPENGINE_NG" --delete-delay=0 --log-stderr --log-level=3 >"$TMP/rtpengine.log" 2>&1 &
+  pids+=($!)
+else
+  echo "rtpengine not installed (apt-get install rtpengine-daemon): measuring rtpkit only" >&2
+fi
+
+for i in $(seq 1 50); do grep -q '^Stop with' "$TMP/rtpkit.out" && break; sleep 0.2; done
+sleep 1
+
+declare -A best
+run() { # name addr clients
+  local out
+  out=$("$BIN/rtpctl" bench setup --ng "$2" --clients "$3" --duration "$DUR" --label "$1" --json)
+  local cps; cps=$(python3 -c 'import json,sys; print(round(json.load(sys.stdin)["cycles_per_second"]))' <<<"$out")
+  python3 - "$out" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])
+l = r["latency_us"]
+print(f'{r["target"]:<10} clients {r["clients"]:<2} cycles/s {r["cycles_per_second"]:7.0f}  errors {r["errors"]:<4}'
+      f'  offer {l["offer"]["p50"]:5.0f}/{l["offer"]["p99"]:6.0f} µs  answer {l["answer"]["p50"]:5.0f}/{l["answer"]["p99"]:6.0f}'
+      f'  delete {l["delete"]["p50"]:5.0f}/{l["delete"]["p99"]:6.0f}  (p50/p99)')
+PY
+  local key="$1/$3"
+  if [ -z "${best[$key]:-}" ] || [ "$cps" -gt "${best[$key]}" ]; then best[$key]=$cps; fi
+}
+
+for round in $(seq 1 "$ROUNDS"); do
+  for clients in 1 8; do
+    run rtpkit "$RTPKIT_NG" "$clients"
+    [ -n "$RTPENGINE_NG" ] && run rtpengine "$RTPENGINE_NG" "$clients"
+  done
+done
+
+echo
+echo "best of $ROUNDS rounds (cycles/s):"
+for clients in 1 8; do
+  k=${best[rtpkit/$clients]}
+  if [ -n "$RTPENGINE_NG" ]; then
+    e=${best[rtpengine/$clients]}
+    python3 -c "print(f'  {$clients} client(s): rtpkit $k, rtpengine $e, ratio rtpkit/rtpengine {$k/$e:.2f}')"
+  else
+    echo "  $clients client(s): rtpkit $k"
+  fi
+done
