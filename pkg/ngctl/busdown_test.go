@@ -1,0 +1,129 @@
+package ngctl_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rtpkit/rtpkit/pkg/ngclient"
+	"github.com/rtpkit/rtpkit/pkg/nodestate"
+	"github.com/rtpkit/rtpkit/pkg/testutil"
+)
+
+// natsServer is Debian's nats-server with JetStream on a fixed port and
+// store, so that it can be stopped and started again.
+type natsServer struct {
+	bin, dir string
+	port     int
+	proc     *testutil.Proc
+}
+
+func (n *natsServer) start(t *testing.T) {
+	t.Helper()
+	n.proc = testutil.StartProc(t, n.bin, []string{"-js", "-a", "127.0.0.1", "-p", strconv.Itoa(n.port), "-sd", n.dir})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c, err := net.DialTimeout("tcp", n.url()[len("nats://"):], 100*time.Millisecond); err == nil {
+			_ = c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nats-server not listening:\n%s", n.proc.Output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (n *natsServer) stop() {
+	_ = n.proc.Signal(syscall.SIGTERM)
+	_, _ = n.proc.Wait(10 * time.Second)
+}
+
+func (n *natsServer) url() string { return "nats://127.0.0.1:" + strconv.Itoa(n.port) }
+
+// TestBusDownLosesNothing: with the bus gone, ng-ctl keeps answering
+// offers (ports from its stock, writes pipelined); when the bus comes back
+// the calls made meanwhile reach node state.
+func TestBusDownLosesNothing(t *testing.T) {
+	natsBin, err := exec.LookPath("nats-server")
+	if err != nil {
+		if os.Getenv("RTPKIT_REQUIRE_DEPS") != "" {
+			t.Fatal("nats-server not installed")
+		}
+		t.Skip("nats-server not installed")
+	}
+	port, err := testutil.FreePort("tcp", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := &natsServer{bin: natsBin, dir: testutil.ShortTempDir(t), port: port}
+	ns.start(t)
+	bin := testutil.Binaries(t)
+	run := testutil.ShortTempDir(t)
+	ngPort, err := testutil.FreePort("udp", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ngAddr := "127.0.0.1:" + strconv.Itoa(ngPort)
+	common := []string{"--nats-url=" + ns.url(), "--node-id=busdown", "--log-level=debug"}
+	testutil.StartProc(t, filepath.Join(bin, "portd"), append(common, "--runtime-dir="+run, "--interface=127.0.0.1", "--port-min=38000", "--port-max=38999"))
+	ngctl := testutil.StartProc(t, filepath.Join(bin, "ng-ctl"), append(common, "--listen-ng="+ngAddr))
+	ngctl.WaitMatch(t, testutil.MatchLine(`msg="port leases ready"`), 20*time.Second)
+
+	c, err := ngclient.Dial(ngAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	mustOK := func(call string) {
+		t.Helper()
+		r, err := c.Do(ctx, offerReq(call))
+		if res, why := ngclient.Result(r); err != nil || res != "ok" {
+			t.Fatalf("offer %s: %s %s %v", call, res, why, err)
+		}
+	}
+	mustOK("before")
+
+	ns.stop()
+	for i := 0; i < 5; i++ {
+		mustOK("during-" + strconv.Itoa(i)) // answered from the stock; nothing waits on the bus
+	}
+
+	ns.start(t)
+	conn := testutil.Connect(t, ns.url(), "busdown", "check")
+	store, err := nodestate.Open(ctx, conn, nodestate.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := nodestate.Calls(store)
+	deadline := time.Now().Add(30 * time.Second)
+	for _, id := range []string{"before", "during-0", "during-4"} {
+		for {
+			_, err := calls.Get(ctx, id)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, nodestate.ErrNotFound) && !errors.Is(err, context.DeadlineExceeded) {
+				t.Logf("get %s: %v", id, err)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("call %s not in node state after the bus came back: %v\n%s", id, err, ngctl.Output())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	// The node is whole again: an answer for a call made while the bus was down works.
+	r, err := c.Do(ctx, answerReq("during-2"))
+	if res, why := ngclient.Result(r); err != nil || res != "ok" {
+		t.Fatalf("answer after the bus came back: %s %s %v", res, why, err)
+	}
+}
