@@ -127,3 +127,33 @@ func TestBusDownLosesNothing(t *testing.T) {
 		t.Fatalf("answer after the bus came back: %s %s %v", res, why, err)
 	}
 }
+
+// TestNoPortdLeavesNoCall: without portd an offer gets "Ran out of ports"
+// and leaves no call behind.
+func TestNoPortdLeavesNoCall(t *testing.T) {
+	srv := testutil.StartNATS(t)
+	ngPort, err := testutil.FreePort("udp", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ngAddr := "127.0.0.1:" + strconv.Itoa(ngPort)
+	ngctl := testutil.StartProc(t, filepath.Join(testutil.Binaries(t), "ng-ctl"),
+		[]string{"--nats-url=" + srv.URL(), "--node-id=noportd", "--listen-ng=" + ngAddr})
+	ngctl.WaitMatch(t, testutil.MatchLine(`portd not answering yet`), 20*time.Second)
+	c, err := ngclient.Dial(ngAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r, err := c.Do(ctx, offerReq("np1"))
+	if res, why := ngclient.Result(r); err != nil || res != "error" || why != "Ran out of ports" {
+		t.Fatalf("offer without portd: %s %q %v", res, why, err)
+	}
+	r, err = c.Do(ctx, listReq())
+	calls, _ := r.Get("calls")
+	if err != nil || len(calls.List) != 0 {
+		t.Fatalf("calls after the failed offer: %v %v", calls, err)
+	}
+}

@@ -204,3 +204,7 @@ func TestKill9BetweenOfferAndAnswer(t *testing.T) {
 		t.Fatal("expected the old ng-ctl dead and the node alive")
 	}
 }
+
+func listReq() bencode.Value {
+	return bencode.NewDict(bencode.Pair{Key: "command", Value: bencode.Str("list")})
+}
