@@ -237,7 +237,7 @@ func (e *Engine) process(ctx context.Context, c *call, sess *sdp.Session, req *R
 				mp.Addr = rm.local.RTP.Addr()
 			}
 		} else {
-			mp.Addr = e.interfaceAddr(receiver, i+1, receiver.family)
+			mp.Addr = e.interfaceAddr(receiver, receiver.family)
 		}
 		if req.MediaAddress.IsValid() {
 			mp.Addr = req.MediaAddress
@@ -419,7 +419,7 @@ func (e *Engine) interfaceName(name string) string {
 
 // interfaceAddr is the address to print for a media without sockets
 // (rejected): that of any socket the party has, else unknown.
-func (e *Engine) interfaceAddr(l *leg, _ int, family int) netip.Addr {
+func (e *Engine) interfaceAddr(l *leg, family int) netip.Addr {
 	for _, m := range l.medias {
 		if m.local.RTP.IsValid() && familyOf(m.local.RTP.Addr()) == family {
 			if m.local.Advertised.IsValid() {
