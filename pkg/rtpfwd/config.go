@@ -4,10 +4,7 @@
 package rtpfwd
 
 import (
-	"context"
 	"flag"
-	"fmt"
-	"log/slog"
 
 	"github.com/rtpkit/rtpkit/pkg/cli"
 )
@@ -16,18 +13,28 @@ import (
 type Config struct {
 	cli.Common
 	RuntimeDir string
+	WorkerID   string
+	Loops      int
 }
 
 // RegisterFlags adds rtp-fwd's options.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Common.RegisterFlags(fs)
 	fs.StringVar(&c.RuntimeDir, "runtime-dir", "/run/rtpkit", "`dir` for the node's Unix sockets")
+	fs.StringVar(&c.WorkerID, "worker-id", "0", "`id` of this worker towards portd (a restarted worker with the same id gets its sockets back)")
+	fs.IntVar(&c.Loops, "loops", 0, "forwarding loops, one per core (`N`; 0 = number of CPUs)")
 }
 
 // Validate checks the options.
-func (c *Config) Validate() error { return c.Common.Validate() }
-
-// Run serves until ctx ends.
-func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	return fmt.Errorf("rtp-fwd: %w (issue #6)", cli.ErrNotImplemented)
+func (c *Config) Validate() error {
+	if err := c.Common.Validate(); err != nil {
+		return err
+	}
+	if c.WorkerID == "" {
+		return cli.Usagef("--worker-id: empty")
+	}
+	if c.Loops < 0 {
+		return cli.Usagef("--loops %d: must be >= 0", c.Loops)
+	}
+	return nil
 }

@@ -1,0 +1,331 @@
+package fwd
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Errors returned (wrapped) by this package; test for them with [errors.Is].
+var (
+	// ErrClosed is returned by an [Engine] that has been closed.
+	ErrClosed = errors.New("fwd: engine closed")
+	// ErrInvalidConfig is returned by [New] for an out-of-range [Config].
+	ErrInvalidConfig = errors.New("fwd: invalid config")
+	// ErrInvalidStream is returned by [Engine.Set] for a bad id, FD or
+	// link, or a socket that is not an IPv4/IPv6 datagram socket.
+	ErrInvalidStream = errors.New("fwd: invalid stream")
+	// ErrFDInUse is returned by [Engine.Set] when another stream already
+	// uses the FD.
+	ErrFDInUse = errors.New("fwd: socket already used by another stream")
+	// ErrCallChanged is returned by [Engine.Set] when an existing stream is
+	// given a different Call.
+	ErrCallChanged = errors.New("fwd: a stream cannot move to another call")
+	// ErrOtherCall is returned by [Engine.Set] when Peer or RTCP names a
+	// stream of another call.
+	ErrOtherCall = errors.New("fwd: linked stream belongs to another call")
+	// ErrFamily is returned by [Engine.Set] when the signalled endpoint
+	// cannot be reached from the socket (an IPv6 endpoint on an IPv4
+	// socket).
+	ErrFamily = errors.New("fwd: signalled endpoint does not fit the socket's address family")
+)
+
+// bufSize is the size of each receive buffer; longer datagrams are
+// truncated by the kernel, counted as errors and dropped.
+const bufSize = 2048
+
+// maxEvents is the number of epoll events taken per wait.
+const maxEvents = 128
+
+// Config configures an [Engine]. The zero value gives the defaults.
+type Config struct {
+	// Workers is the number of loops, one per core; default
+	// runtime.NumCPU().
+	Workers int
+	// Batch is the most packets received from one socket per wakeup (one
+	// recvmmsg); default 64, at most 1024.
+	Batch int
+	// MaxStreamPPS caps the packets per second accepted from one stream;
+	// the excess is dropped and counted in FloodDrops. Bursts of
+	// MaxStreamPPS/10 (at least Batch) packets pass. Default 30000; a
+	// negative value disables the cap.
+	MaxStreamPPS int
+	// LearnWindow is how long after Stream.LastSignal Delayed learning
+	// keeps following the source; default 3 s. (rtpengine tests the window
+	// on whole seconds, so its window is 3 to 4 s.)
+	LearnWindow time.Duration
+	// Wait is the epoll timeout: the longest a loop blocks before it
+	// passes a preemption point; default 5 ms, rounded to milliseconds.
+	Wait time.Duration
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Workers == 0 {
+		c.Workers = runtime.NumCPU()
+	}
+	if c.Batch == 0 {
+		c.Batch = 64
+	}
+	if c.MaxStreamPPS == 0 {
+		c.MaxStreamPPS = 30000
+	}
+	if c.LearnWindow == 0 {
+		c.LearnWindow = 3 * time.Second
+	}
+	if c.Wait == 0 {
+		c.Wait = 5 * time.Millisecond
+	}
+	switch {
+	case c.Workers < 0:
+		return c, fmt.Errorf("%w: Workers %d", ErrInvalidConfig, c.Workers)
+	case c.Batch < 1 || c.Batch > 1024:
+		return c, fmt.Errorf("%w: Batch %d not in 1..1024", ErrInvalidConfig, c.Batch)
+	case c.LearnWindow < 0:
+		return c, fmt.Errorf("%w: LearnWindow %v", ErrInvalidConfig, c.LearnWindow)
+	case c.Wait < time.Millisecond || c.Wait > time.Second:
+		return c, fmt.Errorf("%w: Wait %v not in 1ms..1s", ErrInvalidConfig, c.Wait)
+	}
+	return c, nil
+}
+
+// Engine is the forwarding engine of one worker. Its methods are safe for
+// concurrent use.
+type Engine struct {
+	loops  []*loop
+	manual bool // tests: no loop goroutines; commands are applied inline
+	wg     sync.WaitGroup
+
+	mu      sync.RWMutex
+	closed  bool
+	streams map[StreamID]*entry
+	fds     map[int]StreamID
+}
+
+// entry is the control side's record of a stream. Entries are replaced,
+// never changed, so a failed Set can restore the previous one.
+type entry struct {
+	loop *loop
+	call string
+	fd   int
+	pub  *published
+}
+
+// New starts an engine with cfg.Workers loops. If GOMAXPROCS is below
+// Workers+1 it is raised to that: each loop keeps its P while it waits.
+func New(cfg Config) (*Engine, error) {
+	e, err := newEngine(cfg, false)
+	if err != nil {
+		return nil, err
+	}
+	if runtime.GOMAXPROCS(0) < len(e.loops)+1 {
+		runtime.GOMAXPROCS(len(e.loops) + 1)
+	}
+	for _, l := range e.loops {
+		e.wg.Add(1)
+		go l.run(&e.wg)
+	}
+	return e, nil
+}
+
+// newEngine builds the engine; with manual set it starts no goroutines and
+// the caller drives the loops with step.
+func newEngine(cfg Config, manual bool) (*Engine, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{manual: manual, streams: map[StreamID]*entry{}, fds: map[int]StreamID{}}
+	for i := range cfg.Workers {
+		l, err := newLoop(i, cfg)
+		if err != nil {
+			for _, l := range e.loops {
+				l.close()
+			}
+			return nil, err
+		}
+		e.loops = append(e.loops, l)
+	}
+	return e, nil
+}
+
+// loopFor picks the loop of a call (FNV-1a of the key).
+func (e *Engine) loopFor(call string) *loop {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(call); i++ {
+		h ^= uint64(call[i])
+		h *= 1099511628211
+	}
+	return e.loops[h%uint64(len(e.loops))]
+}
+
+// Set adds stream id or updates it. An update keeps the learned endpoint
+// unless Signalled changed, and unconfirms it when LastSignal or Learning
+// changed (see [Stream]); counters carry on. The FD may change; Call may
+// not. Set returns once the owning loop serves the new configuration.
+func (e *Engine) Set(id StreamID, s Stream) error {
+	if err := e.set(id, s); err != nil {
+		return fmt.Errorf("fwd: set stream %d: %w", id, err)
+	}
+	return nil
+}
+
+func (e *Engine) set(id StreamID, s Stream) error {
+	switch {
+	case id == 0:
+		return fmt.Errorf("%w: id 0", ErrInvalidStream)
+	case s.FD < 0:
+		return fmt.Errorf("%w: fd %d", ErrInvalidStream, s.FD)
+	case s.Peer == id || s.RTCP == id:
+		return fmt.Errorf("%w: linked to itself", ErrInvalidStream)
+	case s.Learning > Off:
+		return fmt.Errorf("%w: learning mode %d", ErrInvalidStream, s.Learning)
+	}
+	family, err := socketFamily(s.FD)
+	if err != nil {
+		return err
+	}
+	if s.Signalled.IsValid() {
+		s.Signalled = netip.AddrPortFrom(s.Signalled.Addr().Unmap(), s.Signalled.Port())
+		if family == unix.AF_INET && !s.Signalled.Addr().Is4() {
+			return fmt.Errorf("%w: %s on an IPv4 socket", ErrFamily, s.Signalled)
+		}
+	}
+
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return ErrClosed
+	}
+	old := e.streams[id]
+	if err := e.checkLinks(id, old, s); err != nil {
+		e.mu.Unlock()
+		return err
+	}
+	ent := &entry{call: s.Call, fd: s.FD}
+	if old != nil {
+		ent.loop, ent.pub = old.loop, old.pub
+		delete(e.fds, old.fd)
+	} else {
+		ent.loop, ent.pub = e.loopFor(s.Call), new(published)
+	}
+	e.streams[id] = ent
+	e.fds[s.FD] = id
+	wait := e.send(ent.loop, &command{op: opSet, id: id, s: s, family: family, pub: ent.pub})
+	e.mu.Unlock()
+	if err = wait(); err != nil {
+		e.mu.Lock()
+		if e.streams[id] == ent {
+			// The loop kept its previous state: restore the matching record.
+			delete(e.fds, ent.fd)
+			if old != nil {
+				e.streams[id] = old
+				e.fds[old.fd] = id
+			} else {
+				delete(e.streams, id)
+			}
+		}
+		e.mu.Unlock()
+	}
+	return err
+}
+
+// checkLinks validates an update against the records; e.mu is held.
+func (e *Engine) checkLinks(id StreamID, old *entry, s Stream) error {
+	if old != nil && old.call != s.Call {
+		return fmt.Errorf("%w: call %q, was %q", ErrCallChanged, s.Call, old.call)
+	}
+	if owner, ok := e.fds[s.FD]; ok && owner != id {
+		return fmt.Errorf("%w: fd %d is stream %d's", ErrFDInUse, s.FD, owner)
+	}
+	for _, l := range [2]StreamID{s.Peer, s.RTCP} {
+		if o := e.streams[l]; l != 0 && o != nil && o.call != s.Call {
+			return fmt.Errorf("%w: stream %d is in call %q, not %q", ErrOtherCall, l, o.call, s.Call)
+		}
+	}
+	return nil
+}
+
+// Remove stops serving stream id. When it returns the stream's socket is
+// out of the engine's epoll set and nothing more is received from it or
+// sent to its party, so the caller may close it. Unknown ids are ignored.
+func (e *Engine) Remove(id StreamID) {
+	e.mu.Lock()
+	ent := e.streams[id]
+	if ent == nil {
+		e.mu.Unlock()
+		return
+	}
+	delete(e.streams, id)
+	delete(e.fds, ent.fd)
+	if e.closed {
+		// The loops are gone and their epoll sets closed.
+		e.mu.Unlock()
+		return
+	}
+	wait := e.send(ent.loop, &command{op: opRemove, id: id})
+	e.mu.Unlock()
+	_ = wait()
+}
+
+// send queues c for loop l and returns a function that waits until l has
+// applied it. e.mu is held, so commands reach each loop in the order of
+// the calls; the wait happens after e.mu is released.
+func (e *Engine) send(l *loop, c *command) (wait func() error) {
+	if e.manual {
+		err := l.apply(c)
+		return func() error { return err }
+	}
+	c.done = make(chan error, 1)
+	l.cmds <- c
+	l.wake()
+	return func() error { return <-c.done }
+}
+
+// Stats returns stream id's counters; false if there is no such stream.
+// It takes no lock on the packet path: the loops publish counters after
+// each batch. Stats keeps working after Close (the final counters).
+func (e *Engine) Stats(id StreamID) (Counters, bool) {
+	e.mu.RLock()
+	ent := e.streams[id]
+	e.mu.RUnlock()
+	if ent == nil {
+		return Counters{}, false
+	}
+	return ent.pub.read(), true
+}
+
+// Close stops the loops and waits for their goroutines to end, then closes
+// the engine's own descriptors (epoll sets and eventfds). Streams' sockets
+// are left open: they belong to the caller. Close is idempotent.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	e.mu.Unlock()
+	for _, l := range e.loops {
+		l.stop.Store(true)
+		l.wake()
+	}
+	e.wg.Wait()
+	var errs []error
+	for _, l := range e.loops {
+		if err := l.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// syscallErr wraps a kernel error with the call's name.
+func syscallErr(name string, err error) error {
+	return os.NewSyscallError(name, err)
+}

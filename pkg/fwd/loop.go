@@ -1,0 +1,385 @@
+package fwd
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+type opCode uint8
+
+const (
+	opSet opCode = iota
+	opRemove
+)
+
+// command is a control request for one loop.
+type command struct {
+	op     opCode
+	id     StreamID
+	s      Stream
+	family int
+	pub    *published
+	done   chan error // nil when applied inline (manual engines)
+}
+
+// wakeSlot is the epoll data of a loop's eventfd.
+const wakeSlot = -1
+
+// loop is one forwarding loop: an epoll set, the streams registered in it
+// and the preallocated buffers of the packet path. Everything but cmds and
+// stop is touched only by the loop's goroutine (or, in a manual engine, by
+// the goroutine driving it).
+type loop struct {
+	epfd   int
+	evfd   int
+	batch  int
+	waitMs int
+	window time.Duration
+	// Flood cap: GCRA emission interval and burst tolerance, ns; interval
+	// 0 disables the cap.
+	interval, tau int64
+
+	events []unix.EpollEvent
+	buf    []byte // batch buffers of bufSize bytes
+	rh     []unix.Mmsghdr
+	riov   []unix.Iovec
+	rname  []unix.RawSockaddrInet6
+	sh     []unix.Mmsghdr
+	siov   []unix.Iovec
+	sname  []unix.RawSockaddrInet6
+	evbuf  [8]byte
+
+	slots []*stream // by epoll data
+	free  []int32
+	byID  map[StreamID]*stream
+	calls map[string][]*stream
+
+	now   int64     // wall clock, Unix ns, read once per wakeup
+	mono  int64     // monotonic ns since epoch, same reading (flood cap)
+	epoch time.Time // loop creation, for mono
+
+	cmds chan *command
+	stop atomic.Bool
+	tid  atomic.Int32 // the locked thread's id while running (for measurements)
+}
+
+func newLoop(idx int, cfg Config) (*loop, error) {
+	l := &loop{
+		batch:  cfg.Batch,
+		waitMs: int(cfg.Wait / time.Millisecond),
+		window: cfg.LearnWindow,
+		events: make([]unix.EpollEvent, maxEvents),
+		buf:    make([]byte, cfg.Batch*bufSize),
+		rh:     make([]unix.Mmsghdr, cfg.Batch),
+		riov:   make([]unix.Iovec, cfg.Batch),
+		rname:  make([]unix.RawSockaddrInet6, cfg.Batch),
+		sh:     make([]unix.Mmsghdr, cfg.Batch),
+		siov:   make([]unix.Iovec, cfg.Batch),
+		sname:  make([]unix.RawSockaddrInet6, cfg.Batch),
+		byID:   map[StreamID]*stream{},
+		calls:  map[string][]*stream{},
+		cmds:   make(chan *command, 256),
+		epoch:  time.Now(),
+	}
+	if cfg.MaxStreamPPS > 0 {
+		l.interval = int64(time.Second) / int64(cfg.MaxStreamPPS)
+		burst := max(int64(cfg.MaxStreamPPS)/10, int64(cfg.Batch))
+		l.tau = (burst - 1) * l.interval
+	}
+	for i := range cfg.Batch {
+		l.riov[i].Base = &l.buf[i*bufSize]
+		l.riov[i].SetLen(bufSize)
+		h := &l.rh[i].Hdr
+		h.Name = (*byte)(unsafe.Pointer(&l.rname[i]))
+		h.Namelen = unix.SizeofSockaddrInet6
+		h.Iov = &l.riov[i]
+		h.SetIovlen(1)
+		h = &l.sh[i].Hdr
+		h.Name = (*byte)(unsafe.Pointer(&l.sname[i]))
+		h.Iov = &l.siov[i]
+		h.SetIovlen(1)
+	}
+	var err error
+	l.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("fwd: loop %d: %w", idx, syscallErr("epoll_create1", err))
+	}
+	l.evfd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(l.epfd)
+		return nil, fmt.Errorf("fwd: loop %d: %w", idx, syscallErr("eventfd", err))
+	}
+	if err := l.ctl(unix.EPOLL_CTL_ADD, l.evfd, wakeSlot); err != nil {
+		l.close()
+		return nil, fmt.Errorf("fwd: loop %d: eventfd: %w", idx, err)
+	}
+	return l, nil
+}
+
+// close closes the loop's own descriptors.
+func (l *loop) close() error {
+	return errors.Join(syscallErr("close epoll", unix.Close(l.epfd)), syscallErr("close eventfd", unix.Close(l.evfd)))
+}
+
+// wake makes the loop's next (or current) epoll wait return.
+func (l *loop) wake() {
+	var b [8]byte
+	binary.NativeEndian.PutUint64(b[:], 1)
+	_, _ = unix.Write(l.evfd, b[:]) // EAGAIN: the counter is pending anyway
+}
+
+// run is the loop's goroutine. It locks itself to an OS thread and waits
+// with a raw epoll_pwait: the goroutine keeps its P and its thread, so no
+// handoff happens per wakeup. The call of step after each wait is a
+// preemption point (its prologue checks for a pending preemption, which a
+// signal interrupting the wait with EINTR or the end of the short timeout
+// lets the loop reach), so garbage collection can always stop the loop.
+func (l *loop) run(wg *sync.WaitGroup) {
+	defer wg.Done()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	l.tid.Store(int32(unix.Gettid()))
+	for !l.stop.Load() {
+		l.step(l.waitMs)
+	}
+	l.drain(ErrClosed)
+}
+
+// step waits up to msec milliseconds, serves every ready socket once, then
+// applies pending control commands. Commands are applied only after all
+// events of the wait are handled, so an event never refers to a slot that
+// was freed or reused in between.
+//
+//go:noinline
+func (l *loop) step(msec int) {
+	n, errno := epollWait(l.epfd, l.events, msec)
+	if errno != 0 || n == 0 {
+		return // EINTR (preemption signal) or timeout
+	}
+	t := time.Now()
+	l.now, l.mono = t.UnixNano(), int64(t.Sub(l.epoch))
+	woken := false
+	for i := range n {
+		slot := l.events[i].Fd
+		if slot == wakeSlot {
+			woken = true
+			continue
+		}
+		if s := l.slots[slot]; s != nil {
+			l.serve(s)
+		}
+	}
+	if woken {
+		_, _ = unix.Read(l.evfd, l.evbuf[:])
+		l.drain(nil)
+	}
+}
+
+// drain applies (or, with a non-nil err, fails) every queued command.
+func (l *loop) drain(err error) {
+	for {
+		select {
+		case c := <-l.cmds:
+			if err != nil {
+				c.done <- err
+			} else {
+				c.done <- l.apply(c)
+			}
+		default:
+			return
+		}
+	}
+}
+
+// serve receives up to batch packets from s's socket and forwards them.
+func (l *loop) serve(s *stream) {
+	n, errno := recvmmsg(s.cfg.FD, l.rh[:l.batch])
+	if errno != 0 || n <= 0 {
+		// EAGAIN, or a pending socket error (ICMP) that this call cleared.
+		return
+	}
+	now := l.now
+	var sink *stream // egress stream of the queued sends
+	queued := 0
+	for i := range n {
+		h := &l.rh[i]
+		size := int(h.Len)
+		flags, namelen := h.Hdr.Flags, h.Hdr.Namelen
+		h.Hdr.Namelen = unix.SizeofSockaddrInet6
+		if !s.admit(l.mono, l.interval, l.tau) {
+			s.drops++
+			continue
+		}
+		s.packets++
+		s.bytes += uint64(size)
+		if flags&unix.MSG_TRUNC != 0 {
+			s.errors++
+			continue
+		}
+		pkt := l.buf[i*bufSize : i*bufSize+size]
+		rtcp := s.cfg.Flags&RTCP == 0 && isRTCP(pkt)
+		if !s.accept(parseSockaddr(&l.rname[i], namelen), rtcp, now) {
+			s.errors++
+			continue
+		}
+		to := s.peer
+		if rtcp {
+			if to != nil && s.cfg.Flags&RTCPMux != 0 && to.cfg.Flags&RTCPMux == 0 {
+				to = to.rtcp
+			}
+		} else if s.cfg.Flags&RTCP == 0 && size >= 12 && pkt[0]>>6 == 2 {
+			s.ssrc = binary.BigEndian.Uint32(pkt[8:12])
+		}
+		if to == nil || to.dest.len == 0 {
+			continue // no sink, or a sink that must not get media
+		}
+		if to != sink && queued > 0 {
+			l.flush(sink, queued)
+			queued = 0
+		}
+		sink = to
+		l.siov[queued].Base = &l.buf[i*bufSize]
+		l.siov[queued].SetLen(size)
+		l.sname[queued] = to.dest.raw
+		l.sh[queued].Hdr.Namelen = to.dest.len
+		queued++
+	}
+	if queued > 0 {
+		l.flush(sink, queued)
+	}
+	s.last = now
+	s.publish()
+}
+
+// flush sends the first k queued packets out of sink's socket. A message
+// the kernel refuses is counted as an error of the sink and skipped; when
+// the socket's send buffer is full the rest are dropped and counted too.
+func (l *loop) flush(sink *stream, k int) {
+	hs := l.sh[:k]
+	failed := uint64(0)
+	for len(hs) > 0 {
+		m, errno := sendmmsg(sink.cfg.FD, hs)
+		if errno == 0 && m > 0 {
+			// After a partial send the next call reports the failing
+			// message's error, or sends it after all.
+			hs = hs[m:]
+			continue
+		}
+		if errno == unix.EAGAIN || errno == unix.ENOBUFS {
+			failed += uint64(len(hs))
+			break
+		}
+		failed++
+		hs = hs[1:]
+	}
+	if failed > 0 {
+		sink.errors += failed
+		sink.publish()
+	}
+}
+
+// apply carries out a control command.
+func (l *loop) apply(c *command) error {
+	switch c.op {
+	case opSet:
+		return l.set(c)
+	case opRemove:
+		l.remove(c.id)
+	}
+	return nil
+}
+
+func (l *loop) set(c *command) error {
+	s := l.byID[c.id]
+	if s == nil {
+		slot := l.allocSlot()
+		if err := l.ctl(unix.EPOLL_CTL_ADD, c.s.FD, slot); err != nil {
+			l.free = append(l.free, slot)
+			return err
+		}
+		s = &stream{id: c.id, slot: slot, pub: c.pub}
+		l.slots[slot] = s
+		l.byID[c.id] = s
+		l.calls[c.s.Call] = append(l.calls[c.s.Call], s)
+		s.configure(c.s, c.family, l.window, true)
+	} else {
+		if c.s.FD != s.cfg.FD {
+			if err := l.ctl(unix.EPOLL_CTL_ADD, c.s.FD, s.slot); err != nil {
+				return err
+			}
+			_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, s.cfg.FD, nil)
+		}
+		s.configure(c.s, c.family, l.window, false)
+	}
+	l.relink(c.s.Call)
+	return nil
+}
+
+func (l *loop) remove(id StreamID) {
+	s := l.byID[id]
+	if s == nil {
+		return
+	}
+	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, s.cfg.FD, nil)
+	l.slots[s.slot] = nil
+	l.free = append(l.free, s.slot)
+	delete(l.byID, id)
+	call := s.cfg.Call
+	g := l.calls[call]
+	for i, t := range g {
+		if t == s {
+			g = append(g[:i], g[i+1:]...)
+			break
+		}
+	}
+	if len(g) == 0 {
+		delete(l.calls, call)
+	} else {
+		l.calls[call] = g
+	}
+	s.peer, s.rtcp = nil, nil
+	l.relink(call)
+}
+
+// relink resolves Peer and RTCP of every stream of a call.
+func (l *loop) relink(call string) {
+	g := l.calls[call]
+	find := func(id StreamID) *stream {
+		for _, t := range g {
+			if id != 0 && t.id == id {
+				return t
+			}
+		}
+		return nil
+	}
+	for _, t := range g {
+		t.peer, t.rtcp = find(t.cfg.Peer), find(t.cfg.RTCP)
+	}
+}
+
+func (l *loop) allocSlot() int32 {
+	if n := len(l.free); n > 0 {
+		slot := l.free[n-1]
+		l.free = l.free[:n-1]
+		return slot
+	}
+	l.slots = append(l.slots, nil)
+	return int32(len(l.slots) - 1)
+}
+
+// ctl adds or modifies fd in the epoll set with slot as its data.
+func (l *loop) ctl(op, fd int, slot int32) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: slot}
+	if err := unix.EpollCtl(l.epfd, op, fd, &ev); err != nil {
+		return fmt.Errorf("fd %d: %w", fd, syscallErr("epoll_ctl", err))
+	}
+	return nil
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package fwd
+
+const raceEnabled = false

@@ -1,0 +1,344 @@
+package fwd
+
+import (
+	"net/netip"
+	"runtime"
+	"sync/atomic"
+	"time"
+)
+
+// StreamID names a stream within an [Engine]. 0 is not a valid id: in
+// Stream.Peer and Stream.RTCP it means "none".
+type StreamID uint32
+
+// Flags are per-stream options. Like rtpengine's latching flags they apply
+// to packets from the stream's own party.
+type Flags uint32
+
+const (
+	// Asymmetric: never learn; always send to the signalled endpoint. The
+	// stream counts as confirmed from the start (same as [Off]).
+	Asymmetric Flags = 1 << iota
+	// StrictSource: once the endpoint is confirmed, packets from any other
+	// source are dropped and counted in Packets, Bytes and Errors. With
+	// [Asymmetric] or [Off] the signalled endpoint is the only accepted
+	// source.
+	StrictSource
+	// MediaHandover: once the endpoint is confirmed, an RTP packet from a
+	// new source makes that source the endpoint at once. Takes precedence
+	// over StrictSource; has no effect with Asymmetric or Off.
+	MediaHandover
+	// RTCPMux: the party multiplexes RTCP on this RTP socket (RFC 5761).
+	// Incoming packets with a second byte of 194–223 are RTCP and go to the
+	// peer's RTCP destination; outgoing RTCP for this party is sent here.
+	RTCPMux
+	// RTCP: this stream is a separate RTCP socket. Its packets are not
+	// parsed as RTP (no SSRC) and take part in learning like RTP does.
+	RTCP
+)
+
+// Learning is a stream's endpoint-learning mode (rtpengine's
+// endpoint-learning).
+type Learning uint8
+
+const (
+	// Delayed (the default): until Config.LearnWindow after LastSignal,
+	// every packet's source becomes the endpoint (unconfirmed); the source
+	// of the first packet after the window is confirmed.
+	Delayed Learning = iota
+	// Immediate: the source of the first packet is confirmed.
+	Immediate
+	// Off: never learn; always send to the signalled endpoint.
+	Off
+)
+
+// Stream is one party's leg on one of our sockets, as configured by the
+// control side.
+type Stream struct {
+	// Call groups the streams of one call. Every stream named in Peer or
+	// RTCP must have the same Call; the key picks the loop and cannot
+	// change for an existing stream.
+	Call string
+	// FD is our socket that this party sends to and that we send to this
+	// party from: a bound, UDP socket owned by the caller.
+	FD int
+	// Peer is the stream of the party that receives what this party
+	// sends: packets arriving on FD are sent out of Peer's FD to Peer's
+	// endpoint. 0: packets from this party are counted and dropped.
+	Peer StreamID
+	// RTCP is this party's separate RTCP stream, where RTCP that arrives
+	// muxed on the peer's RTP socket is sent when this party does not
+	// mux. 0 when there is none.
+	RTCP StreamID
+	// Signalled is the party's endpoint from its SDP. Until something is
+	// learned packets for this party go there. An invalid value, port 0 or
+	// an all-zero address means "do not send to this party" (hold, or no
+	// answer yet) and also stops learning from this party's packets (it has
+	// not signalled media yet).
+	Signalled netip.AddrPort
+	// Flags are this stream's options.
+	Flags Flags
+	// Learning is this stream's endpoint-learning mode.
+	Learning Learning
+	// LastSignal is the time of the last offer/answer concerning this
+	// stream. A zero time means the learning window is already over.
+	// Setting a different time on an existing stream unconfirms it (a new
+	// learning window opens) but keeps the learned endpoint.
+	LastSignal time.Time
+}
+
+// usable reports whether ap can be sent to: valid, non-zero port, not the
+// all-zero address.
+func usable(ap netip.AddrPort) bool {
+	return ap.IsValid() && ap.Port() != 0 && !ap.Addr().IsUnspecified()
+}
+
+// Counters are a stream's statistics; the packet counters are for packets
+// received from the stream's party (the ingress side), except that errors
+// sending to this party are added to Errors as well.
+type Counters struct {
+	// Packets and Bytes count packets received from this party (UDP
+	// payload bytes), including strict-source and truncation drops and
+	// muxed RTCP, excluding flood drops.
+	Packets, Bytes uint64
+	// Errors counts strict-source drops, truncated packets (larger than
+	// the 2 KiB receive buffers) and failures sending to this party.
+	Errors uint64
+	// FloodDrops counts packets dropped because the party sent faster
+	// than Config.MaxStreamPPS.
+	FloodDrops uint64
+	// LastPacket is when the loop last received a packet from this party
+	// (flood drops included), to the loop's wakeup; zero if never.
+	LastPacket time.Time
+	// SSRC is the SSRC of the last RTP packet from this party (0 if none
+	// yet, and always for RTCP streams).
+	SSRC uint32
+	// Endpoint is where packets for this party go now: the learned source
+	// or the signalled endpoint (invalid when there is none).
+	Endpoint netip.AddrPort
+	// Confirmed reports whether Endpoint is confirmed (always true with
+	// Asymmetric or Off).
+	Confirmed bool
+}
+
+// published holds a stream's counters as the loop publishes them for
+// Stats. The loop is the only writer. The endpoint words are guarded by a
+// sequence lock so a reader never sees a torn address.
+type published struct {
+	packets, bytes, errors, drops atomic.Uint64
+	last                          atomic.Int64 // Unix ns; 0: never
+	ssrc                          atomic.Uint32
+
+	seq    atomic.Uint32 // odd while the endpoint words change
+	ep     [2]atomic.Uint64
+	epMeta atomic.Uint64 // port | epValid | epIs4 | epConfirmed
+}
+
+const (
+	epValid     = 1 << 16
+	epIs4       = 1 << 17
+	epConfirmed = 1 << 18
+)
+
+func (p *published) setEndpoint(ap netip.AddrPort, confirmed bool) {
+	a := ap.Addr()
+	b := a.As16()
+	meta := uint64(ap.Port())
+	if ap.IsValid() {
+		meta |= epValid
+	}
+	if a.Is4() {
+		meta |= epIs4
+	}
+	if confirmed {
+		meta |= epConfirmed
+	}
+	p.seq.Add(1)
+	p.ep[0].Store(be64(b[:8]))
+	p.ep[1].Store(be64(b[8:]))
+	p.epMeta.Store(meta)
+	p.seq.Add(1)
+}
+
+func (p *published) read() Counters {
+	c := Counters{
+		Packets:    p.packets.Load(),
+		Bytes:      p.bytes.Load(),
+		Errors:     p.errors.Load(),
+		FloodDrops: p.drops.Load(),
+		SSRC:       p.ssrc.Load(),
+	}
+	if ns := p.last.Load(); ns != 0 {
+		c.LastPacket = time.Unix(0, ns)
+	}
+	var hi, lo, meta uint64
+	for {
+		s := p.seq.Load()
+		if s&1 == 0 {
+			hi, lo, meta = p.ep[0].Load(), p.ep[1].Load(), p.epMeta.Load()
+			if p.seq.Load() == s {
+				break
+			}
+		}
+		runtime.Gosched()
+	}
+	if meta&epValid != 0 {
+		var b [16]byte
+		putBE64(b[:8], hi)
+		putBE64(b[8:], lo)
+		a := netip.AddrFrom16(b)
+		if meta&epIs4 != 0 {
+			a = a.Unmap()
+		}
+		c.Endpoint = netip.AddrPortFrom(a, uint16(meta))
+	}
+	c.Confirmed = meta&epConfirmed != 0
+	return c
+}
+
+func be64(b []byte) uint64 {
+	_ = b[7]
+	return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
+		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
+}
+
+func putBE64(b []byte, v uint64) {
+	_ = b[7]
+	for i := 7; i >= 0; i-- {
+		b[i] = byte(v)
+		v >>= 8
+	}
+}
+
+// stream is the loop's state for one Stream. Only the owning loop touches
+// it (the control side only holds pub).
+type stream struct {
+	id     StreamID
+	cfg    Stream
+	family int
+	slot   int32
+	pub    *published
+
+	peer *stream // cfg.Peer, resolved within the call; nil if absent
+	rtcp *stream // cfg.RTCP, resolved within the call; nil if absent
+
+	// Latching.
+	endpoint  netip.AddrPort // where this party is sent to
+	confirmed bool
+	fixed     bool  // Asymmetric or Off: endpoint is always the signalled one
+	canLearn  bool  // the signalled endpoint is usable
+	windowEnd int64 // Unix ns at which Delayed learning stops
+	dest      sockaddr
+
+	// Flood cap (GCRA): theoretical arrival time of the next packet,
+	// monotonic ns (loop.mono).
+	tat int64
+
+	// Counters, published after every batch.
+	packets, bytes, errors, drops uint64
+	ssrc                          uint32
+	last                          int64
+}
+
+// configure applies a new Stream (and the socket's family) to s, keeping
+// the learned state as rtpengine does: a changed signalled endpoint resets
+// the endpoint to it; a new signalling time (or a change of learning mode)
+// only unconfirms.
+func (s *stream) configure(ns Stream, family int, window time.Duration, isNew bool) {
+	old, oldFixed := s.cfg, s.fixed
+	s.cfg, s.family = ns, family
+	s.fixed = ns.Flags&Asymmetric != 0 || ns.Learning == Off
+	s.canLearn = usable(ns.Signalled)
+	s.windowEnd = 0
+	if !ns.LastSignal.IsZero() {
+		s.windowEnd = ns.LastSignal.Add(window).UnixNano()
+	}
+	switch {
+	case isNew || s.fixed || ns.Signalled != old.Signalled:
+		s.endpoint = netip.AddrPort{}
+		if s.canLearn {
+			s.endpoint = ns.Signalled
+		}
+		s.confirmed = s.fixed
+	case !ns.LastSignal.Equal(old.LastSignal) || ns.Learning != old.Learning || oldFixed:
+		s.confirmed = false
+	}
+	s.refresh()
+}
+
+// setEndpoint records a new endpoint or confirmation.
+func (s *stream) setEndpoint(ap netip.AddrPort, confirmed bool) {
+	s.endpoint, s.confirmed = ap, confirmed
+	s.refresh()
+}
+
+// refresh recomputes the send destination and publishes the endpoint.
+func (s *stream) refresh() {
+	s.dest.len = 0
+	if s.canLearn && s.endpoint.IsValid() {
+		s.dest.set(s.family, s.endpoint)
+	}
+	s.pub.setEndpoint(s.endpoint, s.confirmed)
+}
+
+// accept applies endpoint learning to a packet from src at now (Unix ns).
+// rtcp marks RTCP that arrived on an RTP socket. It returns false when the
+// packet must be dropped as an error (strict source).
+func (s *stream) accept(src netip.AddrPort, rtcp bool, now int64) bool {
+	if s.fixed {
+		return s.cfg.Flags&StrictSource == 0 || src == s.endpoint
+	}
+	if !s.confirmed {
+		if rtcp || !s.canLearn {
+			return true
+		}
+		confirm := s.cfg.Learning == Immediate || now >= s.windowEnd
+		if confirm || src != s.endpoint {
+			s.setEndpoint(src, confirm)
+		}
+		return true
+	}
+	if src == s.endpoint {
+		return true
+	}
+	if s.cfg.Flags&MediaHandover != 0 {
+		if !rtcp {
+			s.setEndpoint(src, true)
+		}
+		return true
+	}
+	return s.cfg.Flags&StrictSource == 0
+}
+
+// admit applies the flood cap (a GCRA with the given emission interval and
+// burst tolerance, both ns) to one packet at now (monotonic ns).
+func (s *stream) admit(now, interval, tau int64) bool {
+	if interval == 0 {
+		return true
+	}
+	t := max(s.tat, now)
+	if t-now > tau {
+		return false
+	}
+	s.tat = t + interval
+	return true
+}
+
+// publish makes the counters visible to Stats.
+func (s *stream) publish() {
+	p := s.pub
+	p.packets.Store(s.packets)
+	p.bytes.Store(s.bytes)
+	p.errors.Store(s.errors)
+	p.drops.Store(s.drops)
+	p.ssrc.Store(s.ssrc)
+	p.last.Store(s.last)
+}
+
+// isRTCP reports whether a packet on an RTP socket is RTCP (RFC 5761 §4):
+// its second byte, the RTCP packet type, is 194–223. RTP with the marker
+// bit set would need payload types 66–95 to look like that, and RFC 5761
+// rules those out for muxed sessions.
+func isRTCP(p []byte) bool {
+	return len(p) >= 2 && p[1] >= 194 && p[1] <= 223
+}

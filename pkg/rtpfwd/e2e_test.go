@@ -1,0 +1,130 @@
+package rtpfwd_test
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rtpkit/rtpkit/pkg/bencode"
+	"github.com/rtpkit/rtpkit/pkg/ngclient"
+	"github.com/rtpkit/rtpkit/pkg/testutil"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testutil.CleanupBinaries()
+	os.Exit(code)
+}
+
+var mPort = regexp.MustCompile(`m=audio (\d+) `)
+
+func sdpFor(port int) string {
+	return fmt.Sprintf("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 0\r\n", port)
+}
+
+func rtpPacket(ssrc uint32, seq uint16, payload string) []byte {
+	b := make([]byte, 12, 12+len(payload))
+	b[0], b[1] = 0x80, 0
+	binary.BigEndian.PutUint16(b[2:], seq)
+	binary.BigEndian.PutUint32(b[4:], uint32(seq)*160)
+	binary.BigEndian.PutUint32(b[8:], ssrc)
+	return append(b, payload...)
+}
+
+// TestCallCarriesRTP: a call set up through ng carries RTP both ways
+// between two endpoints, with payload, SSRC and sequence intact; after a
+// kill -9 of rtp-fwd the restarted worker forwards again on the same ports.
+func TestCallCarriesRTP(t *testing.T) {
+	ngPort, err := testutil.FreePort("udp", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ngAddr := "127.0.0.1:" + strconv.Itoa(ngPort)
+	up := testutil.StartProc(t, filepath.Join(testutil.Binaries(t), "rtpctl"), []string{"up", "--nats-listen=127.0.0.1:0",
+		"--state-dir=" + testutil.ShortTempDir(t), "--interface=127.0.0.1", "--port-min=39000", "--port-max=39999", "--listen-ng=" + ngAddr})
+	m := up.WaitMatch(t, regexp.MustCompile(`(?m)^  rtp-fwd\s+running, pid (\d+)$`), 30*time.Second)
+	fwdPID, _ := strconv.Atoi(m[1])
+	up.WaitMatch(t, testutil.MatchLine(`^Stop with Ctrl-C`), 30*time.Second)
+
+	a, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	c, err := ngclient.Dial(ngAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	do := func(d bencode.Value) string {
+		t.Helper()
+		r, err := c.Do(ctx, d)
+		if res, why := ngclient.Result(r); err != nil || res != "ok" {
+			t.Fatalf("%v: %s %s %v", d, res, why, err)
+		}
+		s, _ := r.GetString("sdp")
+		return s
+	}
+	mk := func(cmd, to, sdp string) bencode.Value {
+		d := bencode.NewDict(bencode.Pair{Key: "command", Value: bencode.Str(cmd)}, bencode.Pair{Key: "call-id", Value: bencode.Str("rtp1")},
+			bencode.Pair{Key: "from-tag", Value: bencode.Str("A")}, bencode.Pair{Key: "sdp", Value: bencode.Str(sdp)})
+		if to != "" {
+			d.Set("to-tag", bencode.Str(to))
+		}
+		return d
+	}
+	toB := do(mk("offer", "", sdpFor(a.LocalAddr().(*net.UDPAddr).Port)))  // B is told where to send
+	toA := do(mk("answer", "B", sdpFor(b.LocalAddr().(*net.UDPAddr).Port))) // A is told where to send
+	portForB, _ := strconv.Atoi(mPort.FindStringSubmatch(toB)[1])
+	portForA, _ := strconv.Atoi(mPort.FindStringSubmatch(toA)[1])
+	dstA := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: portForA}
+	dstB := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: portForB}
+
+	// relay sends from src to dst until one arrives at rcv, and checks it.
+	relay := func(src *net.UDPConn, dst *net.UDPAddr, rcv *net.UDPConn, ssrc uint32, seq uint16) {
+		t.Helper()
+		want := rtpPacket(ssrc, seq, "payload-"+strconv.Itoa(int(seq)))
+		buf := make([]byte, 2048)
+		for attempt := 0; attempt < 100; attempt++ {
+			if _, err := src.WriteToUDP(want, dst); err != nil {
+				t.Fatal(err)
+			}
+			_ = rcv.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+			n, _, err := rcv.ReadFromUDP(buf)
+			if err != nil {
+				continue
+			}
+			if string(buf[:n]) != string(want) {
+				t.Fatalf("got %x, want %x", buf[:n], want)
+			}
+			return
+		}
+		t.Fatalf("nothing forwarded from %s to %s", src.LocalAddr(), rcv.LocalAddr())
+	}
+	relay(a, dstA, b, 0x11111111, 1) // A → B
+	relay(b, dstB, a, 0x22222222, 1) // B → A
+	relay(a, dstA, b, 0x11111111, 2)
+
+	// rtp-fwd dies; its successor gets the sockets and rules back.
+	if err := syscall.Kill(fwdPID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	up.WaitMatch(t, regexp.MustCompile(`msg="exited; restarting" daemon=rtpctl-up child=rtp-fwd`), 10*time.Second)
+	relay(a, dstA, b, 0x11111111, 3)
+	relay(b, dstB, a, 0x22222222, 2)
+}
