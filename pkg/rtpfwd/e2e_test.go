@@ -88,7 +88,7 @@ func TestCallCarriesRTP(t *testing.T) {
 		}
 		return d
 	}
-	toB := do(mk("offer", "", sdpFor(a.LocalAddr().(*net.UDPAddr).Port)))  // B is told where to send
+	toB := do(mk("offer", "", sdpFor(a.LocalAddr().(*net.UDPAddr).Port)))   // B is told where to send
 	toA := do(mk("answer", "B", sdpFor(b.LocalAddr().(*net.UDPAddr).Port))) // A is told where to send
 	portForB, _ := strconv.Atoi(mPort.FindStringSubmatch(toB)[1])
 	portForA, _ := strconv.Atoi(mPort.FindStringSubmatch(toA)[1])
