@@ -77,6 +77,7 @@ type Engine struct {
 
 	timers      atomic.Pointer[Timers]
 	activity    atomic.Pointer[Activity]
+	graceUntil  atomic.Int64 // unix ns before which media timers wait
 	maxSessions atomic.Int64
 	stats       counters
 	started     time.Time

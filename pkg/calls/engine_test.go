@@ -3,6 +3,7 @@ package calls
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -209,5 +210,39 @@ func TestDroppedPairsAreFreed(t *testing.T) {
 	}
 	if ports.taken != 0 {
 		t.Fatalf("after delete by tag: %d pairs still taken", ports.taken)
+	}
+}
+
+// TestActivityKeepsCallAlive: packets reported by the workers count as
+// activity, and the media timers wait a grace period after ng-ctl starts.
+func TestActivityKeepsCallAlive(t *testing.T) {
+	t0 := time.Unix(1700000000, 0)
+	now := t0
+	e := newTestEngine(newFakePorts())
+	e.now = func() time.Time { return now }
+	e.SetTimers(Timers{Timeout: 60, SilentTimeout: 3600, OfferTimeout: 3600})
+	if _, err := e.Offer(context.Background(), req("offer", "m1", "A", "", offerSDP)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Answer(context.Background(), req("answer", "m1", "A", "B", answerSDP)); err != nil {
+		t.Fatal(err)
+	}
+	lastPacket := t0.Add(50 * time.Second)
+	e.SetActivity(func(netip.AddrPort) (Observed, bool) {
+		return Observed{LastPacket: lastPacket, Packets: 100, Bytes: 17200}, true
+	}, 3*time.Second)
+	has := func() bool { _, ok := e.Record("m1"); return ok }
+	e.Tick(t0.Add(2 * time.Second)) // inside the grace period: nothing judged
+	e.Tick(t0.Add(61 * time.Second))
+	if !has() {
+		t.Fatal("a call with packets 11 s ago ended at the signalling timeout")
+	}
+	st, err := e.Query(req("query", "m1", "", "", ""))
+	if err != nil || st.TotalRTP.Packets == 0 {
+		t.Fatalf("query totals %+v, %v", st, err)
+	}
+	e.Tick(t0.Add(111 * time.Second))
+	if has() {
+		t.Fatal("60 s after the last packet the call should have timed out")
 	}
 }

@@ -79,6 +79,10 @@ func (e *Engine) Query(req *Request) (*CallStats, error) {
 // of fromTag (or toTag) and its peer when one is given.
 func (e *Engine) stats0(c *call, fromTag, toTag string) *CallStats {
 	st := &CallStats{Created: c.created, LastSignal: c.lastSignal}
+	var act Activity
+	if p := e.activity.Load(); p != nil {
+		act = *p
+	}
 	var only *leg
 	if t := fromTag; t != "" {
 		only = c.legByTag(t)
@@ -101,9 +105,13 @@ func (e *Engine) stats0(c *call, fromTag, toTag string) *CallStats {
 		for _, m := range l.medias {
 			ms := MediaStats{Index: m.index, Type: m.typ, Protocol: m.proto}
 			if m.local.RTP.IsValid() {
-				ms.Streams = append(ms.Streams, streamStats(m.local.RTP, m.local.Advertised, m.signalled, "RTP"))
+				s := streamStats(m.local.RTP, m.local.Advertised, m.signalled, "RTP", act)
+				add(&st.TotalRTP, s.Stats)
+				ms.Streams = append(ms.Streams, s)
 				if m.local.RTCP.IsValid() {
-					ms.Streams = append(ms.Streams, streamStats(m.local.RTCP, m.local.Advertised, m.rtcp, "RTCP"))
+					s := streamStats(m.local.RTCP, m.local.Advertised, m.rtcp, "RTCP", act)
+					add(&st.TotalRTCP, s.Stats)
+					ms.Streams = append(ms.Streams, s)
 				}
 			}
 			if l.sdp {
@@ -132,8 +140,25 @@ func (e *Engine) stats0(c *call, fromTag, toTag string) *CallStats {
 	return st
 }
 
-func streamStats(local netip.AddrPort, adv netip.Addr, signalled netip.AddrPort, kind string) StreamStats {
+func add(t *Counters, c Counters) {
+	t.Packets += c.Packets
+	t.Bytes += c.Bytes
+	t.Errors += c.Errors
+}
+
+func streamStats(local netip.AddrPort, adv netip.Addr, signalled netip.AddrPort, kind string, act Activity) StreamStats {
 	s := StreamStats{LocalPort: int(local.Port()), LocalAddr: local.Addr(), Family: "IPv4", Endpoint: signalled, Flags: []string{kind}}
+	if act != nil {
+		if o, ok := act(local); ok {
+			s.Stats = Counters{Packets: o.Packets, Bytes: o.Bytes, Errors: o.Errors}
+			if !o.LastPacket.IsZero() {
+				s.LastPacket = o.LastPacket.Unix()
+			}
+			if o.Endpoint.IsValid() {
+				s.Endpoint = o.Endpoint
+			}
+		}
+	}
 	if local.Addr().Is6() {
 		s.Family = "IPv6"
 	}

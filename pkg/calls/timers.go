@@ -6,12 +6,26 @@ import (
 	"time"
 )
 
-// Activity reports the last packet received on one of our sockets, as the
-// forwarding workers publish it; nil (or ok false) means none known.
-type Activity func(local netip.AddrPort) (last time.Time, ok bool)
+// Observed is what the forwarding workers report of one of our sockets.
+type Observed struct {
+	LastPacket             time.Time
+	Packets, Bytes, Errors uint64
+	// Endpoint is the party's learned (or signalled) address.
+	Endpoint netip.AddrPort
+}
 
-// SetActivity installs the source of packet activity for the timers.
-func (e *Engine) SetActivity(a Activity) { e.activity.Store(&a) }
+// Activity reports what is known of one of our sockets' traffic; ok false
+// means nothing.
+type Activity func(local netip.AddrPort) (o Observed, ok bool)
+
+// SetActivity installs the source of packet activity for the timers and
+// query. The media timers wait grace after this call before they judge a
+// call (the workers report once a second; a restarted ng-ctl has heard
+// nothing yet).
+func (e *Engine) SetActivity(a Activity, grace time.Duration) {
+	e.activity.Store(&a)
+	e.graceUntil.Store(e.now().Add(grace).UnixNano())
+}
 
 // RunTimers checks the calls' timers about once a second until ctx ends.
 func (e *Engine) RunTimers(ctx context.Context) {
@@ -55,6 +69,7 @@ func (e *Engine) tickCall(en *entry, tm Timers, now time.Time) {
 	if c.foreign {
 		return
 	}
+	mediaTimers := now.UnixNano() >= e.graceUntil.Load()
 	if !c.deleteAt.IsZero() {
 		if !now.Before(c.deleteAt) {
 			e.end(en, "regular", now)
@@ -76,6 +91,9 @@ func (e *Engine) tickCall(en *entry, tm Timers, now time.Time) {
 	}
 	if pending {
 		return
+	}
+	if !mediaTimers {
+		return // just started: the workers' activity is not known yet
 	}
 	reason, expired := e.mediaExpired(c, tm, now)
 	if expired {
@@ -105,8 +123,8 @@ func (e *Engine) mediaExpired(c *call, tm Timers, now time.Time) (string, bool) 
 			last := c.lastSignal
 			for _, ap := range []netip.AddrPort{m.local.RTP, m.local.RTCP} {
 				if act != nil && ap.IsValid() {
-					if t, ok := act(ap); ok && t.After(last) {
-						last = t
+					if o, ok := act(ap); ok && o.LastPacket.After(last) {
+						last = o.LastPacket
 					}
 				}
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/rtpkit/rtpkit/pkg/ngserver"
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
 	"github.com/rtpkit/rtpkit/pkg/portd"
+	"github.com/rtpkit/rtpkit/pkg/rtpfwd"
 )
 
 // LeaseHolder is the name ng-ctl's port leases are held under; a restarted
@@ -76,6 +77,25 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			select {
 			case <-ctx.Done():
 			case <-time.After(time.Second):
+			}
+		}
+	}()
+
+	// Packet activity from the forwarding workers drives the media timers.
+	var act activity
+	if err := act.follow(conn); err != nil {
+		return err
+	}
+	engine.SetActivity(act.lookup, 3*rtpfwd.ActivityInterval)
+	go func() {
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				act.prune(now.Add(-2 * time.Hour))
 			}
 		}
 	}()

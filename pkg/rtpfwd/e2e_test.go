@@ -120,6 +120,24 @@ func TestCallCarriesRTP(t *testing.T) {
 	relay(b, dstB, a, 0x22222222, 1) // B → A
 	relay(a, dstA, b, 0x11111111, 2)
 
+	// The workers' counters reach query (published once a second).
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r, err := c.Do(ctx, bencode.NewDict(bencode.Pair{Key: "command", Value: bencode.Str("query")}, bencode.Pair{Key: "call-id", Value: bencode.Str("rtp1")}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		totals, _ := r.Get("totals")
+		rtp, _ := totals.Get("RTP")
+		if n, _ := rtp.GetInt("packets"); n >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("query shows no packets: %v", totals)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
 	// rtp-fwd dies; its successor gets the sockets and rules back.
 	if err := syscall.Kill(fwdPID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)

@@ -47,6 +47,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer func() { _ = svc.Stop() }()
+	wg.Add(1)
+	go func() { defer wg.Done(); r.publishActivity(ctx, conn, cfg.WorkerID) }()
 	log.Info("rtp-fwd ready", "worker", cfg.WorkerID)
 	for {
 		select {
