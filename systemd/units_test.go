@@ -2,11 +2,13 @@
 package systemd
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rtpkit/rtpkit/pkg/testutil"
 )
@@ -58,8 +60,13 @@ func TestExampleConfigIsAccepted(t *testing.T) {
 		if d == "portd" || d == "rtp-fwd" {
 			args = append(args, "--runtime-dir="+t.TempDir())
 		}
-		cmd := exec.Command(filepath.Join(bin, d), args...)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, filepath.Join(bin, d), args...)
 		out, _ := cmd.CombinedOutput()
+		if ctx.Err() != nil {
+			t.Fatalf("%s did not exit within 30 s with an unreachable bus:\n%s", d, out)
+		}
 		if code := cmd.ProcessState.ExitCode(); code == 2 {
 			t.Fatalf("%s rejected the example config:\n%s", d, out)
 		}

@@ -23,10 +23,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	worker := handoff.NewWorker(cfg.WorkerID, cfg.RuntimeDir, r, log)
 	defer worker.Close()
+	// Whatever way Run returns, its goroutines stop first (LIFO defers:
+	// cancel, then wait, then close the worker's sockets and the engine).
+	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = worker.Run(ctx) }()
-	defer wg.Wait()
 
 	conn, err := bus.Connect(ctx, cfg.Bus, cfg.NodeID, "rtp-fwd-"+cfg.WorkerID, log)
 	if err != nil {
