@@ -1,0 +1,102 @@
+package mediabench
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestParseStat(t *testing.T) {
+	s := "1234 (a (weird) name) S 77 1234 1234 0 -1 4194560 100 0 0 0 250 31 0 0 20 0 3 0 100 0 0\n"
+	ps, err := parseStat(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps.ppid != 77 || ps.ticks != 281 {
+		t.Fatalf("got %+v", ps)
+	}
+	if _, err := parseStat("1 (x) S 1"); err == nil {
+		t.Fatal("short stat parsed")
+	}
+}
+
+func TestTreeCPUSelf(t *testing.T) {
+	// Burn a little CPU so that the count is above zero.
+	x := 0
+	for i := 0; i < 200_000_000; i++ {
+		x ^= i
+	}
+	_ = x
+	c, err := TreeCPU([]int{os.Getpid()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c <= 0 {
+		t.Fatalf("cpu %v", c)
+	}
+	if _, err := TreeCPU([]int{1 << 30}); err == nil {
+		t.Fatal("no error for a missing pid")
+	}
+}
+
+func TestReservoir(t *testing.T) {
+	r := newReservoir(1000)
+	for i := 1; i <= 100000; i++ {
+		r.add(int64(i))
+	}
+	if len(r.samples) != 1000 || r.seen != 100000 {
+		t.Fatalf("len %d seen %d", len(r.samples), r.seen)
+	}
+	p := r.percentiles(50, 99)
+	if p[0] < 40000 || p[0] > 60000 || p[1] < 95000 {
+		t.Fatalf("percentiles %v", p)
+	}
+	small := newReservoir(10)
+	for i := 1; i <= 5; i++ {
+		small.add(int64(i))
+	}
+	if p := small.percentiles(50); p[0] != 3 {
+		t.Fatalf("median %v", p)
+	}
+}
+
+// TestNoAllocsPerPacket: sending and receiving a packet allocate nothing.
+func TestNoAllocsPerPacket(t *testing.T) {
+	a, err := newSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(a.fd)
+	b, err := newSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(b.fd)
+	a.setDest(b.port)
+	b.setDest(a.port)
+	socks := []*socket{a, b}
+	base := time.Now()
+	var cnt counters
+	snd := newSender(socks, 160, 42, base, &cnt)
+	rcv, err := newReceiver(socks, 42, base, &cnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(rcv.epfd)
+	allocs := testing.AllocsPerRun(1000, func() {
+		snd.round(phaseMeasure)
+		rcv.drain(0)
+		rcv.drain(1)
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per round", allocs)
+	}
+	if s, r := cnt.sent[0].Load()+cnt.sent[1].Load(), cnt.received[0].Load()+cnt.received[1].Load(); s == 0 || r != s {
+		t.Errorf("sent %d received %d", s, r)
+	}
+	if cnt.sent[0].Load() != cnt.received[0].Load() {
+		t.Errorf("A to B: sent %d received %d", cnt.sent[0].Load(), cnt.received[0].Load())
+	}
+}
