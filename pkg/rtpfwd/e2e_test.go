@@ -95,30 +95,9 @@ func TestCallCarriesRTP(t *testing.T) {
 	dstA := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: portForA}
 	dstB := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: portForB}
 
-	// relay sends from src to dst until one arrives at rcv, and checks it.
-	relay := func(src *net.UDPConn, dst *net.UDPAddr, rcv *net.UDPConn, ssrc uint32, seq uint16) {
-		t.Helper()
-		want := rtpPacket(ssrc, seq, "payload-"+strconv.Itoa(int(seq)))
-		buf := make([]byte, 2048)
-		for attempt := 0; attempt < 100; attempt++ {
-			if _, err := src.WriteToUDP(want, dst); err != nil {
-				t.Fatal(err)
-			}
-			_ = rcv.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-			n, _, err := rcv.ReadFromUDP(buf)
-			if err != nil {
-				continue
-			}
-			if string(buf[:n]) != string(want) {
-				t.Fatalf("got %x, want %x", buf[:n], want)
-			}
-			return
-		}
-		t.Fatalf("nothing forwarded from %s to %s", src.LocalAddr(), rcv.LocalAddr())
-	}
-	relay(a, dstA, b, 0x11111111, 1) // A → B
-	relay(b, dstB, a, 0x22222222, 1) // B → A
-	relay(a, dstA, b, 0x11111111, 2)
+	relay(t, a, dstA, b, 0x11111111, 1) // A → B
+	relay(t, b, dstB, a, 0x22222222, 1) // B → A
+	relay(t, a, dstA, b, 0x11111111, 2)
 
 	// The workers' counters reach query (published once a second).
 	deadline := time.Now().Add(5 * time.Second)
@@ -143,6 +122,6 @@ func TestCallCarriesRTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	up.WaitMatch(t, regexp.MustCompile(`msg="exited; restarting" daemon=rtpctl-up child=rtp-fwd`), 10*time.Second)
-	relay(a, dstA, b, 0x11111111, 3)
-	relay(b, dstB, a, 0x22222222, 2)
+	relay(t, a, dstA, b, 0x11111111, 3)
+	relay(t, b, dstB, a, 0x22222222, 2)
 }

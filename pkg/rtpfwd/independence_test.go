@@ -1,0 +1,143 @@
+package rtpfwd_test
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rtpkit/rtpkit/pkg/bencode"
+	"github.com/rtpkit/rtpkit/pkg/ngclient"
+	"github.com/rtpkit/rtpkit/pkg/testutil"
+)
+
+// TestForwardingOutlivesEverythingElse: once a call's streams are
+// installed, rtp-fwd keeps forwarding with the bus, portd and ng-ctl all
+// gone (each daemon started on its own against Debian's nats-server).
+func TestForwardingOutlivesEverythingElse(t *testing.T) {
+	natsBin, err := exec.LookPath("nats-server")
+	if err != nil {
+		if os.Getenv("RTPKIT_REQUIRE_DEPS") != "" {
+			t.Fatal("nats-server not installed")
+		}
+		t.Skip("nats-server not installed")
+	}
+	busPort, err := testutil.FreePort("tcp", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "nats://127.0.0.1:" + strconv.Itoa(busPort)
+	natsd := testutil.StartProc(t, natsBin, []string{"-js", "-a", "127.0.0.1", "-p", strconv.Itoa(busPort), "-sd", testutil.ShortTempDir(t)})
+	for i := 0; i < 200; i++ {
+		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(busPort), 50*time.Millisecond); err == nil {
+			_ = c.Close()
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	bin := testutil.Binaries(t)
+	run := testutil.ShortTempDir(t)
+	ngPort, err := testutil.FreePort("udp", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ngAddr := "127.0.0.1:" + strconv.Itoa(ngPort)
+	common := []string{"--nats-url=" + url, "--node-id=indep"}
+	portd := testutil.StartProc(t, filepath.Join(bin, "portd"), append(common, "--runtime-dir="+run, "--interface=127.0.0.1", "--port-min=33000", "--port-max=33999"))
+	fwd := testutil.StartProc(t, filepath.Join(bin, "rtp-fwd"), append(common, "--runtime-dir="+run, "--loops=1"))
+	ngctl := testutil.StartProc(t, filepath.Join(bin, "ng-ctl"), append(common, "--listen-ng="+ngAddr))
+	ngctl.WaitMatch(t, testutil.MatchLine(`msg="port leases ready"`), 20*time.Second)
+	fwd.WaitMatch(t, testutil.MatchLine(`msg="connected to portd"`), 20*time.Second)
+
+	a, b := listen(t), listen(t)
+	c, err := ngclient.Dial(ngAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	toB := ngOK(t, ctx, c, callReq("offer", "indep1", "", sdpFor(port(a))))
+	toA := ngOK(t, ctx, c, callReq("answer", "indep1", "B", sdpFor(port(b))))
+	dstA := udpAddr(mPort.FindStringSubmatch(toA)[1])
+	dstB := udpAddr(mPort.FindStringSubmatch(toB)[1])
+	relay(t, a, dstA, b, 7, 1)
+	relay(t, b, dstB, a, 8, 1)
+
+	for _, p := range []*testutil.Proc{ngctl, portd, natsd} {
+		_ = p.Signal(syscall.SIGKILL)
+		if _, err := p.Wait(5 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for seq := uint16(2); seq < 12; seq++ {
+		relay(t, a, dstA, b, 7, seq)
+		relay(t, b, dstB, a, 8, seq)
+	}
+	if !testutil.Alive(fwd.PID()) {
+		t.Fatalf("rtp-fwd died with the others:\n%s", fwd.Output())
+	}
+}
+
+func listen(t *testing.T) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func port(c *net.UDPConn) int { return c.LocalAddr().(*net.UDPAddr).Port }
+
+func udpAddr(p string) *net.UDPAddr {
+	n, _ := strconv.Atoi(p)
+	return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: n}
+}
+
+func callReq(cmd, call, to, sdp string) bencode.Value {
+	d := bencode.NewDict(bencode.Pair{Key: "command", Value: bencode.Str(cmd)}, bencode.Pair{Key: "call-id", Value: bencode.Str(call)},
+		bencode.Pair{Key: "from-tag", Value: bencode.Str("A")}, bencode.Pair{Key: "sdp", Value: bencode.Str(sdp)})
+	if to != "" {
+		d.Set("to-tag", bencode.Str(to))
+	}
+	return d
+}
+
+func ngOK(t *testing.T, ctx context.Context, c *ngclient.Client, d bencode.Value) string {
+	t.Helper()
+	r, err := c.Do(ctx, d)
+	if res, why := ngclient.Result(r); err != nil || res != "ok" {
+		t.Fatalf("%v: %s %s %v", d, res, why, err)
+	}
+	s, _ := r.GetString("sdp")
+	return s
+}
+
+// relay sends one RTP packet from src to dst until it arrives at rcv
+// unchanged.
+func relay(t *testing.T, src *net.UDPConn, dst *net.UDPAddr, rcv *net.UDPConn, ssrc uint32, seq uint16) {
+	t.Helper()
+	want := rtpPacket(ssrc, seq, "independent-"+strconv.Itoa(int(seq)))
+	buf := make([]byte, 2048)
+	for attempt := 0; attempt < 100; attempt++ {
+		if _, err := src.WriteToUDP(want, dst); err != nil {
+			t.Fatal(err)
+		}
+		_ = rcv.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		n, _, err := rcv.ReadFromUDP(buf)
+		if err != nil {
+			continue
+		}
+		if string(buf[:n]) == string(want) {
+			return
+		}
+	}
+	t.Fatalf("packet %d not forwarded from %s", seq, src.LocalAddr())
+}
