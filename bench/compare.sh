@@ -3,7 +3,7 @@
 #
 # Builds rtpkit, starts a node (rtpctl up) and rtpengine side by side on
 # free ng ports with disjoint media port ranges (below the ephemeral range
-# that the load's own sockets use), then runs pkg/mediabench at 20000 and
+# that the load's own sockets use), then runs `rtpctl bench media` at 20000 and
 # 40000 packets/s against each in turn and prints a table ("load µs/pkt"
 # is the load generator's own CPU per packet sent, for reference). The CPU counted
 # is that of the proxy's processes only: rtpctl up with all its children
@@ -72,7 +72,7 @@ wait_for() {
 
 echo "building..." >&2
 make -s build
-"$GO" build -o "$TMP/mediabench" ./pkg/mediabench/cmd/mediabench
+ln -s "$PWD/bin/rtpctl" "$TMP/rtpctl"
 
 # rtpkit
 KIT_NG=127.0.0.1:$(free_udp_port)
@@ -106,7 +106,7 @@ echo "rtpengine ng $RE_NG pid $RE_PID" >&2
 # bench TARGET NG PID RATE runs one load and writes TMP/TARGET-RATE.json.
 bench() {
 	echo "== $1 at $4 pps, $CALLS calls, $DURATION" >&2
-	"$TMP/mediabench" --ng="$2" --pids="$3" --calls="$CALLS" --pps="$4" --duration="$DURATION" \
+	"$TMP/rtpctl" bench media --ng="$2" --pids="$3" --calls="$CALLS" --pps="$4" --duration="$DURATION" \
 		--label="$1" --json >"$TMP/$1-$4.json"
 	sleep 1
 }

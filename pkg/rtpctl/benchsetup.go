@@ -42,8 +42,11 @@ type Latency struct {
 }
 
 func cmdBench(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "media" {
+		return cmdBenchMedia(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "setup" {
-		fmt.Fprintln(stderr, "rtpctl bench: want a load: setup (media load comes with rtp-fwd)")
+		fmt.Fprintln(stderr, "rtpctl bench: want a load: setup (ng call setup) or media (RTP through the proxy)")
 		return ExitUsage
 	}
 	fs := cli.NewFlagSet("rtpctl bench setup")

@@ -31,7 +31,8 @@ const topUsage = `Usage: rtpctl COMMAND [options]
 Commands:
   up        run a whole node in the foreground (embedded bus, all daemons)
   status    list the node's daemons that answer on the bus
-  bench     load tools: "bench setup" measures offer/answer/delete cycles over ng
+  bench     load tools: "bench setup" (offer/answer/delete cycles over ng),
+            "bench media" (RTP through the proxy: pps, loss, latency, CPU per packet)
   version   print rtpctl's version
 
 Every command takes --help. Client commands take --nats-url, --node-id and --json.`

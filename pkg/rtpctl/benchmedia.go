@@ -1,13 +1,12 @@
-// Command mediabench runs one RTP media load through an ng-controlled proxy
-// (rtpkit or rtpengine) and reports forwarding rate, loss, latency and the
-// proxy's CPU per forwarded packet; see package mediabench.
-package main
+package rtpctl
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strconv"
@@ -15,30 +14,36 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rtpkit/rtpkit/pkg/cli"
 	"github.com/rtpkit/rtpkit/pkg/mediabench"
 )
 
-func main() {
-	os.Exit(run())
-}
+const benchMediaSummary = `Sets up calls through ng, pumps RTP both ways at a fixed rate (or flat
+out with --pps=0), and reports offered and forwarded packets/s, loss, one-way
+latency p50/p99, and the proxy's CPU µs per forwarded packet (from /proc of
+--pids and their descendants). Works against rtpkit and rtpengine alike.`
 
-func run() int {
+func cmdBenchMedia(args []string, stdout, stderr io.Writer) int {
 	var cfg mediabench.Config
-	fs := flag.NewFlagSet("mediabench", flag.ContinueOnError)
+	fs := cli.NewFlagSet("rtpctl bench media")
 	fs.StringVar(&cfg.NG, "ng", "127.0.0.1:2223", "ng `ADDR:PORT` of the proxy")
 	fs.IntVar(&cfg.Calls, "calls", 100, "calls to set up")
 	fs.IntVar(&cfg.PPS, "pps", 20000, "total packets per second, both directions (0: as fast as possible)")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measurement time")
 	fs.IntVar(&cfg.Payload, "payload", 160, "RTP payload `bytes`")
-	pids := fs.String("pids", "", "comma-separated `PIDS` of the proxy processes whose CPU (with descendants) is measured")
+	pids := fs.String("pids", "", "comma-separated `PIDS` of the proxy whose CPU (with descendants) is measured")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	label := fs.String("label", "", "name of the target in the output")
-	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		if err == flag.ErrHelp {
-			return 0
+	quiet := fs.Bool("quiet", false, "no progress line on stderr")
+	synopsis := "rtpctl bench media [options]"
+	if err := cli.Parse(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			cli.PrintUsage(stdout, fs, synopsis, benchMediaSummary)
+			return ExitOK
 		}
-		return 2
+		fmt.Fprintf(stderr, "rtpctl bench media: %v\n", err)
+		cli.PrintUsage(stderr, fs, synopsis, benchMediaSummary)
+		return ExitUsage
 	}
 	for _, f := range strings.Split(*pids, ",") {
 		if f = strings.TrimSpace(f); f == "" {
@@ -46,20 +51,20 @@ func run() int {
 		}
 		pid, err := strconv.Atoi(f)
 		if err != nil || pid <= 0 {
-			fmt.Fprintf(os.Stderr, "mediabench: bad pid %q\n", f)
-			return 2
+			fmt.Fprintf(stderr, "rtpctl bench media: bad pid %q\n", f)
+			return ExitUsage
 		}
 		cfg.PIDs = append(cfg.PIDs, pid)
 	}
 	if !*quiet {
-		cfg.Progress = os.Stderr
+		cfg.Progress = stderr
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := mediabench.Run(ctx, cfg)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "mediabench: %v\n", err)
-		return 1
+		fmt.Fprintf(stderr, "rtpctl bench media: %v\n", err)
+		return ExitFailed
 	}
 	if *label == "" {
 		*label = cfg.NG
@@ -70,13 +75,13 @@ func run() int {
 			PPS    int    `json:"target_pps"`
 			mediabench.Result
 		}{*label, cfg.PPS, res}
-		enc := json.NewEncoder(os.Stdout)
+		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(out)
-		return 0
+		return ExitOK
 	}
-	fmt.Printf("%s: %d calls, %.1f s: offered %.0f pps, forwarded %.0f pps, lost %d of %d, latency p50/p99 %.0f/%.0f µs, proxy CPU %.2f s = %.2f µs per packet, load CPU %.2f s\n",
+	fmt.Fprintf(stdout, "%s: %d calls, %.1f s: offered %.0f pps, forwarded %.0f pps, lost %d of %d, latency p50/p99 %.0f/%.0f µs, proxy CPU %.2f s = %.2f µs per packet, load CPU %.2f s\n",
 		*label, res.Calls, res.Seconds, res.OfferedPPS, res.ForwardedPPS, res.Lost, res.Sent,
 		res.LatencyP50us, res.LatencyP99us, res.ProxyCPUSeconds, res.CPUusPerPacket, res.LoadCPUSeconds)
-	return 0
+	return ExitOK
 }
