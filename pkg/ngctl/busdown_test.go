@@ -3,12 +3,8 @@ package ngctl_test
 import (
 	"context"
 	"errors"
-	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -17,54 +13,11 @@ import (
 	"github.com/rtpkit/rtpkit/pkg/testutil"
 )
 
-// natsServer is Debian's nats-server with JetStream on a fixed port and
-// store, so that it can be stopped and started again.
-type natsServer struct {
-	bin, dir string
-	port     int
-	proc     *testutil.Proc
-}
-
-func (n *natsServer) start(t *testing.T) {
-	t.Helper()
-	n.proc = testutil.StartProc(t, n.bin, []string{"-js", "-a", "127.0.0.1", "-p", strconv.Itoa(n.port), "-sd", n.dir})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if c, err := net.DialTimeout("tcp", n.url()[len("nats://"):], 100*time.Millisecond); err == nil {
-			_ = c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nats-server not listening:\n%s", n.proc.Output())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (n *natsServer) stop() {
-	_ = n.proc.Signal(syscall.SIGTERM)
-	_, _ = n.proc.Wait(10 * time.Second)
-}
-
-func (n *natsServer) url() string { return "nats://127.0.0.1:" + strconv.Itoa(n.port) }
-
 // TestBusDownLosesNothing: with the bus gone, ng-ctl keeps answering
 // offers (ports from its stock, writes pipelined); when the bus comes back
 // the calls made meanwhile reach node state.
 func TestBusDownLosesNothing(t *testing.T) {
-	natsBin, err := exec.LookPath("nats-server")
-	if err != nil {
-		if os.Getenv("RTPKIT_REQUIRE_DEPS") != "" {
-			t.Fatal("nats-server not installed")
-		}
-		t.Skip("nats-server not installed")
-	}
-	port, err := testutil.FreePort("tcp", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns := &natsServer{bin: natsBin, dir: testutil.ShortTempDir(t), port: port}
-	ns.start(t)
+	ns := testutil.StartNATSServer(t)
 	bin := testutil.Binaries(t)
 	run := testutil.ShortTempDir(t)
 	ngPort, err := testutil.FreePort("udp", "127.0.0.1")
@@ -72,7 +25,7 @@ func TestBusDownLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	ngAddr := "127.0.0.1:" + strconv.Itoa(ngPort)
-	common := []string{"--nats-url=" + ns.url(), "--node-id=busdown", "--log-level=debug"}
+	common := []string{"--nats-url=" + ns.URL(), "--node-id=busdown", "--log-level=debug"}
 	testutil.StartProc(t, filepath.Join(bin, "portd"), append(common, "--runtime-dir="+run, "--interface=127.0.0.1", "--port-min=38000", "--port-max=38999"))
 	ngctl := testutil.StartProc(t, filepath.Join(bin, "ng-ctl"), append(common, "--listen-ng="+ngAddr))
 	ngctl.WaitMatch(t, testutil.MatchLine(`msg="port leases ready"`), 20*time.Second)
@@ -93,13 +46,13 @@ func TestBusDownLosesNothing(t *testing.T) {
 	}
 	mustOK("before")
 
-	ns.stop()
+	ns.Stop()
 	for i := 0; i < 5; i++ {
 		mustOK("during-" + strconv.Itoa(i)) // answered from the stock; nothing waits on the bus
 	}
 
-	ns.start(t)
-	conn := testutil.Connect(t, ns.url(), "busdown", "check")
+	ns.Start()
+	conn := testutil.Connect(t, ns.URL(), "busdown", "check")
 	store, err := nodestate.Open(ctx, conn, nodestate.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,7 @@ import (
 // TestDebianNATSServer runs node state and a request/reply endpoint against
 // the nats-server Debian ships (2.9), which operators may use as the bus.
 func TestDebianNATSServer(t *testing.T) {
-	url := testutil.StartNATSServer(t)
+	url := testutil.StartNATSServer(t).URL()
 	s := openStore(t, url)
 	calls := nodestate.Calls(s)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

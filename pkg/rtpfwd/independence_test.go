@@ -3,8 +3,6 @@ package rtpfwd_test
 import (
 	"context"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -20,26 +18,8 @@ import (
 // installed, rtp-fwd keeps forwarding with the bus, portd and ng-ctl all
 // gone (each daemon started on its own against Debian's nats-server).
 func TestForwardingOutlivesEverythingElse(t *testing.T) {
-	natsBin, err := exec.LookPath("nats-server")
-	if err != nil {
-		if os.Getenv("RTPKIT_REQUIRE_DEPS") != "" {
-			t.Fatal("nats-server not installed")
-		}
-		t.Skip("nats-server not installed")
-	}
-	busPort, err := testutil.FreePort("tcp", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "nats://127.0.0.1:" + strconv.Itoa(busPort)
-	natsd := testutil.StartProc(t, natsBin, []string{"-js", "-a", "127.0.0.1", "-p", strconv.Itoa(busPort), "-sd", testutil.ShortTempDir(t)})
-	for i := 0; i < 200; i++ {
-		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(busPort), 50*time.Millisecond); err == nil {
-			_ = c.Close()
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	natsd := testutil.StartNATSServer(t)
+	url := natsd.URL()
 	bin := testutil.Binaries(t)
 	run := testutil.ShortTempDir(t)
 	ngPort, err := testutil.FreePort("udp", "127.0.0.1")
@@ -69,12 +49,13 @@ func TestForwardingOutlivesEverythingElse(t *testing.T) {
 	relay(t, a, dstA, b, 7, 1)
 	relay(t, b, dstB, a, 8, 1)
 
-	for _, p := range []*testutil.Proc{ngctl, portd, natsd} {
+	for _, p := range []*testutil.Proc{ngctl, portd} {
 		_ = p.Signal(syscall.SIGKILL)
 		if _, err := p.Wait(5 * time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}
+	natsd.Kill()
 	for seq := uint16(2); seq < 12; seq++ {
 		relay(t, a, dstA, b, 7, seq)
 		relay(t, b, dstB, a, 8, seq)

@@ -10,11 +10,20 @@ import (
 	"time"
 )
 
-// StartNATSServer runs the system's nats-server binary (Debian package
-// nats-server) with JetStream on a free loopback port, as a production node
-// would use it, and returns its URL. Skipped when the binary is missing,
-// unless RTPKIT_REQUIRE_DEPS is set (make test installs both).
-func StartNATSServer(t testing.TB) string {
+// NATSServer is the system's nats-server (Debian package nats-server) with
+// JetStream, run as a production node would run its bus. It can be stopped
+// and started again on the same port and store.
+type NATSServer struct {
+	bin, dir string
+	port     int
+	t        testing.TB
+	proc     *Proc
+}
+
+// StartNATSServer runs nats-server with JetStream on a free loopback port.
+// Skipped when the binary is missing, unless RTPKIT_REQUIRE_DEPS is set
+// (make test installs it).
+func StartNATSServer(t testing.TB) *NATSServer {
 	t.Helper()
 	bin, err := exec.LookPath("nats-server")
 	if err != nil {
@@ -27,19 +36,39 @@ func StartNATSServer(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	p := StartProc(t, bin, []string{"-js", "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-sd", ShortTempDir(t)})
+	n := &NATSServer{bin: bin, dir: ShortTempDir(t), port: port, t: t}
+	n.Start()
+	return n
+}
+
+// URL is the server's client URL.
+func (n *NATSServer) URL() string { return "nats://127.0.0.1:" + strconv.Itoa(n.port) }
+
+// Start runs the server (again) and waits until it listens.
+func (n *NATSServer) Start() {
+	n.t.Helper()
+	n.proc = StartProc(n.t, n.bin, []string{"-js", "-a", "127.0.0.1", "-p", strconv.Itoa(n.port), "-sd", n.dir})
+	addr := "127.0.0.1:" + strconv.Itoa(n.port)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
 			_ = c.Close()
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("nats-server did not listen on %s:\n%s", addr, p.Output())
+			n.t.Fatalf("nats-server did not listen on %s:\n%s", addr, n.proc.Output())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Cleanup(func() { _ = p.Signal(syscall.SIGTERM); _, _ = p.Wait(5 * time.Second) })
-	return "nats://" + addr
+}
+
+// Stop ends the server with SIGTERM and waits for it.
+func (n *NATSServer) Stop() { n.signal(syscall.SIGTERM) }
+
+// Kill ends the server with SIGKILL (a crash) and waits for it.
+func (n *NATSServer) Kill() { n.signal(syscall.SIGKILL) }
+
+func (n *NATSServer) signal(sig syscall.Signal) {
+	_ = n.proc.Signal(sig)
+	_, _ = n.proc.Wait(10 * time.Second)
 }
