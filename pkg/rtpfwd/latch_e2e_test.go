@@ -1,0 +1,115 @@
+package rtpfwd_test
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/rtpkit/rtpkit/pkg/bencode"
+	"github.com/rtpkit/rtpkit/pkg/ngclient"
+	"github.com/rtpkit/rtpkit/pkg/testutil"
+)
+
+// call is one call set up through ng between two test sockets.
+type call struct {
+	a, b       *net.UDPConn
+	dstA, dstB *net.UDPAddr // where A and B send
+}
+
+func setupCall(t *testing.T, ctx context.Context, c *ngclient.Client, id string, flags ...string) call {
+	t.Helper()
+	cl := call{a: listen(t), b: listen(t)}
+	offer := callReq("offer", id, "", sdpFor(port(cl.a)))
+	answer := callReq("answer", id, "B", sdpFor(port(cl.b)))
+	if len(flags) > 0 {
+		offer.Set("flags", bencode.Strs(flags...))
+		answer.Set("flags", bencode.Strs(flags...))
+	}
+	toB := ngOK(t, ctx, c, offer)
+	toA := ngOK(t, ctx, c, answer)
+	cl.dstA = udpAddr(mPort.FindStringSubmatch(toA)[1])
+	cl.dstB = udpAddr(mPort.FindStringSubmatch(toB)[1])
+	return cl
+}
+
+// TestStrictSourceAndFloodThroughTheNode: strict-source given over ng is
+// enforced by rtp-fwd once the source is confirmed, and a flooded call does
+// not stop another call's packets.
+func TestStrictSourceAndFloodThroughTheNode(t *testing.T) {
+	ngPort, err := testutil.FreePort("udp", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ngAddr := "127.0.0.1:" + strconv.Itoa(ngPort)
+	up := testutil.StartProc(t, filepath.Join(testutil.Binaries(t), "rtpctl"), []string{"up", "--nats-listen=127.0.0.1:0",
+		"--state-dir=" + testutil.ShortTempDir(t), "--interface=127.0.0.1", "--port-min=32000", "--port-max=32999", "--listen-ng=" + ngAddr})
+	up.WaitMatch(t, regexp.MustCompile(`(?m)^  rtp-fwd\s+running, pid \d+$`), 30*time.Second)
+	up.WaitMatch(t, testutil.MatchLine(`^Stop with Ctrl-C`), 30*time.Second)
+	c, err := ngclient.Dial(ngAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	strict := setupCall(t, ctx, c, "strict1", "strict-source")
+	other := setupCall(t, ctx, c, "other1")
+	relay(t, strict.a, strict.dstA, strict.b, 1, 1)
+	relay(t, strict.b, strict.dstB, strict.a, 2, 1)
+
+	// After the learning window (3 s after the last signalling) the first
+	// packet confirms A's source; then a stranger's packets are dropped.
+	time.Sleep(3500 * time.Millisecond)
+	relay(t, strict.a, strict.dstA, strict.b, 1, 2)
+	stranger := listen(t)
+	for i := 0; i < 5; i++ {
+		if _, err := stranger.WriteToUDP(rtpPacket(9, uint16(100+i), "stranger"), strict.dstA); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf := make([]byte, 2048)
+	_ = strict.b.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, _, err := strict.b.ReadFromUDP(buf); err == nil {
+		t.Fatalf("a stranger's packet was forwarded under strict-source: %x", buf[:n])
+	}
+	relay(t, strict.a, strict.dstA, strict.b, 1, 3) // the real source still passes
+
+	// A flood on one call (far above the 30k packets/s cap of a stream)
+	// while the other call's packets all arrive.
+	flood := rtpPacket(3, 1, "flood")
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		n := 0
+		defer func() { done <- n }()
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for i := 0; i < 256; i++ {
+				_, _ = strict.a.WriteToUDP(flood, strict.dstA)
+				n++
+			}
+		}
+	}()
+	time.Sleep(300 * time.Millisecond) // the flood is under way
+	for seq := uint16(1); seq <= 20; seq++ {
+		relay(t, other.a, other.dstA, other.b, 5, seq)
+		relay(t, other.b, other.dstB, other.a, 6, seq)
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(stop)
+	sent := <-done
+	if sent < 5000 {
+		t.Fatalf("the flood sent only %d packets: nothing was tested", sent)
+	}
+	t.Logf("flooded one call with %d packets while the other relayed 40, one by one", sent)
+}
