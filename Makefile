@@ -36,6 +36,8 @@ lint: deps ## gofmt, go vet and staticcheck; fails on any finding
 
 test: deps lint build ## Install what is missing, lint, then run every test (root: network namespaces too) and short fuzz runs
 	RTPKIT_TEST_BINDIR=$(BIN) RTPKIT_REQUIRE_DEPS=1 $(GO) test -race -count=1 -timeout 9m ./...
+	# The race detector allocates: the zero-allocation tests run again without it.
+	$(GO) test -count=1 -run 'Alloc' ./pkg/fwd/ ./pkg/mediabench/ ./pkg/bencode/
 	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
 bench: build ## Run the Go benchmarks
