@@ -26,8 +26,13 @@ func TestBusDownLosesNothing(t *testing.T) {
 	}
 	ngAddr := "127.0.0.1:" + strconv.Itoa(ngPort)
 	common := []string{"--nats-url=" + ns.URL(), "--node-id=busdown", "--log-level=debug"}
-	testutil.StartProc(t, filepath.Join(bin, "portd"), append(common, "--runtime-dir="+run, "--interface=127.0.0.1", "--port-min=38000", "--port-max=38999"))
+	portd := testutil.StartProc(t, filepath.Join(bin, "portd"), append(common, "--runtime-dir="+run, "--interface=127.0.0.1", "--port-min=38000", "--port-max=38999"))
 	ngctl := testutil.StartProc(t, filepath.Join(bin, "ng-ctl"), append(common, "--listen-ng="+ngAddr))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("portd output:\n%s", portd.Output())
+		}
+	})
 	ngctl.WaitMatch(t, testutil.MatchLine(`msg="port leases ready"`), 20*time.Second)
 
 	c, err := ngclient.Dial(ngAddr)

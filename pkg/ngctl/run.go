@@ -69,10 +69,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// answers (rtpctl up and systemd start it first).
 	go func() {
 		for attempt := 0; ctx.Err() == nil; attempt++ {
-			if err := connectPorts(ctx, ports, stock, engine, log); err == nil {
+			err := connectPorts(ctx, ports, stock, engine, log)
+			if err == nil {
 				return
-			} else if attempt == 0 {
+			}
+			if attempt == 0 {
 				log.Warn("portd not answering yet; offers fail until it does", "err", err)
+			} else if attempt%10 == 0 {
+				log.Warn("still no port leases from portd", "attempts", attempt+1, "err", err)
+			} else {
+				log.Debug("port leases not ready", "attempt", attempt+1, "err", err)
 			}
 			select {
 			case <-ctx.Done():
@@ -158,7 +164,7 @@ func (d *ngDoc) UnmarshalJSON(b []byte) error { *d = append((*d)[:0], b...); ret
 // run of ng-ctl held, and warms the stock of each family's default
 // interface.
 func connectPorts(ctx context.Context, ports portd.Client, stock *portd.Stock, engine *calls.Engine, log *slog.Logger) error {
-	lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	l, err := ports.List(lctx)
 	if err != nil {

@@ -45,3 +45,41 @@ func TestDebianNATSServer(t *testing.T) {
 		t.Fatalf("ping over nats-server: %+v %v", h, err)
 	}
 }
+
+// TestConcurrentOpen: daemons starting together on a fresh bus all open
+// the bucket, whichever of them creates it (embedded and Debian servers).
+func TestConcurrentOpen(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		url  func(t *testing.T) string
+	}{
+		{"embedded", func(t *testing.T) string { return testutil.StartNATS(t).URL() }},
+		{"debian", func(t *testing.T) string { return testutil.StartNATSServer(t).URL() }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for round := 0; round < 5; round++ {
+				url := tt.url(t)
+				errs := make(chan error, 8)
+				for i := 0; i < 8; i++ {
+					go func() {
+						ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+						defer cancel()
+						c, err := bus.Connect(ctx, bus.Options{URL: url}, "race", "open", nil)
+						if err != nil {
+							errs <- err
+							return
+						}
+						defer c.Close()
+						_, err = nodestate.Open(ctx, c, nodestate.Options{})
+						errs <- err
+					}()
+				}
+				for i := 0; i < 8; i++ {
+					if err := <-errs; err != nil {
+						t.Fatalf("round %d: concurrent open: %v", round, err)
+					}
+				}
+			}
+		})
+	}
+}

@@ -47,8 +47,13 @@ func Open(ctx context.Context, c *bus.Conn, opts Options) (*Store, error) {
 			History:     1,
 			Storage:     storage,
 		})
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = js.KeyValue(ctx, name)
+		if err != nil {
+			// Another daemon of the node may have created it meanwhile; servers
+			// report that race differently (2.9: "subjects overlap"), so look
+			// the bucket up again before giving up.
+			if kv2, err2 := js.KeyValue(ctx, name); err2 == nil {
+				kv, err = kv2, nil
+			}
 		}
 	}
 	if err != nil {
