@@ -8,6 +8,9 @@ import (
 // Counters are packet, byte and error counts.
 type Counters struct {
 	Packets, Bytes, Errors uint64
+	// KernelDrops counts datagrams the kernel dropped on our sockets' full
+	// receive queues (an rtpkit addition to rtpengine's counters).
+	KernelDrops uint64
 }
 
 // StreamStats describes one stream (RTP or RTCP) of a media.
@@ -144,13 +147,14 @@ func add(t *Counters, c Counters) {
 	t.Packets += c.Packets
 	t.Bytes += c.Bytes
 	t.Errors += c.Errors
+	t.KernelDrops += c.KernelDrops
 }
 
 func streamStats(local netip.AddrPort, adv netip.Addr, signalled netip.AddrPort, kind string, act Activity) StreamStats {
 	s := StreamStats{LocalPort: int(local.Port()), LocalAddr: local.Addr(), Family: "IPv4", Endpoint: signalled, Flags: []string{kind}}
 	if act != nil {
 		if o, ok := act(local); ok {
-			s.Stats = Counters{Packets: o.Packets, Bytes: o.Bytes, Errors: o.Errors}
+			s.Stats = Counters{Packets: o.Packets, Bytes: o.Bytes, Errors: o.Errors, KernelDrops: o.KernelDrops}
 			if !o.LastPacket.IsZero() {
 				s.LastPacket = o.LastPacket.Unix()
 			}

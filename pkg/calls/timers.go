@@ -10,6 +10,9 @@ import (
 type Observed struct {
 	LastPacket             time.Time
 	Packets, Bytes, Errors uint64
+	// KernelDrops counts datagrams the kernel dropped on the socket's full
+	// receive queue.
+	KernelDrops uint64
 	// Endpoint is the party's learned (or signalled) address.
 	Endpoint netip.AddrPort
 }

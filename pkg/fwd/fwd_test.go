@@ -484,3 +484,35 @@ func TestBatching(t *testing.T) {
 		t.Errorf("%d packets, want 10", s.Packets)
 	}
 }
+
+// TestKernelDrops: datagrams the kernel dropped on a full receive queue
+// before the loop could read them are reported from SO_RXQ_OVFL.
+func TestKernelDrops(t *testing.T) {
+	e := newTestEngine(t, Config{Workers: 1})
+	c := newCall(t)
+	for _, o := range []struct{ opt, val int }{{unix.SO_RXQ_OVFL, 1}, {unix.SO_RCVBUF, 1024}} {
+		if err := unix.SetsockoptInt(c.pa, unix.SOL_SOCKET, o.opt, o.val); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Fill A's socket while no loop reads it: the kernel drops the excess.
+	const burst = 200
+	p := rtpPacket(1, 0xD1, make([]byte, 160))
+	for range burst {
+		send(t, c.A, c.paA, p)
+	}
+	c.set(t, e, "drops", 1, 2, Stream{}, Stream{})
+	// The drop count travels with the next datagram queued after the drops.
+	eventually(t, "kernel drops", func() bool {
+		send(t, c.A, c.paA, p)
+		return stats(t, e, 1).KernelDrops > 0
+	})
+	s := stats(t, e, 1)
+	t.Logf("received %d, kernel drops %d", s.Packets, s.KernelDrops)
+	if s.KernelDrops >= burst || s.Packets+s.KernelDrops < burst {
+		t.Errorf("received %d, kernel drops %d of a burst of %d", s.Packets, s.KernelDrops, burst)
+	}
+	if q := stats(t, e, 2); q.KernelDrops != 0 {
+		t.Errorf("B's socket reports %d kernel drops", q.KernelDrops)
+	}
+}

@@ -52,6 +52,7 @@ type loop struct {
 	rh     []unix.Mmsghdr
 	riov   []unix.Iovec
 	rname  []unix.RawSockaddrInet6
+	rctl   []byte // control buffers, ctlSize bytes per message (SO_RXQ_OVFL)
 	sh     []unix.Mmsghdr
 	siov   []unix.Iovec
 	sname  []unix.RawSockaddrInet6
@@ -81,6 +82,7 @@ func newLoop(idx int, cfg Config) (*loop, error) {
 		rh:     make([]unix.Mmsghdr, cfg.Batch),
 		riov:   make([]unix.Iovec, cfg.Batch),
 		rname:  make([]unix.RawSockaddrInet6, cfg.Batch),
+		rctl:   make([]byte, cfg.Batch*ctlSize),
 		sh:     make([]unix.Mmsghdr, cfg.Batch),
 		siov:   make([]unix.Iovec, cfg.Batch),
 		sname:  make([]unix.RawSockaddrInet6, cfg.Batch),
@@ -102,6 +104,8 @@ func newLoop(idx int, cfg Config) (*loop, error) {
 		h.Namelen = unix.SizeofSockaddrInet6
 		h.Iov = &l.riov[i]
 		h.SetIovlen(1)
+		h.Control = &l.rctl[i*ctlSize]
+		h.SetControllen(ctlSize)
 		h = &l.sh[i].Hdr
 		h.Name = (*byte)(unsafe.Pointer(&l.sname[i]))
 		h.Iov = &l.siov[i]
@@ -214,6 +218,12 @@ func (l *loop) serve(s *stream) {
 		size := int(h.Len)
 		flags, namelen := h.Hdr.Flags, h.Hdr.Namelen
 		h.Hdr.Namelen = unix.SizeofSockaddrInet6
+		if h.Hdr.Controllen != 0 {
+			if d, ok := rxqOverflow(l.rctl[i*ctlSize : i*ctlSize+int(h.Hdr.Controllen)]); ok && uint64(d) > s.kdrops {
+				s.kdrops = uint64(d)
+			}
+		}
+		h.Hdr.SetControllen(ctlSize) // the kernel wrote what it used, 0 if nothing
 		if !s.admit(l.mono, l.interval, l.tau) {
 			s.drops++
 			continue

@@ -107,6 +107,10 @@ type Counters struct {
 	// FloodDrops counts packets dropped because the party sent faster
 	// than Config.MaxStreamPPS.
 	FloodDrops uint64
+	// KernelDrops is the socket's count of datagrams the kernel dropped
+	// because the receive queue was full (SO_RXQ_OVFL), as last reported
+	// with a received packet: it covers the socket's whole life.
+	KernelDrops uint64
 	// LastPacket is when the loop last received a packet from this party
 	// (flood drops included), to the loop's wakeup; zero if never.
 	LastPacket time.Time
@@ -126,6 +130,7 @@ type Counters struct {
 // sequence lock so a reader never sees a torn address.
 type published struct {
 	packets, bytes, errors, drops atomic.Uint64
+	kdrops                        atomic.Uint64
 	last                          atomic.Int64 // Unix ns; 0: never
 	ssrc                          atomic.Uint32
 
@@ -162,11 +167,12 @@ func (p *published) setEndpoint(ap netip.AddrPort, confirmed bool) {
 
 func (p *published) read() Counters {
 	c := Counters{
-		Packets:    p.packets.Load(),
-		Bytes:      p.bytes.Load(),
-		Errors:     p.errors.Load(),
-		FloodDrops: p.drops.Load(),
-		SSRC:       p.ssrc.Load(),
+		Packets:     p.packets.Load(),
+		Bytes:       p.bytes.Load(),
+		Errors:      p.errors.Load(),
+		FloodDrops:  p.drops.Load(),
+		KernelDrops: p.kdrops.Load(),
+		SSRC:        p.ssrc.Load(),
 	}
 	if ns := p.last.Load(); ns != 0 {
 		c.LastPacket = time.Unix(0, ns)
@@ -236,6 +242,7 @@ type stream struct {
 
 	// Counters, published after every batch.
 	packets, bytes, errors, drops uint64
+	kdrops                        uint64
 	ssrc                          uint32
 	last                          int64
 }
@@ -331,6 +338,7 @@ func (s *stream) publish() {
 	p.bytes.Store(s.bytes)
 	p.errors.Store(s.errors)
 	p.drops.Store(s.drops)
+	p.kdrops.Store(s.kdrops)
 	p.ssrc.Store(s.ssrc)
 	p.last.Store(s.last)
 }

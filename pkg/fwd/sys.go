@@ -46,6 +46,34 @@ func sendmmsg(fd int, h []unix.Mmsghdr) (int, unix.Errno) {
 	return int(r), 0
 }
 
+// ctlSize is the control buffer of one received message: room for the
+// SO_RXQ_OVFL message (a uint32) and one more small one.
+var ctlSize = unix.CmsgSpace(4) + unix.CmsgSpace(16)
+
+// rxqOverflow returns the socket's cumulative kernel drop count carried by
+// an SO_RXQ_OVFL control message in b (the kernel adds one to a datagram
+// once the socket has dropped any). It walks the messages in place,
+// without allocating.
+func rxqOverflow(b []byte) (uint32, bool) {
+	for len(b) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+		n := int(h.Len)
+		if n < unix.SizeofCmsghdr || n > len(b) {
+			return 0, false
+		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SO_RXQ_OVFL && n >= unix.CmsgLen(4) {
+			d := b[unix.CmsgLen(0):]
+			return *(*uint32)(unsafe.Pointer(&d[0])), true
+		}
+		sp := unix.CmsgSpace(n - unix.CmsgLen(0))
+		if sp >= len(b) {
+			break
+		}
+		b = b[sp:]
+	}
+	return 0, false
+}
+
 // sockaddr is a destination in the kernel's layout for one socket family:
 // a sockaddr_in or a sockaddr_in6 laid over the same storage.
 type sockaddr struct {

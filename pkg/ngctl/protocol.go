@@ -359,7 +359,8 @@ func endpointDict(ap netip.AddrPort) bencode.Value {
 func countersDict(c calls.Counters) bencode.Value {
 	return bencode.NewDict(bencode.Pair{Key: "packets", Value: bencode.Int(int64(c.Packets))},
 		bencode.Pair{Key: "bytes", Value: bencode.Int(int64(c.Bytes))},
-		bencode.Pair{Key: "errors", Value: bencode.Int(int64(c.Errors))})
+		bencode.Pair{Key: "errors", Value: bencode.Int(int64(c.Errors))},
+		bencode.Pair{Key: "kernel drops", Value: bencode.Int(int64(c.KernelDrops))})
 }
 
 // shortNames are the command abbreviations of controlstatistics.

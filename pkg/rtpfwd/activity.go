@@ -39,6 +39,9 @@ type StreamActivity struct {
 	Endpoint  netip.AddrPort `json:"endpoint,omitzero"`
 	Confirmed bool           `json:"confirmed,omitempty"`
 	SSRC      uint32         `json:"ssrc,omitempty"`
+	// KernelDrops counts datagrams the kernel dropped on the socket's full
+	// receive queue (SO_RXQ_OVFL), over the socket's life.
+	KernelDrops uint64 `json:"kernel_drops,omitempty"`
 }
 
 // publishActivity reports the streams' counters until ctx ends.
@@ -62,12 +65,12 @@ func (r *reconciler) publishActivity(ctx context.Context, c *bus.Conn, worker st
 			if !ok {
 				continue
 			}
-			if prev, ok := last[local]; !full && ok && prev.Packets == st.Packets && prev.Errors == st.Errors && prev.Endpoint == st.Endpoint {
+			if prev, ok := last[local]; !full && ok && prev.Packets == st.Packets && prev.Errors == st.Errors && prev.Endpoint == st.Endpoint && prev.KernelDrops == st.KernelDrops {
 				continue
 			}
 			last[local] = st
 			msg.Streams = append(msg.Streams, StreamActivity{Local: local, LastPacket: st.LastPacket, Packets: st.Packets,
-				Bytes: st.Bytes, Errors: st.Errors, Endpoint: st.Endpoint, Confirmed: st.Confirmed, SSRC: st.SSRC})
+				Bytes: st.Bytes, Errors: st.Errors, Endpoint: st.Endpoint, Confirmed: st.Confirmed, SSRC: st.SSRC, KernelDrops: st.KernelDrops})
 		}
 		r.mu.Unlock()
 		for local := range last {
