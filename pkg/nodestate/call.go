@@ -15,6 +15,9 @@ const CallKind = "call"
 // records with a newer major version than it knows.
 const CallSchema = 1
 
+// SourceRedis is Call.Source of records redis-sync wrote.
+const SourceRedis = "redis"
+
 // Call is the node-state record of one call: what ng-ctl negotiated and
 // which local sockets carry it. ng-ctl writes own calls and redis-sync
 // writes foreign ones; every other process only reads them. What changes
@@ -27,7 +30,14 @@ type Call struct {
 	Owner string `json:"owner"`
 	// Foreign marks a call restored from another node's partition: it
 	// forwards media, but only final-timeout ends it.
-	Foreign bool      `json:"foreign,omitempty"`
+	Foreign bool `json:"foreign,omitempty"`
+	// Partition is the Redis partition the call is stored in when
+	// redis-sync restored it (for a foreign call: its owner's partition).
+	Partition string `json:"partition,omitempty"`
+	// Source says who wrote the record when it was not the owner's ng-ctl:
+	// SourceRedis for a call restored or taken over by redis-sync. ng-ctl
+	// loads such records; its own writes clear the field.
+	Source  string    `json:"source,omitempty"`
 	Created time.Time `json:"created"`
 	// LastSignal is the time of the last offer/answer that changed the call.
 	LastSignal time.Time `json:"last_signal"`
@@ -93,6 +103,10 @@ type Stream struct {
 	// Gen is portd's generation of the local socket's allocation (a record
 	// naming another generation than portd's is stale).
 	Gen uint64 `json:"gen,omitempty"`
+	// Learned is the party's address learned from its packets on the node
+	// that owned the call, when it was restored from Redis: media goes
+	// there until this node learns its own.
+	Learned netip.AddrPort `json:"learned,omitzero"`
 }
 
 // PayloadType is one payload type of a media, in m= line order.
