@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,8 +20,15 @@ import (
 
 // Redis is a redis-server started for one test.
 type Redis struct {
-	// Addr is host:port of its TCP listener.
+	// Addr is host:port of its TCP listener, to dial from the namespace it
+	// runs in (NetNS, or the test's own): for a wildcard Host ("0.0.0.0",
+	// "::") it names the loopback address of that family.
 	Addr string
+	// Port is the port of its TCP listener (kept across Restart).
+	Port int
+	// NetNS is the network namespace it runs in (RedisOptions.NetNS); nil
+	// means the test's own namespace.
+	NetNS *NetNS
 	// Socket is the path of its Unix socket.
 	Socket string
 	// Dir holds its data files (kept across Restart, for tests of a Redis
@@ -34,8 +42,16 @@ type Redis struct {
 
 // RedisOptions tunes StartRedis.
 type RedisOptions struct {
-	// Host is the address to bind (default 127.0.0.1).
+	// Host is the address to bind (default 127.0.0.1). A wildcard
+	// ("0.0.0.0" or "::") listens on every address, which is only sensible
+	// inside a private NetNS.
 	Host string
+	// NetNS, if set, runs redis-server inside this namespace (through
+	// "ip netns exec", which execs, so the pid that Kill, Stop and Restart
+	// act on is redis-server's own). The free port is picked, and Client
+	// and the readiness check dial, inside the namespace too. Nil runs it in
+	// the test's own namespace, as before.
+	NetNS *NetNS
 	// NotifyKeyspaceEvents is the notify-keyspace-events setting
 	// (default "Khg$x": keyspace channel, generic, hash, string, expired).
 	NotifyKeyspaceEvents string
@@ -63,17 +79,18 @@ func StartRedis(t testing.TB, opts RedisOptions) *Redis {
 		opts.NotifyKeyspaceEvents = "Khg$x"
 	}
 	dir := shortTempDir(t)
-	r := &Redis{Dir: dir, Socket: filepath.Join(dir, "redis.sock"), t: t}
+	r := &Redis{Dir: dir, Socket: filepath.Join(dir, "redis.sock"), NetNS: opts.NetNS, t: t}
 	aof := "no"
 	if opts.Persist {
 		aof = "yes"
 	}
 	for attempt := 0; attempt < 5; attempt++ {
-		port, err := FreePort("tcp", opts.Host)
+		port, err := r.freePort(opts.Host)
 		if err != nil {
 			t.Fatalf("free port: %v", err)
 		}
-		r.Addr = net.JoinHostPort(opts.Host, strconv.Itoa(port))
+		r.Port = port
+		r.Addr = net.JoinHostPort(dialHost(opts.Host), strconv.Itoa(port))
 		r.args = []string{
 			"--bind", opts.Host, "--port", strconv.Itoa(port),
 			"--unixsocket", r.Socket, "--unixsocketperm", "700",
@@ -92,8 +109,62 @@ func StartRedis(t testing.TB, opts RedisOptions) *Redis {
 	return r
 }
 
+// dialHost is the address to dial for a listener bound to host: loopback
+// for a wildcard.
+func dialHost(host string) string {
+	if a, err := netip.ParseAddr(host); err == nil && a.IsUnspecified() {
+		if a.Is4() {
+			return "127.0.0.1"
+		}
+		return "::1"
+	}
+	return host
+}
+
+// freePort picks a free TCP port on host in the server's namespace.
+func (r *Redis) freePort(host string) (int, error) {
+	if r.NetNS == nil {
+		return FreePort("tcp", host)
+	}
+	var port int
+	err := r.NetNS.Do(func() error {
+		var err error
+		port, err = FreePort("tcp", host)
+		return err
+	})
+	return port, err
+}
+
+// dial connects from the server's namespace (go-redis's Dialer).
+func (r *Redis) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	if r.NetNS == nil {
+		return d.DialContext(ctx, network, addr)
+	}
+	var c net.Conn
+	err := r.NetNS.Do(func() error {
+		var err error
+		c, err = d.DialContext(ctx, network, addr)
+		return err
+	})
+	return c, err
+}
+
+// newClient is a go-redis client for DB db that dials in the server's
+// namespace.
+func (r *Redis) newClient(db int) *redis.Client {
+	o := &redis.Options{Addr: r.Addr, DB: db}
+	if r.NetNS != nil {
+		o.Dialer = r.dial
+	}
+	return redis.NewClient(o)
+}
+
 func (r *Redis) start(bin string) error {
 	cmd := exec.Command(bin, r.args...)
+	if r.NetNS != nil {
+		cmd = r.NetNS.Command(bin, r.args...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stderr, _ := os.Create(filepath.Join(r.Dir, "redis.log"))
 	cmd.Stdout, cmd.Stderr = stderr, stderr
@@ -110,7 +181,10 @@ func (r *Redis) start(bin string) error {
 			return fmt.Errorf("redis-server exited at start: %s", readFile(filepath.Join(r.Dir, "redis.log")))
 		default:
 		}
-		if c, err := net.DialTimeout("tcp", r.Addr, 200*time.Millisecond); err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		c, err := r.dial(ctx, "tcp", r.Addr)
+		cancel()
+		if err == nil {
 			_ = c.Close()
 			r.waitDone = exited
 			return nil
@@ -125,9 +199,10 @@ func (r *Redis) start(bin string) error {
 // URL is a redis:// URL for DB db.
 func (r *Redis) URL(db int) string { return fmt.Sprintf("redis://%s/%d", r.Addr, db) }
 
-// Client returns a go-redis client for DB db, closed at cleanup.
+// Client returns a go-redis client for DB db, closed at cleanup. For a
+// server in a NetNS it connects from inside that namespace.
 func (r *Redis) Client(db int) *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: r.Addr, DB: db})
+	c := r.newClient(db)
 	r.t.Cleanup(func() { _ = c.Close() })
 	return c
 }
@@ -177,7 +252,7 @@ func (r *Redis) Restart() {
 
 // WaitKeyspaceConfig returns CONFIG GET notify-keyspace-events.
 func (r *Redis) WaitKeyspaceConfig(ctx context.Context) (string, error) {
-	c := redis.NewClient(&redis.Options{Addr: r.Addr})
+	c := r.newClient(0)
 	defer c.Close()
 	m, err := c.ConfigGet(ctx, "notify-keyspace-events").Result()
 	if err != nil {
