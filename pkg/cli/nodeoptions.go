@@ -16,8 +16,9 @@ var NodeOptions = map[string]bool{
 	// ng-ctl
 	"listen-ng": true, "listen-tcp-ng": true, "listen-http": true, "timeout": true, "silent-timeout": true,
 	"offer-timeout": true, "final-timeout": true, "delete-delay": true, "max-sessions": true,
+	"active-switchover": true, // and redis-sync
 	// redis-sync
-	"redis": true, "subscribe-keyspace": true, "redis-expires": true,
+	"redis": true, "subscribe-keyspace": true, "redis-expires": true, "redis-connect-timeout": true, "redis-cmd-timeout": true, "redis-queue": true,
 	// rtpctl up
 	"nats-listen": true, "state-dir": true, "bin-dir": true, "ready-timeout": true,
 }

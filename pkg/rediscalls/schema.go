@@ -24,6 +24,7 @@ package rediscalls
 import (
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -256,4 +257,20 @@ func payloadTypes(h map[string]string) ([]nodestate.PayloadType, error) {
 		out[i] = it.pt
 	}
 	return out, nil
+}
+
+// Digest summarises what the entry stores (record, endpoints, payload
+// types; not Rev or Updated), to tell whether a write or a restore would
+// change anything.
+func Digest(e *Entry) uint64 {
+	enc, err := encode(e)
+	if err != nil {
+		return 0
+	}
+	h := fnv.New64a()
+	for _, s := range []string{enc.call, enc.endpoints, enc.pts} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return h.Sum64()
 }

@@ -288,6 +288,26 @@ func (s *Store) apply(ctx context.Context, ops []Op) ([]error, error) {
 	return out, nil
 }
 
+// IsTransient reports whether err is a Redis error reply that goes away
+// by itself (a restarting, busy or failing-over server): the operation
+// should be retried, not dropped.
+func IsTransient(err error) bool {
+	if err == nil {
+		return false
+	}
+	var re redis.Error
+	if !errors.As(err, &re) {
+		return false
+	}
+	msg := re.Error()
+	for _, p := range []string{"LOADING", "BUSY", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "NOSCRIPT", "OOM", "NOREPLICAS"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
 func isNoScript(err error) bool {
 	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
 }

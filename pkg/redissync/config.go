@@ -3,28 +3,35 @@
 package redissync
 
 import (
-	"context"
 	"flag"
-	"fmt"
-	"log/slog"
+	"time"
 
 	"github.com/rtpkit/rtpkit/pkg/cli"
+	"github.com/rtpkit/rtpkit/pkg/rediscalls"
 )
 
 // Config is redis-sync's configuration.
 type Config struct {
 	cli.Common
-	Redis             string
-	SubscribeKeyspace cli.IntList
-	RedisExpires      int
+	Redis               string
+	SubscribeKeyspace   cli.IntList
+	RedisExpires        int
+	RedisConnectTimeout time.Duration
+	RedisCmdTimeout     time.Duration
+	RedisQueue          int
+	ActiveSwitchover    bool
 }
 
 // RegisterFlags adds redis-sync's options.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Common.RegisterFlags(fs)
-	fs.StringVar(&c.Redis, "redis", "", "Redis that persists this node's calls, as `[PW@]HOST:PORT/DB` (DB is its partition); off if empty")
+	fs.StringVar(&c.Redis, "redis", "", "Redis that persists this node's calls, as `[PW@]HOST:PORT/DB` or redis[s]://[:PW@]HOST:PORT/DB (DB is its partition); off if empty")
 	fs.Var(&c.SubscribeKeyspace, "subscribe-keyspace", "Redis `DB` of the redundancy group whose calls this node restores, repeatable")
 	fs.IntVar(&c.RedisExpires, "redis-expires", 86400, "`seconds` of expiry on call keys, refreshed on every write")
+	fs.DurationVar(&c.RedisConnectTimeout, "redis-connect-timeout", time.Second, "`duration` allowed to connect to Redis")
+	fs.DurationVar(&c.RedisCmdTimeout, "redis-cmd-timeout", 2*time.Second, "`duration` allowed for one Redis round trip")
+	fs.IntVar(&c.RedisQueue, "redis-queue", 100000, "calls whose writes wait while Redis is away (the latest state per call); beyond, the oldest are dropped and counted")
+	fs.BoolVar(&c.ActiveSwitchover, "active-switchover", false, "signalling or media reaching a foreign call makes it this node's own")
 }
 
 // Validate checks the options.
@@ -35,15 +42,18 @@ func (c *Config) Validate() error {
 	if c.RedisExpires <= 0 {
 		return cli.Usagef("--redis-expires %d: must be > 0", c.RedisExpires)
 	}
+	if c.RedisQueue <= 0 {
+		return cli.Usagef("--redis-queue %d: must be > 0", c.RedisQueue)
+	}
 	for _, db := range c.SubscribeKeyspace {
 		if db < 0 {
 			return cli.Usagef("--subscribe-keyspace %d: must be >= 0", db)
 		}
 	}
+	if c.Redis != "" {
+		if _, _, err := rediscalls.ParseURL(c.Redis); err != nil {
+			return cli.Usagef("--redis: %v", err)
+		}
+	}
 	return nil
-}
-
-// Run serves until ctx ends.
-func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	return fmt.Errorf("redis-sync: %w (issue #7)", cli.ErrNotImplemented)
 }

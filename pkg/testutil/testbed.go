@@ -94,6 +94,9 @@ type TestbedOptions struct {
 	// Testbed.Redis). The test is skipped as StartRedis does if none is
 	// installed.
 	Redis bool
+	// RedisPersist keeps Redis's data across Kill and Restart (append-only
+	// file).
+	RedisPersist bool
 	// Service is the service address (default DefaultTestbedService); IPv4.
 	Service netip.Addr
 }
@@ -170,7 +173,7 @@ func NewTestbed(t testing.TB, opts TestbedOptions) *Testbed {
 	AddRoute(t, tb.Router, tb.servicePrefix(), tb.Nodes[0].Addr.String())
 
 	if opts.Redis {
-		tb.Redis = StartRedis(t, RedisOptions{Host: "0.0.0.0", NetNS: tb.Router})
+		tb.Redis = StartRedis(t, RedisOptions{Host: "0.0.0.0", NetNS: tb.Router, Persist: opts.RedisPersist})
 	}
 	return tb
 }
