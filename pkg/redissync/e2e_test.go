@@ -2,9 +2,11 @@ package redissync_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
@@ -339,10 +341,27 @@ func TestRedundancy(t *testing.T) {
 	ngCall(t, ctx, a.ng, "delete", "call-0500", "", 0)
 	eventually(t, "B follows A after A's restart", 30*time.Second, func() error { return sameCalls(t, a, b, "node0") })
 
-	// `active` on B: the calls move to B's database in one step.
+	// rtpctl keyspace: C follows A's database too, then stops.
+	if out := rtpctl(t, tb, c, "keyspace", "add", "1"); !strings.Contains(out, "Now following keyspace 1.") || !strings.Contains(out, "Followed keyspaces: 1 2") {
+		t.Errorf("keyspace add:\n%s", out)
+	}
+	eventually(t, "C restores A's calls after keyspace add", 30*time.Second, func() error { return sameCalls(t, a, c, "node0") })
+	if out := rtpctl(t, tb, c, "keyspace", "remove", "1"); !strings.Contains(out, "Stopped following keyspace 1;") {
+		t.Errorf("keyspace remove:\n%s", out)
+	}
+	eventually(t, "C drops A's calls after keyspace remove", 30*time.Second, func() error {
+		if n := len(c.list(t)); n != 0 {
+			return fmt.Errorf("C holds %d calls", n)
+		}
+		return nil
+	})
+	if out := rtpctl(t, tb, c, "keyspace", "list", "--json"); !strings.Contains(out, `"dbs": [`) {
+		t.Errorf("keyspace list --json:\n%s", out)
+	}
+
+	// `rtpctl active` on B: the calls move to B's database in one step.
 	var rep redissync.OwnershipReply
-	rep, err = bus.Request[bus.Empty, redissync.OwnershipReply](ctx, b.bus, b.bus.Subject("redis-sync", redissync.SubjectActive), bus.Empty{})
-	if err != nil {
+	if err := json.Unmarshal([]byte(rtpctl(t, tb, b, "active", "--json")), &rep); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("active on B took over %d calls", rep.Calls)
@@ -408,4 +427,15 @@ func dumpOnFailure(t *testing.T, nodes ...*node) {
 			t.Logf("node%d redis-sync:\n%s", n.i, strings.Join(re.FindAllString(n.proc.Output(), -1), "\n"))
 		}
 	})
+}
+
+// rtpctl runs an rtpctl client command inside the node's namespace.
+func rtpctl(t *testing.T, tb *testutil.Testbed, n *node, args ...string) string {
+	t.Helper()
+	full := append(args, "--nats-url=nats://127.0.0.1:"+natsPort, "--node-id=node"+strconv.Itoa(n.i), "--timeout=10s")
+	out, err := tb.Nodes[n.i].NS.Command(filepath.Join(testutil.Binaries(t), "rtpctl"), full...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("rtpctl %v: %v\n%s", args, err, out)
+	}
+	return string(out)
 }

@@ -156,9 +156,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	// Redis: check it, load the own partition (retrying while it is
 	// away), then follow the group's partitions.
-	wg.Add(2)
+	wg.Add(1 + len(s.reads))
 	go func() { defer wg.Done(); s.runWriter(ctx) }()
-	go func() { defer wg.Done(); s.runReader(ctx) }()
+	for _, q := range s.reads {
+		go func() { defer wg.Done(); s.runReader(ctx, q) }()
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

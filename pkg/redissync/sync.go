@@ -3,6 +3,7 @@ package redissync
 import (
 	"context"
 	"errors"
+	"hash/fnv"
 	"log/slog"
 	"net/netip"
 	"sort"
@@ -22,6 +23,9 @@ import (
 const (
 	writeBatch = 256
 	readBatch  = 256
+	// readers apply restored calls in parallel (each call always by the
+	// same one).
+	readers = 4
 )
 
 // Counters are redis-sync's totals since it started.
@@ -46,8 +50,6 @@ type callState struct {
 	written uint64
 	// applied is the digest of the Redis entry a foreign record came from.
 	applied uint64
-	// touched is the epoch of the last read of the call from Redis.
-	touched uint64
 	// learned are the peers rtp-fwd learned, by local socket.
 	learned map[netip.AddrPort]netip.AddrPort
 	packets map[netip.AddrPort]uint64
@@ -64,14 +66,13 @@ type syncer struct {
 	switchover bool
 
 	q     *queue
-	reads *readQueue
+	reads []*readQueue // by hash of the call id: one call is applied by one reader, in order
 	errs  *rateLog
 
 	mu      sync.Mutex
 	known   map[string]*callState
 	bySock  map[netip.AddrPort]string
 	follow  map[int]*follower
-	epoch   uint64
 	started bool // node state's initial records are in
 
 	writes, writeErrors, restores, removals, resyncs atomic.Uint64
@@ -80,7 +81,7 @@ type syncer struct {
 func newSyncer(node string, own rediscalls.Partition, store *rediscalls.Store, calls *nodestate.Table[nodestate.Call],
 	ports portd.Client, queueMax int, switchover bool, log *slog.Logger) *syncer {
 	return &syncer{node: node, own: own, store: store, calls: calls, ports: ports, log: log, switchover: switchover,
-		q: newQueue(queueMax), reads: newReadQueue(), errs: newRateLog(log, 5*time.Second),
+		q: newQueue(queueMax), reads: newReadQueues(readers), errs: newRateLog(log, 5*time.Second),
 		known: map[string]*callState{}, bySock: map[netip.AddrPort]string{}, follow: map[int]*follower{}}
 }
 
@@ -372,8 +373,6 @@ func (s *syncer) restore(ctx context.Context, p rediscalls.Partition, e *redisca
 	s.mu.Lock()
 	st := s.state(rec.ID)
 	st.home, st.homeSet = p, true
-	s.epoch++
-	st.touched = s.epoch // a resync running now must not take it for gone
 	if foreign {
 		st.applied = d
 	} else {
@@ -439,16 +438,18 @@ func (s *syncer) bind(ctx context.Context, c nodestate.Call) map[netip.AddrPort]
 	return gens
 }
 
-// runReader applies keyspace notifications: each names a call to read
-// again; the reads are batched and pipelined.
-func (s *syncer) runReader(ctx context.Context) {
+// runReader applies the calls queued for reading (by keyspace
+// notifications and resyncs) of one shard: the reads are batched and
+// pipelined, and each call is applied in the order it was read, by this
+// reader only, so that an older read never undoes a newer one.
+func (s *syncer) runReader(ctx context.Context, q *readQueue) {
 	for {
-		batch := s.reads.take(readBatch)
+		batch := q.take(readBatch)
 		if len(batch) == 0 {
 			select {
 			case <-ctx.Done():
 				return
-			case <-s.reads.ready:
+			case <-q.ready:
 			}
 			continue
 		}
@@ -457,13 +458,13 @@ func (s *syncer) runReader(ctx context.Context) {
 			byPart[r.p] = append(byPart[r.p], r.id)
 		}
 		for p, ids := range byPart {
-			if err := s.readApply(ctx, p, ids, nil); err != nil {
+			if err := s.readApply(ctx, p, ids); err != nil {
 				if ctx.Err() != nil {
 					return
 				}
 				s.errs.warn("redis read failed; will read again", "partition", p, "err", err)
 				for _, id := range ids {
-					s.reads.add(p, id)
+					q.add(p, id)
 				}
 				select {
 				case <-ctx.Done():
@@ -476,8 +477,8 @@ func (s *syncer) runReader(ctx context.Context) {
 }
 
 // readApply reads calls of a followed partition and brings node state in
-// line with them. seen, if given, collects the calls found.
-func (s *syncer) readApply(ctx context.Context, p rediscalls.Partition, ids []string, seen map[string]bool) error {
+// line with them.
+func (s *syncer) readApply(ctx context.Context, p rediscalls.Partition, ids []string) error {
 	entries, moved, errs, err := s.store.Read(ctx, p, ids)
 	if err != nil {
 		return err
@@ -490,13 +491,7 @@ func (s *syncer) readApply(ctx context.Context, p rediscalls.Partition, ids []st
 	for i, id := range ids {
 		if errs[i] != nil {
 			s.errs.warn("call in Redis unreadable; left alone", "partition", p, "call", id, "err", errs[i])
-			if seen != nil {
-				seen[id] = true // keep what we have
-			}
 			continue
-		}
-		if entries[i] != nil && seen != nil {
-			seen[id] = true
 		}
 		s.apply(ctx, p, id, entries[i], moved[i])
 	}
@@ -510,11 +505,7 @@ func (s *syncer) apply(ctx context.Context, p rediscalls.Partition, id string, e
 		s.mu.Unlock()
 		return
 	}
-	s.epoch++
 	st := s.known[id]
-	if st != nil {
-		st.touched = s.epoch
-	}
 	switch {
 	case e == nil:
 		gone := st != nil && st.has && st.rec.Foreign && st.homeSet && st.home == p
@@ -558,35 +549,37 @@ func (s *syncer) remove(ctx context.Context, id string) {
 	s.removals.Add(1)
 }
 
-// resync reads a whole followed partition: every call in it is restored
-// or updated, and every foreign call from it that is gone (and was not
-// seen since the resync began) is removed.
+// resync queues every call of a followed partition for reading, and
+// every foreign call node state holds from it: the readers restore or
+// update what is there and remove what is gone, so nothing written or
+// deleted while the subscription was down stays missing or present.
 func (s *syncer) resync(ctx context.Context, p rediscalls.Partition) error {
-	s.mu.Lock()
-	start := s.epoch
-	s.mu.Unlock()
-	seen := map[string]bool{}
-	began := time.Now()
-	err := s.store.Scan(ctx, p, func(ids []string) error {
-		return s.readApply(ctx, p, dedupe(ids), seen)
-	})
-	if err != nil {
+	var ids []string
+	if err := s.store.Scan(ctx, p, func(batch []string) error { ids = append(ids, batch...); return nil }); err != nil {
 		return err
 	}
+	ids = dedupe(ids)
+	inRedis := len(ids)
 	s.mu.Lock()
-	var gone []string
 	for id, st := range s.known {
-		if st.has && st.rec.Foreign && st.homeSet && st.home == p && !seen[id] && st.touched <= start {
-			gone = append(gone, id)
+		if st.has && st.rec.Foreign && st.homeSet && st.home == p {
+			ids = append(ids, id)
 		}
 	}
 	s.mu.Unlock()
-	for _, id := range gone {
-		s.remove(ctx, id)
+	for _, id := range dedupe(ids) {
+		s.readQueue(id).add(p, id)
 	}
 	s.resyncs.Add(1)
-	s.log.Info("partition resynced", "partition", p, "calls", len(seen), "removed", len(gone), "took", time.Since(began).Round(time.Millisecond))
+	s.log.Info("partition resync", "partition", p, "calls_in_redis", inRedis, "calls_to_check", len(dedupe(ids)))
 	return nil
+}
+
+// readQueue is the reader shard of a call.
+func (s *syncer) readQueue(id string) *readQueue {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	return s.reads[h.Sum32()%uint32(len(s.reads))]
 }
 
 // --- followed partitions ---
@@ -704,7 +697,7 @@ func (s *syncer) runFollower(ctx context.Context, f *follower) {
 				}
 			case *redis.Message:
 				if p, id, ok := rediscalls.ParseChannel(m.Channel); ok && p == f.p {
-					s.reads.add(p, id)
+					s.readQueue(id).add(p, id)
 				}
 			}
 		}
@@ -833,8 +826,12 @@ type readKey struct {
 	id string
 }
 
-func newReadQueue() *readQueue {
-	return &readQueue{pending: map[readKey]bool{}, ready: make(chan struct{}, 1)}
+func newReadQueues(n int) []*readQueue {
+	out := make([]*readQueue, n)
+	for i := range out {
+		out[i] = &readQueue{pending: map[readKey]bool{}, ready: make(chan struct{}, 1)}
+	}
+	return out
 }
 
 func (q *readQueue) add(p rediscalls.Partition, id string) {

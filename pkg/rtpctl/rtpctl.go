@@ -33,6 +33,9 @@ Commands:
   status    list the node's daemons that answer on the bus
   bench     load tools: "bench setup" (offer/answer/delete cycles over ng),
             "bench media" (RTP through the proxy: pps, loss, latency, CPU per packet)
+  keyspace  add|remove|list [N]: the Redis databases whose calls this node restores
+  active    make every foreign call this node's own (moved in Redis)
+  standby   make every own call foreign (this node stops writing them)
   version   print rtpctl's version
 
 Every command takes --help. Client commands take --nats-url, --node-id and --json.`
@@ -52,6 +55,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdStatus(args[1:], stdout, stderr)
 	case "bench":
 		return cmdBench(args[1:], stdout, stderr)
+	case "keyspace":
+		return cmdKeyspace(args[1:], stdout, stderr)
+	case "active", "standby":
+		return cmdOwnership(args[0], args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "rtpctl %s\n", version.Version)
 		return ExitOK
