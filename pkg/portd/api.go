@@ -19,7 +19,21 @@ const (
 	SubjectStarted = "started"
 	// SubjectFree takes Free messages (published, no reply).
 	SubjectFree = "free"
+	// SubjectRevoked carries a Revoked event when leased pairs were given
+	// to a call by someone other than their holder (a restore).
+	SubjectRevoked = "revoked"
 )
+
+// Revoked tells a lease holder that pairs it holds unused now belong to a
+// call that someone else bound (redis-sync restoring a call on the exact
+// ports): the holder must drop them from its stock and never hand them out.
+type Revoked struct {
+	// Holder is the holder the pairs were leased to.
+	Holder string `json:"holder"`
+	// Pairs are the revoked pairs, as leased (same RTP address and
+	// generation).
+	Pairs []Pair `json:"pairs"`
+}
 
 // Free gives pairs back without waiting: the holder dropped them (a call
 // ended, or took other ports). Each pair goes only if its generation still

@@ -56,7 +56,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	d := &daemon{t: t, log: log, instance: newInstanceID(), calls: nodestate.NewTable[callSockets](store, nodestate.CallKind)}
+	d := &daemon{t: t, conn: conn, log: log, instance: newInstanceID(), calls: nodestate.NewTable[callSockets](store, nodestate.CallKind)}
 	t.lastGen = genBase(d.instance)
 
 	if err := os.MkdirAll(cfg.RuntimeDir, 0o700); err != nil {
@@ -131,6 +131,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 type daemon struct {
 	t     *table
 	ws    *workers
+	conn  *bus.Conn
 	log   *slog.Logger
 	calls *nodestate.Table[callSockets]
 	// instance names this run of portd: leases carry it, and a holder that
@@ -169,6 +170,7 @@ func (d *daemon) followCalls(ctx context.Context, w *nodestate.Watcher[callSocke
 				d.log.Error("call sockets", "call", ev.ID, "err", err)
 			}
 			d.ws.released(ch.released)
+			d.revoke(ev.ID, ch.revoked)
 			if len(blocks) == 0 {
 				d.ws.callGone(ev.ID)
 			} else {
@@ -238,12 +240,30 @@ func (d *daemon) handleBind(ctx context.Context, req BindRequest) (BindReply, er
 		}
 		blocks = append(blocks, block{rtp: p.RTP, single: !p.RTCP.IsValid()})
 	}
-	pairs, err := d.t.bindCall(req.Call, blocks)
+	pairs, revoked, err := d.t.bindCall(req.Call, blocks)
 	if err != nil {
 		return BindReply{}, busError(err)
 	}
+	d.revoke(req.Call, revoked)
 	d.ws.callChanged(req.Call)
 	return BindReply{Pairs: pairs}, nil
+}
+
+// revoke tells holders that call took pairs they held as unused leases
+// (published after the table lock is released). A pair the holder has
+// already taken from its stock, for a call whose record portd has not seen
+// yet, is not saved by this: both calls then name the pair (with the same
+// generation) and it belongs to whichever record portd saw last. We accept
+// that race: a restore binds the ports another node gave the call, and the
+// same ports being taken on this node at that very moment is rare.
+func (d *daemon) revoke(call string, rs []Revoked) {
+	for _, r := range rs {
+		d.log.Info("leased ports taken by a restored call; revoking them from their holder",
+			"call", call, "holder", r.Holder, "pairs", len(r.Pairs))
+		if err := bus.Publish(d.conn, d.conn.Subject("portd", SubjectRevoked), r); err != nil {
+			d.log.Warn("revocation not published", "holder", r.Holder, "pairs", len(r.Pairs), "err", err)
+		}
+	}
 }
 
 func (d *daemon) handleRelease(ctx context.Context, req ReleaseRequest) (ReleaseReply, error) {

@@ -36,8 +36,13 @@ type Stock struct {
 	lastErr   map[stockKey]error
 	defaults  map[int]string // family → default interface name
 	instance  string         // the portd run the stock's pairs come from
-	wg        sync.WaitGroup
-	ctx       context.Context
+	// revoked remembers the generations of recently revoked pairs (at most
+	// revokedMemory, oldest first out), for a refill whose reply crosses
+	// the revocation of one of its pairs.
+	revoked     map[uint64]bool
+	revokedFIFO []uint64
+	wg          sync.WaitGroup
+	ctx         context.Context
 }
 
 type stockKey struct {
@@ -62,7 +67,7 @@ func NewStock(ctx context.Context, c Client, holder string, opts StockOptions) *
 		opts.Log = slog.Default()
 	}
 	return &Stock{client: c, holder: holder, opts: opts, ctx: ctx, defaults: map[int]string{},
-		pairs: map[stockKey][]Pair{}, refilling: map[stockKey]bool{}, lastErr: map[stockKey]error{}}
+		pairs: map[stockKey][]Pair{}, refilling: map[stockKey]bool{}, lastErr: map[stockKey]error{}, revoked: map[uint64]bool{}}
 }
 
 // Init learns portd's interfaces (which one is each family's default).
@@ -114,14 +119,71 @@ func (s *Stock) Return(ctx context.Context) (int, error) {
 }
 
 // Follow drops the stock whenever portd announces a new run (its leases
-// died with the old one), until ctx ends.
+// died with the old one), and drops the pairs portd revokes from this
+// holder (a restored call took them), until ctx ends.
 func (s *Stock) Follow(c *bus.Conn) error {
-	sub, err := bus.Subscribe(c, c.Subject("portd", SubjectStarted), func(_ string, st Started) { s.seeInstance(st.Instance) })
+	started, err := bus.Subscribe(c, c.Subject("portd", SubjectStarted), func(_ string, st Started) { s.seeInstance(st.Instance) })
 	if err != nil {
 		return err
 	}
-	context.AfterFunc(s.ctx, func() { _ = sub.Unsubscribe() })
+	revoked, err := bus.Subscribe(c, c.Subject("portd", SubjectRevoked), func(_ string, r Revoked) {
+		if r.Holder == s.holder {
+			s.revoke(r.Pairs)
+		}
+	})
+	if err != nil {
+		_ = started.Unsubscribe()
+		return err
+	}
+	context.AfterFunc(s.ctx, func() {
+		_ = started.Unsubscribe()
+		_ = revoked.Unsubscribe()
+	})
 	return nil
+}
+
+// revokedMemory is how many revoked generations a Stock remembers.
+const revokedMemory = 1024
+
+// revoke removes the given pairs (by RTP address; by generation too when
+// both name one) from the stock. A revoked pair already taken is out of
+// the stock's hands: see portd's revoke for that accepted race.
+func (s *Stock) revoke(pairs []Pair) {
+	if len(pairs) == 0 {
+		return
+	}
+	gone := make(map[netip.AddrPort]uint64, len(pairs))
+	for _, p := range pairs {
+		gone[p.RTP] = p.Gen
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range pairs {
+		if p.Gen == 0 || s.revoked[p.Gen] {
+			continue
+		}
+		if len(s.revokedFIFO) == revokedMemory {
+			delete(s.revoked, s.revokedFIFO[0])
+			s.revokedFIFO = s.revokedFIFO[1:]
+		}
+		s.revoked[p.Gen] = true
+		s.revokedFIFO = append(s.revokedFIFO, p.Gen)
+	}
+	n := 0
+	for k, ps := range s.pairs {
+		kept := ps[:0]
+		for _, p := range ps {
+			if gen, ok := gone[p.RTP]; ok && (gen == 0 || p.Gen == 0 || gen == p.Gen) {
+				n++
+				continue
+			}
+			kept = append(kept, p)
+		}
+		s.pairs[k] = kept
+	}
+	if n > 0 {
+		s.opts.Log.Info("leased ports revoked by portd (a restored call uses them)", "pairs", n)
+	}
 }
 
 // seeInstance empties the stock if inst is a new run of portd.
@@ -171,10 +233,14 @@ func (s *Stock) Take(ctx context.Context, iface string, family int, single bool)
 }
 
 // Put gives back a pair that was taken but not used (for example an offer
-// that failed after taking its ports).
+// that failed after taking its ports). A pair revoked meanwhile is not
+// kept.
 func (s *Stock) Put(p Pair) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.revoked[p.Gen] {
+		return
+	}
 	k := stockKey{p.Interface, familyOf(p.RTP.Addr()), !p.RTCP.IsValid()}
 	s.pairs[k] = append(s.pairs[k], p)
 }
@@ -239,7 +305,11 @@ func (s *Stock) refill(ctx context.Context, k stockKey) error {
 	s.seeInstance(r.Instance)
 	s.mu.Lock()
 	if r.Instance == s.instance {
-		s.pairs[k] = append(s.pairs[k], r.Pairs...)
+		for _, p := range r.Pairs {
+			if !s.revoked[p.Gen] { // revoked while the reply was on its way
+				s.pairs[k] = append(s.pairs[k], p)
+			}
+		}
 	}
 	s.mu.Unlock()
 	return nil

@@ -354,21 +354,29 @@ func (t *table) returnLeases(holder string, rtp []netip.AddrPort, all bool) []ne
 	return out
 }
 
-// callChange is what syncCall did: pairs newly assigned to the call, and
-// pairs it no longer uses (released).
+// callChange is what syncCall did: pairs newly assigned to the call, pairs
+// it no longer uses (released), and leases it took from their holders
+// (revoked).
 type callChange struct {
 	assigned []*pair
 	released []*pair
+	revoked  []Revoked
 	stale    int
 }
 
 // syncCall makes the call own exactly the pairs of blocks, binding any that
 // are not bound yet (a restored call, or a restart) and releasing the pairs
 // it dropped.
+//
+// A leased pair named with its lease's generation is the holder's own use
+// of it (ng-ctl took it from its stock for this call). Named without a
+// generation, the record comes from someone who did not get the pair from
+// the lease (a restore written without portd.bind): the lease is revoked.
 func (t *table) syncCall(call string, blocks []block) (callChange, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var ch callChange
+	rv := revocations{}
 	want := map[netip.AddrPort]bool{}
 	var firstErr error
 	for _, b := range blocks {
@@ -390,6 +398,9 @@ func (t *table) syncCall(call string, blocks []block) (callChange, error) {
 		}
 		want[p.base] = true
 		if p.call != call {
+			if b.gen == 0 {
+				rv.noteLocked(p)
+			}
 			t.assignLocked(p, call)
 			ch.assigned = append(ch.assigned, p)
 		}
@@ -400,6 +411,7 @@ func (t *table) syncCall(call string, blocks []block) (callChange, error) {
 			t.releaseLocked(p)
 		}
 	}
+	ch.revoked = rv.list()
 	return ch, firstErr
 }
 
@@ -551,38 +563,70 @@ func (t *table) closeAll() {
 	t.nsock = 0
 }
 
-// bindCall binds the pairs of blocks for call (adding to what it has).
-func (t *table) bindCall(call string, blocks []block) ([]Pair, error) {
+// bindCall binds the pairs of blocks for call (adding to what it has), all
+// or nothing. Pairs that were leased to a holder and unused go to the call
+// all the same (a restore knows the exact ports it needs); they are
+// returned as revocations, to be announced to their holders.
+func (t *table) bindCall(call string, blocks []block) ([]Pair, []Revoked, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var out []Pair
-	var made []*pair
+	var made, take []*pair
 	seen := map[*pair]bool{}
+	fail := func(err error) ([]Pair, []Revoked, error) {
+		for _, m := range made {
+			t.releaseLocked(m)
+		}
+		return nil, nil, err
+	}
+	// First check and bind everything, so that a failure changes nothing.
 	for _, b := range blocks {
 		l := b.rtp
 		p := t.lookupLocked(l)
-		existed := p != nil
-		if seen[p] && existed {
-			continue
-		}
-		if !existed {
+		switch {
+		case p == nil:
 			var err error
 			if p, err = t.reserveLocked(b); err != nil {
-				for _, m := range made { // all or nothing
-					t.releaseLocked(m)
-				}
-				return nil, fmt.Errorf("bind %s for call %q: %w", l, call, err)
+				return fail(fmt.Errorf("bind %s for call %q: %w", l, call, err))
 			}
 			made = append(made, p)
-		} else if p.call != "" && p.call != call {
-			for _, m := range made {
-				t.releaseLocked(m)
-			}
-			return nil, fmt.Errorf("bind %s for call %q: %w: it belongs to call %q", l, call, errInUse, p.call)
+		case p.call != "" && p.call != call:
+			return fail(fmt.Errorf("bind %s for call %q: %w: it belongs to call %q", l, call, errInUse, p.call))
 		}
-		seen[p] = true
+		if !seen[p] {
+			seen[p] = true
+			take = append(take, p)
+		}
+	}
+	var out []Pair
+	rv := revocations{}
+	for _, p := range take {
+		rv.noteLocked(p)
 		t.assignLocked(p, call)
 		out = append(out, p.api())
 	}
-	return out, nil
+	return out, rv.list(), nil
+}
+
+// revocations collects, per holder, the leased pairs a call took over.
+type revocations map[string][]Pair
+
+// noteLocked records p if it is leased and unused: called just before p
+// is assigned to a call its holder did not make.
+func (r revocations) noteLocked(p *pair) {
+	if p.holder != "" && p.call == "" {
+		r[p.holder] = append(r[p.holder], p.api())
+	}
+}
+
+// list returns the revocations by holder name.
+func (r revocations) list() []Revoked {
+	if len(r) == 0 {
+		return nil
+	}
+	out := make([]Revoked, 0, len(r))
+	for h, ps := range r {
+		out = append(out, Revoked{Holder: h, Pairs: ps})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Holder < out[j].Holder })
+	return out
 }

@@ -1,0 +1,116 @@
+package portd
+
+import (
+	"errors"
+	"log/slog"
+	"testing"
+
+	"github.com/rtpkit/rtpkit/pkg/ifspec"
+	"github.com/rtpkit/rtpkit/pkg/mediasock"
+)
+
+func newTestTable(t *testing.T, min, max int) *table {
+	t.Helper()
+	set, err := ifspec.New(ifspec.Config{Interfaces: []string{"127.0.0.1"}, PortMin: min, PortMax: max})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab, err := newTable(set, mediasock.Options{FreeBind: true}, 0, 1<<20, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tab.closeAll)
+	return tab
+}
+
+// TestRevocations: a call that takes a pair leased to a holder and unused
+// revokes the lease, unless the holder itself named the pair (a call
+// record with the lease's generation).
+func TestRevocations(t *testing.T) {
+	cases := []struct {
+		name string
+		// use gives the leased pairs (lease[0], lease[1]) and a fresh pair
+		// to the call "c" and returns the revocations and the error.
+		use         func(tab *table, lease []Pair, fresh Pair) ([]Revoked, error)
+		wantRevoked int // pairs revoked from "ng-ctl"
+		wantErr     error
+		wantLeased  int // pairs still leased to "ng-ctl" afterwards
+	}{
+		{name: "bind of a leased pair", wantRevoked: 1, wantLeased: 1,
+			use: func(tab *table, lease []Pair, _ Pair) ([]Revoked, error) {
+				_, rv, err := tab.bindCall("c", []block{{rtp: lease[0].RTP}})
+				return rv, err
+			}},
+		{name: "bind of a free port", wantRevoked: 0, wantLeased: 2,
+			use: func(tab *table, _ []Pair, fresh Pair) ([]Revoked, error) {
+				_, rv, err := tab.bindCall("c", []block{{rtp: fresh.RTP}})
+				return rv, err
+			}},
+		{name: "bind of both leases, one named twice", wantRevoked: 2, wantLeased: 0,
+			use: func(tab *table, lease []Pair, _ Pair) ([]Revoked, error) {
+				_, rv, err := tab.bindCall("c", []block{{rtp: lease[0].RTP}, {rtp: lease[1].RTP}, {rtp: lease[0].RTCP}})
+				return rv, err
+			}},
+		{name: "failed bind takes nothing", wantErr: errInUse, wantLeased: 1,
+			use: func(tab *table, lease []Pair, _ Pair) ([]Revoked, error) {
+				if _, _, err := tab.bindCall("other", []block{{rtp: lease[1].RTP}}); err != nil {
+					t.Fatal(err)
+				}
+				_, rv, err := tab.bindCall("c", []block{{rtp: lease[0].RTP}, {rtp: lease[1].RTP}})
+				return rv, err
+			}},
+		{name: "record without generation", wantRevoked: 1, wantLeased: 1,
+			use: func(tab *table, lease []Pair, _ Pair) ([]Revoked, error) {
+				ch, err := tab.syncCall("c", []block{{rtp: lease[0].RTP}})
+				return ch.revoked, err
+			}},
+		{name: "record of the holder (lease generation)", wantRevoked: 0, wantLeased: 1,
+			use: func(tab *table, lease []Pair, _ Pair) ([]Revoked, error) {
+				ch, err := tab.syncCall("c", []block{{rtp: lease[0].RTP, gen: lease[0].Gen}})
+				return ch.revoked, err
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tab := newTestTable(t, 37800, 37899)
+			lease, err := tab.lease("ng-ctl", "", 4, 2, false)
+			if err != nil || len(lease) != 2 {
+				t.Fatalf("lease: %v %v", lease, err)
+			}
+			fresh, err := tab.lease("other-holder", "", 4, 1, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A free port: returned, so that a bind reserves it anew.
+			tab.returnLeases("other-holder", nil, true)
+			rv, err := tc.use(tab, lease, fresh[0])
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("error %v, want %v", err, tc.wantErr)
+			}
+			got := 0
+			for _, r := range rv {
+				if r.Holder != "ng-ctl" {
+					t.Fatalf("revoked from %q", r.Holder)
+				}
+				for _, p := range r.Pairs {
+					if p != lease[0] && p != lease[1] {
+						t.Fatalf("revoked %+v, not one of the leases %+v", p, lease)
+					}
+				}
+				got += len(r.Pairs)
+			}
+			if got != tc.wantRevoked {
+				t.Fatalf("revoked %d pairs (%+v), want %d", got, rv, tc.wantRevoked)
+			}
+			leased := 0
+			for _, p := range tab.pairs {
+				if p.holder == "ng-ctl" && p.call == "" {
+					leased++
+				}
+			}
+			if leased != tc.wantLeased {
+				t.Fatalf("%d pairs still leased, want %d", leased, tc.wantLeased)
+			}
+		})
+	}
+}
