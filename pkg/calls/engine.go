@@ -59,6 +59,10 @@ type Config struct {
 	Interfaces  []Interface
 	Timers      Timers
 	MaxSessions int // -1: no limit
+	// ActiveSwitchover makes a foreign call own when an offer or answer
+	// changes it (rtpengine's active-switchover); without it such a call
+	// is changed but stays foreign.
+	ActiveSwitchover bool
 	// InstanceID is the 12-hex-digit id of the loop-protect marker; random
 	// if empty.
 	InstanceID string
@@ -228,16 +232,36 @@ func (e *Engine) Counts() (own, foreign int) {
 }
 
 // Load installs calls from node-state records (a restarted ng-ctl, or
-// calls restored from another node); a record replaces the call of the
-// same id.
+// calls restored from another node). A record replaces the state of the
+// call of the same id in place, owner and foreign flag included: a request
+// or timer working on the call finishes first, and the next one sees the
+// loaded state.
 func (e *Engine) Load(records []nodestate.Call) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	for _, r := range records {
 		if r.Validate() != nil {
 			continue
 		}
-		e.calls[r.ID] = &entry{c: fromRecord(r)}
+		e.load(fromRecord(r))
+	}
+}
+
+func (e *Engine) load(c *call) {
+	for {
+		e.mu.Lock()
+		en := e.calls[c.id]
+		if en == nil {
+			e.calls[c.id] = &entry{c: c}
+			e.mu.Unlock()
+			return
+		}
+		e.mu.Unlock()
+		en.mu.Lock()
+		if !en.c.gone {
+			en.c = c
+			en.mu.Unlock()
+			return
+		}
+		en.mu.Unlock() // removed meanwhile: look again
 	}
 }
 

@@ -12,9 +12,12 @@ import (
 // call is one call in memory. Its fields are guarded by mu; the engine's
 // map lock is never taken while mu is held.
 type call struct {
-	id         string
-	owner      string
-	foreign    bool
+	id      string
+	owner   string
+	foreign bool
+	// partition is the Redis partition redis-sync restored the call from
+	// (carried through ng-ctl's writes unchanged).
+	partition  string
 	created    time.Time
 	lastSignal time.Time
 	deleteAt   time.Time
@@ -54,11 +57,16 @@ type media struct {
 	// signalled is this party's RTP endpoint from its SDP.
 	signalled netip.AddrPort
 	rtcp      netip.AddrPort
-	pts       []nodestate.PayloadType
-	direction string
-	flags     []string
-	mid       string
-	ptime     int
+	// learned and rtcpLearned are the party's RTP and RTCP addresses as
+	// learned on the node that owned the call before (from a restored
+	// record); they are dropped when the party signals another endpoint.
+	learned     netip.AddrPort
+	rtcpLearned netip.AddrPort
+	pts         []nodestate.PayloadType
+	direction   string
+	flags       []string
+	mid         string
+	ptime       int
 }
 
 func (c *call) newLeg(now time.Time) *leg {
@@ -149,7 +157,7 @@ func (c *call) pairs() []portd.Pair {
 // record converts the call to its node-state record.
 func (c *call) record() nodestate.Call {
 	r := nodestate.Call{Schema: nodestate.CallSchema, ID: c.id, Owner: c.owner, Foreign: c.foreign,
-		Created: c.created, LastSignal: c.lastSignal, DeleteAt: c.deleteAt}
+		Partition: c.partition, Created: c.created, LastSignal: c.lastSignal, DeleteAt: c.deleteAt}
 	for _, l := range c.legs {
 		rl := nodestate.Leg{ID: l.id, Tag: l.tag, Label: l.label, ViaBranch: l.viaBranch, Peer: -1,
 			Family: l.family, Interface: l.iface, SDP: l.sdp, Created: l.created}
@@ -161,9 +169,9 @@ func (c *call) record() nodestate.Call {
 				Direction: m.direction, RTCPMux: m.rtcpMux, PayloadTypes: m.pts, Flags: m.flags,
 				Mid: m.mid, Ptime: m.ptime, Key: m.key}
 			if m.local.RTP.IsValid() {
-				rm.Streams = append(rm.Streams, nodestate.Stream{Component: 1, Local: m.local.RTP, Advertised: m.local.Advertised, Signalled: m.signalled, Gen: m.local.Gen})
+				rm.Streams = append(rm.Streams, nodestate.Stream{Component: 1, Local: m.local.RTP, Advertised: m.local.Advertised, Signalled: m.signalled, Gen: m.local.Gen, Learned: m.learned})
 				if m.local.RTCP.IsValid() {
-					rm.Streams = append(rm.Streams, nodestate.Stream{Component: 2, Local: m.local.RTCP, Advertised: m.local.Advertised, Signalled: m.rtcp, Gen: m.local.Gen})
+					rm.Streams = append(rm.Streams, nodestate.Stream{Component: 2, Local: m.local.RTCP, Advertised: m.local.Advertised, Signalled: m.rtcp, Gen: m.local.Gen, Learned: m.rtcpLearned})
 				}
 			}
 			rl.Medias = append(rl.Medias, rm)
@@ -176,7 +184,7 @@ func (c *call) record() nodestate.Call {
 // fromRecord rebuilds a call from its node-state record (after a restart,
 // or a call restored from another node).
 func fromRecord(r nodestate.Call) *call {
-	c := &call{id: r.ID, owner: r.Owner, foreign: r.Foreign, created: r.Created, lastSignal: r.LastSignal, deleteAt: r.DeleteAt}
+	c := &call{id: r.ID, owner: r.Owner, foreign: r.Foreign, partition: r.Partition, created: r.Created, lastSignal: r.LastSignal, deleteAt: r.DeleteAt}
 	byID := map[int]*leg{}
 	peers := map[*leg]int{}
 	for _, rl := range r.Legs {
@@ -193,8 +201,9 @@ func fromRecord(r nodestate.Call) *call {
 				case 1:
 					m.local.RTP, m.local.Advertised, m.signalled, m.local.Gen = s.Local, s.Advertised, s.Signalled, s.Gen
 					m.local.Interface = rm.Interface
+					m.learned = s.Learned
 				case 2:
-					m.local.RTCP, m.rtcp = s.Local, s.Signalled
+					m.local.RTCP, m.rtcp, m.rtcpLearned = s.Local, s.Signalled, s.Learned
 				}
 			}
 			l.medias = append(l.medias, m)

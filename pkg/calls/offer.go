@@ -83,6 +83,13 @@ func (e *Engine) offerAnswer(ctx context.Context, req *Request, offer bool) ([]b
 		}
 		return nil, err
 	}
+	if c.foreign && e.cfg.ActiveSwitchover {
+		// rtpengine's active-switchover: signalling on a foreign call makes
+		// it ours (redis-sync moves it to our partition when it sees the
+		// record). Without it the call is changed but stays foreign.
+		c.foreign, c.owner = false, e.cfg.Node
+		e.log.Info("foreign call taken over by signalling (active-switchover)", "call", c.id, "previous_owner", before.owner)
+	}
 	e.save(c)
 	return out, nil
 }
@@ -165,8 +172,7 @@ func (e *Engine) process(ctx context.Context, c *call, sess *sdp.Session, req *R
 		sm := sender.mediaAt(i+1, m.Type())
 		rm := receiver.mediaAt(i+1, m.Type())
 		endpoint := netip.AddrPortFrom(addr, uint16(m.Port()))
-		sm.signalled = endpoint
-		sm.rtcp = netip.AddrPortFrom(addr, uint16(m.Port()+1))
+		rtcpEndpoint := netip.AddrPortFrom(addr, uint16(m.Port()+1))
 		sm.rtcpMux = m.RTCPMux()
 		// a=rtcp counts only when the m= line has one port; on the RTP port
 		// it means rtcp-mux (reference §3.2).
@@ -174,11 +180,20 @@ func (e *Engine) process(ctx context.Context, c *call, sess *sdp.Session, req *R
 			if !a.IsValid() {
 				a = addr
 			}
-			sm.rtcp = netip.AddrPortFrom(a.Unmap(), uint16(p))
+			rtcpEndpoint = netip.AddrPortFrom(a.Unmap(), uint16(p))
 			if p == m.Port() {
 				sm.rtcpMux = true
 			}
 		}
+		// What an earlier owner learned holds until the party signals
+		// another endpoint.
+		if endpoint != sm.signalled {
+			sm.learned = netip.AddrPort{}
+		}
+		if rtcpEndpoint != sm.rtcp {
+			sm.rtcpLearned = netip.AddrPort{}
+		}
+		sm.signalled, sm.rtcp = endpoint, rtcpEndpoint
 		sm.proto = m.Proto()
 		sm.pts = storePTs(pts)
 		sm.flags = sm.flags[:0]

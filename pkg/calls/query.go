@@ -108,11 +108,11 @@ func (e *Engine) stats0(c *call, fromTag, toTag string) *CallStats {
 		for _, m := range l.medias {
 			ms := MediaStats{Index: m.index, Type: m.typ, Protocol: m.proto}
 			if m.local.RTP.IsValid() {
-				s := streamStats(m.local.RTP, m.local.Advertised, m.signalled, "RTP", act)
+				s := streamStats(m.local.RTP, m.local.Advertised, m.signalled, m.learned, "RTP", act)
 				add(&st.TotalRTP, s.Stats)
 				ms.Streams = append(ms.Streams, s)
 				if m.local.RTCP.IsValid() {
-					s := streamStats(m.local.RTCP, m.local.Advertised, m.rtcp, "RTCP", act)
+					s := streamStats(m.local.RTCP, m.local.Advertised, m.rtcp, m.rtcpLearned, "RTCP", act)
 					add(&st.TotalRTCP, s.Stats)
 					ms.Streams = append(ms.Streams, s)
 				}
@@ -150,8 +150,14 @@ func add(t *Counters, c Counters) {
 	t.KernelDrops += c.KernelDrops
 }
 
-func streamStats(local netip.AddrPort, adv netip.Addr, signalled netip.AddrPort, kind string, act Activity) StreamStats {
+// streamStats describes one of our sockets; the endpoint shown is the
+// workers' report, else what an earlier owner learned, else the signalled
+// one.
+func streamStats(local netip.AddrPort, adv netip.Addr, signalled, learned netip.AddrPort, kind string, act Activity) StreamStats {
 	s := StreamStats{LocalPort: int(local.Port()), LocalAddr: local.Addr(), Family: "IPv4", Endpoint: signalled, Flags: []string{kind}}
+	if learned.IsValid() {
+		s.Endpoint = learned
+	}
 	if act != nil {
 		if o, ok := act(local); ok {
 			s.Stats = Counters{Packets: o.Packets, Bytes: o.Bytes, Errors: o.Errors, KernelDrops: o.KernelDrops}

@@ -21,6 +21,9 @@ type Config struct {
 	FinalTimeout  int
 	DeleteDelay   int
 	MaxSessions   int
+	// ActiveSwitchover makes a foreign call this node's own when an offer
+	// or answer reaches it (rtpengine's active-switchover).
+	ActiveSwitchover bool
 }
 
 // RegisterFlags adds ng-ctl's options.
@@ -35,6 +38,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.FinalTimeout, "final-timeout", 0, "`seconds` after which any call ends, media or not (0 = off)")
 	fs.IntVar(&c.DeleteDelay, "delete-delay", 30, "`seconds` a deleted call lingers before it is gone")
 	fs.IntVar(&c.MaxSessions, "max-sessions", -1, "most concurrent calls (`N`, -1 = no limit)")
+	fs.BoolVar(&c.ActiveSwitchover, "active-switchover", false, "signalling or media reaching a foreign call makes it this node's own")
 }
 
 // Listeners returns the UDP ng addresses, with the default if none given.

@@ -1,11 +1,13 @@
 package ngctl
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/rtpkit/rtpkit/pkg/bencode"
@@ -41,7 +43,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	states := newStateStore(callTable, log)
 	engine := calls.New(calls.Config{
-		Node: cfg.NodeID, Ports: stock, Store: states, MaxSessions: cfg.MaxSessions, Log: log,
+		Node: cfg.NodeID, Ports: stock, Store: states, MaxSessions: cfg.MaxSessions, ActiveSwitchover: cfg.ActiveSwitchover, Log: log,
 		Timers: calls.Timers{Timeout: cfg.Timeout, SilentTimeout: cfg.SilentTimeout, OfferTimeout: cfg.OfferTimeout,
 			FinalTimeout: cfg.FinalTimeout, DeleteDelay: cfg.DeleteDelay},
 	})
@@ -49,20 +51,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	states.current = engine.Record
 	states.mu.Unlock()
 
-	// Calls made before a restart, and calls restored from other nodes.
-	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	recs, err := callTable.List(lctx)
-	cancel()
+	// Calls made before a restart, and calls restored from other nodes;
+	// then, in the background, what redis-sync writes.
+	n, err := followRecords(ctx, callTable, engine, 10*time.Second, log)
 	if err != nil {
 		return fmt.Errorf("load calls from node state: %w", err)
 	}
-	var records []nodestate.Call
-	for _, r := range recs {
-		records = append(records, r.Value)
-	}
-	engine.Load(records)
-	if len(records) > 0 {
-		log.Info("calls loaded from node state", "calls", len(records))
+	if n > 0 {
+		log.Info("calls loaded from node state", "calls", n)
 	}
 
 	// portd: interfaces and our leases; retried in the background until it
@@ -108,9 +104,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	go states.run(ctx)
 	go engine.RunTimers(ctx)
-	if err := followForeign(ctx, callTable, engine, cfg.NodeID, log); err != nil {
-		return err
-	}
 
 	proto := newProtocol(engine, log)
 	mux := http.NewServeMux()
@@ -201,34 +194,80 @@ func connectPorts(ctx context.Context, ports portd.Client, stock *portd.Stock, e
 	return nil
 }
 
-// followForeign keeps the engine in step with call records other writers
-// own (redis-sync restoring calls of other nodes).
-func followForeign(ctx context.Context, t *nodestate.Table[nodestate.Call], e *calls.Engine, node string, log *slog.Logger) error {
-	// Own calls are written by this process only: skip them undecoded.
-	w, err := t.WatchSkipping(ctx, log, func(id string, op nodestate.Op) bool {
-		if op == nodestate.OpDelete {
+// redisMark is how a record redis-sync wrote looks in its JSON (the
+// Source field; the marker cannot occur inside a string value, where
+// quotes are escaped).
+var redisMark = []byte(`"source":"` + nodestate.SourceRedis + `"`)
+
+// followRecords loads every call record there is into the engine (calls
+// made before a restart, calls restored from other nodes) and returns how
+// many, once they are in; it waits at most timeout for them. It then keeps
+// the engine in step, until ctx ends, with what redis-sync writes:
+//
+//   - Records redis-sync writes (Source "redis") are loaded, own or
+//     foreign: a call restored as own after a whole-node restart, a foreign
+//     call made own (rtpctl active), an own call made foreign (rtpctl
+//     standby, or another node taking it over). Loading updates a call the
+//     engine has in place.
+//   - Every other record is ng-ctl's own write: skipped undecoded (loading
+//     it back could only turn a call back to an older state, or bring back
+//     a call that has ended since).
+//   - A delete is applied to foreign calls only (own calls end here).
+func followRecords(ctx context.Context, t *nodestate.Table[nodestate.Call], e *calls.Engine, timeout time.Duration, log *slog.Logger) (int, error) {
+	// loading is true until the records present at start are in: the skip
+	// func, which runs ahead of the loop below, keeps all of those.
+	var loading atomic.Bool
+	loading.Store(true)
+	w, err := t.WatchSkippingRaw(ctx, log, func(id string, op nodestate.Op, raw []byte) bool {
+		switch {
+		case loading.Load():
+			return false
+		case op == nodestate.OpDelete:
 			return !e.IsForeign(id)
 		}
-		return e.IsOwn(id)
+		return !bytes.Contains(raw, redisMark)
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
+	synced := make(chan int, 1)
 	go func() {
 		defer func() { _ = w.Stop() }()
+		initial := 0
 		for ev := range w.C() {
-			if ev.Synced {
-				continue
-			}
-			switch ev.Op {
-			case nodestate.OpPut:
-				if ev.Value.Foreign || ev.Value.Owner != node {
+			switch {
+			case ev.Synced:
+				if loading.Load() {
+					loading.Store(false)
+					synced <- initial
+				}
+			case loading.Load(): // a record present at start
+				if ev.Op == nodestate.OpPut {
+					e.Load([]nodestate.Call{ev.Value})
+					initial++
+				}
+			case ev.Op == nodestate.OpPut:
+				// Passed the skip func while loading was still on, or
+				// written by redis-sync.
+				if ev.Value.Source == nodestate.SourceRedis {
 					e.Load([]nodestate.Call{ev.Value})
 				}
-			case nodestate.OpDelete:
-				e.Forget(ev.ID)
+			case ev.Op == nodestate.OpDelete:
+				if e.IsForeign(ev.ID) {
+					e.Forget(ev.ID)
+				}
 			}
 		}
 	}()
-	return nil
+	tm := time.NewTimer(timeout)
+	defer tm.Stop()
+	select {
+	case n := <-synced:
+		return n, nil
+	case <-tm.C:
+		_ = w.Stop()
+		return 0, fmt.Errorf("call records not read within %s", timeout)
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
 }

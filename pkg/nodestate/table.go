@@ -197,17 +197,26 @@ func (t *Table[T]) decode(kve jetstream.KeyValueEntry) (Entry[T], error) {
 	return e, nil
 }
 
-func (t *Table[T]) skips(kve jetstream.KeyValueEntry, skip func(string, Op) bool) bool {
+func (t *Table[T]) skips(kve jetstream.KeyValueEntry, skip SkipFunc) bool {
 	id, err := t.id(kve.Key())
 	if err != nil {
 		return false
 	}
 	op := OpPut
+	var raw []byte
 	if o := kve.Operation(); o == jetstream.KeyValueDelete || o == jetstream.KeyValuePurge {
 		op = OpDelete
+	} else {
+		raw = kve.Value()
 	}
-	return skip(id, op)
+	return skip(id, op, raw)
 }
+
+// SkipFunc decides, before a change is decoded, whether a watcher drops
+// it: id and op name the change, raw is the record's JSON (nil for a
+// delete). raw must not be kept or modified; looking into it (for
+// example with bytes.Contains) is much cheaper than decoding it.
+type SkipFunc func(id string, op Op, raw []byte) bool
 
 // Event is what a Watcher delivers: a record change, or (Synced) the mark
 // that every record present when the watch began has been delivered.
@@ -233,6 +242,17 @@ func (t *Table[T]) Watch(ctx context.Context, log *slog.Logger) (*Watcher[T], er
 // returns true are dropped before their value is decoded (a reader that
 // wrote the record itself has no use for it).
 func (t *Table[T]) WatchSkipping(ctx context.Context, log *slog.Logger, skip func(id string, op Op) bool) (*Watcher[T], error) {
+	var f SkipFunc
+	if skip != nil {
+		f = func(id string, op Op, _ []byte) bool { return skip(id, op) }
+	}
+	return t.WatchSkippingRaw(ctx, log, f)
+}
+
+// WatchSkippingRaw is WatchSkipping with a skip func that also sees the
+// record's undecoded JSON, so that the decision can depend on what the
+// record says (who wrote it) without decoding every record.
+func (t *Table[T]) WatchSkippingRaw(ctx context.Context, log *slog.Logger, skip SkipFunc) (*Watcher[T], error) {
 	kw, err := t.s.kv.Watch(ctx, t.kind+".*")
 	if err != nil {
 		return nil, fmt.Errorf("watch %s: %w", t.kind, err)

@@ -26,11 +26,19 @@ type reconciler struct {
 	calls    map[string]nodestate.Call
 	byCall   map[string][]netip.AddrPort // sockets installed per call
 	sockCall map[netip.AddrPort]string
+	// learned remembers, per local socket, the learned endpoint a record
+	// carried and the signalled one it came with (see destLocked).
+	learned map[netip.AddrPort]learnedFor
 }
+
+// learnedFor is a learned endpoint and the signalled endpoint it was
+// learned for.
+type learnedFor struct{ learned, signalled netip.AddrPort }
 
 func newReconciler(eng *fwd.Engine, log *slog.Logger) *reconciler {
 	return &reconciler{eng: eng, log: log, fds: map[netip.AddrPort]int{}, ids: map[netip.AddrPort]fwd.StreamID{},
-		calls: map[string]nodestate.Call{}, byCall: map[string][]netip.AddrPort{}, sockCall: map[netip.AddrPort]string{}}
+		calls: map[string]nodestate.Call{}, byCall: map[string][]netip.AddrPort{}, sockCall: map[netip.AddrPort]string{},
+		learned: map[netip.AddrPort]learnedFor{}}
 }
 
 // Add is the hand-off handler: a socket arrived from portd.
@@ -53,6 +61,7 @@ func (r *reconciler) Remove(local netip.AddrPort) {
 		r.eng.Remove(id)
 	}
 	delete(r.fds, local)
+	delete(r.learned, local)
 	if call, ok := r.sockCall[local]; ok {
 		delete(r.sockCall, local)
 		r.byCall[call] = slices.DeleteFunc(r.byCall[call], func(a netip.AddrPort) bool { return a == local })
@@ -77,6 +86,7 @@ func (r *reconciler) drop(id string) {
 			r.eng.Remove(sid)
 		}
 		delete(r.sockCall, local)
+		delete(r.learned, local)
 	}
 	delete(r.byCall, id)
 }
@@ -118,13 +128,13 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 			flags := flagsOf(m)
 			if rtp.Local.IsValid() {
 				want[rtp.Local] = true
-				s := fwd.Stream{Call: c.ID, Peer: r.idLocked(prtp.Local), Signalled: rtp.Signalled, Flags: flags, LastSignal: c.LastSignal}
+				s := fwd.Stream{Call: c.ID, Peer: r.idLocked(prtp.Local), Flags: flags, LastSignal: c.LastSignal}
 				if m.RTCPMux {
 					s.Flags |= fwd.RTCPMux
 				} else {
 					s.RTCP = r.idLocked(rtcp.Local)
 				}
-				r.installLocked(c.ID, rtp.Local, s)
+				r.installLocked(c.ID, rtp, s)
 			}
 			if rtcp.Local.IsValid() && !m.RTCPMux {
 				want[rtcp.Local] = true
@@ -133,8 +143,8 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 				if pm != nil && (pm.RTCPMux || !prtcp.Local.IsValid()) {
 					peer = r.idLocked(prtp.Local)
 				}
-				s := fwd.Stream{Call: c.ID, Peer: peer, Signalled: rtcp.Signalled, Flags: fwd.RTCP | (flags &^ fwd.RTCPMux), LastSignal: c.LastSignal}
-				r.installLocked(c.ID, rtcp.Local, s)
+				s := fwd.Stream{Call: c.ID, Peer: peer, Flags: fwd.RTCP | (flags &^ fwd.RTCPMux), LastSignal: c.LastSignal}
+				r.installLocked(c.ID, rtcp, s)
 			}
 		}
 	}
@@ -144,17 +154,54 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 				r.eng.Remove(sid)
 			}
 			delete(r.sockCall, local)
+			delete(r.learned, local)
 			r.byCall[c.ID] = slices.DeleteFunc(r.byCall[c.ID], func(a netip.AddrPort) bool { return a == local })
 		}
 	}
 }
 
-func (r *reconciler) installLocked(call string, local netip.AddrPort, s fwd.Stream) {
+// destLocked is where packets for the party of record stream st go until
+// this worker learns better: the endpoint learned on the node that owned
+// the call before (a call restored from Redis, behind NAT say), else the
+// signalled one. The engine treats it as signalled: the stream starts
+// sending there unconfirmed, learning goes on as usual, and a change of
+// the value resets the stream to it, which is what a new learned endpoint
+// in the record should do; while the value stays the same, a record
+// written again keeps what this worker learned.
+//
+// The learned endpoint does not outlive the signalling it was learned
+// under: once the record signals another endpoint with the same learned
+// one (the party moved, the old owner has not learned anew), the
+// signalled endpoint wins until a new learned one arrives. A party on hold
+// (signalled endpoint unusable) is not sent to at all.
+func (r *reconciler) destLocked(st nodestate.Stream) netip.AddrPort {
+	if !usable(st.Learned) || !usable(st.Signalled) {
+		delete(r.learned, st.Local)
+		return st.Signalled
+	}
+	if was, ok := r.learned[st.Local]; ok && was.learned == st.Learned && was.signalled != st.Signalled {
+		return st.Signalled
+	}
+	r.learned[st.Local] = learnedFor{learned: st.Learned, signalled: st.Signalled}
+	return st.Learned
+}
+
+// usable reports whether an endpoint can be sent to (as package fwd judges
+// a signalled endpoint): valid, a port, not the all-zero address.
+func usable(ap netip.AddrPort) bool {
+	return ap.IsValid() && ap.Port() != 0 && !ap.Addr().IsUnspecified()
+}
+
+// installLocked installs s for record stream st once st's socket is here,
+// sending to destLocked(st).
+func (r *reconciler) installLocked(call string, st nodestate.Stream, s fwd.Stream) {
+	local := st.Local
 	fd, ok := r.fds[local]
 	if !ok {
 		return // the socket has not arrived yet; Add applies the call again
 	}
 	s.FD = fd
+	s.Signalled = r.destLocked(st)
 	if err := r.eng.Set(r.idLocked(local), s); err != nil {
 		r.log.Warn("stream not installed", "call", call, "local", local, "err", err)
 		return
