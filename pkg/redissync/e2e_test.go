@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -48,11 +49,17 @@ const natsPort = "14222"
 
 func startNode(t *testing.T, tb *testutil.Testbed, i, db int, follow ...int) *node {
 	t.Helper()
+	return startNodeArgs(t, tb, i, db, nil, follow...)
+}
+
+func startNodeArgs(t *testing.T, tb *testutil.Testbed, i, db int, extra []string, follow ...int) *node {
+	t.Helper()
 	n := &node{i: i, db: db}
 	svc := tb.Service.String()
 	n.args = []string{"--interface=" + svc, "--listen-ng=" + tb.Nodes[i].Addr.String() + ":2223",
 		"--port-min=30000", "--port-max=39999", "--nats-listen=127.0.0.1:" + natsPort,
 		"--redis=" + tb.RedisURL(i, db), "--delete-delay=0"}
+	n.args = append(n.args, extra...)
 	for _, f := range follow {
 		n.args = append(n.args, "--subscribe-keyspace="+strconv.Itoa(f))
 	}
@@ -207,7 +214,9 @@ func TestRedundancy(t *testing.T) {
 
 	a := startNode(t, tb, 0, 1, 2)
 	b := startNode(t, tb, 1, 2, 1)
-	c := startNode(t, tb, 2, 3, 2)
+	// C's media timers are short: the foreign calls it restores must not
+	// be ended by them.
+	c := startNodeArgs(t, tb, 2, 3, []string{"--timeout=2", "--silent-timeout=2"}, 2)
 
 	// B watches its node state: when does each call of A arrive?
 	seen := map[string]time.Time{}
@@ -229,6 +238,9 @@ func TestRedundancy(t *testing.T) {
 		}
 	}()
 
+	// Media through A on a few calls while A writes the 1000 calls below.
+	streams := startMedia(t, ctx, tb, a, 5)
+
 	// 1000 calls at 200/s on A.
 	const n = 1000
 	answered := map[string]time.Time{}
@@ -240,6 +252,7 @@ func TestRedundancy(t *testing.T) {
 		answered[id] = time.Now()
 	}
 	tick.Stop()
+	streams.stop(t)
 	eventually(t, "B restores A's calls", 30*time.Second, func() error { return sameCalls(t, a, b, "node0") })
 	var lags []time.Duration
 	seenMu.Lock()
@@ -346,6 +359,10 @@ func TestRedundancy(t *testing.T) {
 		t.Errorf("keyspace add:\n%s", out)
 	}
 	eventually(t, "C restores A's calls after keyspace add", 30*time.Second, func() error { return sameCalls(t, a, c, "node0") })
+	time.Sleep(3500 * time.Millisecond) // past C's 2 s timeouts, no media
+	if err := sameCalls(t, a, c, "node0"); err != nil {
+		t.Errorf("C's foreign calls after its media timeouts passed: %v", err)
+	}
 	if out := rtpctl(t, tb, c, "keyspace", "remove", "1"); !strings.Contains(out, "Stopped following keyspace 1;") {
 		t.Errorf("keyspace remove:\n%s", out)
 	}
@@ -438,4 +455,130 @@ func rtpctl(t *testing.T, tb *testutil.Testbed, n *node, args ...string) string 
 		t.Fatalf("rtpctl %v: %v\n%s", args, err, out)
 	}
 	return string(out)
+}
+
+// media is RTP flowing both ways through a node at 50 packets/s per
+// direction, with every arrival time recorded.
+type media struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	flows  []*flow
+}
+
+type flow struct {
+	name     string
+	sent     int
+	arrivals []time.Time
+}
+
+const mediaSDP = "v=0\r\no=- 1 1 IN IP4 %[1]s\r\ns=-\r\nc=IN IP4 %[1]s\r\nt=0 0\r\nm=audio %[2]d RTP/AVP 0\r\na=sendrecv\r\n"
+
+var mPortRe = regexp.MustCompile(`(?m)^m=audio (\d+) `)
+
+func startMedia(t *testing.T, ctx context.Context, tb *testutil.Testbed, n *node, calls int) *media {
+	t.Helper()
+	m := &media{}
+	mctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	for i := range calls {
+		ua := tb.UDP(t, tb.Callers, tb.CallerAddrs[0].String()+":0")
+		ub := tb.UDP(t, tb.Callers, tb.CallerAddrs[1].String()+":0")
+		id := fmt.Sprintf("media-%d", i)
+		req := func(cmd, addr, toTag string, port int) string {
+			d := bencode.NewDict(bencode.Pair{Key: "command", Value: bencode.Str(cmd)}, bencode.Pair{Key: "call-id", Value: bencode.Str(id)},
+				bencode.Pair{Key: "from-tag", Value: bencode.Str("A")}, bencode.Pair{Key: "sdp", Value: bencode.Str(fmt.Sprintf(mediaSDP, addr, port))})
+			if toTag != "" {
+				d.Set("to-tag", bencode.Str(toTag))
+			}
+			r, err := n.ng.Do(ctx, d)
+			if res, why := ngclient.Result(r); err != nil || res != "ok" {
+				t.Fatalf("%s %s: %s %s %v", cmd, id, res, why, err)
+			}
+			sdp, _ := r.GetString("sdp")
+			mm := mPortRe.FindStringSubmatch(sdp)
+			if mm == nil {
+				t.Fatalf("%s %s: no m= line in %q", cmd, id, sdp)
+			}
+			return mm[1]
+		}
+		toB := req("offer", tb.CallerAddrs[0].String(), "", ua.LocalAddr().(*net.UDPAddr).Port)
+		toA := req("answer", tb.CallerAddrs[1].String(), "B", ub.LocalAddr().(*net.UDPAddr).Port)
+		dstA := net.JoinHostPort(tb.Service.String(), toA)
+		dstB := net.JoinHostPort(tb.Service.String(), toB)
+		for _, d := range []struct {
+			name     string
+			src, dst *net.UDPConn
+			to       string
+		}{{id + " A→B", ua, ub, dstA}, {id + " B→A", ub, ua, dstB}} {
+			f := &flow{name: d.name}
+			m.flows = append(m.flows, f)
+			to, err := net.ResolveUDPAddr("udp", d.to)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.wg.Add(2)
+			go func() { // sender: 50 packets/s
+				defer m.wg.Done()
+				tick := time.NewTicker(20 * time.Millisecond)
+				defer tick.Stop()
+				pkt := make([]byte, 172)
+				pkt[0] = 0x80
+				for seq := 0; ; seq++ {
+					select {
+					case <-mctx.Done():
+						return
+					case <-tick.C:
+					}
+					pkt[2], pkt[3] = byte(seq>>8), byte(seq)
+					if _, err := d.src.WriteToUDP(pkt, to); err == nil {
+						f.sent++
+					}
+				}
+			}()
+			go func() { // receiver
+				defer m.wg.Done()
+				buf := make([]byte, 2048)
+				for {
+					_ = d.dst.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+					_, _, err := d.dst.ReadFromUDP(buf)
+					if err != nil {
+						if mctx.Err() != nil {
+							return
+						}
+						continue
+					}
+					f.arrivals = append(f.arrivals, time.Now())
+				}
+			}()
+		}
+	}
+	return m
+}
+
+// stop ends the media, checks that no packet was lost and logs the
+// longest gap between two arrivals of any stream.
+func (m *media) stop(t *testing.T) {
+	t.Helper()
+	m.cancel()
+	m.wg.Wait()
+	var worst time.Duration
+	var worstName string
+	for _, f := range m.flows {
+		// The first packets may go before the peer's source is learned
+		// (symmetric latching): count from the first arrival.
+		if len(f.arrivals) == 0 {
+			t.Errorf("%s: nothing arrived of %d packets", f.name, f.sent)
+			continue
+		}
+		if lost := f.sent - len(f.arrivals); lost > 2 {
+			t.Errorf("%s: %d of %d packets lost", f.name, lost, f.sent)
+		}
+		for i := 1; i < len(f.arrivals); i++ {
+			if g := f.arrivals[i].Sub(f.arrivals[i-1]); g > worst {
+				worst, worstName = g, f.name
+			}
+		}
+	}
+	t.Logf("media through the node while it wrote to Redis: %d streams at 50 packets/s, longest gap between packets %v (%s; 20 ms is none)",
+		len(m.flows), worst.Round(time.Microsecond), worstName)
 }
