@@ -106,7 +106,7 @@ func (n *node) list(t *testing.T) map[string]nodestate.Call {
 const sdpTmpl = "v=0\r\no=- 1 1 IN IP4 %[1]s\r\ns=-\r\nc=IN IP4 %[1]s\r\nt=0 0\r\n" +
 	"m=audio %[2]d RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=sendrecv\r\n"
 
-func ngCall(t *testing.T, ctx context.Context, c *ngclient.Client, cmd, id, toTag string, port int) {
+func ngCall(t testing.TB, ctx context.Context, c *ngclient.Client, cmd, id, toTag string, port int) {
 	t.Helper()
 	d := bencode.NewDict(bencode.Pair{Key: "command", Value: bencode.Str(cmd)}, bencode.Pair{Key: "call-id", Value: bencode.Str(id)},
 		bencode.Pair{Key: "from-tag", Value: bencode.Str("A-" + id)})
