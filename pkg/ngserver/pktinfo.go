@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -118,3 +120,25 @@ func replyOOB(d pktDst) []byte {
 	}
 	return unix.PktInfo6(info)
 }
+
+// freebindConfig binds control sockets with IP_FREEBIND / IPV6_FREEBIND:
+// an ng address that is not on the host yet (a failover address that
+// keepalived adds at takeover) can be listened on at start, and works the
+// moment the address appears.
+var freebindConfig = net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		if strings.HasSuffix(network, "6") {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_FREEBIND, 1)
+		} else {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_FREEBIND, 1)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if serr != nil {
+		return os.NewSyscallError("setsockopt FREEBIND", serr)
+	}
+	return nil
+}}

@@ -2,6 +2,7 @@ package ngserver
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -49,10 +50,11 @@ func listenUDP(a string) (*udpListener, error) {
 		return nil, err
 	}
 	nw := network("udp", ap)
-	c, err := net.ListenUDP(nw, net.UDPAddrFromAddrPort(ap))
+	pc, err := freebindConfig.ListenPacket(context.Background(), nw, ap.String())
 	if err != nil {
 		return nil, err // a *net.OpError naming network and address
 	}
+	c := pc.(*net.UDPConn)
 	l := &udpListener{conn: c, wildcard: ap.Addr().IsUnspecified()}
 	if l.wildcard {
 		if err := enablePktinfo(c, ap.Addr().Is6()); err != nil {
