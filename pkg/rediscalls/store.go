@@ -200,7 +200,8 @@ type OpKind int
 const (
 	// OpWrite writes the call to its partition unless it moved away.
 	OpWrite OpKind = iota
-	// OpDelete deletes the call from its partition.
+	// OpDelete deletes the call from its partition (and from From too,
+	// with AlsoFrom: a move of the call was pending).
 	OpDelete
 	// OpMove takes the call over: written to Part, deleted from From,
 	// with a tombstone left in From.
@@ -209,11 +210,13 @@ const (
 
 // Op is one change of one call.
 type Op struct {
-	Kind  OpKind
-	Part  Partition // where the call is written or deleted
-	From  Partition // OpMove: where it was
-	ID    string
-	Entry *Entry // OpWrite, OpMove
+	Kind OpKind
+	Part Partition // where the call is written or deleted
+	From Partition // OpMove: where it was; OpDelete with AlsoFrom: delete there too
+	// AlsoFrom makes an OpDelete delete the call in From as well.
+	AlsoFrom bool
+	ID       string
+	Entry    *Entry // OpWrite, OpMove
 }
 
 // ErrMoved reports a write refused because the call moved to another
@@ -242,6 +245,10 @@ func (s *Store) apply(ctx context.Context, ops []Op) ([]error, error) {
 	for i, op := range ops {
 		switch op.Kind {
 		case OpDelete:
+			if op.AlsoFrom && op.From != op.Part {
+				// Not checked: the result is the primary partition's.
+				deleteScript.EvalSha(ctx, pipe, nil, op.From.DB, KeyPrefix, op.ID)
+			}
 			cmds[i] = deleteScript.EvalSha(ctx, pipe, nil, op.Part.DB, KeyPrefix, op.ID)
 		case OpWrite, OpMove:
 			if op.Entry == nil {

@@ -439,9 +439,11 @@ func dumpOnFailure(t *testing.T, nodes ...*node) {
 		if !t.Failed() {
 			return
 		}
-		re := regexp.MustCompile(`(?m)^.*daemon=redis-sync.*$`)
 		for _, n := range nodes {
-			t.Logf("node%d redis-sync:\n%s", n.i, strings.Join(re.FindAllString(n.proc.Output(), -1), "\n"))
+			f := filepath.Join(os.TempDir(), fmt.Sprintf("rtpkit-%s-node%d.log", strings.ReplaceAll(t.Name(), "/", "_"), n.i))
+			if err := os.WriteFile(f, []byte(n.proc.Output()), 0o600); err == nil {
+				t.Logf("node%d's output is in %s", n.i, f)
+			}
 		}
 	})
 }

@@ -50,14 +50,17 @@ func (q *queue) put(op rediscalls.Op) {
 }
 
 // merge folds a later change into a pending one: a move stays a move (the
-// call must still leave its old partition) unless the call is deleted,
-// which then deletes it where it is.
+// call must still leave its old partition); a delete of a call whose move
+// is pending deletes it in both partitions (an earlier move may have
+// written it to the new one already).
 func merge(cur, next rediscalls.Op) rediscalls.Op {
 	switch {
 	case cur.Kind == rediscalls.OpMove && next.Kind == rediscalls.OpWrite:
 		next.Kind, next.From = rediscalls.OpMove, cur.From
 	case cur.Kind == rediscalls.OpMove && next.Kind == rediscalls.OpDelete:
-		next.Part = cur.From
+		next.From, next.AlsoFrom = cur.From, true
+	case cur.Kind == rediscalls.OpDelete && next.Kind == rediscalls.OpDelete && cur.AlsoFrom && !next.AlsoFrom:
+		next.From, next.AlsoFrom = cur.From, true
 	}
 	return next
 }

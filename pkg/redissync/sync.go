@@ -113,7 +113,10 @@ func (s *syncer) onPut(c nodestate.Call) {
 		s.unindexLocked(st.rec)
 	}
 	st.rec, st.has = c, true
-	if c.Partition != "" && c.Source == nodestate.SourceRedis {
+	// A foreign record names the partition the call is in; an own record
+	// written by redis-sync (a take-over) names where it was, which only
+	// counts when nothing newer is known (after a restart).
+	if c.Partition != "" && c.Source == nodestate.SourceRedis && (c.Foreign || !st.homeSet) {
 		if p, err := rediscalls.ParsePartition(c.Partition); err == nil {
 			st.home, st.homeSet = p, true
 		}
