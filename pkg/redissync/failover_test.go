@@ -250,6 +250,11 @@ func runFailover(t *testing.T, tb *testutil.Testbed, calls int, move func()) {
 		l.flows = append(l.flows, fa, fb)
 	}
 	eventually(t, "B restores A's calls", 30*time.Second, func() error { return sameCalls(t, a, b, "node0") })
+	// The standby can be asked on its own address before the failover.
+	q, err := b.ng.Do(ctx, bencode.NewDict(bencode.Pair{Key: "command", Value: bencode.Str("query")}, bencode.Pair{Key: "call-id", Value: bencode.Str("fo-001")}))
+	if res, why := ngclient.Result(q); err != nil || res != "ok" {
+		t.Errorf("query fo-001 on the standby before failover: %s %s %v", res, why, err)
+	}
 	l.start()
 	time.Sleep(2 * time.Second)
 
@@ -266,7 +271,7 @@ func runFailover(t *testing.T, tb *testutil.Testbed, calls int, move func()) {
 	reoffer := l.flows[0]
 	offerAnswer(t, ctx, viaService, "offer", "fo-000", "", tb.CallerAddrs[0].String(), reoffer.src.LocalAddr().(*net.UDPAddr).Port)
 	offerAnswer(t, ctx, viaService, "answer", "fo-000", "B", tb.CallerAddrs[1].String(), reoffer.dst.LocalAddr().(*net.UDPAddr).Port)
-	q, err := viaService.Do(ctx, bencode.NewDict(bencode.Pair{Key: "command", Value: bencode.Str("query")}, bencode.Pair{Key: "call-id", Value: bencode.Str("fo-001")}))
+	q, err = viaService.Do(ctx, bencode.NewDict(bencode.Pair{Key: "command", Value: bencode.Str("query")}, bencode.Pair{Key: "call-id", Value: bencode.Str("fo-001")}))
 	if res, why := ngclient.Result(q); err != nil || res != "ok" {
 		t.Errorf("query fo-001 on B: %s %s %v", res, why, err)
 	}

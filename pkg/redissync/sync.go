@@ -385,11 +385,32 @@ func (s *syncer) restore(ctx context.Context, p rediscalls.Partition, e *redisca
 		st.learned[l] = r
 	}
 	s.mu.Unlock()
-	if _, err := s.calls.Put(ctx, rec.ID, rec); err != nil {
-		s.errs.warn("could not write a restored call to node state", "call", rec.ID, "err", err)
+	// Pipelined: the next restore does not wait for this acknowledgement.
+	f, err := s.calls.PutAsync(rec.ID, rec)
+	if err != nil {
+		s.restoreFailed(p, rec.ID, err)
 		return
 	}
 	s.restores.Add(1)
+	go func() {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			s.restoreFailed(p, rec.ID, err)
+		case <-ctx.Done():
+		}
+	}()
+}
+
+// restoreFailed reads a call again later when node state did not take it.
+func (s *syncer) restoreFailed(p rediscalls.Partition, id string, err error) {
+	s.errs.warn("could not write a restored call to node state; will read it again", "call", id, "err", err)
+	s.mu.Lock()
+	if st := s.known[id]; st != nil {
+		st.applied, st.written = 0, 0
+	}
+	s.mu.Unlock()
+	time.AfterFunc(time.Second, func() { s.readQueue(id).add(p, id) })
 }
 
 // bind asks portd for the call's exact ports and returns the generations
