@@ -185,7 +185,7 @@ func Children(pid int) []int {
 			continue
 		}
 		f := strings.Fields(s[i+1:])
-		if len(f) > 2 && f[2] == strconv.Itoa(pid) && f[0] != "Z" {
+		if len(f) > 2 && f[1] == strconv.Itoa(pid) && f[0] != "Z" {
 			out = append(out, n)
 		}
 	}
