@@ -13,6 +13,7 @@ set -euo pipefail
 CALLS=${1:-1000}
 DURATION=${2:-10s}
 RATES=(20000 40000)
+FLOOD=${FLOOD:-100000} # the flooded-stream run: 20000 pps on the calls plus one stream at this rate
 
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
@@ -103,11 +104,19 @@ sleep 0.5
 echo "rtpkit    ng $KIT_NG pid $KIT_PID" >&2
 echo "rtpengine ng $RE_NG pid $RE_PID" >&2
 
-# bench TARGET NG PID RATE runs one load and writes TMP/TARGET-RATE.json.
+# bench TARGET NG PID RATE [FLOOD] runs one load and writes TMP/TARGET-RATE.json
+# (TMP/TARGET-flood.json with a flooded stream).
 bench() {
-	echo "== $1 at $4 pps, $CALLS calls, $DURATION" >&2
+	local out="$TMP/$1-$4.json" extra=()
+	if [ -n "${5:-}" ]; then
+		out="$TMP/$1-flood.json"
+		extra=(--flood="$5")
+		echo "== $1 at $4 pps + one stream flooded at $5 pps, $CALLS calls, $DURATION" >&2
+	else
+		echo "== $1 at $4 pps, $CALLS calls, $DURATION" >&2
+	fi
 	"$TMP/rtpctl" bench media --ng="$2" --pids="$3" --calls="$CALLS" --pps="$4" --duration="$DURATION" \
-		--label="$1" --json >"$TMP/$1-$4.json"
+		--label="$1" --json "${extra[@]}" >"$out"
 	sleep 1
 }
 
@@ -125,6 +134,10 @@ for rate in "${RATES[@]}"; do
 	fi
 done
 
+# The flooded stream: does it disturb the other calls, and how much of it passes?
+bench rtpengine "$RE_NG" "$RE_PID" 20000 "$FLOOD"
+bench rtpkit "$KIT_NG" "$KIT_PID" 20000 "$FLOOD"
+
 printf '\n%-10s %8s %10s %10s %8s %9s %9s %12s %10s %12s\n' target "rate" "offered" "forwarded" "loss" "p50 µs" "p99 µs" "CPU µs/pkt" "kit/engine" "load µs/pkt"
 for rate in "${RATES[@]}"; do
 	kit=$(jq -r '.cpu_us_per_packet' "$TMP/rtpkit-$rate.json")
@@ -140,4 +153,14 @@ for rate in "${RATES[@]}"; do
 			"$TMP/$t-$rate.json" |
 			awk -F'\t' '{printf "%-10s %8s %10s %10s %8s %9s %9s %12s %10s %12s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10}'
 	done
+done
+
+printf '\nOne stream flooded at %s pps on top of 20000 pps over %s calls:\n' "$FLOOD" "$CALLS"
+printf '%-10s %10s %8s %9s %9s %14s %16s\n' target forwarded loss "p50 µs" "p99 µs" "flood sent pps" "flood forwarded"
+for t in rtpkit rtpengine; do
+	jq -r '[.target, (.forwarded_pps|round),
+		(if .sent > 0 then (.lost / .sent * 10000 | round / 100 | tostring) + "%" else "-" end),
+		(.latency_p50_us|round), (.latency_p99_us|round), (.flood_sent_pps|round), (.flood_forwarded_pps|round)] | @tsv' \
+		"$TMP/$t-flood.json" |
+		awk -F'\t' '{printf "%-10s %10s %8s %9s %9s %14s %16s\n", $1, $2, $3, $4, $5, $6, $7}'
 done

@@ -33,6 +33,9 @@ type Config struct {
 	Payload  int           // RTP payload bytes (default 160, G.711 at 20 ms; at least 16)
 	PIDs     []int         // proxy processes whose CPU is measured, each with all its descendants
 	Progress io.Writer     // gets a progress line per second while measuring (nil: none)
+	// FloodPPS, if > 0, adds one call whose A→B stream is sent at this
+	// rate during the measurement (not counted with the others).
+	FloodPPS int
 }
 
 // Result is the outcome of a run. Counts cover the measurement only, not
@@ -55,6 +58,10 @@ type Result struct {
 	ProxyCPUSeconds float64 `json:"proxy_cpu_seconds"` // user + system of the PIDs' trees over the measurement and drain
 	CPUusPerPacket  float64 `json:"cpu_us_per_packet"` // proxy CPU µs per forwarded (received) packet
 	LoadCPUSeconds  float64 `json:"load_cpu_seconds"`  // CPU of this process (the load generator) over the same span
+	// The flooded stream, with FloodPPS: packets sent, and forwarded to
+	// its receiver, per second of the measurement.
+	FloodSentPPS      float64 `json:"flood_sent_pps,omitempty"`
+	FloodForwardedPPS float64 `json:"flood_forwarded_pps,omitempty"`
 }
 
 // Run sets up cfg.Calls calls through the proxy at cfg.NG, warms them up,
@@ -127,6 +134,15 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		return Result{}, fmt.Errorf("mediabench: setup: %w", err)
 	}
 
+	var fl *flood
+	if cfg.FloodPPS > 0 {
+		if fl, err = newFlood(ctx, cfg.NG, prefix+"flood", cfg.FloodPPS); err != nil {
+			return Result{}, fmt.Errorf("mediabench: flood call: %w", err)
+		}
+		defer fl.close()
+		defer func() { _ = deleteCalls(cfg.NG, func(int) string { return prefix + "flood" }, []bool{true}) }()
+	}
+
 	base := time.Now()
 	var cnt counters
 	rcv, err := newReceiver(socks, tag, base, &cnt)
@@ -169,7 +185,13 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		}
 		close(stop)
 	}()
+	if fl != nil {
+		fl.start()
+	}
 	sendTime := snd.paced(cfg.PPS, cfg.Duration, stop)
+	if fl != nil {
+		fl.end()
+	}
 	drain(&cnt)
 	cpu1, err := cpuOf(cfg.PIDs)
 	self1 := selfCPU()
@@ -187,6 +209,10 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	}
 	res = makeResult(cfg.Calls, sendTime, &cnt, rcv.lat, cpu1-cpu0)
 	res.LoadCPUSeconds = self1 - self0
+	if fl != nil && sendTime > 0 {
+		res.FloodSentPPS = float64(fl.sent.Load()) / sendTime.Seconds()
+		res.FloodForwardedPPS = float64(fl.arrived.Load()) / sendTime.Seconds()
+	}
 	return res, nil
 }
 

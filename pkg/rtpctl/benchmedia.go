@@ -31,6 +31,7 @@ func cmdBenchMedia(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.PPS, "pps", 20000, "total packets per second, both directions (0: as fast as possible)")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measurement time")
 	fs.IntVar(&cfg.Payload, "payload", 160, "RTP payload `bytes`")
+	fs.IntVar(&cfg.FloodPPS, "flood", 0, "also flood one extra call's stream at this many `packets/s` (not counted with the others)")
 	pids := fs.String("pids", "", "comma-separated `PIDS` of the proxy whose CPU (with descendants) is measured")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	label := fs.String("label", "", "name of the target in the output")
@@ -83,5 +84,8 @@ func cmdBenchMedia(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "%s: %d calls, %.1f s: offered %.0f pps, forwarded %.0f pps, lost %d of %d, latency p50/p99 %.0f/%.0f µs, proxy CPU %.2f s = %.2f µs per packet, load CPU %.2f s\n",
 		*label, res.Calls, res.Seconds, res.OfferedPPS, res.ForwardedPPS, res.Lost, res.Sent,
 		res.LatencyP50us, res.LatencyP99us, res.ProxyCPUSeconds, res.CPUusPerPacket, res.LoadCPUSeconds)
+	if cfg.FloodPPS > 0 {
+		fmt.Fprintf(stdout, "%s: flooded stream: sent %.0f pps, forwarded %.0f pps\n", *label, res.FloodSentPPS, res.FloodForwardedPPS)
+	}
 	return ExitOK
 }
