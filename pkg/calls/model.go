@@ -50,6 +50,11 @@ type media struct {
 	proto string
 	// rtcpMux: this party offered or accepted rtcp-mux.
 	rtcpMux bool
+	// rtcpMuxAccepted: this party offered rtcp-mux and the offer's rtcp-mux
+	// flags (demux, accept) accept it towards this party whatever the
+	// answerer says (rtpengine's RTCP_MUX_OVERRIDE on the answerer's media).
+	// Its sockets are then a single port.
+	rtcpMuxAccepted bool
 	// local are our sockets that receive from this party (zero: none).
 	local portd.Pair
 	// key is the peer endpoint local was chosen for.
@@ -206,6 +211,9 @@ func fromRecord(r nodestate.Call) *call {
 					m.local.RTCP, m.rtcp, m.rtcpLearned = s.Local, s.Signalled, s.Learned
 				}
 			}
+			// The record does not carry rtcpMuxAccepted: a muxing party
+			// with a single port is one (its answer can only be muxed).
+			m.rtcpMuxAccepted = m.rtcpMux && m.local.RTP.IsValid() && !m.local.RTCP.IsValid()
 			l.medias = append(l.medias, m)
 		}
 		c.legs = append(c.legs, l)

@@ -185,6 +185,16 @@ func (e *Engine) process(ctx context.Context, c *call, sess *sdp.Session, req *R
 				sm.rtcpMux = true
 			}
 		}
+		if offer {
+			// rtcp-mux towards the offerer (reference §2.3; rtpengine's
+			// __rtcp_mux_logic): reject refuses it; demux and accept accept
+			// it, whatever the answerer does; otherwise the answer decides.
+			if req.RTCPMux["reject"] {
+				sm.rtcpMux = false
+			}
+			sm.rtcpMuxAccepted = m.IsRTP() && sm.rtcpMux && (req.RTCPMux["demux"] || req.RTCPMux["accept"])
+			rm.rtcpMuxAccepted = false
+		}
 		// What an earlier owner learned holds until the party signals
 		// another endpoint.
 		if endpoint != sm.signalled {
@@ -235,7 +245,7 @@ func (e *Engine) process(ctx context.Context, c *call, sess *sdp.Session, req *R
 			rm.key = endpoint
 			// Our sockets for the sender, advertised to it in the reply to come.
 			if !sm.local.RTP.IsValid() {
-				sSingle := offer && m.IsRTP() && m.RTCPMux() && (req.RTCPMux["demux"] || req.RTCPMux["accept"])
+				sSingle := offer && sm.rtcpMuxAccepted
 				p, err := e.take(ctx, sender.iface, sender.family, sSingle, taken)
 				if err != nil {
 					return nil, err
@@ -278,11 +288,15 @@ func (e *Engine) process(ctx context.Context, c *call, sess *sdp.Session, req *R
 					return !slices.ContainsFunc(rm.pts, func(o nodestate.PayloadType) bool { return int(o.PT) == p.PT })
 				})
 			}
+			if !offer {
+				// The offerer muxes if it offered mux and the answerer
+				// accepted it, or the offer accepted it already (demux,
+				// accept). An offerer that did not offer mux never muxes,
+				// even if the answerer does (rtpengine: RTCP_MUX_OVERRIDE).
+				rm.rtcpMux = rm.rtcpMux && (rm.rtcpMuxAccepted || sm.rtcpMux)
+			}
 			if mp.Port != 0 {
 				e.rtcpPlan(&mp, req, offer, m, rm)
-			}
-			if !offer {
-				rm.rtcpMux = rm.rtcpMux && m.RTCPMux()
 			}
 		}
 		if rejected {
@@ -308,10 +322,12 @@ func (e *Engine) process(ctx context.Context, c *call, sess *sdp.Session, req *R
 	return out, nil
 }
 
-// rtcpPlan fills the RTCP lines the receiver gets (reference §2.3).
+// rtcpPlan fills the RTCP lines the receiver gets (reference §2.3). In an
+// answer the offerer is told to mux exactly when it muxes (rm.rtcpMux, as
+// the answer left it), so the SDP and the forwarding agree.
 func (e *Engine) rtcpPlan(mp *sdp.MediaPlan, req *Request, offer bool, m *sdp.Media, rm *media) {
 	reject := req.RTCPMux["reject"]
-	muxToReceiver := !reject && ((!offer && m.RTCPMux()) || (offer && (req.RTCPMux["require"] || rm.rtcpMux)))
+	muxToReceiver := (!offer && rm.rtcpMux) || (offer && !reject && (req.RTCPMux["require"] || rm.rtcpMux))
 	switch {
 	case muxToReceiver:
 		mp.RTCPPort, mp.RTCPMux = mp.Port, true
