@@ -6,7 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -41,6 +43,11 @@ func TestUnitsVerify(t *testing.T) {
 		}
 		args = append(args, "./"+u)
 	}
+	// The worker template as an instance too: its %i expanded.
+	if err := os.Symlink("rtpkit-rtp-fwd@.service", filepath.Join(dir, "rtpkit-rtp-fwd@0.service")); err != nil {
+		t.Fatal(err)
+	}
+	args = append(args, "./rtpkit-rtp-fwd@0.service")
 	cmd := exec.Command("systemd-analyze", append([]string{"verify", "--man=no"}, args...)...)
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
@@ -69,6 +76,129 @@ func TestExampleConfigIsAccepted(t *testing.T) {
 		}
 		if code := cmd.ProcessState.ExitCode(); code == 2 {
 			t.Fatalf("%s rejected the example config:\n%s", d, out)
+		}
+	}
+}
+
+// TestUnitSettings checks what the units promise beyond their syntax:
+// readiness and watchdog, restart rules, ordering, the shared runtime
+// directory, and the hardening that keeps FREEBIND and DSCP marking
+// working.
+func TestUnitSettings(t *testing.T) {
+	want := func(u *unitFile, section, key, value string) {
+		t.Helper()
+		if got := u.last(section, key); got != value {
+			t.Errorf("%s: %s=%q, want %q", u.name, key, got, value)
+		}
+	}
+	wantWords := func(u *unitFile, section, key string, values ...string) {
+		t.Helper()
+		have := map[string]bool{}
+		for _, w := range u.words(section, key) {
+			have[w] = true
+		}
+		for _, v := range values {
+			if !have[v] {
+				t.Errorf("%s: %s= lacks %s (has %v)", u.name, key, v, u.words(section, key))
+			}
+		}
+	}
+	units := map[string]*unitFile{}
+	for _, nu := range nodeUnits {
+		units[nu.name] = loadUnit(t, nu.file, nu.name)
+	}
+	for name, u := range units {
+		wantWords(u, "Unit", "PartOf", "rtpkit.target")
+		wantWords(u, "Install", "WantedBy", "rtpkit.target")
+		want(u, "Service", "Restart", "on-failure")
+		want(u, "Service", "PrivateNetwork", "") // the host's addresses
+		wantWords(u, "Service", "RestrictAddressFamilies", "AF_UNIX", "AF_INET", "AF_INET6")
+		if name == "rtpkit-bus.service" {
+			continue
+		}
+		want(u, "Service", "Type", "notify")
+		want(u, "Service", "NotifyAccess", "main")
+		if u.last("Service", "WatchdogSec") == "" {
+			t.Errorf("%s: no WatchdogSec=", name)
+		}
+		want(u, "Service", "RestartPreventExitStatus", "69 2")
+		// Exit code 2 is also a Go panic's: GOTRACEBACK=crash makes it a
+		// SIGABRT, which is restarted (TestGoPanicIsNotExit2).
+		wantWords(u, "Service", "Environment", "GOTRACEBACK=crash")
+		wantWords(u, "Unit", "After", "rtpkit-bus.service")
+		wantWords(u, "Unit", "Wants", "rtpkit-bus.service")
+		if name != "rtpkit-portd.service" {
+			wantWords(u, "Unit", "After", "rtpkit-portd.service")
+		}
+		if u.has("Service", "AmbientCapabilities") && name != "rtpkit-portd.service" {
+			t.Errorf("%s: capabilities: %v", name, u.get("Service", "AmbientCapabilities"))
+		}
+	}
+	for _, name := range []string{"rtpkit-portd.service", "rtpkit-rtp-fwd@0.service"} {
+		u := units[name]
+		want(u, "Service", "RuntimeDirectory", "rtpkit")
+		want(u, "Service", "RuntimeDirectoryPreserve", "yes")
+		want(u, "Service", "LimitNOFILE", "1048576")
+		if !strings.Contains(u.last("Service", "ExecStart"), "--runtime-dir ${RUNTIME_DIRECTORY}") {
+			t.Errorf("%s: ExecStart= does not take --runtime-dir from RuntimeDirectory=: %s", name, u.last("Service", "ExecStart"))
+		}
+	}
+	fwd := units["rtpkit-rtp-fwd@0.service"]
+	if !strings.Contains(fwd.last("Service", "ExecStart"), "--worker-id %i") {
+		t.Errorf("rtp-fwd@: the worker id is not the instance: %s", fwd.last("Service", "ExecStart"))
+	}
+	wantWords(fwd, "Unit", "Before", "rtpkit-ng-ctl.service", "rtpkit-redis-sync.service")
+	if slices.Contains(fwd.words("Unit", "PartOf"), "rtpkit-portd.service") || slices.Contains(fwd.words("Unit", "BindsTo"), "rtpkit-portd.service") {
+		t.Error("rtp-fwd@ is stopped with portd: a portd restart must leave media alone")
+	}
+	target := loadUnit(t, "rtpkit.target", "rtpkit.target")
+	for name := range units {
+		wantWords(target, "Unit", "Wants", name)
+	}
+	bus := units["rtpkit-bus.service"]
+	if !strings.Contains(bus.last("Service", "ExecStart"), "/usr/sbin/nats-server -js -c /etc/rtpkit/nats-server-rtpkit.conf") {
+		t.Errorf("bus: ExecStart=%s", bus.last("Service", "ExecStart"))
+	}
+	want(bus, "Service", "StateDirectory", "rtpkit/bus")
+}
+
+// TestNATSConfig: Debian's nats-server accepts the bus's configuration.
+func TestNATSConfig(t *testing.T) {
+	nats, err := exec.LookPath("nats-server")
+	if err != nil {
+		t.Skip("nats-server not installed")
+	}
+	out, err := exec.Command(nats, "-js", "-c", "nats-server-rtpkit.conf", "-t").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "is valid") {
+		t.Fatalf("nats-server -t: %v\n%s", err, out)
+	}
+}
+
+// TestGoPanicIsNotExit2: a Go program that panics exits with code 2,
+// which RestartPreventExitStatus= keeps for bad configuration; with the
+// units' GOTRACEBACK=crash it dies by SIGABRT instead, and systemd
+// restarts it (the watchdog's SIGABRT ends the same way).
+func TestGoPanicIsNotExit2(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "go.mod"), "module panicker\n\ngo 1.21\n")
+	writeFile(t, filepath.Join(dir, "main.go"), "package main\n\nfunc main() { panic(\"boom\") }\n")
+	build := exec.Command("go", "build", "-o", "panicker", ".")
+	build.Dir = dir
+	build.Env = append(os.Environ(), "GOFLAGS=", "GOWORK=off")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	for _, c := range []struct {
+		env      string
+		code     int
+		signaled bool
+	}{{"GOTRACEBACK=single", 2, false}, {"GOTRACEBACK=crash", -1, true}} {
+		cmd := exec.Command(filepath.Join(dir, "panicker"))
+		cmd.Env = []string{c.env}
+		_ = cmd.Run()
+		ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+		if cmd.ProcessState.ExitCode() != c.code || ws.Signaled() != c.signaled || (c.signaled && ws.Signal() != syscall.SIGABRT) {
+			t.Errorf("%s: %v, want exit code %d (signaled %v)", c.env, cmd.ProcessState, c.code, c.signaled)
 		}
 	}
 }

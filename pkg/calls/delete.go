@@ -141,8 +141,10 @@ func (e *Engine) end(en *entry, reason string, now time.Time) {
 	for _, l := range c.legs {
 		tags = append(tags, l.tag)
 	}
-	e.log.Info("call ended", "call", c.id, "reason", reason, "duration", dur.Round(time.Millisecond),
-		"tags", tags, "foreign", c.foreign, "created", c.created.UTC().Format(time.RFC3339))
+	// One line per call, rtpengine's CDR: who, why, how long, and per
+	// party what it sent (cdr.go).
+	e.log.Info("call ended", append([]any{"call", c.id, "reason", reason, "duration", dur.Round(time.Millisecond),
+		"tags", tags, "foreign", c.foreign, "created", c.created.UTC().Format(time.RFC3339)}, e.cdr(c)...)...)
 	e.remove(en)
 	if pairs := c.pairs(); len(pairs) > 0 && !c.foreign {
 		e.cfg.Ports.Free(pairs)

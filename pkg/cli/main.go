@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/rtpkit/rtpkit/pkg/bus"
+	"github.com/rtpkit/rtpkit/pkg/sdnotify"
 )
 
 // Common holds the options every daemon takes: which node it serves, how to
@@ -108,7 +109,12 @@ func Main(name, summary string, cfg Config, common *Common, run func(ctx context
 	StartPprof(name, log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// systemd (Type=notify): the daemon calls sdnotify.Ready itself; the
+	// watchdog pings while its probes pass; a signal means STOPPING=1.
+	go sdnotify.Watchdog(ctx, log)
+	context.AfterFunc(ctx, func() { _ = sdnotify.Stopping() })
 	if err := run(ctx, log); err != nil && !errors.Is(err, context.Canceled) {
+		_ = sdnotify.Status("exiting on error: " + err.Error())
 		if errors.Is(err, ErrNotImplemented) {
 			fmt.Fprintln(os.Stderr, err)
 			stop()

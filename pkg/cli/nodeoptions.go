@@ -8,6 +8,8 @@ var NodeOptions = map[string]bool{
 	// every daemon
 	"node-id": true, "nats-url": true, "nats-creds": true, "nats-connect-timeout": true,
 	"log-level": true, "log-format": true,
+	// Prometheus /metrics, one option per daemon (pkg/metrics)
+	"metrics-portd": true, "metrics-rtp-fwd": true, "metrics-ng-ctl": true, "metrics-redis-sync": true,
 	// portd
 	"interface": true, "interface-ports": true, "port-min": true, "port-max": true,
 	"port-quarantine": true, "tos": true, "socket-buffer": true, "fd-reserve": true, "runtime-dir": true,

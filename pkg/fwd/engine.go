@@ -254,23 +254,30 @@ func (e *Engine) checkLinks(id StreamID, old *entry, s Stream) error {
 // Remove stops serving stream id. When it returns the stream's socket is
 // out of the engine's epoll set and nothing more is received from it or
 // sent to its party, so the caller may close it. Unknown ids are ignored.
-func (e *Engine) Remove(id StreamID) {
+func (e *Engine) Remove(id StreamID) { e.Retire(id) }
+
+// Retire is Remove returning the stream's final counters, read once its
+// loop has let it go (false if there was no such stream): a caller that
+// keeps totals over streams that come and go adds them, and its totals
+// never go down.
+func (e *Engine) Retire(id StreamID) (Counters, bool) {
 	e.mu.Lock()
 	ent := e.streams[id]
 	if ent == nil {
 		e.mu.Unlock()
-		return
+		return Counters{}, false
 	}
 	delete(e.streams, id)
 	delete(e.fds, ent.fd)
 	if e.closed {
 		// The loops are gone and their epoll sets closed.
 		e.mu.Unlock()
-		return
+		return ent.pub.read(), true
 	}
 	wait := e.send(ent.loop, &command{op: opRemove, id: id})
 	e.mu.Unlock()
 	_ = wait()
+	return ent.pub.read(), true
 }
 
 // send queues c for loop l and returns a function that waits until l has

@@ -18,6 +18,7 @@ type opCode uint8
 const (
 	opSet opCode = iota
 	opRemove
+	opPing // nothing to apply: Engine.Ping's round trip
 )
 
 // command is a control request for one loop.

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 
 	"github.com/rtpkit/rtpkit/pkg/cli"
+	"github.com/rtpkit/rtpkit/pkg/metrics"
 )
 
 // Config is ng-ctl's configuration.
@@ -24,6 +25,9 @@ type Config struct {
 	// ActiveSwitchover makes a foreign call this node's own when an offer
 	// or answer reaches it (rtpengine's active-switchover).
 	ActiveSwitchover bool
+	// Metrics is where to serve /metrics besides --listen-http
+	// (--metrics-ng-ctl); empty: off.
+	Metrics string
 }
 
 // RegisterFlags adds ng-ctl's options.
@@ -39,6 +43,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.DeleteDelay, "delete-delay", 30, "`seconds` a deleted call lingers before it is gone")
 	fs.IntVar(&c.MaxSessions, "max-sessions", -1, "most concurrent calls (`N`, -1 = no limit)")
 	fs.BoolVar(&c.ActiveSwitchover, "active-switchover", false, "signalling or media reaching a foreign call makes it this node's own")
+	metrics.RegisterFlag(fs, &c.Metrics, "ng-ctl")
 }
 
 // Listeners returns the UDP ng addresses, with the default if none given.
@@ -76,5 +81,5 @@ func (c *Config) Validate() error {
 	if c.MaxSessions < -1 {
 		return cli.Usagef("--max-sessions %d: must be -1 (no limit) or more", c.MaxSessions)
 	}
-	return nil
+	return metrics.ValidateAddr("ng-ctl", c.Metrics)
 }

@@ -25,6 +25,8 @@ type protocol struct {
 	mu      sync.Mutex
 	proxies map[netip.Addr]*proxyStats
 	cmds    map[string]*cmdStats
+	// metrics, if set, counts requests for /metrics.
+	metrics *ngMetrics
 }
 
 type proxyStats struct {
@@ -368,6 +370,9 @@ var shortNames = map[string]string{"ping": "ping", "offer": "offer", "answer": "
 	"query": "query", "list": "list", "statistics": "stats"}
 
 func (p *protocol) account(cmd string, src netip.Addr, d time.Duration, failed bool) {
+	if p.metrics != nil {
+		p.metrics.observe(cmd, d, failed)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ps := p.proxies[src]

@@ -13,10 +13,12 @@ import (
 	"github.com/rtpkit/rtpkit/pkg/bencode"
 	"github.com/rtpkit/rtpkit/pkg/bus"
 	"github.com/rtpkit/rtpkit/pkg/calls"
+	"github.com/rtpkit/rtpkit/pkg/metrics"
 	"github.com/rtpkit/rtpkit/pkg/ngserver"
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
 	"github.com/rtpkit/rtpkit/pkg/portd"
 	"github.com/rtpkit/rtpkit/pkg/rtpfwd"
+	"github.com/rtpkit/rtpkit/pkg/sdnotify"
 )
 
 // LeaseHolder is the name ng-ctl's port leases are held under; a restarted
@@ -106,8 +108,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	go engine.RunTimers(ctx)
 
 	proto := newProtocol(engine, log)
+	proto.metrics = newNGMetrics()
+	reg := metrics.NewRegistry("ng-ctl")
+	reg.MustRegister(proto.metrics.requests, proto.metrics.errors, proto.metrics.duration, engineCollector(engine))
+	ms, err := metrics.Start(ctx, cfg.Metrics, reg, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = ms.Close() }()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.Handle(metrics.Path, metrics.Handler(reg, log))
 	srv, err := ngserver.New(ngserver.Config{
 		UDP: cfg.Listeners(), TCP: cfg.ListenTCPNG, HTTP: cfg.ListenHTTP,
 		Handler: proto.Handle, HTTPExtra: mux, Log: log,
@@ -132,8 +143,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		_ = srv.Close()
 		return err
 	}
+	// rtpctl list, session, terminate, get and set (ctl.go).
+	if err := serveCtl(svc, conn, engine); err != nil {
+		_ = srv.Close()
+		return err
+	}
 	a := srv.Addrs()
 	log.Info("ng-ctl ready", "udp", a.UDP, "tcp", a.TCP, "http", a.HTTP)
+	defer sdnotify.AddProbe("call table", func(context.Context) error { engine.Counts(); return nil })()
+	_ = sdnotify.Ready()
 	err = srv.Serve(ctx)
 	stock.Wait()
 	return err

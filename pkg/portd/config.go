@@ -10,6 +10,7 @@ import (
 
 	"github.com/rtpkit/rtpkit/pkg/cli"
 	"github.com/rtpkit/rtpkit/pkg/ifspec"
+	"github.com/rtpkit/rtpkit/pkg/metrics"
 )
 
 // Config is portd's configuration.
@@ -24,6 +25,8 @@ type Config struct {
 	TOS            int
 	SocketBuffer   int
 	FDReserve      int
+	// Metrics is where to serve /metrics (--metrics-portd); empty: off.
+	Metrics string
 }
 
 // RegisterFlags adds portd's options.
@@ -39,6 +42,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.TOS, "tos", 184, "TOS/traffic class `byte` of media packets (184 = DSCP EF; 0 = leave unset)")
 	fs.IntVar(&c.SocketBuffer, "socket-buffer", 0, "receive and send buffer `bytes` of media sockets (0 = kernel default)")
 	fs.IntVar(&c.FDReserve, "fd-reserve", 256, "file descriptors kept free for everything but media sockets")
+	metrics.RegisterFlag(fs, &c.Metrics, "portd")
 }
 
 // Validate checks the options.
@@ -61,7 +65,7 @@ func (c *Config) Validate() error {
 	if _, err := c.InterfaceSet(); err != nil {
 		return cli.Usagef("%v", err)
 	}
-	return nil
+	return metrics.ValidateAddr("portd", c.Metrics)
 }
 
 // InterfaceSet builds the logical interfaces the options describe

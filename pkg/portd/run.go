@@ -20,7 +20,9 @@ import (
 	"github.com/rtpkit/rtpkit/pkg/handoff"
 	"github.com/rtpkit/rtpkit/pkg/ifspec"
 	"github.com/rtpkit/rtpkit/pkg/mediasock"
+	"github.com/rtpkit/rtpkit/pkg/metrics"
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
+	"github.com/rtpkit/rtpkit/pkg/sdnotify"
 )
 
 // DefaultInterface is used when no --interface is given.
@@ -68,6 +70,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer ln.Close()
 	d.ws = newWorkers(t, ln, log)
+	reg := metrics.NewRegistry("portd")
+	reg.MustRegister(d.collector())
+	ms, err := metrics.Start(ctx, cfg.Metrics, reg, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = ms.Close() }()
 
 	// The call records: every call's sockets, as they come and go. The
 	// initial records are applied before anything else is served.
@@ -120,6 +129,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	st, n := t.status(hostHas())
 	log.Info("portd ready", "interfaces", len(st), "sockets", n, "handoff", ln.Path(), "instance", d.instance)
+	defer sdnotify.AddProbe("port table", t.alive)()
+	_ = sdnotify.Ready()
 	<-ctx.Done()
 	log.Info("portd stopping")
 	_ = ln.Close()

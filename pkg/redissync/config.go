@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rtpkit/rtpkit/pkg/cli"
+	"github.com/rtpkit/rtpkit/pkg/metrics"
 	"github.com/rtpkit/rtpkit/pkg/rediscalls"
 )
 
@@ -20,6 +21,8 @@ type Config struct {
 	RedisCmdTimeout     time.Duration
 	RedisQueue          int
 	ActiveSwitchover    bool
+	// Metrics is where to serve /metrics (--metrics-redis-sync); empty: off.
+	Metrics string
 }
 
 // RegisterFlags adds redis-sync's options.
@@ -32,6 +35,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RedisCmdTimeout, "redis-cmd-timeout", 2*time.Second, "`duration` allowed for one Redis round trip")
 	fs.IntVar(&c.RedisQueue, "redis-queue", 100000, "calls whose writes wait while Redis is away (the latest state per call); beyond, the oldest are dropped and counted")
 	fs.BoolVar(&c.ActiveSwitchover, "active-switchover", false, "signalling or media reaching a foreign call makes it this node's own")
+	metrics.RegisterFlag(fs, &c.Metrics, "redis-sync")
 }
 
 // Validate checks the options.
@@ -55,5 +59,5 @@ func (c *Config) Validate() error {
 			return cli.Usagef("--redis: %v", err)
 		}
 	}
-	return nil
+	return metrics.ValidateAddr("redis-sync", c.Metrics)
 }

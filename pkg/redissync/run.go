@@ -10,10 +10,12 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rtpkit/rtpkit/pkg/bus"
+	"github.com/rtpkit/rtpkit/pkg/metrics"
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
 	"github.com/rtpkit/rtpkit/pkg/portd"
 	"github.com/rtpkit/rtpkit/pkg/rediscalls"
 	"github.com/rtpkit/rtpkit/pkg/rtpfwd"
+	"github.com/rtpkit/rtpkit/pkg/sdnotify"
 )
 
 // Subjects of redis-sync's endpoints, under rtpkit.v1.<node>.redis-sync.
@@ -68,11 +70,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer func() { _ = svc.Stop() }()
 	if cfg.Redis == "" {
 		log.Info("redis-sync idle: no --redis given, calls are not persisted")
+		reg := metrics.NewRegistry("redis-sync")
+		reg.MustRegister(idleCollector())
+		ms, err := metrics.Start(ctx, cfg.Metrics, reg, log)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = ms.Close() }()
 		if err := bus.Handle(svc, "status", conn.Subject("redis-sync", SubjectStatus), func(context.Context, bus.Empty) (Status, error) {
 			return Status{}, nil
 		}); err != nil {
 			return err
 		}
+		_ = sdnotify.Ready()
 		<-ctx.Done()
 		return nil
 	}
@@ -94,6 +104,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	table := nodestate.Calls(st)
 	s := newSyncer(cfg.NodeID, own, store, table, portd.Client{Conn: conn}, cfg.RedisQueue, cfg.ActiveSwitchover, log)
+	reg := metrics.NewRegistry("redis-sync")
+	reg.MustRegister(s.collector(cfg.RedisQueue))
+	ms, err := metrics.Start(ctx, cfg.Metrics, reg, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = ms.Close() }()
 
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -189,6 +206,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// Foreign calls of partitions no longer followed go.
 	s.dropUnfollowed(ctx)
 	log.Info("redis-sync ready", "redis", where, "follows", s.followed(), "expires", cfg.RedisExpires, "active_switchover", cfg.ActiveSwitchover)
+	defer sdnotify.AddProbe("syncer", func(context.Context) error { s.followed(); return nil })()
+	_ = sdnotify.Ready()
 	<-ctx.Done()
 	for _, db := range s.followed() {
 		s.stopFollowQuiet(rediscalls.Partition{DB: db})

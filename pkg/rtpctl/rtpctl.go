@@ -29,14 +29,22 @@ const (
 const topUsage = `Usage: rtpctl COMMAND [options]
 
 Commands:
-  up        run a whole node in the foreground (embedded bus, all daemons)
-  status    list the node's daemons that answer on the bus
-  bench     load tools: "bench setup" (offer/answer/delete cycles over ng),
-            "bench media" (RTP through the proxy: pps, loss, latency, CPU per packet)
-  keyspace  add|remove|list [N]: the Redis databases whose calls this node restores
-  active    make every foreign call this node's own (moved in Redis)
-  standby   make every own call foreign (this node stops writing them)
-  version   print rtpctl's version
+  up          run a whole node in the foreground (embedded bus, all daemons)
+  status      list the node's daemons that answer on the bus
+  bench       load tools: "bench setup" (offer/answer/delete cycles over ng),
+              "bench media" (RTP through the proxy: pps, loss, latency, CPU per packet)
+  keyspace    add|remove|list [N]: the Redis databases whose calls this node restores
+  active      make every foreign call this node's own (moved in Redis)
+  standby     make every own call foreign (this node stops writing them)
+  list        sessions [all|own|foreign] | numsessions | totals: the node's calls and totals
+  session     CALL-ID: one call's tags, medias, streams, endpoints and counters
+  terminate   CALL-ID|all|own|foreign: end calls at once
+  interfaces  ports used and free per local address
+  get, set    timeout|silenttimeout|offertimeout|finaltimeout|deletedelay|maxsessions [VALUE]:
+              ng-ctl's timers and session limit, read or changed at run time
+  ng          JSON: send one ng command to ng-ctl, print the reply as JSON
+  completion  bash: print a bash completion script
+  version     print rtpctl's version
 
 Every command takes --help. Client commands take --nats-url, --node-id and --json.`
 
@@ -59,6 +67,20 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdKeyspace(args[1:], stdout, stderr)
 	case "active", "standby":
 		return cmdOwnership(args[0], args[1:], stdout, stderr)
+	case "list":
+		return cmdList(args[1:], stdout, stderr)
+	case "session":
+		return cmdSession(args[1:], stdout, stderr)
+	case "terminate":
+		return cmdTerminate(args[1:], stdout, stderr)
+	case "interfaces":
+		return cmdInterfaces(args[1:], stdout, stderr)
+	case "get", "set":
+		return cmdGetSet(args[0], args[1:], stdout, stderr)
+	case "ng":
+		return cmdNG(args[1:], stdout, stderr)
+	case "completion":
+		return cmdCompletion(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "rtpctl %s\n", version.Version)
 		return ExitOK

@@ -173,7 +173,14 @@ func (u *upCmd) run(ctx context.Context, stdout io.Writer, log *slog.Logger) (er
 		}
 		args := childArgs(u.memberFS(d.name), overrides)
 		log.Debug("starting", "child", d.name, "cmd", path+" "+quoteArgs(args))
-		if err := sup.Start(supervisor.Spec{Name: d.name, Path: path, Args: args, NoRestartCodes: []int{cli.ExitNotImplemented, 2}}); err != nil {
+		// A Go panic exits with status 2, which is also a usage error's
+		// (never restarted): with GOTRACEBACK=crash a panic ends by
+		// SIGABRT instead, and the daemon is restarted (as in the units).
+		var env []string
+		if os.Getenv("GOTRACEBACK") == "" {
+			env = append(env, "GOTRACEBACK=crash")
+		}
+		if err := sup.Start(supervisor.Spec{Name: d.name, Path: path, Args: args, Env: env, NoRestartCodes: []int{cli.ExitNotImplemented, 2}}); err != nil {
 			return err
 		}
 		u.waitReady(ctx, conn, sup, d.name)

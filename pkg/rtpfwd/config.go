@@ -7,6 +7,7 @@ import (
 	"flag"
 
 	"github.com/rtpkit/rtpkit/pkg/cli"
+	"github.com/rtpkit/rtpkit/pkg/metrics"
 )
 
 // Config is rtp-fwd's configuration.
@@ -15,6 +16,8 @@ type Config struct {
 	RuntimeDir string
 	WorkerID   string
 	Loops      int
+	// Metrics is where to serve /metrics (--metrics-rtp-fwd); empty: off.
+	Metrics string
 }
 
 // RegisterFlags adds rtp-fwd's options.
@@ -23,6 +26,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.RuntimeDir, "runtime-dir", "/run/rtpkit", "`dir` for the node's Unix sockets")
 	fs.StringVar(&c.WorkerID, "worker-id", "0", "`id` of this worker towards portd (a restarted worker with the same id gets its sockets back)")
 	fs.IntVar(&c.Loops, "loops", 0, "forwarding loops, one per core (`N`; 0 = number of CPUs)")
+	metrics.RegisterFlag(fs, &c.Metrics, "rtp-fwd")
 }
 
 // Validate checks the options.
@@ -36,5 +40,5 @@ func (c *Config) Validate() error {
 	if c.Loops < 0 {
 		return cli.Usagef("--loops %d: must be >= 0", c.Loops)
 	}
-	return nil
+	return metrics.ValidateAddr("rtp-fwd", c.Metrics)
 }

@@ -29,6 +29,9 @@ type reconciler struct {
 	// learned remembers, per local socket, the learned endpoint a record
 	// carried and the signalled one it came with (see destLocked).
 	learned map[netip.AddrPort]learnedFor
+	// retired sums the final counters of the streams removed so far, so
+	// that the worker's totals (metrics) never go down.
+	retired fwd.Counters
 }
 
 // learnedFor is a learned endpoint and the signalled endpoint it was
@@ -58,7 +61,7 @@ func (r *reconciler) Remove(local netip.AddrPort) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if id, ok := r.ids[local]; ok {
-		r.eng.Remove(id)
+		r.removeLocked(id)
 	}
 	delete(r.fds, local)
 	delete(r.learned, local)
@@ -83,12 +86,26 @@ func (r *reconciler) drop(id string) {
 	delete(r.calls, id)
 	for _, local := range r.byCall[id] {
 		if sid, ok := r.ids[local]; ok {
-			r.eng.Remove(sid)
+			r.removeLocked(sid)
 		}
 		delete(r.sockCall, local)
 		delete(r.learned, local)
 	}
 	delete(r.byCall, id)
+}
+
+// removeLocked takes stream id out of the engine and adds its final
+// counters to retired.
+func (r *reconciler) removeLocked(id fwd.StreamID) {
+	c, ok := r.eng.Retire(id)
+	if !ok {
+		return
+	}
+	r.retired.Packets += c.Packets
+	r.retired.Bytes += c.Bytes
+	r.retired.Errors += c.Errors
+	r.retired.FloodDrops += c.FloodDrops
+	r.retired.KernelDrops += c.KernelDrops
 }
 
 func (r *reconciler) idLocked(local netip.AddrPort) fwd.StreamID {
@@ -134,24 +151,24 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 				} else {
 					s.RTCP = r.idLocked(rtcp.Local)
 				}
-				r.installLocked(c.ID, rtp, s)
+				r.installLocked(c.ID, rtp, s, prtp.Local)
 			}
 			if rtcp.Local.IsValid() && !m.RTCPMux {
 				want[rtcp.Local] = true
 				// RTCP goes to the peer's RTCP socket, or its RTP socket if it muxes.
-				peer := r.idLocked(prtcp.Local)
+				peerLocal := prtcp.Local
 				if pm != nil && (pm.RTCPMux || !prtcp.Local.IsValid()) {
-					peer = r.idLocked(prtp.Local)
+					peerLocal = prtp.Local
 				}
-				s := fwd.Stream{Call: c.ID, Peer: peer, Flags: fwd.RTCP | (flags &^ fwd.RTCPMux), LastSignal: c.LastSignal}
-				r.installLocked(c.ID, rtcp, s)
+				s := fwd.Stream{Call: c.ID, Peer: r.idLocked(peerLocal), Flags: fwd.RTCP | (flags &^ fwd.RTCPMux), LastSignal: c.LastSignal}
+				r.installLocked(c.ID, rtcp, s, peerLocal)
 			}
 		}
 	}
 	for _, local := range slices.Clone(r.byCall[c.ID]) {
 		if !want[local] {
 			if sid, ok := r.ids[local]; ok {
-				r.eng.Remove(sid)
+				r.removeLocked(sid)
 			}
 			delete(r.sockCall, local)
 			delete(r.learned, local)
@@ -193,12 +210,20 @@ func usable(ap netip.AddrPort) bool {
 }
 
 // installLocked installs s for record stream st once st's socket is here,
-// sending to destLocked(st).
-func (r *reconciler) installLocked(call string, st nodestate.Stream, s fwd.Stream) {
+// and the socket of its peer stream (peer, if the party has one): until
+// both are, the packets wait in the kernel's socket buffer instead of
+// being read with nowhere to go (after a restart the sockets come back
+// one by one). It sends to destLocked(st).
+func (r *reconciler) installLocked(call string, st nodestate.Stream, s fwd.Stream, peer netip.AddrPort) {
 	local := st.Local
 	fd, ok := r.fds[local]
 	if !ok {
 		return // the socket has not arrived yet; Add applies the call again
+	}
+	if _, here := r.fds[peer]; peer.IsValid() && !here {
+		if _, installed := r.sockCall[local]; !installed {
+			return // the peer's socket is on its way; Add applies the call again
+		}
 	}
 	s.FD = fd
 	s.Signalled = r.destLocked(st)

@@ -8,7 +8,9 @@ import (
 	"github.com/rtpkit/rtpkit/pkg/bus"
 	"github.com/rtpkit/rtpkit/pkg/fwd"
 	"github.com/rtpkit/rtpkit/pkg/handoff"
+	"github.com/rtpkit/rtpkit/pkg/metrics"
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
+	"github.com/rtpkit/rtpkit/pkg/sdnotify"
 )
 
 // Run forwards media until ctx ends. Once a call's streams are installed,
@@ -31,6 +33,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer cancel()
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = worker.Run(ctx) }()
+	reg := metrics.NewRegistry("rtp-fwd")
+	reg.MustRegister(r.collector(cfg.WorkerID))
+	ms, err := metrics.Start(ctx, cfg.Metrics, reg, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = ms.Close() }()
 
 	conn, err := bus.Connect(ctx, cfg.Bus, cfg.NodeID, "rtp-fwd-"+cfg.WorkerID, log)
 	if err != nil {
@@ -54,6 +63,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	wg.Add(1)
 	go func() { defer wg.Done(); r.publishActivity(ctx, conn, cfg.WorkerID) }()
 	log.Info("rtp-fwd ready", "worker", cfg.WorkerID)
+	defer sdnotify.AddProbe("forwarding loops", eng.Ping)()
+	_ = sdnotify.Ready()
 	for {
 		select {
 		case <-ctx.Done():

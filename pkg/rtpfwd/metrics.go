@@ -1,0 +1,53 @@
+package rtpfwd
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rtpkit/rtpkit/pkg/fwd"
+	"github.com/rtpkit/rtpkit/pkg/metrics"
+)
+
+// Descriptions of rtp-fwd's metrics (docs/metrics.md). The totals are the
+// sums of the engine's per-stream counters (those of removed streams kept),
+// read at scrape time: nothing is counted on the packet path for them.
+var (
+	descPackets     = metrics.NewDesc("rtpkit_packets_total", "Packets received from the parties of this worker's streams (RTP and RTCP, strict-source and truncation drops included, flood drops not).", "worker")
+	descBytes       = metrics.NewDesc("rtpkit_bytes_total", "UDP payload bytes of the packets in rtpkit_packets_total.", "worker")
+	descErrors      = metrics.NewDesc("rtpkit_packet_errors_total", "Strict-source drops, truncated packets and failed sends.", "worker")
+	descFloodDrops  = metrics.NewDesc("rtpkit_flood_drops_total", "Packets dropped because a party sent faster than the per-stream rate cap.", "worker")
+	descKernelDrops = metrics.NewDesc("rtpkit_kernel_drops_total", "Datagrams the kernel dropped on full receive queues of this worker's sockets (SO_RXQ_OVFL).", "worker")
+	descStreams     = metrics.NewDesc("rtpkit_streams", "Streams installed in this worker's forwarding engine.", "worker")
+)
+
+// totals returns the worker's counters summed over every stream it has
+// had, and how many streams are installed now.
+func (r *reconciler) totals() (fwd.Counters, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sum := r.retired
+	for local := range r.sockCall {
+		st, ok := r.eng.Stats(r.ids[local])
+		if !ok {
+			continue
+		}
+		sum.Packets += st.Packets
+		sum.Bytes += st.Bytes
+		sum.Errors += st.Errors
+		sum.FloodDrops += st.FloodDrops
+		sum.KernelDrops += st.KernelDrops
+	}
+	return sum, len(r.sockCall)
+}
+
+// collector reads the worker's totals at scrape time.
+func (r *reconciler) collector(worker string) prometheus.Collector {
+	return metrics.OnScrape(func(ch chan<- prometheus.Metric) {
+		c, n := r.totals()
+		metrics.Counter(ch, descPackets, float64(c.Packets), worker)
+		metrics.Counter(ch, descBytes, float64(c.Bytes), worker)
+		metrics.Counter(ch, descErrors, float64(c.Errors), worker)
+		metrics.Counter(ch, descFloodDrops, float64(c.FloodDrops), worker)
+		metrics.Counter(ch, descKernelDrops, float64(c.KernelDrops), worker)
+		metrics.Gauge(ch, descStreams, float64(n), worker)
+	}, descPackets, descBytes, descErrors, descFloodDrops, descKernelDrops, descStreams)
+}
