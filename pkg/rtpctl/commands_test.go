@@ -87,11 +87,10 @@ func (n *testNode) mustCtl(t *testing.T, args ...string) string {
 
 // mediaCall is a call set up through ng between two local sockets.
 type mediaCall struct {
-	a, b       *net.UDPConn
-	toA, toB   *net.UDPAddr // our sockets that A and B send to
-	localForA  int          // the port of our socket that receives from A
-	aPort      int
-	answerFrom string
+	a, b      *net.UDPConn
+	toA, toB  *net.UDPAddr // our sockets that A and B send to
+	localForA int          // the port of our socket that receives from A
+	aPort     int
 }
 
 func udpSock(t *testing.T) *net.UDPConn {
