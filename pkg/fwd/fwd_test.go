@@ -516,3 +516,24 @@ func TestKernelDrops(t *testing.T) {
 		t.Errorf("B's socket reports %d kernel drops", q.KernelDrops)
 	}
 }
+
+// TestWaitsForPeer: packets that reach a stream before its peer is
+// installed (sockets coming back one by one after a restart) wait in the
+// socket and are forwarded once the peer is there, instead of being read
+// with nowhere to go.
+func TestWaitsForPeer(t *testing.T) {
+	e := newTestEngine(t, Config{Workers: 1})
+	c := newCall(t)
+	mustSet(t, e, 1, Stream{Call: "wait", FD: c.pa, Peer: 2, Signalled: addrOf(c.A)})
+	var sent [][]byte
+	for i := range 5 {
+		p := rtpPacket(uint16(i), 0xAA, []byte("queued"))
+		send(t, c.A, c.paA, p)
+		sent = append(sent, p)
+	}
+	time.Sleep(50 * time.Millisecond) // the loop must leave them alone
+	mustSet(t, e, 2, Stream{Call: "wait", FD: c.pb, Peer: 1, Signalled: addrOf(c.B)})
+	for _, p := range sent {
+		expect(t, c.B, p, c.pbA)
+	}
+}

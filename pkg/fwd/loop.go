@@ -311,19 +311,32 @@ func (l *loop) apply(c *command) error {
 func (l *loop) set(c *command) error {
 	s := l.byID[c.id]
 	if s == nil {
+		// A stream whose peer is not installed yet is registered but not
+		// armed: its packets wait in the socket (after a restart, those
+		// queued while no worker ran) instead of being read with nowhere
+		// to go. relink arms it when the peer arrives.
+		armed := c.s.Peer == 0 || l.byID[c.s.Peer] != nil
+		var events uint32
+		if armed {
+			events = unix.EPOLLIN
+		}
 		slot := l.allocSlot()
-		if err := l.ctl(unix.EPOLL_CTL_ADD, c.s.FD, slot); err != nil {
+		if err := l.ctlEvents(unix.EPOLL_CTL_ADD, c.s.FD, slot, events); err != nil {
 			l.free = append(l.free, slot)
 			return err
 		}
-		s = &stream{id: c.id, slot: slot, pub: c.pub}
+		s = &stream{id: c.id, slot: slot, pub: c.pub, armed: armed}
 		l.slots[slot] = s
 		l.byID[c.id] = s
 		l.calls[c.s.Call] = append(l.calls[c.s.Call], s)
 		s.configure(c.s, c.family, l.window, true)
 	} else {
 		if c.s.FD != s.cfg.FD {
-			if err := l.ctl(unix.EPOLL_CTL_ADD, c.s.FD, s.slot); err != nil {
+			var events uint32
+			if s.armed {
+				events = unix.EPOLLIN
+			}
+			if err := l.ctlEvents(unix.EPOLL_CTL_ADD, c.s.FD, s.slot, events); err != nil {
 				return err
 			}
 			_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, s.cfg.FD, nil)
@@ -373,6 +386,11 @@ func (l *loop) relink(call string) {
 	}
 	for _, t := range g {
 		t.peer, t.rtcp = find(t.cfg.Peer), find(t.cfg.RTCP)
+		if !t.armed && (t.cfg.Peer == 0 || t.peer != nil) {
+			if l.ctl(unix.EPOLL_CTL_MOD, t.cfg.FD, t.slot) == nil {
+				t.armed = true
+			}
+		}
 	}
 }
 
@@ -388,7 +406,12 @@ func (l *loop) allocSlot() int32 {
 
 // ctl adds or modifies fd in the epoll set with slot as its data.
 func (l *loop) ctl(op, fd int, slot int32) error {
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: slot}
+	return l.ctlEvents(op, fd, slot, unix.EPOLLIN)
+}
+
+// ctlEvents is ctl with the events to wait for (0: registered, not armed).
+func (l *loop) ctlEvents(op, fd int, slot int32, events uint32) error {
+	ev := unix.EpollEvent{Events: events, Fd: slot}
 	if err := unix.EpollCtl(l.epfd, op, fd, &ev); err != nil {
 		return fmt.Errorf("fd %d: %w", fd, syscallErr("epoll_ctl", err))
 	}

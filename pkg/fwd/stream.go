@@ -223,7 +223,9 @@ type stream struct {
 	cfg    Stream
 	family int
 	slot   int32
-	pub    *published
+	// armed: the socket is waited on (see loop.set).
+	armed bool
+	pub   *published
 
 	peer *stream // cfg.Peer, resolved within the call; nil if absent
 	rtcp *stream // cfg.RTCP, resolved within the call; nil if absent

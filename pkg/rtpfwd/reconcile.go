@@ -151,7 +151,7 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 				} else {
 					s.RTCP = r.idLocked(rtcp.Local)
 				}
-				r.installLocked(c.ID, rtp, s, prtp.Local)
+				r.installLocked(c.ID, rtp, s)
 			}
 			if rtcp.Local.IsValid() && !m.RTCPMux {
 				want[rtcp.Local] = true
@@ -161,7 +161,7 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 					peerLocal = prtp.Local
 				}
 				s := fwd.Stream{Call: c.ID, Peer: r.idLocked(peerLocal), Flags: fwd.RTCP | (flags &^ fwd.RTCPMux), LastSignal: c.LastSignal}
-				r.installLocked(c.ID, rtcp, s, peerLocal)
+				r.installLocked(c.ID, rtcp, s)
 			}
 		}
 	}
@@ -210,20 +210,14 @@ func usable(ap netip.AddrPort) bool {
 }
 
 // installLocked installs s for record stream st once st's socket is here,
-// and the socket of its peer stream (peer, if the party has one): until
-// both are, the packets wait in the kernel's socket buffer instead of
-// being read with nowhere to go (after a restart the sockets come back
-// one by one). It sends to destLocked(st).
-func (r *reconciler) installLocked(call string, st nodestate.Stream, s fwd.Stream, peer netip.AddrPort) {
+// sending to destLocked(st). (The engine waits on the socket only once the
+// peer stream is installed too: after a restart the sockets come back one
+// by one, and the packets queued meanwhile wait in the socket.)
+func (r *reconciler) installLocked(call string, st nodestate.Stream, s fwd.Stream) {
 	local := st.Local
 	fd, ok := r.fds[local]
 	if !ok {
 		return // the socket has not arrived yet; Add applies the call again
-	}
-	if _, here := r.fds[peer]; peer.IsValid() && !here {
-		if _, installed := r.sockCall[local]; !installed {
-			return // the peer's socket is on its way; Add applies the call again
-		}
 	}
 	s.FD = fd
 	s.Signalled = r.destLocked(st)
