@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -93,10 +92,10 @@ func TestRestartUnderLoad(t *testing.T) {
 		id := fmt.Sprintf("rst-%03d", i)
 		ids = append(ids, id)
 		ab, ba := mediaCall(t, ctx, ng, id)
-		l.flows = append(l.flows, ab, ba)
+		l.Flows = append(l.Flows, ab, ba)
 	}
-	l.start()
-	defer l.stop()
+	l.Start(20 * time.Millisecond)
+	defer l.Stop(200 * time.Millisecond)
 	l.waitFlowing(t, time.Now(), 10, 10*time.Second)
 
 	// Redis holds every call (redis-sync writes them in the background).
@@ -144,7 +143,7 @@ func TestRestartUnderLoad(t *testing.T) {
 	} else if res, why := ngclient.Result(r); res != "ok" {
 		t.Errorf("query %s after the restarts: %s %s", ids[0], res, why)
 	}
-	l.stop()
+	l.Stop(200 * time.Millisecond)
 	// The node after all of it: a new call gets ports, carries media both
 	// ways and reaches Redis.
 	ab, ba := mediaCall(t, ctx, ng, "rst-new")
@@ -185,7 +184,7 @@ func TestRestartUnderLoad(t *testing.T) {
 			parts = append(parts, "calls listed with "+m)
 		}
 	}
-	t.Logf("RESTART %d calls, %d streams at 50 packets/s: %s", numCalls, len(l.flows), strings.Join(parts, "; "))
+	t.Logf("RESTART %d calls, %d streams at 50 packets/s: %s", numCalls, len(l.Flows), strings.Join(parts, "; "))
 	if rdbN, err := rdb.Exists(ctx, rediscalls.CallKey(ids[0]), rediscalls.CallKey(ids[len(ids)-1])).Result(); err != nil || rdbN != 2 {
 		t.Errorf("calls gone from Redis after the restarts: %d, %v", rdbN, err)
 	}
@@ -329,13 +328,12 @@ var mPort = regexp.MustCompile(`m=audio (\d+) `)
 
 // mediaCall sets up a call over ng between two new loopback sockets and
 // returns its two flows.
-func mediaCall(t *testing.T, ctx context.Context, ng *ngclient.Client, id string) (*rtpFlow, *rtpFlow) {
+func mediaCall(t *testing.T, ctx context.Context, ng *ngclient.Client, id string) (*testutil.RTPFlow, *testutil.RTPFlow) {
 	t.Helper()
 	ua, ub := listenUDP(t), listenUDP(t)
 	toB := offerAnswer(t, ctx, ng, "offer", id, "", ua.LocalAddr().(*net.UDPAddr).Port)   // where B sends
 	toA := offerAnswer(t, ctx, ng, "answer", id, "B", ub.LocalAddr().(*net.UDPAddr).Port) // where A sends
-	return &rtpFlow{name: id + " A→B", src: ua, dst: ub, to: toA, arrived: map[uint16]time.Time{}},
-		&rtpFlow{name: id + " B→A", src: ub, dst: ua, to: toB, arrived: map[uint16]time.Time{}}
+	return testutil.NewRTPFlow(id+" A→B", ua, ub, toA), testutil.NewRTPFlow(id+" B→A", ub, ua, toB)
 }
 
 func offerAnswer(t *testing.T, ctx context.Context, ng *ngclient.Client, cmd, id, toTag string, port int) *net.UDPAddr {
@@ -371,7 +369,7 @@ func listenUDP(t *testing.T) *net.UDPConn {
 }
 
 // relay sends one packet on f until it arrives.
-func relay(t *testing.T, f *rtpFlow, seq uint16) {
+func relay(t *testing.T, f *testutil.RTPFlow, seq uint16) {
 	t.Helper()
 	pkt := make([]byte, 172)
 	pkt[0] = 0x80
@@ -379,99 +377,19 @@ func relay(t *testing.T, f *rtpFlow, seq uint16) {
 	binary.BigEndian.PutUint32(pkt[8:12], 0xfeed)
 	buf := make([]byte, 2048)
 	for attempt := 0; attempt < 50; attempt++ {
-		if _, err := f.src.WriteToUDP(pkt, f.to); err != nil {
+		if _, err := f.Src.WriteToUDP(pkt, f.To); err != nil {
 			t.Fatal(err)
 		}
-		_ = f.dst.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-		if n, _, err := f.dst.ReadFromUDP(buf); err == nil && n == len(pkt) && binary.BigEndian.Uint16(buf[2:4]) == seq {
+		_ = f.Dst.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if n, _, err := f.Dst.ReadFromUDP(buf); err == nil && n == len(pkt) && binary.BigEndian.Uint16(buf[2:4]) == seq {
 			return
 		}
 	}
-	t.Fatalf("%s: packet %d not forwarded", f.name, seq)
+	t.Fatalf("%s: packet %d not forwarded", f.Name, seq)
 }
 
-// rtpFlow is one direction of one call: packets carry the flow's index as
-// SSRC and a sequence number; every send and arrival time is kept.
-type rtpFlow struct {
-	name     string
-	src, dst *net.UDPConn
-	to       *net.UDPAddr
-	mu       sync.Mutex
-	sent     []time.Time // by sequence number
-	arrived  map[uint16]time.Time
-}
-
-// load is RTP both ways on many calls at 50 packets/s per direction: one
-// sender for every flow on a 20 ms ticker, one receiver per flow.
-type load struct {
-	flows    []*rtpFlow
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	stopOnce sync.Once
-}
-
-func (l *load) start() {
-	ctx, cancel := context.WithCancel(context.Background())
-	l.cancel = cancel
-	for i, f := range l.flows {
-		l.wg.Add(1)
-		go func() { // receiver
-			defer l.wg.Done()
-			buf := make([]byte, 2048)
-			for {
-				_ = f.dst.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-				n, _, err := f.dst.ReadFromUDP(buf)
-				if err != nil {
-					if ctx.Err() != nil {
-						return
-					}
-					continue
-				}
-				if n < 12 || binary.BigEndian.Uint32(buf[8:12]) != uint32(i) {
-					continue
-				}
-				now := time.Now()
-				f.mu.Lock()
-				f.arrived[binary.BigEndian.Uint16(buf[2:4])] = now
-				f.mu.Unlock()
-			}
-		}()
-	}
-	l.wg.Add(1)
-	go func() { // one sender for all flows
-		defer l.wg.Done()
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		pkt := make([]byte, 172)
-		pkt[0] = 0x80
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			for i, f := range l.flows {
-				f.mu.Lock()
-				seq := uint16(len(f.sent))
-				f.sent = append(f.sent, time.Now())
-				f.mu.Unlock()
-				binary.BigEndian.PutUint16(pkt[2:4], seq)
-				binary.BigEndian.PutUint32(pkt[4:8], uint32(seq)*160)
-				binary.BigEndian.PutUint32(pkt[8:12], uint32(i))
-				_, _ = f.src.WriteToUDP(pkt, f.to)
-			}
-		}
-	}()
-}
-
-// stop ends the load once the packets in flight had time to arrive.
-func (l *load) stop() {
-	l.stopOnce.Do(func() {
-		time.Sleep(200 * time.Millisecond)
-		l.cancel()
-		l.wg.Wait()
-	})
-}
+// load is RTP both ways on many calls at 50 packets/s per direction.
+type load struct{ testutil.RTPLoad }
 
 // waitFlowing waits until every flow has had n packets arrive after since
 // and returns when the last flow got there (zero after timeout).
@@ -480,15 +398,14 @@ func (l *load) waitFlowing(t *testing.T, since time.Time, n int, timeout time.Du
 	deadline := time.Now().Add(timeout)
 	for {
 		all := true
-		for _, f := range l.flows {
-			f.mu.Lock()
+		for _, f := range l.Flows {
+			_, arrived := f.Times()
 			c := 0
-			for _, at := range f.arrived {
+			for _, at := range arrived {
 				if at.After(since) {
 					c++
 				}
 			}
-			f.mu.Unlock()
 			if c < n {
 				all = false
 				break
@@ -518,26 +435,21 @@ func (l *load) report(o outage) outageReport {
 	if o.resumed.After(end) {
 		end = o.resumed
 	}
-	for _, f := range l.flows {
-		f.mu.Lock()
-		for seq, at := range f.sent {
+	for _, f := range l.Flows {
+		sent, arrived := f.Times()
+		for seq, at := range sent {
 			if at.Before(o.kill) || at.After(o.back) {
 				continue
 			}
 			r.sent++
-			if _, ok := f.arrived[uint16(seq)]; !ok {
+			if _, ok := arrived[uint16(seq)]; !ok {
 				r.lost++
 				if r.firstLost == "" {
-					r.firstLost = fmt.Sprintf("%s seq %d sent %v after the kill", f.name, seq, at.Sub(o.kill).Round(time.Millisecond))
+					r.firstLost = fmt.Sprintf("%s seq %d sent %v after the kill", f.Name, seq, at.Sub(o.kill).Round(time.Millisecond))
 				}
 			}
 		}
-		times := make([]time.Time, 0, len(f.arrived))
-		for _, at := range f.arrived {
-			times = append(times, at)
-		}
-		f.mu.Unlock()
-		sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
+		times := f.Arrivals()
 		var worst time.Duration
 		for i := 1; i < len(times); i++ {
 			// Silences that overlap [kill, end].

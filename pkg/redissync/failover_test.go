@@ -2,7 +2,6 @@ package redissync_test
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"net"
 	"sort"
@@ -17,28 +16,27 @@ import (
 	"github.com/rtpkit/rtpkit/pkg/testutil"
 )
 
-// rtpFlow is one direction of one call: packets carry the flow's index as
-// SSRC and a sequence number; every send and arrival time is kept.
-type rtpFlow struct {
-	name     string
-	src, dst *net.UDPConn
-	to       *net.UDPAddr
-	mu       sync.Mutex
-	sent     []time.Time // by sequence number
-	endAt    time.Time   // the call was deleted: packets sent later are not expected
-	arrived  map[uint16]time.Time
+// load is RTP both ways on many calls at 50 packets/s per direction;
+// endAt marks flows of calls deleted during the run (packets sent after
+// are not expected).
+type load struct {
+	testutil.RTPLoad
+	mu    sync.Mutex
+	endAt map[*testutil.RTPFlow]time.Time
 }
 
-// load is RTP both ways on many calls at 50 packets/s per direction.
-type load struct {
-	flows  []*rtpFlow
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+func (l *load) end(f *testutil.RTPFlow, at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.endAt == nil {
+		l.endAt = map[*testutil.RTPFlow]time.Time{}
+	}
+	l.endAt[f] = at
 }
 
 // mediaCallVia sets up a call over ng between two new sockets in the
 // callers' namespace and returns its two flows.
-func mediaCallVia(t *testing.T, ctx context.Context, tb *testutil.Testbed, ng *ngclient.Client, id string) (*rtpFlow, *rtpFlow) {
+func mediaCallVia(t *testing.T, ctx context.Context, tb *testutil.Testbed, ng *ngclient.Client, id string) (*testutil.RTPFlow, *testutil.RTPFlow) {
 	t.Helper()
 	ua := tb.UDP(t, tb.Callers, tb.CallerAddrs[0].String()+":0")
 	ub := tb.UDP(t, tb.Callers, tb.CallerAddrs[1].String()+":0")
@@ -51,8 +49,7 @@ func mediaCallVia(t *testing.T, ctx context.Context, tb *testutil.Testbed, ng *n
 		}
 		return a
 	}
-	return &rtpFlow{name: id + " A→B", src: ua, dst: ub, to: dst(toA), arrived: map[uint16]time.Time{}},
-		&rtpFlow{name: id + " B→A", src: ub, dst: ua, to: dst(toB), arrived: map[uint16]time.Time{}}
+	return testutil.NewRTPFlow(id+" A→B", ua, ub, dst(toA)), testutil.NewRTPFlow(id+" B→A", ub, ua, dst(toB))
 }
 
 // offerAnswer sends an offer or answer and returns the port of the m= line
@@ -76,65 +73,6 @@ func offerAnswer(t *testing.T, ctx context.Context, ng *ngclient.Client, cmd, id
 	return m[1]
 }
 
-// start pumps every flow at 50 packets/s until stop.
-func (l *load) start() {
-	ctx, cancel := context.WithCancel(context.Background())
-	l.cancel = cancel
-	for i, f := range l.flows {
-		l.wg.Add(1)
-		go func() { // receiver
-			defer l.wg.Done()
-			buf := make([]byte, 2048)
-			for {
-				_ = f.dst.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-				n, _, err := f.dst.ReadFromUDP(buf)
-				if err != nil {
-					if ctx.Err() != nil {
-						return
-					}
-					continue
-				}
-				if n < 12 || binary.BigEndian.Uint32(buf[8:12]) != uint32(i) {
-					continue
-				}
-				now := time.Now()
-				f.mu.Lock()
-				f.arrived[binary.BigEndian.Uint16(buf[2:4])] = now
-				f.mu.Unlock()
-			}
-		}()
-	}
-	l.wg.Add(1)
-	go func() { // one sender for all flows, every 20 ms
-		defer l.wg.Done()
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		pkt := make([]byte, 172)
-		pkt[0] = 0x80
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			for i, f := range l.flows {
-				f.mu.Lock()
-				seq := uint16(len(f.sent))
-				f.sent = append(f.sent, time.Now())
-				f.mu.Unlock()
-				binary.BigEndian.PutUint16(pkt[2:4], seq)
-				binary.BigEndian.PutUint32(pkt[8:12], uint32(i))
-				_, _ = f.src.WriteToUDP(pkt, f.to)
-			}
-		}
-	}()
-}
-
-func (l *load) stop() {
-	l.cancel()
-	l.wg.Wait()
-}
-
 // failoverReport is what the load saw around a failover.
 type failoverReport struct {
 	gaps        []time.Duration // per flow: last arrival before the kill → first after the move
@@ -147,22 +85,20 @@ type failoverReport struct {
 
 func (l *load) report(kill, moved time.Time) failoverReport {
 	var r failoverReport
-	for _, f := range l.flows {
-		f.mu.Lock()
-		var times []time.Time
-		for _, at := range f.arrived {
-			times = append(times, at)
-		}
-		for seq, at := range f.sent {
-			if at.After(moved) && len(f.sent)-seq > 5 && (f.endAt.IsZero() || at.Before(f.endAt)) { // not the last packets still in flight
+	for _, f := range l.Flows {
+		sent, arrived := f.Times()
+		l.mu.Lock()
+		endAt := l.endAt[f]
+		l.mu.Unlock()
+		for seq, at := range sent {
+			if at.After(moved) && len(sent)-seq > 5 && (endAt.IsZero() || at.Before(endAt)) { // not the last packets still in flight
 				r.sentAfter++
-				if _, ok := f.arrived[uint16(seq)]; !ok {
+				if _, ok := arrived[uint16(seq)]; !ok {
 					r.lostAfter++
 				}
 			}
 		}
-		f.mu.Unlock()
-		sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
+		times := f.Arrivals()
 		var before, after time.Time
 		for _, at := range times {
 			if !at.After(kill) {
@@ -172,7 +108,7 @@ func (l *load) report(kill, moved time.Time) failoverReport {
 			}
 		}
 		if after.IsZero() || before.IsZero() {
-			r.silent = append(r.silent, f.name)
+			r.silent = append(r.silent, f.Name)
 			continue
 		}
 		r.gaps = append(r.gaps, after.Sub(before))
@@ -181,7 +117,7 @@ func (l *load) report(kill, moved time.Time) failoverReport {
 				continue // the failover itself
 			}
 			if g := times[i].Sub(times[i-1]); g > r.worstOther {
-				r.worstOther, r.worstOtherF = g, f.name
+				r.worstOther, r.worstOtherF = g, f.Name
 			}
 		}
 	}
@@ -247,7 +183,7 @@ func runFailover(t *testing.T, tb *testutil.Testbed, calls int, move func()) {
 	l := &load{}
 	for i := range calls {
 		fa, fb := mediaCallVia(t, ctx, tb, viaService, fmt.Sprintf("fo-%03d", i))
-		l.flows = append(l.flows, fa, fb)
+		l.Flows = append(l.Flows, fa, fb)
 	}
 	eventually(t, "B restores A's calls", 30*time.Second, func() error { return sameCalls(t, a, b, "node0") })
 	// The standby can be asked on its own address before the failover.
@@ -255,7 +191,7 @@ func runFailover(t *testing.T, tb *testutil.Testbed, calls int, move func()) {
 	if res, why := ngclient.Result(q); err != nil || res != "ok" {
 		t.Errorf("query fo-001 on the standby before failover: %s %s %v", res, why, err)
 	}
-	l.start()
+	l.Start(20 * time.Millisecond)
 	time.Sleep(2 * time.Second)
 
 	// Failover: A dies as a whole, the network moves the address.
@@ -268,17 +204,15 @@ func runFailover(t *testing.T, tb *testutil.Testbed, calls int, move func()) {
 	// Signalling through the service address now reaches B: a re-INVITE,
 	// a query, a delete and a new call. A connected UDP socket only takes
 	// replies from the service address.
-	reoffer := l.flows[0]
-	offerAnswer(t, ctx, viaService, "offer", "fo-000", "", tb.CallerAddrs[0].String(), reoffer.src.LocalAddr().(*net.UDPAddr).Port)
-	offerAnswer(t, ctx, viaService, "answer", "fo-000", "B", tb.CallerAddrs[1].String(), reoffer.dst.LocalAddr().(*net.UDPAddr).Port)
+	reoffer := l.Flows[0]
+	offerAnswer(t, ctx, viaService, "offer", "fo-000", "", tb.CallerAddrs[0].String(), reoffer.Src.LocalAddr().(*net.UDPAddr).Port)
+	offerAnswer(t, ctx, viaService, "answer", "fo-000", "B", tb.CallerAddrs[1].String(), reoffer.Dst.LocalAddr().(*net.UDPAddr).Port)
 	q, err = viaService.Do(ctx, bencode.NewDict(bencode.Pair{Key: "command", Value: bencode.Str("query")}, bencode.Pair{Key: "call-id", Value: bencode.Str("fo-001")}))
 	if res, why := ngclient.Result(q); err != nil || res != "ok" {
 		t.Errorf("query fo-001 on B: %s %s %v", res, why, err)
 	}
-	for _, f := range l.flows[4:6] { // fo-002's
-		f.mu.Lock()
-		f.endAt = time.Now()
-		f.mu.Unlock()
+	for _, f := range l.Flows[4:6] { // fo-002's
+		l.end(f, time.Now())
 	}
 	del, err := viaService.Do(ctx, bencode.NewDict(bencode.Pair{Key: "command", Value: bencode.Str("delete")},
 		bencode.Pair{Key: "call-id", Value: bencode.Str("fo-002")}, bencode.Pair{Key: "from-tag", Value: bencode.Str("A")}))
@@ -287,7 +221,7 @@ func runFailover(t *testing.T, tb *testutil.Testbed, calls int, move func()) {
 	}
 	nf, nb := mediaCallVia(t, ctx, tb, viaService, "fo-new")
 	time.Sleep(time.Second)
-	l.stop()
+	l.Stop(0)
 
 	r := l.report(kill, moved)
 	t.Logf("failover (%d calls, 50 packets/s per direction): %s", calls, r)
@@ -298,13 +232,12 @@ func runFailover(t *testing.T, tb *testutil.Testbed, calls int, move func()) {
 		t.Errorf("%d of %d packets that reached B after the move were not forwarded", r.lostAfter, r.sentAfter)
 	}
 	// The new call carries media through B.
-	nl := &load{flows: []*rtpFlow{nf, nb}}
-	nl.start()
-	time.Sleep(300 * time.Millisecond)
-	nl.stop()
-	for _, f := range nl.flows {
-		if len(f.arrived) == 0 {
-			t.Errorf("new call on B: nothing arrived on %s", f.name)
+	nl := &testutil.RTPLoad{Flows: []*testutil.RTPFlow{nf, nb}}
+	nl.Start(20 * time.Millisecond)
+	nl.Stop(300 * time.Millisecond)
+	for _, f := range nl.Flows {
+		if len(f.Arrivals()) == 0 {
+			t.Errorf("new call on B: nothing arrived on %s", f.Name)
 		}
 	}
 

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -290,7 +289,7 @@ func (tb *Testbed) StartNode(t testing.TB, node int, args ...string) *Proc {
 			return
 		default:
 		}
-		kids := childPIDs(p.PID())
+		kids := Children(p.PID())
 		_ = p.Cmd.Process.Kill()
 		<-p.done
 		deadline := time.Now().Add(5 * time.Second)
@@ -310,35 +309,6 @@ func (tb *Testbed) StartNode(t testing.TB, node int, args ...string) *Proc {
 	}
 	p.WaitMatch(t, MatchLine(`^Stop with Ctrl-C`), nodeStartTimeout)
 	return p
-}
-
-// childPIDs are the live processes whose parent is pid.
-func childPIDs(pid int) []int {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var out []int
-	for _, e := range ents {
-		n, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		// After the command: state, ppid, ...
-		if f := strings.Fields(s[i+1:]); len(f) > 1 && f[1] == strconv.Itoa(pid) && f[0] != "Z" {
-			out = append(out, n)
-		}
-	}
-	return out
 }
 
 // UDP is a UDP socket bound to addr (host:port; port 0 picks one) inside
