@@ -19,7 +19,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/rtpkit/rtpkit/pkg/bencode"
 	"github.com/rtpkit/rtpkit/pkg/bus"
 	"github.com/rtpkit/rtpkit/pkg/ngclient"
 	"github.com/rtpkit/rtpkit/pkg/testutil"
@@ -161,8 +160,8 @@ func TestNodeFromUnits(t *testing.T) {
 	}
 	defer c.Close()
 	a, b := listenUDP(t), listenUDP(t)
-	toB := ngOK(t, ctx, c, callReq("offer", "unitcall", "", sdpFor(udpPort(a))))
-	toA := ngOK(t, ctx, c, callReq("answer", "unitcall", "B", sdpFor(udpPort(b))))
+	toB := testutil.NGOK(t, ctx, c, testutil.NGCall("offer", "unitcall", "", sdpFor(udpPort(a))))
+	toA := testutil.NGOK(t, ctx, c, testutil.NGCall("answer", "unitcall", "B", sdpFor(udpPort(b))))
 	dstA, dstB := mediaAddr(t, toA), mediaAddr(t, toB)
 	for seq := uint16(1); seq <= 5; seq++ {
 		relay(t, a, dstA, b, 1, seq)
@@ -537,25 +536,6 @@ var mPort = regexp.MustCompile(`m=audio (\d+) `)
 
 func sdpFor(port int) string {
 	return fmt.Sprintf("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 0\r\n", port)
-}
-
-func callReq(cmd, call, to, sdp string) bencode.Value {
-	d := bencode.NewDict(bencode.Pair{Key: "command", Value: bencode.Str(cmd)}, bencode.Pair{Key: "call-id", Value: bencode.Str(call)},
-		bencode.Pair{Key: "from-tag", Value: bencode.Str("A")}, bencode.Pair{Key: "sdp", Value: bencode.Str(sdp)})
-	if to != "" {
-		d.Set("to-tag", bencode.Str(to))
-	}
-	return d
-}
-
-func ngOK(t *testing.T, ctx context.Context, c *ngclient.Client, d bencode.Value) string {
-	t.Helper()
-	r, err := c.Do(ctx, d)
-	if res, why := ngclient.Result(r); err != nil || res != "ok" {
-		t.Fatalf("%v: %s %s %v", d, res, why, err)
-	}
-	s, _ := r.GetString("sdp")
-	return s
 }
 
 func mediaAddr(t *testing.T, sdp string) *net.UDPAddr {

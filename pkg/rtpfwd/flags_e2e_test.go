@@ -5,13 +5,10 @@ import (
 	"context"
 	"encoding/binary"
 	"net"
-	"path/filepath"
 	"regexp"
-	"strconv"
 	"testing"
 	"time"
 
-	"github.com/rtpkit/rtpkit/pkg/ngclient"
 	"github.com/rtpkit/rtpkit/pkg/testutil"
 )
 
@@ -40,20 +37,7 @@ const learnWindow = 3 * time.Second
 // The calls that need a confirmed source are set up first; the other
 // subtests run while their learning window passes.
 func TestLatchingFlagsAndRTCPThroughTheNode(t *testing.T) {
-	ngPort, err := testutil.FreePort("udp", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ngAddr := "127.0.0.1:" + strconv.Itoa(ngPort)
-	up := testutil.StartProc(t, filepath.Join(testutil.Binaries(t), "rtpctl"), []string{"up", "--nats-listen=127.0.0.1:0",
-		"--state-dir=" + testutil.ShortTempDir(t), "--interface=127.0.0.1", "--port-min=40000", "--port-max=40999", "--listen-ng=" + ngAddr})
-	up.WaitMatch(t, regexp.MustCompile(`(?m)^  rtp-fwd\s+running, pid \d+$`), 30*time.Second)
-	up.WaitMatch(t, testutil.MatchLine(`^Stop with Ctrl-C`), 30*time.Second)
-	c, err := ngclient.Dial(ngAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	_, c, _ := testutil.StartLocalNode(t, 40000, 40999)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 
@@ -122,8 +106,8 @@ func TestLatchingFlagsAndRTCPThroughTheNode(t *testing.T) {
 	t.Run("RTCP on separate ports", func(t *testing.T) {
 		aRTP, aRTCP := listenPair(t)
 		bRTP, bRTCP := listenPair(t)
-		toB := ngOK(t, ctx, c, callReq("offer", "flags-rtcp", "", sdpFor(port(aRTP))))
-		toA := ngOK(t, ctx, c, callReq("answer", "flags-rtcp", "B", sdpFor(port(bRTP))))
+		toB := testutil.NGOK(t, ctx, c, testutil.NGCall("offer", "flags-rtcp", "", sdpFor(port(aRTP))))
+		toA := testutil.NGOK(t, ctx, c, testutil.NGCall("answer", "flags-rtcp", "B", sdpFor(port(bRTP))))
 		t.Logf("offer as B gets it:\n%sanswer as A gets it:\n%s", toB, toA)
 		dstA, rtcpA := sdpPorts(t, toA)
 		dstB, rtcpB := sdpPorts(t, toB)
@@ -160,8 +144,8 @@ func TestLatchingFlagsAndRTCPThroughTheNode(t *testing.T) {
 		aRTP, aRTCP := listenPair(t)
 		bRTP, bRTCP := listenPair(t)
 		const mux = "a=rtcp-mux\r\n"
-		toB := ngOK(t, ctx, c, callReq("offer", "flags-mux", "", sdpFor(port(aRTP))+mux))
-		toA := ngOK(t, ctx, c, callReq("answer", "flags-mux", "B", sdpFor(port(bRTP))+mux))
+		toB := testutil.NGOK(t, ctx, c, testutil.NGCall("offer", "flags-mux", "", sdpFor(port(aRTP))+mux))
+		toA := testutil.NGOK(t, ctx, c, testutil.NGCall("answer", "flags-mux", "B", sdpFor(port(bRTP))+mux))
 		t.Logf("offer as B gets it:\n%sanswer as A gets it:\n%s", toB, toA)
 		dstA, rtcpA := sdpPorts(t, toA)
 		dstB, _ := sdpPorts(t, toB)

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rtpkit/rtpkit/pkg/bencode"
 	"github.com/rtpkit/rtpkit/pkg/ngclient"
 	"github.com/rtpkit/rtpkit/pkg/testutil"
 )
@@ -42,8 +41,8 @@ func TestForwardingOutlivesEverythingElse(t *testing.T) {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	toB := ngOK(t, ctx, c, callReq("offer", "indep1", "", sdpFor(port(a))))
-	toA := ngOK(t, ctx, c, callReq("answer", "indep1", "B", sdpFor(port(b))))
+	toB := testutil.NGOK(t, ctx, c, testutil.NGCall("offer", "indep1", "", sdpFor(port(a))))
+	toA := testutil.NGOK(t, ctx, c, testutil.NGCall("answer", "indep1", "B", sdpFor(port(b))))
 	dstA := udpAddr(mPort.FindStringSubmatch(toA)[1])
 	dstB := udpAddr(mPort.FindStringSubmatch(toB)[1])
 	relay(t, a, dstA, b, 7, 1)
@@ -80,25 +79,6 @@ func port(c *net.UDPConn) int { return c.LocalAddr().(*net.UDPAddr).Port }
 func udpAddr(p string) *net.UDPAddr {
 	n, _ := strconv.Atoi(p)
 	return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: n}
-}
-
-func callReq(cmd, call, to, sdp string) bencode.Value {
-	d := bencode.NewDict(bencode.Pair{Key: "command", Value: bencode.Str(cmd)}, bencode.Pair{Key: "call-id", Value: bencode.Str(call)},
-		bencode.Pair{Key: "from-tag", Value: bencode.Str("A")}, bencode.Pair{Key: "sdp", Value: bencode.Str(sdp)})
-	if to != "" {
-		d.Set("to-tag", bencode.Str(to))
-	}
-	return d
-}
-
-func ngOK(t *testing.T, ctx context.Context, c *ngclient.Client, d bencode.Value) string {
-	t.Helper()
-	r, err := c.Do(ctx, d)
-	if res, why := ngclient.Result(r); err != nil || res != "ok" {
-		t.Fatalf("%v: %s %s %v", d, res, why, err)
-	}
-	s, _ := r.GetString("sdp")
-	return s
 }
 
 // relay sends one RTP packet from src to dst until it arrives at rcv

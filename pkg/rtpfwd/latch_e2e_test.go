@@ -3,9 +3,6 @@ package rtpfwd_test
 import (
 	"context"
 	"net"
-	"path/filepath"
-	"regexp"
-	"strconv"
 	"testing"
 	"time"
 
@@ -23,14 +20,14 @@ type call struct {
 func setupCall(t *testing.T, ctx context.Context, c *ngclient.Client, id string, flags ...string) call {
 	t.Helper()
 	cl := call{a: listen(t), b: listen(t)}
-	offer := callReq("offer", id, "", sdpFor(port(cl.a)))
-	answer := callReq("answer", id, "B", sdpFor(port(cl.b)))
+	offer := testutil.NGCall("offer", id, "", sdpFor(port(cl.a)))
+	answer := testutil.NGCall("answer", id, "B", sdpFor(port(cl.b)))
 	if len(flags) > 0 {
 		offer.Set("flags", bencode.Strs(flags...))
 		answer.Set("flags", bencode.Strs(flags...))
 	}
-	toB := ngOK(t, ctx, c, offer)
-	toA := ngOK(t, ctx, c, answer)
+	toB := testutil.NGOK(t, ctx, c, offer)
+	toA := testutil.NGOK(t, ctx, c, answer)
 	cl.dstA = udpAddr(mPort.FindStringSubmatch(toA)[1])
 	cl.dstB = udpAddr(mPort.FindStringSubmatch(toB)[1])
 	return cl
@@ -40,20 +37,7 @@ func setupCall(t *testing.T, ctx context.Context, c *ngclient.Client, id string,
 // enforced by rtp-fwd once the source is confirmed, and a flooded call does
 // not stop another call's packets.
 func TestStrictSourceAndFloodThroughTheNode(t *testing.T) {
-	ngPort, err := testutil.FreePort("udp", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ngAddr := "127.0.0.1:" + strconv.Itoa(ngPort)
-	up := testutil.StartProc(t, filepath.Join(testutil.Binaries(t), "rtpctl"), []string{"up", "--nats-listen=127.0.0.1:0",
-		"--state-dir=" + testutil.ShortTempDir(t), "--interface=127.0.0.1", "--port-min=32000", "--port-max=32999", "--listen-ng=" + ngAddr})
-	up.WaitMatch(t, regexp.MustCompile(`(?m)^  rtp-fwd\s+running, pid \d+$`), 30*time.Second)
-	up.WaitMatch(t, testutil.MatchLine(`^Stop with Ctrl-C`), 30*time.Second)
-	c, err := ngclient.Dial(ngAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	_, c, _ := testutil.StartLocalNode(t, 32000, 32999)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 

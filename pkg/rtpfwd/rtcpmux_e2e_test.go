@@ -3,14 +3,10 @@ package rtpfwd_test
 import (
 	"context"
 	"net"
-	"path/filepath"
-	"regexp"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/rtpkit/rtpkit/pkg/bencode"
-	"github.com/rtpkit/rtpkit/pkg/ngclient"
 	"github.com/rtpkit/rtpkit/pkg/testutil"
 )
 
@@ -33,20 +29,7 @@ import (
 // Every packet must arrive byte for byte, from the port the receiver was
 // told, and never at the other port of the receiver.
 func TestRTCPMuxMismatchThroughTheNode(t *testing.T) {
-	ngPort, err := testutil.FreePort("udp", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ngAddr := "127.0.0.1:" + strconv.Itoa(ngPort)
-	up := testutil.StartProc(t, filepath.Join(testutil.Binaries(t), "rtpctl"), []string{"up", "--nats-listen=127.0.0.1:0",
-		"--state-dir=" + testutil.ShortTempDir(t), "--interface=127.0.0.1", "--port-min=42000", "--port-max=42999", "--listen-ng=" + ngAddr})
-	up.WaitMatch(t, regexp.MustCompile(`(?m)^  rtp-fwd\s+running, pid \d+$`), 30*time.Second)
-	up.WaitMatch(t, testutil.MatchLine(`^Stop with Ctrl-C`), 30*time.Second)
-	c, err := ngclient.Dial(ngAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	_, c, _ := testutil.StartLocalNode(t, 42000, 42999)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 
@@ -78,10 +61,10 @@ func TestRTCPMuxMismatchThroughTheNode(t *testing.T) {
 			if tc.bMux {
 				answerSDP += mux
 			}
-			offer := callReq("offer", id, "", offerSDP)
+			offer := testutil.NGCall("offer", id, "", offerSDP)
 			offer.Set("rtcp-mux", bencode.Strs(tc.flag))
-			toB := ngOK(t, ctx, c, offer)
-			toA := ngOK(t, ctx, c, callReq("answer", id, "B", answerSDP))
+			toB := testutil.NGOK(t, ctx, c, offer)
+			toA := testutil.NGOK(t, ctx, c, testutil.NGCall("answer", id, "B", answerSDP))
 			t.Logf("offer as B gets it:\n%sanswer as A gets it:\n%s", toB, toA)
 			dstA, rtcpA := sdpPorts(t, toA)
 			dstB, rtcpB := sdpPorts(t, toB)

@@ -59,8 +59,8 @@ func TestTestbedFailover(t *testing.T) {
 	a := tb.UDP(t, tb.Callers, tb.CallerAddrs[0].String()+":0")
 	b := tb.UDP(t, tb.Callers, tb.CallerAddrs[1].String()+":0")
 	const callID = "testbed-call-1"
-	toB := ngSDP(t, ctx, viaService, callReq("offer", callID, "", sdpFor(a)))
-	toA := ngSDP(t, ctx, viaService, callReq("answer", callID, "B", sdpFor(b)))
+	toB := testutil.NGOK(t, ctx, viaService, testutil.NGCall("offer", callID, "", sdpFor(a)))
+	toA := testutil.NGOK(t, ctx, viaService, testutil.NGCall("answer", callID, "B", sdpFor(b)))
 	dstB, dstA := mediaAddr(t, toB), mediaAddr(t, toA)
 	if dstA.Addr() != tb.Service || dstB.Addr() != tb.Service {
 		t.Fatalf("media addresses %s, %s; want the service address %s", dstA, dstB, svc)
@@ -336,25 +336,6 @@ func query(t *testing.T, ctx context.Context, c *ngclient.Client, callID string)
 	}
 	res, _ := ngclient.Result(r)
 	return res
-}
-
-func callReq(cmd, call, to, sdp string) bencode.Value {
-	d := bencode.NewDict(bencode.Pair{Key: "command", Value: bencode.Str(cmd)}, bencode.Pair{Key: "call-id", Value: bencode.Str(call)},
-		bencode.Pair{Key: "from-tag", Value: bencode.Str("A")}, bencode.Pair{Key: "sdp", Value: bencode.Str(sdp)})
-	if to != "" {
-		d.Set("to-tag", bencode.Str(to))
-	}
-	return d
-}
-
-func ngSDP(t *testing.T, ctx context.Context, c *ngclient.Client, d bencode.Value) string {
-	t.Helper()
-	r, err := c.Do(ctx, d)
-	if res, why := ngclient.Result(r); err != nil || res != "ok" {
-		t.Fatalf("%v: %s %s %v", d, res, why, err)
-	}
-	s, _ := r.GetString("sdp")
-	return s
 }
 
 func sdpFor(c *net.UDPConn) string {
