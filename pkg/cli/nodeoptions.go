@@ -20,7 +20,7 @@ var NodeOptions = map[string]bool{
 	"offer-timeout": true, "final-timeout": true, "delete-delay": true, "max-sessions": true,
 	"active-switchover": true, // and redis-sync
 	// redis-sync
-	"redis": true, "subscribe-keyspace": true, "redis-expires": true, "redis-connect-timeout": true, "redis-cmd-timeout": true, "redis-queue": true,
+	"redis": true, "redis-ca": true, "subscribe-keyspace": true, "redis-expires": true, "redis-connect-timeout": true, "redis-cmd-timeout": true, "redis-queue": true,
 	// rtpctl up
 	"nats-listen": true, "state-dir": true, "bin-dir": true, "ready-timeout": true,
 }

@@ -2,6 +2,7 @@ package rediscalls
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -128,6 +129,24 @@ func ParseURL(s string) (*redis.Options, Partition, error) {
 	}
 	o.Addr = host
 	return o, Partition{DB: n}, nil
+}
+
+// UseCA makes a TLS connection (a rediss:// URL) trust the certificate
+// authorities in the PEM file instead of the system's.
+func UseCA(o *redis.Options, file string) error {
+	if o.TLSConfig == nil {
+		return fmt.Errorf("redis CA %s: the address is not TLS (use rediss://)", file)
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("redis CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return fmt.Errorf("redis CA %s: no PEM certificate in it", file)
+	}
+	o.TLSConfig.RootCAs = pool
+	return nil
 }
 
 func splitHostPort(s string) (string, string, error) {

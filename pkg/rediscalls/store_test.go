@@ -324,3 +324,48 @@ func TestParseChannel(t *testing.T) {
 		t.Errorf("partition round trip: %v %v", p, err)
 	}
 }
+
+// TestPassword: a Redis that requires a password is reached with
+// rtpengine's PW@HOST:PORT/DB form (or RTPENGINE_REDIS_AUTH_PW); a wrong
+// password is refused with Redis's own message.
+func TestPassword(t *testing.T) {
+	r := testutil.StartRedis(t, testutil.RedisOptions{Password: "s3cret"})
+	tests := []struct {
+		name, url, env, err string
+	}{
+		{name: "in the address", url: "s3cret@" + r.Addr + "/4"},
+		{name: "from the environment", url: r.Addr + "/4", env: "s3cret"},
+		{name: "as a URL", url: "redis://:s3cret@" + r.Addr + "/4"},
+		{name: "wrong", url: "nope@" + r.Addr + "/4", err: "WRONGPASS"},
+		{name: "missing", url: r.Addr + "/4", err: "NOAUTH"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("RTPENGINE_REDIS_AUTH_PW", tt.env)
+			o, p, err := ParseURL(tt.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rdb := redis.NewClient(o)
+			defer rdb.Close()
+			s := New(rdb, time.Hour)
+			err = s.Load(ctx)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("load: %v, want %s", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := testCall("pw-call", []nodestate.PayloadType{pcmu})
+			if res := apply(t, s, Op{Kind: OpWrite, Part: p, ID: c.ID, Entry: &Entry{Call: c}}); res[0] != nil {
+				t.Fatal(res[0])
+			}
+			if e, _ := read1(t, s, p, c.ID); e == nil {
+				t.Fatal("call not read back")
+			}
+		})
+	}
+}

@@ -15,6 +15,7 @@ import (
 type Config struct {
 	cli.Common
 	Redis               string
+	RedisCA             string
 	SubscribeKeyspace   cli.IntList
 	RedisExpires        int
 	RedisConnectTimeout time.Duration
@@ -29,6 +30,7 @@ type Config struct {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Common.RegisterFlags(fs)
 	fs.StringVar(&c.Redis, "redis", "", "Redis that persists this node's calls, as `[PW@]HOST:PORT/DB` or redis[s]://[:PW@]HOST:PORT/DB (DB is its partition); off if empty")
+	fs.StringVar(&c.RedisCA, "redis-ca", "", "PEM `file` of the certificate authorities a rediss:// (TLS) Redis is checked against; default the system's")
 	fs.Var(&c.SubscribeKeyspace, "subscribe-keyspace", "Redis `DB` of the redundancy group whose calls this node restores, repeatable")
 	fs.IntVar(&c.RedisExpires, "redis-expires", 86400, "`seconds` of expiry on call keys, refreshed on every write")
 	fs.DurationVar(&c.RedisConnectTimeout, "redis-connect-timeout", time.Second, "`duration` allowed to connect to Redis")
@@ -55,8 +57,14 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.Redis != "" {
-		if _, _, err := rediscalls.ParseURL(c.Redis); err != nil {
+		o, _, err := rediscalls.ParseURL(c.Redis)
+		if err != nil {
 			return cli.Usagef("--redis: %v", err)
+		}
+		if c.RedisCA != "" {
+			if err := rediscalls.UseCA(o, c.RedisCA); err != nil {
+				return cli.Usagef("--redis-ca: %v", err)
+			}
 		}
 	}
 	return metrics.ValidateAddr("redis-sync", c.Metrics)

@@ -90,6 +90,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if cfg.RedisCA != "" {
+		if err := rediscalls.UseCA(opts, cfg.RedisCA); err != nil {
+			return err
+		}
+	}
 	opts.DialTimeout = cfg.RedisConnectTimeout
 	opts.ReadTimeout, opts.WriteTimeout = cfg.RedisCmdTimeout, cfg.RedisCmdTimeout
 	opts.ClientName = "rtpkit-redis-sync-" + cfg.NodeID

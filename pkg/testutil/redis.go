@@ -33,7 +33,9 @@ type Redis struct {
 	Socket string
 	// Dir holds its data files (kept across Restart, for tests of a Redis
 	// that comes back with its data).
-	Dir      string
+	Dir string
+	// Password is the requirepass the server was started with.
+	Password string
 	cmd      *exec.Cmd
 	waitDone chan struct{}
 	args     []string
@@ -57,6 +59,16 @@ type RedisOptions struct {
 	NotifyKeyspaceEvents string
 	// Persist turns on the append-only file so a Restart keeps the data.
 	Persist bool
+	// Password, if set, is required from clients (requirepass).
+	Password string
+	// TLS, if set, makes the TCP listener TLS only (clients are not asked
+	// for certificates).
+	TLS *RedisTLS
+}
+
+// RedisTLS are the PEM files of a TLS listener.
+type RedisTLS struct {
+	CertFile, KeyFile, CAFile string
 }
 
 // StartRedis runs a real redis-server on a free port and a Unix socket, with
@@ -79,7 +91,7 @@ func StartRedis(t testing.TB, opts RedisOptions) *Redis {
 		opts.NotifyKeyspaceEvents = "Khg$x"
 	}
 	dir := shortTempDir(t)
-	r := &Redis{Dir: dir, Socket: filepath.Join(dir, "redis.sock"), NetNS: opts.NetNS, t: t}
+	r := &Redis{Dir: dir, Socket: filepath.Join(dir, "redis.sock"), NetNS: opts.NetNS, Password: opts.Password, t: t}
 	aof := "no"
 	if opts.Persist {
 		aof = "yes"
@@ -98,6 +110,14 @@ func StartRedis(t testing.TB, opts RedisOptions) *Redis {
 			"--notify-keyspace-events", opts.NotifyKeyspaceEvents,
 			"--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning",
 			"--databases", "32",
+		}
+		if opts.Password != "" {
+			r.args = append(r.args, "--requirepass", opts.Password)
+		}
+		if opts.TLS != nil {
+			r.args[3] = "0" // --port: no plain TCP listener
+			r.args = append(r.args, "--tls-port", strconv.Itoa(port), "--tls-cert-file", opts.TLS.CertFile,
+				"--tls-key-file", opts.TLS.KeyFile, "--tls-ca-cert-file", opts.TLS.CAFile, "--tls-auth-clients", "no")
 		}
 		if err := r.start(bin); err == nil {
 			t.Cleanup(r.Stop)
@@ -153,7 +173,7 @@ func (r *Redis) dial(ctx context.Context, network, addr string) (net.Conn, error
 // newClient is a go-redis client for DB db that dials in the server's
 // namespace.
 func (r *Redis) newClient(db int) *redis.Client {
-	o := &redis.Options{Addr: r.Addr, DB: db}
+	o := &redis.Options{Addr: r.Addr, DB: db, Password: r.Password}
 	if r.NetNS != nil {
 		o.Dialer = r.dial
 	}
