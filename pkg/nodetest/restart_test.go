@@ -179,11 +179,7 @@ func TestRestartUnderLoad(t *testing.T) {
 			t.Errorf("%s: %d of %d packets sent while it was down never arrived (first: %s)", o.daemon, r.lost, r.sent, r.firstLost)
 		}
 	}
-	for _, m := range []string{"rtpctl list sessions", "ng list"} {
-		if node.listedBy == m {
-			parts = append(parts, "calls listed with "+m)
-		}
-	}
+	parts = append(parts, "calls listed with rtpctl list sessions")
 	t.Logf("RESTART %d calls, %d streams at 50 packets/s: %s", numCalls, len(l.Flows), strings.Join(parts, "; "))
 	if rdbN, err := rdb.Exists(ctx, rediscalls.CallKey(ids[0]), rediscalls.CallKey(ids[len(ids)-1])).Result(); err != nil || rdbN != 2 {
 		t.Errorf("calls gone from Redis after the restarts: %d, %v", rdbN, err)
@@ -204,7 +200,6 @@ type nodeCtl struct {
 	t        *testing.T
 	bin, url string
 	conn     *bus.Conn
-	listedBy string
 }
 
 // rtpctl runs `rtpctl args... --nats-url --node-id`.
@@ -263,52 +258,21 @@ func (n *nodeCtl) waitAnswering(daemon string, old int, timeout time.Duration) (
 	return 0, time.Time{}
 }
 
-// missingSessions returns the ids the node does not list.
-//
-// It asks `rtpctl list sessions --json`; while that command is not in
-// this build (exit code 2, unknown command) it asks ng-ctl's ng `list`.
-// TODO: drop the ng `list` fallback once `rtpctl list sessions` has landed
-// everywhere.
+// missingSessions returns the ids `rtpctl list sessions --json` does not
+// list.
 func (n *nodeCtl) missingSessions(ids []string) []string {
 	n.t.Helper()
 	out, code := n.rtpctl("list", "sessions", "--json")
-	listed := map[string]bool{}
-	switch {
-	case code == 0:
-		n.listedBy = "rtpctl list sessions"
-		for _, id := range ids {
-			listed[id] = strings.Contains(out, strconv.Quote(id))
-		}
-	case code == 2 && strings.Contains(out, "unknown command"):
-		n.listedBy = "ng list"
-		for _, id := range n.ngList() {
-			listed[id] = true
-		}
-	default:
+	if code != 0 {
 		n.t.Fatalf("rtpctl list sessions: exit %d\n%s", code, out)
 	}
 	var missing []string
 	for _, id := range ids {
-		if !listed[id] {
+		if !strings.Contains(out, strconv.Quote(id)) {
 			missing = append(missing, id)
 		}
 	}
 	return missing
-}
-
-// ngList is ng-ctl's ng `list` over the bus (`rtpctl ng`'s subject).
-func (n *nodeCtl) ngList() []string {
-	n.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	rep, err := bus.Request[map[string]any, struct {
-		Result string   `json:"result"`
-		Calls  []string `json:"calls"`
-	}](ctx, n.conn, n.conn.Subject("ng-ctl", "ng"), map[string]any{"command": "list", "limit": 100000})
-	if err != nil || rep.Result != "ok" {
-		n.t.Fatalf("ng list: %+v %v", rep, err)
-	}
-	return rep.Calls
 }
 
 func waitFor(t *testing.T, timeout time.Duration, what string, ok func() bool) {
