@@ -35,6 +35,7 @@ lint: deps ## gofmt, go vet and staticcheck; fails on any finding
 	$(STATICCHECK) ./...
 
 test: deps lint build ## Install what is missing, lint, then run every test (root: network namespaces too) and short fuzz runs
+	bash scripts/check-bpf-generated.sh
 	RTPKIT_TEST_BINDIR=$(BIN) RTPKIT_REQUIRE_DEPS=1 $(GO) test -race -count=1 -timeout 9m ./...
 	# The race detector allocates: the zero-allocation tests run again without it.
 	$(GO) test -count=1 -run 'Alloc' ./pkg/fwd/ ./pkg/mediabench/ ./pkg/bencode/
@@ -46,7 +47,13 @@ bench: build ## Run the Go benchmarks
 fuzz: ## Run every fuzz target for FUZZTIME each (default 5s; e.g. make fuzz FUZZTIME=5m)
 	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
+generate: ## Regenerate pkg/fastpath's BPF object and Go bindings (needs clang, llvm-strip, libbpf-dev: make deps)
+	$(GO) generate ./pkg/fastpath/
+
+check-bpf: ## Check that pkg/fastpath's committed BPF object and bindings are up to date (make test runs it)
+	bash scripts/check-bpf-generated.sh
+
 clean: ## Remove build outputs
 	rm -rf $(BIN)
 
-.PHONY: help build run deps lint test bench fuzz clean
+.PHONY: help build run deps lint test bench fuzz generate check-bpf clean

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the system packages rtpkit's tests use, when they are missing.
+# Installs the system packages rtpkit's tests (and make generate) use, when they
+# are missing.
 # As root on Debian/Ubuntu it uses apt-get; otherwise it says what is missing.
 set -euo pipefail
 need=()
@@ -9,6 +10,11 @@ command -v prlimit >/dev/null || need+=(util-linux)
 command -v rtpengine-ng-client >/dev/null || need+=(rtpengine-utils)
 command -v ip >/dev/null || need+=(iproute2)
 command -v ss >/dev/null || need+=(iproute2)
+# pkg/fastpath's BPF program: make generate and scripts/check-bpf-generated.sh.
+command -v clang >/dev/null || need+=(clang)
+command -v llvm-strip >/dev/null || need+=(llvm)
+[ -e /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
+[ -e /usr/include/linux/bpf.h ] || need+=(linux-libc-dev)
 
 # The npm rtpengine-client, a real ng client the tests drive.
 npm_client() {

@@ -1,0 +1,5 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR MIT) */
+/* Architecture-neutral stand-in for <asm/posix_types.h>: clang -target bpf does not
+ * search the host's multiarch include directory, and the BPF program needs
+ * nothing architecture-specific from it. */
+#include <asm-generic/posix_types.h>

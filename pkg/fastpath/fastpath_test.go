@@ -1,0 +1,692 @@
+package fastpath
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/rtpkit/rtpkit/pkg/testutil"
+	"golang.org/x/sys/unix"
+)
+
+func TestKeyEntryRoundTrip(t *testing.T) {
+	local := netip.MustParseAddrPort("192.0.2.1:30000")
+	k, err := makeKey(local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The key's bytes in memory are the packet's: address then port, in
+	// network byte order.
+	var mem [8]byte
+	binary.NativeEndian.PutUint32(mem[0:], k.Addr)
+	binary.NativeEndian.PutUint16(mem[4:], k.Port)
+	if want := []byte{192, 0, 2, 1, 0x75, 0x30, 0, 0}; !bytes.Equal(mem[:], want) {
+		t.Errorf("key bytes %x, want %x", mem, want)
+	}
+	if got := keyAddrPort(k); got != local {
+		t.Errorf("key round trip: %s, want %s", got, local)
+	}
+	e := Entry{
+		Source:   netip.MustParseAddrPort("198.51.100.1:30002"),
+		Dest:     netip.MustParseAddrPort("203.0.113.9:40000"),
+		Strict:   true,
+		Expect:   netip.MustParseAddrPort("192.0.2.200:5004"),
+		PassRTCP: true,
+		IfIndex:  7,
+		SetTOS:   true,
+		TOS:      184,
+		SetTTL:   true,
+		TTL:      64,
+	}
+	v, err := makeEntry(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := entryFromMap(v); got != e {
+		t.Errorf("entry round trip:\n got %+v\nwant %+v", got, e)
+	}
+	for _, bad := range []Entry{
+		{Source: netip.MustParseAddrPort("[2001:db8::1]:1"), Dest: e.Dest},
+		{Source: e.Source, Dest: netip.MustParseAddrPort("0.0.0.0:40000")},
+		{Source: e.Source, Dest: netip.MustParseAddrPort("203.0.113.9:0")},
+		{Source: e.Source, Dest: e.Dest, Strict: true},
+		{Source: e.Source, Dest: e.Dest, SetTTL: true},
+		{Source: e.Source, Dest: e.Dest, IfIndex: -1},
+	} {
+		if _, err := makeEntry(bad); err == nil {
+			t.Errorf("makeEntry(%+v) accepted", bad)
+		}
+	}
+	if _, err := makeKey(netip.MustParseAddrPort("[::ffff:192.0.2.1]:30000")); err != nil {
+		t.Errorf("IPv4-mapped key refused: %v", err)
+	}
+}
+
+// openOrSkip opens the fast path, skipping the test when this machine
+// cannot load BPF programs.
+func openOrSkip(t *testing.T, opts Options) *FastPath {
+	t.Helper()
+	testutil.RequireRoot(t)
+	fp, err := Open(opts)
+	if errors.Is(err, ebpf.ErrNotSupported) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOSYS) {
+		t.Skipf("BPF unavailable here: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return fp
+}
+
+// bed is the test network:
+//
+//	caller A (10.61.1.2, .3) a0 --- pa (10.61.1.1) proxy (10.61.2.1) pb --- b0 caller B (10.61.2.2)
+type bed struct {
+	a, b, p      *testutil.NetNS
+	paIdx, pbIdx int
+}
+
+var (
+	addrA       = netip.MustParseAddr("10.61.1.2")
+	addrA2      = netip.MustParseAddr("10.61.1.3")
+	addrPA      = netip.MustParseAddr("10.61.1.1")
+	addrPB      = netip.MustParseAddr("10.61.2.1")
+	addrB       = netip.MustParseAddr("10.61.2.2")
+	local       = netip.AddrPortFrom(addrPA, 30000) // the offloaded socket
+	other       = netip.AddrPortFrom(addrPA, 30004) // a socket that is not offloaded
+	egress      = netip.AddrPortFrom(addrPB, 30002) // our socket towards B
+	hairpinOut  = netip.AddrPortFrom(addrPA, 30006) // our socket towards A2
+	callerA     = netip.AddrPortFrom(addrA, 5004)
+	stranger    = netip.AddrPortFrom(addrA, 5006)
+	callerB     = netip.AddrPortFrom(addrB, 40000)
+	callerA2    = netip.AddrPortFrom(addrA2, 40002)
+	readTimeout = 2 * time.Second
+	quiet       = 300 * time.Millisecond
+)
+
+func newBed(t *testing.T) *bed {
+	t.Helper()
+	bd := &bed{
+		a: testutil.NewNetNS(t, "fp-a"),
+		b: testutil.NewNetNS(t, "fp-b"),
+		p: testutil.NewNetNS(t, "fp-p"),
+	}
+	testutil.Veth(t, bd.a, "a0", bd.p, "pa")
+	testutil.Veth(t, bd.b, "b0", bd.p, "pb")
+	testutil.AddAddr(t, bd.a, "a0", addrA.String()+"/24")
+	testutil.AddAddr(t, bd.a, "a0", addrA2.String()+"/24")
+	testutil.AddAddr(t, bd.p, "pa", addrPA.String()+"/24")
+	testutil.AddAddr(t, bd.p, "pb", addrPB.String()+"/24")
+	testutil.AddAddr(t, bd.b, "b0", addrB.String()+"/24")
+	if err := bd.p.Do(func() error {
+		for name, idx := range map[string]*int{"pa": &bd.paIdx, "pb": &bd.pbIdx} {
+			ifi, err := net.InterfaceByName(name)
+			if err != nil {
+				return err
+			}
+			*idx = ifi.Index
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return bd
+}
+
+// listen binds a UDP socket to ap in ns.
+func listen(t *testing.T, ns *testutil.NetNS, ap netip.AddrPort) *net.UDPConn {
+	t.Helper()
+	var c *net.UDPConn
+	if err := ns.Do(func() error {
+		var err error
+		c, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(ap))
+		return err
+	}); err != nil {
+		t.Fatalf("listen %s: %v", ap, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// attach attaches fp to device ifindex in the proxy namespace.
+func (bd *bed) attach(t *testing.T, fp *FastPath, ifindex int) {
+	t.Helper()
+	err := bd.p.Do(func() error { return fp.Attach(ifindex) })
+	if errors.Is(err, ebpf.ErrNotSupported) {
+		t.Skipf("no TCX on this kernel (clsact fallback not written yet): %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rtp returns an RTP packet with a 160-byte payload (172 bytes).
+func rtp(seq uint16, ssrc uint32) []byte {
+	p := make([]byte, 172)
+	p[0], p[1] = 0x80, 0
+	binary.BigEndian.PutUint16(p[2:], seq)
+	binary.BigEndian.PutUint32(p[4:], uint32(seq)*160)
+	binary.BigEndian.PutUint32(p[8:], ssrc)
+	for i := 12; i < len(p); i++ {
+		p[i] = byte(int(seq) + i)
+	}
+	return p
+}
+
+// expect reads one datagram from c and checks its payload and source.
+func expect(t *testing.T, c *net.UDPConn, want []byte, from netip.AddrPort) {
+	t.Helper()
+	buf := make([]byte, 65536)
+	c.SetReadDeadline(time.Now().Add(readTimeout))
+	n, src, err := c.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatalf("%s: nothing received: %v", c.LocalAddr(), err)
+	}
+	if !bytes.Equal(buf[:n], want) {
+		t.Fatalf("%s: payload differs:\n got %d bytes %.40x…\nwant %d bytes %.40x…", c.LocalAddr(), n, buf[:n], len(want), want)
+	}
+	if src.Addr().Unmap() != from.Addr() || src.Port() != from.Port() {
+		t.Fatalf("%s: source %s, want %s", c.LocalAddr(), src, from)
+	}
+}
+
+// expectNothing checks that c receives nothing for a short while.
+func expectNothing(t *testing.T, c *net.UDPConn) {
+	t.Helper()
+	buf := make([]byte, 2048)
+	c.SetReadDeadline(time.Now().Add(quiet))
+	if n, src, err := c.ReadFromUDPAddrPort(buf); err == nil {
+		t.Fatalf("%s: unexpected datagram of %d bytes from %s", c.LocalAddr(), n, src)
+	}
+}
+
+func send(t *testing.T, c *net.UDPConn, to netip.AddrPort, p []byte) {
+	t.Helper()
+	if _, err := c.WriteToUDPAddrPort(p, to); err != nil {
+		t.Fatalf("send to %s: %v", to, err)
+	}
+}
+
+func TestForwardInNamespaces(t *testing.T) {
+	fp := openOrSkip(t, Options{MaxStreams: 1024})
+	defer fp.Close()
+	bd := newBed(t)
+
+	localSock := listen(t, bd.p, local)
+	otherSock := listen(t, bd.p, other)
+	egressSock := listen(t, bd.p, egress)
+	hairpinSock := listen(t, bd.p, hairpinOut)
+	aSock := listen(t, bd.a, callerA)
+	strangerSock := listen(t, bd.a, stranger)
+	a2Sock := listen(t, bd.a, callerA2)
+	bSock := listen(t, bd.b, callerB)
+
+	bd.attach(t, fp, bd.paIdx)
+	bd.attach(t, fp, bd.paIdx) // no-op
+	entry := Entry{Source: egress, Dest: callerB, Strict: true, Expect: callerA, IfIndex: bd.pbIdx}
+	if err := fp.Put(local, entry); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	const ssrc = 0x11223344
+	seq := uint16(1000)
+	next := func() []byte { seq++; return rtp(seq, ssrc) }
+
+	t.Run("offloaded", func(t *testing.T) {
+		for range 20 {
+			p := next()
+			send(t, aSock, local, p)
+			expect(t, bSock, p, egress)
+		}
+		expectNothing(t, localSock)
+		expectNothing(t, egressSock)
+		c, err := fp.Counters(local)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("counters: %s", c)
+		if c.Packets != 20 || c.Bytes != 20*172 || c.SSRC != ssrc || c.SourceMismatch != 0 {
+			t.Errorf("counters %s, want 20 packets, %d bytes, ssrc %#x", c, 20*172, ssrc)
+		}
+		if c.LastPacket.Before(start.Add(-time.Second)) || c.LastPacket.After(time.Now().Add(time.Second)) {
+			t.Errorf("last packet %s, want between %s and now", c.LastPacket, start)
+		}
+	})
+
+	t.Run("checksums", func(t *testing.T) {
+		// A raw socket sends fully checksummed datagrams (CHECKSUM_NONE at
+		// the proxy, unlike a UDP socket's CHECKSUM_PARTIAL over veth), so
+		// B's kernel verifies the rewritten checksums: a wrong one would be
+		// dropped and counted in InCsumErrors.
+		raw := rawSender(t, bd.a, addrA)
+		before := snmp(t, bd.b)
+		c0, _ := fp.Counters(local)
+		for _, sum := range []checksum{good, none} {
+			p := next()
+			raw(callerA.Port(), local, p, sum)
+			expect(t, bSock, p, egress)
+		}
+		after := snmp(t, bd.b)
+		for _, k := range []string{"Ip:InHdrErrors", "Udp:InCsumErrors", "Udp:InErrors"} {
+			if after[k] != before[k] {
+				t.Errorf("%s in B went from %d to %d", k, before[k], after[k])
+			}
+		}
+		// And B does verify: a wrong checksum stays wrong and is dropped.
+		raw(callerA.Port(), local, next(), bad)
+		expectNothing(t, bSock)
+		if k, final := "Udp:InCsumErrors", snmp(t, bd.b); final[k] != after[k]+1 {
+			t.Errorf("%s in B went from %d to %d after a bad checksum, want +1", k, after[k], final[k])
+		}
+		if c, _ := fp.Counters(local); c.Packets != c0.Packets+3 {
+			t.Errorf("counters %s, want %d packets", c, c0.Packets+3)
+		}
+	})
+
+	t.Run("strict source mismatch goes to the stack", func(t *testing.T) {
+		c0, _ := fp.Counters(local)
+		p := next()
+		send(t, strangerSock, local, p)
+		expect(t, localSock, p, stranger)
+		expectNothing(t, bSock)
+		c, _ := fp.Counters(local)
+		if c.SourceMismatch != c0.SourceMismatch+1 || c.Packets != c0.Packets {
+			t.Errorf("counters %s after a strict-source mismatch, before %s", c, c0)
+		}
+	})
+
+	t.Run("not offloaded goes to the stack", func(t *testing.T) {
+		p := next()
+		send(t, aSock, other, p)
+		expect(t, otherSock, p, callerA)
+		expectNothing(t, bSock)
+	})
+
+	t.Run("fragments and IP options go to the stack", func(t *testing.T) {
+		c0, _ := fp.Counters(local)
+		big := make([]byte, 3000) // more than the 1500-byte MTU: fragments
+		copy(big, next())
+		send(t, aSock, local, big)
+		expect(t, localSock, big, callerA)
+		expectNothing(t, bSock)
+
+		// From the expected source, so that only the options can keep the
+		// datagram out of the fast path.
+		rc, err := aSock.SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		setOptions := func(opts string) {
+			t.Helper()
+			var serr error
+			rc.Control(func(fd uintptr) {
+				serr = unix.SetsockoptString(int(fd), unix.IPPROTO_IP, unix.IP_OPTIONS, opts)
+			})
+			if serr != nil {
+				t.Fatalf("IP_OPTIONS: %v", serr)
+			}
+		}
+		// NOP, NOP, NOP, end of options: a 24-byte IP header.
+		setOptions("\x01\x01\x01\x00")
+		defer setOptions("")
+		p := next()
+		send(t, aSock, local, p)
+		buf := make([]byte, 2048)
+		localSock.SetReadDeadline(time.Now().Add(readTimeout))
+		if n, _, err := localSock.ReadFromUDPAddrPort(buf); err != nil || !bytes.Equal(buf[:n], p) {
+			t.Fatalf("datagram with IP options not received by the local socket: %v", err)
+		}
+		expectNothing(t, bSock)
+		if c, _ := fp.Counters(local); c.Packets != c0.Packets || c.Bytes != c0.Bytes || c.SourceMismatch != c0.SourceMismatch || c.Passed != c0.Passed {
+			t.Errorf("counters %s, want them unchanged: %s", c, c0)
+		}
+	})
+
+	t.Run("muxed RTCP", func(t *testing.T) {
+		e := entry
+		e.PassRTCP = true
+		if err := fp.Put(local, e); err != nil {
+			t.Fatal(err)
+		}
+		defer fp.Put(local, entry)
+		c0, _ := fp.Counters(local)
+		sr := []byte{0x80, 201, 0, 1, 0x11, 0x22, 0x33, 0x44} // an empty receiver report: 8 bytes
+		send(t, aSock, local, sr)
+		expect(t, localSock, sr, callerA)
+		p := next() // RTP still goes through the kernel
+		send(t, aSock, local, p)
+		expect(t, bSock, p, egress)
+		c, _ := fp.Counters(local)
+		if c.Passed != c0.Passed+1 || c.Packets != c0.Packets+1 {
+			t.Errorf("counters %s, before %s: want one passed, one forwarded", c, c0)
+		}
+		// Without PassRTCP, RTCP is forwarded like RTP.
+		if err := fp.Put(local, entry); err != nil {
+			t.Fatal(err)
+		}
+		send(t, aSock, local, sr)
+		expect(t, bSock, sr, egress)
+	})
+
+	t.Run("TOS and TTL", func(t *testing.T) {
+		e := entry
+		e.Strict = false // any source now
+		e.SetTOS, e.TOS = true, 184
+		e.SetTTL, e.TTL = true, 17
+		if err := fp.Put(local, e); err != nil {
+			t.Fatal(err)
+		}
+		defer fp.Put(local, entry)
+		rc, err := bSock.SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc.Control(func(fd uintptr) {
+			unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_RECVTOS, 1)
+			unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_RECVTTL, 1)
+		})
+		defer rc.Control(func(fd uintptr) {
+			unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_RECVTOS, 0)
+			unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_RECVTTL, 0)
+		})
+		p := next()
+		send(t, strangerSock, local, p) // not strict: forwarded
+		buf, oob := make([]byte, 2048), make([]byte, 256)
+		bSock.SetReadDeadline(time.Now().Add(readTimeout))
+		n, oobn, _, src, err := bSock.ReadMsgUDPAddrPort(buf, oob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf[:n], p) || src.Port() != egress.Port() {
+			t.Fatalf("got %d bytes from %s", n, src)
+		}
+		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[int32]int{}
+		for _, m := range msgs {
+			if m.Header.Level == unix.IPPROTO_IP && len(m.Data) > 0 {
+				got[m.Header.Type] = int(m.Data[0])
+			}
+		}
+		if got[unix.IP_TOS] != 184 || got[unix.IP_TTL] != 17 {
+			t.Errorf("TOS %d TTL %d, want 184 and 17", got[unix.IP_TOS], got[unix.IP_TTL])
+		}
+	})
+
+	t.Run("same device", func(t *testing.T) {
+		// IfIndex 0: out of the device the packet came in on, to A2. The
+		// update keeps the stream's counters.
+		c0, _ := fp.Counters(local)
+		if err := fp.Put(local, Entry{Source: hairpinOut, Dest: callerA2}); err != nil {
+			t.Fatal(err)
+		}
+		defer fp.Put(local, entry)
+		p := next()
+		send(t, aSock, local, p)
+		expect(t, a2Sock, p, hairpinOut)
+		expectNothing(t, localSock)
+		expectNothing(t, hairpinSock)
+		if c, _ := fp.Counters(local); c.Packets != c0.Packets+1 || c.Bytes != c0.Bytes+uint64(len(p)) {
+			t.Errorf("counters %s after an update and a packet, before %s", c, c0)
+		}
+	})
+
+	t.Run("streams", func(t *testing.T) {
+		got, err := fp.Streams()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[local] != entry {
+			t.Errorf("streams %+v, want %s → %+v", got, local, entry)
+		}
+	})
+
+	t.Run("delete", func(t *testing.T) {
+		c0, _ := fp.Counters(local)
+		c, err := fp.Delete(local)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Packets != c0.Packets || c.Packets == 0 {
+			t.Errorf("final counters %s, want %s", c, c0)
+		}
+		if c, _ := fp.Counters(local); c != (Counters{}) {
+			t.Errorf("counters after delete: %s", c)
+		}
+		p := next()
+		send(t, aSock, local, p)
+		expect(t, localSock, p, callerA)
+		expectNothing(t, bSock)
+		if _, err := fp.Delete(local); err != nil {
+			t.Errorf("second delete: %v", err)
+		}
+	})
+
+	t.Run("detach", func(t *testing.T) {
+		if err := fp.Put(local, entry); err != nil {
+			t.Fatal(err)
+		}
+		if err := fp.Detach(bd.paIdx); err != nil {
+			t.Fatal(err)
+		}
+		p := next()
+		send(t, aSock, local, p)
+		expect(t, localSock, p, callerA)
+		expectNothing(t, bSock)
+	})
+}
+
+// TestPinnedSurvivesRestart closes the fast path with everything pinned and
+// checks that forwarding goes on without the process, that a second Open
+// adopts the maps (streams, counters) and the link, and that Unpin then
+// Close detaches.
+func TestPinnedSurvivesRestart(t *testing.T) {
+	testutil.RequireRoot(t)
+	pinDir := filepath.Join(t.TempDir(), "bpf")
+	t.Cleanup(func() {
+		if err := unix.Unmount(pinDir, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			t.Errorf("unmount %s: %v", pinDir, err)
+		}
+	})
+	fp := openOrSkip(t, Options{PinDir: pinDir, MaxStreams: 1024})
+	var st unix.Statfs_t
+	if err := unix.Statfs(pinDir, &st); err != nil || st.Type != unix.BPF_FS_MAGIC {
+		t.Fatalf("%s is not a bpffs after Open (statfs: %v, type %#x)", pinDir, err, st.Type)
+	}
+	bd := newBed(t)
+	localSock := listen(t, bd.p, local)
+	aSock := listen(t, bd.a, callerA)
+	bSock := listen(t, bd.b, callerB)
+	bd.attach(t, fp, bd.paIdx)
+	entry := Entry{Source: egress, Dest: callerB, IfIndex: bd.pbIdx}
+	if err := fp.Put(local, entry); err != nil {
+		t.Fatal(err)
+	}
+	seq := uint16(0)
+	next := func() []byte { seq++; return rtp(seq, 0xabcdef01) }
+	p := next()
+	send(t, aSock, local, p)
+	expect(t, bSock, p, egress)
+
+	if err := fp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing of ours is open now: the pins keep it going.
+	for range 5 {
+		p := next()
+		send(t, aSock, local, p)
+		expect(t, bSock, p, egress)
+	}
+	expectNothing(t, localSock)
+	if pins := pinned(t, pinDir); len(pins) != 3 {
+		t.Errorf("pinned: %v, want two maps and a link", pins)
+	} else {
+		t.Logf("pinned: %s", strings.Join(pins, " "))
+	}
+
+	fp2 := openOrSkip(t, Options{PinDir: pinDir, MaxStreams: 1024})
+	defer fp2.Close()
+	streams, err := fp2.Streams()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if streams[local] != entry {
+		t.Fatalf("adopted streams %+v, want %s → %+v", streams, local, entry)
+	}
+	if c, _ := fp2.Counters(local); c.Packets != 6 {
+		t.Errorf("adopted counters %s, want 6 packets", c)
+	}
+	bd.attach(t, fp2, bd.paIdx) // adopts the pinned link
+	p = next()
+	send(t, aSock, local, p)
+	expect(t, bSock, p, egress)
+	if c, _ := fp2.Counters(local); c.Packets != 7 {
+		t.Errorf("counters %s, want 7 packets", c)
+	}
+
+	if err := fp2.Unpin(); err != nil {
+		t.Fatal(err)
+	}
+	if err := fp2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if left := pinned(t, pinDir); len(left) != 0 {
+		t.Errorf("pins left after Unpin: %v", left)
+	}
+	p = next()
+	send(t, aSock, local, p)
+	expect(t, localSock, p, callerA)
+	expectNothing(t, bSock)
+}
+
+// pinned lists the pins in dir, leaving out the kernel's own *.debug
+// iterators that every bpffs mount has.
+func pinned(t *testing.T, dir string) []string {
+	t.Helper()
+	names, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pins []string
+	for _, n := range names {
+		if !strings.HasSuffix(n.Name(), ".debug") {
+			pins = append(pins, n.Name())
+		}
+	}
+	return pins
+}
+
+// checksum is what rawSender puts in the UDP checksum field.
+type checksum int
+
+const (
+	good checksum = iota // the correct checksum
+	none                 // zero: no checksum
+	bad                  // the correct one plus one
+)
+
+// rawSender returns a function that sends one UDP datagram from src:sport
+// to dst through a raw socket in ns, with the checksum field as sum says,
+// so that the packet is not CHECKSUM_PARTIAL.
+func rawSender(t *testing.T, ns *testutil.NetNS, src netip.Addr) func(sport uint16, dst netip.AddrPort, payload []byte, sum checksum) {
+	t.Helper()
+	var fd int
+	if err := ns.Do(func() error {
+		var err error
+		fd, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+		if err != nil {
+			return err
+		}
+		// Receive nothing: the socket would otherwise queue a copy of
+		// every UDP datagram arriving in ns.
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 0); err != nil {
+			return err
+		}
+		return unix.Bind(fd, &unix.SockaddrInet4{Addr: src.As4()})
+	}); err != nil {
+		t.Fatalf("raw socket: %v", err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	return func(sport uint16, dst netip.AddrPort, payload []byte, sum checksum) {
+		t.Helper()
+		d := make([]byte, 8+len(payload))
+		binary.BigEndian.PutUint16(d[0:], sport)
+		binary.BigEndian.PutUint16(d[2:], dst.Port())
+		binary.BigEndian.PutUint16(d[4:], uint16(len(d)))
+		copy(d[8:], payload)
+		switch c := udpChecksum(src, dst.Addr(), d); sum {
+		case good:
+			binary.BigEndian.PutUint16(d[6:], c)
+		case bad:
+			binary.BigEndian.PutUint16(d[6:], c+1)
+		}
+		if err := unix.Sendto(fd, d, 0, &unix.SockaddrInet4{Addr: dst.Addr().As4()}); err != nil {
+			t.Fatalf("raw send: %v", err)
+		}
+	}
+}
+
+// udpChecksum is the UDP checksum of datagram d (checksum field zero)
+// from src to dst.
+func udpChecksum(src, dst netip.Addr, d []byte) uint16 {
+	var sum uint32
+	add := func(b []byte) {
+		for i := 0; i+1 < len(b); i += 2 {
+			sum += uint32(binary.BigEndian.Uint16(b[i:]))
+		}
+		if len(b)%2 == 1 {
+			sum += uint32(b[len(b)-1]) << 8
+		}
+	}
+	s, t := src.As4(), dst.As4()
+	add(s[:])
+	add(t[:])
+	sum += 17 + uint32(len(d))
+	add(d)
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	c := ^uint16(sum)
+	if c == 0 {
+		c = 0xffff
+	}
+	return c
+}
+
+// snmp returns the counters of /proc/net/snmp in ns as "Proto:Name".
+func snmp(t *testing.T, ns *testutil.NetNS) map[string]int64 {
+	t.Helper()
+	out := ns.Run(t, "cat", "/proc/net/snmp")
+	m := map[string]int64{}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	for i := 0; i+1 < len(lines); i += 2 {
+		names, values := strings.Fields(lines[i]), strings.Fields(lines[i+1])
+		if len(names) != len(values) || len(names) == 0 {
+			continue
+		}
+		proto := strings.TrimSuffix(names[0], ":")
+		for j := 1; j < len(names); j++ {
+			v, err := strconv.ParseInt(values[j], 10, 64)
+			if err == nil {
+				m[proto+":"+names[j]] = v
+			}
+		}
+	}
+	return m
+}
+
+func ExampleCounters_String() {
+	fmt.Println(Counters{Packets: 2, Bytes: 344, SSRC: 0x11223344})
+	// Output: packets=2 bytes=344 ssrc=0x11223344 mismatch=0 passed=0
+}
