@@ -11,12 +11,14 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/rtpkit/rtpkit/pkg/bus"
 	"github.com/rtpkit/rtpkit/pkg/cli"
 	"github.com/rtpkit/rtpkit/pkg/embedbus"
+	"github.com/rtpkit/rtpkit/pkg/metrics"
 	"github.com/rtpkit/rtpkit/pkg/ngctl"
 	"github.com/rtpkit/rtpkit/pkg/portd"
 	"github.com/rtpkit/rtpkit/pkg/redissync"
@@ -271,6 +273,26 @@ func (u *upCmd) printEndpoints(w io.Writer, node, natsURL, busNote, stateDir, ru
 	}
 	for _, a := range ngCfg.ListenHTTP {
 		fmt.Fprintf(w, "  %-12s http://%s/ng%s\n", "ng", a, note)
+	}
+	for _, d := range u.daemons {
+		var addr string
+		switch c := d.cfg.(type) {
+		case *portd.Config:
+			addr = c.Metrics
+		case *rtpfwd.Config:
+			addr = c.Metrics
+		case *ngctl.Config:
+			addr = c.Metrics
+		case *redissync.Config:
+			addr = c.Metrics
+		}
+		if addr != "" {
+			where := d.name
+			if strings.HasSuffix(addr, ":0") {
+				where += "; a port it picks, in its log"
+			}
+			fmt.Fprintf(w, "  %-12s http://%s%s (%s)\n", "metrics", addr, metrics.Path, where)
+		}
 	}
 	fmt.Fprintf(w, "Stop with Ctrl-C (SIGINT) or SIGTERM.\n")
 }
