@@ -2,7 +2,6 @@ package systemd
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"net"
 	"os"
@@ -159,13 +158,13 @@ func TestNodeFromUnits(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	a, b := listenUDP(t), listenUDP(t)
+	a, b := testutil.ListenUDP(t), testutil.ListenUDP(t)
 	toB := testutil.NGOK(t, ctx, c, testutil.NGCall("offer", "unitcall", "", sdpFor(udpPort(a))))
 	toA := testutil.NGOK(t, ctx, c, testutil.NGCall("answer", "unitcall", "B", sdpFor(udpPort(b))))
 	dstA, dstB := mediaAddr(t, toA), mediaAddr(t, toB)
 	for seq := uint16(1); seq <= 5; seq++ {
-		relay(t, a, dstA, b, 1, seq)
-		relay(t, b, dstB, a, 2, seq)
+		testutil.Relay(t, a, dstA, b, 1, seq)
+		testutil.Relay(t, b, dstB, a, 2, seq)
 	}
 
 	// Liveness: once ready, each daemon pings the watchdog every
@@ -548,45 +547,4 @@ func mediaAddr(t *testing.T, sdp string) *net.UDPAddr {
 	return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: n}
 }
 
-func listenUDP(t *testing.T) *net.UDPConn {
-	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
 func udpPort(c *net.UDPConn) int { return c.LocalAddr().(*net.UDPAddr).Port }
-
-func rtpPacket(ssrc uint32, seq uint16, payload string) []byte {
-	b := make([]byte, 12, 12+len(payload))
-	b[0] = 0x80
-	binary.BigEndian.PutUint16(b[2:], seq)
-	binary.BigEndian.PutUint32(b[4:], uint32(seq)*160)
-	binary.BigEndian.PutUint32(b[8:], ssrc)
-	return append(b, payload...)
-}
-
-// relay sends one RTP packet from src to dst until it arrives at rcv
-// unchanged.
-func relay(t *testing.T, src *net.UDPConn, dst *net.UDPAddr, rcv *net.UDPConn, ssrc uint32, seq uint16) {
-	t.Helper()
-	want := rtpPacket(ssrc, seq, "from-units-"+strconv.Itoa(int(seq)))
-	buf := make([]byte, 2048)
-	for attempt := 0; attempt < 100; attempt++ {
-		if _, err := src.WriteToUDP(want, dst); err != nil {
-			t.Fatal(err)
-		}
-		_ = rcv.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-		n, _, err := rcv.ReadFromUDP(buf)
-		if err != nil {
-			continue
-		}
-		if string(buf[:n]) == string(want) {
-			return
-		}
-	}
-	t.Fatalf("packet %d not forwarded from %s to %s", seq, src.LocalAddr(), rcv.LocalAddr())
-}

@@ -2,7 +2,6 @@ package metrics_test
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"net"
 	"os"
@@ -81,7 +80,7 @@ func TestNodeMetrics(t *testing.T) {
 	}
 
 	// A call with RTP both ways.
-	a, b := listenUDP(t), listenUDP(t)
+	a, b := testutil.ListenUDP(t), testutil.ListenUDP(t)
 	c, err := ngclient.Dial(ngAddr)
 	if err != nil {
 		t.Fatal(err)
@@ -89,15 +88,15 @@ func TestNodeMetrics(t *testing.T) {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	toB := ngDo(t, ctx, c, callReq("offer", "", sdpFor(a)))
-	toA := ngDo(t, ctx, c, callReq("answer", "B", sdpFor(b)))
+	toB := testutil.NGOK(t, ctx, c, testutil.NGCall("offer", callID, "", sdpFor(a)))
+	toA := testutil.NGOK(t, ctx, c, testutil.NGCall("answer", callID, "B", sdpFor(b)))
 	dstA, dstB := mediaAddr(t, toA), mediaAddr(t, toB)
 	const rounds = 5
 	for seq := uint16(1); seq <= rounds; seq++ {
-		relay(t, a, dstA, b, 0x1111, seq)
-		relay(t, b, dstB, a, 0x2222, seq)
+		testutil.Relay(t, a, dstA, b, 0x1111, seq)
+		testutil.Relay(t, b, dstB, a, 0x2222, seq)
 	}
-	ngDo(t, ctx, c, bencode.NewDict(bencode.Pair{Key: "command", Value: bencode.Str("ping")}))
+	testutil.NGOK(t, ctx, c, bencode.NewDict(bencode.Pair{Key: "command", Value: bencode.Str("ping")}))
 
 	// ng-ctl, on its metrics option and on its ng HTTP listener.
 	for _, name := range []string{"ng-ctl", "ng-ctl http"} {
@@ -157,9 +156,9 @@ func TestNodeMetrics(t *testing.T) {
 	}
 
 	// The call ends: sessions and streams go to zero, totals stay.
-	del := callReq("delete", "", "")
+	del := testutil.NGCall("delete", callID, "", "")
 	del.Set("delete-delay", bencode.Int(0))
-	ngDo(t, ctx, c, del)
+	testutil.NGOK(t, ctx, c, del)
 	eventually(t, 10*time.Second, func() string {
 		fwd := scrape(t, urls["rtp-fwd"])
 		if n := value(t, fwd, "rtpkit_streams", `worker="0"`); n != 0 {
@@ -279,38 +278,6 @@ func eventually(t *testing.T, d time.Duration, f func() string) {
 
 const callID = "metrics-1"
 
-func callReq(cmd, to, sdp string) bencode.Value {
-	d := bencode.NewDict(bencode.Pair{Key: "command", Value: bencode.Str(cmd)}, bencode.Pair{Key: "call-id", Value: bencode.Str(callID)},
-		bencode.Pair{Key: "from-tag", Value: bencode.Str("A")})
-	if to != "" {
-		d.Set("to-tag", bencode.Str(to))
-	}
-	if sdp != "" {
-		d.Set("sdp", bencode.Str(sdp))
-	}
-	return d
-}
-
-func ngDo(t *testing.T, ctx context.Context, c *ngclient.Client, d bencode.Value) string {
-	t.Helper()
-	r, err := c.Do(ctx, d)
-	if res, why := ngclient.Result(r); err != nil || (res != "ok" && res != "pong") {
-		t.Fatalf("%v: %s %s %v", d, res, why, err)
-	}
-	s, _ := r.GetString("sdp")
-	return s
-}
-
-func listenUDP(t *testing.T) *net.UDPConn {
-	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
 func sdpFor(c *net.UDPConn) string {
 	return fmt.Sprintf("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 0\r\n",
 		c.LocalAddr().(*net.UDPAddr).Port)
@@ -327,31 +294,4 @@ func mediaAddr(t *testing.T, sdp string) *net.UDPAddr {
 	}
 	p, _ := strconv.Atoi(m[1])
 	return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p}
-}
-
-func rtpPacket(ssrc uint32, seq uint16) []byte {
-	b := make([]byte, 12, 32)
-	b[0] = 0x80
-	binary.BigEndian.PutUint16(b[2:], seq)
-	binary.BigEndian.PutUint32(b[4:], uint32(seq)*160)
-	binary.BigEndian.PutUint32(b[8:], ssrc)
-	return append(b, "metrics-"+strconv.Itoa(int(seq))...)
-}
-
-// relay sends one RTP packet from src to dst until rcv gets it.
-func relay(t *testing.T, src *net.UDPConn, dst *net.UDPAddr, rcv *net.UDPConn, ssrc uint32, seq uint16) {
-	t.Helper()
-	want := rtpPacket(ssrc, seq)
-	buf := make([]byte, 2048)
-	for attempt := 0; attempt < 50; attempt++ {
-		if _, err := src.WriteToUDP(want, dst); err != nil {
-			t.Fatal(err)
-		}
-		_ = rcv.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-		n, _, err := rcv.ReadFromUDP(buf)
-		if err == nil && string(buf[:n]) == string(want) {
-			return
-		}
-	}
-	t.Fatalf("packet %d from %s to %s not forwarded to %s", seq, src.LocalAddr(), dst, rcv.LocalAddr())
 }

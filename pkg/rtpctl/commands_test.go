@@ -3,7 +3,6 @@ package rtpctl_test
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -137,27 +136,6 @@ func (n *testNode) call(t *testing.T, ctx context.Context, id string) *mediaCall
 	return mc
 }
 
-// relay sends RTP from src to dst until one arrives at rcv.
-func relayRTP(t *testing.T, src *net.UDPConn, dst *net.UDPAddr, rcv *net.UDPConn, seq uint16) {
-	t.Helper()
-	pkt := make([]byte, 12, 172)
-	pkt[0] = 0x80
-	binary.BigEndian.PutUint16(pkt[2:], seq)
-	binary.BigEndian.PutUint32(pkt[8:], 0x1234)
-	pkt = append(pkt, make([]byte, 160)...)
-	buf := make([]byte, 2048)
-	for attempt := 0; attempt < 100; attempt++ {
-		if _, err := src.WriteToUDP(pkt, dst); err != nil {
-			t.Fatal(err)
-		}
-		_ = rcv.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-		if n, _, err := rcv.ReadFromUDP(buf); err == nil && bytes.Equal(buf[:n], pkt) {
-			return
-		}
-	}
-	t.Fatalf("RTP %d not forwarded from %s to %s", seq, src.LocalAddr(), dst)
-}
-
 // check is one expectation on a command's output.
 type check struct {
 	name string
@@ -237,8 +215,8 @@ func TestClientCommands(t *testing.T) {
 	c1 := n.call(t, ctx, "cmd-call-1")
 	n.call(t, ctx, "cmd-call-2")
 	for seq := uint16(1); seq <= 3; seq++ {
-		relayRTP(t, c1.a, c1.toA, c1.b, seq)
-		relayRTP(t, c1.b, c1.toB, c1.a, seq)
+		testutil.Relay(t, c1.a, c1.toA, c1.b, 0x1234, seq)
+		testutil.Relay(t, c1.b, c1.toB, c1.a, 0x1234, seq)
 	}
 	// The workers' counters reach ng-ctl once a second.
 	deadline := time.Now().Add(10 * time.Second)

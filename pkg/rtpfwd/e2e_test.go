@@ -2,7 +2,6 @@ package rtpfwd_test
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"net"
 	"os"
@@ -28,15 +27,6 @@ var mPort = regexp.MustCompile(`m=audio (\d+) `)
 
 func sdpFor(port int) string {
 	return fmt.Sprintf("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 0\r\n", port)
-}
-
-func rtpPacket(ssrc uint32, seq uint16, payload string) []byte {
-	b := make([]byte, 12, 12+len(payload))
-	b[0], b[1] = 0x80, 0
-	binary.BigEndian.PutUint16(b[2:], seq)
-	binary.BigEndian.PutUint32(b[4:], uint32(seq)*160)
-	binary.BigEndian.PutUint32(b[8:], ssrc)
-	return append(b, payload...)
 }
 
 // TestCallCarriesRTP: a call set up through ng carries RTP both ways
@@ -95,9 +85,9 @@ func TestCallCarriesRTP(t *testing.T) {
 	dstA := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: portForA}
 	dstB := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: portForB}
 
-	relay(t, a, dstA, b, 0x11111111, 1) // A → B
-	relay(t, b, dstB, a, 0x22222222, 1) // B → A
-	relay(t, a, dstA, b, 0x11111111, 2)
+	testutil.Relay(t, a, dstA, b, 0x11111111, 1) // A → B
+	testutil.Relay(t, b, dstB, a, 0x22222222, 1) // B → A
+	testutil.Relay(t, a, dstA, b, 0x11111111, 2)
 
 	// The workers' counters reach query (published once a second).
 	deadline := time.Now().Add(5 * time.Second)
@@ -122,6 +112,6 @@ func TestCallCarriesRTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	up.WaitMatch(t, regexp.MustCompile(`msg="exited; restarting" daemon=rtpctl-up child=rtp-fwd`), 10*time.Second)
-	relay(t, a, dstA, b, 0x11111111, 3)
-	relay(t, b, dstB, a, 0x22222222, 2)
+	testutil.Relay(t, a, dstA, b, 0x11111111, 3)
+	testutil.Relay(t, b, dstB, a, 0x22222222, 2)
 }

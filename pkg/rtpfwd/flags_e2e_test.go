@@ -63,8 +63,8 @@ func TestLatchingFlagsAndRTCPThroughTheNode(t *testing.T) {
 	}
 	windowOver := time.Now().Add(learnWindow + 500*time.Millisecond)
 	for _, cl := range calls { // the calls forward; A's source is learned, not confirmed
-		relay(t, cl.a, cl.dstA, cl.b, 0xA, 1)
-		relay(t, cl.b, cl.dstB, cl.a, 0xB, 1)
+		testutil.Relay(t, cl.a, cl.dstA, cl.b, 0xA, 1)
+		testutil.Relay(t, cl.b, cl.dstB, cl.a, 0xB, 1)
 	}
 
 	t.Run("learning window", func(t *testing.T) {
@@ -80,9 +80,9 @@ func TestLatchingFlagsAndRTCPThroughTheNode(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				signalled := time.Now()
 				cl := setupCall(t, ctx, c, "flags-window-"+tc.name, tc.flags...)
-				stranger := listen(t)
+				stranger := testutil.ListenUDP(t)
 				// A itself never sends: only the stranger does.
-				relay(t, stranger, cl.dstA, cl.b, 0x5, 1)
+				testutil.Relay(t, stranger, cl.dstA, cl.b, 0x5, 1)
 				if d := time.Since(signalled); d > learnWindow-500*time.Millisecond {
 					t.Fatalf("inconclusive: the first packet got through %v after the signalling, at the end of the learning window", d)
 				}
@@ -90,14 +90,14 @@ func TestLatchingFlagsAndRTCPThroughTheNode(t *testing.T) {
 				if tc.moves {
 					to, notTo = stranger, cl.a
 				}
-				if from := deliver(t, cl.b, cl.dstB, to, rtpPacket(0xB, 2, "to-A")); from.String() != cl.dstA.String() {
+				if from := deliver(t, cl.b, cl.dstB, to, testutil.RTPPacket(0xB, 2, "to-A")); from.String() != cl.dstA.String() {
 					t.Errorf("B's packet came from %v, not from %v (the port A was told)", from, cl.dstA)
 				}
 				never(t, notTo, isRTP(0xB, 2), "B's packet went to the wrong socket")
 				// A's own packet takes the endpoint back (asymmetric: it
 				// never left A's signalled one).
-				relay(t, cl.a, cl.dstA, cl.b, 0xA, 3)
-				relay(t, cl.b, cl.dstB, cl.a, 0xB, 4)
+				testutil.Relay(t, cl.a, cl.dstA, cl.b, 0xA, 3)
+				testutil.Relay(t, cl.b, cl.dstB, cl.a, 0xB, 4)
 				never(t, stranger, isRTP(0xB, 4), "B's packet still went to the stranger after A sent")
 			})
 		}
@@ -120,8 +120,8 @@ func TestLatchingFlagsAndRTCPThroughTheNode(t *testing.T) {
 			t.Fatalf("a=rtcp is not the RTP port + 1: A %v/%v, B %v/%v", dstA, rtcpA, dstB, rtcpB)
 		}
 
-		relay(t, aRTP, dstA, bRTP, 0xA, 1)
-		relay(t, bRTP, dstB, aRTP, 0xB, 1)
+		testutil.Relay(t, aRTP, dstA, bRTP, 0xA, 1)
+		testutil.Relay(t, bRTP, dstB, aRTP, 0xB, 1)
 		never(t, bRTCP, isRTP(0xA, 1), "A's RTP reached B's RTCP port")
 
 		for seq := uint16(1); seq <= 3; seq++ {
@@ -136,7 +136,7 @@ func TestLatchingFlagsAndRTCPThroughTheNode(t *testing.T) {
 		}
 		never(t, bRTP, isPacket(rtcpRR(0xA, 3)), "A's RTCP reached B's RTP port")
 		never(t, aRTP, isPacket(rtcpRR(0xB, 3)), "B's RTCP reached A's RTP port")
-		relay(t, aRTP, dstA, bRTP, 0xA, 2) // RTP still goes to RTP
+		testutil.Relay(t, aRTP, dstA, bRTP, 0xA, 2) // RTP still goes to RTP
 	})
 
 	t.Run("rtcp-mux on both sides", func(t *testing.T) {
@@ -158,8 +158,8 @@ func TestLatchingFlagsAndRTCPThroughTheNode(t *testing.T) {
 			t.Errorf("the answer to A does not accept rtcp-mux on the RTP port:\n%s", toA)
 		}
 
-		relay(t, aRTP, dstA, bRTP, 0xA, 1)
-		relay(t, bRTP, dstB, aRTP, 0xB, 1)
+		testutil.Relay(t, aRTP, dstA, bRTP, 0xA, 1)
+		testutil.Relay(t, bRTP, dstB, aRTP, 0xB, 1)
 		for seq := uint16(1); seq <= 3; seq++ {
 			if from := deliver(t, aRTP, dstA, bRTP, rtcpRR(0xA, seq)); from.String() != dstB.String() {
 				t.Errorf("A's RTCP reached B from %v, not from %v (B's RTP port)", from, dstB)
@@ -170,8 +170,8 @@ func TestLatchingFlagsAndRTCPThroughTheNode(t *testing.T) {
 		}
 		never(t, bRTCP, isPacket(rtcpRR(0xA, 3)), "A's muxed RTCP reached B's RTP port + 1")
 		never(t, aRTCP, isPacket(rtcpRR(0xB, 3)), "B's muxed RTCP reached A's RTP port + 1")
-		relay(t, aRTP, dstA, bRTP, 0xA, 2)
-		relay(t, bRTP, dstB, aRTP, 0xB, 2)
+		testutil.Relay(t, aRTP, dstA, bRTP, 0xA, 2)
+		testutil.Relay(t, bRTP, dstB, aRTP, 0xB, 2)
 	})
 
 	t.Run("after confirmation", func(t *testing.T) {
@@ -180,13 +180,13 @@ func TestLatchingFlagsAndRTCPThroughTheNode(t *testing.T) {
 			cl := calls[i]
 			t.Run(tc.name, func(t *testing.T) {
 				// A's first packet after the window confirms A's source.
-				relay(t, cl.a, cl.dstA, cl.b, 0xA, 10)
-				stranger := listen(t)
+				testutil.Relay(t, cl.a, cl.dstA, cl.b, 0xA, 10)
+				stranger := testutil.ListenUDP(t)
 				if tc.forwarded {
-					relay(t, stranger, cl.dstA, cl.b, 0x5, 11)
+					testutil.Relay(t, stranger, cl.dstA, cl.b, 0x5, 11)
 				} else {
 					for range 5 {
-						if _, err := stranger.WriteToUDP(rtpPacket(0x5, 11, "stranger"), cl.dstA); err != nil {
+						if _, err := stranger.WriteToUDP(testutil.RTPPacket(0x5, 11, "stranger"), cl.dstA); err != nil {
 							t.Fatal(err)
 						}
 					}
@@ -196,14 +196,14 @@ func TestLatchingFlagsAndRTCPThroughTheNode(t *testing.T) {
 				if tc.moves {
 					to, notTo = stranger, cl.a
 				}
-				if from := deliver(t, cl.b, cl.dstB, to, rtpPacket(0xB, 12, "to-A")); from.String() != cl.dstA.String() {
+				if from := deliver(t, cl.b, cl.dstB, to, testutil.RTPPacket(0xB, 12, "to-A")); from.String() != cl.dstA.String() {
 					t.Errorf("B's packet came from %v, not from %v (the port A was told)", from, cl.dstA)
 				}
 				never(t, notTo, isRTP(0xB, 12), "B's packet went to the wrong socket")
 				// A sends again: with media-handover it takes the endpoint
 				// back; otherwise nothing changes.
-				relay(t, cl.a, cl.dstA, cl.b, 0xA, 13)
-				relay(t, cl.b, cl.dstB, cl.a, 0xB, 14)
+				testutil.Relay(t, cl.a, cl.dstA, cl.b, 0xA, 13)
+				testutil.Relay(t, cl.b, cl.dstB, cl.a, 0xB, 14)
 				never(t, stranger, isRTP(0xB, 14), "B's packet went to the stranger after A sent again")
 			})
 		}
@@ -231,7 +231,7 @@ func sdpPorts(t *testing.T, sdp string) (rtp, rtcp *net.UDPAddr) {
 func listenPair(t *testing.T) (rtp, rtcp *net.UDPConn) {
 	t.Helper()
 	for range 50 {
-		r := listen(t)
+		r := testutil.ListenUDP(t)
 		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port(r) + 1})
 		if err != nil {
 			continue // port + 1 is taken; try another

@@ -33,7 +33,7 @@ func TestForwardingOutlivesEverythingElse(t *testing.T) {
 	ngctl.WaitMatch(t, testutil.MatchLine(`msg="port leases ready"`), 20*time.Second)
 	fwd.WaitMatch(t, testutil.MatchLine(`msg="connected to portd"`), 20*time.Second)
 
-	a, b := listen(t), listen(t)
+	a, b := testutil.ListenUDP(t), testutil.ListenUDP(t)
 	c, err := ngclient.Dial(ngAddr)
 	if err != nil {
 		t.Fatal(err)
@@ -45,8 +45,8 @@ func TestForwardingOutlivesEverythingElse(t *testing.T) {
 	toA := testutil.NGOK(t, ctx, c, testutil.NGCall("answer", "indep1", "B", sdpFor(port(b))))
 	dstA := udpAddr(mPort.FindStringSubmatch(toA)[1])
 	dstB := udpAddr(mPort.FindStringSubmatch(toB)[1])
-	relay(t, a, dstA, b, 7, 1)
-	relay(t, b, dstB, a, 8, 1)
+	testutil.Relay(t, a, dstA, b, 7, 1)
+	testutil.Relay(t, b, dstB, a, 8, 1)
 
 	for _, p := range []*testutil.Proc{ngctl, portd} {
 		_ = p.Signal(syscall.SIGKILL)
@@ -56,22 +56,12 @@ func TestForwardingOutlivesEverythingElse(t *testing.T) {
 	}
 	natsd.Kill()
 	for seq := uint16(2); seq < 12; seq++ {
-		relay(t, a, dstA, b, 7, seq)
-		relay(t, b, dstB, a, 8, seq)
+		testutil.Relay(t, a, dstA, b, 7, seq)
+		testutil.Relay(t, b, dstB, a, 8, seq)
 	}
 	if !testutil.Alive(fwd.PID()) {
 		t.Fatalf("rtp-fwd died with the others:\n%s", fwd.Output())
 	}
-}
-
-func listen(t *testing.T) *net.UDPConn {
-	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
 }
 
 func port(c *net.UDPConn) int { return c.LocalAddr().(*net.UDPAddr).Port }
@@ -79,26 +69,4 @@ func port(c *net.UDPConn) int { return c.LocalAddr().(*net.UDPAddr).Port }
 func udpAddr(p string) *net.UDPAddr {
 	n, _ := strconv.Atoi(p)
 	return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: n}
-}
-
-// relay sends one RTP packet from src to dst until it arrives at rcv
-// unchanged.
-func relay(t *testing.T, src *net.UDPConn, dst *net.UDPAddr, rcv *net.UDPConn, ssrc uint32, seq uint16) {
-	t.Helper()
-	want := rtpPacket(ssrc, seq, "independent-"+strconv.Itoa(int(seq)))
-	buf := make([]byte, 2048)
-	for attempt := 0; attempt < 100; attempt++ {
-		if _, err := src.WriteToUDP(want, dst); err != nil {
-			t.Fatal(err)
-		}
-		_ = rcv.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-		n, _, err := rcv.ReadFromUDP(buf)
-		if err != nil {
-			continue
-		}
-		if string(buf[:n]) == string(want) {
-			return
-		}
-	}
-	t.Fatalf("packet %d not forwarded from %s", seq, src.LocalAddr())
 }

@@ -19,7 +19,7 @@ type call struct {
 
 func setupCall(t *testing.T, ctx context.Context, c *ngclient.Client, id string, flags ...string) call {
 	t.Helper()
-	cl := call{a: listen(t), b: listen(t)}
+	cl := call{a: testutil.ListenUDP(t), b: testutil.ListenUDP(t)}
 	offer := testutil.NGCall("offer", id, "", sdpFor(port(cl.a)))
 	answer := testutil.NGCall("answer", id, "B", sdpFor(port(cl.b)))
 	if len(flags) > 0 {
@@ -43,16 +43,16 @@ func TestStrictSourceAndFloodThroughTheNode(t *testing.T) {
 
 	strict := setupCall(t, ctx, c, "strict1", "strict-source")
 	other := setupCall(t, ctx, c, "other1")
-	relay(t, strict.a, strict.dstA, strict.b, 1, 1)
-	relay(t, strict.b, strict.dstB, strict.a, 2, 1)
+	testutil.Relay(t, strict.a, strict.dstA, strict.b, 1, 1)
+	testutil.Relay(t, strict.b, strict.dstB, strict.a, 2, 1)
 
 	// After the learning window (3 s after the last signalling) the first
 	// packet confirms A's source; then a stranger's packets are dropped.
 	time.Sleep(3500 * time.Millisecond)
-	relay(t, strict.a, strict.dstA, strict.b, 1, 2)
-	stranger := listen(t)
+	testutil.Relay(t, strict.a, strict.dstA, strict.b, 1, 2)
+	stranger := testutil.ListenUDP(t)
 	for i := 0; i < 5; i++ {
-		if _, err := stranger.WriteToUDP(rtpPacket(9, uint16(100+i), "stranger"), strict.dstA); err != nil {
+		if _, err := stranger.WriteToUDP(testutil.RTPPacket(9, uint16(100+i), "stranger"), strict.dstA); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -61,11 +61,11 @@ func TestStrictSourceAndFloodThroughTheNode(t *testing.T) {
 	if n, _, err := strict.b.ReadFromUDP(buf); err == nil {
 		t.Fatalf("a stranger's packet was forwarded under strict-source: %x", buf[:n])
 	}
-	relay(t, strict.a, strict.dstA, strict.b, 1, 3) // the real source still passes
+	testutil.Relay(t, strict.a, strict.dstA, strict.b, 1, 3) // the real source still passes
 
 	// A flood on one call (far above the 30k packets/s cap of a stream)
 	// while the other call's packets all arrive.
-	flood := rtpPacket(3, 1, "flood")
+	flood := testutil.RTPPacket(3, 1, "flood")
 	stop := make(chan struct{})
 	done := make(chan int)
 	go func() {
@@ -86,8 +86,8 @@ func TestStrictSourceAndFloodThroughTheNode(t *testing.T) {
 	}()
 	time.Sleep(300 * time.Millisecond) // the flood is under way
 	for seq := uint16(1); seq <= 20; seq++ {
-		relay(t, other.a, other.dstA, other.b, 5, seq)
-		relay(t, other.b, other.dstB, other.a, 6, seq)
+		testutil.Relay(t, other.a, other.dstA, other.b, 5, seq)
+		testutil.Relay(t, other.b, other.dstB, other.a, 6, seq)
 		time.Sleep(10 * time.Millisecond)
 	}
 	close(stop)

@@ -85,8 +85,8 @@ func TestRTCPMuxMismatchThroughTheNode(t *testing.T) {
 				t.FailNow()
 			}
 
-			relay(t, aRTP, dstA, bRTP, 0xA, 1)
-			relay(t, bRTP, dstB, aRTP, 0xB, 1)
+			testutil.Relay(t, aRTP, dstA, bRTP, 0xA, 1)
+			testutil.Relay(t, bRTP, dstB, aRTP, 0xB, 1)
 
 			// Where each party sends its RTCP and where it must receive it,
 			// as its SDP says: muxed on the RTP port, else the RTCP port.
@@ -109,8 +109,8 @@ func TestRTCPMuxMismatchThroughTheNode(t *testing.T) {
 			never(t, bWrong, isPacket(rtcpRR(0xA, 3)), "A's RTCP reached B's other port")
 			never(t, aWrong, isPacket(rtcpRR(0xB, 3)), "B's RTCP reached A's other port")
 			// RTP still goes RTP port to RTP port.
-			relay(t, aRTP, dstA, bRTP, 0xA, 2)
-			relay(t, bRTP, dstB, aRTP, 0xB, 2)
+			testutil.Relay(t, aRTP, dstA, bRTP, 0xA, 2)
+			testutil.Relay(t, bRTP, dstB, aRTP, 0xB, 2)
 			neverRTP(t, []*net.UDPConn{aRTCP, bRTCP})
 		})
 	}

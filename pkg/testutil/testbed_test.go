@@ -2,7 +2,6 @@ package testutil_test
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -93,7 +92,7 @@ func TestTestbedFailover(t *testing.T) {
 	// Media to the service address goes to node 1 now, which has no such
 	// port open: nothing comes back.
 	drain(b)
-	if _, err := a.WriteToUDPAddrPort(rtpPacket(1, 99, "after-move"), dstA); err != nil {
+	if _, err := a.WriteToUDPAddrPort(testutil.RTPPacket(1, 99, "after-move"), dstA); err != nil {
 		t.Fatal(err)
 	}
 	_ = b.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
@@ -362,34 +361,11 @@ func mediaAddr(t *testing.T, sdp string) netip.AddrPort {
 	return ap
 }
 
-func rtpPacket(ssrc uint32, seq uint16, payload string) []byte {
-	b := make([]byte, 12, 12+len(payload))
-	b[0], b[1] = 0x80, 0
-	binary.BigEndian.PutUint16(b[2:], seq)
-	binary.BigEndian.PutUint32(b[4:], uint32(seq)*160)
-	binary.BigEndian.PutUint32(b[8:], ssrc)
-	return append(b, payload...)
-}
-
-// relay sends one RTP packet from src to dst until it arrives at rcv
-// unchanged, from dst's address.
+// relay relays one packet through the service address and checks that it
+// came from there.
 func relay(t *testing.T, src *net.UDPConn, dst netip.AddrPort, rcv *net.UDPConn, ssrc uint32, seq uint16) {
 	t.Helper()
-	want := rtpPacket(ssrc, seq, "testbed-"+strconv.Itoa(int(seq)))
-	buf := make([]byte, 2048)
-	for attempt := 0; attempt < 50; attempt++ {
-		if _, err := src.WriteToUDPAddrPort(want, dst); err != nil {
-			t.Fatal(err)
-		}
-		_ = rcv.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-		n, from, err := rcv.ReadFromUDPAddrPort(buf)
-		if err != nil || string(buf[:n]) != string(want) {
-			continue
-		}
-		if from.Addr() != dst.Addr() {
-			t.Fatalf("packet %d arrived from %s, want from %s", seq, from, dst.Addr())
-		}
-		return
+	if from := testutil.Relay(t, src, net.UDPAddrFromAddrPort(dst), rcv, ssrc, seq); from.Addr() != dst.Addr() {
+		t.Fatalf("packet %d arrived from %s, want from %s", seq, from, dst.Addr())
 	}
-	t.Fatalf("packet %d from %s to %s not forwarded to %s", seq, src.LocalAddr(), dst, rcv.LocalAddr())
 }
