@@ -63,6 +63,13 @@ type Config struct {
 	// Wait is the epoll timeout: the longest a loop blocks before it
 	// passes a preemption point; default 5 ms, rounded to milliseconds.
 	Wait time.Duration
+	// Changes, if not nil, receives the id of a stream whenever its
+	// endpoint or confirmation changes because of a packet (learning,
+	// confirmation, media handover). The loops never block on it: when
+	// the channel is full the notice is dropped, so a reader that must not
+	// miss a change also polls [Engine.Stats]. rtp-fwd's fast path uses it
+	// to follow re-latches at once.
+	Changes chan<- StreamID
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -292,6 +299,36 @@ func (e *Engine) send(l *loop, c *command) (wait func() error) {
 	l.cmds <- c
 	l.wake()
 	return func() error { return <-c.done }
+}
+
+// Latch makes ep the confirmed endpoint of stream id, as if the stream had
+// latched onto a packet from ep: packets for the party go there, and
+// learning continues as for any confirmed stream (strict-source,
+// media-handover). rtp-fwd uses it to adopt a stream whose packets the
+// kernel fast path was already forwarding when rtp-fwd started, so that
+// none of them ever reached userspace to be latched. Streams that never
+// learn (Asymmetric, Off) and streams whose party has no usable signalled
+// endpoint keep their endpoint; it is not an error.
+func (e *Engine) Latch(id StreamID, ep netip.AddrPort) error {
+	if !usable(ep) {
+		return fmt.Errorf("fwd: latch stream %d: %w: endpoint %s", id, ErrInvalidStream, ep)
+	}
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return ErrClosed
+	}
+	ent := e.streams[id]
+	if ent == nil {
+		e.mu.Unlock()
+		return fmt.Errorf("fwd: latch stream %d: %w: no such stream", id, ErrInvalidStream)
+	}
+	wait := e.send(ent.loop, &command{op: opLatch, id: id, ep: netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port())})
+	e.mu.Unlock()
+	if err := wait(); err != nil {
+		return fmt.Errorf("fwd: latch stream %d: %w", id, err)
+	}
+	return nil
 }
 
 // Stats returns stream id's counters; false if there is no such stream.

@@ -189,3 +189,62 @@ func TestStrayRTCPNotLearned(t *testing.T) {
 	eventually(t, "counted", func() bool { return stats(t, e, 1).Packets == 1 })
 	checkEndpoint(t, e, 1, addrOf(c.aSig), false)
 }
+
+// TestChangesAndLatch: Config.Changes names the stream whose endpoint a
+// packet changed (learning, confirmation); Latch confirms an endpoint that
+// no packet showed, and the stream keeps it.
+func TestChangesAndLatch(t *testing.T) {
+	changes := make(chan StreamID, 8)
+	e := newTestEngine(t, Config{Workers: 1, Changes: changes})
+	c := newLatchCall(t)
+	mustSet(t, e, 1, Stream{Call: "c", FD: c.pa, Peer: 2, Signalled: addrOf(c.aSig), Learning: Immediate})
+	mustSet(t, e, 2, Stream{Call: "c", FD: c.pb, Peer: 1, Signalled: addrOf(c.B), Learning: Immediate})
+
+	c.fromA(t, c.aReal, 1, false)
+	select {
+	case id := <-changes:
+		if id != 1 {
+			t.Fatalf("change notice for stream %d, want 1", id)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("no change notice after A's first packet")
+	}
+	c.fromA(t, c.aReal, 2, false)
+	select {
+	case id := <-changes:
+		t.Fatalf("change notice for stream %d, but nothing changed", id)
+	case <-time.After(50 * time.Millisecond):
+	}
+
+	// B never sent: Latch confirms an endpoint no packet showed.
+	other := party(t)
+	if err := e.Latch(2, addrOf(other)); err != nil {
+		t.Fatal(err)
+	}
+	checkEndpoint(t, e, 2, addrOf(other), true)
+	p := rtpPacket(3, 0xA, []byte("x"))
+	send(t, c.aReal, c.paA, p)
+	expect(t, other, p, c.pbA)
+	// A record written again with the same signalling keeps the latch.
+	mustSet(t, e, 2, Stream{Call: "c", FD: c.pb, Peer: 1, Signalled: addrOf(c.B), Learning: Immediate})
+	checkEndpoint(t, e, 2, addrOf(other), true)
+
+	for _, tc := range []struct {
+		name string
+		id   StreamID
+		ep   netip.AddrPort
+	}{
+		{"unknown stream", 9, addrOf(other)},
+		{"unusable endpoint", 2, netip.MustParseAddrPort("0.0.0.0:0")},
+	} {
+		if err := e.Latch(tc.id, tc.ep); err == nil {
+			t.Errorf("%s: Latch succeeded", tc.name)
+		}
+	}
+	// A fixed stream keeps its signalled endpoint.
+	mustSet(t, e, 2, Stream{Call: "c", FD: c.pb, Peer: 1, Signalled: addrOf(c.B), Flags: Asymmetric})
+	if err := e.Latch(2, addrOf(other)); err != nil {
+		t.Fatal(err)
+	}
+	checkEndpoint(t, e, 2, addrOf(c.B), true)
+}

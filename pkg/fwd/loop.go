@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -18,7 +19,8 @@ type opCode uint8
 const (
 	opSet opCode = iota
 	opRemove
-	opPing // nothing to apply: Engine.Ping's round trip
+	opPing  // nothing to apply: Engine.Ping's round trip
+	opLatch // Engine.Latch
 )
 
 // command is a control request for one loop.
@@ -28,7 +30,8 @@ type command struct {
 	s      Stream
 	family int
 	pub    *published
-	done   chan error // nil when applied inline (manual engines)
+	ep     netip.AddrPort // opLatch
+	done   chan error     // nil when applied inline (manual engines)
 }
 
 // wakeSlot is the epoll data of a loop's eventfd.
@@ -68,6 +71,8 @@ type loop struct {
 	mono  int64     // monotonic ns since epoch, same reading (flood cap)
 	epoch time.Time // loop creation, for mono
 
+	changes chan<- StreamID // Config.Changes
+
 	cmds chan *command
 	stop atomic.Bool
 	tid  atomic.Int32 // the locked thread's id while running (for measurements)
@@ -75,22 +80,23 @@ type loop struct {
 
 func newLoop(idx int, cfg Config) (*loop, error) {
 	l := &loop{
-		batch:  cfg.Batch,
-		waitMs: int(cfg.Wait / time.Millisecond),
-		window: cfg.LearnWindow,
-		events: make([]unix.EpollEvent, maxEvents),
-		buf:    make([]byte, cfg.Batch*bufSize),
-		rh:     make([]unix.Mmsghdr, cfg.Batch),
-		riov:   make([]unix.Iovec, cfg.Batch),
-		rname:  make([]unix.RawSockaddrInet6, cfg.Batch),
-		rctl:   make([]byte, cfg.Batch*ctlSize),
-		sh:     make([]unix.Mmsghdr, cfg.Batch),
-		siov:   make([]unix.Iovec, cfg.Batch),
-		sname:  make([]unix.RawSockaddrInet6, cfg.Batch),
-		byID:   map[StreamID]*stream{},
-		calls:  map[string][]*stream{},
-		cmds:   make(chan *command, 256),
-		epoch:  time.Now(),
+		batch:   cfg.Batch,
+		waitMs:  int(cfg.Wait / time.Millisecond),
+		window:  cfg.LearnWindow,
+		events:  make([]unix.EpollEvent, maxEvents),
+		buf:     make([]byte, cfg.Batch*bufSize),
+		rh:      make([]unix.Mmsghdr, cfg.Batch),
+		riov:    make([]unix.Iovec, cfg.Batch),
+		rname:   make([]unix.RawSockaddrInet6, cfg.Batch),
+		rctl:    make([]byte, cfg.Batch*ctlSize),
+		sh:      make([]unix.Mmsghdr, cfg.Batch),
+		siov:    make([]unix.Iovec, cfg.Batch),
+		sname:   make([]unix.RawSockaddrInet6, cfg.Batch),
+		byID:    map[StreamID]*stream{},
+		calls:   map[string][]*stream{},
+		cmds:    make(chan *command, 256),
+		epoch:   time.Now(),
+		changes: cfg.Changes,
 	}
 	if cfg.MaxStreamPPS > 0 {
 		l.interval = int64(time.Second) / int64(cfg.MaxStreamPPS)
@@ -241,6 +247,10 @@ func (l *loop) serve(s *stream) {
 			s.errors++
 			continue
 		}
+		if s.changed {
+			s.changed = false
+			l.notify(s.id)
+		}
 		to := s.peer
 		if rtcp {
 			if to != nil && s.cfg.Flags&RTCPMux != 0 && to.cfg.Flags&RTCPMux == 0 {
@@ -268,6 +278,17 @@ func (l *loop) serve(s *stream) {
 	}
 	s.last = now
 	s.publish()
+}
+
+// notify sends id to Config.Changes without blocking.
+func (l *loop) notify(id StreamID) {
+	if l.changes == nil {
+		return
+	}
+	select {
+	case l.changes <- id:
+	default:
+	}
 }
 
 // flush sends the first k queued packets out of sink's socket. A message
@@ -304,8 +325,22 @@ func (l *loop) apply(c *command) error {
 		return l.set(c)
 	case opRemove:
 		l.remove(c.id)
+	case opLatch:
+		l.latch(c.id, c.ep)
 	}
 	return nil
+}
+
+// latch applies Engine.Latch.
+func (l *loop) latch(id StreamID, ep netip.AddrPort) {
+	s := l.byID[id]
+	if s == nil || s.fixed || !s.canLearn {
+		return
+	}
+	if ep.Addr().Is6() && s.family == unix.AF_INET {
+		return
+	}
+	s.setEndpoint(ep, true)
 }
 
 func (l *loop) set(c *command) error {

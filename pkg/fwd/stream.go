@@ -237,6 +237,9 @@ type stream struct {
 	canLearn  bool  // the signalled endpoint is usable
 	windowEnd int64 // Unix ns at which Delayed learning stops
 	dest      sockaddr
+	// changed is set by accept when a packet changed the endpoint or its
+	// confirmation; the loop clears it when it sends the notice.
+	changed bool
 
 	// Flood cap (GCRA): theoretical arrival time of the next packet,
 	// monotonic ns (loop.mono).
@@ -304,6 +307,7 @@ func (s *stream) accept(src netip.AddrPort, rtcp bool, now int64) bool {
 		confirm := s.cfg.Learning == Immediate || now >= s.windowEnd
 		if confirm || src != s.endpoint {
 			s.setEndpoint(src, confirm)
+			s.changed = true
 		}
 		return true
 	}
@@ -313,6 +317,7 @@ func (s *stream) accept(src netip.AddrPort, rtcp bool, now int64) bool {
 	if s.cfg.Flags&MediaHandover != 0 {
 		if !rtcp {
 			s.setEndpoint(src, true)
+			s.changed = true
 		}
 		return true
 	}
