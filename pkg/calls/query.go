@@ -155,6 +155,7 @@ func add(t *Counters, c Counters) {
 // one.
 func streamStats(local netip.AddrPort, adv netip.Addr, signalled, learned netip.AddrPort, kind string, act Activity) StreamStats {
 	s := StreamStats{LocalPort: int(local.Port()), LocalAddr: local.Addr(), Family: "IPv4", Endpoint: signalled, Flags: []string{kind}}
+	var confirmed, kernelized bool
 	if learned.IsValid() {
 		s.Endpoint = learned
 	}
@@ -167,6 +168,7 @@ func streamStats(local netip.AddrPort, adv netip.Addr, signalled, learned netip.
 			if o.Endpoint.IsValid() {
 				s.Endpoint = o.Endpoint
 			}
+			confirmed, kernelized = o.Confirmed, o.Offloaded
 		}
 	}
 	if local.Addr().Is6() {
@@ -179,6 +181,14 @@ func streamStats(local netip.AddrPort, adv netip.Addr, signalled, learned netip.
 	s.Advertised = netip.AddrPortFrom(a, local.Port())
 	if signalled.IsValid() && signalled.Port() != 0 {
 		s.Flags = append(s.Flags, "filled")
+	}
+	// rtpengine's stream flags: the worker latched the endpoint; the
+	// kernel (here the eBPF fast path) forwards the stream.
+	if confirmed {
+		s.Flags = append(s.Flags, "confirmed")
+	}
+	if kernelized {
+		s.Flags = append(s.Flags, "kernelized")
 	}
 	return s
 }

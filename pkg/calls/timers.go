@@ -15,6 +15,12 @@ type Observed struct {
 	KernelDrops uint64
 	// Endpoint is the party's learned (or signalled) address.
 	Endpoint netip.AddrPort
+	// Confirmed: the worker has latched Endpoint (rtpengine's
+	// "confirmed" stream flag).
+	Confirmed bool
+	// Offloaded: the in-kernel fast path forwards the stream now
+	// (rtpengine's "kernelized").
+	Offloaded bool
 }
 
 // Activity reports what is known of one of our sockets' traffic; ok false

@@ -13,11 +13,14 @@
 // before.
 //
 // Use [Open] to load the program and its maps, [FastPath.Attach] on every
-// device that carries a media address, [FastPath.Put] and
-// [FastPath.Delete] to offload streams and take them back, and
-// [FastPath.Counters] for their counters. It needs CAP_BPF and
-// CAP_NET_ADMIN (or root) and a kernel with TCX (6.6+); the netlink clsact
-// fallback for older kernels is not written yet.
+// device that carries a media address ([RouteIfIndex] finds the egress
+// device of a peer), [FastPath.Put] and [FastPath.Delete] to offload
+// streams and take them back, and [FastPath.Counters] for their counters.
+// It needs CAP_BPF and CAP_NET_ADMIN (or root). The program is attached
+// with TCX on kernels that have it (6.6+) and otherwise, as a fallback
+// (Debian 12's 6.1), as a direct-action bpf filter on a clsact qdisc,
+// through netlink; [Options.Attach] can force either, and
+// [FastPath.Mode] says which one is used.
 //
 // Limits of this first step: IPv4 only (IPv6 packets go to the stack);
 // forwarded packets skip the proxy's netfilter (conntrack, OUTPUT rules),
@@ -33,14 +36,11 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 )
@@ -60,9 +60,10 @@ const (
 // Options configure [Open].
 type Options struct {
 	// PinDir, when not empty, is a directory on a BPF filesystem where the
-	// maps are pinned (and, by [FastPath.Attach], the TCX links), so that
-	// they and the forwarding of offloaded streams outlive the process. If
-	// PinDir is not on a bpffs, Open creates it and mounts one there (mode
+	// maps are pinned (and, by [FastPath.Attach], the TCX links; clsact
+	// filters are left in place instead), so that they and the forwarding
+	// of offloaded streams outlive the process. If PinDir is not on a
+	// bpffs, Open creates it and mounts one there (mode
 	// 0700), for example under the node's runtime directory as
 	// <runtime-dir>/bpf. Maps already pinned there are reused with their
 	// contents (adoption after a restart) if their layout matches; a map
@@ -71,6 +72,10 @@ type Options struct {
 	// MaxStreams is the capacity of the maps: how many streams can be
 	// offloaded at once. 0 means DefaultMaxStreams.
 	MaxStreams uint32
+	// Attach is how [FastPath.Attach] hooks the program into a device:
+	// AttachAuto (the zero value) picks TCX when the kernel has it and
+	// clsact otherwise.
+	Attach AttachMode
 }
 
 // FastPath is the loaded program and its maps. Its methods are safe for
@@ -79,9 +84,13 @@ type FastPath struct {
 	objs   fastpathObjects
 	pinDir string
 	ncpu   int
+	mode   AttachMode // AttachTCX or AttachClsact, never AttachAuto
 
-	mu     sync.Mutex
-	links  map[int]link.Link // by ifindex
+	mu    sync.Mutex
+	links map[int]*attachment // by ifindex
+	// keep: Close leaves the clsact filters in place (PinDir set and
+	// Unpin not called).
+	keep   bool
 	closed bool
 }
 
@@ -101,7 +110,11 @@ type Entry struct {
 	// streams) and are counted in Counters.SourceMismatch. Without Strict,
 	// packets from any source are forwarded.
 	Strict bool
-	// Expect is the expected (latched) source, with Strict.
+	// Expect is the expected (latched) source. The program checks it only
+	// with Strict, which requires it; without Strict it is optional, but
+	// when set (it must then be IPv4 too) it is stored all the same and
+	// returned by [FastPath.Streams], so that a restarted rtp-fwd can
+	// re-adopt the latched source. 0.0.0.0:0 reads back as unset.
 	Expect netip.AddrPort
 	// PassRTCP hands muxed RTCP (second byte 194–223, RFC 5761) to the
 	// normal stack instead of forwarding it, counted in Counters.Passed.
@@ -148,8 +161,15 @@ type Counters struct {
 
 // Open loads the program and its maps into the kernel (adopting the pinned
 // maps under opts.PinDir, if any). It removes the memlock rlimit, which
-// kernels before 5.11 charge BPF maps to. Close releases them.
+// kernels before 5.11 charge BPF maps to. With opts.Attach AttachAuto, it
+// probes whether the kernel has TCX ([FastPath.Mode] tells the outcome).
+// Close releases them.
 func Open(opts Options) (*FastPath, error) {
+	switch opts.Attach {
+	case AttachAuto, AttachTCX, AttachClsact:
+	default:
+		return nil, fmt.Errorf("fastpath: unknown attach mode %d", int(opts.Attach))
+	}
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("fastpath: %w", err)
 	}
@@ -178,13 +198,25 @@ func Open(opts Options) (*FastPath, error) {
 		}
 		copts.Maps.PinPath = opts.PinDir
 	}
-	f := &FastPath{pinDir: opts.PinDir, ncpu: ncpu, links: map[int]link.Link{}}
+	f := &FastPath{
+		pinDir: opts.PinDir,
+		ncpu:   ncpu,
+		mode:   opts.Attach,
+		links:  map[int]*attachment{},
+		keep:   opts.PinDir != "",
+	}
 	if err := spec.LoadAndAssign(&f.objs, &copts); err != nil {
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {
 			return nil, fmt.Errorf("fastpath: load: %+v", verr)
 		}
 		return nil, fmt.Errorf("fastpath: load: %w", err)
+	}
+	if f.mode == AttachAuto {
+		f.mode = AttachClsact
+		if haveTCX(f.objs.FastpathIngress) {
+			f.mode = AttachTCX
+		}
 	}
 	return f, nil
 }
@@ -204,169 +236,6 @@ func mountBPFFS(dir string) error {
 	}
 	if err := unix.Mount("bpf", dir, "bpf", 0, "mode=0700"); err != nil {
 		return fmt.Errorf("mount bpffs on %s: %w", dir, err)
-	}
-	return nil
-}
-
-// linkPin is where the TCX link on device ifindex is pinned.
-func (f *FastPath) linkPin(ifindex int) string {
-	return filepath.Join(f.pinDir, "tcx_ingress_"+strconv.Itoa(ifindex))
-}
-
-// Attach attaches the program to the ingress of device ifindex with TCX,
-// as the first program there, in the network namespace of the calling
-// thread. With a PinDir, the link is pinned; a link already pinned for
-// this device (left by an earlier run) is adopted and switched to this
-// run's program atomically, so that forwarding never stops. Attaching
-// twice to one device is a no-op.
-//
-// Kernels without TCX (before 6.6) return an error wrapping
-// ebpf.ErrNotSupported. TODO(issue 10): fall back to a netlink clsact
-// qdisc with a direct-action bpf filter there (Debian 12's 6.1).
-func (f *FastPath) Attach(ifindex int) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
-		return errors.New("fastpath: attach: closed")
-	}
-	if _, ok := f.links[ifindex]; ok {
-		return nil
-	}
-	if f.pinDir != "" {
-		l, err := f.adopt(ifindex)
-		if err != nil {
-			return err
-		}
-		if l != nil {
-			f.links[ifindex] = l
-			return nil
-		}
-	}
-	l, err := link.AttachTCX(link.TCXOptions{
-		Interface: ifindex,
-		Program:   f.objs.FastpathIngress,
-		Attach:    ebpf.AttachTCXIngress,
-		Anchor:    link.Head(),
-	})
-	if err != nil {
-		return fmt.Errorf("fastpath: attach to ifindex %d: %w", ifindex, err)
-	}
-	if f.pinDir != "" {
-		if err := l.Pin(f.linkPin(ifindex)); err != nil {
-			l.Close()
-			return fmt.Errorf("fastpath: pin link of ifindex %d: %w", ifindex, err)
-		}
-	}
-	f.links[ifindex] = l
-	return nil
-}
-
-// adopt takes over the link pinned for ifindex, if there is one that still
-// attaches a program to that device, and updates it to this run's program.
-// A stale pin (its device is gone) is removed. It returns nil, nil when
-// there is nothing to adopt.
-func (f *FastPath) adopt(ifindex int) (link.Link, error) {
-	path := f.linkPin(ifindex)
-	l, err := link.LoadPinnedLink(path, nil)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("fastpath: load pinned link %s: %w", path, err)
-	}
-	info, err := l.Info()
-	if err == nil && info.TCX() != nil && int(info.TCX().Ifindex) == ifindex {
-		if err := l.Update(f.objs.FastpathIngress); err != nil {
-			l.Close()
-			return nil, fmt.Errorf("fastpath: update pinned link %s: %w", path, err)
-		}
-		return l, nil
-	}
-	// Defunct (device removed) or not ours: forget it.
-	if err := l.Unpin(); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("fastpath: unpin stale link %s: %w", path, err)
-	}
-	l.Close()
-	return nil, nil
-}
-
-// Detach detaches the program from device ifindex (also when the link is
-// pinned: the pin is removed). Detaching a device the program is not
-// attached to is a no-op.
-func (f *FastPath) Detach(ifindex int) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	l, ok := f.links[ifindex]
-	if !ok {
-		return nil
-	}
-	delete(f.links, ifindex)
-	return detach(l)
-}
-
-// detach removes l's pin (if any) and closes it, which detaches it.
-func detach(l link.Link) error {
-	var errs []error
-	if err := l.Unpin(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := l.Close(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("fastpath: detach: %w", err)
-	}
-	return nil
-}
-
-// Unpin removes the pins of the maps and of every attached link, so that
-// Close detaches the program and frees the maps as if nothing had been
-// pinned. Use it when the fast path is being switched off for good.
-func (f *FastPath) Unpin() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var errs []error
-	for _, l := range f.links {
-		if err := l.Unpin(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	for _, m := range []*ebpf.Map{f.objs.FpStreams, f.objs.FpStats} {
-		if err := m.Unpin(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("fastpath: unpin: %w", err)
-	}
-	return nil
-}
-
-// Close releases the program and the maps. Links that are not pinned are
-// detached (their streams go to the normal stack again); pinned links and
-// maps stay in the kernel and keep forwarding until a later run adopts
-// them ([Open] with the same PinDir, then [FastPath.Attach]) or they are
-// removed.
-func (f *FastPath) Close() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
-		return nil
-	}
-	f.closed = true
-	var errs []error
-	for ifindex, l := range f.links {
-		if err := l.Close(); err != nil {
-			errs = append(errs, err)
-		}
-		delete(f.links, ifindex)
-	}
-	if err := f.objs.Close(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("fastpath: close: %w", err)
 	}
 	return nil
 }
@@ -546,13 +415,15 @@ func makeEntry(e Entry) (fastpathFpEntry, error) {
 	}
 	v.SrcAddr, v.SrcPort = be32(src), be16(e.Source.Port())
 	v.DstAddr, v.DstPort = be32(dst), be16(e.Dest.Port())
-	if e.Strict {
+	if e.Strict || e.Expect.IsValid() {
 		exp, err := ipv4(e.Expect)
 		if err != nil {
 			return v, fmt.Errorf("expected source %w", err)
 		}
-		v.Flags |= flagStrict
 		v.ExpectAddr, v.ExpectPort = be32(exp), be16(e.Expect.Port())
+	}
+	if e.Strict {
+		v.Flags |= flagStrict
 	}
 	if e.PassRTCP {
 		v.Flags |= flagPassRTCP
@@ -585,7 +456,9 @@ func entryFromMap(v fastpathFpEntry) Entry {
 		SetTOS:   v.Flags&flagSetTOS != 0,
 		SetTTL:   v.Flags&flagSetTTL != 0,
 	}
-	if e.Strict {
+	// An unset expected source is stored as zeros (not possible with
+	// Strict, which requires one).
+	if e.Strict || v.ExpectAddr != 0 || v.ExpectPort != 0 {
 		e.Expect = netip.AddrPortFrom(fromBE32(v.ExpectAddr), fromBE16(v.ExpectPort))
 	}
 	if e.SetTOS {

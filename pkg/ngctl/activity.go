@@ -23,7 +23,8 @@ func (a *activity) follow(c *bus.Conn) error {
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		for _, s := range msg.Streams {
-			a.m[s.Local] = calls.Observed{LastPacket: s.LastPacket, Packets: s.Packets, Bytes: s.Bytes, Errors: s.Errors, KernelDrops: s.KernelDrops, Endpoint: s.Endpoint}
+			a.m[s.Local] = calls.Observed{LastPacket: s.LastPacket, Packets: s.Packets, Bytes: s.Bytes, Errors: s.Errors, KernelDrops: s.KernelDrops, Endpoint: s.Endpoint,
+				Confirmed: s.Confirmed, Offloaded: s.Offloaded}
 		}
 	})
 	return err

@@ -42,6 +42,13 @@ type StreamActivity struct {
 	// KernelDrops counts datagrams the kernel dropped on the socket's full
 	// receive queue (SO_RXQ_OVFL), over the socket's life.
 	KernelDrops uint64 `json:"kernel_drops,omitempty"`
+	// Offloaded reports whether the stream is forwarded by the in-kernel
+	// fast path now.
+	Offloaded bool `json:"offloaded,omitempty"`
+	// FastPathPackets counts the packets the fast path forwarded for this
+	// stream (included in Packets; Packets minus FastPathPackets went
+	// through rtp-fwd's socket).
+	FastPathPackets uint64 `json:"fast_path_packets,omitempty"`
 }
 
 // publishActivity reports the streams' counters until ctx ends.
@@ -65,12 +72,15 @@ func (r *reconciler) publishActivity(ctx context.Context, c *bus.Conn, worker st
 			if !ok {
 				continue
 			}
+			k, on := r.off.kernel(local)
+			st = mergeKernel(st, k)
 			if prev, ok := last[local]; !full && ok && prev.Packets == st.Packets && prev.Errors == st.Errors && prev.Endpoint == st.Endpoint && prev.KernelDrops == st.KernelDrops {
 				continue
 			}
 			last[local] = st
 			msg.Streams = append(msg.Streams, StreamActivity{Local: local, LastPacket: st.LastPacket, Packets: st.Packets,
-				Bytes: st.Bytes, Errors: st.Errors, Endpoint: st.Endpoint, Confirmed: st.Confirmed, SSRC: st.SSRC, KernelDrops: st.KernelDrops})
+				Bytes: st.Bytes, Errors: st.Errors, Endpoint: st.Endpoint, Confirmed: st.Confirmed, SSRC: st.SSRC, KernelDrops: st.KernelDrops,
+				Offloaded: on, FastPathPackets: k.Packets})
 		}
 		r.mu.Unlock()
 		for local := range last {

@@ -18,6 +18,11 @@ type Config struct {
 	Loops      int
 	// Metrics is where to serve /metrics (--metrics-rtp-fwd); empty: off.
 	Metrics string
+	// FastPath is --fast-path: auto, on or off (FastPathAuto...).
+	FastPath string
+	// PinDir is where the fast path's maps and attachments are pinned
+	// (--fast-path-pin-dir); empty: <runtime-dir>/bpf.
+	PinDir string
 }
 
 // RegisterFlags adds rtp-fwd's options.
@@ -27,6 +32,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.WorkerID, "worker-id", "0", "`id` of this worker towards portd (a restarted worker with the same id gets its sockets back)")
 	fs.IntVar(&c.Loops, "loops", 0, "forwarding loops, one per core (`N`; 0 = number of CPUs)")
 	metrics.RegisterFlag(fs, &c.Metrics, "rtp-fwd")
+	fs.StringVar(&c.FastPath, "fast-path", FastPathAuto, "forward latched IPv4 streams in the kernel (eBPF): `auto` (when the kernel and privileges allow), on (refuse to start without it) or off")
+	fs.StringVar(&c.PinDir, "fast-path-pin-dir", "", "bpffs `dir` where the fast path is pinned so it outlives restarts (mounted if needed; default <runtime-dir>/bpf)")
 }
 
 // Validate checks the options.
@@ -39,6 +46,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Loops < 0 {
 		return cli.Usagef("--loops %d: must be >= 0", c.Loops)
+	}
+	switch c.FastPath {
+	case FastPathAuto, FastPathOn, FastPathOff:
+	default:
+		return cli.Usagef("--fast-path %q: want auto, on or off", c.FastPath)
 	}
 	return metrics.ValidateAddr("rtp-fwd", c.Metrics)
 }

@@ -17,18 +17,27 @@ var (
 	descFloodDrops  = metrics.NewDesc("rtpkit_flood_drops_total", "Packets dropped because a party sent faster than the per-stream rate cap.", "worker")
 	descKernelDrops = metrics.NewDesc("rtpkit_kernel_drops_total", "Datagrams the kernel dropped on full receive queues of this worker's sockets (SO_RXQ_OVFL).", "worker")
 	descStreams     = metrics.NewDesc("rtpkit_streams", "Streams installed in this worker's forwarding engine.", "worker")
+	descFastPath    = metrics.NewDesc("rtpkit_fast_path_packets_total", "Packets of this worker's streams forwarded by the in-kernel fast path (included in rtpkit_packets_total).", "worker")
+	descOffloaded   = metrics.NewDesc("rtpkit_fast_path_streams", "Streams forwarded by the in-kernel fast path now.", "worker")
 )
 
 // totals returns the worker's counters summed over every stream it has
-// had, and how many streams are installed now.
-func (r *reconciler) totals() (fwd.Counters, int) {
+// had (fast-path packets included), how many streams are installed now,
+// the fast path's share of the packets and how many streams it forwards.
+func (r *reconciler) totals() (sum fwd.Counters, n int, fast uint64, offloaded int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	sum := r.retired
+	sum, fast = r.retired, r.retiredFast
 	for local := range r.sockCall {
 		st, ok := r.eng.Stats(r.ids[local])
 		if !ok {
 			continue
+		}
+		k, on := r.off.kernel(local)
+		st = mergeKernel(st, k)
+		fast += k.Packets
+		if on {
+			offloaded++
 		}
 		sum.Packets += st.Packets
 		sum.Bytes += st.Bytes
@@ -36,18 +45,20 @@ func (r *reconciler) totals() (fwd.Counters, int) {
 		sum.FloodDrops += st.FloodDrops
 		sum.KernelDrops += st.KernelDrops
 	}
-	return sum, len(r.sockCall)
+	return sum, len(r.sockCall), fast, offloaded
 }
 
 // collector reads the worker's totals at scrape time.
 func (r *reconciler) collector(worker string) prometheus.Collector {
 	return metrics.OnScrape(func(ch chan<- prometheus.Metric) {
-		c, n := r.totals()
+		c, n, fast, offloaded := r.totals()
 		metrics.Counter(ch, descPackets, float64(c.Packets), worker)
 		metrics.Counter(ch, descBytes, float64(c.Bytes), worker)
 		metrics.Counter(ch, descErrors, float64(c.Errors), worker)
 		metrics.Counter(ch, descFloodDrops, float64(c.FloodDrops), worker)
 		metrics.Counter(ch, descKernelDrops, float64(c.KernelDrops), worker)
 		metrics.Gauge(ch, descStreams, float64(n), worker)
-	}, descPackets, descBytes, descErrors, descFloodDrops, descKernelDrops, descStreams)
+		metrics.Counter(ch, descFastPath, float64(fast), worker)
+		metrics.Gauge(ch, descOffloaded, float64(offloaded), worker)
+	}, descPackets, descBytes, descErrors, descFloodDrops, descKernelDrops, descStreams, descFastPath, descOffloaded)
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/rtpkit/rtpkit/pkg/fastpath"
 	"github.com/rtpkit/rtpkit/pkg/fwd"
 	"github.com/rtpkit/rtpkit/pkg/handoff"
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
@@ -32,16 +33,26 @@ type reconciler struct {
 	// retired sums the final counters of the streams removed so far, so
 	// that the worker's totals (metrics) never go down.
 	retired fwd.Counters
+	// retiredFast is the fast path's share of retired.Packets.
+	retiredFast uint64
+	// inst is the configuration each installed stream was last given
+	// (Signalled as sent to the engine), and locals maps stream ids back
+	// to their sockets.
+	inst   map[netip.AddrPort]fwd.Stream
+	locals map[fwd.StreamID]netip.AddrPort
+	// off is the fast path (offload.go).
+	off *offloader
 }
 
 // learnedFor is a learned endpoint and the signalled endpoint it was
 // learned for.
 type learnedFor struct{ learned, signalled netip.AddrPort }
 
-func newReconciler(eng *fwd.Engine, log *slog.Logger) *reconciler {
+func newReconciler(eng *fwd.Engine, off *offloader, log *slog.Logger) *reconciler {
 	return &reconciler{eng: eng, log: log, fds: map[netip.AddrPort]int{}, ids: map[netip.AddrPort]fwd.StreamID{},
 		calls: map[string]nodestate.Call{}, byCall: map[string][]netip.AddrPort{}, sockCall: map[netip.AddrPort]string{},
-		learned: map[netip.AddrPort]learnedFor{}}
+		learned: map[netip.AddrPort]learnedFor{}, inst: map[netip.AddrPort]fwd.Stream{}, locals: map[fwd.StreamID]netip.AddrPort{},
+		off: off}
 }
 
 // Add is the hand-off handler: a socket arrived from portd.
@@ -49,6 +60,7 @@ func (r *reconciler) Add(s handoff.Socket) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.fds[s.Local] = s.FD
+	r.off.socketArrived(s.Local)
 	call := s.Call
 	if c, ok := r.calls[call]; ok {
 		r.applyLocked(c)
@@ -63,6 +75,7 @@ func (r *reconciler) Remove(local netip.AddrPort) {
 	if id, ok := r.ids[local]; ok {
 		r.removeLocked(id)
 	}
+	r.off.forget(local)
 	delete(r.fds, local)
 	delete(r.learned, local)
 	if call, ok := r.sockCall[local]; ok {
@@ -83,6 +96,12 @@ func (r *reconciler) put(c nodestate.Call) {
 func (r *reconciler) drop(id string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// The kernel lets go first, so no packet is forwarded after the call
+	// ended; the record's sockets are taken back even if they never
+	// arrived in this run (entries adopted from an earlier one).
+	for _, local := range recordLocals(r.calls[id]) {
+		r.off.take(local)
+	}
 	delete(r.calls, id)
 	for _, local := range r.byCall[id] {
 		if sid, ok := r.ids[local]; ok {
@@ -97,10 +116,19 @@ func (r *reconciler) drop(id string) {
 // removeLocked takes stream id out of the engine and adds its final
 // counters to retired.
 func (r *reconciler) removeLocked(id fwd.StreamID) {
+	var k fastpath.Counters
+	if local, ok := r.locals[id]; ok {
+		r.off.take(local)
+		k = r.off.base[local]
+		r.off.forget(local)
+		delete(r.inst, local)
+	}
 	c, ok := r.eng.Retire(id)
 	if !ok {
 		return
 	}
+	c = mergeKernel(c, k)
+	r.retiredFast += k.Packets
 	r.retired.Packets += c.Packets
 	r.retired.Bytes += c.Bytes
 	r.retired.Errors += c.Errors
@@ -117,6 +145,7 @@ func (r *reconciler) idLocked(local netip.AddrPort) fwd.StreamID {
 		r.nextID++
 		id = r.nextID
 		r.ids[local] = id
+		r.locals[id] = local
 	}
 	return id
 }
@@ -175,6 +204,8 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 			r.byCall[c.ID] = slices.DeleteFunc(r.byCall[c.ID], func(a netip.AddrPort) bool { return a == local })
 		}
 	}
+	r.adoptLocked(c.ID)
+	r.offloadCallLocked(c.ID)
 }
 
 // destLocked is where packets for the party of record stream st go until
@@ -221,10 +252,18 @@ func (r *reconciler) installLocked(call string, st nodestate.Stream, s fwd.Strea
 	}
 	s.FD = fd
 	s.Signalled = r.destLocked(st)
+	if prev, ok := r.inst[local]; ok && !sameStream(prev, s) {
+		// New signalling (or a new socket): the call's streams come back
+		// from the kernel before the engine applies it, and go back once
+		// userspace has latched again.
+		r.takeCallLocked(call)
+	}
 	if err := r.eng.Set(r.idLocked(local), s); err != nil {
+		delete(r.inst, local)
 		r.log.Warn("stream not installed", "call", call, "local", local, "err", err)
 		return
 	}
+	r.inst[local] = s
 	if r.sockCall[local] != call {
 		r.sockCall[local] = call
 		r.byCall[call] = append(r.byCall[call], local)

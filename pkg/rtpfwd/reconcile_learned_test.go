@@ -44,7 +44,8 @@ func TestLearnedEndpointIsTheDestination(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = eng.Close() }()
-	r := newReconciler(eng, slog.New(slog.DiscardHandler))
+	log := slog.New(slog.DiscardHandler)
+	r := newReconciler(eng, newOffloader(FastPathOff, "", log), log)
 	localA, fdA := udpSocket(t) // receives from party A, sends to it
 	localB, fdB := udpSocket(t)
 	r.Add(handoff.Socket{Local: localA, Network: "udp", Call: "c", FD: fdA})

@@ -2,6 +2,7 @@ package rtpfwd
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 
@@ -16,12 +17,24 @@ import (
 // Run forwards media until ctx ends. Once a call's streams are installed,
 // packets flow whatever happens to the bus, portd or ng-ctl.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	eng, err := fwd.New(fwd.Config{Workers: cfg.Loops})
+	changes := make(chan fwd.StreamID, 1024)
+	eng, err := fwd.New(fwd.Config{Workers: cfg.Loops, Changes: changes})
 	if err != nil {
 		return err
 	}
 	defer func() { _ = eng.Close() }()
-	r := newReconciler(eng, log)
+	pinDir := cfg.PinDir
+	if pinDir == "" {
+		pinDir = DefaultPinDir(cfg.RuntimeDir)
+	}
+	off := newOffloader(cfg.FastPath, pinDir, log)
+	if err := off.start(); err != nil {
+		return fmt.Errorf("--fast-path=on: %w", err)
+	}
+	r := newReconciler(eng, off, log)
+	// The engine and the kernel let go of the streams before the fast
+	// path's handles close (pinned entries stay, for the next run).
+	defer func() { r.mu.Lock(); off.close(); r.mu.Unlock() }()
 
 	worker := handoff.NewWorker(cfg.WorkerID, cfg.RuntimeDir, r, log)
 	defer worker.Close()
@@ -62,6 +75,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer func() { _ = svc.Stop() }()
 	wg.Add(1)
 	go func() { defer wg.Done(); r.publishActivity(ctx, conn, cfg.WorkerID) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); r.runOffload(ctx.Done(), changes) }()
 	log.Info("rtp-fwd ready", "worker", cfg.WorkerID)
 	defer sdnotify.AddProbe("forwarding loops", eng.Ping)()
 	_ = sdnotify.Ready()
@@ -75,6 +90,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			}
 			switch {
 			case ev.Synced:
+				r.syncedOffload()
 			case ev.Op == nodestate.OpPut:
 				r.put(ev.Value)
 			default:

@@ -79,6 +79,9 @@ type TestbedNode struct {
 	// RouterAddr is the router's address on that link (10.77.<Index+1>.1),
 	// the node's default gateway.
 	RouterAddr netip.Addr
+	// StateDir is the --state-dir of the node's last StartNode (its
+	// runtime dir is StateDir/run, the fast path's pins StateDir/run/bpf).
+	StateDir string
 }
 
 // TestbedOptions tunes [NewTestbed].
@@ -275,11 +278,27 @@ func (tb *Testbed) RedisClient(t testing.TB, node, db int) *redis.Client {
 // killed at cleanup if still running.
 func (tb *Testbed) StartNode(t testing.TB, node int, args ...string) *Proc {
 	t.Helper()
+	return tb.StartNodeWrapped(t, node, nil, args...)
+}
+
+// StartNodeWrapped is StartNode with rtpctl run through the command wrap
+// (inside the namespace), for example setpriv to take capabilities away;
+// the wrapper must exec rtpctl.
+func (tb *Testbed) StartNodeWrapped(t testing.TB, node int, wrap []string, args ...string) *Proc {
+	t.Helper()
 	n := tb.node(t, node)
 	rtpctl := filepath.Join(Binaries(t), "rtpctl")
 	id := "node" + strconv.Itoa(n.Index)
-	full := append([]string{"netns", "exec", n.NS.Name, rtpctl, "up",
-		"--nats-listen=127.0.0.1:0", "--state-dir=" + shortTempDir(t), "--node-id=" + id}, args...)
+	state := shortTempDir(t)
+	// rtp-fwd pins its fast path under <runtime dir>/bpf. "ip netns exec"
+	// gives each process a mount namespace of its own, so a bpffs that
+	// rtp-fwd mounted itself would die with it; one mounted here is shared
+	// by every run of the node, as on a real host.
+	MountBPFFS(t, filepath.Join(state, "run", "bpf"))
+	n.StateDir = state
+	full := append([]string{"netns", "exec", n.NS.Name}, wrap...)
+	full = append(full, rtpctl, "up", "--nats-listen=127.0.0.1:0", "--state-dir="+state, "--node-id="+id)
+	full = append(full, args...)
 	p := StartProc(t, "ip", full)
 	// Runs before StartProc's own cleanup: kill rtpctl and wait until its
 	// daemons (PDEATHSIG) are gone too, before the state dir is removed.

@@ -1,0 +1,547 @@
+package rtpfwd
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rtpkit/rtpkit/pkg/fastpath"
+	"github.com/rtpkit/rtpkit/pkg/fwd"
+	"github.com/rtpkit/rtpkit/pkg/nodestate"
+)
+
+// Fast-path modes (--fast-path).
+const (
+	// FastPathAuto uses the in-kernel fast path when the kernel and the
+	// process's privileges allow it, and userspace otherwise.
+	FastPathAuto = "auto"
+	// FastPathOn refuses to start without the fast path.
+	FastPathOn = "on"
+	// FastPathOff forwards everything in userspace, and takes back
+	// whatever an earlier run left offloaded.
+	FastPathOff = "off"
+)
+
+// offloader moves latched streams into the kernel fast path (package
+// fastpath) and takes them back, following rtpengine's policy: a stream is
+// offloaded once userspace has confirmed both its own party's endpoint and
+// its peer's (so strict-source, media-handover and asymmetric are settled),
+// and taken back as soon as anything about it changes — new signalling, a
+// re-latch, a delete, portd revoking the socket. Packets the program does
+// not handle (IPv6, fragments, a strict stream's packets from another
+// source, muxed RTCP that must go to a separate RTCP socket) reach the
+// stream's socket as before.
+//
+// All of its state is guarded by the reconciler's mutex: its methods are
+// called with r.mu held.
+type offloader struct {
+	mode   string
+	pinDir string
+	log    *slog.Logger
+
+	fp     *fastpath.FastPath // nil: userspace only (so far)
+	failed bool               // auto mode: the fast path could not be opened; do not retry
+
+	// entries are the streams in the kernel, by local socket, as put.
+	entries map[netip.AddrPort]fastpath.Entry
+	// adopted are entries found in the pinned maps at start that no
+	// stream of this run has confirmed yet (see reconciler.adoptLocked).
+	adopted map[netip.AddrPort]bool
+	// base accumulates the counters of entries taken back, so a stream's
+	// merged counters never go down.
+	base map[netip.AddrPort]fastpath.Counters
+	// attached devices (ifindex) and devices whose attach failed (logged
+	// once).
+	attached, broken map[int]bool
+	// routes caches the egress device per destination; cleared with every
+	// device scan.
+	routes map[netip.Addr]int
+	// sockOpts caches the TOS and TTL our egress sockets send with.
+	sockOpts map[netip.AddrPort][2]uint8
+
+	lastPutErr time.Time
+}
+
+func newOffloader(mode, pinDir string, log *slog.Logger) *offloader {
+	return &offloader{mode: mode, pinDir: pinDir, log: log,
+		entries: map[netip.AddrPort]fastpath.Entry{}, adopted: map[netip.AddrPort]bool{},
+		base: map[netip.AddrPort]fastpath.Counters{}, attached: map[int]bool{}, broken: map[int]bool{},
+		routes: map[netip.Addr]int{}, sockOpts: map[netip.AddrPort][2]uint8{}}
+}
+
+// start prepares the fast path at rtp-fwd's start: with "on" it opens it
+// (an error stops rtp-fwd); with "auto" it opens it only if an earlier
+// run left pinned maps to adopt (otherwise it waits for the first media
+// address the program can serve: a node on loopback never mounts
+// anything); with "off" it takes back what an earlier run left.
+func (o *offloader) start() error {
+	switch o.mode {
+	case FastPathOn:
+		return o.open()
+	case FastPathAuto:
+		if hasPins(o.pinDir) {
+			if err := o.open(); err != nil {
+				o.failed = true
+				o.log.Warn("fast path unavailable: forwarding in userspace", "err", err)
+			}
+		}
+		return nil
+	default:
+		if hasPins(o.pinDir) {
+			o.clearPinned()
+		}
+		o.log.Info("fast path off (--fast-path=off): forwarding in userspace")
+		return nil
+	}
+}
+
+// hasPins reports whether dir is on a bpffs and holds pinned objects.
+func hasPins(dir string) bool {
+	var st unix.Statfs_t
+	if unix.Statfs(dir, &st) != nil || st.Type != unix.BPF_FS_MAGIC {
+		return false
+	}
+	ents, err := os.ReadDir(dir)
+	return err == nil && len(ents) > 0
+}
+
+// open loads (or adopts) the program and maps and attaches to the devices.
+func (o *offloader) open() error {
+	fp, err := fastpath.Open(fastpath.Options{PinDir: o.pinDir})
+	if err != nil {
+		return fmt.Errorf("fast path: %w", err)
+	}
+	found, err := fp.Streams()
+	if err != nil {
+		_ = fp.Close()
+		return fmt.Errorf("fast path: %w", err)
+	}
+	o.fp = fp
+	for local, e := range found {
+		o.entries[local] = e
+		o.adopted[local] = true
+	}
+	o.scanDevices()
+	if len(o.attached) == 0 {
+		err := errors.New("fast path: could not attach to any network device")
+		o.close()
+		return err
+	}
+	o.log.Info("fast path on: latched IPv4 streams are forwarded in the kernel", "pin_dir", o.pinDir,
+		"devices", len(o.attached), "adopted_streams", len(found))
+	return nil
+}
+
+// clearPinned takes back every stream an earlier run left in the kernel
+// and removes the pins, so the fast path is gone once the maps are freed.
+func (o *offloader) clearPinned() {
+	fp, err := fastpath.Open(fastpath.Options{PinDir: o.pinDir})
+	if err != nil {
+		o.log.Warn("fast path off: could not open the pinned fast path to remove it", "pin_dir", o.pinDir, "err", err)
+		return
+	}
+	found, err := fp.Streams()
+	if err == nil {
+		for local := range found {
+			_, _ = fp.Delete(local)
+		}
+	}
+	o.fp = fp
+	o.scanDevices() // adopts the pinned attachments, so Detach removes them
+	for ifindex := range o.attached {
+		if err := fp.Detach(ifindex); err != nil {
+			o.log.Warn("fast path off: detach", "ifindex", ifindex, "err", err)
+		}
+	}
+	if err := fp.Unpin(); err != nil {
+		o.log.Warn("fast path off: unpin", "err", err)
+	}
+	o.close()
+	o.attached = map[int]bool{}
+	o.log.Info("fast path off: took back the streams an earlier run left in the kernel", "streams", len(found))
+}
+
+// close releases this process's handles. Pinned maps and attachments stay
+// in the kernel: offloaded streams keep flowing until the next run adopts
+// them.
+func (o *offloader) close() {
+	if o.fp != nil {
+		_ = o.fp.Close()
+		o.fp = nil
+	}
+}
+
+// want reports whether a socket's address can be served by the program:
+// IPv4, not loopback (a node on loopback stays in userspace).
+func servable(local netip.AddrPort) bool {
+	a := local.Addr().Unmap()
+	return a.Is4() && !a.IsLoopback() && !a.IsUnspecified()
+}
+
+// socketArrived opens the fast path in auto mode when the first socket it
+// could serve arrives.
+func (o *offloader) socketArrived(local netip.AddrPort) {
+	if o.mode != FastPathAuto || o.fp != nil || o.failed || !servable(local) {
+		return
+	}
+	if err := o.open(); err != nil {
+		o.failed = true
+		o.log.Warn("fast path unavailable: forwarding in userspace", "err", err)
+	}
+}
+
+// scanDevices attaches the program to every network device that is up
+// and not a loopback device: the packets of a media address can arrive on
+// any of them (a service address routed to the node, say), and the
+// program hands every packet it does not serve to the stack unchanged.
+func (o *offloader) scanDevices() {
+	clear(o.routes)
+	ifs, err := net.Interfaces()
+	if err != nil {
+		o.log.Warn("fast path: list network devices", "err", err)
+		return
+	}
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 || o.attached[ifc.Index] || o.broken[ifc.Index] {
+			continue
+		}
+		if err := o.fp.Attach(ifc.Index); err != nil {
+			o.broken[ifc.Index] = true
+			o.log.Warn("fast path: not attached to device; packets arriving there stay in userspace", "device", ifc.Name, "err", err)
+			continue
+		}
+		o.attached[ifc.Index] = true
+		o.log.Debug("fast path attached", "device", ifc.Name)
+	}
+}
+
+// egress returns the device a packet to dst leaves from; false if there
+// is no route, or dst is on the node itself (the loopback device: such a
+// party stays in userspace).
+func (o *offloader) egress(dst netip.Addr) (int, bool) {
+	if i, ok := o.routes[dst]; ok {
+		return i, i > 0
+	}
+	i, err := fastpath.RouteIfIndex(dst)
+	if err != nil {
+		i = 0
+	} else if ifc, err := net.InterfaceByIndex(i); err != nil || ifc.Flags&net.FlagLoopback != 0 {
+		i = 0
+	}
+	o.routes[dst] = i
+	return i, i > 0
+}
+
+// socketOpts returns the TOS and TTL that socket fd (bound to local)
+// sends with, so offloaded packets leave exactly as rtp-fwd would send
+// them.
+func (o *offloader) socketOpts(local netip.AddrPort, fd int) (tos, ttl uint8) {
+	if v, ok := o.sockOpts[local]; ok {
+		return v[0], v[1]
+	}
+	t, err1 := unix.GetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_TOS)
+	l, err2 := unix.GetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_TTL)
+	if err1 != nil || err2 != nil || l <= 0 || l > 255 {
+		t, l = 0, 64
+	}
+	o.sockOpts[local] = [2]uint8{uint8(t), uint8(l)}
+	return uint8(t), uint8(l)
+}
+
+// put offloads local (or updates its entry).
+func (o *offloader) put(local netip.AddrPort, e fastpath.Entry) {
+	if err := o.fp.Put(local, e); err != nil {
+		delete(o.entries, local)
+		if time.Since(o.lastPutErr) > 10*time.Second {
+			o.lastPutErr = time.Now()
+			o.log.Warn("fast path: stream stays in userspace", "local", local, "err", err)
+		}
+		return
+	}
+	o.entries[local] = e
+	delete(o.adopted, local)
+}
+
+// take takes local back to userspace, keeping its counters in base.
+func (o *offloader) take(local netip.AddrPort) {
+	if _, ok := o.entries[local]; !ok || o.fp == nil {
+		return
+	}
+	c, err := o.fp.Delete(local)
+	if err != nil {
+		o.log.Warn("fast path: take back stream", "local", local, "err", err)
+	}
+	delete(o.entries, local)
+	delete(o.adopted, local)
+	o.base[local] = addCounters(o.base[local], c)
+}
+
+// forget drops what is kept about a socket that is gone.
+func (o *offloader) forget(local netip.AddrPort) {
+	o.take(local)
+	delete(o.base, local)
+	delete(o.sockOpts, local)
+}
+
+// kernel returns local's fast-path counters: those of the current entry
+// plus those of earlier ones.
+func (o *offloader) kernel(local netip.AddrPort) (fastpath.Counters, bool) {
+	c := o.base[local]
+	_, on := o.entries[local]
+	if on && o.fp != nil {
+		if k, err := o.fp.Counters(local); err == nil {
+			c = addCounters(c, k)
+		}
+	}
+	return c, on
+}
+
+func addCounters(a, b fastpath.Counters) fastpath.Counters {
+	a.Packets += b.Packets
+	a.Bytes += b.Bytes
+	a.SourceMismatch += b.SourceMismatch
+	a.Passed += b.Passed
+	if b.LastPacket.After(a.LastPacket) {
+		a.LastPacket, a.SSRC = b.LastPacket, b.SSRC
+	}
+	return a
+}
+
+// mergeKernel adds a stream's fast-path counters to its userspace ones.
+func mergeKernel(st fwd.Counters, k fastpath.Counters) fwd.Counters {
+	st.Packets += k.Packets
+	st.Bytes += k.Bytes
+	if k.LastPacket.After(st.LastPacket) {
+		st.LastPacket = k.LastPacket
+		if k.SSRC != 0 {
+			st.SSRC = k.SSRC
+		}
+	}
+	return st
+}
+
+// DefaultPinDir is where rtp-fwd pins the fast path's maps and links
+// under its runtime directory.
+func DefaultPinDir(runtimeDir string) string { return filepath.Join(runtimeDir, "bpf") }
+
+// sameStream reports whether two configurations of a stream forward the
+// same way (the socket's descriptor aside).
+func sameStream(a, b fwd.Stream) bool {
+	a.FD, b.FD = 0, 0
+	return a == b
+}
+
+// recordLocals lists the local sockets of a call record's streams.
+func recordLocals(c nodestate.Call) []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, l := range c.Legs {
+		for _, m := range l.Medias {
+			for _, st := range m.Streams {
+				if st.Local.IsValid() {
+					out = append(out, st.Local)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// takeCallLocked takes every stream of a call back from the kernel.
+func (r *reconciler) takeCallLocked(call string) {
+	for _, local := range r.byCall[call] {
+		r.off.take(local)
+	}
+	for _, local := range recordLocals(r.calls[call]) {
+		r.off.take(local)
+	}
+}
+
+// adoptLocked confirms, in the engine, the endpoints of the call's
+// streams that an earlier run had offloaded (entries found pinned at
+// start): no packet of theirs reaches userspace to be latched, and the
+// kernel keeps forwarding them meanwhile. An adopted entry says both
+// where its party sends from (Expect) and where its peer is (Dest).
+func (r *reconciler) adoptLocked(call string) {
+	o := r.off
+	if len(o.adopted) == 0 {
+		return
+	}
+	for _, local := range r.byCall[call] {
+		if !o.adopted[local] {
+			continue
+		}
+		cfg, ok := r.inst[local]
+		if !ok {
+			continue
+		}
+		peer, ok := r.locals[cfg.Peer]
+		if _, inst := r.inst[peer]; !ok || !inst {
+			continue // wait for the peer's socket; the kernel forwards meanwhile
+		}
+		e := o.entries[local]
+		if usable(e.Expect) {
+			_ = r.eng.Latch(r.ids[local], e.Expect)
+		}
+		if usable(e.Dest) {
+			_ = r.eng.Latch(cfg.Peer, e.Dest)
+		}
+		delete(o.adopted, local)
+	}
+}
+
+// offloadCallLocked brings the kernel entries of a call's streams in line
+// with the engine's state.
+func (r *reconciler) offloadCallLocked(call string) {
+	if r.off.fp == nil {
+		return
+	}
+	for _, local := range r.byCall[call] {
+		r.offloadLocked(local)
+	}
+}
+
+// offloadLocked puts, updates or takes back one stream's kernel entry.
+func (r *reconciler) offloadLocked(local netip.AddrPort) {
+	o := r.off
+	if o.adopted[local] {
+		return // still waiting for its peer (adoptLocked)
+	}
+	want, ok := r.wantEntryLocked(local)
+	cur, have := o.entries[local]
+	switch {
+	case !ok:
+		o.take(local)
+	case !have || cur != want:
+		o.put(local, want)
+	}
+}
+
+// wantEntryLocked computes the kernel entry of the stream on socket local,
+// or false if the stream must stay in userspace: it is offloaded once both
+// its party's endpoint and its peer's are confirmed and both sockets and
+// the peer's endpoint are IPv4 addresses the program serves.
+func (r *reconciler) wantEntryLocked(local netip.AddrPort) (fastpath.Entry, bool) {
+	cfg, ok := r.inst[local]
+	if !ok || cfg.Peer == 0 || !servable(local) {
+		return fastpath.Entry{}, false
+	}
+	peerLocal, ok := r.locals[cfg.Peer]
+	if !ok || !servable(peerLocal) {
+		return fastpath.Entry{}, false
+	}
+	pcfg, ok := r.inst[peerLocal]
+	if !ok {
+		return fastpath.Entry{}, false
+	}
+	st, ok1 := r.eng.Stats(r.ids[local])
+	ps, ok2 := r.eng.Stats(cfg.Peer)
+	if !ok1 || !ok2 || !st.Confirmed || !ps.Confirmed || !usable(ps.Endpoint) || !ps.Endpoint.Addr().Is4() || !usable(pcfg.Signalled) {
+		return fastpath.Entry{}, false
+	}
+	strict := cfg.Flags&(fwd.StrictSource|fwd.MediaHandover) != 0
+	if strict && (!usable(st.Endpoint) || !st.Endpoint.Addr().Is4()) {
+		return fastpath.Entry{}, false
+	}
+	ifindex, ok := r.off.egress(ps.Endpoint.Addr())
+	if !ok {
+		return fastpath.Entry{}, false
+	}
+	e := fastpath.Entry{
+		Source:  peerLocal,
+		Dest:    ps.Endpoint,
+		Strict:  strict,
+		IfIndex: ifindex,
+		// Muxed RTCP for a party that does not mux goes to its separate
+		// RTCP socket: userspace does that.
+		PassRTCP: cfg.Flags&fwd.RTCP == 0 && cfg.Flags&fwd.RTCPMux != 0 && pcfg.Flags&fwd.RTCPMux == 0,
+	}
+	if usable(st.Endpoint) && st.Endpoint.Addr().Is4() {
+		e.Expect = st.Endpoint
+	}
+	tos, ttl := r.off.socketOpts(peerLocal, pcfg.FD)
+	e.SetTOS, e.TOS = true, tos
+	e.SetTTL, e.TTL = true, ttl
+	return e, true
+}
+
+// changed handles an engine notice that a stream's endpoint changed (a
+// re-latch or a confirmation): its call's entries follow at once.
+func (r *reconciler) changed(id fwd.StreamID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.off.fp == nil {
+		return
+	}
+	if call, ok := r.sockCall[r.locals[id]]; ok {
+		r.offloadCallLocked(call)
+	}
+}
+
+// sweepOffload re-evaluates every stream (a safety net behind the change
+// notices, which the engine drops when its channel is full) and, every
+// scanEvery sweeps, attaches to new network devices.
+func (r *reconciler) sweepOffload(scan bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.off.fp == nil {
+		return
+	}
+	if scan {
+		r.off.scanDevices()
+	}
+	for call := range r.byCall {
+		r.adoptLocked(call)
+		r.offloadCallLocked(call)
+	}
+}
+
+// syncedOffload runs once the call records are all known: adopted
+// entries that no record has any more (the call ended while rtp-fwd was
+// down) are taken back.
+func (r *reconciler) syncedOffload() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.off.adopted) == 0 {
+		return
+	}
+	known := map[netip.AddrPort]bool{}
+	for _, c := range r.calls {
+		for _, local := range recordLocals(c) {
+			known[local] = true
+		}
+	}
+	n := 0
+	for local := range r.off.adopted {
+		if !known[local] {
+			r.off.forget(local)
+			n++
+		}
+	}
+	if n > 0 {
+		r.log.Info("fast path: took back streams of calls that ended while rtp-fwd was down", "streams", n)
+	}
+}
+
+// runOffload follows the engine's change notices and sweeps every second
+// until ctx ends.
+func (r *reconciler) runOffload(done <-chan struct{}, changes <-chan fwd.StreamID) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for n := 1; ; n++ {
+		select {
+		case <-done:
+			return
+		case id := <-changes:
+			r.changed(id)
+		case <-t.C:
+			r.sweepOffload(n%5 == 0)
+		}
+	}
+}
