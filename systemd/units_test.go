@@ -36,7 +36,10 @@ func TestUnitsVerify(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := strings.ReplaceAll(string(b), "/usr/bin/", bin+"/")
+		s := string(b)
+		for _, d := range []string{"portd", "rtp-fwd", "ng-ctl", "redis-sync", "rtpctl"} {
+			s = strings.ReplaceAll(s, "/usr/bin/"+d+" ", bin+"/"+d+" ")
+		}
 		s = strings.ReplaceAll(s, "/usr/sbin/nats-server", nats)
 		if err := os.WriteFile(filepath.Join(dir, u), []byte(s), 0o644); err != nil {
 			t.Fatal(err)
@@ -130,7 +133,7 @@ func TestUnitSettings(t *testing.T) {
 		if name != "rtpkit-portd.service" {
 			wantWords(u, "Unit", "After", "rtpkit-portd.service")
 		}
-		if u.has("Service", "AmbientCapabilities") && name != "rtpkit-portd.service" {
+		if u.has("Service", "AmbientCapabilities") && name != "rtpkit-portd.service" && name != "rtpkit-rtp-fwd@0.service" {
 			t.Errorf("%s: capabilities: %v", name, u.get("Service", "AmbientCapabilities"))
 		}
 	}
@@ -144,6 +147,14 @@ func TestUnitSettings(t *testing.T) {
 		}
 	}
 	fwd := units["rtpkit-rtp-fwd@0.service"]
+	// The fast path: load and attach eBPF, pin on systemd's bpffs.
+	wantWords(fwd, "Service", "AmbientCapabilities", "CAP_BPF", "CAP_PERFMON", "CAP_NET_ADMIN")
+	wantWords(fwd, "Service", "CapabilityBoundingSet", "CAP_BPF", "CAP_PERFMON", "CAP_NET_ADMIN")
+	wantWords(fwd, "Service", "SystemCallFilter", "bpf")
+	wantWords(fwd, "Service", "RestrictAddressFamilies", "AF_NETLINK")
+	if !strings.Contains(fwd.last("Service", "ExecStart"), "--fast-path-pin-dir /sys/fs/bpf/rtpkit-fwd-%i") {
+		t.Errorf("rtp-fwd@: the fast path is not pinned on /sys/fs/bpf: %s", fwd.last("Service", "ExecStart"))
+	}
 	if !strings.Contains(fwd.last("Service", "ExecStart"), "--worker-id %i") {
 		t.Errorf("rtp-fwd@: the worker id is not the instance: %s", fwd.last("Service", "ExecStart"))
 	}

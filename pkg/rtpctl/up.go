@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/rtpkit/rtpkit/pkg/bus"
 	"github.com/rtpkit/rtpkit/pkg/cli"
 	"github.com/rtpkit/rtpkit/pkg/embedbus"
@@ -136,6 +138,12 @@ func (u *upCmd) run(ctx context.Context, stdout io.Writer, log *slog.Logger) (er
 	}
 	if err := os.MkdirAll(runtimeDir, 0o700); err != nil {
 		return fmt.Errorf("runtime dir: %w", err)
+	}
+	if u.opts.stateDir == "" && !u.isSet("runtime-dir") {
+		// A throw-away node: the bpffs rtp-fwd may have mounted for its
+		// fast path (<runtime-dir>/bpf) goes with it, and with it whatever
+		// is pinned there (runs before the state dir is removed).
+		defer func() { _ = unix.Unmount(filepath.Join(runtimeDir, "bpf"), unix.MNT_DETACH) }()
 	}
 
 	// The bus.
