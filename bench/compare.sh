@@ -8,24 +8,39 @@
 # is the load generator's own CPU per packet sent, for reference). The CPU counted
 # is that of the proxy's processes only: rtpctl up with all its children
 # (the bus runs inside it), and the rtpengine process.
+#
+# Then, as root on a kernel that can load the eBPF program, the fast-path
+# columns (issue 10): TestMeasureFastPathNode (pkg/rtpfwd) runs a node in
+# network namespaces with --fast-path=on, with --fast-path=off and, as the
+# floor, no proxy (the node's namespace routes), alternately over
+# FASTPATH_ROUNDS rounds (default 3), with the same CALLS and rates, and
+# the script prints the medians of the whole machine's CPU (/proc/stat) per
+# forwarded packet. FASTPATH=0 skips that part; FASTPATH=only runs nothing
+# else (no build, no rtpengine needed). FASTPATH_SECONDS is the length of
+# each of its runs (default: DURATION if given in seconds, at most 10).
 set -euo pipefail
 
 CALLS=${1:-1000}
 DURATION=${2:-10s}
 RATES=(20000 40000)
 FLOOD=${FLOOD:-100000} # the flooded-stream run: 20000 pps on the calls plus one stream at this rate
+FASTPATH=${FASTPATH:-1}
 
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
 command -v "$GO" >/dev/null || GO=/usr/local/go/bin/go
 command -v jq >/dev/null || { echo "compare.sh: needs jq" >&2; exit 1; }
-command -v rtpengine >/dev/null || { echo "compare.sh: needs rtpengine" >&2; exit 1; }
+if [ "$FASTPATH" != only ]; then
+	command -v rtpengine >/dev/null || { echo "compare.sh: needs rtpengine" >&2; exit 1; }
+fi
 
 TMP=$(mktemp -d)
 PIDS=() # every process this script started, killed by pid on exit
 
-cleanup() {
+# stop_all stops every process this script started (TERM, then KILL).
+stop_all() {
 	local pid
+	[ "${#PIDS[@]}" -gt 0 ] || return 0
 	for pid in "${PIDS[@]}"; do
 		kill -TERM "$pid" 2>/dev/null || true
 	done
@@ -40,6 +55,11 @@ cleanup() {
 	for pid in "${PIDS[@]}"; do
 		kill -KILL "$pid" 2>/dev/null || true
 	done
+	PIDS=()
+}
+
+cleanup() {
+	stop_all
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -71,6 +91,8 @@ wait_for() {
 	return 1
 }
 
+# compare_proxies is the rtpkit / rtpengine comparison.
+compare_proxies() {
 echo "building..." >&2
 make -s build
 ln -s "$PWD/bin/rtpctl" "$TMP/rtpctl"
@@ -164,3 +186,64 @@ for t in rtpkit rtpengine; do
 		"$TMP/$t-flood.json" |
 		awk -F'\t' '{printf "%-10s %10s %8s %9s %9s %14s %16s\n", $1, $2, $3, $4, $5, $6, $7}'
 done
+}
+
+# fastpath_columns runs the fast-path measurement (see the header) and
+# prints its table; it returns non-zero if the measurement failed.
+fastpath_columns() {
+	local secs=${FASTPATH_SECONDS:-}
+	if [ -z "$secs" ]; then
+		secs=5
+		if [[ "$DURATION" =~ ^([0-9]+)s$ ]]; then
+			secs=${BASH_REMATCH[1]}
+			[ "$secs" -le 10 ] || secs=10
+		fi
+	fi
+	if [ "$(id -u)" != 0 ]; then
+		echo "fast path: skipped (needs root: network namespaces, BPF)" >&2
+		return 0
+	fi
+	if [ ! -e /sys/kernel/btf/vmlinux ]; then
+		echo "fast path: skipped (the kernel has no BTF)" >&2
+		return 0
+	fi
+	local rates
+	rates=$(IFS=,; echo "${RATES[*]}")
+	echo "== fast path: $CALLS calls at $rates pps, ${secs}s per run, ${FASTPATH_ROUNDS:-3} rounds of fast path / userspace / routing" >&2
+	local json="$TMP/fastpath.json" log="$TMP/fastpath.log"
+	if ! RTPKIT_FASTPATH_MEASURE=1 RTPKIT_FASTPATH_JSON="$json" RTPKIT_FASTPATH_CALLS="$CALLS" RTPKIT_FASTPATH_RATES="$rates" \
+		RTPKIT_FASTPATH_SECONDS="$secs" RTPKIT_FASTPATH_ROUNDS="${FASTPATH_ROUNDS:-3}" \
+		"$GO" test -count=1 -run '^TestMeasureFastPathNode$' -v -timeout 20m ./pkg/rtpfwd >"$log" 2>&1; then
+		echo "fast path: the measurement failed:" >&2
+		tail -50 "$log" >&2
+		return 1
+	fi
+	if grep -q -- '--- SKIP: TestMeasureFastPathNode' "$log"; then
+		echo "fast path: skipped: $(grep -m1 -A1 -- '--- SKIP' "$log" | tail -1 | sed 's/^ *//')" >&2
+		return 0
+	fi
+	printf '\nIn-kernel fast path (issue 10): whole-machine CPU (/proc/stat, all CPUs) per forwarded packet, medians of %s rounds, %s calls\n' \
+		"$(jq -r .config.rounds "$json")" "$CALLS"
+	printf '%8s %9s %9s %9s %10s %14s %6s %14s %14s %14s\n' rate "fast µs" "user µs" "route µs" "fast/user" "above routing" lost "fast p50/p99" "user p50/p99" "route p50/p99"
+	jq -r '.summary[] | [.rate_pps, (.fast_us_per_packet*100|round/100), (.userspace_us_per_packet*100|round/100),
+		(.routing_us_per_packet*100|round/100), ((.ratio*100|round|tostring) + "%"), ((.ratio_above_routing*100|round|tostring) + "%"),
+		.lost + .bad, "\(.fast_p50_us|round)/\(.fast_p99_us|round)", "\(.userspace_p50_us|round)/\(.userspace_p99_us|round)",
+		"\(.routing_p50_us|round)/\(.routing_p99_us|round)"] | @tsv' "$json" |
+		awk -F'\t' '{printf "%8s %9s %9s %9s %10s %14s %6s %14s %14s %14s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10}'
+	printf '\nThe same without the CPU of unrelated processes running meanwhile (all but the test, its node and kernel threads):\n'
+	printf '%8s %12s %9s %9s %9s %10s %14s\n' rate "other µs" "fast µs" "user µs" "route µs" "fast/user" "above routing"
+	jq -r '.summary[] | [.rate_pps, (.other_processes_us_per_packet*100|round/100), (.clean_fast_us_per_packet*100|round/100),
+		(.clean_userspace_us_per_packet*100|round/100), (.clean_routing_us_per_packet*100|round/100),
+		((.clean_ratio*100|round|tostring) + "%"), ((.clean_ratio_above_routing*100|round|tostring) + "%")] | @tsv' "$json" |
+		awk -F'\t' '{printf "%8s %12s %9s %9s %9s %10s %14s\n", $1, $2, $3, $4, $5, $6, $7}'
+	echo "(target: fast path ≤ 30 % of userspace; each run:)"
+	grep -E '^ +measure_fastpath_test.go:[0-9]+: (fast|userspace|routing) +[0-9]+ pps: ' "$log" | sed -E 's/^ +measure_fastpath_test.go:[0-9]+: /  /' || true
+}
+
+if [ "$FASTPATH" != only ]; then
+	compare_proxies
+fi
+if [ "$FASTPATH" != 0 ]; then
+	stop_all # the proxies above would add their idle CPU to the whole machine's
+	fastpath_columns
+fi
