@@ -144,7 +144,7 @@ func TestWorkerRestartAndPortdCrash(t *testing.T) {
 // TestErrorsLeakNothing: exhaustion, unknown interface, bad requests each
 // give a clear error and leave portd's descriptors as they were.
 func TestErrorsLeakNothing(t *testing.T) {
-	n := newNode(t, "--interface=127.0.0.1", "--interface=other/127.0.0.2", "--port-min=37200", "--port-max=37203")
+	n := newNode(t, "--interface=127.0.0.1", "--interface=other/127.0.0.2", "--port-min=17200", "--port-max=17203")
 	pid := n.portd.PID()
 	if got := n.lease("", 4, 2); len(got) != 2 {
 		t.Fatalf("leased %d of the 2 pairs", len(got))
@@ -156,7 +156,7 @@ func TestErrorsLeakNothing(t *testing.T) {
 		code string
 		want string
 	}{
-		{"exhausted", portd.LeaseRequest{Holder: "h", Family: 4, Count: 1}, bus.CodeUnavailable, "no free port pair in 37200-37203"},
+		{"exhausted", portd.LeaseRequest{Holder: "h", Family: 4, Count: 1}, bus.CodeUnavailable, "no free port pair in 17200-17203"},
 		{"unknown interface", portd.LeaseRequest{Holder: "h", Interface: "nope", Family: 4, Count: 1}, bus.CodeBadRequest, `unknown interface "nope"`},
 		{"no IPv6 address", portd.LeaseRequest{Holder: "h", Family: 6, Count: 1}, bus.CodeBadRequest, "IPv6"},
 		{"bad family", portd.LeaseRequest{Holder: "h", Family: 5, Count: 1}, bus.CodeBadRequest, "family 5"},
@@ -169,14 +169,14 @@ func TestErrorsLeakNothing(t *testing.T) {
 			}
 		})
 	}
-	if _, err := n.client.Bind(n.ctx(), portd.BindRequest{Call: "c", Pairs: []portd.Pair{{RTP: netip.MustParseAddrPort("192.0.2.1:37200")}}}); !bus.IsCode(err, bus.CodeBadRequest) {
+	if _, err := n.client.Bind(n.ctx(), portd.BindRequest{Call: "c", Pairs: []portd.Pair{{RTP: netip.MustParseAddrPort("192.0.2.1:17200")}}}); !bus.IsCode(err, bus.CodeBadRequest) {
 		t.Fatalf("bind of a foreign address: %v", err)
 	}
 	if after := fdCount(t, pid); after != before {
 		t.Fatalf("portd fds %d → %d after failed requests", before, after)
 	}
 	// The other address has its own pool over the same range.
-	if got := n.lease("other", 4, 2); len(got) != 2 || got[0].RTP.Port() != 37200 {
+	if got := n.lease("other", 4, 2); len(got) != 2 || got[0].RTP.Port() != 17200 {
 		t.Fatalf("second address: %+v", got)
 	}
 }
