@@ -4,19 +4,38 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/rtpkit/rtpkit/pkg/bus"
 )
 
-// Options tunes the bucket when it is created.
+// Options tunes the bucket when it is created, and the store's pipelined
+// writes.
 type Options struct {
 	// Memory keeps the bucket in memory instead of on file storage (tests,
 	// throw-away nodes). A bucket that already exists keeps its storage.
 	Memory bool
+	// OnWriteError, if set, is called for every pipelined write of this
+	// store (PutAsync, PutEncodedAsync, DeleteAsync) that the bus refused,
+	// lost in a reconnect, or did not acknowledge within WriteTimeout, with
+	// the record's kind and id. A writer that sets it need not watch the
+	// futures those methods return (not asking a future for its outcome
+	// costs nothing). It runs on the bus client's goroutines, sometimes
+	// with the client's publish lock held: it must return quickly and must
+	// not write to the store.
+	OnWriteError func(kind, id string, err error)
+	// WriteTimeout is how long a pipelined write waits for its
+	// acknowledgement before OnWriteError reports it (default
+	// DefaultWriteTimeout). Only used with OnWriteError.
+	WriteTimeout time.Duration
 }
+
+// DefaultWriteTimeout is Options.WriteTimeout's default.
+const DefaultWriteTimeout = 10 * time.Second
 
 // Store is a node's state bucket.
 type Store struct {
@@ -30,11 +49,32 @@ func BucketName(node string) string { return "rtpkit-v1-" + node }
 
 // Open opens the node's bucket, creating it if it does not exist yet.
 func Open(ctx context.Context, c *bus.Conn, opts Options) (*Store, error) {
-	js, err := c.JetStream()
+	name := BucketName(c.Node())
+	var js jetstream.JetStream
+	var err error
+	if opts.OnWriteError != nil {
+		timeout := opts.WriteTimeout
+		if timeout <= 0 {
+			timeout = DefaultWriteTimeout
+		}
+		prefix := "$KV." + name + "."
+		report := opts.OnWriteError
+		js, err = jetstream.New(c.NC,
+			jetstream.WithPublishAsyncTimeout(timeout),
+			jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
+				if kind, id, ok := recordOfSubject(prefix, m.Subject); ok {
+					report(kind, id, err)
+				}
+			}))
+		if err != nil {
+			err = fmt.Errorf("jetstream: %w", err)
+		}
+	} else {
+		js, err = c.JetStream()
+	}
 	if err != nil {
 		return nil, err
 	}
-	name := BucketName(c.Node())
 	kv, err := js.KeyValue(ctx, name)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		storage := jetstream.FileStorage
@@ -63,6 +103,21 @@ func Open(ctx context.Context, c *bus.Conn, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open node state %s: %w", name, err)
 	}
 	return &Store{js: js, kv: kv, node: c.Node()}, nil
+}
+
+// recordOfSubject returns the kind and id of the record a write subject
+// (prefix + "<kind>.<escaped id>") names.
+func recordOfSubject(prefix, subject string) (kind, id string, ok bool) {
+	rest, ok := strings.CutPrefix(subject, prefix)
+	if !ok {
+		return "", "", false
+	}
+	kind, tok, ok := strings.Cut(rest, ".")
+	if !ok {
+		return "", "", false
+	}
+	id, err := UnescapeID(tok)
+	return kind, id, err == nil
 }
 
 // Node is the node whose state this is.

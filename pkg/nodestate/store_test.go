@@ -259,3 +259,63 @@ func TestDeleteAsync(t *testing.T) {
 		t.Fatalf("create after DeleteAsync: %v", err)
 	}
 }
+
+// TestOnWriteError: a pipelined write the bus refuses reaches
+// Options.OnWriteError with the record's kind and id; the ones it accepts
+// do not.
+func TestOnWriteError(t *testing.T) {
+	srv := testutil.StartNATS(t)
+	c := testutil.Connect(t, srv.URL(), "n1", "writer")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	type failure struct{ kind, id string }
+	failures := make(chan failure, 10)
+	s, err := nodestate.Open(ctx, c, nodestate.Options{Memory: true, OnWriteError: func(kind, id string, err error) {
+		failures <- failure{kind, id}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := nodestate.Calls(s)
+	if _, err := calls.PutAsync("fits", sampleCall("fits")); err != nil {
+		t.Fatal(err)
+	}
+	// Make the bucket refuse records larger than 64 bytes.
+	js, err := jetstream.New(c.NC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := js.Stream(ctx, "KV_"+nodestate.BucketName("n1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := st.CachedInfo().Config
+	cfg.MaxMsgSize = 64
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	big := sampleCall("a call/with odd id")
+	data, err := calls.Encode(big.ID, big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := calls.PutEncodedAsync(big.ID, data); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case f := <-failures:
+		if f.kind != nodestate.CallKind || f.id != big.ID {
+			t.Fatalf("failure reported for %s %q, want call %q", f.kind, f.id, big.ID)
+		}
+	case <-ctx.Done():
+		t.Fatal("refused write not reported")
+	}
+	if e, err := calls.Get(ctx, "fits"); err != nil || e.Value.ID != "fits" {
+		t.Fatalf("accepted write: %+v %v", e, err)
+	}
+	select {
+	case f := <-failures:
+		t.Fatalf("unexpected failure %+v", f)
+	default:
+	}
+}

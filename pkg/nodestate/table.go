@@ -76,9 +76,9 @@ func (t *Table[T]) Get(ctx context.Context, id string) (Entry[T], error) {
 
 // Put writes the record whatever its current revision.
 func (t *Table[T]) Put(ctx context.Context, id string, v T) (uint64, error) {
-	data, err := json.Marshal(v)
+	data, err := t.Encode(id, v)
 	if err != nil {
-		return 0, fmt.Errorf("encode %s %q: %w", t.kind, id, err)
+		return 0, err
 	}
 	rev, err := t.s.kv.Put(ctx, t.key(id), data)
 	if err != nil {
@@ -91,22 +91,50 @@ func (t *Table[T]) Put(ctx context.Context, id string, v T) (uint64, error) {
 // write is on its way, and the future reports the bus's acknowledgement.
 // Writes of one connection reach the bucket in order.
 func (t *Table[T]) PutAsync(id string, v T) (jetstream.PubAckFuture, error) {
-	data, err := json.Marshal(v)
+	data, err := t.Encode(id, v)
+	if err != nil {
+		return nil, err
+	}
+	return t.PutEncodedAsync(id, data)
+}
+
+// Encode returns the record's stored form (JSON), as Put writes it; id
+// only names the record in the error.
+func (t *Table[T]) Encode(id string, v T) ([]byte, error) {
+	var data []byte
+	var err error
+	if c, ok := any(&v).(*Call); ok {
+		data, err = marshalCall(c)
+	} else {
+		data, err = json.Marshal(v)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("encode %s %q: %w", t.kind, id, err)
 	}
-	f, err := t.s.js.PublishAsync("$KV."+t.s.kv.Bucket()+"."+t.key(id), data)
+	return data, nil
+}
+
+// PutEncodedAsync is PutAsync of a record already encoded by Encode: a
+// writer can encode where the record is consistent and publish later. data
+// must not be modified afterwards.
+func (t *Table[T]) PutEncodedAsync(id string, data []byte) (jetstream.PubAckFuture, error) {
+	f, err := t.s.js.PublishAsync(t.subject(id), data)
 	if err != nil {
 		return nil, fmt.Errorf("put %s %q: %w", t.kind, id, err)
 	}
 	return f, nil
 }
 
+// subject is the bus subject that writes the record id.
+func (t *Table[T]) subject(id string) string {
+	return "$KV." + t.s.kv.Bucket() + "." + t.key(id)
+}
+
 // Create writes the record only if none exists (or the last one was deleted).
 func (t *Table[T]) Create(ctx context.Context, id string, v T) (uint64, error) {
-	data, err := json.Marshal(v)
+	data, err := t.Encode(id, v)
 	if err != nil {
-		return 0, fmt.Errorf("encode %s %q: %w", t.kind, id, err)
+		return 0, err
 	}
 	rev, err := t.s.kv.Create(ctx, t.key(id), data)
 	if err != nil {
@@ -121,9 +149,9 @@ func (t *Table[T]) Create(ctx context.Context, id string, v T) (uint64, error) {
 // Update writes the record only if its current revision is rev
 // (compare-and-set); otherwise it fails with ErrConflict.
 func (t *Table[T]) Update(ctx context.Context, id string, v T, rev uint64) (uint64, error) {
-	data, err := json.Marshal(v)
+	data, err := t.Encode(id, v)
 	if err != nil {
-		return 0, fmt.Errorf("encode %s %q: %w", t.kind, id, err)
+		return 0, err
 	}
 	nrev, err := t.s.kv.Update(ctx, t.key(id), data, rev)
 	if err != nil {
@@ -191,10 +219,18 @@ func (t *Table[T]) decode(kve jetstream.KeyValueEntry) (Entry[T], error) {
 		e.Op = OpDelete
 		return e, nil
 	}
-	if err := json.Unmarshal(kve.Value(), &e.Value); err != nil {
+	if err := t.unmarshal(kve.Value(), &e.Value); err != nil {
 		return e, fmt.Errorf("decode %s %q at revision %d: %w", t.kind, id, kve.Revision(), err)
 	}
 	return e, nil
+}
+
+// unmarshal decodes a stored record into the zero value v.
+func (t *Table[T]) unmarshal(data []byte, v *T) error {
+	if c, ok := any(v).(*Call); ok {
+		return unmarshalCall(data, c)
+	}
+	return json.Unmarshal(data, v)
 }
 
 func (t *Table[T]) skips(kve jetstream.KeyValueEntry, skip SkipFunc) bool {
@@ -318,7 +354,7 @@ func Await(ctx context.Context, futs ...jetstream.PubAckFuture) error {
 
 // DeleteAsync deletes the record with a pipelined publish (see PutAsync).
 func (t *Table[T]) DeleteAsync(id string) (jetstream.PubAckFuture, error) {
-	m := nats.NewMsg("$KV." + t.s.kv.Bucket() + "." + t.key(id))
+	m := nats.NewMsg(t.subject(id))
 	m.Header.Set("KV-Operation", "DEL")
 	f, err := t.s.js.PublishMsgAsync(m)
 	if err != nil {
