@@ -91,6 +91,10 @@ func NewDict(pairs ...Pair) Value {
 	return d
 }
 
+// DictCap returns an empty dictionary Value with room for n pairs, so that
+// filling it with [Value.Set] does not reallocate.
+func DictCap(n int) Value { return Value{Kind: KindDict, Dict: make([]Pair, 0, n)} }
+
 // String returns the string of a KindString value. Integers are not
 // converted (rtpengine does not either).
 func (v Value) String() (string, bool) {

@@ -1,6 +1,8 @@
 package calls
 
 import (
+	"context"
+	"log/slog"
 	"time"
 )
 
@@ -137,14 +139,17 @@ func (e *Engine) end(en *entry, reason string, now time.Time) {
 	case "final timeout":
 		e.stats.finalTimeout.Add(1)
 	}
-	var tags []string
-	for _, l := range c.legs {
-		tags = append(tags, l.tag)
-	}
 	// One line per call, rtpengine's CDR: who, why, how long, and per
-	// party what it sent (cdr.go).
-	e.log.Info("call ended", append([]any{"call", c.id, "reason", reason, "duration", dur.Round(time.Millisecond),
-		"tags", tags, "foreign", c.foreign, "created", c.created.UTC().Format(time.RFC3339)}, e.cdr(c)...)...)
+	// party what it sent (cdr.go). Built only when it is logged: it is
+	// on the path of every delete.
+	if e.log.Enabled(context.Background(), slog.LevelInfo) {
+		var tags []string
+		for _, l := range c.legs {
+			tags = append(tags, l.tag)
+		}
+		e.log.Info("call ended", append([]any{"call", c.id, "reason", reason, "duration", dur.Round(time.Millisecond),
+			"tags", tags, "foreign", c.foreign, "created", c.created.UTC().Format(time.RFC3339)}, e.cdr(c)...)...)
+	}
 	e.remove(en)
 	if pairs := c.pairs(); len(pairs) > 0 && !c.foreign {
 		e.cfg.Ports.Free(pairs)

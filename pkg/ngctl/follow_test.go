@@ -37,11 +37,14 @@ func TestFollowRecords(t *testing.T) {
 	conn := testutil.Connect(t, srv.URL(), "n1", "ng-ctl-test")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	store, err := nodestate.Open(ctx, conn, nodestate.Options{})
+	log := testutil.Logger(t)
+	states := newStateStore(nil, log)
+	store, err := nodestate.Open(ctx, conn, nodestate.Options{OnWriteError: states.writeFailed})
 	if err != nil {
 		t.Fatal(err)
 	}
 	table := nodestate.Calls(store)
+	states.calls = table
 	put := func(c nodestate.Call) {
 		t.Helper()
 		if _, err := table.Put(ctx, c.ID, c); err != nil {
@@ -52,8 +55,6 @@ func TestFollowRecords(t *testing.T) {
 	put(record("own-before", "n1", false, "", 31000))
 	put(record("foreign-before", "n2", true, nodestate.SourceRedis, 31010))
 
-	log := testutil.Logger(t)
-	states := newStateStore(table, log)
 	e := calls.New(calls.Config{Node: "n1", Ports: &seqPorts{}, Store: states, MaxSessions: -1, Log: log,
 		Timers: calls.Timers{Timeout: 60, SilentTimeout: 3600, OfferTimeout: 3600, DeleteDelay: 30}})
 	states.current = e.Record

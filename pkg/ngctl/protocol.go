@@ -113,7 +113,7 @@ func (p *protocol) dispatch(ctx context.Context, cmd string, v bencode.Value, fr
 			p.log.Debug("ng request failed", "command", cmd, "call", req.CallID, "err", err)
 			return errorReply(calls.Reason(err))
 		}
-		r := bencode.NewDict()
+		r := bencode.DictCap(2)
 		if len(out) > 0 {
 			r.Set("sdp", bencode.Bytes(out))
 		}
@@ -123,7 +123,7 @@ func (p *protocol) dispatch(ctx context.Context, cmd string, v bencode.Value, fr
 		if err != nil {
 			return errorReply(calls.Reason(err))
 		}
-		r := bencode.NewDict()
+		r := bencode.DictCap(8)
 		if res.Stats != nil {
 			statsInto(&r, res.Stats)
 		}
@@ -136,7 +136,7 @@ func (p *protocol) dispatch(ctx context.Context, cmd string, v bencode.Value, fr
 		if err != nil {
 			return errorReply(calls.Reason(err))
 		}
-		r := bencode.NewDict()
+		r := bencode.DictCap(7)
 		statsInto(&r, st)
 		return ok(r)
 	default: // list
@@ -207,9 +207,14 @@ func parseRequest(cmd string, v bencode.Value, from netip.AddrPort) (*calls.Requ
 	}
 	// set reads a list; flags, replace and rtcp-mux values match with
 	// spaces as hyphens, supports values as they are ("load limit").
+	// An absent or empty list is a nil map (read-only, like the others).
 	set := func(key string) map[string]bool {
-		m := map[string]bool{}
-		for _, s := range list(key) {
+		l := list(key)
+		if len(l) == 0 {
+			return nil
+		}
+		m := make(map[string]bool, len(l))
+		for _, s := range l {
 			if key != "supports" {
 				s = strings.ReplaceAll(s, " ", "-")
 			}
@@ -287,9 +292,9 @@ func statsInto(r *bencode.Value, st *calls.CallStats) {
 	r.Set("created_us", bencode.Int(int64(st.Created.Nanosecond()/1000)))
 	r.Set("last signal", bencode.Int(st.LastSignal.Unix()))
 	r.Set("SSRC", bencode.NewDict())
-	tags := bencode.NewDict()
+	tags := bencode.DictCap(len(st.Tags))
 	for _, t := range st.Tags {
-		d := bencode.NewDict()
+		d := bencode.DictCap(7)
 		d.Set("tag", bencode.Str(t.Tag))
 		if t.ViaBranch != "" {
 			d.Set("via-branch", bencode.Str(t.ViaBranch))
@@ -300,17 +305,17 @@ func statsInto(r *bencode.Value, st *calls.CallStats) {
 		d.Set("created", bencode.Int(t.Created.Unix()))
 		d.Set("subscriptions", subList(t.Subscriptions))
 		d.Set("subscribers", subList(t.Subscribers))
-		medias := bencode.List()
+		medias := bencode.List(make([]bencode.Value, 0, len(t.Medias))...)
 		for _, m := range t.Medias {
-			md := bencode.NewDict()
+			md := bencode.DictCap(5)
 			md.Set("index", bencode.Int(int64(m.Index)))
 			md.Set("type", bencode.Str(m.Type))
 			if m.Protocol != "" {
 				md.Set("protocol", bencode.Str(m.Protocol))
 			}
-			streams := bencode.List()
+			streams := bencode.List(make([]bencode.Value, 0, len(m.Streams))...)
 			for _, s := range m.Streams {
-				sd := bencode.NewDict()
+				sd := bencode.DictCap(8)
 				sd.Set("local port", bencode.Int(int64(s.LocalPort)))
 				sd.Set("local address", bencode.Str(s.LocalAddr.String()))
 				sd.Set("family", bencode.Str(s.Family))
@@ -335,7 +340,7 @@ func statsInto(r *bencode.Value, st *calls.CallStats) {
 }
 
 func subList(tags []string) bencode.Value {
-	l := bencode.List()
+	l := bencode.List(make([]bencode.Value, 0, len(tags))...)
 	for _, t := range tags {
 		l.Append(bencode.NewDict(bencode.Pair{Key: "tag", Value: bencode.Str(t)},
 			bencode.Pair{Key: "type", Value: bencode.Str("offer/answer")}))
@@ -344,10 +349,10 @@ func subList(tags []string) bencode.Value {
 }
 
 func endpointDict(ap netip.AddrPort) bencode.Value {
-	d := bencode.NewDict()
 	if !ap.IsValid() {
-		return d
+		return bencode.NewDict()
 	}
+	d := bencode.DictCap(3)
 	fam := "IPv4"
 	if ap.Addr().Is6() {
 		fam = "IPv6"

@@ -32,18 +32,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer conn.Close()
-	store, err := nodestate.Open(ctx, conn, nodestate.Options{})
+	states := newStateStore(nil, log)
+	store, err := nodestate.Open(ctx, conn, nodestate.Options{OnWriteError: states.writeFailed})
 	if err != nil {
 		return err
 	}
 	callTable := nodestate.Calls(store)
+	states.calls = callTable
 
 	ports := portd.Client{Conn: conn}
 	stock := portd.NewStock(ctx, ports, LeaseHolder, portd.StockOptions{Log: log})
 	if err := stock.Follow(conn); err != nil {
 		return err
 	}
-	states := newStateStore(callTable, log)
 	engine := calls.New(calls.Config{
 		Node: cfg.NodeID, Ports: stock, Store: states, MaxSessions: cfg.MaxSessions, ActiveSwitchover: cfg.ActiveSwitchover, Log: log,
 		Timers: calls.Timers{Timeout: cfg.Timeout, SilentTimeout: cfg.SilentTimeout, OfferTimeout: cfg.OfferTimeout,

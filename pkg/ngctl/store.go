@@ -6,19 +6,19 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
 )
 
 // stateStore writes calls to node state with pipelined publishes: Save and
-// Remove return at once; a goroutine checks the acknowledgements in order.
-// A write that fails marks the call dirty, and the latest state of every
-// dirty call is written again (so nothing is lost while the bus is away).
+// Remove hand the write to the bus client and return at once; nothing
+// waits for the acknowledgements. The store reports failed writes
+// (refused, lost in a reconnect, or not acknowledged in time) through
+// writeFailed, which it must be opened with (nodestate.Options.OnWriteError):
+// such a write marks the call dirty, and the latest state of every dirty
+// call is written again (so nothing is lost while the bus is away).
 type stateStore struct {
 	calls *nodestate.Table[nodestate.Call]
 	log   *slog.Logger
-	acks  chan pendingAck
 
 	mu    sync.Mutex
 	dirty map[string]bool
@@ -28,36 +28,32 @@ type stateStore struct {
 	lastErr time.Time
 }
 
-type pendingAck struct {
-	id string
-	f  jetstream.PubAckFuture
-}
-
 func newStateStore(calls *nodestate.Table[nodestate.Call], log *slog.Logger) *stateStore {
-	return &stateStore{calls: calls, log: log, acks: make(chan pendingAck, 1<<16), dirty: map[string]bool{}}
+	return &stateStore{calls: calls, log: log, dirty: map[string]bool{}}
 }
 
 // Save writes the call's record.
 func (s *stateStore) Save(c nodestate.Call) {
-	f, err := s.calls.PutAsync(c.ID, c)
-	s.track(c.ID, f, err)
+	data, err := s.calls.Encode(c.ID, c)
+	if err == nil {
+		_, err = s.calls.PutEncodedAsync(c.ID, data)
+	}
+	if err != nil {
+		s.failed(c.ID, err)
+	}
 }
 
 // Remove deletes the call's record.
 func (s *stateStore) Remove(id string) {
-	f, err := s.calls.DeleteAsync(id)
-	s.track(id, f, err)
+	if _, err := s.calls.DeleteAsync(id); err != nil {
+		s.failed(id, err)
+	}
 }
 
-func (s *stateStore) track(id string, f jetstream.PubAckFuture, err error) {
-	if err != nil {
+// writeFailed is the store's nodestate.Options.OnWriteError.
+func (s *stateStore) writeFailed(kind, id string, err error) {
+	if kind == nodestate.CallKind {
 		s.failed(id, err)
-		return
-	}
-	select {
-	case s.acks <- pendingAck{id, f}:
-	default:
-		go func() { s.acks <- pendingAck{id, f} }()
 	}
 }
 
@@ -75,7 +71,7 @@ func (s *stateStore) failed(id string, err error) {
 	}
 }
 
-// run checks acknowledgements and retries dirty calls until ctx ends.
+// run retries dirty calls every second until ctx ends.
 func (s *stateStore) run(ctx context.Context) {
 	retry := time.NewTicker(time.Second)
 	defer retry.Stop()
@@ -83,14 +79,6 @@ func (s *stateStore) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case p := <-s.acks:
-			select {
-			case <-p.f.Ok():
-			case err := <-p.f.Err():
-				s.failed(p.id, err)
-			case <-ctx.Done():
-				return
-			}
 		case <-retry.C:
 			s.retryDirty()
 		}

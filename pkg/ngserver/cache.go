@@ -10,12 +10,15 @@ import (
 // and reply (struct, map slot, queue slot, channel).
 const entryOverhead = 160
 
-// cacheEntry is the reply for one cookie, pending until done is closed.
+// cacheEntry is the reply for one cookie, pending until finished.
 type cacheEntry struct {
-	key  string
-	done chan struct{} // closed once msg is final
+	key string
 
-	// Guarded by replyCache.mu until done is closed; read-only afterwards.
+	// Guarded by replyCache.mu until finished is set; read-only afterwards.
+	// done is made only when a duplicate has to wait (most entries never
+	// have one: an entry is one allocation less for every request), and
+	// closed when the entry is finished.
+	done     chan struct{}
 	msg      []byte         // the framed reply; nil if the request was abandoned
 	stored   time.Time      // when msg was stored
 	finished bool           // msg is final (stored or abandoned)
@@ -62,7 +65,7 @@ func (c *replyCache) begin(cookie []byte) (e *cacheEntry, owner bool) {
 	if e := c.byKey[string(cookie)]; e != nil {
 		return e, false
 	}
-	e = &cacheEntry{key: string(cookie), done: make(chan struct{})}
+	e = &cacheEntry{key: string(cookie)}
 	c.byKey[e.key] = e
 	return e, true
 }
@@ -82,8 +85,11 @@ func (c *replyCache) finish(e *cacheEntry, msg []byte) {
 		c.evictions++
 		c.pop()
 	}
+	done := e.done
 	c.mu.Unlock()
-	close(e.done)
+	if done != nil {
+		close(done)
+	}
 	for _, w := range waiters {
 		w(msg)
 	}
@@ -99,20 +105,36 @@ func (c *replyCache) abandon(e *cacheEntry) {
 	}
 	e.finished = true
 	e.waiters = nil
+	done := e.done
 	c.mu.Unlock()
-	close(e.done)
+	if done != nil {
+		close(done)
+	}
+}
+
+// waitChan returns a channel closed when e is finished, or finished true
+// (and no channel) if it already is; e.msg may then be read.
+func (c *replyCache) waitChan(e *cacheEntry) (ch <-chan struct{}, finished bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e.finished {
+		return nil, true
+	}
+	if e.done == nil {
+		e.done = make(chan struct{})
+	}
+	return e.done, false
 }
 
 // wait blocks until e has its reply and returns it (nil if the request was
 // abandoned), or returns ctx's error.
 func (c *replyCache) wait(ctx context.Context, e *cacheEntry) ([]byte, error) {
-	select {
-	case <-e.done:
+	done, finished := c.waitChan(e)
+	if finished {
 		return e.msg, nil
-	default:
 	}
 	select {
-	case <-e.done:
+	case <-done:
 		return e.msg, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()

@@ -437,9 +437,7 @@ func (s *Server) exchange(ctx context.Context, cookie, doc []byte, from netip.Ad
 
 // duplicate waits for the reply of the existing entry e.
 func (s *Server) duplicate(ctx context.Context, e *cacheEntry) []byte {
-	select {
-	case <-e.done:
-	default:
+	if _, finished := s.cache.waitChan(e); !finished {
 		s.stats.waits.Add(1)
 	}
 	msg, err := s.cache.wait(ctx, e)

@@ -145,27 +145,19 @@ func (s *Server) datagram(l *udpListener, msg []byte, oversized bool, from netip
 // reply is there, otherwise when the first request's handler finishes,
 // without holding a goroutine meanwhile.
 func (s *Server) udpDuplicate(l *udpListener, e *cacheEntry, from netip.AddrPort, dst pktDst) {
-	select {
-	case <-e.done:
-		if e.msg != nil {
-			s.stats.hits.Add(1)
-			s.sendUDP(l, e.msg, from, dst)
-		}
-		return
-	default:
-	}
-	s.stats.waits.Add(1)
 	switch s.cache.onDone(e, func(msg []byte) {
 		s.stats.hits.Add(1)
 		s.sendUDP(l, msg, from, dst)
 	}) {
 	case waitQueued:
+		s.stats.waits.Add(1)
 	case waitDone:
 		if e.msg != nil {
 			s.stats.hits.Add(1)
 			s.sendUDP(l, e.msg, from, dst)
 		}
 	case waitFull:
+		s.stats.waits.Add(1)
 		s.stats.overflow.Add(1)
 		s.log.Debug("ng duplicate dropped: too many waiting for the same cookie", "from", from, "cookie", e.key)
 	}
