@@ -5,6 +5,14 @@
 # (Debian) for the comparison; without it only rtpkit is measured.
 #
 #   bench/setup-rate.sh [DURATION] [ROUNDS]      (defaults: 5s 2)
+#
+# rtpengine runs with exactly the command line of issue 5:
+#   --config-file=none --table=-1 --foreground --interface=127.0.0.1
+#   --listen-ng=127.0.0.1:PORT --delete-delay=0
+# (its stdout and stderr go to a log file). RTPENGINE_EXTRA_ARGS, when set,
+# starts a second rtpengine with the same arguments plus those (e.g.
+# RTPENGINE_EXTRA_ARGS="--log-stderr --log-level=3") and measures it too, as
+# "rtpengine+"; the ratios are given against both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-5s}
@@ -28,11 +36,21 @@ RTPKIT_NG=127.0.0.1:$(free_port)
 pids+=($!)
 
 RTPENGINE_NG=""
+RTPENGINE_X_NG=""
+RTPENGINE_EXTRA_ARGS=${RTPENGINE_EXTRA_ARGS:-}
 if command -v rtpengine >/dev/null; then
   RTPENGINE_NG=127.0.0.1:$(free_port)
   rtpengine --config-file=none --table=-1 --foreground --interface=127.0.0.1 \
-    --listen-ng="$RTPENGINE_NG" --delete-delay=0 --log-stderr --log-level=3 >"$TMP/rtpengine.log" 2>&1 &
+    --listen-ng="$RTPENGINE_NG" --delete-delay=0 >"$TMP/rtpengine.log" 2>&1 &
   pids+=($!)
+  if [ -n "$RTPENGINE_EXTRA_ARGS" ]; then
+    RTPENGINE_X_NG=127.0.0.1:$(free_port)
+    # shellcheck disable=SC2086 # the extra arguments are split on purpose
+    rtpengine --config-file=none --table=-1 --foreground --interface=127.0.0.1 \
+      --listen-ng="$RTPENGINE_X_NG" --delete-delay=0 $RTPENGINE_EXTRA_ARGS >"$TMP/rtpengine-x.log" 2>&1 &
+    pids+=($!)
+    echo "rtpengine+ = rtpengine with extra arguments: $RTPENGINE_EXTRA_ARGS"
+  fi
 else
   echo "rtpengine not installed (apt-get install rtpengine-daemon): measuring rtpkit only" >&2
 fi
@@ -60,7 +78,8 @@ PY
 for round in $(seq 1 "$ROUNDS"); do
   for clients in 1 8; do
     run rtpkit "$RTPKIT_NG" "$clients"
-    [ -n "$RTPENGINE_NG" ] && run rtpengine "$RTPENGINE_NG" "$clients"
+    if [ -n "$RTPENGINE_NG" ]; then run rtpengine "$RTPENGINE_NG" "$clients"; fi
+    if [ -n "$RTPENGINE_X_NG" ]; then run rtpengine+ "$RTPENGINE_X_NG" "$clients"; fi
   done
 done
 
@@ -73,5 +92,9 @@ for clients in 1 8; do
     python3 -c "print(f'  {$clients} client(s): rtpkit $k, rtpengine $e, ratio rtpkit/rtpengine {$k/$e:.2f}')"
   else
     echo "  $clients client(s): rtpkit $k"
+  fi
+  if [ -n "$RTPENGINE_X_NG" ]; then
+    x=${best[rtpengine+/$clients]}
+    python3 -c "print(f'  {$clients} client(s): rtpkit $k, rtpengine+ $x ($RTPENGINE_EXTRA_ARGS), ratio rtpkit/rtpengine+ {$k/$x:.2f}')"
   fi
 done

@@ -1,12 +1,16 @@
 package rtpctl
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -15,6 +19,7 @@ import (
 	"github.com/rtpkit/rtpkit/pkg/bencode"
 	"github.com/rtpkit/rtpkit/pkg/cli"
 	"github.com/rtpkit/rtpkit/pkg/ngclient"
+	"golang.org/x/sys/unix"
 )
 
 const benchSetupSummary = `Measures call setup over ng: each client runs offer, answer and delete
@@ -126,17 +131,21 @@ func BenchSetup(ctx context.Context, ng string, clients int, d time.Duration) (S
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			c, err := ngclient.Dial(ng)
+			c, err := dialSetupClient(ng, stamp, i, clients <= runtime.GOMAXPROCS(0))
 			if err != nil {
+				mu.Lock()
+				if firstErr == "" {
+					firstErr = err.Error()
+				}
+				mu.Unlock()
 				return
 			}
-			defer c.Close()
-			c.SetRetransmit(time.Second)
+			defer c.close()
 			var s sample
 			n, e := 0, 0
 			fe := ""
-			for time.Now().Before(deadline) {
-				call := fmt.Sprintf("bench-%s-%d-%d", stamp, i, n)
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				call := c.prefix + strconv.Itoa(n)
 				steps := []struct {
 					dst *[]time.Duration
 					req bencode.Value
@@ -147,11 +156,13 @@ func BenchSetup(ctx context.Context, ng string, clients int, d time.Duration) (S
 				}
 				ok := true
 				for _, st := range steps {
-					rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 					t0 := time.Now()
-					r, err := c.Do(rctx, st.req)
+					raw, err := c.do(bencode.Encode(st.req), t0.Add(5*time.Second))
 					el := time.Since(t0)
-					cancel()
+					var r bencode.Value
+					if err == nil {
+						r, err = bencode.Decode(raw, bencode.Limits{})
+					}
 					res, why := ngclient.Result(r)
 					if err != nil || (res != "ok" && res != "pong") {
 						ok = false
@@ -186,6 +197,161 @@ func BenchSetup(ctx context.Context, ng string, clients int, d time.Duration) (S
 		Clients: clients, Seconds: el, Cycles: cycles, Errors: errs, CyclesPerS: float64(cycles) / el, FirstError: firstErr,
 		Latency: map[string]Latency{"offer": dist(all.offer), "answer": dist(all.answer), "delete": dist(all.del)},
 	}, nil
+}
+
+// setupClient is one load client of BenchSetup: its own UDP socket and one
+// request at a time, sent and answered on the client's own goroutine (no
+// reader goroutine, no timer per request), so that the load tool takes as
+// little as possible of the CPU of the machine it measures. With few
+// clients the socket is blocking and used with plain system calls (no
+// netpoller: half the CPU per request); with more clients than CPUs the
+// threads blocked in them would fight for the CPUs, so the socket goes
+// through the netpoller (conn set).
+type setupClient struct {
+	fd     int
+	conn   *net.UDPConn
+	readBy time.Time // conn's read deadline, extended only when half spent
+	addr   string
+	prefix string // of cookies and call ids
+	seq    uint64
+	msg    []byte
+	buf    []byte
+}
+
+// setupRetransmit is how long a client waits for a reply before it sends
+// the request again.
+const setupRetransmit = time.Second
+
+func dialSetupClient(ng, stamp string, i int, blocking bool) (*setupClient, error) {
+	ua, err := net.ResolveUDPAddr("udp", ng)
+	if err != nil {
+		return nil, fmt.Errorf("ng server %s: %w", ng, err)
+	}
+	prefix := "bench-" + stamp + "-" + strconv.Itoa(i) + "-"
+	if !blocking {
+		conn, err := net.DialUDP("udp", nil, ua)
+		if err != nil {
+			return nil, fmt.Errorf("ng server %s: %w", ng, err)
+		}
+		return &setupClient{fd: -1, conn: conn, addr: ng, prefix: prefix, buf: make([]byte, 65536)}, nil
+	}
+	ap := ua.AddrPort()
+	var sa unix.Sockaddr
+	family := unix.AF_INET
+	if a := ap.Addr().Unmap(); a.Is4() {
+		sa = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: a.As4()}
+	} else {
+		family = unix.AF_INET6
+		sa = &unix.SockaddrInet6{Port: int(ap.Port()), Addr: a.As16()}
+	}
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("ng client socket: %w", err)
+	}
+	tv := unix.NsecToTimeval(setupRetransmit.Nanoseconds())
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		_ = unix.Close(fd)
+		return nil, fmt.Errorf("ng client socket: %w", err)
+	}
+	if err := unix.Connect(fd, sa); err != nil {
+		_ = unix.Close(fd)
+		return nil, fmt.Errorf("ng server %s: %w", ng, err)
+	}
+	return &setupClient{fd: fd, addr: ng, prefix: prefix, buf: make([]byte, 65536)}, nil
+}
+
+func (c *setupClient) close() {
+	if c.conn != nil {
+		_ = c.conn.Close()
+	} else {
+		_ = unix.Close(c.fd)
+	}
+}
+
+// send writes the request once.
+func (c *setupClient) send() error {
+	var err error
+	if c.conn != nil {
+		_, err = c.conn.Write(c.msg)
+	} else {
+		for {
+			if _, err = unix.Write(c.fd, c.msg); err != unix.EINTR {
+				break
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("ng send to %s: %w", c.addr, err)
+	}
+	return nil
+}
+
+// receive reads one datagram; timedOut says that none came within
+// setupRetransmit (or so) of the send.
+func (c *setupClient) receive(sent time.Time) (_ []byte, timedOut bool, _ error) {
+	if c.conn != nil {
+		if c.readBy.Sub(sent) < setupRetransmit/2 {
+			c.readBy = sent.Add(setupRetransmit)
+			if err := c.conn.SetReadDeadline(c.readBy); err != nil {
+				return nil, false, fmt.Errorf("ng receive from %s: %w", c.addr, err)
+			}
+		}
+		m, err := c.conn.Read(c.buf)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			c.readBy = time.Time{}
+			return nil, true, nil
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("ng receive from %s: %w", c.addr, err)
+		}
+		return c.buf[:m], false, nil
+	}
+	for {
+		m, err := unix.Read(c.fd, c.buf)
+		switch err {
+		case nil:
+			return c.buf[:m], false, nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return nil, true, nil
+		}
+		return nil, false, fmt.Errorf("ng receive from %s: %w", c.addr, err)
+	}
+}
+
+// do sends one ng document and returns the reply's document (valid until
+// the next call). It sends again after setupRetransmit without a reply,
+// until deadline; replies to earlier requests are skipped.
+func (c *setupClient) do(doc []byte, deadline time.Time) ([]byte, error) {
+	c.seq++
+	// Cookies are unique across clients and runs: a server caches replies
+	// by cookie alone.
+	c.msg = strconv.AppendUint(append(c.msg[:0], c.prefix...), c.seq, 36)
+	n := len(c.msg)
+	c.msg = append(append(c.msg, ' '), doc...)
+	cookie := c.msg[:n]
+	for {
+		if err := c.send(); err != nil {
+			return nil, err
+		}
+		sent := time.Now()
+		for {
+			r, timedOut, err := c.receive(sent)
+			if err != nil {
+				return nil, err
+			}
+			if timedOut {
+				if !time.Now().Before(deadline) {
+					return nil, fmt.Errorf("ng %s: no reply", c.addr)
+				}
+				break // send again
+			}
+			if len(r) > n && r[n] == ' ' && bytes.Equal(r[:n], cookie) {
+				return r[n+1:], nil
+			}
+		}
+	}
 }
 
 func ngDict(cmd, call, from, to, sdp string) bencode.Value {
