@@ -58,7 +58,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	d := &daemon{t: t, conn: conn, log: log, instance: newInstanceID(), calls: nodestate.NewTable[callSockets](store, nodestate.CallKind)}
+	d := &daemon{t: t, conn: conn, log: log, instance: newInstanceID(), calls: nodestate.Calls(store)}
 	t.lastGen = genBase(d.instance)
 
 	if err := os.MkdirAll(cfg.RuntimeDir, 0o700); err != nil {
@@ -144,27 +144,16 @@ type daemon struct {
 	ws    *workers
 	conn  *bus.Conn
 	log   *slog.Logger
-	calls *nodestate.Table[callSockets]
+	calls *nodestate.Table[nodestate.Call]
 	// instance names this run of portd: leases carry it, and a holder that
 	// sees another drops the pairs it holds from an earlier run.
 	instance string
 }
 
-// callSockets is the part of a call record portd reads: which local
-// sockets each stream uses (decoding only this is cheaper).
-type callSockets struct {
-	Legs []struct {
-		Medias []struct {
-			Streams []struct {
-				Component int            `json:"component"`
-				Local     netip.AddrPort `json:"local"`
-				Gen       uint64         `json:"gen"`
-			} `json:"streams"`
-		} `json:"medias"`
-	} `json:"legs"`
-}
-
-func (d *daemon) followCalls(ctx context.Context, w *nodestate.Watcher[callSockets], synced chan struct{}) {
+// followCalls keeps the table's sockets in line with the call records:
+// which local ports each call uses (records are decoded by nodestate's
+// call codec, the fastest way to read them).
+func (d *daemon) followCalls(ctx context.Context, w *nodestate.Watcher[nodestate.Call], synced chan struct{}) {
 	for ev := range w.C() {
 		if ev.Synced {
 			if synced != nil {
@@ -197,7 +186,7 @@ func (d *daemon) followCalls(ctx context.Context, w *nodestate.Watcher[callSocke
 // callBlocks lists the ports a call record uses: per stream, an RTP port
 // with RTCP on the next one, or a single port where RTCP is muxed (or sits
 // elsewhere, in which case it is a single port of its own).
-func callBlocks(c callSockets) []block {
+func callBlocks(c nodestate.Call) []block {
 	var out []block
 	for _, leg := range c.Legs {
 		for _, m := range leg.Medias {
