@@ -35,10 +35,10 @@ func TestMeasureCPU(t *testing.T) {
 	if os.Getenv("RTPKIT_FASTPATH_MEASURE") == "" {
 		t.Skip("a measurement: set RTPKIT_FASTPATH_MEASURE=1 to run it")
 	}
-	pps := envInt(t, "RTPKIT_FASTPATH_PPS", 20000)
-	streams := envInt(t, "RTPKIT_FASTPATH_STREAMS", 100)
-	secs := envInt(t, "RTPKIT_FASTPATH_SECONDS", 3)
-	rounds := envInt(t, "RTPKIT_FASTPATH_ROUNDS", 3)
+	pps := testutil.EnvInt(t, "RTPKIT_FASTPATH_PPS", 20000)
+	streams := testutil.EnvInt(t, "RTPKIT_FASTPATH_STREAMS", 100)
+	secs := testutil.EnvInt(t, "RTPKIT_FASTPATH_SECONDS", 3)
+	rounds := testutil.EnvInt(t, "RTPKIT_FASTPATH_ROUNDS", 3)
 
 	fp := openOrSkip(t, Options{})
 	defer fp.Close()
@@ -232,17 +232,4 @@ func rawUDP(t *testing.T, ns *testutil.NetNS, ap netip.AddrPort) int {
 	}
 	t.Cleanup(func() { unix.Close(fd) })
 	return fd
-}
-
-func envInt(t *testing.T, name string, def int) int {
-	t.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
-		t.Fatalf("%s=%q: want a positive integer", name, v)
-	}
-	return n
 }

@@ -192,12 +192,12 @@ func TestMeasureFastPathNode(t *testing.T) {
 	}
 	_ = fp.Close()
 	cfg := fpmConfig{
-		Calls:   fpmEnvInt(t, "RTPKIT_FASTPATH_CALLS", 1000),
-		Seconds: fpmEnvInt(t, "RTPKIT_FASTPATH_SECONDS", 5),
-		Rounds:  fpmEnvInt(t, "RTPKIT_FASTPATH_ROUNDS", 3),
-		Warmup:  fpmEnvInt(t, "RTPKIT_FASTPATH_WARMUP", 4),
+		Calls:   testutil.EnvInt(t, "RTPKIT_FASTPATH_CALLS", 1000),
+		Seconds: testutil.EnvInt(t, "RTPKIT_FASTPATH_SECONDS", 5),
+		Rounds:  testutil.EnvInt(t, "RTPKIT_FASTPATH_ROUNDS", 3),
+		Warmup:  testutil.EnvInt(t, "RTPKIT_FASTPATH_WARMUP", 4),
 		Rates:   fpmEnvInts(t, "RTPKIT_FASTPATH_RATES", []int{20000, 40000}),
-		Retries: fpmEnvInt(t, "RTPKIT_FASTPATH_RETRIES", 3),
+		Retries: testutil.EnvInt(t, "RTPKIT_FASTPATH_RETRIES", 3),
 	}
 	if cfg.Calls > 2000 {
 		t.Fatalf("RTPKIT_FASTPATH_CALLS=%d: at most 2000 (the node's port range holds 2500 calls)", cfg.Calls)
@@ -432,9 +432,9 @@ func fpmNewBed(t *testing.T) *fpmBed {
 	t.Helper()
 	bed := &fpmBed{a: testutil.NewNetNS(t, "fpm-a"), node: testutil.NewNetNS(t, "fpm-n"), b: testutil.NewNetNS(t, "fpm-b")}
 	// Before the links, so that they inherit "default".
-	fpmSysctl(t, bed.node, map[string]string{"net/ipv4/ip_forward": "1", "net/ipv4/conf/all/rp_filter": "0", "net/ipv4/conf/default/rp_filter": "0"})
+	testutil.SetSysctls(t, bed.node, map[string]string{"net/ipv4/ip_forward": "1", "net/ipv4/conf/all/rp_filter": "0", "net/ipv4/conf/default/rp_filter": "0"})
 	for _, ns := range []*testutil.NetNS{bed.a, bed.b} {
-		fpmSysctl(t, ns, map[string]string{"net/ipv4/conf/all/rp_filter": "0", "net/ipv4/conf/default/rp_filter": "0"})
+		testutil.SetSysctls(t, ns, map[string]string{"net/ipv4/conf/all/rp_filter": "0", "net/ipv4/conf/default/rp_filter": "0"})
 	}
 	// ("a" alone would be taken for "address" by ip link.)
 	testutil.Veth(t, bed.node, "to-a", bed.a, "uplink")
@@ -446,21 +446,6 @@ func fpmNewBed(t *testing.T) *fpmBed {
 	testutil.AddRoute(t, bed.a, "default", fpmNodeA.String())
 	testutil.AddRoute(t, bed.b, "default", fpmNodeB.String())
 	return bed
-}
-
-// fpmSysctl writes /proc/sys entries from a thread inside ns.
-func fpmSysctl(t *testing.T, ns *testutil.NetNS, kv map[string]string) {
-	t.Helper()
-	if err := ns.Do(func() error {
-		for k, v := range kv {
-			if err := os.WriteFile(filepath.Join("/proc/sys", k), []byte(v+"\n"), 0o644); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatalf("sysctl: %v", err)
-	}
 }
 
 // startNode runs rtpctl up in the node's namespace, as
@@ -1045,21 +1030,6 @@ func fpmNodeCPU(t *testing.T, node *testutil.Proc) float64 {
 		t.Fatal(err)
 	}
 	return s
-}
-
-// fpmEnvInt is the positive integer in the environment variable name, or
-// def if it is unset.
-func fpmEnvInt(t *testing.T, name string, def int) int {
-	t.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
-		t.Fatalf("%s=%q: want a positive integer", name, v)
-	}
-	return n
 }
 
 // fpmEnvInts is the comma-separated list of positive integers in name, or

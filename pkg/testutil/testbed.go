@@ -146,10 +146,10 @@ func NewTestbed(t testing.TB, opts TestbedOptions) *Testbed {
 	for k, v := range noRPFilter {
 		routerSys[k] = v
 	}
-	setSysctls(t, tb.Router, routerSys)
-	setSysctls(t, tb.Callers, noRPFilter)
+	SetSysctls(t, tb.Router, routerSys)
+	SetSysctls(t, tb.Callers, noRPFilter)
 	for _, n := range tb.Nodes {
-		setSysctls(t, n.NS, noRPFilter)
+		SetSysctls(t, n.NS, noRPFilter)
 	}
 
 	// Callers.
@@ -180,9 +180,9 @@ func NewTestbed(t testing.TB, opts TestbedOptions) *Testbed {
 	return tb
 }
 
-// setSysctls writes /proc/sys entries (keys like "net/ipv4/ip_forward")
+// SetSysctls writes /proc/sys entries (keys like "net/ipv4/ip_forward")
 // from a thread inside ns: /proc/sys/net shows the writer's namespace.
-func setSysctls(t testing.TB, ns *NetNS, kv map[string]string) {
+func SetSysctls(t testing.TB, ns *NetNS, kv map[string]string) {
 	t.Helper()
 	if err := ns.Do(func() error {
 		for k, v := range kv {
