@@ -277,8 +277,18 @@ func TestOnWriteError(t *testing.T) {
 		t.Fatal(err)
 	}
 	calls := nodestate.Calls(s)
-	if _, err := calls.PutAsync("fits", sampleCall("fits")); err != nil {
+	fut, err := calls.PutAsync("fits", sampleCall("fits"))
+	if err != nil {
 		t.Fatal(err)
+	}
+	// The accepted write is stored before the bucket changes (else the
+	// server could see it after the change and refuse it too).
+	select {
+	case <-fut.Ok():
+	case err := <-fut.Err():
+		t.Fatalf("accepted write: %v", err)
+	case <-ctx.Done():
+		t.Fatal("accepted write not acknowledged")
 	}
 	// Make the bucket refuse records larger than 64 bytes.
 	js, err := jetstream.New(c.NC)
