@@ -202,10 +202,10 @@ func TestBadInterfaceSpecsExit2(t *testing.T) {
 // TestRestoreBindsExactPorts: a call from another node gets its exact
 // address:port pairs, and a port in use by another call is refused.
 func TestRestoreBindsExactPorts(t *testing.T) {
-	n := newNode(t, "--interface=127.0.0.1", "--port-min=37300", "--port-max=37399")
+	n := newNode(t, "--interface=127.0.0.1", "--port-min=17300", "--port-max=17399")
 	worker := n.startWorker("0")
-	want := []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:37350"), netip.MustParseAddrPort("127.0.0.1:37351"), netip.MustParseAddrPort("127.0.0.1:37362"), netip.MustParseAddrPort("127.0.0.1:37363")}
-	mux := netip.MustParseAddrPort("127.0.0.1:37371") // a single rtcp-mux port, odd
+	want := []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:17350"), netip.MustParseAddrPort("127.0.0.1:17351"), netip.MustParseAddrPort("127.0.0.1:17362"), netip.MustParseAddrPort("127.0.0.1:17363")}
+	mux := netip.MustParseAddrPort("127.0.0.1:17371") // a single rtcp-mux port, odd
 	r, err := n.client.Bind(n.ctx(), portd.BindRequest{Call: "foreign-1", Pairs: []portd.Pair{
 		{RTP: want[0], RTCP: want[1]}, {RTP: want[2], RTCP: want[3]}, {RTP: mux}}})
 	if err != nil || len(r.Pairs) != 3 || r.Pairs[2].RTCP.IsValid() {
@@ -215,8 +215,8 @@ func TestRestoreBindsExactPorts(t *testing.T) {
 	if got := echo(t, mux, "mux"); !strings.HasSuffix(got, ":mux") {
 		t.Fatalf("echo on the single port: %q", got)
 	}
-	// 37370 stays free: a single port holds one port only.
-	if c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:37370"))); err != nil {
+	// 17370 stays free: a single port holds one port only.
+	if c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:17370"))); err != nil {
 		t.Fatalf("the port below a single port is taken: %v", err)
 	} else {
 		_ = c.Close()
@@ -231,7 +231,7 @@ func TestRestoreBindsExactPorts(t *testing.T) {
 	if err != nil || rel.Released != 3 {
 		t.Fatalf("release: %+v %v", rel, err)
 	}
-	worker.WaitMatch(t, regexp.MustCompile(`(?m)^remove 127\.0\.0\.1:37363$`), 10*time.Second)
+	worker.WaitMatch(t, regexp.MustCompile(`(?m)^remove 127\.0\.0\.1:17363$`), 10*time.Second)
 }
 
 func TestWrongUIDPeerRejected(t *testing.T) {
