@@ -193,19 +193,7 @@ func TestAttachModes(t *testing.T) {
 
 			// Fully checksummed datagrams (see TestForwardInNamespaces):
 			// B's kernel verifies the rewritten checksums.
-			raw := rawSender(t, bd.a, addrA)
-			before := snmp(t, bd.b)
-			for _, sum := range []checksum{good, none} {
-				p := next()
-				raw(callerA.Port(), local, p, sum)
-				expect(t, bSock, p, egress)
-			}
-			after := snmp(t, bd.b)
-			for _, k := range []string{"Ip:InHdrErrors", "Udp:InCsumErrors", "Udp:InErrors"} {
-				if after[k] != before[k] {
-					t.Errorf("%s in B went from %d to %d", k, before[k], after[k])
-				}
-			}
+			sendChecksummed(t, bd, callerA.Port(), local, bSock, egress, next)
 			if c, _ := fp.Counters(local); c.Packets != 13 || c.Bytes != 13*172 {
 				t.Errorf("counters %s, want 13 packets of 172 bytes", c)
 			}

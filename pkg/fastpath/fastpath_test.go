@@ -304,20 +304,9 @@ func TestForwardInNamespaces(t *testing.T) {
 		// the proxy, unlike a UDP socket's CHECKSUM_PARTIAL over veth), so
 		// B's kernel verifies the rewritten checksums: a wrong one would be
 		// dropped and counted in InCsumErrors.
-		raw := rawSender(t, bd.a, addrA)
-		before := snmp(t, bd.b)
 		c0, _ := fp.Counters(local)
-		for _, sum := range []checksum{good, none} {
-			p := next()
-			raw(callerA.Port(), local, p, sum)
-			expect(t, bSock, p, egress)
-		}
+		raw := sendChecksummed(t, bd, callerA.Port(), local, bSock, egress, next)
 		after := snmp(t, bd.b)
-		for _, k := range []string{"Ip:InHdrErrors", "Udp:InCsumErrors", "Udp:InErrors"} {
-			if after[k] != before[k] {
-				t.Errorf("%s in B went from %d to %d", k, before[k], after[k])
-			}
-		}
 		// And B does verify: a wrong checksum stays wrong and is dropped.
 		raw(callerA.Port(), local, next(), bad)
 		expectNothing(t, bSock)
@@ -702,6 +691,28 @@ func udpChecksum(src, dst netip.Addr, d []byte) uint16 {
 }
 
 // snmp returns the counters of /proc/net/snmp in ns as "Proto:Name".
+// sendChecksummed sends two fully checksummed datagrams (a good UDP
+// checksum and none) from caller A's port sport to local over a raw
+// socket, checks that B receives both from egress, and that B's kernel
+// counted no header or checksum error. It returns the raw sender.
+func sendChecksummed(t *testing.T, bd *bed, sport uint16, local netip.AddrPort, bSock *net.UDPConn, egress netip.AddrPort, next func() []byte) func(uint16, netip.AddrPort, []byte, checksum) {
+	t.Helper()
+	raw := rawSender(t, bd.a, addrA)
+	before := snmp(t, bd.b)
+	for _, sum := range []checksum{good, none} {
+		p := next()
+		raw(sport, local, p, sum)
+		expect(t, bSock, p, egress)
+	}
+	after := snmp(t, bd.b)
+	for _, k := range []string{"Ip:InHdrErrors", "Udp:InCsumErrors", "Udp:InErrors"} {
+		if after[k] != before[k] {
+			t.Errorf("%s in B went from %d to %d", k, before[k], after[k])
+		}
+	}
+	return raw
+}
+
 func snmp(t *testing.T, ns *testutil.NetNS) map[string]int64 {
 	t.Helper()
 	out := ns.Run(t, "cat", "/proc/net/snmp")
