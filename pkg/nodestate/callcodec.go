@@ -380,8 +380,14 @@ func (d *decoder) integer(lo, hi int64) (int64, error) {
 			return 0, errSlowPath
 		}
 	}
-	v, err := strconv.ParseInt(string(d.b[start:d.i]), 10, 64)
-	if err != nil || v < lo || v > hi {
+	var v int64
+	for _, c := range d.b[digits:d.i] { // at most 18 digits: no overflow
+		v = v*10 + int64(c-'0')
+	}
+	if digits != start {
+		v = -v
+	}
+	if v < lo || v > hi {
 		return 0, errSlowPath
 	}
 	return v, nil
@@ -392,9 +398,33 @@ func (d *decoder) intField() (int, error) {
 	return int(v), err
 }
 
+// uint64Field reads a plain unsigned integer over uint64's whole range
+// (allocation generations are random 64-bit numbers).
 func (d *decoder) uint64Field() (uint64, error) {
-	v, err := d.unsigned(1 << 62)
-	return uint64(v), err
+	d.space()
+	start := d.i
+	for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
+		d.i++
+	}
+	n := d.i - start
+	if n == 0 || n > 20 || (n > 1 && d.b[start] == '0') {
+		return 0, errSlowPath
+	}
+	if d.i < len(d.b) {
+		switch d.b[d.i] {
+		case '.', 'e', 'E':
+			return 0, errSlowPath
+		}
+	}
+	var v uint64
+	for _, c := range d.b[start:d.i] {
+		digit := uint64(c - '0')
+		if v > (1<<64-1-digit)/10 {
+			return 0, errSlowPath // overflow: encoding/json's error
+		}
+		v = v*10 + digit
+	}
+	return v, nil
 }
 
 // unsigned is integer for an unsigned field: encoding/json refuses a

@@ -122,8 +122,8 @@ func typicalCall() Call {
 		{ID: 0, Tag: "A", Peer: 1, Family: 4, Interface: "default", SDP: true, Created: ts, Medias: []Media{{
 			Index: 1, Type: "audio", Protocol: "RTP/AVP", Interface: "default", Direction: "sendrecv",
 			PayloadTypes: []PayloadType{{PT: 0, Encoding: "PCMU", Clock: 8000}, {PT: 101, Encoding: "telephone-event", Clock: 8000, Fmtp: "0-16"}},
-			Streams: []Stream{{Component: 1, Local: netip.MustParseAddrPort("127.0.0.1:30000"), Signalled: netip.MustParseAddrPort("192.0.2.1:4000"), Gen: 77},
-				{Component: 2, Local: netip.MustParseAddrPort("127.0.0.1:30001"), Gen: 77}},
+			Streams: []Stream{{Component: 1, Local: netip.MustParseAddrPort("127.0.0.1:30000"), Signalled: netip.MustParseAddrPort("192.0.2.1:4000"), Gen: 12839073272691802125},
+				{Component: 2, Local: netip.MustParseAddrPort("127.0.0.1:30001"), Gen: 12839073272691802125}},
 			Flags: []string{"strict-source"}, Key: netip.MustParseAddrPort("192.0.2.1:4000"),
 		}}},
 		{ID: 1, Peer: 0, Created: ts, Medias: []Media{}},
@@ -148,6 +148,44 @@ func TestCallCodecFastPath(t *testing.T) {
 	}
 }
 
+// Generations over uint64's whole range take the fast decoder; overflow
+// and signs are left to encoding/json, with its result.
+func TestCallCodecGenerations(t *testing.T) {
+	for _, tc := range []struct {
+		gen  string
+		want uint64
+		fast bool
+	}{
+		{"0", 0, true},
+		{"77", 77, true},
+		{"9223372036854775808", 1 << 63, true},
+		{"12839073272691802125", 12839073272691802125, true},
+		{"18446744073709551615", 1<<64 - 1, true},
+		{"18446744073709551616", 0, false},
+		{"99999999999999999999", 0, false},
+		{"100000000000000000000", 0, false},
+		{"-1", 0, false},
+		{"01", 0, false},
+		{"1e3", 0, false},
+	} {
+		data := []byte(`{"legs":[{"medias":[{"streams":[{"gen":` + tc.gen + `}]}]}]}`)
+		d := decoder{b: data}
+		var v Call
+		err := d.call(&v)
+		if fast := err == nil; fast != tc.fast {
+			t.Errorf("gen %s: fast decoder %v, want %v", tc.gen, fast, tc.fast)
+		}
+		if err == nil && v.Legs[0].Medias[0].Streams[0].Gen != tc.want {
+			t.Errorf("gen %s: got %d", tc.gen, v.Legs[0].Medias[0].Streams[0].Gen)
+		}
+		var a, b Call
+		errA, errB := unmarshalCall(data, &a), json.Unmarshal(data, &b)
+		if (errA == nil) != (errB == nil) || !reflect.DeepEqual(a, b) {
+			t.Errorf("gen %s: decodes to %+v (%v), encoding/json to %+v (%v)", tc.gen, a, errA, b, errB)
+		}
+	}
+}
+
 // FuzzCallDecode: for any input the record decoder agrees with
 // encoding/json (same error or not, same value).
 func FuzzCallDecode(f *testing.F) {
@@ -158,7 +196,8 @@ func FuzzCallDecode(f *testing.F) {
 		f.Add(b)
 	}
 	for _, s := range []string{`{}`, `null`, `{"schema":1,"legs":null}`, `{"ID":"x"}`, `{"id":"a","id":"b"}`, `{"legs":[{"medias":[{"payload_types":[{"pt":-0}]}]}]}`,
-		`{"created":"2026-01-01T00:00:00Z"} `, `{"schema":01}`, `{"schema":1.0}`, `{"legs":[{"id":1},]}`, ` {"foreign":true}x`} {
+		`{"created":"2026-01-01T00:00:00Z"} `, `{"legs":[{"medias":[{"streams":[{"gen":18446744073709551615}]}]}]}`,
+		`{"legs":[{"medias":[{"streams":[{"gen":18446744073709551616}]}]}]}`, `{"legs":[{"medias":[{"streams":[{"gen":-1}]}]}]}`, `{"schema":01}`, `{"schema":1.0}`, `{"legs":[{"id":1},]}`, ` {"foreign":true}x`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
