@@ -59,7 +59,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	d := &daemon{t: t, conn: conn, log: log, instance: newInstanceID(), calls: nodestate.Calls(store)}
-	t.lastGen = genBase(d.instance)
+	t.startGens(genBase(d.instance))
 
 	if err := os.MkdirAll(cfg.RuntimeDir, 0o700); err != nil {
 		return fmt.Errorf("runtime dir: %w", err)

@@ -77,6 +77,12 @@ func rtcpOf(base netip.AddrPort) netip.AddrPort {
 	return netip.AddrPortFrom(base.Addr(), base.Port()+1)
 }
 
+// startGens makes base the start of this run's generations.
+func (t *table) startGens(base uint64) { t.firstGen, t.lastGen = base, base }
+
+// issuedLocked reports whether this run of portd handed out generation gen.
+func (t *table) issuedLocked(gen uint64) bool { return gen > t.firstGen && gen <= t.lastGen }
+
 func (t *table) nextGen() uint64 {
 	t.lastGen++
 	return t.lastGen
@@ -112,8 +118,10 @@ type table struct {
 	maxSockets int
 	nsock      int
 	// lastGen numbers allocations; it starts from a random high part so
-	// that generations of different runs of portd differ.
-	lastGen uint64
+	// that generations of different runs of portd differ. firstGen is
+	// where this run started: generations in (firstGen, lastGen] are this
+	// run's.
+	firstGen, lastGen uint64
 	log     *slog.Logger
 }
 
@@ -383,6 +391,13 @@ func (t *table) syncCall(call string, blocks []block) (callChange, error) {
 		if p := t.lookupLocked(b.rtp); p != nil && b.gen != 0 && p.gen != b.gen {
 			// The record names an earlier (or later) allocation of these
 			// ports: it is stale, or they now belong to someone else.
+			ch.stale++
+			continue
+		} else if p == nil && t.issuedLocked(b.gen) {
+			// An allocation of this run that has ended: the holder freed it
+			// (the call's free request travels faster than its last
+			// records). Binding the ports again would only be undone by
+			// the record that follows.
 			ch.stale++
 			continue
 		}

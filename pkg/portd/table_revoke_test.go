@@ -114,3 +114,47 @@ func TestRevocations(t *testing.T) {
 		})
 	}
 }
+
+// TestStaleRecordAfterFree: the holder frees a call's pairs (its free
+// request overtakes the call's last records on the bus); a record that
+// still names them by this run's generation binds nothing, while a record
+// naming a generation of an earlier run of portd (a restart) or none (a
+// restore) still takes the ports.
+func TestStaleRecordAfterFree(t *testing.T) {
+	cases := []struct {
+		name     string
+		gen      func(leased Pair) uint64
+		wantBind bool
+	}{
+		{"this run's generation", func(p Pair) uint64 { return p.Gen }, false},
+		{"an earlier run's generation", func(p Pair) uint64 { return 0x1234 << 32 }, true},
+		{"no generation", func(p Pair) uint64 { return 0 }, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tab := newTestTable(t, 37900, 37999)
+			tab.startGens(0xabcd << 32)
+			lease, err := tab.lease("ng-ctl", "", 4, 1, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ch, err := tab.syncCall("c", []block{{rtp: lease[0].RTP, gen: lease[0].Gen}}); err != nil || len(ch.assigned) != 1 {
+				t.Fatalf("assign: %+v %v", ch, err)
+			}
+			if freed := tab.free(lease); len(freed) != 1 {
+				t.Fatalf("freed %d pairs", len(freed))
+			}
+			ch, err := tab.syncCall("c", []block{{rtp: lease[0].RTP, gen: tc.gen(lease[0])}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			bound := tab.lookupLocked(lease[0].RTP) != nil
+			if bound != tc.wantBind || (len(ch.assigned) == 1) != tc.wantBind || (ch.stale == 1) == tc.wantBind {
+				t.Fatalf("after free: bound %v, change %+v; want bound %v", bound, ch, tc.wantBind)
+			}
+			if want := map[bool]int{true: 2, false: 0}[tc.wantBind]; tab.nsock != want {
+				t.Fatalf("%d sockets open, want %d", tab.nsock, want)
+			}
+		})
+	}
+}
