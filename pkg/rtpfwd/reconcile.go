@@ -252,7 +252,14 @@ func (r *reconciler) installLocked(call string, st nodestate.Stream, s fwd.Strea
 	}
 	s.FD = fd
 	s.Signalled = r.destLocked(st)
-	if prev, ok := r.inst[local]; ok && !sameStream(prev, s) {
+	prev, ok := r.inst[local]
+	if ok && prev == s {
+		// Installed as it is: the record was written again for another of
+		// the call's streams, or another of its sockets arrived (applying
+		// the same configuration again would change nothing in the engine).
+		return
+	}
+	if ok && !sameStream(prev, s) {
 		// New signalling (or a new socket): the call's streams come back
 		// from the kernel before the engine applies it, and go back once
 		// userspace has latched again.
