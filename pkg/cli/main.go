@@ -11,6 +11,7 @@ import (
 	_ "net/http/pprof" // served only with RTPKIT_DEBUG_PPROF
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -107,6 +108,7 @@ func Main(name, summary string, cfg Config, common *Common, run func(ctx context
 	log := common.NewLogger(os.Stderr, name)
 	slog.SetDefault(log)
 	StartPprof(name, log)
+	TuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// systemd (Type=notify): the daemon calls sdnotify.Ready itself; the
@@ -124,6 +126,21 @@ func Main(name, summary string, cfg Config, common *Common, run func(ctx context
 		}
 		stop()
 		os.Exit(1)
+	}
+}
+
+// DefaultGCPercent is the garbage collector's target (GOGC) of rtpkit's
+// daemons when the environment does not set GOGC. Their live heaps are
+// small (call state, a few MB per thousand calls) and they allocate per
+// request, so Go's default of 100 spends 5-8 % of their CPU marking;
+// a target of 400 lets the heap grow to five times the live data instead
+// of two and marks about a quarter as often.
+const DefaultGCPercent = 400
+
+// TuneGC applies DefaultGCPercent unless GOGC is set.
+func TuneGC() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(DefaultGCPercent)
 	}
 }
 
