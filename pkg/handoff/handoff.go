@@ -12,7 +12,6 @@
 package handoff
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/netip"
 )
@@ -41,7 +40,7 @@ type Msg struct {
 
 // Encode returns the JSON form of m.
 func (m Msg) Encode() []byte {
-	b, err := json.Marshal(m)
+	b, err := encodeMsg(&m)
 	if err != nil {
 		panic(fmt.Sprintf("handoff: encode %+v: %v", m, err)) // only plain fields: cannot fail
 	}
@@ -50,8 +49,8 @@ func (m Msg) Encode() []byte {
 
 // Decode parses one item's metadata.
 func Decode(b []byte) (Msg, error) {
-	var m Msg
-	if err := json.Unmarshal(b, &m); err != nil {
+	m, err := decodeMsg(b)
+	if err != nil {
 		return m, fmt.Errorf("handoff: bad message: %w", err)
 	}
 	switch m.Op {
