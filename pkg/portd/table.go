@@ -122,7 +122,7 @@ type table struct {
 	// where this run started: generations in (firstGen, lastGen] are this
 	// run's.
 	firstGen, lastGen uint64
-	log     *slog.Logger
+	log               *slog.Logger
 }
 
 func newTable(set *ifspec.Set, opts mediasock.Options, quarantine time.Duration, maxSockets int, log *slog.Logger) (*table, error) {
