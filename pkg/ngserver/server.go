@@ -288,8 +288,8 @@ func (s *Server) shutdown() {
 
 	now := time.Now()
 	for _, l := range s.udp {
-		// Wake the readers but keep the socket for the replies.
-		wakeUDP(l)
+		// Wake the read loop but keep the socket for the replies.
+		_ = l.conn.SetReadDeadline(now)
 	}
 	for _, l := range s.tcp {
 		_ = l.Close()

@@ -300,7 +300,7 @@ func BenchmarkUDPDatagram(b *testing.B) {
 		msg := []byte("hit " + pingDoc)
 		b.ReportAllocs()
 		for b.Loop() {
-			s.datagram(l, msg, false, to, pktDst{}, true)
+			s.datagram(l, msg, false, to, pktDst{})
 		}
 	})
 	b.Run("new cookie", func(b *testing.B) {
@@ -311,7 +311,7 @@ func BenchmarkUDPDatagram(b *testing.B) {
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
-			s.datagram(l, msgs[i%len(msgs)], false, to, pktDst{}, true)
+			s.datagram(l, msgs[i%len(msgs)], false, to, pktDst{})
 			i++
 		}
 	})
