@@ -123,6 +123,10 @@ type table struct {
 	// run's.
 	firstGen, lastGen uint64
 	log               *slog.Logger
+	// busyPorts counts binds refused with EADDRINUSE; busyLogged is when
+	// that was last logged.
+	busyPorts  int
+	busyLogged time.Time
 }
 
 func newTable(set *ifspec.Set, opts mediasock.Options, quarantine time.Duration, maxSockets int, log *slog.Logger) (*table, error) {
@@ -222,13 +226,21 @@ func (t *table) allocLocked(a ifspec.Address, single bool) (*pair, error) {
 		base := netip.AddrPortFrom(a.Local, uint16(port))
 		p := &pair{base: base, single: single, iface: a.Name, adv: a.Advertised, gen: t.nextGen()}
 		if err := t.bindLocked(p); err != nil {
+			// Back to the pool (into quarantine): the port is bound by
+			// another program, or by a worker that has not yet closed its
+			// copy of a socket portd just released. Marking it used for
+			// good would lose it for the life of portd (under load, one
+			// port per such race, until the range ran dry); in quarantine
+			// it is tried again later.
+			_ = pool.Release(port, p.ports())
 			if errors.Is(err, unix.EADDRINUSE) && attempt < 16 {
-				// Someone outside portd has this port: leave it marked used
-				// in the pool, so it is not tried again, and move on.
-				t.log.Warn("port taken by another process; skipping it", "addr", base, "err", err)
+				t.busyPorts++
+				if now := time.Now(); now.Sub(t.busyLogged) >= 5*time.Second {
+					t.log.Warn("port busy (another program, or a worker still closing it); trying another", "addr", base, "busy_so_far", t.busyPorts, "err", err)
+					t.busyLogged = now
+				}
 				continue
 			}
-			_ = pool.Release(port, p.ports())
 			return nil, err
 		}
 		t.pairs[base] = p

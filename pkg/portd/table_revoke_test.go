@@ -3,6 +3,7 @@ package portd
 import (
 	"errors"
 	"log/slog"
+	"net"
 	"testing"
 
 	"github.com/rtpkit/rtpkit/pkg/ifspec"
@@ -156,5 +157,28 @@ func TestStaleRecordAfterFree(t *testing.T) {
 				t.Fatalf("%d sockets open, want %d", tab.nsock, want)
 			}
 		})
+	}
+}
+
+// TestBusyPortNotLost: a port another socket holds (another program, or a
+// worker still closing its copy of a released socket) is skipped, and can
+// be leased again once it is free: it is not lost for the life of portd.
+func TestBusyPortNotLost(t *testing.T) {
+	tab := newTestTable(t, 37960, 37963) // two pairs
+	other, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 37960})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := tab.lease("ng-ctl", "", 4, 2, false)
+	if err != nil || len(got) != 1 || got[0].RTP.Port() != 37962 {
+		t.Fatalf("lease beside a busy pair: %+v %v", got, err)
+	}
+	if _, err := tab.lease("ng-ctl", "", 4, 1, false); err == nil {
+		t.Fatal("leased a pair while the other one is busy")
+	}
+	_ = other.Close()
+	again, err := tab.lease("ng-ctl", "", 4, 1, false)
+	if err != nil || len(again) != 1 || again[0].RTP.Port() != 37960 {
+		t.Fatalf("the pair freed by the other socket: %+v %v", again, err)
 	}
 }
