@@ -1,12 +1,13 @@
 package handoff
 
 import (
-	"bytes"
 	"encoding/json"
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
 	"testing"
+
+	"github.com/rtpkit/rtpkit/pkg/testutil"
 )
 
 func randomMsg(r *rand.Rand) Msg {
@@ -25,20 +26,7 @@ func TestCodecMatchesEncodingJSON(t *testing.T) {
 	fast := 0
 	for i := 0; i < 20000; i++ {
 		m := randomMsg(r)
-		want, err := json.Marshal(&m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := encodeMsg(&m)
-		if err != nil || !bytes.Equal(got, want) {
-			t.Fatalf("message %d %+v:\nfast %s (%v)\njson %s", i, m, got, err, want)
-		}
-		a, errA := decodeMsg(got)
-		var b Msg
-		errB := json.Unmarshal(got, &b)
-		if (errA == nil) != (errB == nil) || a != b {
-			t.Fatalf("message %d decodes differently:\n%s\nfast %+v (%v)\njson %+v (%v)", i, got, a, errA, b, errB)
-		}
+		got := testutil.CheckJSONCodec(t, m, encodeMsg, decodeMsg)
 		if _, ok := parseMsg(got); ok {
 			fast++
 		}

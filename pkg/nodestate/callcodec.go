@@ -358,33 +358,48 @@ func (d *decoder) str() (string, error) {
 	return d.s[i:j], nil
 }
 
-// integer reads a JSON number that is a plain integer, as a signed value
-// within [lo, hi].
-func (d *decoder) integer(lo, hi int64) (int64, error) {
-	d.space()
+// magnitude reads the digits of a plain integer (no sign) of at most max
+// digits and returns their value; ok is false for no digits, a leading
+// zero, a fraction or exponent after them, or a value beyond uint64.
+func (d *decoder) magnitude(max int) (v uint64, ok bool) {
 	start := d.i
-	if d.i < len(d.b) && d.b[d.i] == '-' {
-		d.i++
-	}
-	digits := d.i
 	for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
 		d.i++
 	}
-	n := d.i - digits
-	if n == 0 || n > 18 || (n > 1 && d.b[digits] == '0') {
-		return 0, errSlowPath
+	n := d.i - start
+	if n == 0 || n > max || (n > 1 && d.b[start] == '0') {
+		return 0, false
 	}
 	if d.i < len(d.b) {
 		switch d.b[d.i] {
 		case '.', 'e', 'E':
-			return 0, errSlowPath
+			return 0, false
 		}
 	}
-	var v int64
-	for _, c := range d.b[digits:d.i] { // at most 18 digits: no overflow
-		v = v*10 + int64(c-'0')
+	for _, c := range d.b[start:d.i] {
+		digit := uint64(c - '0')
+		if v > (1<<64-1-digit)/10 {
+			return 0, false // overflow: encoding/json's error
+		}
+		v = v*10 + digit
 	}
-	if digits != start {
+	return v, true
+}
+
+// integer reads a JSON number that is a plain integer, as a signed value
+// within [lo, hi].
+func (d *decoder) integer(lo, hi int64) (int64, error) {
+	d.space()
+	neg := d.i < len(d.b) && d.b[d.i] == '-'
+	if neg {
+		d.i++
+	}
+	m, ok := d.magnitude(18) // at most 18 digits: within int64
+	if !ok {
+		return 0, errSlowPath
+	}
+	v := int64(m)
+	if neg {
 		v = -v
 	}
 	if v < lo || v > hi {
@@ -402,27 +417,9 @@ func (d *decoder) intField() (int, error) {
 // (allocation generations are random 64-bit numbers).
 func (d *decoder) uint64Field() (uint64, error) {
 	d.space()
-	start := d.i
-	for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
-		d.i++
-	}
-	n := d.i - start
-	if n == 0 || n > 20 || (n > 1 && d.b[start] == '0') {
+	v, ok := d.magnitude(20)
+	if !ok {
 		return 0, errSlowPath
-	}
-	if d.i < len(d.b) {
-		switch d.b[d.i] {
-		case '.', 'e', 'E':
-			return 0, errSlowPath
-		}
-	}
-	var v uint64
-	for _, c := range d.b[start:d.i] {
-		digit := uint64(c - '0')
-		if v > (1<<64-1-digit)/10 {
-			return 0, errSlowPath // overflow: encoding/json's error
-		}
-		v = v*10 + digit
 	}
 	return v, nil
 }

@@ -1,13 +1,14 @@
 package nodestate
 
 import (
-	"bytes"
 	"encoding/json"
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/rtpkit/rtpkit/pkg/testutil"
 )
 
 // randomCall builds a record exercising every field, optional ones present
@@ -87,23 +88,11 @@ func TestCallCodecMatchesEncodingJSON(t *testing.T) {
 	fast := 0
 	for i := 0; i < 20000; i++ {
 		c := randomCall(r)
-		want, err := json.Marshal(&c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := marshalCall(&c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Fatalf("record %d:\nfast %s\njson %s", i, got, want)
-		}
-		var a, b Call
-		errA := unmarshalCall(got, &a)
-		errB := json.Unmarshal(got, &b)
-		if (errA == nil) != (errB == nil) || !reflect.DeepEqual(a, b) {
-			t.Fatalf("record %d decodes differently:\n%s\nfast %+v (%v)\njson %+v (%v)", i, got, a, errA, b, errB)
-		}
+		got := testutil.CheckJSONCodec(t, c, marshalCall, func(b []byte) (Call, error) {
+			var v Call
+			err := unmarshalCall(b, &v)
+			return v, err
+		})
 		d := decoder{b: got}
 		var v Call
 		if d.call(&v) == nil {

@@ -10,10 +10,9 @@ import (
 	"time"
 )
 
-// fakeNG answers every ng request with result ok, except that it drops
-// the first offer of each client (cookies "bench-<stamp>-<client>-<seq>":
-// the client must send it again).
-func fakeNG(t *testing.T) string {
+// fakeNG serves ng on a loopback socket: respond gives the reply document
+// to a request (cookie and document), or false to send none.
+func fakeNG(t *testing.T, respond func(cookie, doc []byte) (string, bool)) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -21,8 +20,6 @@ func fakeNG(t *testing.T) string {
 	}
 	t.Cleanup(func() { _ = pc.Close() })
 	go func() {
-		var mu sync.Mutex
-		seen := map[string]bool{}
 		buf := make([]byte, 65536)
 		for {
 			n, from, err := pc.ReadFrom(buf)
@@ -33,28 +30,39 @@ func fakeNG(t *testing.T) string {
 			if !ok {
 				continue
 			}
-			if bytes.Contains(doc, []byte("5:offer")) {
-				client := string(cookie[:bytes.LastIndexByte(cookie, '-')+1])
-				mu.Lock()
-				first := !seen[client]
-				seen[client] = true
-				mu.Unlock()
-				if first {
-					continue
-				}
+			if reply, ok := respond(cookie, doc); ok {
+				_, _ = pc.WriteTo(append(append(append([]byte(nil), cookie...), ' '), reply...), from)
 			}
-			reply := append(append(append([]byte(nil), cookie...), ' '), "d6:result2:oke"...)
-			_, _ = pc.WriteTo(reply, from)
 		}
 	}()
 	return pc.LocalAddr().String()
+}
+
+// droppingFirstOffers answers every request with result ok, except the
+// first offer of each client (cookies "bench-<stamp>-<client>-<seq>"):
+// the client must send it again.
+func droppingFirstOffers() func(cookie, doc []byte) (string, bool) {
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	return func(cookie, doc []byte) (string, bool) {
+		if bytes.Contains(doc, []byte("5:offer")) {
+			client := string(cookie[:bytes.LastIndexByte(cookie, '-')+1])
+			mu.Lock()
+			defer mu.Unlock()
+			if !seen[client] {
+				seen[client] = true
+				return "", false
+			}
+		}
+		return "d6:result2:oke", true
+	}
 }
 
 // TestBenchSetupRetransmits: one client and several multiplexed on the
 // load's socket complete cycles, and each sends its request again when
 // the reply does not come.
 func TestBenchSetupRetransmits(t *testing.T) {
-	addr := fakeNG(t)
+	addr := fakeNG(t, droppingFirstOffers())
 	for _, clients := range []int{1, 8} {
 		res, err := BenchSetup(context.Background(), addr, clients, 2500*time.Millisecond)
 		if err != nil {
@@ -72,27 +80,13 @@ func TestBenchSetupRetransmits(t *testing.T) {
 // TestBenchSetupCountsErrors: a server refusing answers makes every cycle
 // an error, reported with its reason.
 func TestBenchSetupCountsErrors(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pc.Close() })
-	go func() {
-		buf := make([]byte, 65536)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			cookie, doc, _ := bytes.Cut(buf[:n], []byte(" "))
-			reply := "d6:result2:oke"
-			if bytes.Contains(doc, []byte("6:answer")) {
-				reply = "d12:error-reason9:no answer6:result5:errore"
-			}
-			_, _ = pc.WriteTo(append(append(append([]byte(nil), cookie...), ' '), reply...), from)
+	addr := fakeNG(t, func(_, doc []byte) (string, bool) {
+		if bytes.Contains(doc, []byte("6:answer")) {
+			return "d12:error-reason9:no answer6:result5:errore", true
 		}
-	}()
-	res, err := BenchSetup(context.Background(), pc.LocalAddr().String(), 4, time.Second)
+		return "d6:result2:oke", true
+	})
+	res, err := BenchSetup(context.Background(), addr, 4, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
