@@ -58,10 +58,25 @@ fi
 for i in $(seq 1 50); do grep -q '^Stop with' "$TMP/rtpkit.out" && break; sleep 0.2; done
 sleep 1
 
+# CPU per cycle of each process of a target (utime+stime from /proc, in
+# clock ticks), printed after each run.
+declare -A procs
+procs[rtpkit]=""
+for name in portd rtp-fwd ng-ctl; do
+  pid=$(grep -o "$name *running, pid [0-9]*" "$TMP/rtpkit.out" | awk '{print $NF}')
+  if [ -n "$pid" ]; then procs[rtpkit]+="$name=$pid "; fi
+done
+procs[rtpkit]+="bus=${pids[0]}" # rtpctl up hosts the embedded bus
+if [ -n "$RTPENGINE_NG" ]; then procs[rtpengine]="rtpengine=${pids[1]}"; fi
+ticks() { for np in $1; do awk '{printf "%s ", $14+$15}' "/proc/${np#*=}/stat" 2>/dev/null || printf "0 "; done; }
+HZ=$(getconf CLK_TCK)
+
 declare -A best
 run() { # name addr clients
-  local out
+  local out before after
+  before=$(ticks "${procs[$1]:-}")
   out=$("$BIN/rtpctl" bench setup --ng "$2" --clients "$3" --duration "$DUR" --label "$1" --json)
+  after=$(ticks "${procs[$1]:-}")
   local cps; cps=$(python3 -c 'import json,sys; print(round(json.load(sys.stdin)["cycles_per_second"]))' <<<"$out")
   python3 - "$out" <<'PY'
 import json, sys
@@ -71,6 +86,18 @@ print(f'{r["target"]:<10} clients {r["clients"]:<2} cycles/s {r["cycles_per_seco
       f'  offer {l["offer"]["p50"]:5.0f}/{l["offer"]["p99"]:6.0f} µs  answer {l["answer"]["p50"]:5.0f}/{l["answer"]["p99"]:6.0f}'
       f'  delete {l["delete"]["p50"]:5.0f}/{l["delete"]["p99"]:6.0f}  (p50/p99)')
 PY
+  if [ -n "${procs[$1]:-}" ]; then
+    python3 - "$out" "${procs[$1]}" "$before" "$after" "$HZ" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])
+names = [np.split("=")[0] for np in sys.argv[2].split()]
+b, a, hz = sys.argv[3].split(), sys.argv[4].split(), int(sys.argv[5])
+n = r["cycles_per_second"] * r["seconds"]
+if n > 0:
+    parts = [f"{nm} {(float(y) - float(x)) * 1e6 / hz / n:.0f}" for nm, x, y in zip(names, b, a)]
+    print("           CPU per cycle (µs): " + ", ".join(parts))
+PY
+  fi
   local key="$1/$3"
   if [ -z "${best[$key]:-}" ] || [ "$cps" -gt "${best[$key]}" ]; then best[$key]=$cps; fi
 }
