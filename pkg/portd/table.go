@@ -212,6 +212,18 @@ func (t *table) allocLocked(a ifspec.Address, single bool) (*pair, error) {
 		return nil, fmt.Errorf("%w: %d sockets open, limit %d (raise LimitNOFILE / ulimit -n)", errFDLimit, t.nsock, t.maxSockets)
 	}
 	pool := t.pools[a.Local]
+	// Ports found busy stay taken until the search ends, so that it does
+	// not pick them again, and then go back to the pool (into quarantine):
+	// another program holds them, or a worker that has not yet closed its
+	// copy of a socket portd just released. Marking them used for good
+	// would lose them for the life of portd (under load one port per such
+	// race, until the range ran dry); this way they are tried again later.
+	var busy []*pair
+	defer func() {
+		for _, b := range busy {
+			_ = pool.Release(int(b.base.Port()), b.ports())
+		}
+	}()
 	for attempt := 0; ; attempt++ {
 		var port int
 		var err error
@@ -226,14 +238,8 @@ func (t *table) allocLocked(a ifspec.Address, single bool) (*pair, error) {
 		base := netip.AddrPortFrom(a.Local, uint16(port))
 		p := &pair{base: base, single: single, iface: a.Name, adv: a.Advertised, gen: t.nextGen()}
 		if err := t.bindLocked(p); err != nil {
-			// Back to the pool (into quarantine): the port is bound by
-			// another program, or by a worker that has not yet closed its
-			// copy of a socket portd just released. Marking it used for
-			// good would lose it for the life of portd (under load, one
-			// port per such race, until the range ran dry); in quarantine
-			// it is tried again later.
-			_ = pool.Release(port, p.ports())
 			if errors.Is(err, unix.EADDRINUSE) && attempt < 16 {
+				busy = append(busy, p)
 				t.busyPorts++
 				if now := time.Now(); now.Sub(t.busyLogged) >= 5*time.Second {
 					t.log.Warn("port busy (another program, or a worker still closing it); trying another", "addr", base, "busy_so_far", t.busyPorts, "err", err)
@@ -241,6 +247,7 @@ func (t *table) allocLocked(a ifspec.Address, single bool) (*pair, error) {
 				}
 				continue
 			}
+			_ = pool.Release(port, p.ports())
 			return nil, err
 		}
 		t.pairs[base] = p

@@ -133,7 +133,7 @@ func TestStaleRecordAfterFree(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			tab := newTestTable(t, 37900, 37999)
+			tab := newTestTable(t, 17900, 17959)
 			tab.startGens(0xabcd << 32)
 			lease, err := tab.lease("ng-ctl", "", 4, 1, false)
 			if err != nil {
@@ -164,13 +164,14 @@ func TestStaleRecordAfterFree(t *testing.T) {
 // worker still closing its copy of a released socket) is skipped, and can
 // be leased again once it is free: it is not lost for the life of portd.
 func TestBusyPortNotLost(t *testing.T) {
-	tab := newTestTable(t, 37960, 37963) // two pairs
-	other, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 37960})
+	tab := newTestTable(t, 17960, 17963) // two pairs, below the ephemeral range (no client socket of a concurrent test can hold them)
+	other, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 17960})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = other.Close() })
 	got, err := tab.lease("ng-ctl", "", 4, 2, false)
-	if err != nil || len(got) != 1 || got[0].RTP.Port() != 37962 {
+	if err != nil || len(got) != 1 || got[0].RTP.Port() != 17962 {
 		t.Fatalf("lease beside a busy pair: %+v %v", got, err)
 	}
 	if _, err := tab.lease("ng-ctl", "", 4, 1, false); err == nil {
@@ -178,7 +179,7 @@ func TestBusyPortNotLost(t *testing.T) {
 	}
 	_ = other.Close()
 	again, err := tab.lease("ng-ctl", "", 4, 1, false)
-	if err != nil || len(again) != 1 || again[0].RTP.Port() != 37960 {
+	if err != nil || len(again) != 1 || again[0].RTP.Port() != 17960 {
 		t.Fatalf("the pair freed by the other socket: %+v %v", again, err)
 	}
 }
