@@ -1,45 +1,53 @@
 package cli
 
 import (
+	"math"
 	"os"
 	"runtime/debug"
 	"testing"
 )
 
-// TuneGC sets DefaultGCPercent unless GOGC is set, in which case the
-// runtime has already applied the operator's value and TuneGC keeps it.
+// TuneGC sets DefaultGCPercent and a soft memory limit unless the
+// environment sets GOGC (the runtime has then applied the operator's
+// value and TuneGC keeps it); GOMEMLIMIT keeps the limit alone.
 func TestTuneGC(t *testing.T) {
+	if availableMemory() <= 0 {
+		t.Fatal("no memory size found in /proc/meminfo")
+	}
 	for _, tc := range []struct {
-		name  string
-		gogc  *string
-		start int
-		want  int
+		name      string
+		env       map[string]string // unset unless named
+		wantGC    int
+		wantLimit int64
 	}{
-		{name: "GOGC unset", start: 100, want: DefaultGCPercent},
-		{name: "GOGC set", gogc: new("50"), start: 50, want: 50},
+		{name: "nothing set", wantGC: DefaultGCPercent, wantLimit: availableMemory() / MemoryLimitShare},
+		{name: "GOGC set", env: map[string]string{"GOGC": "50"}, wantGC: 50, wantLimit: math.MaxInt64},
+		{name: "GOMEMLIMIT set", env: map[string]string{"GOMEMLIMIT": "1GiB"}, wantGC: DefaultGCPercent, wantLimit: math.MaxInt64},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.gogc != nil {
-				t.Setenv("GOGC", *tc.gogc)
-			} else {
-				t.Setenv("GOGC", "")
-				unsetenv(t, "GOGC")
+			for _, k := range []string{"GOGC", "GOMEMLIMIT"} {
+				t.Setenv(k, tc.env[k])
+				if _, set := tc.env[k]; !set {
+					if err := os.Unsetenv(k); err != nil {
+						t.Fatal(err)
+					}
+				}
 			}
-			old := debug.SetGCPercent(tc.start)
-			defer debug.SetGCPercent(old)
+			start := tc.wantGC
+			if tc.env["GOGC"] == "" {
+				start = 100
+			}
+			oldGC := debug.SetGCPercent(start)
+			oldLimit := debug.SetMemoryLimit(math.MaxInt64)
+			defer debug.SetGCPercent(oldGC)
+			defer debug.SetMemoryLimit(oldLimit)
 			TuneGC()
-			if got := debug.SetGCPercent(tc.start); got != tc.want {
-				t.Fatalf("GC percent %d, want %d", got, tc.want)
+			if got := debug.SetGCPercent(start); got != tc.wantGC {
+				t.Errorf("GC percent %d, want %d", got, tc.wantGC)
+			}
+			if got := debug.SetMemoryLimit(-1); got != tc.wantLimit {
+				t.Errorf("memory limit %d, want %d", got, tc.wantLimit)
 			}
 		})
-	}
-}
-
-// unsetenv removes key for the rest of the test (t.Setenv has already
-// arranged for its value to be restored).
-func unsetenv(t *testing.T, key string) {
-	t.Helper()
-	if err := os.Unsetenv(key); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -137,11 +137,52 @@ func Main(name, summary string, cfg Config, common *Common, run func(ctx context
 // of two and marks about a quarter as often.
 const DefaultGCPercent = 400
 
-// TuneGC applies DefaultGCPercent unless GOGC is set.
+// MemoryLimitShare is the soft memory limit (GOMEMLIMIT) a daemon gets when
+// the environment sets neither GOGC nor GOMEMLIMIT: this fraction of the
+// host's memory (or of its cgroup's limit, if lower). It bounds what the
+// higher GC target costs in memory on a node with very many calls: near
+// the limit the collector runs as often as it must, whatever GOGC says.
+const MemoryLimitShare = 8
+
+// TuneGC applies DefaultGCPercent unless GOGC is set, and with it a soft
+// memory limit of 1/MemoryLimitShare of the memory available unless
+// GOMEMLIMIT is set.
 func TuneGC() {
-	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(DefaultGCPercent)
+	if _, set := os.LookupEnv("GOGC"); set {
+		return
 	}
+	debug.SetGCPercent(DefaultGCPercent)
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		if total := availableMemory(); total > 0 {
+			debug.SetMemoryLimit(total / MemoryLimitShare)
+		}
+	}
+}
+
+// availableMemory is the host's MemTotal, or the cgroup (v2) memory.max
+// of this process if that is lower; 0 if neither can be read.
+func availableMemory() int64 {
+	var total int64
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				if kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64); err == nil {
+					total = kb * 1024
+				}
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/self/cgroup"); err == nil {
+		// cgroup v2: one line "0::/path".
+		if _, path, ok := strings.Cut(strings.TrimSpace(string(b)), "0::"); ok {
+			if m, err := os.ReadFile("/sys/fs/cgroup" + path + "/memory.max"); err == nil {
+				if v, err := strconv.ParseInt(strings.TrimSpace(string(m)), 10, 64); err == nil && v > 0 && (total == 0 || v < total) {
+					total = v
+				}
+			}
+		}
+	}
+	return total
 }
 
 // PprofEnv names a debug knob: "DAEMON=ADDR:PORT[,DAEMON=ADDR:PORT...]"
