@@ -39,7 +39,7 @@ func TestFollowRecords(t *testing.T) {
 	defer cancel()
 	log := testutil.Logger(t)
 	states := newStateStore(nil, log)
-	store, err := nodestate.Open(ctx, conn, nodestate.Options{OnWriteError: states.writeFailed})
+	store, err := nodestate.Open(ctx, conn, nodestate.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestFollowRecords(t *testing.T) {
 		Timers: calls.Timers{Timeout: 60, SilentTimeout: 3600, OfferTimeout: 3600, DeleteDelay: 30}})
 	states.current = e.Record
 	go states.run(ctx)
-	n, err := followRecords(ctx, table, e, 10*time.Second, log)
+	n, err := followRecords(ctx, table, e, states.echo, 10*time.Second, log)
 	if err != nil || n != 2 {
 		t.Fatalf("loaded %d calls (%v), want 2", n, err)
 	}

@@ -33,7 +33,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer conn.Close()
 	states := newStateStore(nil, log)
-	store, err := nodestate.Open(ctx, conn, nodestate.Options{OnWriteError: states.writeFailed})
+	store, err := nodestate.Open(ctx, conn, nodestate.Options{})
 	if err != nil {
 		return err
 	}
@@ -56,7 +56,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	// Calls made before a restart, and calls restored from other nodes;
 	// then, in the background, what redis-sync writes.
-	n, err := followRecords(ctx, callTable, engine, 10*time.Second, log)
+	n, err := followRecords(ctx, callTable, engine, states.echo, 10*time.Second, log)
 	if err != nil {
 		return fmt.Errorf("load calls from node state: %w", err)
 	}
@@ -221,7 +221,9 @@ var redisMark = []byte(`"source":"` + nodestate.SourceRedis + `"`)
 // followRecords loads every call record there is into the engine (calls
 // made before a restart, calls restored from other nodes) and returns how
 // many, once they are in; it waits at most timeout for them. It then keeps
-// the engine in step, until ctx ends, with what redis-sync writes:
+// the engine in step, until ctx ends, with what redis-sync writes (and
+// tells echo, if not nil, of every record it sees, ng-ctl's own writes
+// included, which is how the state store confirms them):
 //
 //   - Records redis-sync writes (Source "redis") are loaded, own or
 //     foreign: a call restored as own after a whole-node restart, a foreign
@@ -232,12 +234,15 @@ var redisMark = []byte(`"source":"` + nodestate.SourceRedis + `"`)
 //     it back could only turn a call back to an older state, or bring back
 //     a call that has ended since).
 //   - A delete is applied to foreign calls only (own calls end here).
-func followRecords(ctx context.Context, t *nodestate.Table[nodestate.Call], e *calls.Engine, timeout time.Duration, log *slog.Logger) (int, error) {
+func followRecords(ctx context.Context, t *nodestate.Table[nodestate.Call], e *calls.Engine, echo func(id string, op nodestate.Op, raw []byte), timeout time.Duration, log *slog.Logger) (int, error) {
 	// loading is true until the records present at start are in: the skip
 	// func, which runs ahead of the loop below, keeps all of those.
 	var loading atomic.Bool
 	loading.Store(true)
 	w, err := t.WatchSkippingRaw(ctx, log, func(id string, op nodestate.Op, raw []byte) bool {
+		if echo != nil {
+			echo(id, op, raw)
+		}
 		switch {
 		case loading.Load():
 			return false

@@ -1,7 +1,10 @@
 package ngctl
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -9,52 +12,99 @@ import (
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
 )
 
-// stateStore writes calls to node state with pipelined publishes: Save and
-// Remove hand the write to the bus client and return at once; nothing
-// waits for the acknowledgements. The store reports failed writes
-// (refused, lost in a reconnect, or not acknowledged in time) through
-// writeFailed, which it must be opened with (nodestate.Options.OnWriteError):
-// such a write marks the call dirty, and the latest state of every dirty
-// call is written again (so nothing is lost while the bus is away).
+// confirmTicks is how many ticks of the store's loop (a second each) a
+// write may go without coming back in the watch before it is read back.
+const confirmTicks = 3
+
+// stateStore writes calls to node state without waiting: Save and Remove
+// publish the record (nodestate.Table.Publish: no acknowledgement from the
+// bus) and return at once. A write is confirmed when it comes back in
+// ng-ctl's own watch of the calls (echo, called from followRecords); one
+// that has not come back within confirmTicks seconds is read back from the
+// bucket. A write that is not there (refused, or lost with the bus) marks
+// the call dirty, and the latest state of every dirty call is written
+// again, so nothing is lost while the bus is away.
+//
+// Confirming by the watch rather than by JetStream acknowledgements spares
+// the bus one message per write and ng-ctl one reply to read: ng-ctl
+// receives its writes back in the watch anyway.
 type stateStore struct {
 	calls *nodestate.Table[nodestate.Call]
 	log   *slog.Logger
 
 	mu    sync.Mutex
 	dirty map[string]bool
+	// pending are the writes not yet seen again, by call; tick counts the
+	// loop's ticks, seq the writes.
+	pending map[string]pendingWrite
+	tick    uint64
+	seq     uint64
 	// current returns the latest record of a call, false if it is gone.
 	current func(id string) (nodestate.Call, bool)
 
 	lastErr time.Time
 }
 
+// pendingWrite is the last write of a call that has not come back yet.
+type pendingWrite struct {
+	data    []byte // the record as published; nil for a delete
+	deleted bool
+	tick    uint64 // the loop's tick when it was published
+	seq     uint64 // tells a write from a later one of the same call
+}
+
 func newStateStore(calls *nodestate.Table[nodestate.Call], log *slog.Logger) *stateStore {
-	return &stateStore{calls: calls, log: log, dirty: map[string]bool{}}
+	return &stateStore{calls: calls, log: log, dirty: map[string]bool{}, pending: map[string]pendingWrite{}}
 }
 
 // Save writes the call's record.
 func (s *stateStore) Save(c nodestate.Call) {
 	data, err := s.calls.Encode(c.ID, c)
-	if err == nil {
-		_, err = s.calls.PutEncodedAsync(c.ID, data)
-	}
 	if err != nil {
+		s.failed(c.ID, err)
+		return
+	}
+	// Pending before the publish: the echo can come back at once.
+	s.note(c.ID, pendingWrite{data: data})
+	if err := s.calls.Publish(c.ID, data); err != nil {
 		s.failed(c.ID, err)
 	}
 }
 
 // Remove deletes the call's record.
 func (s *stateStore) Remove(id string) {
-	if _, err := s.calls.DeleteAsync(id); err != nil {
+	s.note(id, pendingWrite{deleted: true})
+	if err := s.calls.PublishDelete(id); err != nil {
 		s.failed(id, err)
 	}
 }
 
-// writeFailed is the store's nodestate.Options.OnWriteError.
-func (s *stateStore) writeFailed(kind, id string, err error) {
-	if kind == nodestate.CallKind {
-		s.failed(id, err)
+func (s *stateStore) note(id string, w pendingWrite) {
+	s.mu.Lock()
+	s.seq++
+	w.tick, w.seq = s.tick, s.seq
+	s.pending[id] = w
+	s.mu.Unlock()
+}
+
+// echo is told every call record the watch delivers (before the watch
+// decodes or skips it): a record that is the call's pending write
+// confirms it.
+func (s *stateStore) echo(id string, op nodestate.Op, raw []byte) {
+	s.mu.Lock()
+	if w, ok := s.pending[id]; ok && w.matches(op == nodestate.OpDelete, raw) {
+		delete(s.pending, id)
 	}
+	s.mu.Unlock()
+}
+
+// matches reports whether a record in node state (deleted, or these
+// bytes) is this write.
+func (w pendingWrite) matches(deleted bool, raw []byte) bool {
+	if w.deleted || deleted {
+		return w.deleted && deleted
+	}
+	return bytes.Equal(w.data, raw)
 }
 
 func (s *stateStore) failed(id string, err error) {
@@ -71,7 +121,7 @@ func (s *stateStore) failed(id string, err error) {
 	}
 }
 
-// run retries dirty calls every second until ctx ends.
+// run confirms writes and retries dirty calls every second until ctx ends.
 func (s *stateStore) run(ctx context.Context) {
 	retry := time.NewTicker(time.Second)
 	defer retry.Stop()
@@ -80,9 +130,77 @@ func (s *stateStore) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-retry.C:
+			s.confirm(ctx)
 			s.retryDirty()
 		}
 	}
+}
+
+// confirm reads back the writes that have not come back in the watch for
+// confirmTicks ticks. A record found as written confirms the write;
+// anything else makes the call dirty, so that its current state is written
+// again (as a failed acknowledgement did). After the first read that fails
+// for another reason than a missing record (the bus is away) the rest are
+// made dirty unread.
+func (s *stateStore) confirm(ctx context.Context) {
+	s.mu.Lock()
+	s.tick++
+	type late struct {
+		id string
+		w  pendingWrite
+	}
+	var due []late
+	for id, w := range s.pending {
+		if s.tick-w.tick >= confirmTicks {
+			due = append(due, late{id, w})
+		}
+	}
+	s.mu.Unlock()
+	busDown := false
+	for _, d := range due {
+		var err error
+		if !busDown {
+			err = s.readBack(ctx, d.id, d.w)
+			if err != nil && !errors.Is(err, errNotWritten) {
+				busDown = true
+			}
+		} else {
+			err = errors.New("not confirmed while the bus is away")
+		}
+		s.mu.Lock()
+		if cur, ok := s.pending[d.id]; ok && cur.seq == d.w.seq {
+			delete(s.pending, d.id)
+		} else {
+			err = nil // a later write of the call is pending: it will be checked
+		}
+		s.mu.Unlock()
+		if err != nil {
+			s.failed(d.id, err)
+		}
+	}
+}
+
+// errNotWritten: the read-back found something else than the write.
+var errNotWritten = errors.New("write not in node state")
+
+func (s *stateStore) readBack(ctx context.Context, id string, w pendingWrite) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	raw, err := s.calls.GetRaw(ctx, id)
+	switch {
+	case errors.Is(err, nodestate.ErrNotFound):
+		if w.deleted {
+			return nil
+		}
+		return fmt.Errorf("%w: record missing", errNotWritten)
+	case err != nil:
+		return err
+	case w.deleted:
+		return fmt.Errorf("%w: record still there", errNotWritten)
+	case !bytes.Equal(raw, w.data):
+		return fmt.Errorf("%w: another record is there", errNotWritten)
+	}
+	return nil
 }
 
 func (s *stateStore) retryDirty() {

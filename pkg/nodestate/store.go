@@ -42,6 +42,7 @@ type Store struct {
 	js   jetstream.JetStream
 	kv   jetstream.KeyValue
 	node string
+	nc   *nats.Conn
 }
 
 // BucketName is the bucket holding node's state.
@@ -102,7 +103,7 @@ func Open(ctx context.Context, c *bus.Conn, opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open node state %s: %w", name, err)
 	}
-	return &Store{js: js, kv: kv, node: c.Node()}, nil
+	return &Store{js: js, kv: kv, node: c.Node(), nc: c.NC}, nil
 }
 
 // recordOfSubject returns the kind and id of the record a write subject

@@ -125,6 +125,47 @@ func (t *Table[T]) PutEncodedAsync(id string, data []byte) (jetstream.PubAckFutu
 	return f, nil
 }
 
+// Publish writes a record encoded by Encode with a plain publish on the
+// record's subject: the bucket's stream stores it, and no acknowledgement
+// comes back. That spares the bus an acknowledgement per write and the
+// writer a reply to read and match, but a write the bus refuses or loses
+// goes unnoticed here: a writer that uses Publish confirms its writes
+// itself, by seeing them come back in its watch of the table (a skip func
+// of WatchSkippingRaw sees each record's stored bytes) and by reading back
+// (GetRaw) those that do not. While the bus is away the client buffers
+// what is published and sends it on reconnecting; an error means the
+// write was not even buffered. data must not be modified afterwards.
+func (t *Table[T]) Publish(id string, data []byte) error {
+	if err := t.s.nc.Publish(t.subject(id), data); err != nil {
+		return fmt.Errorf("publish %s %q: %w", t.kind, id, err)
+	}
+	return nil
+}
+
+// PublishDelete deletes the record the way Publish writes one: no
+// acknowledgement, the writer confirms.
+func (t *Table[T]) PublishDelete(id string) error {
+	m := nats.NewMsg(t.subject(id))
+	m.Header.Set("KV-Operation", "DEL")
+	if err := t.s.nc.PublishMsg(m); err != nil {
+		return fmt.Errorf("publish delete %s %q: %w", t.kind, id, err)
+	}
+	return nil
+}
+
+// GetRaw returns the stored form of the record id (as Encode made it), or
+// ErrNotFound if there is none or it was deleted.
+func (t *Table[T]) GetRaw(ctx context.Context, id string) ([]byte, error) {
+	kve, err := t.s.kv.Get(ctx, t.key(id))
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+			return nil, fmt.Errorf("%s %q: %w", t.kind, id, ErrNotFound)
+		}
+		return nil, fmt.Errorf("get %s %q: %w", t.kind, id, err)
+	}
+	return kve.Value(), nil
+}
+
 // subject is the bus subject that writes the record id.
 func (t *Table[T]) subject(id string) string {
 	return "$KV." + t.s.kv.Bucket() + "." + t.key(id)
