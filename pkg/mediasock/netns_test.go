@@ -169,9 +169,10 @@ func TestNetNSFreeBind(t *testing.T) {
 		name string
 		vip  netip.AddrPort
 		cidr string
+		free [2]int // level, option of FREEBIND
 	}{
-		{"ipv4", netip.MustParseAddrPort("192.0.2.99:31000"), "192.0.2.99/32"},
-		{"ipv6", netip.MustParseAddrPort("[2001:db8::99]:31000"), "2001:db8::99/128"},
+		{"ipv4", netip.MustParseAddrPort("192.0.2.99:31000"), "192.0.2.99/32", [2]int{unix.IPPROTO_IP, unix.IP_FREEBIND}},
+		{"ipv6", netip.MustParseAddrPort("[2001:db8::99]:31000"), "2001:db8::99/128", [2]int{unix.IPPROTO_IPV6, unix.IPV6_FREEBIND}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -196,6 +197,9 @@ func TestNetNSFreeBind(t *testing.T) {
 			defer s.Close()
 			if got := sockName(t, s); got != tt.vip {
 				t.Errorf("getsockname = %s, want %s", got, tt.vip)
+			}
+			if got := getInt(t, s, tt.free[0], tt.free[1]); got != 1 {
+				t.Errorf("FREEBIND = %d after binding a missing address, want 1", got)
 			}
 			testutil.AddAddr(t, ns, "media0", tt.cidr)
 			nsRoundTrip(t, ns, s)

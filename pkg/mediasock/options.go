@@ -14,10 +14,12 @@ const TOSExpeditedForwarding = 46 << 2
 // Options are the socket options [Bind] sets before binding. The zero value
 // sets none of them and leaves kernel defaults.
 type Options struct {
-	// FreeBind sets IP_FREEBIND (IPv4) or IPV6_FREEBIND (IPv6), which lets
-	// the socket bind to an address that is not (yet) configured on the
-	// host; the socket starts receiving as soon as the address appears. No
-	// capability is needed.
+	// FreeBind lets the socket bind to an address that is not (yet)
+	// configured on the host; the socket starts receiving as soon as the
+	// address appears. No capability is needed. The option
+	// (IP_FREEBIND / IPV6_FREEBIND) only matters to bind itself, so it is set
+	// only when a plain bind finds the address missing (EADDRNOTAVAIL): a
+	// socket on an address the host has costs no extra system call.
 	FreeBind bool
 	// RecvBuf and SendBuf, when > 0, set the socket receive and send buffer
 	// sizes in bytes. SO_RCVBUFFORCE/SO_SNDBUFFORCE are tried first (they
@@ -69,21 +71,19 @@ func setBuf(fd, force, plain int, name string, value int) error {
 	return setOpt(fd, unix.SOL_SOCKET, plain, name, value)
 }
 
-// apply sets the options on a fresh, unbound socket of the given family.
+// setFreeBind sets IP_FREEBIND or IPV6_FREEBIND on an unbound socket.
+func setFreeBind(fd, family int) error {
+	if family == unix.AF_INET6 {
+		return setOpt(fd, unix.IPPROTO_IPV6, unix.IPV6_FREEBIND, "IPV6_FREEBIND", 1)
+	}
+	return setOpt(fd, unix.IPPROTO_IP, unix.IP_FREEBIND, "IP_FREEBIND", 1)
+}
+
+// apply sets the options on a fresh, unbound socket of the given family,
+// all but FreeBind (see bindFD).
 func (o Options) apply(fd, family int) error {
 	if family == unix.AF_INET6 {
 		if err := setOpt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, "IPV6_V6ONLY", 1); err != nil {
-			return err
-		}
-	}
-	if o.FreeBind {
-		var err error
-		if family == unix.AF_INET6 {
-			err = setOpt(fd, unix.IPPROTO_IPV6, unix.IPV6_FREEBIND, "IPV6_FREEBIND", 1)
-		} else {
-			err = setOpt(fd, unix.IPPROTO_IP, unix.IP_FREEBIND, "IP_FREEBIND", 1)
-		}
-		if err != nil {
 			return err
 		}
 	}

@@ -62,7 +62,15 @@ func bindFD(fd, family int, local netip.AddrPort, opts Options) error {
 	// local has a port and a specific address (checkLocal), so a bind that
 	// succeeds bound exactly that: no getsockname to confirm it (portd
 	// binds four sockets per call).
-	if err := unix.Bind(fd, sa); err != nil {
+	err = unix.Bind(fd, sa)
+	if err == unix.EADDRNOTAVAIL && opts.FreeBind {
+		// A failed bind leaves the socket unbound: try again with FREEBIND.
+		if err := setFreeBind(fd, family); err != nil {
+			return err
+		}
+		err = unix.Bind(fd, sa)
+	}
+	if err != nil {
 		return os.NewSyscallError("bind", err)
 	}
 	return nil
