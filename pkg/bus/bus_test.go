@@ -43,6 +43,13 @@ func TestRequestReplyRoundTrip(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	// No ping before Ready: whoever sees the ping may use every endpoint.
+	if _, err := bus.Request[bus.Empty, bus.Hello](ctx, client, client.Subject("echo", "ping"), bus.Empty{}); !errors.Is(err, bus.ErrNoResponders) {
+		t.Fatalf("ping before Ready: %v, want no responders", err)
+	}
+	if err := svc.Ready(); err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name     string
@@ -85,6 +92,9 @@ func TestRequestReplyRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = svc2.Stop() })
+	if err := svc2.Ready(); err != nil {
+		t.Fatal(err)
+	}
 	all, err := bus.Scatter[bus.Empty, bus.Hello](ctx, client, client.Subject("ping"), bus.Empty{}, 300*time.Millisecond)
 	if err != nil || len(all) != 2 {
 		t.Fatalf("node ping: %d answers (%+v), err %v", len(all), all, err)

@@ -38,7 +38,8 @@ type Service struct {
 
 var semverRe = regexp.MustCompile(`^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
 
-// NewService registers daemon on the bus and answers its ping subjects.
+// NewService registers daemon on the bus. Its ping subjects answer once
+// Ready is called.
 func NewService(c *Conn, daemon, description string) (*Service, error) {
 	v := version.Version
 	if !semverRe.MatchString(v) {
@@ -56,16 +57,18 @@ func NewService(c *Conn, daemon, description string) (*Service, error) {
 	s := &Service{conn: c, svc: svc, hello: Hello{
 		Node: c.node, Daemon: daemon, PID: os.Getpid(), Version: version.Version, Started: time.Now().UTC(),
 	}}
-	ping := func(context.Context, Empty) (Hello, error) { return s.hello, nil }
-	if err := Handle(s, "ping", c.Subject(daemon, "ping"), ping); err != nil {
-		_ = svc.Stop()
-		return nil, err
-	}
-	if err := Handle(s, "node-ping", c.Subject("ping"), ping, NoQueue()); err != nil {
-		_ = svc.Stop()
-		return nil, err
-	}
 	return s, nil
+}
+
+// Ready answers the daemon's ping subjects. Daemons call it once every
+// other endpoint is served, so that whoever sees the ping (a supervisor, a
+// test, rtpctl status) finds the rest of the daemon's API already there.
+func (s *Service) Ready() error {
+	ping := func(context.Context, Empty) (Hello, error) { return s.hello, nil }
+	if err := Handle(s, "ping", s.conn.Subject(s.hello.Daemon, "ping"), ping); err != nil {
+		return err
+	}
+	return Handle(s, "node-ping", s.conn.Subject("ping"), ping, NoQueue())
 }
 
 func sanitizeSemverPart(v string) string {

@@ -149,6 +149,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		_ = srv.Close()
 		return err
 	}
+	if err := svc.Ready(); err != nil {
+		_ = srv.Close()
+		return err
+	}
 	a := srv.Addrs()
 	log.Info("ng-ctl ready", "udp", a.UDP, "tcp", a.TCP, "http", a.HTTP)
 	defer sdnotify.AddProbe("call table", func(context.Context) error { engine.Counts(); return nil })()

@@ -40,6 +40,9 @@ func TestDebianNATSServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = svc.Stop() }()
+	if err := svc.Ready(); err != nil {
+		t.Fatal(err)
+	}
 	h, err := bus.Request[bus.Empty, bus.Hello](ctx, c, c.Subject("probe", "ping"), bus.Empty{})
 	if err != nil || h.Daemon != "probe" {
 		t.Fatalf("ping over nats-server: %+v %v", h, err)

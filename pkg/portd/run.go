@@ -123,6 +123,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer func() { _ = freeSub.Unsubscribe() }()
+	if err := svc.Ready(); err != nil {
+		return err
+	}
 	// Holders of leases from an earlier run drop them when they hear this.
 	if err := bus.Publish(conn, conn.Subject("portd", SubjectStarted), Started{Instance: d.instance}); err != nil {
 		log.Warn("portd start not announced", "err", err)

@@ -82,6 +82,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}); err != nil {
 			return err
 		}
+		if err := svc.Ready(); err != nil {
+			return err
+		}
 		_ = sdnotify.Ready()
 		<-ctx.Done()
 		return nil
@@ -174,6 +177,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if h != nil {
 			return h
 		}
+	}
+	if err := svc.Ready(); err != nil {
+		return err
 	}
 
 	// Redis: check it, load the own partition (retrying while it is

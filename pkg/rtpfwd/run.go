@@ -73,6 +73,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer func() { _ = svc.Stop() }()
+	if err := svc.Ready(); err != nil {
+		return err
+	}
 	wg.Add(1)
 	go func() { defer wg.Done(); r.publishActivity(ctx, conn, cfg.WorkerID) }()
 	wg.Add(1)
