@@ -6,6 +6,9 @@
 #
 #   bench/setup-rate.sh [DURATION] [ROUNDS]      (defaults: 5s 2)
 #
+# With perf installed (Debian linux-perf) it also prints each process's system
+# calls and context switches per cycle (PERF=0: not).
+#
 # rtpengine runs with exactly the command line of issue 5:
 #   --config-file=none --table=-1 --foreground --interface=127.0.0.1
 #   --listen-ng=127.0.0.1:PORT --delete-delay=0
@@ -22,7 +25,7 @@ BIN=$PWD/bin
 TMP=$(mktemp -d)
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}" $PERFPIDS; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$TMP"
 }
@@ -71,9 +74,41 @@ if [ -n "$RTPENGINE_NG" ]; then procs[rtpengine]="rtpengine=${pids[1]}"; fi
 ticks() { for np in $1; do awk '{printf "%s ", $14+$15}' "/proc/${np#*=}/stat" 2>/dev/null || printf "0 "; done; }
 HZ=$(getconf CLK_TCK)
 
+# System calls and context switches per cycle of each process, counted by
+# perf (Debian linux-perf) when it is there and allowed; PERF=0 turns it off.
+PERF=${PERF:-auto}
+if [ "$PERF" = auto ]; then
+  PERF=0
+  if command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter,context-switches -x, -o /dev/null -- true 2>/dev/null; then PERF=1; fi
+fi
+PERFPIDS=""
+perf_start() { # procs: starts one perf stat per process, their pids in PERFPIDS
+  PERFPIDS=""
+  [ "$PERF" = 1 ] || return 0
+  for np in $1; do
+    perf stat -e raw_syscalls:sys_enter,context-switches -x, -o "$TMP/perf.${np%=*}" -p "${np#*=}" >/dev/null 2>&1 &
+    PERFPIDS+="$! "
+  done
+  sleep 0.2 # perf attaches
+}
+perf_report() { # procs perf-pids cycles
+  [ "$PERF" = 1 ] && [ -n "$2" ] || return 0
+  # shellcheck disable=SC2086 # a list of pids
+  kill -INT $2 2>/dev/null || true
+  # shellcheck disable=SC2086
+  wait $2 2>/dev/null || true
+  local line="           system calls / context switches per cycle:"
+  for np in $1; do
+    line+=$(awk -F, -v n="${np%=*}" -v c="$3" '/sys_enter/{sc=$1} /context-switches/{cs=$1} END{if (c > 0) printf " %s %.1f/%.1f,", n, sc/c, cs/c}' "$TMP/perf.${np%=*}")
+  done
+  echo "${line%,}"
+}
+
 declare -A best
 run() { # name addr clients
-  local out before after
+  local out before after perfpids
+  perf_start "${procs[$1]:-}"
+  perfpids=$PERFPIDS
   before=$(ticks "${procs[$1]:-}")
   out=$("$BIN/rtpctl" bench setup --ng "$2" --clients "$3" --duration "$DUR" --label "$1" --json)
   after=$(ticks "${procs[$1]:-}")
@@ -98,6 +133,7 @@ if n > 0:
     print("           CPU per cycle (µs): " + ", ".join(parts))
 PY
   fi
+  perf_report "${procs[$1]:-}" "$perfpids" "$(python3 -c 'import json,sys; r=json.load(sys.stdin); print(round(r["cycles_per_second"]*r["seconds"]))' <<<"$out")"
   local key="$1/$3"
   if [ -z "${best[$key]:-}" ] || [ "$cps" -gt "${best[$key]}" ]; then best[$key]=$cps; fi
 }
