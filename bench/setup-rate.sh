@@ -91,28 +91,28 @@ perf_start() { # procs: starts one perf stat per process, their pids in PERFPIDS
   done
   sleep 0.2 # perf attaches
 }
-perf_report() { # procs perf-pids cycles
-  [ "$PERF" = 1 ] && [ -n "$2" ] || return 0
+perf_report() { # procs cycles: stops the perf stats of perf_start, prints their counts
+  [ "$PERF" = 1 ] && [ -n "$PERFPIDS" ] || return 0
   # shellcheck disable=SC2086 # a list of pids
-  kill -INT $2 2>/dev/null || true
+  kill -INT $PERFPIDS 2>/dev/null || true
   # shellcheck disable=SC2086
-  wait $2 2>/dev/null || true
+  wait $PERFPIDS 2>/dev/null || true
+  PERFPIDS=""
   local line="           system calls / context switches per cycle:"
   for np in $1; do
-    line+=$(awk -F, -v n="${np%=*}" -v c="$3" '/sys_enter/{sc=$1} /context-switches/{cs=$1} END{if (c > 0) printf " %s %.1f/%.1f,", n, sc/c, cs/c}' "$TMP/perf.${np%=*}")
+    line+=$(awk -F, -v n="${np%=*}" -v c="$2" '/sys_enter/{sc=$1} /context-switches/{cs=$1} END{if (c > 0) printf " %s %.1f/%.1f,", n, sc/c, cs/c}' "$TMP/perf.${np%=*}")
   done
   echo "${line%,}"
 }
 
 declare -A best
 run() { # name addr clients
-  local out before after perfpids
+  local out before after cps cycles
   perf_start "${procs[$1]:-}"
-  perfpids=$PERFPIDS
   before=$(ticks "${procs[$1]:-}")
   out=$("$BIN/rtpctl" bench setup --ng "$2" --clients "$3" --duration "$DUR" --label "$1" --json)
   after=$(ticks "${procs[$1]:-}")
-  local cps; cps=$(python3 -c 'import json,sys; print(round(json.load(sys.stdin)["cycles_per_second"]))' <<<"$out")
+  read -r cps cycles < <(python3 -c 'import json,sys; r=json.load(sys.stdin); print(round(r["cycles_per_second"]), round(r["cycles_per_second"]*r["seconds"]))' <<<"$out")
   python3 - "$out" <<'PY'
 import json, sys
 r = json.loads(sys.argv[1])
@@ -133,7 +133,7 @@ if n > 0:
     print("           CPU per cycle (µs): " + ", ".join(parts))
 PY
   fi
-  perf_report "${procs[$1]:-}" "$perfpids" "$(python3 -c 'import json,sys; r=json.load(sys.stdin); print(round(r["cycles_per_second"]*r["seconds"]))' <<<"$out")"
+  perf_report "${procs[$1]:-}" "$cycles"
   local key="$1/$3"
   if [ -z "${best[$key]:-}" ] || [ "$cps" -gt "${best[$key]}" ]; then best[$key]=$cps; fi
 }
