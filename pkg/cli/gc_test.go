@@ -3,6 +3,7 @@ package cli
 import (
 	"math"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"testing"
 )
@@ -47,6 +48,38 @@ func TestTuneGC(t *testing.T) {
 			}
 			if got := debug.SetMemoryLimit(-1); got != tc.wantLimit {
 				t.Errorf("memory limit %d, want %d", got, tc.wantLimit)
+			}
+		})
+	}
+}
+
+// TuneProcs gives control-plane daemons ControlPlaneProcs, leaves rtp-fwd
+// alone and keeps a GOMAXPROCS the environment sets.
+func TestTuneProcs(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		daemon string
+		env    string // GOMAXPROCS, unset if empty
+		start  int
+		want   int
+	}{
+		{name: "control plane", daemon: "ng-ctl", start: 2, want: ControlPlaneProcs},
+		{name: "bus host", daemon: "rtpctl-up", start: 2, want: ControlPlaneProcs},
+		{name: "data plane", daemon: "rtp-fwd", start: 2, want: 2},
+		{name: "GOMAXPROCS set", daemon: "portd", env: "2", start: 2, want: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("GOMAXPROCS", tc.env)
+			if tc.env == "" {
+				if err := os.Unsetenv("GOMAXPROCS"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			old := runtime.GOMAXPROCS(tc.start)
+			defer runtime.GOMAXPROCS(old)
+			TuneProcs(tc.daemon)
+			if got := runtime.GOMAXPROCS(0); got != tc.want {
+				t.Errorf("GOMAXPROCS %d, want %d", got, tc.want)
 			}
 		})
 	}

@@ -11,6 +11,7 @@ import (
 	_ "net/http/pprof" // served only with RTPKIT_DEBUG_PPROF
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -109,6 +110,7 @@ func Main(name, summary string, cfg Config, common *Common, run func(ctx context
 	slog.SetDefault(log)
 	StartPprof(name, log)
 	TuneGC()
+	TuneProcs(name)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// systemd (Type=notify): the daemon calls sdnotify.Ready itself; the
@@ -157,6 +159,29 @@ func TuneGC() {
 			debug.SetMemoryLimit(total / MemoryLimitShare)
 		}
 	}
+}
+
+// ControlPlaneProcs is GOMAXPROCS, the number of threads that run Go code
+// at once, of the control-plane daemons (ng-ctl, portd, redis-sync, and
+// the bus `rtpctl up` hosts) unless the environment sets GOMAXPROCS. Their
+// work comes as a stream of small messages, and with more than one P the
+// Go scheduler wakes a second thread for nearly every one, which finds
+// nothing to do, spins and sleeps again (futex, nanosleep): on a 2-vCPU
+// VM that cost more CPU than the daemons' own work when the load was low.
+// One P handles several thousand requests a second. rtp-fwd, whose packet
+// loops run one per core, keeps Go's default.
+const ControlPlaneProcs = 1
+
+// dataPlane names the daemons TuneProcs leaves alone.
+var dataPlane = map[string]bool{"rtp-fwd": true}
+
+// TuneProcs sets GOMAXPROCS to ControlPlaneProcs in a control-plane
+// daemon unless the environment sets GOMAXPROCS.
+func TuneProcs(daemon string) {
+	if _, set := os.LookupEnv("GOMAXPROCS"); set || dataPlane[daemon] {
+		return
+	}
+	runtime.GOMAXPROCS(ControlPlaneProcs)
 }
 
 // availableMemory is the host's MemTotal, or the cgroup (v2) memory.max

@@ -321,6 +321,7 @@ func cmdUp(args []string, stdout, stderr io.Writer) int {
 	log := u.opts.common.NewLogger(stderr, "rtpctl-up")
 	cli.StartPprof("rtpctl-up", log)
 	cli.TuneGC() // the embedded bus runs in this process
+	cli.TuneProcs("rtpctl-up")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := u.run(ctx, stdout, log); err != nil {
