@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -183,36 +184,68 @@ func (e *Engine) Set(id StreamID, s Stream) error {
 }
 
 func (e *Engine) set(id StreamID, s Stream) error {
-	switch {
-	case id == 0:
-		return fmt.Errorf("%w: id 0", ErrInvalidStream)
-	case s.FD < 0:
-		return fmt.Errorf("%w: fd %d", ErrInvalidStream, s.FD)
-	case s.Peer == id || s.RTCP == id:
-		return fmt.Errorf("%w: linked to itself", ErrInvalidStream)
-	case s.Learning > Off:
-		return fmt.Errorf("%w: learning mode %d", ErrInvalidStream, s.Learning)
-	}
-	family, err := socketFamily(s.FD)
+	s, family, err := check(id, s)
 	if err != nil {
 		return err
 	}
-	if s.Signalled.IsValid() {
-		s.Signalled = netip.AddrPortFrom(s.Signalled.Addr().Unmap(), s.Signalled.Port())
-		if family == unix.AF_INET && !s.Signalled.Addr().Is4() {
-			return fmt.Errorf("%w: %s on an IPv4 socket", ErrFamily, s.Signalled)
-		}
-	}
-
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
 		return ErrClosed
 	}
-	old := e.streams[id]
-	if err := e.checkLinks(id, old, s); err != nil {
+	p, err := e.setLocked(id, s, family)
+	if err != nil {
 		e.mu.Unlock()
 		return err
+	}
+	p.loop.wake()
+	e.mu.Unlock()
+	return e.finish(p)
+}
+
+// check validates a stream configuration ahead of Set and returns it with
+// Signalled in its canonical form, and the socket's address family.
+func check(id StreamID, s Stream) (Stream, int, error) {
+	switch {
+	case id == 0:
+		return s, 0, fmt.Errorf("%w: id 0", ErrInvalidStream)
+	case s.FD < 0:
+		return s, 0, fmt.Errorf("%w: fd %d", ErrInvalidStream, s.FD)
+	case s.Peer == id || s.RTCP == id:
+		return s, 0, fmt.Errorf("%w: linked to itself", ErrInvalidStream)
+	case s.Learning > Off:
+		return s, 0, fmt.Errorf("%w: learning mode %d", ErrInvalidStream, s.Learning)
+	}
+	family, err := socketFamily(s.FD)
+	if err != nil {
+		return s, 0, err
+	}
+	if s.Signalled.IsValid() {
+		s.Signalled = netip.AddrPortFrom(s.Signalled.Addr().Unmap(), s.Signalled.Port())
+		if family == unix.AF_INET && !s.Signalled.Addr().Is4() {
+			return s, 0, fmt.Errorf("%w: %s on an IPv4 socket", ErrFamily, s.Signalled)
+		}
+	}
+	return s, family, nil
+}
+
+// pending is a command queued for a loop that the caller has still to
+// wait for (finish), with what it needs to undo a failed Set or to read a
+// retired stream's counters.
+type pending struct {
+	id       StreamID
+	loop     *loop
+	ent, old *entry
+	retire   bool
+	wait     func() error
+}
+
+// setLocked records stream id's new configuration and queues it for its
+// loop without waking the loop; e.mu is held and the engine is open.
+func (e *Engine) setLocked(id StreamID, s Stream, family int) (pending, error) {
+	old := e.streams[id]
+	if err := e.checkLinks(id, old, s); err != nil {
+		return pending{}, err
 	}
 	ent := &entry{call: s.Call, fd: s.FD}
 	if old != nil {
@@ -223,23 +256,128 @@ func (e *Engine) set(id StreamID, s Stream) error {
 	}
 	e.streams[id] = ent
 	e.fds[s.FD] = id
-	wait := e.send(ent.loop, &command{op: opSet, id: id, s: s, family: family, pub: ent.pub})
+	wait := e.post(ent.loop, &command{op: opSet, id: id, s: s, family: family, pub: ent.pub})
+	return pending{id: id, loop: ent.loop, ent: ent, old: old, wait: wait}, nil
+}
+
+// retireLocked forgets stream ent (id) and queues its removal for its
+// loop without waking the loop; e.mu is held and the engine is open.
+func (e *Engine) retireLocked(id StreamID, ent *entry) pending {
+	delete(e.streams, id)
+	delete(e.fds, ent.fd)
+	wait := e.post(ent.loop, &command{op: opRemove, id: id})
+	return pending{id: id, loop: ent.loop, ent: ent, retire: true, wait: wait}
+}
+
+// finish waits for p's loop to apply it. A Set the loop refused is undone
+// in the records (the loop kept its previous state) and its error
+// returned.
+func (e *Engine) finish(p pending) error {
+	err := p.wait()
+	if err == nil || p.retire {
+		return nil
+	}
+	e.mu.Lock()
+	if e.streams[p.id] == p.ent {
+		delete(e.fds, p.ent.fd)
+		if p.old != nil {
+			e.streams[p.id] = p.old
+			e.fds[p.old.fd] = p.id
+		} else {
+			delete(e.streams, p.id)
+		}
+	}
 	e.mu.Unlock()
-	if err = wait(); err != nil {
-		e.mu.Lock()
-		if e.streams[id] == ent {
-			// The loop kept its previous state: restore the matching record.
-			delete(e.fds, ent.fd)
-			if old != nil {
-				e.streams[id] = old
-				e.fds[old.fd] = id
-			} else {
-				delete(e.streams, id)
+	return err
+}
+
+// Change is one entry of Apply: Retire stream ID, or Set it to Stream.
+type Change struct {
+	ID     StreamID
+	Stream Stream
+	Retire bool
+}
+
+// Outcome is what Apply did with one Change: for a Set, the error Set
+// would have returned; for a Retire, what Retire would have returned
+// (the stream's final counters, and whether there was such a stream).
+type Outcome struct {
+	Err      error
+	Counters Counters
+	Found    bool
+}
+
+// Apply makes changes in their order, as the same calls of Set and Retire
+// would, but queues all of them before it wakes the loops they concern,
+// once each, and then waits for all: a call's streams, which share a
+// loop, change in one round trip with their loop instead of one per
+// stream. Outcomes are in the order of changes.
+func (e *Engine) Apply(changes []Change) []Outcome {
+	out := make([]Outcome, len(changes))
+	streams := make([]Stream, len(changes))
+	families := make([]int, len(changes))
+	for i, c := range changes {
+		if !c.Retire {
+			var err error
+			streams[i], families[i], err = check(c.ID, c.Stream)
+			if err != nil {
+				out[i].Err = fmt.Errorf("fwd: set stream %d: %w", c.ID, err)
 			}
 		}
-		e.mu.Unlock()
 	}
-	return err
+	queued := make([]int, 0, len(changes))
+	ps := make([]pending, len(changes))
+	var loops []*loop
+	e.mu.Lock()
+	for i, c := range changes {
+		if out[i].Err != nil {
+			continue
+		}
+		if c.Retire {
+			ent := e.streams[c.ID]
+			if ent == nil {
+				continue
+			}
+			out[i].Found = true
+			if e.closed {
+				delete(e.streams, c.ID)
+				delete(e.fds, ent.fd)
+				out[i].Counters = ent.pub.read()
+				continue
+			}
+			ps[i] = e.retireLocked(c.ID, ent)
+		} else {
+			if e.closed {
+				out[i].Err = fmt.Errorf("fwd: set stream %d: %w", c.ID, ErrClosed)
+				continue
+			}
+			p, err := e.setLocked(c.ID, streams[i], families[i])
+			if err != nil {
+				out[i].Err = fmt.Errorf("fwd: set stream %d: %w", c.ID, err)
+				continue
+			}
+			ps[i] = p
+		}
+		queued = append(queued, i)
+		if !slices.Contains(loops, ps[i].loop) {
+			loops = append(loops, ps[i].loop)
+		}
+	}
+	if !e.manual {
+		for _, l := range loops {
+			l.wake()
+		}
+	}
+	e.mu.Unlock()
+	for _, i := range queued {
+		if err := e.finish(ps[i]); err != nil {
+			out[i].Err = fmt.Errorf("fwd: set stream %d: %w", changes[i].ID, err)
+		}
+		if ps[i].retire {
+			out[i].Counters = ps[i].ent.pub.read()
+		}
+	}
+	return out
 }
 
 // checkLinks validates an update against the records; e.mu is held.
@@ -268,36 +406,36 @@ func (e *Engine) Remove(id StreamID) { e.Retire(id) }
 // keeps totals over streams that come and go adds them, and its totals
 // never go down.
 func (e *Engine) Retire(id StreamID) (Counters, bool) {
-	e.mu.Lock()
-	ent := e.streams[id]
-	if ent == nil {
-		e.mu.Unlock()
-		return Counters{}, false
-	}
-	delete(e.streams, id)
-	delete(e.fds, ent.fd)
-	if e.closed {
-		// The loops are gone and their epoll sets closed.
-		e.mu.Unlock()
-		return ent.pub.read(), true
-	}
-	wait := e.send(ent.loop, &command{op: opRemove, id: id})
-	e.mu.Unlock()
-	_ = wait()
-	return ent.pub.read(), true
+	o := e.Apply([]Change{{ID: id, Retire: true}})[0]
+	return o.Counters, o.Found
 }
 
-// send queues c for loop l and returns a function that waits until l has
-// applied it. e.mu is held, so commands reach each loop in the order of
-// the calls; the wait happens after e.mu is released.
+// send queues c for loop l, wakes l and returns a function that waits
+// until l has applied it. e.mu is held, so commands reach each loop in the
+// order of the calls; the wait happens after e.mu is released.
 func (e *Engine) send(l *loop, c *command) (wait func() error) {
+	wait = e.post(l, c)
+	if !e.manual {
+		l.wake()
+	}
+	return wait
+}
+
+// post queues c for loop l without waking it (unless its queue is full)
+// and returns a function that waits until l has applied it; e.mu is held.
+// A manual engine applies c at once.
+func (e *Engine) post(l *loop, c *command) (wait func() error) {
 	if e.manual {
 		err := l.apply(c)
 		return func() error { return err }
 	}
 	c.done = make(chan error, 1)
-	l.cmds <- c
-	l.wake()
+	select {
+	case l.cmds <- c:
+	default:
+		l.wake() // the loop empties its queue, then takes c
+		l.cmds <- c
+	}
 	return func() error { return <-c.done }
 }
 

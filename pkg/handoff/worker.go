@@ -33,6 +33,15 @@ type Handler interface {
 	Remove(local netip.AddrPort)
 }
 
+// Flusher is a Handler that wants to know where each message from portd
+// ends: the Worker calls Flush once it has handled all of a message's
+// items, so that the handler can do the work of its Adds together (portd
+// sends a call's sockets in one message).
+type Flusher interface {
+	Handler
+	Flush()
+}
+
 // Worker is the worker's side of the hand-off: it keeps a connection to
 // portd (reconnecting with back-off), holds the sockets it was given, and
 // hands copies back to a restarted portd.
@@ -133,6 +142,9 @@ func (w *Worker) session(ctx context.Context) error {
 		}
 		for _, it := range got {
 			w.apply(it)
+		}
+		if f, ok := w.handler.(Flusher); ok {
+			f.Flush()
 		}
 	}
 }

@@ -42,6 +42,13 @@ type reconciler struct {
 	locals map[fwd.StreamID]netip.AddrPort
 	// off is the fast path (offload.go).
 	off *offloader
+	// batch holds the engine changes queued since the last flushLocked,
+	// and after what to do with each one's outcome (see queueLocked).
+	batch []fwd.Change
+	after []func(fwd.Outcome)
+	// dirty lists the calls whose sockets arrived in the hand-off message
+	// being handled; Flush applies them.
+	dirty map[string]bool
 }
 
 // learnedFor is a learned endpoint and the signalled endpoint it was
@@ -52,18 +59,31 @@ func newReconciler(eng *fwd.Engine, off *offloader, log *slog.Logger) *reconcile
 	return &reconciler{eng: eng, log: log, fds: map[netip.AddrPort]int{}, ids: map[netip.AddrPort]fwd.StreamID{},
 		calls: map[string]nodestate.Call{}, byCall: map[string][]netip.AddrPort{}, sockCall: map[netip.AddrPort]string{},
 		learned: map[netip.AddrPort]learnedFor{}, inst: map[netip.AddrPort]fwd.Stream{}, locals: map[fwd.StreamID]netip.AddrPort{},
-		off: off}
+		off: off, dirty: map[string]bool{}}
 }
 
-// Add is the hand-off handler: a socket arrived from portd.
+// Add is the hand-off handler: a socket arrived from portd. Its call is
+// applied by Flush, once the whole message it came in is handled (a call's
+// sockets come in one message): its streams then go to the engine in one
+// batch.
 func (r *reconciler) Add(s handoff.Socket) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.fds[s.Local] = s.FD
 	r.off.socketArrived(s.Local)
-	call := s.Call
-	if c, ok := r.calls[call]; ok {
-		r.applyLocked(c)
+	r.dirty[s.Call] = true
+}
+
+// Flush is the hand-off handler's end of a message from portd: it applies
+// the calls whose sockets the message brought.
+func (r *reconciler) Flush() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for call := range r.dirty {
+		delete(r.dirty, call)
+		if c, ok := r.calls[call]; ok {
+			r.applyLocked(c)
+		}
 	}
 }
 
@@ -74,6 +94,7 @@ func (r *reconciler) Remove(local netip.AddrPort) {
 	defer r.mu.Unlock()
 	if id, ok := r.ids[local]; ok {
 		r.removeLocked(id)
+		r.flushLocked()
 	}
 	r.off.forget(local)
 	delete(r.fds, local)
@@ -111,6 +132,7 @@ func (r *reconciler) drop(id string) {
 		delete(r.learned, local)
 	}
 	delete(r.byCall, id)
+	r.flushLocked()
 }
 
 // removeLocked takes stream id out of the engine and adds its final
@@ -123,17 +145,41 @@ func (r *reconciler) removeLocked(id fwd.StreamID) {
 		r.off.forget(local)
 		delete(r.inst, local)
 	}
-	c, ok := r.eng.Retire(id)
-	if !ok {
+	r.queueLocked(fwd.Change{ID: id, Retire: true}, func(o fwd.Outcome) {
+		if !o.Found {
+			return
+		}
+		c := mergeKernel(o.Counters, k)
+		r.retiredFast += k.Packets
+		r.retired.Packets += c.Packets
+		r.retired.Bytes += c.Bytes
+		r.retired.Errors += c.Errors
+		r.retired.FloodDrops += c.FloodDrops
+		r.retired.KernelDrops += c.KernelDrops
+	})
+}
+
+// queueLocked adds an engine change to the batch, and what to do with its
+// outcome once flushLocked has applied it.
+func (r *reconciler) queueLocked(c fwd.Change, after func(fwd.Outcome)) {
+	r.batch = append(r.batch, c)
+	r.after = append(r.after, after)
+}
+
+// flushLocked applies the queued changes in one batch (one round trip
+// with the loop that serves the call, instead of one per stream) and then
+// their follow-ups, in order.
+func (r *reconciler) flushLocked() {
+	if len(r.batch) == 0 {
 		return
 	}
-	c = mergeKernel(c, k)
-	r.retiredFast += k.Packets
-	r.retired.Packets += c.Packets
-	r.retired.Bytes += c.Bytes
-	r.retired.Errors += c.Errors
-	r.retired.FloodDrops += c.FloodDrops
-	r.retired.KernelDrops += c.KernelDrops
+	out := r.eng.Apply(r.batch)
+	for i, o := range out {
+		r.after[i](o)
+	}
+	clear(r.batch)
+	clear(r.after)
+	r.batch, r.after = r.batch[:0], r.after[:0]
 }
 
 func (r *reconciler) idLocked(local netip.AddrPort) fwd.StreamID {
@@ -204,6 +250,7 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 			r.byCall[c.ID] = slices.DeleteFunc(r.byCall[c.ID], func(a netip.AddrPort) bool { return a == local })
 		}
 	}
+	r.flushLocked()
 	r.adoptLocked(c.ID)
 	r.offloadCallLocked(c.ID)
 }
@@ -265,16 +312,20 @@ func (r *reconciler) installLocked(call string, st nodestate.Stream, s fwd.Strea
 		// userspace has latched again.
 		r.takeCallLocked(call)
 	}
-	if err := r.eng.Set(r.idLocked(local), s); err != nil {
-		delete(r.inst, local)
-		r.log.Warn("stream not installed", "call", call, "local", local, "err", err)
-		return
-	}
 	r.inst[local] = s
-	if r.sockCall[local] != call {
-		r.sockCall[local] = call
-		r.byCall[call] = append(r.byCall[call], local)
-	}
+	r.queueLocked(fwd.Change{ID: r.idLocked(local), Stream: s}, func(o fwd.Outcome) {
+		if o.Err != nil {
+			if r.inst[local] == s {
+				delete(r.inst, local)
+			}
+			r.log.Warn("stream not installed", "call", call, "local", local, "err", o.Err)
+			return
+		}
+		if r.sockCall[local] != call {
+			r.sockCall[local] = call
+			r.byCall[call] = append(r.byCall[call], local)
+		}
+	})
 }
 
 func streamsOf(m nodestate.Media) (rtp, rtcp nodestate.Stream) {

@@ -50,6 +50,7 @@ func TestLearnedEndpointIsTheDestination(t *testing.T) {
 	localB, fdB := udpSocket(t)
 	r.Add(handoff.Socket{Local: localA, Network: "udp", Call: "c", FD: fdA})
 	r.Add(handoff.Socket{Local: localB, Network: "udp", Call: "c", FD: fdB})
+	r.Flush()
 
 	ap := netip.MustParseAddrPort
 	past := time.Now().Add(-time.Minute) // the learning window is over
