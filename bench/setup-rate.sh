@@ -16,6 +16,12 @@
 # starts a second rtpengine with the same arguments plus those (e.g.
 # RTPENGINE_EXTRA_ARGS="--log-stderr --log-level=3") and measures it too, as
 # "rtpengine+"; the ratios are given against both.
+#
+# A/B of two rtpkit builds or settings in one run: BASE_BIN (a directory
+# holding another build's binaries, e.g. a copy of bin/ made at an earlier
+# commit) and/or BASE_ENV (environment for it, e.g. "GOMAXPROCS=2") start
+# a second node, measured alternately with the first as "rtpkit-base".
+# RTPKIT_ENV is environment for the first node.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-5s}
@@ -33,10 +39,25 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-RTPKIT_NG=127.0.0.1:$(free_port)
-"$BIN/rtpctl" up --nats-listen=127.0.0.1:0 --state-dir="$TMP/rtpkit" --interface=127.0.0.1 \
-  --listen-ng="$RTPKIT_NG" --delete-delay=0 --log-level=warn >"$TMP/rtpkit.out" 2>"$TMP/rtpkit.err" &
-pids+=($!)
+start_rtpkit() { # name bindir env: starts a node, its ng address in NG_<name>
+  local ng
+  ng=127.0.0.1:$(free_port)
+  # shellcheck disable=SC2086 # the environment list is split on purpose
+  ${3:+env $3} "$2/rtpctl" up --nats-listen=127.0.0.1:0 --state-dir="$TMP/$1" --interface=127.0.0.1 \
+    --listen-ng="$ng" --delete-delay=0 --log-level=warn >"$TMP/$1.out" 2>"$TMP/$1.err" &
+  pids+=($!)
+  printf -v "NG_${1//-/_}" %s "$ng"
+}
+start_rtpkit rtpkit "$BIN" "${RTPKIT_ENV:-}"
+RTPKIT_NG=$NG_rtpkit
+BASE_BIN=${BASE_BIN:-}
+BASE_ENV=${BASE_ENV:-}
+BASE_NG=""
+if [ -n "$BASE_BIN$BASE_ENV" ]; then
+  start_rtpkit rtpkit-base "${BASE_BIN:-$BIN}" "$BASE_ENV"
+  BASE_NG=$NG_rtpkit_base
+  echo "rtpkit-base = ${BASE_BIN:-this build}${BASE_ENV:+ with $BASE_ENV}"
+fi
 
 RTPENGINE_NG=""
 RTPENGINE_X_NG=""
@@ -46,6 +67,7 @@ if command -v rtpengine >/dev/null; then
   rtpengine --config-file=none --table=-1 --foreground --interface=127.0.0.1 \
     --listen-ng="$RTPENGINE_NG" --delete-delay=0 >"$TMP/rtpengine.log" 2>&1 &
   pids+=($!)
+  RTPENGINE_PID=$!
   if [ -n "$RTPENGINE_EXTRA_ARGS" ]; then
     RTPENGINE_X_NG=127.0.0.1:$(free_port)
     # shellcheck disable=SC2086 # the extra arguments are split on purpose
@@ -58,19 +80,26 @@ else
   echo "rtpengine not installed (apt-get install rtpengine-daemon): measuring rtpkit only" >&2
 fi
 
-for i in $(seq 1 50); do grep -q '^Stop with' "$TMP/rtpkit.out" && break; sleep 0.2; done
+for node in rtpkit ${BASE_NG:+rtpkit-base}; do
+  for i in $(seq 1 50); do grep -q '^Stop with' "$TMP/$node.out" && break; sleep 0.2; done
+done
 sleep 1
 
 # CPU per cycle of each process of a target (utime+stime from /proc, in
 # clock ticks), printed after each run.
 declare -A procs
-procs[rtpkit]=""
-for name in portd rtp-fwd ng-ctl; do
-  pid=$(grep -o "$name *running, pid [0-9]*" "$TMP/rtpkit.out" | awk '{print $NF}')
-  if [ -n "$pid" ]; then procs[rtpkit]+="$name=$pid "; fi
+upid() { # node: pid of its rtpctl up (the first line of its banner)
+  grep -o "rtpctl up, pid [0-9]*" "$TMP/$1.out" | awk '{print $NF}'
+}
+for node in rtpkit ${BASE_NG:+rtpkit-base}; do
+  procs[$node]=""
+  for name in portd rtp-fwd ng-ctl; do
+    pid=$(grep -o "$name *running, pid [0-9]*" "$TMP/$node.out" | awk '{print $NF}')
+    if [ -n "$pid" ]; then procs[$node]+="$name=$pid "; fi
+  done
+  procs[$node]+="bus=$(upid "$node")" # rtpctl up hosts the embedded bus
 done
-procs[rtpkit]+="bus=${pids[0]}" # rtpctl up hosts the embedded bus
-if [ -n "$RTPENGINE_NG" ]; then procs[rtpengine]="rtpengine=${pids[1]}"; fi
+if [ -n "$RTPENGINE_NG" ]; then procs[rtpengine]="rtpengine=$RTPENGINE_PID"; fi
 ticks() { for np in $1; do awk '{printf "%s ", $14+$15}' "/proc/${np#*=}/stat" 2>/dev/null || printf "0 "; done; }
 HZ=$(getconf CLK_TCK)
 
@@ -141,6 +170,7 @@ PY
 for round in $(seq 1 "$ROUNDS"); do
   for clients in 1 8; do
     run rtpkit "$RTPKIT_NG" "$clients"
+    if [ -n "$BASE_NG" ]; then run rtpkit-base "$BASE_NG" "$clients"; fi
     if [ -n "$RTPENGINE_NG" ]; then run rtpengine "$RTPENGINE_NG" "$clients"; fi
     if [ -n "$RTPENGINE_X_NG" ]; then run rtpengine+ "$RTPENGINE_X_NG" "$clients"; fi
   done
@@ -155,6 +185,10 @@ for clients in 1 8; do
     python3 -c "print(f'  {$clients} client(s): rtpkit $k, rtpengine $e, ratio rtpkit/rtpengine {$k/$e:.2f}')"
   else
     echo "  $clients client(s): rtpkit $k"
+  fi
+  if [ -n "$BASE_NG" ]; then
+    b=${best[rtpkit-base/$clients]}
+    python3 -c "print(f'  {$clients} client(s): rtpkit $k, rtpkit-base $b, ratio rtpkit/rtpkit-base {$k/$b:.2f}')"
   fi
   if [ -n "$RTPENGINE_X_NG" ]; then
     x=${best[rtpengine+/$clients]}
