@@ -28,10 +28,24 @@ type Common struct {
 	Bus       bus.Options
 	LogLevel  LogLevel
 	LogFormat LogFormat
+	// Scheduling and Priority are the daemon's thread scheduling
+	// (rtpengine's --scheduling and --priority).
+	Scheduling Scheduling
+	Priority   Priority
 }
 
-// RegisterFlags adds --node-id, the bus options, --log-level and --log-format.
+// RegisterFlags adds a daemon's common options: RegisterClientFlags' and
+// --scheduling and --priority.
 func (c *Common) RegisterFlags(fs *flag.FlagSet) {
+	c.RegisterClientFlags(fs)
+	c.Scheduling = SchedAuto
+	fs.Var(&c.Scheduling, "scheduling", "thread scheduling `policy`: auto (batch for the control-plane daemons, other for rtp-fwd), default or none (as started), other, batch, idle, fifo, rr")
+	fs.Var(&c.Priority, "priority", "`N`: the nice value under other and batch, the real-time priority under fifo and rr (default: as started; 1 under fifo and rr)")
+}
+
+// RegisterClientFlags adds the options of a command that talks to a node:
+// --node-id, the bus options, --log-level and --log-format.
+func (c *Common) RegisterClientFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.NodeID, "node-id", bus.DefaultNodeID(), "`id` naming this node in node state, subjects and Redis records")
 	c.Bus.RegisterFlags(fs)
 	c.LogLevel.Level = slog.LevelInfo
@@ -111,6 +125,7 @@ func Main(name, summary string, cfg Config, common *Common, run func(ctx context
 	StartPprof(name, log)
 	TuneGC()
 	TuneProcs(name)
+	ApplyScheduling(name, common.Scheduling, common.Priority, log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// systemd (Type=notify): the daemon calls sdnotify.Ready itself; the

@@ -101,7 +101,7 @@ type clientOptions struct {
 }
 
 func (o *clientOptions) register(fs *flag.FlagSet) {
-	o.common.RegisterFlags(fs)
+	o.common.RegisterClientFlags(fs)
 	fs.BoolVar(&o.json, "json", false, "print JSON instead of text")
 	fs.DurationVar(&o.timeout, "timeout", 3*time.Second, "how long to wait for the node")
 }

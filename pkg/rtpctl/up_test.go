@@ -1,6 +1,7 @@
 package rtpctl_test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,6 +50,42 @@ func startUp(t *testing.T, extra ...string) (*testutil.Proc, map[string]int, str
 	return p, children, url
 }
 
+// The policies of /proc/PID/task/TID/stat (field 41).
+const (
+	schedOther = 0
+	schedBatch = 3
+)
+
+// threadPolicies reads the scheduling policy of each thread of pid.
+func threadPolicies(t *testing.T, pid int) map[int]int {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("threads of %d: %v", pid, err)
+	}
+	out := map[int]int{}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name(), "stat"))
+		if err != nil {
+			continue // exited
+		}
+		// Fields after the command name, which is in parentheses.
+		fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		// fields[0] is field 3 (state); the policy is field 41.
+		policy, err := strconv.Atoi(fields[41-3])
+		if err != nil {
+			t.Fatalf("%s: policy %q", e.Name(), fields[41-3])
+		}
+		tid, _ := strconv.Atoi(e.Name())
+		out[tid] = policy
+	}
+	if len(out) == 0 {
+		t.Fatalf("no threads read for pid %d", pid)
+	}
+	return out
+}
+
 func pids(m map[string]int) []int {
 	var out []int
 	for _, pid := range m {
@@ -62,6 +99,19 @@ func TestUpStartsAndStopsCleanlyOnSIGTERM(t *testing.T) {
 	for name, pid := range children {
 		if !testutil.Alive(pid) {
 			t.Fatalf("%s (pid %d) not alive", name, pid)
+		}
+	}
+	// --scheduling=auto: the control plane runs SCHED_BATCH, rtp-fwd
+	// SCHED_OTHER although its parent is batch.
+	for name, want := range map[string]int{"rtpctl": schedBatch, "portd": schedBatch, "ng-ctl": schedBatch, "rtp-fwd": schedOther} {
+		pid := p.PID()
+		if name != "rtpctl" {
+			pid = children[name]
+		}
+		for tid, got := range threadPolicies(t, pid) {
+			if got != want {
+				t.Errorf("%s thread %d: policy %d, want %d", name, tid, got, want)
+			}
 		}
 	}
 	// The node answers on its bus.

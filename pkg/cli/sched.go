@@ -1,0 +1,211 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Scheduling is the thread scheduling policy of a daemon, rtpengine's
+// --scheduling: auto, default (or none), other, batch, idle, fifo or rr.
+type Scheduling string
+
+// The values of --scheduling.
+const (
+	// SchedAuto is each daemon's own choice (DaemonScheduling).
+	SchedAuto Scheduling = "auto"
+	// SchedDefault leaves the policy the process was started with.
+	SchedDefault Scheduling = "default"
+	// SchedOther is Linux's normal time-sharing policy (SCHED_OTHER).
+	SchedOther Scheduling = "other"
+	// SchedBatch is SCHED_BATCH: time-sharing, but a thread woken up does
+	// not preempt the one running; it waits for it to block or for the
+	// next tick, and so finds more work queued when it runs.
+	SchedBatch Scheduling = "batch"
+	// SchedIdle is SCHED_IDLE: runs only when nothing else wants the CPU.
+	SchedIdle Scheduling = "idle"
+	// SchedFIFO is the real-time SCHED_FIFO (needs CAP_SYS_NICE).
+	SchedFIFO Scheduling = "fifo"
+	// SchedRR is the real-time SCHED_RR (needs CAP_SYS_NICE).
+	SchedRR Scheduling = "rr"
+)
+
+var schedPolicies = map[Scheduling]uint32{
+	SchedOther: unix.SCHED_NORMAL,
+	SchedBatch: unix.SCHED_BATCH,
+	SchedIdle:  unix.SCHED_IDLE,
+	SchedFIFO:  unix.SCHED_FIFO,
+	SchedRR:    unix.SCHED_RR,
+}
+
+// String is the policy's name.
+func (s *Scheduling) String() string {
+	if s == nil || *s == "" {
+		return string(SchedAuto)
+	}
+	return string(*s)
+}
+
+// Set accepts rtpengine's names (none is default) and auto.
+func (s *Scheduling) Set(v string) error {
+	v = strings.ToLower(strings.TrimSpace(v))
+	if v == "none" {
+		v = string(SchedDefault)
+	}
+	p := Scheduling(v)
+	if _, ok := schedPolicies[p]; !ok && p != SchedAuto && p != SchedDefault {
+		return fmt.Errorf("%q is not a scheduling policy (auto, default, none, other, batch, idle, fifo, rr)", v)
+	}
+	*s = p
+	return nil
+}
+
+// Priority is --priority: the nice value (-20..19) under other and batch,
+// the real-time priority (1..99) under fifo and rr. Unset, the nice value
+// the process was started with is kept, and fifo and rr use 1.
+type Priority struct {
+	Value int
+	IsSet bool
+}
+
+// String is the value, or empty when unset.
+func (p *Priority) String() string {
+	if p == nil || !p.IsSet {
+		return ""
+	}
+	return strconv.Itoa(p.Value)
+}
+
+// Set parses an integer from -20 to 99.
+func (p *Priority) Set(v string) error {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < -20 || n > 99 {
+		return fmt.Errorf("%q is not a priority (a nice value -20..19, or 1..99 under fifo and rr)", v)
+	}
+	p.Value, p.IsSet = n, true
+	return nil
+}
+
+// DaemonScheduling is what --scheduling=auto means for each daemon. The
+// control-plane daemons (ng-ctl, portd, redis-sync, the bus in rtpctl up)
+// run SCHED_BATCH: their work is a stream of small messages passed between
+// processes, and with wake-up preemption every message switched to its
+// receiver at once; as batch tasks they let the sender run on until it
+// blocks and then take what has queued in one go. Under eight clients
+// that cut the node's CPU per call set-up cycle by a sixth (docs/
+// performance.md). rtp-fwd forwards media, where a packet must not wait
+// for another task's slice: it runs SCHED_OTHER (and is set to it, since
+// under rtpctl up it would inherit batch from its parent).
+func DaemonScheduling(daemon string) Scheduling {
+	if dataPlane[daemon] {
+		return SchedOther
+	}
+	return SchedBatch
+}
+
+// ApplyScheduling gives every thread of this process the policy (auto
+// resolved for daemon) and priority asked for; threads the Go runtime
+// starts later inherit it from the thread that creates them. default
+// changes nothing. A refusal (fifo or rr without CAP_SYS_NICE, a lower
+// nice value without the right) is logged and the daemon runs on.
+func ApplyScheduling(daemon string, s Scheduling, prio Priority, log *slog.Logger) {
+	if s == "" || s == SchedAuto {
+		s = DaemonScheduling(daemon)
+	}
+	if s == SchedDefault {
+		return
+	}
+	if err := SetScheduling(s, prio); err != nil {
+		log.Warn("cannot set the thread scheduling policy; running with the one inherited",
+			"scheduling", string(s), "priority", prio.String(), "err", err)
+		return
+	}
+	log.Debug("thread scheduling set", "scheduling", string(s), "priority", prio.String())
+}
+
+// SetScheduling sets policy s and prio on every thread of the process.
+// It walks /proc/self/task until a pass finds no thread left to change, so
+// that a thread started during a pass by one not yet changed is caught.
+func SetScheduling(s Scheduling, prio Priority) error {
+	policy, ok := schedPolicies[s]
+	if !ok {
+		return fmt.Errorf("scheduling %q: not a policy to set", s)
+	}
+	realtime := policy == unix.SCHED_FIFO || policy == unix.SCHED_RR
+	if prio.IsSet && !realtime && prio.Value > 19 {
+		return fmt.Errorf("priority %d: a nice value is -20..19", prio.Value)
+	}
+	if prio.IsSet && realtime && prio.Value < 1 {
+		return fmt.Errorf("priority %d: a real-time priority is 1..99", prio.Value)
+	}
+	done := map[int]bool{}
+	for pass := 0; pass < 10; pass++ {
+		tids, err := threadIDs()
+		if err != nil {
+			return err
+		}
+		changed := 0
+		for _, tid := range tids {
+			if done[tid] {
+				continue
+			}
+			if err := setThread(tid, policy, realtime, prio); err != nil {
+				if errors.Is(err, unix.ESRCH) {
+					continue // the thread has exited
+				}
+				return fmt.Errorf("thread %d: %w", tid, err)
+			}
+			done[tid] = true
+			changed++
+		}
+		if changed == 0 {
+			return nil
+		}
+	}
+	return nil
+}
+
+func setThread(tid int, policy uint32, realtime bool, prio Priority) error {
+	attr, err := unix.SchedGetAttr(tid, 0)
+	if err != nil {
+		return fmt.Errorf("sched_getattr: %w", err)
+	}
+	attr.Policy = policy
+	attr.Flags = 0
+	switch {
+	case realtime:
+		attr.Priority, attr.Nice = 1, 0
+		if prio.IsSet {
+			attr.Priority = uint32(prio.Value)
+		}
+	default:
+		attr.Priority = 0
+		if prio.IsSet {
+			attr.Nice = int32(prio.Value)
+		}
+	}
+	if err := unix.SchedSetAttr(tid, attr, 0); err != nil {
+		return fmt.Errorf("sched_setattr: %w", err)
+	}
+	return nil
+}
+
+// threadIDs lists the threads of this process.
+func threadIDs() ([]int, error) {
+	ents, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return nil, fmt.Errorf("list threads: %w", err)
+	}
+	tids := make([]int, 0, len(ents))
+	for _, e := range ents {
+		if tid, err := strconv.Atoi(e.Name()); err == nil {
+			tids = append(tids, tid)
+		}
+	}
+	return tids, nil
+}

@@ -1,0 +1,213 @@
+package cli
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestSchedulingSet(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    Scheduling
+		wantErr bool
+	}{
+		{in: "batch", want: SchedBatch},
+		{in: " Batch ", want: SchedBatch},
+		{in: "none", want: SchedDefault},
+		{in: "default", want: SchedDefault},
+		{in: "auto", want: SchedAuto},
+		{in: "other", want: SchedOther},
+		{in: "idle", want: SchedIdle},
+		{in: "fifo", want: SchedFIFO},
+		{in: "rr", want: SchedRR},
+		{in: "deadline", wantErr: true},
+		{in: "", wantErr: true},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			s := SchedAuto
+			err := s.Set(tc.in)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("Set(%q) error %v, want error %v", tc.in, err, tc.wantErr)
+			}
+			if err == nil && s != tc.want {
+				t.Errorf("Set(%q) = %q, want %q", tc.in, s, tc.want)
+			}
+		})
+	}
+}
+
+func TestPrioritySet(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    int
+		wantErr bool
+	}{
+		{in: "-20", want: -20},
+		{in: "19", want: 19},
+		{in: "99", want: 99},
+		{in: "100", wantErr: true},
+		{in: "-21", wantErr: true},
+		{in: "high", wantErr: true},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			var p Priority
+			err := p.Set(tc.in)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("Set(%q) error %v, want error %v", tc.in, err, tc.wantErr)
+			}
+			if err == nil && (!p.IsSet || p.Value != tc.want) {
+				t.Errorf("Set(%q) = %+v, want %d", tc.in, p, tc.want)
+			}
+		})
+	}
+}
+
+func TestDaemonScheduling(t *testing.T) {
+	for daemon, want := range map[string]Scheduling{
+		"ng-ctl": SchedBatch, "portd": SchedBatch, "redis-sync": SchedBatch,
+		"rtpctl-up": SchedBatch, "rtp-fwd": SchedOther,
+	} {
+		if got := DaemonScheduling(daemon); got != want {
+			t.Errorf("DaemonScheduling(%q) = %q, want %q", daemon, got, want)
+		}
+	}
+}
+
+// schedChildEnv makes the test binary run one scheduling case in a child
+// process, so that the test process keeps its own policy and nice value.
+const schedChildEnv = "RTPKIT_TEST_SCHED_CHILD"
+
+// threadPolicies is each thread's policy and nice value.
+func threadPolicies(t *testing.T) map[int][2]int {
+	t.Helper()
+	tids, err := threadIDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int][2]int{}
+	for _, tid := range tids {
+		attr, err := unix.SchedGetAttr(tid, 0)
+		if err != nil {
+			continue // exited
+		}
+		out[tid] = [2]int{int(attr.Policy), int(attr.Nice)}
+	}
+	return out
+}
+
+// startThreads parks n goroutines each locked to an OS thread of its own
+// (new ones, once the idle threads are taken); stop releases them.
+func startThreads(n int) (stop func()) {
+	var ready, done sync.WaitGroup
+	release := make(chan struct{})
+	for i := 0; i < n; i++ {
+		ready.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			ready.Done()
+			<-release
+		}()
+	}
+	ready.Wait()
+	return func() { close(release); done.Wait() }
+}
+
+// SetScheduling reaches every thread, and threads started afterwards
+// inherit the policy; ApplyScheduling with default changes nothing.
+func TestSetSchedulingEveryThread(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		sched    Scheduling
+		prio     string // empty: unset
+		policy   int
+		nice     int
+		viaApply string // daemon name: through ApplyScheduling(auto)
+	}{
+		{name: "batch", sched: SchedBatch, policy: unix.SCHED_BATCH},
+		{name: "batch nice 5", sched: SchedBatch, prio: "5", policy: unix.SCHED_BATCH, nice: 5},
+		{name: "idle", sched: SchedIdle, policy: unix.SCHED_IDLE},
+		{name: "auto portd", sched: SchedAuto, viaApply: "portd", policy: unix.SCHED_BATCH},
+		{name: "auto rtp-fwd after batch", sched: SchedAuto, viaApply: "rtp-fwd", policy: unix.SCHED_NORMAL},
+		{name: "default keeps batch", sched: SchedDefault, viaApply: "ng-ctl", policy: unix.SCHED_BATCH},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if os.Getenv(schedChildEnv) == tc.name {
+				schedChild(t, tc.sched, tc.prio, tc.viaApply, tc.policy, tc.nice)
+				return
+			}
+			if os.Getenv(schedChildEnv) != "" {
+				t.Skip("another case's child")
+			}
+			cmd := exec.Command(os.Args[0], "-test.run=^TestSetSchedulingEveryThread$", "-test.v")
+			cmd.Env = append(os.Environ(), schedChildEnv+"="+tc.name)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("child: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
+func schedChild(t *testing.T, s Scheduling, prio, viaApply string, policy, nice int) {
+	stop := startThreads(4)
+	defer stop()
+	if viaApply != "" {
+		// The parent (rtpctl up) runs batch: the child inherits it.
+		if err := SetScheduling(SchedBatch, Priority{}); err != nil {
+			t.Fatalf("SetScheduling(batch): %v", err)
+		}
+		ApplyScheduling(viaApply, s, Priority{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	} else {
+		var p Priority
+		if prio != "" {
+			if err := p.Set(prio); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := SetScheduling(s, p); err != nil {
+			if s == SchedIdle && os.Geteuid() != 0 {
+				t.Skip("idle needs privileges to leave, and this is not root")
+			}
+			t.Fatalf("SetScheduling(%s, %s): %v", s, prio, err)
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		for tid, got := range threadPolicies(t) {
+			if got[0] != policy || (policy != unix.SCHED_IDLE && got[1] != nice) {
+				t.Errorf("%s: thread %d has policy %d nice %d, want %d nice %d", when, tid, got[0], got[1], policy, nice)
+			}
+		}
+	}
+	check("after setting")
+	stop2 := startThreads(4) // new threads, created by changed ones
+	defer stop2()
+	check("threads started later")
+	if n := len(threadPolicies(t)); n < 8 {
+		t.Errorf("only %d threads: the test did not start new ones", n)
+	}
+	t.Log("threads checked: " + strconv.Itoa(len(threadPolicies(t))))
+}
+
+func TestSetSchedulingRefusesBadPriority(t *testing.T) {
+	if err := SetScheduling(SchedBatch, Priority{Value: 50, IsSet: true}); err == nil {
+		t.Error("nice 50 accepted")
+	}
+	if err := SetScheduling(SchedFIFO, Priority{Value: -3, IsSet: true}); err == nil {
+		t.Error("real-time priority -3 accepted")
+	}
+	if err := SetScheduling(SchedDefault, Priority{}); err == nil {
+		t.Error("default is not a policy to set, but was accepted")
+	}
+}
