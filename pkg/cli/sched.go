@@ -91,31 +91,35 @@ func (p *Priority) Set(v string) error {
 	return nil
 }
 
-// DaemonScheduling is what --scheduling=auto means for each daemon. The
-// control-plane daemons (ng-ctl, portd, redis-sync, the bus in rtpctl up)
-// run SCHED_BATCH: their work is a stream of small messages passed between
-// processes, and with wake-up preemption every message switched to its
-// receiver at once; as batch tasks they let the sender run on until it
-// blocks and then take what has queued in one go. Under eight clients
-// that cut the node's CPU per call set-up cycle by a sixth (docs/
-// performance.md). rtp-fwd forwards media, where a packet must not wait
-// for another task's slice: it runs SCHED_OTHER (and is set to it, since
-// under rtpctl up it would inherit batch from its parent).
-func DaemonScheduling(daemon string) Scheduling {
-	if dataPlane[daemon] {
+// AutoScheduling is what --scheduling=auto means for the threads of every
+// daemon and of rtpctl up: SCHED_BATCH. Their control work is a stream of
+// small messages passed between processes, and with wake-up preemption
+// every message switched to its receiver at once; as batch tasks they let
+// the sender run on until it blocks and then take what has queued in one
+// go (docs/performance.md). rtp-fwd's media loops are the exception, see
+// LoopScheduling.
+const AutoScheduling = SchedBatch
+
+// LoopScheduling is the policy rtp-fwd's forwarding loop threads set for
+// themselves when rtp-fwd runs with --scheduling s: under auto,
+// SCHED_OTHER (a media packet must not wait for another task's slice);
+// under any policy given explicitly, SchedDefault (nothing to change: the
+// loop threads have it already, as every thread of the process).
+func LoopScheduling(s Scheduling) Scheduling {
+	if s == "" || s == SchedAuto {
 		return SchedOther
 	}
-	return SchedBatch
+	return SchedDefault
 }
 
-// ApplyScheduling gives every thread of this process the policy (auto
-// resolved for daemon) and priority asked for; threads the Go runtime
+// ApplyScheduling gives every thread of this process the policy (auto is
+// AutoScheduling) and priority asked for; threads the Go runtime
 // starts later inherit it from the thread that creates them. default
 // changes nothing. A refusal (fifo or rr without CAP_SYS_NICE, a lower
 // nice value without the right) is logged and the daemon runs on.
-func ApplyScheduling(daemon string, s Scheduling, prio Priority, log *slog.Logger) {
+func ApplyScheduling(s Scheduling, prio Priority, log *slog.Logger) {
 	if s == "" || s == SchedAuto {
-		s = DaemonScheduling(daemon)
+		s = AutoScheduling
 	}
 	if s == SchedDefault {
 		return
@@ -137,11 +141,8 @@ func SetScheduling(s Scheduling, prio Priority) error {
 		return fmt.Errorf("scheduling %q: not a policy to set", s)
 	}
 	realtime := policy == unix.SCHED_FIFO || policy == unix.SCHED_RR
-	if prio.IsSet && !realtime && prio.Value > 19 {
-		return fmt.Errorf("priority %d: a nice value is -20..19", prio.Value)
-	}
-	if prio.IsSet && realtime && prio.Value < 1 {
-		return fmt.Errorf("priority %d: a real-time priority is 1..99", prio.Value)
+	if err := checkPriority(realtime, prio); err != nil {
+		return err
 	}
 	done := map[int]bool{}
 	for pass := 0; pass < 10; pass++ {
@@ -170,6 +171,32 @@ func SetScheduling(s Scheduling, prio Priority) error {
 	return nil
 }
 
+// SetThreadScheduling sets policy s and prio on the calling OS thread
+// only (the caller has locked its goroutine to it).
+func SetThreadScheduling(s Scheduling, prio Priority) error {
+	policy, ok := schedPolicies[s]
+	if !ok {
+		return fmt.Errorf("scheduling %q: not a policy to set", s)
+	}
+	realtime := policy == unix.SCHED_FIFO || policy == unix.SCHED_RR
+	if err := checkPriority(realtime, prio); err != nil {
+		return err
+	}
+	return setThread(0, policy, realtime, prio)
+}
+
+// checkPriority refuses a priority outside the range of the policy.
+func checkPriority(realtime bool, prio Priority) error {
+	switch {
+	case prio.IsSet && !realtime && prio.Value > 19:
+		return fmt.Errorf("priority %d: a nice value is -20..19", prio.Value)
+	case prio.IsSet && realtime && prio.Value < 1:
+		return fmt.Errorf("priority %d: a real-time priority is 1..99", prio.Value)
+	}
+	return nil
+}
+
+// setThread sets one thread's policy; tid 0 is the calling thread.
 func setThread(tid int, policy uint32, realtime bool, prio Priority) error {
 	attr, err := unix.SchedGetAttr(tid, 0)
 	if err != nil {

@@ -70,13 +70,13 @@ func TestPrioritySet(t *testing.T) {
 	}
 }
 
-func TestDaemonScheduling(t *testing.T) {
-	for daemon, want := range map[string]Scheduling{
-		"ng-ctl": SchedBatch, "portd": SchedBatch, "redis-sync": SchedBatch,
-		"rtpctl-up": SchedBatch, "rtp-fwd": SchedOther,
+func TestLoopScheduling(t *testing.T) {
+	for in, want := range map[Scheduling]Scheduling{
+		SchedAuto: SchedOther, "": SchedOther, SchedBatch: SchedDefault,
+		SchedFIFO: SchedDefault, SchedDefault: SchedDefault, SchedOther: SchedDefault,
 	} {
-		if got := DaemonScheduling(daemon); got != want {
-			t.Errorf("DaemonScheduling(%q) = %q, want %q", daemon, got, want)
+		if got := LoopScheduling(in); got != want {
+			t.Errorf("LoopScheduling(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
@@ -132,14 +132,13 @@ func TestSetSchedulingEveryThread(t *testing.T) {
 		prio     string // empty: unset
 		policy   int
 		nice     int
-		viaApply string // daemon name: through ApplyScheduling(auto)
+		viaApply bool // through ApplyScheduling, in a process already batch
 	}{
 		{name: "batch", sched: SchedBatch, policy: unix.SCHED_BATCH},
 		{name: "batch nice 5", sched: SchedBatch, prio: "5", policy: unix.SCHED_BATCH, nice: 5},
 		{name: "idle", sched: SchedIdle, policy: unix.SCHED_IDLE},
-		{name: "auto portd", sched: SchedAuto, viaApply: "portd", policy: unix.SCHED_BATCH},
-		{name: "auto rtp-fwd after batch", sched: SchedAuto, viaApply: "rtp-fwd", policy: unix.SCHED_NORMAL},
-		{name: "default keeps batch", sched: SchedDefault, viaApply: "ng-ctl", policy: unix.SCHED_BATCH},
+		{name: "auto", sched: SchedAuto, viaApply: true, policy: unix.SCHED_BATCH},
+		{name: "default keeps batch", sched: SchedDefault, viaApply: true, policy: unix.SCHED_BATCH},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if os.Getenv(schedChildEnv) == tc.name {
@@ -159,15 +158,15 @@ func TestSetSchedulingEveryThread(t *testing.T) {
 	}
 }
 
-func schedChild(t *testing.T, s Scheduling, prio, viaApply string, policy, nice int) {
+func schedChild(t *testing.T, s Scheduling, prio string, viaApply bool, policy, nice int) {
 	stop := startThreads(4)
 	defer stop()
-	if viaApply != "" {
+	if viaApply {
 		// The parent (rtpctl up) runs batch: the child inherits it.
 		if err := SetScheduling(SchedBatch, Priority{}); err != nil {
 			t.Fatalf("SetScheduling(batch): %v", err)
 		}
-		ApplyScheduling(viaApply, s, Priority{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		ApplyScheduling(s, Priority{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	} else {
 		var p Priority
 		if prio != "" {
@@ -200,12 +199,61 @@ func schedChild(t *testing.T, s Scheduling, prio, viaApply string, policy, nice 
 	t.Log("threads checked: " + strconv.Itoa(len(threadPolicies(t))))
 }
 
+// SetThreadScheduling changes the calling thread only: a media loop's
+// thread goes back to SCHED_OTHER while the rest of the process is batch.
+func TestSetThreadSchedulingOneThread(t *testing.T) {
+	if os.Getenv(schedChildEnv) == "one thread" {
+		stop := startThreads(3)
+		defer stop()
+		if err := SetScheduling(SchedBatch, Priority{}); err != nil {
+			t.Fatal(err)
+		}
+		tidc := make(chan int)
+		release := make(chan struct{})
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			if err := SetThreadScheduling(LoopScheduling(SchedAuto), Priority{}); err != nil {
+				t.Error(err)
+			}
+			tidc <- unix.Gettid()
+			<-release
+		}()
+		loop := <-tidc
+		defer close(release)
+		others := 0
+		for tid, got := range threadPolicies(t) {
+			want := unix.SCHED_BATCH
+			if tid == loop {
+				want = unix.SCHED_NORMAL
+			} else {
+				others++
+			}
+			if got[0] != want {
+				t.Errorf("thread %d (loop %d): policy %d, want %d", tid, loop, got[0], want)
+			}
+		}
+		if others < 3 {
+			t.Errorf("only %d other threads", others)
+		}
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSetThreadSchedulingOneThread$", "-test.v")
+	cmd.Env = append(os.Environ(), schedChildEnv+"=one thread")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+}
+
 func TestSetSchedulingRefusesBadPriority(t *testing.T) {
 	if err := SetScheduling(SchedBatch, Priority{Value: 50, IsSet: true}); err == nil {
 		t.Error("nice 50 accepted")
 	}
 	if err := SetScheduling(SchedFIFO, Priority{Value: -3, IsSet: true}); err == nil {
 		t.Error("real-time priority -3 accepted")
+	}
+	if err := SetThreadScheduling(SchedRR, Priority{Value: 0, IsSet: true}); err == nil {
+		t.Error("real-time priority 0 accepted for this thread")
 	}
 	if err := SetScheduling(SchedDefault, Priority{}); err == nil {
 		t.Error("default is not a policy to set, but was accepted")

@@ -71,6 +71,11 @@ type Config struct {
 	// miss a change also polls [Engine.Stats]. rtp-fwd's fast path uses it
 	// to follow re-latches at once.
 	Changes chan<- StreamID
+	// ThreadSetup, if not nil, runs on each loop's OS thread once the loop
+	// has locked itself to it, before its first wait: rtp-fwd sets the
+	// thread's scheduling policy there (the media loops stay SCHED_OTHER
+	// while the rest of the process may run as a batch task).
+	ThreadSetup func()
 }
 
 func (c Config) withDefaults() (Config, error) {

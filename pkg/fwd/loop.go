@@ -47,6 +47,7 @@ type loop struct {
 	batch  int
 	waitMs int
 	window time.Duration
+	setup  func() // Config.ThreadSetup
 	// Flood cap: GCRA emission interval and burst tolerance, ns; interval
 	// 0 disables the cap.
 	interval, tau int64
@@ -83,6 +84,7 @@ func newLoop(idx int, cfg Config) (*loop, error) {
 		batch:   cfg.Batch,
 		waitMs:  int(cfg.Wait / time.Millisecond),
 		window:  cfg.LearnWindow,
+		setup:   cfg.ThreadSetup,
 		events:  make([]unix.EpollEvent, maxEvents),
 		buf:     make([]byte, cfg.Batch*bufSize),
 		rh:      make([]unix.Mmsghdr, cfg.Batch),
@@ -158,6 +160,9 @@ func (l *loop) run(wg *sync.WaitGroup) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	l.tid.Store(int32(unix.Gettid()))
+	if l.setup != nil {
+		l.setup()
+	}
 	for !l.stop.Load() {
 		l.step(l.waitMs)
 	}

@@ -322,7 +322,7 @@ func cmdUp(args []string, stdout, stderr io.Writer) int {
 	cli.StartPprof("rtpctl-up", log)
 	cli.TuneGC() // the embedded bus runs in this process
 	cli.TuneProcs("rtpctl-up")
-	cli.ApplyScheduling("rtpctl-up", u.opts.common.Scheduling, u.opts.common.Priority, log)
+	cli.ApplyScheduling(u.opts.common.Scheduling, u.opts.common.Priority, log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := u.run(ctx, stdout, log); err != nil {

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/rtpkit/rtpkit/pkg/bus"
+	"github.com/rtpkit/rtpkit/pkg/cli"
 	"github.com/rtpkit/rtpkit/pkg/fwd"
 	"github.com/rtpkit/rtpkit/pkg/handoff"
 	"github.com/rtpkit/rtpkit/pkg/metrics"
@@ -18,7 +19,7 @@ import (
 // packets flow whatever happens to the bus, portd or ng-ctl.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	changes := make(chan fwd.StreamID, 1024)
-	eng, err := fwd.New(fwd.Config{Workers: cfg.Loops, Changes: changes})
+	eng, err := fwd.New(fwd.Config{Workers: cfg.Loops, Changes: changes, ThreadSetup: loopScheduling(cfg, log)})
 	if err != nil {
 		return err
 	}
@@ -99,6 +100,21 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			default:
 				r.drop(ev.ID)
 			}
+		}
+	}
+}
+
+// loopScheduling is what each forwarding loop does on its own thread: under
+// --scheduling=auto the process's threads are batch tasks, but the loops
+// that carry media set themselves to SCHED_OTHER (cli.LoopScheduling).
+func loopScheduling(cfg Config, log *slog.Logger) func() {
+	s := cli.LoopScheduling(cfg.Scheduling)
+	if s == cli.SchedDefault {
+		return nil
+	}
+	return func() {
+		if err := cli.SetThreadScheduling(s, cfg.Priority); err != nil {
+			log.Warn("cannot set a forwarding loop's scheduling policy", "scheduling", string(s), "err", err)
 		}
 	}
 }
