@@ -53,3 +53,37 @@ func TestApply(t *testing.T) {
 		}
 	}
 }
+
+// An update that keeps a stream's socket does not ask the kernel for the
+// socket's family again; a stream installed anew, by Set or Apply, does.
+func TestUpdateKeepsKnownFamily(t *testing.T) {
+	calls := 0
+	old := socketFamilyOf
+	socketFamilyOf = func(fd int) (int, error) { calls++; return socketFamily(fd) }
+	defer func() { socketFamilyOf = old }()
+	e := newTestEngine(t, Config{Workers: 1})
+	c := newCall(t)
+	sa := Stream{Call: "c", FD: c.pa, Peer: 2, Signalled: addrOf(c.A)}
+	sb := Stream{Call: "c", FD: c.pb, Peer: 1}
+	for _, step := range []struct {
+		name string
+		do   func() error
+		want int // calls so far
+	}{
+		{"install by Apply", func() error { return e.Apply([]Change{{ID: 1, Stream: sa}, {ID: 2, Stream: sb}})[1].Err }, 2},
+		{"update by Apply", func() error { sb.Signalled = addrOf(c.B); return e.Apply([]Change{{ID: 2, Stream: sb}})[0].Err }, 2},
+		{"update by Set", func() error { return e.Set(1, sa) }, 2},
+		{"retire by Apply", func() error { return e.Apply([]Change{{ID: 2, Retire: true}})[0].Err }, 2},
+		{"install again by Set", func() error { return e.Set(2, sb) }, 3},
+	} {
+		if err := step.do(); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if calls != step.want {
+			t.Errorf("%s: %d calls of socketFamily, want %d", step.name, calls, step.want)
+		}
+	}
+	p := rtpPacket(1, 1, []byte("updated"))
+	send(t, c.A, c.paA, p)
+	expect(t, c.B, p, c.pbA)
+}

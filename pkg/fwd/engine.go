@@ -123,10 +123,11 @@ type Engine struct {
 // entry is the control side's record of a stream. Entries are replaced,
 // never changed, so a failed Set can restore the previous one.
 type entry struct {
-	loop *loop
-	call string
-	fd   int
-	pub  *published
+	loop   *loop
+	call   string
+	fd     int
+	family int // of fd, as check found it
+	pub    *published
 }
 
 // New starts an engine with cfg.Workers loops. If GOMAXPROCS is below
@@ -189,7 +190,7 @@ func (e *Engine) Set(id StreamID, s Stream) error {
 }
 
 func (e *Engine) set(id StreamID, s Stream) error {
-	s, family, err := check(id, s)
+	s, family, err := check(id, s, e.knownFamily(id, s.FD))
 	if err != nil {
 		return err
 	}
@@ -208,9 +209,26 @@ func (e *Engine) set(id StreamID, s Stream) error {
 	return e.finish(p)
 }
 
+// socketFamilyOf is socketFamily; tests count its calls.
+var socketFamilyOf = socketFamily
+
+// knownFamily is the address family of fd if it is already stream id's
+// socket (an update that keeps the socket: no need to ask the kernel
+// again), else 0.
+func (e *Engine) knownFamily(id StreamID, fd int) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if ent := e.streams[id]; ent != nil && ent.fd == fd {
+		return ent.family
+	}
+	return 0
+}
+
 // check validates a stream configuration ahead of Set and returns it with
-// Signalled in its canonical form, and the socket's address family.
-func check(id StreamID, s Stream) (Stream, int, error) {
+// Signalled in its canonical form, and the socket's address family: known
+// if not 0, else asked of the socket (is it a datagram socket, of which
+// family).
+func check(id StreamID, s Stream, known int) (Stream, int, error) {
 	switch {
 	case id == 0:
 		return s, 0, fmt.Errorf("%w: id 0", ErrInvalidStream)
@@ -221,9 +239,12 @@ func check(id StreamID, s Stream) (Stream, int, error) {
 	case s.Learning > Off:
 		return s, 0, fmt.Errorf("%w: learning mode %d", ErrInvalidStream, s.Learning)
 	}
-	family, err := socketFamily(s.FD)
-	if err != nil {
-		return s, 0, err
+	family := known
+	if family == 0 {
+		var err error
+		if family, err = socketFamilyOf(s.FD); err != nil {
+			return s, 0, err
+		}
 	}
 	if s.Signalled.IsValid() {
 		s.Signalled = netip.AddrPortFrom(s.Signalled.Addr().Unmap(), s.Signalled.Port())
@@ -252,7 +273,7 @@ func (e *Engine) setLocked(id StreamID, s Stream, family int) (pending, error) {
 	if err := e.checkLinks(id, old, s); err != nil {
 		return pending{}, err
 	}
-	ent := &entry{call: s.Call, fd: s.FD}
+	ent := &entry{call: s.Call, fd: s.FD, family: family}
 	if old != nil {
 		ent.loop, ent.pub = old.loop, old.pub
 		delete(e.fds, old.fd)
@@ -321,10 +342,17 @@ func (e *Engine) Apply(changes []Change) []Outcome {
 	out := make([]Outcome, len(changes))
 	streams := make([]Stream, len(changes))
 	families := make([]int, len(changes))
+	e.mu.Lock()
+	for i, c := range changes {
+		if ent := e.streams[c.ID]; !c.Retire && ent != nil && ent.fd == c.Stream.FD {
+			families[i] = ent.family
+		}
+	}
+	e.mu.Unlock()
 	for i, c := range changes {
 		if !c.Retire {
 			var err error
-			streams[i], families[i], err = check(c.ID, c.Stream)
+			streams[i], families[i], err = check(c.ID, c.Stream, families[i])
 			if err != nil {
 				out[i].Err = fmt.Errorf("fwd: set stream %d: %w", c.ID, err)
 			}
