@@ -136,12 +136,8 @@ func ApplyScheduling(s Scheduling, prio Priority, log *slog.Logger) {
 // It walks /proc/self/task until a pass finds no thread left to change, so
 // that a thread started during a pass by one not yet changed is caught.
 func SetScheduling(s Scheduling, prio Priority) error {
-	policy, ok := schedPolicies[s]
-	if !ok {
-		return fmt.Errorf("scheduling %q: not a policy to set", s)
-	}
-	realtime := policy == unix.SCHED_FIFO || policy == unix.SCHED_RR
-	if err := checkPriority(realtime, prio); err != nil {
+	policy, realtime, err := resolvePolicy(s, prio)
+	if err != nil {
 		return err
 	}
 	done := map[int]bool{}
@@ -174,26 +170,28 @@ func SetScheduling(s Scheduling, prio Priority) error {
 // SetThreadScheduling sets policy s and prio on the calling OS thread
 // only (the caller has locked its goroutine to it).
 func SetThreadScheduling(s Scheduling, prio Priority) error {
-	policy, ok := schedPolicies[s]
-	if !ok {
-		return fmt.Errorf("scheduling %q: not a policy to set", s)
-	}
-	realtime := policy == unix.SCHED_FIFO || policy == unix.SCHED_RR
-	if err := checkPriority(realtime, prio); err != nil {
+	policy, realtime, err := resolvePolicy(s, prio)
+	if err != nil {
 		return err
 	}
 	return setThread(0, policy, realtime, prio)
 }
 
-// checkPriority refuses a priority outside the range of the policy.
-func checkPriority(realtime bool, prio Priority) error {
+// resolvePolicy is the kernel policy of s, whether it is a real-time one,
+// and an error if s is not a policy to set or prio is outside its range.
+func resolvePolicy(s Scheduling, prio Priority) (policy uint32, realtime bool, err error) {
+	policy, ok := schedPolicies[s]
+	if !ok {
+		return 0, false, fmt.Errorf("scheduling %q: not a policy to set", s)
+	}
+	realtime = policy == unix.SCHED_FIFO || policy == unix.SCHED_RR
 	switch {
 	case prio.IsSet && !realtime && prio.Value > 19:
-		return fmt.Errorf("priority %d: a nice value is -20..19", prio.Value)
+		return 0, false, fmt.Errorf("priority %d: a nice value is -20..19", prio.Value)
 	case prio.IsSet && realtime && prio.Value < 1:
-		return fmt.Errorf("priority %d: a real-time priority is 1..99", prio.Value)
+		return 0, false, fmt.Errorf("priority %d: a real-time priority is 1..99", prio.Value)
 	}
-	return nil
+	return policy, realtime, nil
 }
 
 // setThread sets one thread's policy; tid 0 is the calling thread.
