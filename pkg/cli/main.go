@@ -40,7 +40,7 @@ func (c *Common) RegisterFlags(fs *flag.FlagSet) {
 	c.RegisterClientFlags(fs)
 	c.Scheduling = SchedAuto
 	fs.Var(&c.Scheduling, "scheduling", "thread scheduling `policy`: auto (batch, but other for rtp-fwd's media loops), default or none (as started), other, batch, idle, fifo, rr")
-	fs.Var(&c.Priority, "priority", "`N`: the nice value under other and batch, the real-time priority under fifo and rr (default: as started; 1 under fifo and rr)")
+	fs.Var(&c.Priority, "priority", "`N`: the nice value under other and batch, the real-time priority under fifo and rr (default: under auto, 10 above the started one for work off the request and media paths, else as started; 1 under fifo and rr)")
 }
 
 // RegisterClientFlags adds the options of a command that talks to a node:
@@ -125,7 +125,7 @@ func Main(name, summary string, cfg Config, common *Common, run func(ctx context
 	StartPprof(name, log)
 	TuneGC()
 	TuneProcs(name)
-	ApplyScheduling(common.Scheduling, common.Priority, log)
+	ApplyScheduling(common.Scheduling, AutoPriority(name, common.Scheduling, common.Priority), log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// systemd (Type=notify): the daemon calls sdnotify.Ready itself; the

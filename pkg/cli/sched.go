@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -112,19 +113,97 @@ func LoopScheduling(s Scheduling) Scheduling {
 	return SchedDefault
 }
 
-// ApplyScheduling gives every thread of this process the policy (auto is
-// AutoScheduling) and priority asked for; threads the Go runtime
+// BackgroundNice is what --scheduling=auto adds, when --priority is not
+// given, to the nice value of the threads whose work is neither on the ng
+// request path nor on the media path: all of portd's, redis-sync's and
+// those of rtpctl up (the embedded bus), and rtp-fwd's control threads.
+// A call set-up then never waits for the CPU behind work it does not wait
+// for (following call records, handing sockets over, storing them): under
+// load the background daemons take the CPU ng-ctl leaves, in larger
+// batches. ng-ctl and rtp-fwd's forwarding loops keep the nice value they
+// were started with. Measured in docs/performance.md.
+const BackgroundNice = 10
+
+// backgroundDaemons are the daemons whose threads run BackgroundNice
+// higher under --scheduling=auto.
+var backgroundDaemons = map[string]bool{"portd": true, "redis-sync": true, "rtp-fwd": true, "rtpctl-up": true}
+
+// startNice is the nice value of the thread that first called
+// ApplyScheduling or AutoPriority, before either changed it: the one the
+// process was started with.
+var startNice = sync.OnceValue(func() int {
+	attr, err := unix.SchedGetAttr(0, 0)
+	if err != nil {
+		return 0
+	}
+	return int(attr.Nice)
+})
+
+// AutoPriority is the priority daemon's threads get from ApplyScheduling
+// under --scheduling s and --priority p: p itself when set or when s is
+// not auto; under auto with p unset, BackgroundNice above the nice value
+// the process started with for a background daemon (rtp-fwd only when it
+// may bring its forwarding loops back to that value, see LoopPriority),
+// and unset (unchanged) for the others.
+func AutoPriority(daemon string, s Scheduling, p Priority) Priority {
+	if p.IsSet || (s != "" && s != SchedAuto) || !backgroundDaemons[daemon] {
+		return p
+	}
+	n := startNice()
+	if daemon == "rtp-fwd" && !mayLowerNiceTo(n) {
+		return p
+	}
+	return Priority{Value: min(n+BackgroundNice, 19), IsSet: true}
+}
+
+// LoopPriority is the priority rtp-fwd's forwarding loops set on their
+// threads under --scheduling s and --priority p: p when set or when s is
+// not auto; under auto, the nice value the process started with (its
+// other threads run AutoPriority's background value) when the process may
+// lower its threads' nice value back to it, else unset (the loops then
+// have it already: AutoPriority changed nothing).
+func LoopPriority(s Scheduling, p Priority) Priority {
+	if p.IsSet || (s != "" && s != SchedAuto) {
+		return p
+	}
+	n := startNice()
+	if !mayLowerNiceTo(n) {
+		return p
+	}
+	return Priority{Value: n, IsSet: true}
+}
+
+// mayLowerNiceTo reports whether this process may set a thread's nice
+// value down to n: with CAP_SYS_NICE, or within RLIMIT_NICE (whose limit
+// is 20 - n; systemd's LimitNICE=).
+func mayLowerNiceTo(n int) bool {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NICE, &lim); err == nil && lim.Cur >= uint64(20-n) {
+		return true
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return false
+	}
+	return data[unix.CAP_SYS_NICE/32].Effective&(1<<(unix.CAP_SYS_NICE%32)) != 0
+}
+
+// ApplyScheduling gives every thread of this process but those in skip
+// the policy (auto is AutoScheduling) and priority asked for (see
+// AutoPriority for what a daemon's auto means); threads the Go runtime
 // starts later inherit it from the thread that creates them. default
 // changes nothing. A refusal (fifo or rr without CAP_SYS_NICE, a lower
 // nice value without the right) is logged and the daemon runs on.
-func ApplyScheduling(s Scheduling, prio Priority, log *slog.Logger) {
+func ApplyScheduling(s Scheduling, prio Priority, log *slog.Logger, skip ...int) {
+	startNice()
 	if s == "" || s == SchedAuto {
 		s = AutoScheduling
 	}
 	if s == SchedDefault {
 		return
 	}
-	if err := SetScheduling(s, prio); err != nil {
+	if err := SetScheduling(s, prio, skip...); err != nil {
 		log.Warn("cannot set the thread scheduling policy; running with the one inherited",
 			"scheduling", string(s), "priority", prio.String(), "err", err)
 		return
@@ -132,15 +211,34 @@ func ApplyScheduling(s Scheduling, prio Priority, log *slog.Logger) {
 	log.Debug("thread scheduling set", "scheduling", string(s), "priority", prio.String())
 }
 
-// SetScheduling sets policy s and prio on every thread of the process.
-// It walks /proc/self/task until a pass finds no thread left to change, so
-// that a thread started during a pass by one not yet changed is caught.
-func SetScheduling(s Scheduling, prio Priority) error {
+// ApplyThreadPolicy is ApplyScheduling for the calling OS thread only (the
+// caller has locked its goroutine to it).
+func ApplyThreadPolicy(s Scheduling, prio Priority, log *slog.Logger) {
+	if s == "" || s == SchedAuto {
+		s = AutoScheduling
+	}
+	if s == SchedDefault {
+		return
+	}
+	if err := SetThreadScheduling(s, prio); err != nil {
+		log.Warn("cannot set a thread's scheduling policy; it runs with the one inherited",
+			"scheduling", string(s), "priority", prio.String(), "err", err)
+	}
+}
+
+// SetScheduling sets policy s and prio on every thread of the process but
+// those in skip. It walks /proc/self/task until a pass finds no thread
+// left to change, so that a thread started during a pass by one not yet
+// changed is caught.
+func SetScheduling(s Scheduling, prio Priority, skip ...int) error {
 	policy, realtime, err := resolvePolicy(s, prio)
 	if err != nil {
 		return err
 	}
 	done := map[int]bool{}
+	for _, tid := range skip {
+		done[tid] = true
+	}
 	for pass := 0; pass < 10; pass++ {
 		tids, err := threadIDs()
 		if err != nil {

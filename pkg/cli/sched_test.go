@@ -83,6 +83,40 @@ func TestLoopScheduling(t *testing.T) {
 	}
 }
 
+func TestAutoPriority(t *testing.T) {
+	n := startNice()
+	bg := Priority{Value: min(n+BackgroundNice, 19), IsSet: true}
+	unset, five := Priority{}, Priority{Value: 5, IsSet: true}
+	fwdBG, fwdLoop := unset, unset
+	if mayLowerNiceTo(n) {
+		fwdBG, fwdLoop = bg, Priority{Value: n, IsSet: true}
+	}
+	for _, tc := range []struct {
+		daemon   string
+		sched    Scheduling
+		prio     Priority
+		want     Priority
+		wantLoop Priority
+	}{
+		{"portd", SchedAuto, unset, bg, fwdLoop},
+		{"redis-sync", "", unset, bg, fwdLoop},
+		{"rtpctl-up", SchedAuto, unset, bg, fwdLoop},
+		{"rtp-fwd", SchedAuto, unset, fwdBG, fwdLoop},
+		{"ng-ctl", SchedAuto, unset, unset, fwdLoop},
+		{"portd", SchedAuto, five, five, five},
+		{"portd", SchedBatch, unset, unset, unset},
+		{"rtp-fwd", SchedOther, unset, unset, unset},
+		{"portd", SchedDefault, unset, unset, unset},
+	} {
+		if got := AutoPriority(tc.daemon, tc.sched, tc.prio); got != tc.want {
+			t.Errorf("AutoPriority(%s, %q, %v) = %v, want %v", tc.daemon, tc.sched, tc.prio, got, tc.want)
+		}
+		if got := LoopPriority(tc.sched, tc.prio); got != tc.wantLoop {
+			t.Errorf("LoopPriority(%q, %v) = %v, want %v", tc.sched, tc.prio, got, tc.wantLoop)
+		}
+	}
+}
+
 // schedChildEnv makes the test binary run one scheduling case in a child
 // process, so that the test process keeps its own policy and nice value.
 const schedChildEnv = "RTPKIT_TEST_SCHED_CHILD"

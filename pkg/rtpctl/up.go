@@ -322,7 +322,13 @@ func cmdUp(args []string, stdout, stderr io.Writer) int {
 	cli.StartPprof("rtpctl-up", log)
 	cli.TuneGC() // the embedded bus runs in this process
 	cli.TuneProcs("rtpctl-up")
-	cli.ApplyScheduling(u.opts.common.Scheduling, u.opts.common.Priority, log)
+	// The children are forked from the spawner's thread and inherit its
+	// nice value: it keeps the one rtpctl up started with (and takes the
+	// policy), while the other threads, the embedded bus's, run the
+	// background priority (cli.AutoPriority).
+	sched, prio := u.opts.common.Scheduling, u.opts.common.Priority
+	spawner := supervisor.StartSpawner(func() { cli.ApplyThreadPolicy(sched, prio, log) })
+	cli.ApplyScheduling(sched, cli.AutoPriority("rtpctl-up", sched, prio), log, spawner)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := u.run(ctx, stdout, log); err != nil {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rtpkit/rtpkit/pkg/cli"
 	"github.com/rtpkit/rtpkit/pkg/testutil"
 )
 
@@ -57,15 +58,19 @@ const (
 	schedBatch = 3
 )
 
-// threadPolicies reads the scheduling policy of each thread of pid.
-func threadPolicies(t *testing.T, pid int) map[int]int {
+// threadSched is a thread's scheduling policy and nice value.
+type threadSched struct{ policy, nice int }
+
+// threadPolicies reads the scheduling policy and nice value of each thread
+// of pid.
+func threadPolicies(t *testing.T, pid int) map[int]threadSched {
 	t.Helper()
 	dir := fmt.Sprintf("/proc/%d/task", pid)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatalf("threads of %d: %v", pid, err)
 	}
-	out := map[int]int{}
+	out := map[int]threadSched{}
 	for _, e := range ents {
 		b, err := os.ReadFile(filepath.Join(dir, e.Name(), "stat"))
 		if err != nil {
@@ -73,13 +78,14 @@ func threadPolicies(t *testing.T, pid int) map[int]int {
 		}
 		// Fields after the command name, which is in parentheses.
 		fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-		// fields[0] is field 3 (state); the policy is field 41.
-		policy, err := strconv.Atoi(fields[41-3])
-		if err != nil {
-			t.Fatalf("%s: policy %q", e.Name(), fields[41-3])
+		// fields[0] is field 3 (state); nice is field 19, the policy 41.
+		policy, err1 := strconv.Atoi(fields[41-3])
+		nice, err2 := strconv.Atoi(fields[19-3])
+		if err1 != nil || err2 != nil {
+			t.Fatalf("%s: policy %q, nice %q", e.Name(), fields[41-3], fields[19-3])
 		}
 		tid, _ := strconv.Atoi(e.Name())
-		out[tid] = policy
+		out[tid] = threadSched{policy, nice}
 	}
 	if len(out) == 0 {
 		t.Fatalf("no threads read for pid %d", pid)
@@ -104,22 +110,41 @@ func TestUpStartsAndStopsCleanlyOnSIGTERM(t *testing.T) {
 	}
 	// --scheduling=auto: every thread runs SCHED_BATCH but rtp-fwd's
 	// forwarding loops (one per CPU), which set themselves to SCHED_OTHER.
-	for _, name := range []string{"rtpctl", "portd", "ng-ctl", "rtp-fwd"} {
+	// Work off the request and media paths runs cli.BackgroundNice higher:
+	// every thread of portd and redis-sync, rtp-fwd's control threads (as
+	// root: it may bring its loops back to 0) and rtpctl up's but the one
+	// the children are forked from, which keeps 0 for them; ng-ctl stays 0.
+	for _, name := range []string{"rtpctl", "portd", "ng-ctl", "rtp-fwd", "redis-sync"} {
 		pid := p.PID()
 		if name != "rtpctl" {
 			pid = children[name]
 		}
-		other := 0
+		bg := cli.BackgroundNice
+		switch {
+		case name == "ng-ctl", name == "rtp-fwd" && os.Geteuid() != 0:
+			bg = 0
+		}
+		loops, atZero := 0, 0
 		for tid, got := range threadPolicies(t, pid) {
 			switch {
-			case got == schedOther && name == "rtp-fwd":
-				other++
-			case got != schedBatch:
-				t.Errorf("%s thread %d: policy %d, want %d", name, tid, got, schedBatch)
+			case got.policy == schedOther && name == "rtp-fwd":
+				loops++
+				if got.nice != 0 {
+					t.Errorf("rtp-fwd loop thread %d: nice %d, want 0", tid, got.nice)
+				}
+			case got.policy != schedBatch:
+				t.Errorf("%s thread %d: policy %d, want %d", name, tid, got.policy, schedBatch)
+			case got.nice == 0 && name == "rtpctl":
+				atZero++
+			case got.nice != bg:
+				t.Errorf("%s thread %d: nice %d, want %d", name, tid, got.nice, bg)
 			}
 		}
-		if name == "rtp-fwd" && other != runtime.NumCPU() {
-			t.Errorf("rtp-fwd: %d threads SCHED_OTHER, want one per forwarding loop (%d)", other, runtime.NumCPU())
+		if name == "rtp-fwd" && loops != runtime.NumCPU() {
+			t.Errorf("rtp-fwd: %d threads SCHED_OTHER, want one per forwarding loop (%d)", loops, runtime.NumCPU())
+		}
+		if name == "rtpctl" && atZero != 1 {
+			t.Errorf("rtpctl up: %d threads at nice 0, want 1 (the spawner)", atZero)
 		}
 	}
 	// The node answers on its bus.

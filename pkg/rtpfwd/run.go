@@ -106,14 +106,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 // loopScheduling is what each forwarding loop does on its own thread: under
 // --scheduling=auto the process's threads are batch tasks, but the loops
-// that carry media set themselves to SCHED_OTHER (cli.LoopScheduling).
+// that carry media set themselves to SCHED_OTHER (cli.LoopScheduling), and
+// back to the nice value rtp-fwd started with (cli.LoopPriority) while its
+// control threads run cli.BackgroundNice above it.
 func loopScheduling(cfg Config, log *slog.Logger) func() {
 	s := cli.LoopScheduling(cfg.Scheduling)
 	if s == cli.SchedDefault {
 		return nil
 	}
+	prio := cli.LoopPriority(cfg.Scheduling, cfg.Priority)
 	return func() {
-		if err := cli.SetThreadScheduling(s, cfg.Priority); err != nil {
+		if err := cli.SetThreadScheduling(s, prio); err != nil {
 			log.Warn("cannot set a forwarding loop's scheduling policy", "scheduling", string(s), "err", err)
 		}
 	}

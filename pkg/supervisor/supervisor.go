@@ -16,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Spec describes one child.
@@ -309,6 +311,7 @@ func (s *Supervisor) Signal(name string, sig syscall.Signal) error {
 var (
 	spawnOnce sync.Once
 	spawnReq  chan spawnRequest
+	spawnTID  int
 )
 
 type spawnRequest struct {
@@ -316,16 +319,33 @@ type spawnRequest struct {
 	errc chan error
 }
 
-func spawn(cmd *exec.Cmd) error {
+// StartSpawner starts the thread every child is forked from, if it is not
+// running yet, and returns its thread id. A child inherits that thread's
+// scheduling policy and nice value, so a process that gives its own
+// threads another priority (rtpctl up runs the bus at a higher nice
+// value) starts the spawner first and leaves its thread out. setup, if
+// not nil, runs once on the spawner's thread before it forks anything.
+func StartSpawner(setup func()) int {
 	spawnOnce.Do(func() {
 		spawnReq = make(chan spawnRequest)
+		ready := make(chan int)
 		go func() {
 			runtime.LockOSThread() // never unlocked: this thread lives as long as the process
+			if setup != nil {
+				setup()
+			}
+			ready <- unix.Gettid()
 			for r := range spawnReq {
 				r.errc <- r.cmd.Start()
 			}
 		}()
+		spawnTID = <-ready
 	})
+	return spawnTID
+}
+
+func spawn(cmd *exec.Cmd) error {
+	StartSpawner(nil)
 	errc := make(chan error, 1)
 	spawnReq <- spawnRequest{cmd: cmd, errc: errc}
 	return <-errc
