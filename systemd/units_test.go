@@ -116,6 +116,13 @@ func TestUnitSettings(t *testing.T) {
 		want(u, "Service", "Restart", "on-failure")
 		want(u, "Service", "PrivateNetwork", "") // the host's addresses
 		wantWords(u, "Service", "RestrictAddressFamilies", "AF_UNIX", "AF_INET", "AF_INET6")
+		// Work off the request and media paths weighs less across units.
+		switch name {
+		case "rtpkit-bus.service", "rtpkit-portd.service", "rtpkit-redis-sync.service":
+			want(u, "Service", "CPUWeight", "10")
+		default:
+			want(u, "Service", "CPUWeight", "")
+		}
 		if name == "rtpkit-bus.service" {
 			continue
 		}
@@ -152,6 +159,7 @@ func TestUnitSettings(t *testing.T) {
 	wantWords(fwd, "Service", "CapabilityBoundingSet", "CAP_BPF", "CAP_PERFMON", "CAP_NET_ADMIN")
 	wantWords(fwd, "Service", "SystemCallFilter", "bpf")
 	wantWords(fwd, "Service", "RestrictAddressFamilies", "AF_NETLINK")
+	wantWords(fwd, "Service", "LimitNICE", "+0")
 	if !strings.Contains(fwd.last("Service", "ExecStart"), "--fast-path-pin-dir /sys/fs/bpf/rtpkit-fwd-%i") {
 		t.Errorf("rtp-fwd@: the fast path is not pinned on /sys/fs/bpf: %s", fwd.last("Service", "ExecStart"))
 	}

@@ -110,6 +110,7 @@ func TestNodeMetrics(t *testing.T) {
 		expect(t, name, mfs, "rtpkit_ng_errors_total", `command="offer"`, eq(0))
 		expect(t, name, mfs, "rtpkit_ng_request_duration_seconds", `command="offer"`, eq(1))
 		expect(t, name, mfs, "rtpkit_closed_sessions_total", `reason="terminated"`, eq(0))
+		expect(t, name, mfs, "rtpkit_port_stock_misses_total", "", eq(0)) // warmed at start
 	}
 	// rtp-fwd: its totals are read from the engine at scrape time.
 	fwd := scrape(t, urls["rtp-fwd"])

@@ -111,7 +111,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	proto := newProtocol(engine, log)
 	proto.metrics = newNGMetrics()
 	reg := metrics.NewRegistry("ng-ctl")
-	reg.MustRegister(proto.metrics.requests, proto.metrics.errors, proto.metrics.duration, engineCollector(engine))
+	reg.MustRegister(proto.metrics.requests, proto.metrics.errors, proto.metrics.duration, engineCollector(engine), stockCollector(stock))
 	ms, err := metrics.Start(ctx, cfg.Metrics, reg, log)
 	if err != nil {
 		return err

@@ -15,8 +15,17 @@ import (
 // StockOptions tunes a Stock.
 type StockOptions struct {
 	// Low is the stock level per interface and family below which a refill
-	// starts; Batch how many pairs one refill asks for.
+	// starts; Batch how many pairs one refill asks for. Both are the
+	// starting values: each time a stock runs empty (a Take had to wait on
+	// portd) they double, up to MaxScale times, and they halve again after
+	// each 10 s without running empty (ScaleDecay), so that the stock
+	// covers the refill's round trip at the rate calls arrive.
 	Low, Batch int
+	// MaxScale bounds that growth (default 16).
+	MaxScale int
+	// ScaleDecay is how long a stock must not run empty before its scale
+	// halves (default 10 s).
+	ScaleDecay time.Duration
 	// Timeout bounds one lease request.
 	Timeout time.Duration
 	Log     *slog.Logger
@@ -33,6 +42,9 @@ type Stock struct {
 	mu        sync.Mutex
 	pairs     map[stockKey][]Pair
 	refilling map[stockKey]bool
+	scale     map[stockKey]int       // current multiple of Low and Batch (1 when absent)
+	lastMiss  map[stockKey]time.Time // when the stock last ran empty, or last shrank
+	misses    uint64                 // Takes that found the stock empty
 	lastErr   map[stockKey]error
 	defaults  map[int]string // family → default interface name
 	instance  string         // the portd run the stock's pairs come from
@@ -63,11 +75,18 @@ func NewStock(ctx context.Context, c Client, holder string, opts StockOptions) *
 	if opts.Timeout <= 0 {
 		opts.Timeout = 2 * time.Second
 	}
+	if opts.MaxScale <= 0 {
+		opts.MaxScale = 16
+	}
+	if opts.ScaleDecay <= 0 {
+		opts.ScaleDecay = 10 * time.Second
+	}
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
 	return &Stock{client: c, holder: holder, opts: opts, ctx: ctx, defaults: map[int]string{},
-		pairs: map[stockKey][]Pair{}, refilling: map[stockKey]bool{}, lastErr: map[stockKey]error{}, revoked: map[uint64]bool{}}
+		pairs: map[stockKey][]Pair{}, refilling: map[stockKey]bool{}, lastErr: map[stockKey]error{}, revoked: map[uint64]bool{},
+		scale: map[stockKey]int{}, lastMiss: map[stockKey]time.Time{}}
 }
 
 // Init learns portd's interfaces (which one is each family's default).
@@ -217,6 +236,11 @@ func (s *Stock) Take(ctx context.Context, iface string, family int, single bool)
 		s.mu.Unlock()
 		return p, nil
 	}
+	s.misses++
+	if sc := max(s.scale[k], 1); sc < s.opts.MaxScale {
+		s.scale[k] = min(2*sc, s.opts.MaxScale)
+	}
+	s.lastMiss[k] = time.Now()
 	s.refillLocked(k)
 	s.mu.Unlock()
 	lctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
@@ -272,18 +296,48 @@ func (s *Stock) Level(iface string, family int, single bool) int {
 	return len(s.pairs[s.key(iface, family, single)])
 }
 
+// Misses is how many Takes found their stock empty and waited on portd.
+func (s *Stock) Misses() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.misses
+}
+
+// Scale is the current multiple of Low and Batch of iface/family's stock.
+func (s *Stock) Scale(iface string, family int, single bool) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return max(s.scale[s.key(iface, family, single)], 1)
+}
+
+// scaleLocked is k's current scale, halved first if k has not run empty
+// for ScaleDecay.
+func (s *Stock) scaleLocked(k stockKey) int {
+	sc := max(s.scale[k], 1)
+	if sc > 1 && time.Since(s.lastMiss[k]) >= s.opts.ScaleDecay {
+		sc /= 2
+		s.scale[k] = sc
+		s.lastMiss[k] = time.Now()
+	}
+	return sc
+}
+
 // Wait waits for the background refills to end (at shutdown).
 func (s *Stock) Wait() { s.wg.Wait() }
 
 func (s *Stock) refillLocked(k stockKey) {
-	if len(s.pairs[k]) >= s.opts.Low || s.refilling[k] || s.ctx.Err() != nil {
+	if s.refilling[k] || s.ctx.Err() != nil {
+		return
+	}
+	sc := s.scaleLocked(k)
+	if len(s.pairs[k]) >= s.opts.Low*sc {
 		return
 	}
 	s.refilling[k] = true
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		err := s.refill(s.ctx, k)
+		err := s.refillN(s.ctx, k, s.opts.Batch*sc)
 		s.mu.Lock()
 		s.refilling[k] = false
 		prev := s.lastErr[k]
@@ -296,9 +350,14 @@ func (s *Stock) refillLocked(k stockKey) {
 }
 
 func (s *Stock) refill(ctx context.Context, k stockKey) error {
+	return s.refillN(ctx, k, s.opts.Batch)
+}
+
+// refillN leases n pairs for k's stock.
+func (s *Stock) refillN(ctx context.Context, k stockKey, n int) error {
 	lctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
-	r, err := s.client.Lease(lctx, LeaseRequest{Holder: s.holder, Interface: k.iface, Family: k.family, Count: s.opts.Batch, Single: k.single})
+	r, err := s.client.Lease(lctx, LeaseRequest{Holder: s.holder, Interface: k.iface, Family: k.family, Count: n, Single: k.single})
 	if err != nil {
 		return err
 	}

@@ -123,3 +123,65 @@ func TestFDLimitRefusesCleanly(t *testing.T) {
 		t.Fatalf("past the limit: %v", err)
 	}
 }
+
+// A stock that runs empty grows (twice the refill and threshold per miss,
+// up to MaxScale) and shrinks again once it has not run empty for
+// ScaleDecay.
+func TestStockGrowsWhenItRunsEmpty(t *testing.T) {
+	n := newNode(t, "--interface=127.0.0.1", "--port-min=36000", "--port-max=36999")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st := portd.NewStock(ctx, n.client, "ng-ctl", portd.StockOptions{Low: 2, Batch: 4, MaxScale: 4,
+		ScaleDecay: 300 * time.Millisecond, Log: testutil.Logger(t)})
+	if err := st.Init(n.ctx()); err != nil {
+		t.Fatal(err)
+	}
+	waitLevel := func(min int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for st.Level("", 4, false) < min {
+			if time.Now().After(deadline) {
+				t.Fatalf("stock level %d, want at least %d", st.Level("", 4, false), min)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	// Empty: the first take waits on portd, counts a miss and doubles the
+	// scale; the refill it starts asks for 2×4 pairs.
+	if _, err := st.Take(n.ctx(), "", 4, false); err != nil {
+		t.Fatal(err)
+	}
+	if st.Misses() != 1 || st.Scale("", 4, false) != 2 {
+		t.Fatalf("after a miss: misses %d, scale %d; want 1, 2", st.Misses(), st.Scale("", 4, false))
+	}
+	waitLevel(8)
+	// Drain it and miss again: scale 4, refill 16; a third miss stays at
+	// MaxScale.
+	for round, want := range []int{4, 4} {
+		for st.Level("", 4, false) > 0 {
+			if _, err := st.Take(n.ctx(), "", 4, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Taking from a stock below its threshold starts a refill; wait
+		// for it to land and drain again until a take finds it empty.
+		misses := st.Misses()
+		for st.Misses() == misses {
+			if _, err := st.Take(n.ctx(), "", 4, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := st.Scale("", 4, false); got != want {
+			t.Fatalf("round %d: scale %d, want %d", round, got, want)
+		}
+	}
+	waitLevel(8) // a refill may have been on its way with the smaller batch
+	// No miss for ScaleDecay: the next refill decision halves the scale.
+	time.Sleep(400 * time.Millisecond)
+	if _, err := st.Take(n.ctx(), "", 4, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Scale("", 4, false); got != 2 {
+		t.Fatalf("after %s without a miss: scale %d, want 2", 300*time.Millisecond, got)
+	}
+}
