@@ -41,7 +41,7 @@ type Stock struct {
 
 	mu        sync.Mutex
 	pairs     map[stockKey][]Pair
-	refilling map[stockKey]bool
+	refilling map[stockKey]chan struct{} // closed when the refill on its way ends
 	scale     map[stockKey]int       // current multiple of Low and Batch (1 when absent)
 	lastMiss  map[stockKey]time.Time // when the stock last ran empty, or last shrank
 	misses    uint64                 // Takes that found the stock empty
@@ -85,7 +85,7 @@ func NewStock(ctx context.Context, c Client, holder string, opts StockOptions) *
 		opts.Log = slog.Default()
 	}
 	return &Stock{client: c, holder: holder, opts: opts, ctx: ctx, defaults: map[int]string{},
-		pairs: map[stockKey][]Pair{}, refilling: map[stockKey]bool{}, lastErr: map[stockKey]error{}, revoked: map[uint64]bool{},
+		pairs: map[stockKey][]Pair{}, refilling: map[stockKey]chan struct{}{}, lastErr: map[stockKey]error{}, revoked: map[uint64]bool{},
 		scale: map[stockKey]int{}, lastMiss: map[stockKey]time.Time{}}
 }
 
@@ -224,15 +224,13 @@ func (s *Stock) seeInstance(inst string) {
 }
 
 // Take returns a pair (a single port if single) of the interface (empty:
-// the family's default) and family from stock. When the stock is empty it
-// leases synchronously (the slow path, which waits on portd).
+// the family's default) and family from stock. When the stock is empty
+// (a miss: the stock grows, see StockOptions) it waits on portd: for the
+// refill on its way, or if that brought nothing, for a lease of one.
 func (s *Stock) Take(ctx context.Context, iface string, family int, single bool) (Pair, error) {
 	s.mu.Lock()
 	k := s.key(iface, family, single)
-	if ps := s.pairs[k]; len(ps) > 0 {
-		p := ps[len(ps)-1]
-		s.pairs[k] = ps[:len(ps)-1]
-		s.refillLocked(k)
+	if p, ok := s.popLocked(k); ok {
 		s.mu.Unlock()
 		return p, nil
 	}
@@ -242,6 +240,23 @@ func (s *Stock) Take(ctx context.Context, iface string, family int, single bool)
 	}
 	s.lastMiss[k] = time.Now()
 	s.refillLocked(k)
+	// A refill on its way brings a batch: wait for it rather than queue a
+	// lease of one behind it at portd.
+	if done := s.refilling[k]; done != nil {
+		s.mu.Unlock()
+		t := time.NewTimer(s.opts.Timeout)
+		select {
+		case <-done:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+		s.mu.Lock()
+		if p, ok := s.popLocked(k); ok {
+			s.mu.Unlock()
+			return p, nil
+		}
+	}
 	s.mu.Unlock()
 	lctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
@@ -254,6 +269,19 @@ func (s *Stock) Take(ctx context.Context, iface string, family int, single bool)
 	}
 	s.seeInstance(r.Instance)
 	return r.Pairs[0], nil
+}
+
+// popLocked takes a pair from k's stock, if it has one, and starts a refill
+// when the stock is low.
+func (s *Stock) popLocked(k stockKey) (Pair, bool) {
+	ps := s.pairs[k]
+	if len(ps) == 0 {
+		return Pair{}, false
+	}
+	p := ps[len(ps)-1]
+	s.pairs[k] = ps[:len(ps)-1]
+	s.refillLocked(k)
+	return p, true
 }
 
 // Put gives back a pair that was taken but not used (for example an offer
@@ -326,20 +354,22 @@ func (s *Stock) scaleLocked(k stockKey) int {
 func (s *Stock) Wait() { s.wg.Wait() }
 
 func (s *Stock) refillLocked(k stockKey) {
-	if s.refilling[k] || s.ctx.Err() != nil {
+	if s.refilling[k] != nil || s.ctx.Err() != nil {
 		return
 	}
 	sc := s.scaleLocked(k)
 	if len(s.pairs[k]) >= s.opts.Low*sc {
 		return
 	}
-	s.refilling[k] = true
+	done := make(chan struct{})
+	s.refilling[k] = done
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		err := s.refillN(s.ctx, k, s.opts.Batch*sc)
 		s.mu.Lock()
-		s.refilling[k] = false
+		delete(s.refilling, k)
+		close(done)
 		prev := s.lastErr[k]
 		s.lastErr[k] = err
 		s.mu.Unlock()

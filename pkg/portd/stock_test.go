@@ -146,15 +146,15 @@ func TestStockGrowsWhenItRunsEmpty(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	// Empty: the first take waits on portd, counts a miss and doubles the
-	// scale; the refill it starts asks for 2×4 pairs.
+	// Empty: the first take counts a miss, doubles the scale and waits for
+	// the refill it starts, of 2×4 pairs, taking one of them.
 	if _, err := st.Take(n.ctx(), "", 4, false); err != nil {
 		t.Fatal(err)
 	}
 	if st.Misses() != 1 || st.Scale("", 4, false) != 2 {
 		t.Fatalf("after a miss: misses %d, scale %d; want 1, 2", st.Misses(), st.Scale("", 4, false))
 	}
-	waitLevel(8)
+	waitLevel(7)
 	// Drain it and miss again: scale 4, refill 16; a third miss stays at
 	// MaxScale.
 	for round, want := range []int{4, 4} {
@@ -175,7 +175,7 @@ func TestStockGrowsWhenItRunsEmpty(t *testing.T) {
 			t.Fatalf("round %d: scale %d, want %d", round, got, want)
 		}
 	}
-	waitLevel(8) // a refill may have been on its way with the smaller batch
+	waitLevel(7) // a refill may have been on its way with the smaller batch
 	// No miss for ScaleDecay: the next refill decision halves the scale.
 	time.Sleep(400 * time.Millisecond)
 	if _, err := st.Take(n.ctx(), "", 4, false); err != nil {
