@@ -22,6 +22,12 @@
 # commit) and/or BASE_ENV (environment for it, e.g. "GOMAXPROCS=2") start
 # a second node, measured alternately with the first as "rtpkit-base".
 # RTPKIT_ENV is environment for the first node.
+#
+# HOLD (e.g. HOLD=200ms) keeps each call that long before its delete
+# (rtpctl bench setup --hold): the default deletes it right after the
+# answer, so that a daemon a few milliseconds behind sees a call's records
+# only once it has ended; with a hold every call is followed, handed to
+# rtp-fwd and installed as a real one would be.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-5s}
@@ -139,7 +145,7 @@ run() { # name addr clients
   local out before after cps cycles
   perf_start "${procs[$1]:-}"
   before=$(ticks "${procs[$1]:-}")
-  out=$("$BIN/rtpctl" bench setup --ng "$2" --clients "$3" --duration "$DUR" --label "$1" --json)
+  out=$("$BIN/rtpctl" bench setup --ng "$2" --clients "$3" --duration "$DUR" --hold "${HOLD:-0}" --label "$1" --json)
   after=$(ticks "${procs[$1]:-}")
   read -r cps cycles < <(python3 -c 'import json,sys; r=json.load(sys.stdin); print(round(r["cycles_per_second"]), round(r["cycles_per_second"]*r["seconds"]))' <<<"$out")
   python3 - "$out" <<'PY'

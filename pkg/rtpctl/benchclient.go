@@ -78,10 +78,25 @@ type setupSlot struct {
 	started time.Time
 	sent    time.Time
 	done    bool
+	// With a hold time: the calls answered and not yet deleted, oldest
+	// first, and the one whose delete is in flight.
+	held    []heldCall
+	delCall int
+}
+
+// heldCall is a call set up and kept for the hold time before its delete.
+type heldCall struct {
+	call     int
+	answered time.Time
 }
 
 // BenchSetup runs offer/answer/delete cycles from `clients` clients for d.
-func BenchSetup(ctx context.Context, ng string, clients int, d time.Duration) (SetupResult, error) {
+// With hold > 0 a call is deleted only once it has existed that long (its
+// client sets up further calls meanwhile, and deletes the calls it holds
+// when their time is up or the run ends), so that the proxy sees calls of
+// a length and not only set-ups; a cycle is still one offer, answer and
+// delete.
+func BenchSetup(ctx context.Context, ng string, clients int, d, hold time.Duration) (SetupResult, error) {
 	// Check that something answers before loading it.
 	probe, err := ngclient.Dial(ng)
 	if err != nil {
@@ -112,13 +127,27 @@ func BenchSetup(ctx context.Context, ng string, clients int, d time.Duration) (S
 	lat := [3][]time.Duration{}
 	cycles, errs := 0, 0
 	firstErr := ""
-	fail := func(sl *setupSlot, why string) {
+	deadline := time.Now().Add(d)
+	// next chooses a slot's next request after a completed one: the
+	// delete of its oldest held call once that has been held long enough
+	// (or the run is over), else a new offer.
+	next := func(sl *setupSlot, now time.Time) {
+		sl.step = stepOffer
+		if len(sl.held) > 0 && (now.Sub(sl.held[0].answered) >= hold || !now.Before(deadline)) {
+			sl.step, sl.delCall = stepDelete, sl.held[0].call
+		}
+	}
+	fail := func(sl *setupSlot, why string, now time.Time) {
 		errs++
 		if firstErr == "" {
 			firstErr = why
 		}
-		sl.call++ // a fresh call
-		sl.step = stepOffer
+		if hold > 0 && sl.step == stepDelete {
+			sl.held = sl.held[1:] // that call is given up
+		} else {
+			sl.call++ // a fresh call
+		}
+		next(sl, now)
 	}
 	// prepare builds slot i's next request (fresh cookie).
 	prepare := func(i int, now time.Time) {
@@ -127,11 +156,14 @@ func BenchSetup(ctx context.Context, ng string, clients int, d time.Duration) (S
 		sl.msg = strconv.AppendUint(append(sl.msg[:0], sl.prefix...), sl.seq, 36)
 		sl.cookie = len(sl.msg)
 		sl.msg = append(sl.msg, ' ')
-		sl.msg = tmpl[sl.step].append(sl.msg, sl.prefix+strconv.Itoa(sl.call))
+		call := sl.call
+		if hold > 0 && sl.step == stepDelete {
+			call = sl.delCall
+		}
+		sl.msg = tmpl[sl.step].append(sl.msg, sl.prefix+strconv.Itoa(call))
 		sl.started, sl.sent = now, now
 	}
 
-	deadline := time.Now().Add(d)
 	start := time.Now()
 	var out []int // slots to send
 	for i := range slots {
@@ -184,15 +216,26 @@ func BenchSetup(ctx context.Context, ng string, clients int, d time.Duration) (S
 			}
 			doc := reply[sl.cookie+1:]
 			if !bytes.Contains(doc, []byte("6:result2:ok")) {
-				fail(sl, replyError(doc))
+				fail(sl, replyError(doc), now)
 			} else {
 				lat[sl.step] = append(lat[sl.step], now.Sub(sl.started))
-				if sl.step == stepDelete {
+				switch {
+				case sl.step == stepOffer:
+					sl.step = stepAnswer
+				case hold == 0 && sl.step == stepAnswer:
+					sl.step = stepDelete
+				case hold == 0:
 					cycles++
 					sl.call++
 					sl.step = stepOffer
-				} else {
-					sl.step++
+				case sl.step == stepAnswer:
+					sl.held = append(sl.held, heldCall{call: sl.call, answered: now})
+					sl.call++
+					next(sl, now)
+				default:
+					cycles++
+					sl.held = sl.held[1:]
+					next(sl, now)
 				}
 			}
 			if sl.step == stepOffer && !now.Before(deadline) {
@@ -211,8 +254,8 @@ func BenchSetup(ctx context.Context, ng string, clients int, d time.Duration) (S
 			}
 			switch {
 			case now.Sub(sl.started) >= setupGiveUp:
-				fail(sl, fmt.Sprintf("ng %s: no reply", ng))
-				if !now.Before(deadline) {
+				fail(sl, fmt.Sprintf("ng %s: no reply", ng), now)
+				if sl.step == stepOffer && !now.Before(deadline) {
 					sl.done = true
 					active--
 					continue

@@ -23,6 +23,7 @@ ng server (rtpkit or rtpengine).`
 type SetupResult struct {
 	Target     string             `json:"target"`
 	Clients    int                `json:"clients"`
+	HoldS      float64            `json:"hold_seconds"`
 	Seconds    float64            `json:"seconds"`
 	Cycles     int                `json:"cycles"`
 	Errors     int                `json:"errors"`
@@ -50,6 +51,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	ng := fs.String("ng", "127.0.0.1:2223", "ng `ADDR:PORT` to load")
 	clients := fs.Int("clients", 1, "concurrent `clients` (calls in set-up at once)")
 	dur := fs.Duration("duration", 5*time.Second, "how long to run")
+	hold := fs.Duration("hold", 0, "how long each call lives before its delete (0: deleted at once, right after the answer)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	label := fs.String("label", "", "name of the target in the output")
 	synopsis := "rtpctl bench setup [options]"
@@ -62,15 +64,16 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 		cli.PrintUsage(stderr, fs, synopsis, benchSetupSummary)
 		return ExitUsage
 	}
-	if *clients < 1 || *dur <= 0 {
-		fmt.Fprintln(stderr, "rtpctl bench setup: --clients must be >= 1 and --duration > 0")
+	if *clients < 1 || *dur <= 0 || *hold < 0 {
+		fmt.Fprintln(stderr, "rtpctl bench setup: --clients must be >= 1, --duration > 0 and --hold >= 0")
 		return ExitUsage
 	}
-	res, err := BenchSetup(context.Background(), *ng, *clients, *dur)
+	res, err := BenchSetup(context.Background(), *ng, *clients, *dur, *hold)
 	if err != nil {
 		fmt.Fprintf(stderr, "rtpctl bench setup: %v\n", err)
 		return ExitUnreachable
 	}
+	res.HoldS = hold.Seconds()
 	res.Target = *label
 	if res.Target == "" {
 		res.Target = *ng

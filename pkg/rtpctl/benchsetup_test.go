@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rtpkit/rtpkit/pkg/bencode"
 )
 
 // fakeNG serves ng on a loopback socket: respond gives the reply document
@@ -64,7 +66,7 @@ func droppingFirstOffers() func(cookie, doc []byte) (string, bool) {
 func TestBenchSetupRetransmits(t *testing.T) {
 	addr := fakeNG(t, droppingFirstOffers())
 	for _, clients := range []int{1, 8} {
-		res, err := BenchSetup(context.Background(), addr, clients, 2500*time.Millisecond)
+		res, err := BenchSetup(context.Background(), addr, clients, 2500*time.Millisecond, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,11 +88,67 @@ func TestBenchSetupCountsErrors(t *testing.T) {
 		}
 		return "d6:result2:oke", true
 	})
-	res, err := BenchSetup(context.Background(), addr, 4, time.Second)
+	res, err := BenchSetup(context.Background(), addr, 4, time.Second, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Cycles != 0 || res.Errors < 4 || !strings.Contains(res.FirstError, "no answer") {
 		t.Fatalf("%d cycles, %d errors, first %q", res.Cycles, res.Errors, res.FirstError)
+	}
+}
+
+// TestBenchSetupHold: with a hold time every call is deleted no earlier
+// than that after its answer while the run lasts (at its end the calls
+// still held are deleted at once), none is left undeleted, and each delete
+// completes a cycle.
+func TestBenchSetupHold(t *testing.T) {
+	const hold = 150 * time.Millisecond
+	var mu sync.Mutex
+	answered := map[string]time.Time{}
+	deleted := map[string]bool{}
+	var early []string
+	var end time.Time // of the run, once known
+	addr := fakeNG(t, func(_, doc []byte) (string, bool) {
+		v, err := bencode.Decode(doc, bencode.Limits{})
+		if err != nil {
+			return "d6:result5:error12:error-reason3:bade", true
+		}
+		cmd, _ := v.GetString("command")
+		call, _ := v.GetString("call-id")
+		mu.Lock()
+		defer mu.Unlock()
+		switch cmd {
+		case "answer":
+			answered[call] = time.Now()
+		case "delete":
+			if at, ok := answered[call]; !ok || (time.Since(at) < hold && time.Now().Before(end)) {
+				early = append(early, call)
+			}
+			deleted[call] = true
+		}
+		return "d6:result2:oke", true
+	})
+	mu.Lock()
+	end = time.Now().Add(time.Second - 10*time.Millisecond)
+	mu.Unlock()
+	res, err := BenchSetup(context.Background(), addr, 4, time.Second, hold)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if res.Errors != 0 || res.Cycles < 20 {
+		t.Fatalf("%d cycles, %d errors (%s)", res.Cycles, res.Errors, res.FirstError)
+	}
+	if len(early) > 0 {
+		t.Fatalf("%d calls deleted before their hold time, e.g. %s", len(early), early[0])
+	}
+	for call := range answered {
+		if !deleted[call] {
+			t.Fatalf("call %s answered and never deleted", call)
+		}
+	}
+	if res.Cycles != len(deleted) {
+		t.Fatalf("%d cycles, %d calls deleted", res.Cycles, len(deleted))
 	}
 }
