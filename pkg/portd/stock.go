@@ -42,9 +42,9 @@ type Stock struct {
 	mu        sync.Mutex
 	pairs     map[stockKey][]Pair
 	refilling map[stockKey]chan struct{} // closed when the refill on its way ends
-	scale     map[stockKey]int       // current multiple of Low and Batch (1 when absent)
-	lastMiss  map[stockKey]time.Time // when the stock last ran empty, or last shrank
-	misses    uint64                 // Takes that found the stock empty
+	scale     map[stockKey]int           // current multiple of Low and Batch (1 when absent)
+	lastMiss  map[stockKey]time.Time     // when the stock last ran empty, or last shrank
+	misses    uint64                     // Takes that found the stock empty
 	lastErr   map[stockKey]error
 	defaults  map[int]string // family → default interface name
 	instance  string         // the portd run the stock's pairs come from
