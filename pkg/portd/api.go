@@ -82,6 +82,10 @@ type LeaseRequest struct {
 type LeaseReply struct {
 	Pairs    []Pair `json:"pairs"`
 	Instance string `json:"instance"`
+	// Capacity is how many pairs (single ports for a single lease) the
+	// address's range holds in all: a holder keeps its stock a small part
+	// of it.
+	Capacity int `json:"capacity,omitempty"`
 }
 
 // ReturnRequest gives leased pairs back (by their RTP address), or all of

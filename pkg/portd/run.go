@@ -221,7 +221,7 @@ func (d *daemon) handleLease(ctx context.Context, req LeaseRequest) (LeaseReply,
 	if err != nil {
 		return LeaseReply{}, busError(err)
 	}
-	return LeaseReply{Pairs: pairs, Instance: d.instance}, nil
+	return LeaseReply{Pairs: pairs, Instance: d.instance, Capacity: d.t.leaseCapacity(req.Interface, req.Family, req.Single)}, nil
 }
 
 func (d *daemon) handleReturn(ctx context.Context, req ReturnRequest) (ReturnReply, error) {

@@ -21,7 +21,10 @@ type StockOptions struct {
 	// each 10 s without running empty (ScaleDecay), so that the stock
 	// covers the refill's round trip at the rate calls arrive.
 	Low, Batch int
-	// MaxScale bounds that growth (default 16).
+	// MaxScale bounds that growth (default 16). However it grows, a
+	// refill asks for at most a sixteenth of the address's range and the
+	// threshold is half that (never below Batch and Low): a stock does not
+	// hoard the ports that calls need.
 	MaxScale int
 	// ScaleDecay is how long a stock must not run empty before its scale
 	// halves (default 10 s).
@@ -45,6 +48,7 @@ type Stock struct {
 	scale     map[stockKey]int           // current multiple of Low and Batch (1 when absent)
 	lastMiss  map[stockKey]time.Time     // when the stock last ran empty, or last shrank
 	misses    uint64                     // Takes that found the stock empty
+	capacity  map[stockKey]int           // pairs in the range, as portd last said
 	lastErr   map[stockKey]error
 	defaults  map[int]string // family → default interface name
 	instance  string         // the portd run the stock's pairs come from
@@ -86,7 +90,7 @@ func NewStock(ctx context.Context, c Client, holder string, opts StockOptions) *
 	}
 	return &Stock{client: c, holder: holder, opts: opts, ctx: ctx, defaults: map[int]string{},
 		pairs: map[stockKey][]Pair{}, refilling: map[stockKey]chan struct{}{}, lastErr: map[stockKey]error{}, revoked: map[uint64]bool{},
-		scale: map[stockKey]int{}, lastMiss: map[stockKey]time.Time{}}
+		scale: map[stockKey]int{}, lastMiss: map[stockKey]time.Time{}, capacity: map[stockKey]int{}}
 }
 
 // Init learns portd's interfaces (which one is each family's default).
@@ -350,6 +354,18 @@ func (s *Stock) scaleLocked(k stockKey) int {
 	return sc
 }
 
+// sizesLocked is k's refill threshold and batch: Low and Batch times its
+// scale, capped by the range.
+func (s *Stock) sizesLocked(k stockKey) (low, batch int) {
+	sc := s.scaleLocked(k)
+	low, batch = s.opts.Low*sc, s.opts.Batch*sc
+	if c := s.capacity[k]; c > 0 {
+		batch = min(batch, max(s.opts.Batch, c/16))
+		low = min(low, max(s.opts.Low, batch/2))
+	}
+	return low, batch
+}
+
 // Wait waits for the background refills to end (at shutdown).
 func (s *Stock) Wait() { s.wg.Wait() }
 
@@ -357,8 +373,8 @@ func (s *Stock) refillLocked(k stockKey) {
 	if s.refilling[k] != nil || s.ctx.Err() != nil {
 		return
 	}
-	sc := s.scaleLocked(k)
-	if len(s.pairs[k]) >= s.opts.Low*sc {
+	low, batch := s.sizesLocked(k)
+	if len(s.pairs[k]) >= low {
 		return
 	}
 	done := make(chan struct{})
@@ -366,7 +382,7 @@ func (s *Stock) refillLocked(k stockKey) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		err := s.refillN(s.ctx, k, s.opts.Batch*sc)
+		err := s.refillN(s.ctx, k, batch)
 		s.mu.Lock()
 		delete(s.refilling, k)
 		close(done)
@@ -393,6 +409,9 @@ func (s *Stock) refillN(ctx context.Context, k stockKey, n int) error {
 	}
 	s.seeInstance(r.Instance)
 	s.mu.Lock()
+	if r.Capacity > 0 {
+		s.capacity[k] = r.Capacity
+	}
 	if r.Instance == s.instance {
 		for _, p := range r.Pairs {
 			if !s.revoked[p.Gen] { // revoked while the reply was on its way

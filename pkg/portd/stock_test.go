@@ -185,3 +185,36 @@ func TestStockGrowsWhenItRunsEmpty(t *testing.T) {
 		t.Fatalf("after %s without a miss: scale %d, want 2", 300*time.Millisecond, got)
 	}
 }
+
+// However much a stock grows, it keeps a small part of the range: a refill
+// asks for at most a sixteenth of it, the threshold is half that.
+func TestStockGrowthCappedByRange(t *testing.T) {
+	// 100 pairs: refills of at most 6, threshold 3.
+	n := newNode(t, "--interface=127.0.0.1", "--port-min=38000", "--port-max=38199")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st := portd.NewStock(ctx, n.client, "ng-ctl", portd.StockOptions{Low: 2, Batch: 4, MaxScale: 16,
+		ScaleDecay: time.Hour, Log: testutil.Logger(t)})
+	if err := st.Init(n.ctx()); err != nil {
+		t.Fatal(err)
+	}
+	var taken []portd.Pair
+	for st.Scale("", 4, false) < 16 && len(taken) < 80 {
+		misses := st.Misses()
+		for st.Misses() == misses && len(taken) < 80 {
+			p, err := st.Take(n.ctx(), "", 4, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			taken = append(taken, p)
+		}
+	}
+	if st.Scale("", 4, false) != 16 {
+		t.Fatalf("scale %d after %d takes, want 16", st.Scale("", 4, false), len(taken))
+	}
+	time.Sleep(300 * time.Millisecond) // let a refill on its way land
+	// At most threshold-1 left when the last refill started, plus its 6.
+	if lvl := st.Level("", 4, false); lvl > 2+6 {
+		t.Fatalf("stock of %d pairs from a range of 100 at scale 16 (uncapped: 64 per refill)", lvl)
+	}
+}

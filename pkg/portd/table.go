@@ -204,6 +204,25 @@ func (t *table) lease(holder, iface string, family, count int, single bool) ([]P
 	return out, nil
 }
 
+// leaseCapacity is how many pairs (single ports if single) the pool that
+// serves leases of iface and family holds in all, 0 if there is none.
+func (t *table) leaseCapacity(iface string, family int, single bool) int {
+	a, err := t.address(iface, family)
+	if err != nil {
+		return 0
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	pool := t.pools[a.Local]
+	if pool == nil {
+		return 0
+	}
+	if single {
+		return pool.Size()
+	}
+	return pool.Size() / 2
+}
+
 // allocLocked takes a free pair (or single port) from a's pool and binds
 // it. Ports another process holds are left marked used and skipped (a few
 // times at most).
