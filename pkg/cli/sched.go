@@ -197,10 +197,8 @@ func mayLowerNiceTo(n int) bool {
 // nice value without the right) is logged and the daemon runs on.
 func ApplyScheduling(s Scheduling, prio Priority, log *slog.Logger, skip ...int) {
 	startNice()
-	if s == "" || s == SchedAuto {
-		s = AutoScheduling
-	}
-	if s == SchedDefault {
+	s, change := effective(s)
+	if !change {
 		return
 	}
 	if err := SetScheduling(s, prio, skip...); err != nil {
@@ -214,16 +212,23 @@ func ApplyScheduling(s Scheduling, prio Priority, log *slog.Logger, skip ...int)
 // ApplyThreadPolicy is ApplyScheduling for the calling OS thread only (the
 // caller has locked its goroutine to it).
 func ApplyThreadPolicy(s Scheduling, prio Priority, log *slog.Logger) {
-	if s == "" || s == SchedAuto {
-		s = AutoScheduling
-	}
-	if s == SchedDefault {
+	s, change := effective(s)
+	if !change {
 		return
 	}
 	if err := SetThreadScheduling(s, prio); err != nil {
 		log.Warn("cannot set a thread's scheduling policy; it runs with the one inherited",
 			"scheduling", string(s), "priority", prio.String(), "err", err)
 	}
+}
+
+// effective is the policy that --scheduling s sets (auto is
+// AutoScheduling), and false for default, which changes nothing.
+func effective(s Scheduling) (Scheduling, bool) {
+	if s == "" || s == SchedAuto {
+		return AutoScheduling, true
+	}
+	return s, s != SchedDefault
 }
 
 // SetScheduling sets policy s and prio on every thread of the process but

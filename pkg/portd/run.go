@@ -217,11 +217,11 @@ func callBlocks(c nodestate.Call) []block {
 }
 
 func (d *daemon) handleLease(ctx context.Context, req LeaseRequest) (LeaseReply, error) {
-	pairs, err := d.t.lease(req.Holder, req.Interface, req.Family, req.Count, req.Single)
+	pairs, capacity, err := d.t.lease(req.Holder, req.Interface, req.Family, req.Count, req.Single)
 	if err != nil {
 		return LeaseReply{}, busError(err)
 	}
-	return LeaseReply{Pairs: pairs, Instance: d.instance, Capacity: d.t.leaseCapacity(req.Interface, req.Family, req.Single)}, nil
+	return LeaseReply{Pairs: pairs, Instance: d.instance, Capacity: capacity}, nil
 }
 
 func (d *daemon) handleReturn(ctx context.Context, req ReturnRequest) (ReturnReply, error) {

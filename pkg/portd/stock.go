@@ -317,7 +317,7 @@ func (s *Stock) Warm(ctx context.Context, iface string, family int, single bool)
 	s.mu.Lock()
 	k := s.key(iface, family, single)
 	s.mu.Unlock()
-	return s.refill(ctx, k)
+	return s.refill(ctx, k, s.opts.Batch)
 }
 
 // Level is how many pairs (single ports if single) of iface/family are in
@@ -382,7 +382,7 @@ func (s *Stock) refillLocked(k stockKey) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		err := s.refillN(s.ctx, k, batch)
+		err := s.refill(s.ctx, k, batch)
 		s.mu.Lock()
 		delete(s.refilling, k)
 		close(done)
@@ -395,12 +395,8 @@ func (s *Stock) refillLocked(k stockKey) {
 	}()
 }
 
-func (s *Stock) refill(ctx context.Context, k stockKey) error {
-	return s.refillN(ctx, k, s.opts.Batch)
-}
-
-// refillN leases n pairs for k's stock.
-func (s *Stock) refillN(ctx context.Context, k stockKey, n int) error {
+// refill leases n pairs for k's stock.
+func (s *Stock) refill(ctx context.Context, k stockKey, n int) error {
 	lctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	r, err := s.client.Lease(lctx, LeaseRequest{Holder: s.holder, Interface: k.iface, Family: k.family, Count: n, Single: k.single})

@@ -179,48 +179,34 @@ func (t *table) address(iface string, family int) (ifspec.Address, error) {
 
 // lease binds up to count new pairs (single ports if single) for holder. It
 // returns what it could bind; an error only if it bound none.
-func (t *table) lease(holder, iface string, family, count int, single bool) ([]Pair, error) {
+// The capacity returned is how many pairs (single ports if single) the
+// address's range holds in all.
+func (t *table) lease(holder, iface string, family, count int, single bool) (out []Pair, capacity int, err error) {
 	if holder == "" || count <= 0 || count > 1024 {
-		return nil, fmt.Errorf("%w: lease needs a holder and a count of 1-1024", errBadRequest)
+		return nil, 0, fmt.Errorf("%w: lease needs a holder and a count of 1-1024", errBadRequest)
 	}
 	a, err := t.address(iface, family)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var out []Pair
+	capacity = t.pools[a.Local].Size()
+	if !single {
+		capacity /= 2
+	}
 	for len(out) < count {
 		p, err := t.allocLocked(a, single)
 		if err != nil {
 			if len(out) > 0 {
 				break
 			}
-			return nil, err
+			return nil, 0, err
 		}
 		p.holder = holder
 		out = append(out, p.api())
 	}
-	return out, nil
-}
-
-// leaseCapacity is how many pairs (single ports if single) the pool that
-// serves leases of iface and family holds in all, 0 if there is none.
-func (t *table) leaseCapacity(iface string, family int, single bool) int {
-	a, err := t.address(iface, family)
-	if err != nil {
-		return 0
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	pool := t.pools[a.Local]
-	if pool == nil {
-		return 0
-	}
-	if single {
-		return pool.Size()
-	}
-	return pool.Size() / 2
+	return out, capacity, nil
 }
 
 // allocLocked takes a free pair (or single port) from a's pool and binds

@@ -24,13 +24,13 @@ func BenchmarkLeaseRelease(b *testing.B) {
 	}
 	defer tab.closeAll()
 	// Keep the pool half full, as on a busy node.
-	if _, err := tab.lease("warm", "", 4, 1024, false); err != nil {
+	if _, _, err := tab.lease("warm", "", 4, 1024, false); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		pairs, err := tab.lease("bench", "", 4, 1, false)
+		pairs, _, err := tab.lease("bench", "", 4, 1, false)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -74,11 +74,11 @@ func TestRevocations(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tab := newTestTable(t, 37800, 37899)
-			lease, err := tab.lease("ng-ctl", "", 4, 2, false)
+			lease, _, err := tab.lease("ng-ctl", "", 4, 2, false)
 			if err != nil || len(lease) != 2 {
 				t.Fatalf("lease: %v %v", lease, err)
 			}
-			fresh, err := tab.lease("other-holder", "", 4, 1, false)
+			fresh, _, err := tab.lease("other-holder", "", 4, 1, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -135,7 +135,7 @@ func TestStaleRecordAfterFree(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tab := newTestTable(t, 17900, 17959)
 			tab.startGens(0xabcd << 32)
-			lease, err := tab.lease("ng-ctl", "", 4, 1, false)
+			lease, _, err := tab.lease("ng-ctl", "", 4, 1, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -170,15 +170,15 @@ func TestBusyPortNotLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = other.Close() })
-	got, err := tab.lease("ng-ctl", "", 4, 2, false)
+	got, _, err := tab.lease("ng-ctl", "", 4, 2, false)
 	if err != nil || len(got) != 1 || got[0].RTP.Port() != 17962 {
 		t.Fatalf("lease beside a busy pair: %+v %v", got, err)
 	}
-	if _, err := tab.lease("ng-ctl", "", 4, 1, false); err == nil {
+	if _, _, err := tab.lease("ng-ctl", "", 4, 1, false); err == nil {
 		t.Fatal("leased a pair while the other one is busy")
 	}
 	_ = other.Close()
-	again, err := tab.lease("ng-ctl", "", 4, 1, false)
+	again, _, err := tab.lease("ng-ctl", "", 4, 1, false)
 	if err != nil || len(again) != 1 || again[0].RTP.Port() != 17960 {
 		t.Fatalf("the pair freed by the other socket: %+v %v", again, err)
 	}

@@ -78,10 +78,9 @@ type setupSlot struct {
 	started time.Time
 	sent    time.Time
 	done    bool
-	// With a hold time: the calls answered and not yet deleted, oldest
-	// first, and the one whose delete is in flight.
-	held    []heldCall
-	delCall int
+	// held are the calls answered and not yet deleted, oldest first; a
+	// delete in flight is held[0]'s.
+	held []heldCall
 }
 
 // heldCall is a call set up and kept for the hold time before its delete.
@@ -130,11 +129,11 @@ func BenchSetup(ctx context.Context, ng string, clients int, d, hold time.Durati
 	deadline := time.Now().Add(d)
 	// next chooses a slot's next request after a completed one: the
 	// delete of its oldest held call once that has been held long enough
-	// (or the run is over), else a new offer.
+	// (at once without a hold, or when the run is over), else a new offer.
 	next := func(sl *setupSlot, now time.Time) {
 		sl.step = stepOffer
 		if len(sl.held) > 0 && (now.Sub(sl.held[0].answered) >= hold || !now.Before(deadline)) {
-			sl.step, sl.delCall = stepDelete, sl.held[0].call
+			sl.step = stepDelete
 		}
 	}
 	fail := func(sl *setupSlot, why string, now time.Time) {
@@ -142,7 +141,7 @@ func BenchSetup(ctx context.Context, ng string, clients int, d, hold time.Durati
 		if firstErr == "" {
 			firstErr = why
 		}
-		if hold > 0 && sl.step == stepDelete {
+		if sl.step == stepDelete {
 			sl.held = sl.held[1:] // that call is given up
 		} else {
 			sl.call++ // a fresh call
@@ -157,8 +156,8 @@ func BenchSetup(ctx context.Context, ng string, clients int, d, hold time.Durati
 		sl.cookie = len(sl.msg)
 		sl.msg = append(sl.msg, ' ')
 		call := sl.call
-		if hold > 0 && sl.step == stepDelete {
-			call = sl.delCall
+		if sl.step == stepDelete {
+			call = sl.held[0].call
 		}
 		sl.msg = tmpl[sl.step].append(sl.msg, sl.prefix+strconv.Itoa(call))
 		sl.started, sl.sent = now, now
@@ -219,20 +218,14 @@ func BenchSetup(ctx context.Context, ng string, clients int, d, hold time.Durati
 				fail(sl, replyError(doc), now)
 			} else {
 				lat[sl.step] = append(lat[sl.step], now.Sub(sl.started))
-				switch {
-				case sl.step == stepOffer:
+				switch sl.step {
+				case stepOffer:
 					sl.step = stepAnswer
-				case hold == 0 && sl.step == stepAnswer:
-					sl.step = stepDelete
-				case hold == 0:
-					cycles++
-					sl.call++
-					sl.step = stepOffer
-				case sl.step == stepAnswer:
+				case stepAnswer:
 					sl.held = append(sl.held, heldCall{call: sl.call, answered: now})
 					sl.call++
 					next(sl, now)
-				default:
+				case stepDelete:
 					cycles++
 					sl.held = sl.held[1:]
 					next(sl, now)
