@@ -45,22 +45,26 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-start_rtpkit() { # name bindir env: starts a node, its ng address in NG_<name>
+start_rtpkit() { # name bindir env ports: starts a node, its ng address in NG_<name>
   local ng
   ng=127.0.0.1:$(free_port)
+  # Each node has a port range of its own, and neither is rtpengine's
+  # default 30000-40000: on one address, a node's port stock would take
+  # ports the other proxy then finds in use.
   # shellcheck disable=SC2086 # the environment list is split on purpose
   ${3:+env $3} "$2/rtpctl" up --nats-listen=127.0.0.1:0 --state-dir="$TMP/$1" --interface=127.0.0.1 \
+    --port-min="${4%-*}" --port-max="${4#*-}" \
     --listen-ng="$ng" --delete-delay=0 --log-level=warn >"$TMP/$1.out" 2>"$TMP/$1.err" &
   pids+=($!)
   printf -v "NG_${1//-/_}" %s "$ng"
 }
-start_rtpkit rtpkit "$BIN" "${RTPKIT_ENV:-}"
+start_rtpkit rtpkit "$BIN" "${RTPKIT_ENV:-}" 40000-50000
 RTPKIT_NG=$NG_rtpkit
 BASE_BIN=${BASE_BIN:-}
 BASE_ENV=${BASE_ENV:-}
 BASE_NG=""
 if [ -n "$BASE_BIN$BASE_ENV" ]; then
-  start_rtpkit rtpkit-base "${BASE_BIN:-$BIN}" "$BASE_ENV"
+  start_rtpkit rtpkit-base "${BASE_BIN:-$BIN}" "$BASE_ENV" 50000-60000
   BASE_NG=$NG_rtpkit_base
   echo "rtpkit-base = ${BASE_BIN:-this build}${BASE_ENV:+ with $BASE_ENV}"
 fi
@@ -155,6 +159,8 @@ l = r["latency_us"]
 print(f'{r["target"]:<10} clients {r["clients"]:<2} cycles/s {r["cycles_per_second"]:7.0f}  errors {r["errors"]:<4}'
       f'  offer {l["offer"]["p50"]:5.0f}/{l["offer"]["p99"]:6.0f} µs  answer {l["answer"]["p50"]:5.0f}/{l["answer"]["p99"]:6.0f}'
       f'  delete {l["delete"]["p50"]:5.0f}/{l["delete"]["p99"]:6.0f}  (p50/p99)')
+if r["errors"]:
+    print(f'           first error: {r.get("first_error", "")}')
 PY
   if [ -n "${procs[$1]:-}" ]; then
     python3 - "$out" "${procs[$1]}" "$before" "$after" "$HZ" <<'PY'

@@ -125,7 +125,7 @@ func Main(name, summary string, cfg Config, common *Common, run func(ctx context
 	StartPprof(name, log)
 	TuneGC()
 	TuneProcs(name)
-	ApplyScheduling(common.Scheduling, AutoPriority(name, common.Scheduling, common.Priority), log)
+	ApplyScheduling(DaemonScheduling(name, common.Scheduling), AutoPriority(name, common.Scheduling, common.Priority), log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// systemd (Type=notify): the daemon calls sdnotify.Ready itself; the

@@ -83,6 +83,26 @@ func TestLoopScheduling(t *testing.T) {
 	}
 }
 
+func TestDaemonScheduling(t *testing.T) {
+	for _, tc := range []struct {
+		daemon string
+		in     Scheduling
+		want   Scheduling
+	}{
+		{"ng-ctl", SchedAuto, SchedOther},
+		{"ng-ctl", "", SchedOther},
+		{"ng-ctl", SchedBatch, SchedBatch},
+		{"ng-ctl", SchedDefault, SchedDefault},
+		{"portd", SchedAuto, SchedAuto},
+		{"rtp-fwd", "", ""},
+		{"redis-sync", SchedIdle, SchedIdle},
+	} {
+		if got := DaemonScheduling(tc.daemon, tc.in); got != tc.want {
+			t.Errorf("DaemonScheduling(%s, %q) = %q, want %q", tc.daemon, tc.in, got, tc.want)
+		}
+	}
+}
+
 func TestAutoPriority(t *testing.T) {
 	n := startNice()
 	bg := Priority{Value: min(n+BackgroundNice, 19), IsSet: true}

@@ -108,8 +108,9 @@ func TestUpStartsAndStopsCleanlyOnSIGTERM(t *testing.T) {
 			t.Fatalf("%s (pid %d) not alive", name, pid)
 		}
 	}
-	// --scheduling=auto: every thread runs SCHED_BATCH but rtp-fwd's
-	// forwarding loops (one per CPU), which set themselves to SCHED_OTHER.
+	// --scheduling=auto: every thread runs SCHED_BATCH but ng-ctl's (the
+	// request path, cli.DaemonScheduling) and rtp-fwd's forwarding loops
+	// (one per CPU), which set themselves to SCHED_OTHER.
 	// Work off the request and media paths runs cli.BackgroundNice higher:
 	// every thread of portd and redis-sync, rtp-fwd's control threads (as
 	// root: it may bring its loops back to 0) and rtpctl up's but the one
@@ -127,6 +128,10 @@ func TestUpStartsAndStopsCleanlyOnSIGTERM(t *testing.T) {
 		loops, atZero := 0, 0
 		for tid, got := range threadPolicies(t, pid) {
 			switch {
+			case name == "ng-ctl":
+				if got.policy != schedOther || got.nice != 0 {
+					t.Errorf("ng-ctl thread %d: policy %d nice %d, want %d nice 0", tid, got.policy, got.nice, schedOther)
+				}
 			case got.policy == schedOther && name == "rtp-fwd":
 				loops++
 				if got.nice != 0 {
