@@ -55,7 +55,8 @@ func TestApply(t *testing.T) {
 }
 
 // An update that keeps a stream's socket does not ask the kernel for the
-// socket's family again; a stream installed anew, by Set or Apply, does.
+// socket's family again; a stream installed anew, by Set or Apply, does,
+// unless the caller gave the socket's Local address.
 func TestUpdateKeepsKnownFamily(t *testing.T) {
 	calls := 0
 	old := socketFamilyOf
@@ -75,6 +76,8 @@ func TestUpdateKeepsKnownFamily(t *testing.T) {
 		{"update by Set", func() error { return e.Set(1, sa) }, 2},
 		{"retire by Apply", func() error { return e.Apply([]Change{{ID: 2, Retire: true}})[0].Err }, 2},
 		{"install again by Set", func() error { return e.Set(2, sb) }, 3},
+		{"retire again", func() error { return e.Apply([]Change{{ID: 2, Retire: true}})[0].Err }, 3},
+		{"install with Local given", func() error { sb.Local = c.pbA; return e.Set(2, sb) }, 3},
 	} {
 		if err := step.do(); err != nil {
 			t.Fatalf("%s: %v", step.name, err)

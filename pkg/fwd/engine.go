@@ -240,6 +240,12 @@ func check(id StreamID, s Stream, known int) (Stream, int, error) {
 		return s, 0, fmt.Errorf("%w: learning mode %d", ErrInvalidStream, s.Learning)
 	}
 	family := known
+	if family == 0 && s.Local.IsValid() {
+		family = unix.AF_INET6
+		if s.Local.Addr().Is4() {
+			family = unix.AF_INET
+		}
+	}
 	if family == 0 {
 		var err error
 		if family, err = socketFamilyOf(s.FD); err != nil {

@@ -85,6 +85,12 @@ type Stream struct {
 	// Setting a different time on an existing stream unconfirms it (a new
 	// learning window opens) but keeps the learned endpoint.
 	LastSignal time.Time
+	// Local is FD's local address when the caller knows it (rtp-fwd: from
+	// portd, which bound the socket); the engine then takes the socket's
+	// family from it. Invalid: the engine asks the socket (two system
+	// calls, which with four streams per call count at a few thousand
+	// calls a second).
+	Local netip.AddrPort
 }
 
 // usable reports whether ap can be sent to: valid, non-zero port, not the

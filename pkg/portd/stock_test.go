@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -216,5 +217,84 @@ func TestStockGrowthCappedByRange(t *testing.T) {
 	// At most threshold-1 left when the last refill started, plus its 6.
 	if lvl := st.Level("", 4, false); lvl > 2+6 {
 		t.Fatalf("stock of %d pairs from a range of 100 at scale 16 (uncapped: 64 per refill)", lvl)
+	}
+}
+
+// TestStockFreesInBatches: the pairs of several Free calls reach portd in
+// one portd.free message, FreeBatch at once or what has gathered after
+// FreeDelay, and portd releases every one of them.
+func TestStockFreesInBatches(t *testing.T) {
+	n := newNode(t, "--interface=127.0.0.1", "--port-min=37000", "--port-max=37199")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st := portd.NewStock(ctx, n.client, "ng-ctl", portd.StockOptions{Low: 4, Batch: 16,
+		FreeDelay: 200 * time.Millisecond, FreeBatch: 4, Log: testutil.Logger(t)})
+	if err := st.Init(n.ctx()); err != nil {
+		t.Fatal(err)
+	}
+	msgs := make(chan int, 16)
+	sub, err := bus.Subscribe(n.conn, n.conn.Subject("portd", portd.SubjectFree), func(_ string, f portd.Free) { msgs <- len(f.Pairs) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	var taken []portd.Pair
+	for range 10 {
+		p, err := st.Take(n.ctx(), "", 4, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		taken = append(taken, p)
+	}
+	leased := func() int { return n.list().Interfaces[0].Addresses[0].Leased }
+	before := leased()
+	for i := 0; i < 20; i++ { // until the refills the takes started have landed
+		time.Sleep(100 * time.Millisecond)
+		cur := leased()
+		if cur == before {
+			break
+		}
+		before = cur
+	}
+	start := time.Now()
+	for _, p := range taken {
+		st.Free([]portd.Pair{p})
+	}
+	var sizes []int
+	for len(sizes) < 3 {
+		select {
+		case k := <-msgs:
+			sizes = append(sizes, k)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("free messages %v, want 3", sizes)
+		}
+	}
+	if want := []int{4, 4, 2}; !slices.Equal(sizes, want) {
+		t.Fatalf("free messages carried %v pairs, want %v", sizes, want)
+	}
+	if waited := time.Since(start); waited < 150*time.Millisecond {
+		t.Errorf("the last two pairs went after %v, want them held about FreeDelay (200ms)", waited)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for leased() != before-10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("leased %d after the frees, want %d", leased(), before-10)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// FlushFree (at shutdown: Wait) sends what has gathered at once.
+	p, err := st.Take(n.ctx(), "", 4, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Free([]portd.Pair{p})
+	st.Wait()
+	select {
+	case k := <-msgs:
+		if k != 1 {
+			t.Fatalf("flushed free carried %d pairs, want 1", k)
+		}
+	case <-time.After(150 * time.Millisecond):
+		t.Fatal("Wait did not send the gathered free")
 	}
 }

@@ -34,9 +34,11 @@ type SetupResult struct {
 
 // Latency is a request's latency distribution in microseconds.
 type Latency struct {
-	P50 float64 `json:"p50"`
-	P99 float64 `json:"p99"`
-	Max float64 `json:"max"`
+	Mean float64 `json:"mean"`
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	Max  float64 `json:"max"`
 }
 
 func cmdBench(args []string, stdout, stderr io.Writer) int {
@@ -123,5 +125,10 @@ func dist(ds []time.Duration) Latency {
 	}
 	slices.Sort(ds)
 	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
-	return Latency{P50: us(ds[len(ds)/2]), P99: us(ds[min(len(ds)-1, len(ds)*99/100)]), Max: us(ds[len(ds)-1])}
+	var sum time.Duration
+	for _, d := range ds {
+		sum += d
+	}
+	at := func(pct int) float64 { return us(ds[min(len(ds)-1, len(ds)*pct/100)]) }
+	return Latency{Mean: us(sum) / float64(len(ds)), P50: us(ds[len(ds)/2]), P90: at(90), P99: at(99), Max: us(ds[len(ds)-1])}
 }

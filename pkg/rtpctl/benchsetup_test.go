@@ -152,3 +152,30 @@ func TestBenchSetupHold(t *testing.T) {
 		t.Fatalf("%d cycles, %d calls deleted", res.Cycles, len(deleted))
 	}
 }
+
+func TestDist(t *testing.T) {
+	ms := func(ns ...int) []time.Duration {
+		var ds []time.Duration
+		for _, n := range ns {
+			ds = append(ds, time.Duration(n)*time.Microsecond)
+		}
+		return ds
+	}
+	hundred := make([]int, 100)
+	for i := range hundred {
+		hundred[i] = 100 - i // 100 … 1, unsorted
+	}
+	for _, tc := range []struct {
+		name string
+		in   []time.Duration
+		want Latency
+	}{
+		{"empty", nil, Latency{}},
+		{"one", ms(7), Latency{Mean: 7, P50: 7, P90: 7, P99: 7, Max: 7}},
+		{"hundred", ms(hundred...), Latency{Mean: 50.5, P50: 51, P90: 91, P99: 100, Max: 100}},
+	} {
+		if got := dist(tc.in); got != tc.want {
+			t.Errorf("%s: dist = %+v, want %+v", tc.name, got, tc.want)
+		}
+	}
+}

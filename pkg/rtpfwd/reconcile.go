@@ -298,6 +298,7 @@ func (r *reconciler) installLocked(call string, st nodestate.Stream, s fwd.Strea
 		return // the socket has not arrived yet; Add applies the call again
 	}
 	s.FD = fd
+	s.Local = local
 	s.Signalled = r.destLocked(st)
 	prev, ok := r.inst[local]
 	if ok && prev == s {
