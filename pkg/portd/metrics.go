@@ -19,6 +19,7 @@ var (
 	descSocketsLimit     = metrics.NewDesc("rtpkit_sockets_limit", "Most media sockets portd opens: the open-file limit less --fd-reserve.")
 	descWorkers          = metrics.NewDesc("rtpkit_workers_connected", "Forwarding workers (rtp-fwd) connected to the hand-off socket.")
 	descWorkerSockets    = metrics.NewDesc("rtpkit_worker_sockets", "Media sockets a connected worker holds.", "worker")
+	descLeaseWaits       = metrics.NewDesc("rtpkit_port_lease_waits_total", "Times a lease found no usable port (range empty, or ports still bound by a worker) and waited for ports on their way back.")
 )
 
 // collector reads portd's table and workers at scrape time.
@@ -48,6 +49,7 @@ func (d *daemon) collector() prometheus.Collector {
 		for _, w := range ws {
 			metrics.Gauge(ch, descWorkerSockets, float64(w.Sockets), w.ID)
 		}
-	}, descPorts, descPortsUsed, descPortsFree, descPortsQuarantined, descPairsLeased, descPairsAssigned, descAddrPresent,
+		metrics.Counter(ch, descLeaseWaits, float64(d.leaseWaits.Load()))
+	}, descLeaseWaits, descPorts, descPortsUsed, descPortsFree, descPortsQuarantined, descPairsLeased, descPairsAssigned, descAddrPresent,
 		descSockets, descSocketsLimit, descWorkers, descWorkerSockets)
 }

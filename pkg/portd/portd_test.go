@@ -1,6 +1,7 @@
 package portd_test
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -299,5 +300,36 @@ func TestRTCPMuxSinglePort(t *testing.T) {
 	a := n.list().Interfaces[0].Addresses[0]
 	if a.Used != 2 || a.Assigned != 2 || a.Leased != 0 {
 		t.Fatalf("counts %+v", a)
+	}
+}
+
+// TestLeaseWaitsForPortsOnTheirWay: a lease that finds the range empty
+// waits (up to portd.LeaseWait) for ports coming back instead of failing
+// at once, and fails with the same clear error when none do. A port
+// coming back here is a holder dropping its lease while the request
+// waits (the quarantine of 0 makes it usable at once).
+func TestLeaseWaitsForPortsOnTheirWay(t *testing.T) {
+	n := newNode(t, "--interface=127.0.0.1", "--port-min=17300", "--port-max=17303", "--port-quarantine=0")
+	held := n.lease("", 4, 2)
+	if len(held) != 2 {
+		t.Fatalf("leased %d of the 2 pairs", len(held))
+	}
+	start := time.Now()
+	_, err := n.client.Lease(n.ctx(), portd.LeaseRequest{Holder: "h", Family: 4, Count: 1})
+	if !bus.IsCode(err, bus.CodeUnavailable) || !strings.Contains(err.Error(), "no free port pair in 17300-17303") {
+		t.Fatalf("lease of an exhausted range: %v", err)
+	}
+	if waited := time.Since(start); waited < portd.LeaseWait*3/4 {
+		t.Errorf("exhausted lease failed after %v, want it to wait about %v", waited, portd.LeaseWait)
+	}
+	go func() {
+		time.Sleep(portd.LeaseWait / 5)
+		if _, err := n.client.Return(context.Background(), portd.ReturnRequest{Holder: "test", RTP: []netip.AddrPort{held[1].RTP}}); err != nil {
+			t.Errorf("return: %v", err)
+		}
+	}()
+	r, err := n.client.Lease(n.ctx(), portd.LeaseRequest{Holder: "h", Family: 4, Count: 1})
+	if err != nil || len(r.Pairs) != 1 || r.Pairs[0].RTP != held[1].RTP {
+		t.Fatalf("lease while a pair came back: %+v, %v; want %s", r.Pairs, err, held[1].RTP)
 	}
 }

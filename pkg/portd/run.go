@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -22,6 +24,7 @@ import (
 	"github.com/rtpkit/rtpkit/pkg/mediasock"
 	"github.com/rtpkit/rtpkit/pkg/metrics"
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
+	"github.com/rtpkit/rtpkit/pkg/portpool"
 	"github.com/rtpkit/rtpkit/pkg/sdnotify"
 )
 
@@ -151,6 +154,9 @@ type daemon struct {
 	// instance names this run of portd: leases carry it, and a holder that
 	// sees another drops the pairs it holds from an earlier run.
 	instance string
+	// leaseWaits counts the waits of leases that found no usable port
+	// (LeaseWait).
+	leaseWaits atomic.Uint64
 }
 
 // followCalls keeps the table's sockets in line with the call records:
@@ -216,12 +222,35 @@ func callBlocks(c nodestate.Call) []block {
 	return out
 }
 
+// LeaseWait is how long a lease that finds no usable port waits for ports
+// on their way back before it fails: the range is empty, or every port
+// tried is still bound elsewhere (EADDRINUSE: a worker that has not
+// closed its copy of a released socket yet). Under overload the daemons
+// that release ports (portd following the records and the frees, rtp-fwd
+// closing its copies) run behind the offers that take them; waiting here
+// holds the offers back (ng-ctl's stock waits for this lease) until they
+// catch up, where failing at once answered "Ran out of ports" with ports
+// about to come free. It retries after 1 ms, then doubling up to 20 ms.
+const LeaseWait = 250 * time.Millisecond
+
 func (d *daemon) handleLease(ctx context.Context, req LeaseRequest) (LeaseReply, error) {
-	pairs, capacity, err := d.t.lease(req.Holder, req.Interface, req.Family, req.Count, req.Single)
-	if err != nil {
-		return LeaseReply{}, busError(err)
+	wait, deadline := time.Millisecond, time.Now().Add(LeaseWait)
+	for {
+		pairs, capacity, err := d.t.lease(req.Holder, req.Interface, req.Family, req.Count, req.Single)
+		if err == nil {
+			return LeaseReply{Pairs: pairs, Instance: d.instance, Capacity: capacity}, nil
+		}
+		if !errors.Is(err, portpool.ErrExhausted) && !errors.Is(err, unix.EADDRINUSE) || time.Now().Add(wait).After(deadline) {
+			return LeaseReply{}, busError(err)
+		}
+		d.leaseWaits.Add(1)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return LeaseReply{}, busError(err)
+		}
+		wait = min(2*wait, 20*time.Millisecond)
 	}
-	return LeaseReply{Pairs: pairs, Instance: d.instance, Capacity: capacity}, nil
 }
 
 func (d *daemon) handleReturn(ctx context.Context, req ReturnRequest) (ReturnReply, error) {

@@ -39,7 +39,7 @@ type StockOptions struct {
 	// call was a bus delivery and a decode in portd each.
 	FreeDelay time.Duration
 	FreeBatch int
-	Log     *slog.Logger
+	Log       *slog.Logger
 }
 
 // Stock is the lease holder's side (ng-ctl's): pre-bound pairs leased from
@@ -70,7 +70,7 @@ type Stock struct {
 	freeing   []Pair
 	freeTimer *time.Timer
 	wg        sync.WaitGroup
-	ctx         context.Context
+	ctx       context.Context
 }
 
 type stockKey struct {
