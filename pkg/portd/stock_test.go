@@ -188,9 +188,9 @@ func TestStockGrowsWhenItRunsEmpty(t *testing.T) {
 }
 
 // However much a stock grows, it keeps a small part of the range: a refill
-// asks for at most a sixteenth of it, the threshold is half that.
+// asks for at most a sixteenth of it, and the threshold is one such refill.
 func TestStockGrowthCappedByRange(t *testing.T) {
-	// 100 pairs: refills of at most 6, threshold 3.
+	// 100 pairs: refills of at most 6, threshold 6.
 	n := newNode(t, "--interface=127.0.0.1", "--port-min=38000", "--port-max=38199")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -215,7 +215,7 @@ func TestStockGrowthCappedByRange(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond) // let a refill on its way land
 	// At most threshold-1 left when the last refill started, plus its 6.
-	if lvl := st.Level("", 4, false); lvl > 2+6 {
+	if lvl := st.Level("", 4, false); lvl > 5+6 {
 		t.Fatalf("stock of %d pairs from a range of 100 at scale 16 (uncapped: 64 per refill)", lvl)
 	}
 }
