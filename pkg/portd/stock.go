@@ -54,7 +54,8 @@ type Stock struct {
 
 	mu        sync.Mutex
 	pairs     map[stockKey][]Pair
-	refilling map[stockKey]chan struct{} // closed when the refill on its way ends
+	refilling map[stockKey]chan struct{} // closed when the next refill on its way ends
+	inflight  map[stockKey]int           // refills on their way (at most maxRefills)
 	scale     map[stockKey]int           // current multiple of Low and Batch (1 when absent)
 	lastMiss  map[stockKey]time.Time     // when the stock last ran empty, or last shrank
 	misses    uint64                     // Takes that found the stock empty
@@ -109,7 +110,7 @@ func NewStock(ctx context.Context, c Client, holder string, opts StockOptions) *
 		opts.Log = slog.Default()
 	}
 	return &Stock{client: c, holder: holder, opts: opts, ctx: ctx, defaults: map[int]string{},
-		pairs: map[stockKey][]Pair{}, refilling: map[stockKey]chan struct{}{}, lastErr: map[stockKey]error{}, revoked: map[uint64]bool{},
+		pairs: map[stockKey][]Pair{}, refilling: map[stockKey]chan struct{}{}, inflight: map[stockKey]int{}, lastErr: map[stockKey]error{}, revoked: map[uint64]bool{},
 		scale: map[stockKey]int{}, lastMiss: map[stockKey]time.Time{}, capacity: map[stockKey]int{}}
 }
 
@@ -435,23 +436,40 @@ func (s *Stock) Wait() {
 	s.FlushFree()
 }
 
+// maxRefills is how many refills of one stock may be on their way at once.
+const maxRefills = 2
+
+// refillLocked starts a refill of k's stock when it is below its
+// threshold, and a second one while the first is on its way when it falls
+// below half the threshold: under load portd answers a lease late (it runs
+// behind the request path, see cli.BackgroundNice) more than slowly, and
+// two requests wait out that delay together.
 func (s *Stock) refillLocked(k stockKey) {
-	if s.refilling[k] != nil || s.ctx.Err() != nil {
+	n := s.inflight[k]
+	if n >= maxRefills || s.ctx.Err() != nil {
 		return
 	}
 	low, batch := s.sizesLocked(k)
-	if len(s.pairs[k]) >= low {
+	if lvl := len(s.pairs[k]); lvl >= low || (n > 0 && lvl >= low/2) {
 		return
 	}
-	done := make(chan struct{})
-	s.refilling[k] = done
+	if s.refilling[k] == nil {
+		s.refilling[k] = make(chan struct{})
+	}
+	s.inflight[k]++
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		err := s.refill(s.ctx, k, batch)
 		s.mu.Lock()
-		delete(s.refilling, k)
-		close(done)
+		s.inflight[k]--
+		close(s.refilling[k])
+		if s.inflight[k] > 0 {
+			s.refilling[k] = make(chan struct{})
+		} else {
+			delete(s.refilling, k)
+			delete(s.inflight, k)
+		}
 		prev := s.lastErr[k]
 		s.lastErr[k] = err
 		s.mu.Unlock()

@@ -214,8 +214,10 @@ func TestStockGrowthCappedByRange(t *testing.T) {
 		t.Fatalf("scale %d after %d takes, want 16", st.Scale("", 4, false), len(taken))
 	}
 	time.Sleep(300 * time.Millisecond) // let a refill on its way land
-	// At most threshold-1 left when the last refill started, plus its 6.
-	if lvl := st.Level("", 4, false); lvl > 5+6 {
+	// At most threshold-1 left when the last refill started, plus its 6;
+	// or half the threshold less one when a second refill started with
+	// the first on its way, plus both.
+	if lvl := st.Level("", 4, false); lvl > max(5+6, 2+2*6) {
 		t.Fatalf("stock of %d pairs from a range of 100 at scale 16 (uncapped: 64 per refill)", lvl)
 	}
 }
@@ -296,5 +298,51 @@ func TestStockFreesInBatches(t *testing.T) {
 		}
 	case <-time.After(150 * time.Millisecond):
 		t.Fatal("Wait did not send the gathered free")
+	}
+}
+
+// TestStockSecondRefillWhileFirstIsLate: with a refill on its way (portd
+// stopped, answering late), a stock that falls below half its threshold
+// asks for a second batch; both land.
+func TestStockSecondRefillWhileFirstIsLate(t *testing.T) {
+	n := newNode(t, "--interface=127.0.0.1", "--port-min=36000", "--port-max=36399")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st := portd.NewStock(ctx, n.client, "ng-ctl", portd.StockOptions{Low: 8, Batch: 16, MaxScale: 1, Log: testutil.Logger(t)})
+	if err := st.Init(n.ctx()); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Warm(n.ctx(), "", 4, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.portd.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := true
+	defer func() {
+		if stopped {
+			_ = n.portd.Signal(syscall.SIGCONT)
+		}
+	}()
+	for range 13 { // 16 → 7 (below 8: the first refill) → 3 (below 4: the second)
+		if _, err := st.Take(n.ctx(), "", 4, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	if err := n.portd.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	stopped = false
+	deadline := time.Now().Add(5 * time.Second)
+	for st.Level("", 4, false) < 3+2*16 {
+		if time.Now().After(deadline) {
+			t.Fatalf("stock at %d, want %d: 3 left and two batches of 16", st.Level("", 4, false), 3+2*16)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if lvl := st.Level("", 4, false); lvl != 3+2*16 {
+		t.Fatalf("stock at %d after the refills, want %d (no third)", lvl, 3+2*16)
 	}
 }
