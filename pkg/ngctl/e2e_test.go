@@ -15,6 +15,7 @@ import (
 
 	"github.com/rtpkit/rtpkit/pkg/bencode"
 	"github.com/rtpkit/rtpkit/pkg/ngclient"
+	"github.com/rtpkit/rtpkit/pkg/portd"
 	"github.com/rtpkit/rtpkit/pkg/testutil"
 )
 
@@ -207,4 +208,58 @@ func TestKill9BetweenOfferAndAnswer(t *testing.T) {
 
 func listReq() bencode.Value {
 	return bencode.NewDict(bencode.Pair{Key: "command", Value: bencode.Str("list")})
+}
+
+// TestExhaustedPortsAnswerErrorAndRecover: a node whose range holds two
+// pairs carries one call (offer and answer take one pair each); the next
+// offer gets "Ran out of ports" after portd's LeaseWait, not a second
+// wait for a lease of one, and leaves no call; once the first call is
+// deleted, its pairs serve a new call.
+func TestExhaustedPortsAnswerErrorAndRecover(t *testing.T) {
+	n := startNode(t, 33100, "--port-max=33103", "--port-quarantine=0", "--delete-delay=0")
+	c, err := ngclient.Dial(n.ngAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetRetransmit(0)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	do := func(name string, req bencode.Value, want, wantReason string) time.Duration {
+		t.Helper()
+		start := time.Now()
+		r, err := c.Do(ctx, req)
+		if res, why := ngclient.Result(r); err != nil || res != want || why != wantReason {
+			t.Fatalf("%s: result %q reason %q err %v, want %q %q", name, res, why, err, want, wantReason)
+		}
+		return time.Since(start)
+	}
+	do("offer 1", offerReq("full1"), "ok", "")
+	do("answer 1", answerReq("full1"), "ok", "")
+	took := do("offer 2", offerReq("full2"), "error", "Ran out of ports")
+	t.Logf("refused offer took %v", took)
+	// One wait at portd (about LeaseWait); the stock's refill and then a
+	// lease of one each waiting made it about three.
+	if took > portd.LeaseWait*5/2 {
+		t.Errorf("the refused offer took %v, want about portd.LeaseWait (%v), not several", took, portd.LeaseWait)
+	}
+	r, err := c.Do(ctx, listReq())
+	calls, _ := r.Get("calls")
+	if err != nil || len(calls.List) != 1 {
+		t.Fatalf("calls after the refused offer: %v %v, want only full1", calls, err)
+	}
+	del := bencode.NewDict(bencode.Pair{Key: "command", Value: bencode.Str("delete")}, bencode.Pair{Key: "call-id", Value: bencode.Str("full1")},
+		bencode.Pair{Key: "from-tag", Value: bencode.Str("a")})
+	do("delete 1", del, "ok", "")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r, err := c.Do(ctx, offerReq("full3"))
+		if res, _ := ngclient.Result(r); err == nil && res == "ok" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no offer succeeded after the first call ended: %v %v", r, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

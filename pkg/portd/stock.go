@@ -281,6 +281,12 @@ func (s *Stock) Take(ctx context.Context, iface string, family int, single bool)
 			s.mu.Unlock()
 			return p, nil
 		}
+		if err := s.lastErr[k]; err != nil {
+			// The refill failed (after portd's LeaseWait when the range has
+			// no usable port): a lease of one now would wait as long again.
+			s.mu.Unlock()
+			return Pair{}, err
+		}
 	}
 	s.mu.Unlock()
 	lctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
