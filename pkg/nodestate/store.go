@@ -76,25 +76,16 @@ func Open(ctx context.Context, c *bus.Conn, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	kv, err := js.KeyValue(ctx, name)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		storage := jetstream.FileStorage
-		if opts.Memory {
-			storage = jetstream.MemoryStorage
-		}
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      name,
-			Description: "rtpkit node state of " + c.Node(),
-			History:     1,
-			Storage:     storage,
-		})
-		if err != nil {
-			// Another daemon of the node may have created it meanwhile; servers
-			// report that race differently (2.9: "subjects overlap"), so look
-			// the bucket up again before giving up.
-			if kv2, err2 := js.KeyValue(ctx, name); err2 == nil {
-				kv, err = kv2, nil
-			}
+	// A JetStream API request that gets no answer (seen with nats-server
+	// 2.9 while several daemons create the bucket at once on a loaded
+	// host) is asked again rather than waited for until ctx ends.
+	var kv jetstream.KeyValue
+	for {
+		actx, cancel := context.WithTimeout(ctx, openAttemptTimeout)
+		kv, err = openBucket(actx, js, name, c.Node(), opts.Memory)
+		cancel()
+		if err == nil || !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+			break
 		}
 	}
 	if err != nil {
@@ -104,6 +95,37 @@ func Open(ctx context.Context, c *bus.Conn, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open node state %s: %w", name, err)
 	}
 	return &Store{js: js, kv: kv, node: c.Node(), nc: c.NC}, nil
+}
+
+// openAttemptTimeout bounds one attempt of Open to find or create the
+// bucket.
+const openAttemptTimeout = 2 * time.Second
+
+// openBucket finds the node's bucket, or creates it.
+func openBucket(ctx context.Context, js jetstream.JetStream, name, node string, memory bool) (jetstream.KeyValue, error) {
+	kv, err := js.KeyValue(ctx, name)
+	if !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return kv, err
+	}
+	storage := jetstream.FileStorage
+	if memory {
+		storage = jetstream.MemoryStorage
+	}
+	kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      name,
+		Description: "rtpkit node state of " + node,
+		History:     1,
+		Storage:     storage,
+	})
+	if err != nil {
+		// Another daemon of the node may have created it meanwhile; servers
+		// report that race differently (2.9: "subjects overlap"), so look
+		// the bucket up again before giving up.
+		if kv2, err2 := js.KeyValue(ctx, name); err2 == nil {
+			return kv2, nil
+		}
+	}
+	return kv, err
 }
 
 // recordOfSubject returns the kind and id of the record a write subject
