@@ -241,10 +241,7 @@ func check(id StreamID, s Stream, known int) (Stream, int, error) {
 	}
 	family := known
 	if family == 0 && s.Local.IsValid() {
-		family = unix.AF_INET6
-		if s.Local.Addr().Is4() {
-			family = unix.AF_INET
-		}
+		family = addrFamily(s.Local.Addr())
 	}
 	if family == 0 {
 		var err error

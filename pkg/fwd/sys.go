@@ -132,6 +132,15 @@ func getPort(src *uint16) uint16 {
 	return uint16(b[0])<<8 | uint16(b[1])
 }
 
+// addrFamily is the family of a socket bound to a: AF_INET for an IPv4
+// address, AF_INET6 otherwise.
+func addrFamily(a netip.Addr) int {
+	if a.Is4() {
+		return unix.AF_INET
+	}
+	return unix.AF_INET6
+}
+
 // socketFamily checks that fd is a UDP-style datagram socket and returns
 // its address family (AF_INET or AF_INET6).
 func socketFamily(fd int) (int, error) {

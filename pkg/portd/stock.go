@@ -52,17 +52,16 @@ type Stock struct {
 	holder string
 	opts   StockOptions
 
-	mu        sync.Mutex
-	pairs     map[stockKey][]Pair
-	refilling map[stockKey]chan struct{} // closed when the next refill on its way ends
-	inflight  map[stockKey]int           // refills on their way (at most maxRefills)
-	scale     map[stockKey]int           // current multiple of Low and Batch (1 when absent)
-	lastMiss  map[stockKey]time.Time     // when the stock last ran empty, or last shrank
-	misses    uint64                     // Takes that found the stock empty
-	capacity  map[stockKey]int           // pairs in the range, as portd last said
-	lastErr   map[stockKey]error
-	defaults  map[int]string // family → default interface name
-	instance  string         // the portd run the stock's pairs come from
+	mu       sync.Mutex
+	pairs    map[stockKey][]Pair
+	refills  map[stockKey]*inflight // refills on their way (none: absent)
+	scale    map[stockKey]int       // current multiple of Low and Batch (1 when absent)
+	lastMiss map[stockKey]time.Time // when the stock last ran empty, or last shrank
+	misses   uint64                 // Takes that found the stock empty
+	capacity map[stockKey]int       // pairs in the range, as portd last said
+	lastErr  map[stockKey]error
+	defaults map[int]string // family → default interface name
+	instance string         // the portd run the stock's pairs come from
 	// revoked remembers the generations of recently revoked pairs (at most
 	// revokedMemory, oldest first out), for a refill whose reply crosses
 	// the revocation of one of its pairs.
@@ -74,6 +73,13 @@ type Stock struct {
 	freeTimer *time.Timer
 	wg        sync.WaitGroup
 	ctx       context.Context
+}
+
+// inflight are the refills of one stock on their way: n of them (1 to
+// maxRefills), and landed, closed when the next of them ends.
+type inflight struct {
+	n      int
+	landed chan struct{}
 }
 
 type stockKey struct {
@@ -110,7 +116,7 @@ func NewStock(ctx context.Context, c Client, holder string, opts StockOptions) *
 		opts.Log = slog.Default()
 	}
 	return &Stock{client: c, holder: holder, opts: opts, ctx: ctx, defaults: map[int]string{},
-		pairs: map[stockKey][]Pair{}, refilling: map[stockKey]chan struct{}{}, inflight: map[stockKey]int{}, lastErr: map[stockKey]error{}, revoked: map[uint64]bool{},
+		pairs: map[stockKey][]Pair{}, refills: map[stockKey]*inflight{}, lastErr: map[stockKey]error{}, revoked: map[uint64]bool{},
 		scale: map[stockKey]int{}, lastMiss: map[stockKey]time.Time{}, capacity: map[stockKey]int{}}
 }
 
@@ -267,7 +273,8 @@ func (s *Stock) Take(ctx context.Context, iface string, family int, single bool)
 	s.refillLocked(k)
 	// A refill on its way brings a batch: wait for it rather than queue a
 	// lease of one behind it at portd.
-	if done := s.refilling[k]; done != nil {
+	if r := s.refills[k]; r != nil {
+		done := r.landed
 		s.mu.Unlock()
 		t := time.NewTimer(s.opts.Timeout)
 		select {
@@ -451,30 +458,29 @@ const maxRefills = 2
 // behind the request path, see cli.BackgroundNice) more than slowly, and
 // two requests wait out that delay together.
 func (s *Stock) refillLocked(k stockKey) {
-	n := s.inflight[k]
-	if n >= maxRefills || s.ctx.Err() != nil {
+	r := s.refills[k]
+	if (r != nil && r.n >= maxRefills) || s.ctx.Err() != nil {
 		return
 	}
 	low, batch := s.sizesLocked(k)
-	if lvl := len(s.pairs[k]); lvl >= low || (n > 0 && lvl >= low/2) {
+	if lvl := len(s.pairs[k]); lvl >= low || (r != nil && lvl >= low/2) {
 		return
 	}
-	if s.refilling[k] == nil {
-		s.refilling[k] = make(chan struct{})
+	if r == nil {
+		r = &inflight{landed: make(chan struct{})}
+		s.refills[k] = r
 	}
-	s.inflight[k]++
+	r.n++
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		err := s.refill(s.ctx, k, batch)
 		s.mu.Lock()
-		s.inflight[k]--
-		close(s.refilling[k])
-		if s.inflight[k] > 0 {
-			s.refilling[k] = make(chan struct{})
+		close(r.landed)
+		if r.n--; r.n > 0 {
+			r.landed = make(chan struct{})
 		} else {
-			delete(s.refilling, k)
-			delete(s.inflight, k)
+			delete(s.refills, k)
 		}
 		prev := s.lastErr[k]
 		s.lastErr[k] = err

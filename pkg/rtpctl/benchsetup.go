@@ -130,5 +130,5 @@ func dist(ds []time.Duration) Latency {
 		sum += d
 	}
 	at := func(pct int) float64 { return us(ds[min(len(ds)-1, len(ds)*pct/100)]) }
-	return Latency{Mean: us(sum) / float64(len(ds)), P50: us(ds[len(ds)/2]), P90: at(90), P99: at(99), Max: us(ds[len(ds)-1])}
+	return Latency{Mean: us(sum) / float64(len(ds)), P50: at(50), P90: at(90), P99: at(99), Max: us(ds[len(ds)-1])}
 }
