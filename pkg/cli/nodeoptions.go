@@ -24,3 +24,8 @@ var NodeOptions = map[string]bool{
 	// rtpctl up
 	"nats-listen": true, "state-dir": true, "bin-dir": true, "ready-timeout": true,
 }
+
+// ClientOptions names the options of rtpctl's client commands that a config
+// file shared by the node may hold too (`wait 5s`); the daemons skip them
+// like a sibling's.
+var ClientOptions = map[string]bool{"wait": true, "json": true}

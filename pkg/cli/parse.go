@@ -116,8 +116,8 @@ func configParser(fs *flag.FlagSet) ff.ConfigFileParser {
 			}
 			f := fs.Lookup(name)
 			if f == nil {
-				if NodeOptions[name] {
-					continue // another daemon's option in a node-wide file
+				if NodeOptions[name] || ClientOptions[name] {
+					continue // another daemon's (or rtpctl's) option in a node-wide file
 				}
 				return Usagef("config file %s line %d: unknown option %q", file, n, name)
 			}

@@ -168,7 +168,7 @@ func TestListRoundTrip(t *testing.T) {
 
 func TestSharedConfigSkipsSiblingOptions(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "node.conf")
-	if err := os.WriteFile(p, []byte("[rtpkit]\nlisten-ng = 127.0.0.1:2223\nredis = 127.0.0.1:6379/1\nport-min 31000\n"), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte("[rtpkit]\nlisten-ng = 127.0.0.1:2223\nredis = 127.0.0.1:6379/1\nport-min 31000\nwait 5s\njson\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c, err := parseTest(t, []string{"--config", p}, nil)

@@ -451,7 +451,7 @@ func dumpOnFailure(t *testing.T, nodes ...*node) {
 // rtpctl runs an rtpctl client command inside the node's namespace.
 func rtpctl(t *testing.T, tb *testutil.Testbed, n *node, args ...string) string {
 	t.Helper()
-	full := append(args, "--nats-url=nats://127.0.0.1:"+natsPort, "--node-id=node"+strconv.Itoa(n.i), "--timeout=10s")
+	full := append(args, "--nats-url=nats://127.0.0.1:"+natsPort, "--node-id=node"+strconv.Itoa(n.i), "--wait=10s")
 	out, err := tb.Nodes[n.i].NS.Command(filepath.Join(testutil.Binaries(t), "rtpctl"), full...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("rtpctl %v: %v\n%s", args, err, out)

@@ -39,6 +39,7 @@ func (c clientCmd) split(args []string) (pos, opts []string, help bool) {
 			pos = append(pos, a)
 			continue
 		}
+		a = waitAlias(a)
 		opts = append(opts, a)
 		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		switch name {
@@ -98,7 +99,7 @@ func (c clientCmd) failed(stderr io.Writer, o *clientOptions, daemon string, err
 		fmt.Fprintf(stderr, "rtpctl %s: %s is not running on node %q (bus %s)\n", c.name, daemon, o.common.NodeID, bus.RedactURL(o.common.Bus.URL))
 		return ExitUnreachable
 	case errors.Is(err, context.DeadlineExceeded):
-		fmt.Fprintf(stderr, "rtpctl %s: %s of node %q did not answer within %s (bus %s)\n", c.name, daemon, o.common.NodeID, o.timeout, bus.RedactURL(o.common.Bus.URL))
+		fmt.Fprintf(stderr, "rtpctl %s: %s of node %q did not answer within %s (bus %s)\n", c.name, daemon, o.common.NodeID, o.wait, bus.RedactURL(o.common.Bus.URL))
 		return ExitUnreachable
 	}
 	var be *bus.Error

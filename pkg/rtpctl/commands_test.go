@@ -355,7 +355,8 @@ func TestClientCommandUsageErrors(t *testing.T) {
 		{[]string{"list", "sessions", "--bogus"}, "unknown option --bogus"},
 		{[]string{"session"}, "missing CALL-ID"},
 		{[]string{"session", "a", "b"}, "one CALL-ID, got 2 arguments"},
-		{[]string{"session", "a", "--timeout=soon"}, `invalid value "soon" for option --timeout`},
+		{[]string{"session", "a", "--wait=soon"}, `invalid value "soon" for option --wait`},
+		{[]string{"session", "a", "--timeout=soon"}, `invalid value "soon" for option --wait`},
 		{[]string{"terminate"}, "missing CALL-ID, all, own or foreign"},
 		{[]string{"terminate", "a", "b"}, "one CALL-ID, all, own or foreign"},
 		{[]string{"interfaces", "x"}, `unexpected argument "x"`},
@@ -406,9 +407,51 @@ func TestClientCommandsUnreachable(t *testing.T) {
 		{"interfaces"}, {"get", "timeout"}, {"set", "timeout", "5"}, {"ng", `{"command":"ping"}`},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
-			out, errOut, code := run(t, append(args, "--nats-url", url, "--timeout=300ms")...)
+			out, errOut, code := run(t, append(args, "--nats-url", url, "--wait=300ms")...)
 			if code != 3 || !strings.Contains(errOut, url) {
 				t.Fatalf("exit %d, want 3 naming %s:\n%s%s", code, url, out, errOut)
+			}
+		})
+	}
+}
+
+// TestClientWaitOption: a client's wait is --wait, or --timeout on the
+// command line only. ng-ctl's `timeout` (seconds of no media) in a config
+// file shared by the node or in RTPKIT_TIMEOUT is not the client's: it
+// neither fails as a malformed duration (exit 2) nor becomes the wait.
+func TestClientWaitOption(t *testing.T) {
+	port, err := testutil.FreePort("tcp", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "nats://127.0.0.1:" + strconv.Itoa(port)
+	conf := filepath.Join(t.TempDir(), "rtpkit.conf")
+	if err := os.WriteFile(conf, []byte("[rtpkit]\ninterface 127.0.0.1\ntimeout 60\nsilent-timeout 3600\nwait 300ms\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		env  string
+		args []string
+		code int
+		want string
+	}{
+		{"node config file", "", []string{"list", "sessions", "--config=" + conf}, 3, url},
+		{"RTPKIT_TIMEOUT is ng-ctl's", "RTPKIT_TIMEOUT=60", []string{"list", "totals", "--wait=300ms"}, 3, url},
+		{"RTPKIT_WAIT", "RTPKIT_WAIT=300ms", []string{"interfaces"}, 3, url},
+		{"--timeout VALUE as before", "", []string{"session", "x", "--timeout", "300ms"}, 3, url},
+		{"-timeout=VALUE as before", "", []string{"get", "-timeout=300ms"}, 3, url},
+		{"--wait VALUE", "", []string{"session", "--wait", "300ms", "x"}, 3, url},
+		{"a bad wait", "", []string{"list", "sessions", "--wait", "60"}, 2, `invalid value "60" for option --wait`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.env != "" {
+				k, v, _ := strings.Cut(tt.env, "=")
+				t.Setenv(k, v)
+			}
+			out, errOut, code := run(t, append(tt.args, "--nats-url", url)...)
+			if code != tt.code || !strings.Contains(errOut, tt.want) {
+				t.Fatalf("exit %d, want %d and %q:\n%s%s", code, tt.code, tt.want, out, errOut)
 			}
 		})
 	}
@@ -426,7 +469,7 @@ func TestClientCommandsDaemonMissing(t *testing.T) {
 		{[]string{"list", "sessions"}, "ng-ctl"}, {[]string{"session", "x"}, "ng-ctl"}, {[]string{"get"}, "ng-ctl"},
 		{[]string{"ng", `{"command":"ping"}`}, "ng-ctl"}, {[]string{"interfaces"}, "portd"},
 	} {
-		out, errOut, code := run(t, append(tt.args, "--nats-url", url, "--node-id=nobody", "--timeout=2s")...)
+		out, errOut, code := run(t, append(tt.args, "--nats-url", url, "--node-id=nobody", "--wait=2s")...)
 		if code != 3 || !strings.Contains(errOut, tt.daemon+" is not running on node \"nobody\"") || !strings.Contains(errOut, url) {
 			t.Errorf("rtpctl %s: exit %d, want 3 naming %s and %s:\n%s%s", strings.Join(tt.args, " "), code, tt.daemon, url, out, errOut)
 		}

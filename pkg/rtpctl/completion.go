@@ -143,7 +143,7 @@ _rtpctl_calls() {
         else
             printf '%s\n' "$id"
         fi
-    done < <("${_rtpctl_words[0]}" list sessions --timeout=1s "${node[@]}" 2>/dev/null)
+    done < <("${_rtpctl_words[0]}" list sessions --wait=1s "${node[@]}" 2>/dev/null)
 }
 
 _rtpctl() {

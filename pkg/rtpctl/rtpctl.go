@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -95,15 +96,31 @@ func Main(args []string, stdout, stderr io.Writer) int {
 
 // clientOptions are the options of commands that talk to a running node.
 type clientOptions struct {
-	common  cli.Common
-	json    bool
-	timeout time.Duration
+	common cli.Common
+	json   bool
+	wait   time.Duration
 }
 
 func (o *clientOptions) register(fs *flag.FlagSet) {
 	o.common.RegisterClientFlags(fs)
 	fs.BoolVar(&o.json, "json", false, "print JSON instead of text")
-	fs.DurationVar(&o.timeout, "timeout", 3*time.Second, "how long to wait for the node")
+	fs.DurationVar(&o.wait, "wait", 3*time.Second, "how long to wait for the node (--timeout on the command line, as before)")
+}
+
+// waitAlias turns the command-line option --timeout, the name --wait had
+// before, into --wait. Only the command line knows the old name: in a config
+// file shared by the node and in RTPKIT_TIMEOUT, "timeout" is ng-ctl's call
+// timer in seconds, which a client must neither take as its own wait nor
+// refuse as a malformed duration.
+func waitAlias(a string) string {
+	name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+	if name != "timeout" || !strings.HasPrefix(a, "-") {
+		return a
+	}
+	if hasValue {
+		return "--wait=" + value
+	}
+	return "--wait"
 }
 
 // clientCommand parses a client command's options and connects to the bus;
@@ -112,7 +129,11 @@ func clientCommand(name, synopsis, summary string, args []string, stdout, stderr
 	var o clientOptions
 	fs := cli.NewFlagSet("rtpctl " + name)
 	o.register(fs)
-	if err := cli.Parse(fs, args); err != nil {
+	opts := make([]string, len(args))
+	for i, a := range args {
+		opts[i] = waitAlias(a)
+	}
+	if err := cli.Parse(fs, opts); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			cli.PrintUsage(stdout, fs, synopsis, summary)
 			return nil, nil, nil, nil, ExitOK
@@ -125,9 +146,9 @@ func clientCommand(name, synopsis, summary string, args []string, stdout, stderr
 		fmt.Fprintf(stderr, "rtpctl %s: %v\n", name, err)
 		return nil, nil, nil, nil, ExitUsage
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), o.wait)
 	busOpts := o.common.Bus
-	busOpts.ConnectTimeout = o.timeout
+	busOpts.ConnectTimeout = o.wait
 	log := cli.NewLogger(stderr, o.common.LogFormat, o.common.LogLevel.Level)
 	conn, err := bus.Connect(ctx, busOpts, o.common.NodeID, "rtpctl", log)
 	if err != nil {
