@@ -39,9 +39,8 @@ func (c clientCmd) split(args []string) (pos, opts []string, help bool) {
 			pos = append(pos, a)
 			continue
 		}
-		a = waitAlias(a)
-		opts = append(opts, a)
-		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		opts = append(opts, a) // clientCommand renames --timeout
+		name, _, hasValue := strings.Cut(strings.TrimLeft(waitAlias(a), "-"), "=")
 		switch name {
 		case "h", "help":
 			help = true

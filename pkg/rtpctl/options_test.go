@@ -36,6 +36,20 @@ func TestNodeOptionsMatchDaemons(t *testing.T) {
 	}
 }
 
+// TestClientOptionsKnownToDaemons: every option of rtpctl's client commands
+// is a node option or in cli.ClientOptions, so that a daemon reading a
+// node-wide config file skips it rather than refusing it.
+func TestClientOptionsKnownToDaemons(t *testing.T) {
+	fs := flag.NewFlagSet("", flag.ContinueOnError)
+	var o clientOptions
+	o.register(fs)
+	fs.VisitAll(func(f *flag.Flag) {
+		if !cli.NodeOptions[f.Name] && !cli.ClientOptions[f.Name] {
+			t.Errorf("client option --%s is in neither cli.NodeOptions nor cli.ClientOptions", f.Name)
+		}
+	})
+}
+
 // TestChildArgsGiveEachDaemonItsPart: one union of options, each daemon gets
 // only its own, with values as set and repeatables intact.
 func TestChildArgsGiveEachDaemonItsPart(t *testing.T) {
