@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rtpkit/rtpkit/pkg/api"
 	"github.com/rtpkit/rtpkit/pkg/bus"
 	"github.com/rtpkit/rtpkit/pkg/ngclient"
 	"github.com/rtpkit/rtpkit/pkg/testutil"
@@ -135,7 +136,7 @@ func TestNodeFromUnits(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn := testutil.Connect(t, natsURL, "unitnode", "units-test")
-	hellos, err := bus.Scatter[bus.Empty, bus.Hello](ctx, conn, conn.Subject("ping"), bus.Empty{}, 500*time.Millisecond)
+	hellos, err := bus.Scatter(ctx, conn, api.NodePing, api.Empty{}, 500*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rtpkit/rtpkit/pkg/api"
 	"github.com/rtpkit/rtpkit/pkg/bus"
 	"github.com/rtpkit/rtpkit/pkg/testutil"
 )
@@ -19,6 +20,12 @@ type echoResp struct {
 	Len  int    `json:"len"`
 }
 
+// The test service's endpoint and event.
+var (
+	say  = api.Endpoint[echoReq, echoResp]{Daemon: "echo", Verb: "say"}
+	note = api.Event[echoReq]{Daemon: "echo", Verb: "note"}
+)
+
 func TestRequestReplyRoundTrip(t *testing.T) {
 	srv := testutil.StartNATS(t)
 	server := testutil.Connect(t, srv.URL(), "n1", "server")
@@ -29,7 +36,7 @@ func TestRequestReplyRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = svc.Stop() })
-	err = bus.Handle(svc, "echo", server.Subject("echo", "say"), func(_ context.Context, r echoReq) (echoResp, error) {
+	err = bus.Handle(svc, say, func(_ context.Context, r echoReq) (echoResp, error) {
 		switch r.Text {
 		case "missing":
 			return echoResp{}, bus.Errorf(bus.CodeNotFound, "no such thing %q", r.Text)
@@ -44,7 +51,7 @@ func TestRequestReplyRoundTrip(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	// No ping before Ready: whoever sees the ping may use every endpoint.
-	if _, err := bus.Request[bus.Empty, bus.Hello](ctx, client, client.Subject("echo", "ping"), bus.Empty{}); !errors.Is(err, bus.ErrNoResponders) {
+	if _, err := bus.Request(ctx, client, api.Ping("echo"), api.Empty{}); !errors.Is(err, bus.ErrNoResponders) {
 		t.Fatalf("ping before Ready: %v, want no responders", err)
 	}
 	if err := svc.Ready(); err != nil {
@@ -63,7 +70,7 @@ func TestRequestReplyRoundTrip(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, err := bus.Request[echoReq, echoResp](ctx, client, client.Subject("echo", "say"), echoReq{Text: tt.text})
+			resp, err := bus.Request(ctx, client, say, echoReq{Text: tt.text})
 			if tt.wantCode == "" {
 				if err != nil {
 					t.Fatalf("request: %v", err)
@@ -83,7 +90,7 @@ func TestRequestReplyRoundTrip(t *testing.T) {
 	}
 
 	// Every daemon answers its ping, and the node-wide ping collects all.
-	hello, err := bus.Request[bus.Empty, bus.Hello](ctx, client, client.Subject("echo", "ping"), bus.Empty{})
+	hello, err := bus.Request(ctx, client, api.Ping("echo"), api.Empty{})
 	if err != nil || hello.Daemon != "echo" || hello.Node != "n1" || hello.PID == 0 {
 		t.Fatalf("ping: %+v %v", hello, err)
 	}
@@ -95,7 +102,7 @@ func TestRequestReplyRoundTrip(t *testing.T) {
 	if err := svc2.Ready(); err != nil {
 		t.Fatal(err)
 	}
-	all, err := bus.Scatter[bus.Empty, bus.Hello](ctx, client, client.Subject("ping"), bus.Empty{}, 300*time.Millisecond)
+	all, err := bus.Scatter(ctx, client, api.NodePing, api.Empty{}, 300*time.Millisecond)
 	if err != nil || len(all) != 2 {
 		t.Fatalf("node ping: %d answers (%+v), err %v", len(all), all, err)
 	}
@@ -106,7 +113,7 @@ func TestRequestWithoutResponder(t *testing.T) {
 	c := testutil.Connect(t, srv.URL(), "n1", "client")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_, err := bus.Request[bus.Empty, bus.Hello](ctx, c, c.Subject("portd", "ping"), bus.Empty{})
+	_, err := bus.Request(ctx, c, api.Ping("portd"), api.Empty{})
 	if !errors.Is(err, bus.ErrNoResponders) {
 		t.Fatalf("err = %v, want ErrNoResponders", err)
 	}
@@ -115,25 +122,23 @@ func TestRequestWithoutResponder(t *testing.T) {
 func TestSubjectsAreNamespacedByNode(t *testing.T) {
 	srv := testutil.StartNATS(t)
 	a := testutil.Connect(t, srv.URL(), "node-a", "a")
-	if got, want := a.Subject("portd", "lease"), "rtpkit.v1.node-a.portd.lease"; got != want {
-		t.Fatalf("subject %q, want %q", got, want)
-	}
 	got := make(chan string, 1)
-	sub, err := bus.Subscribe(a, "rtpkit.v1.node-a.>", func(subject string, m echoReq) { got <- subject + " " + m.Text })
+	sub, err := bus.Subscribe(a, note, func(subject string, m echoReq) { got <- subject + " " + m.Text })
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
 	b := testutil.Connect(t, srv.URL(), "node-b", "b")
-	if err := bus.Publish(b, b.Subject("x"), echoReq{Text: "from b"}); err != nil {
+	if err := bus.Publish(b, note, echoReq{Text: "from b"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := bus.Publish(b, bus.Subject("node-a", "x"), echoReq{Text: "to a"}); err != nil {
+	a2 := testutil.Connect(t, srv.URL(), "node-a", "a2")
+	if err := bus.Publish(a2, note, echoReq{Text: "to a"}); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case s := <-got:
-		if s != "rtpkit.v1.node-a.x to a" {
+		if s != "rtpkit.v1.node-a.echo.note to a" {
 			t.Fatalf("got %q", s)
 		}
 	case <-time.After(3 * time.Second):

@@ -149,9 +149,6 @@ func Connect(ctx context.Context, opts Options, node, name string, log *slog.Log
 // Node is the node id this connection speaks for.
 func (c *Conn) Node() string { return c.node }
 
-// Subject builds rtpkit.v1.<node>.<tokens...> for this connection's node.
-func (c *Conn) Subject(tokens ...string) string { return Subject(c.node, tokens...) }
-
 // JetStream returns the JetStream context of the connection.
 func (c *Conn) JetStream() (jetstream.JetStream, error) {
 	js, err := jetstream.New(c.NC)
@@ -178,11 +175,6 @@ func (c *Conn) Close() {
 	case <-time.After(2 * time.Second):
 		c.NC.Close()
 	}
-}
-
-// Subject builds rtpkit.v1.<node>.<tokens...>.
-func Subject(node string, tokens ...string) string {
-	return "rtpkit.v1." + node + "." + strings.Join(tokens, ".")
 }
 
 // redactURL hides credentials in a NATS URL for logs and errors.

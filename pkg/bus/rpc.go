@@ -12,28 +12,16 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
+	"github.com/rtpkit/rtpkit/pkg/api"
 	"github.com/rtpkit/rtpkit/pkg/version"
 )
-
-// Empty is the message of requests that carry nothing.
-type Empty struct{}
-
-// Hello is what every daemon answers on rtpkit.v1.<node>.<daemon>.ping and
-// on rtpkit.v1.<node>.ping (where all of the node's daemons answer).
-type Hello struct {
-	Node    string    `json:"node"`
-	Daemon  string    `json:"daemon"`
-	PID     int       `json:"pid"`
-	Version string    `json:"version"`
-	Started time.Time `json:"started"`
-}
 
 // Service is one daemon's presence on the bus: a NATS micro service whose
 // endpoints live under the node's subject space.
 type Service struct {
 	conn  *Conn
 	svc   micro.Service
-	hello Hello
+	hello api.Hello
 }
 
 var semverRe = regexp.MustCompile(`^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
@@ -54,7 +42,7 @@ func NewService(c *Conn, daemon, description string) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("register %s on the bus: %w", daemon, err)
 	}
-	s := &Service{conn: c, svc: svc, hello: Hello{
+	s := &Service{conn: c, svc: svc, hello: api.Hello{
 		Node: c.node, Daemon: daemon, PID: os.Getpid(), Version: version.Version, Started: time.Now().UTC(),
 	}}
 	return s, nil
@@ -64,11 +52,11 @@ func NewService(c *Conn, daemon, description string) (*Service, error) {
 // other endpoint is served, so that whoever sees the ping (a supervisor, a
 // test, rtpctl status) finds the rest of the daemon's API already there.
 func (s *Service) Ready() error {
-	ping := func(context.Context, Empty) (Hello, error) { return s.hello, nil }
-	if err := Handle(s, "ping", s.conn.Subject(s.hello.Daemon, "ping"), ping); err != nil {
+	ping := func(context.Context, api.Empty) (api.Hello, error) { return s.hello, nil }
+	if err := Handle(s, api.Ping(s.hello.Daemon), ping); err != nil {
 		return err
 	}
-	return Handle(s, "node-ping", s.conn.Subject("ping"), ping, NoQueue())
+	return Handle(s, api.NodePing, ping, NoQueue())
 }
 
 func sanitizeSemverPart(v string) string {
@@ -99,10 +87,11 @@ type handleOpts struct{ noQueue bool }
 // of one member of a queue group (for node-wide scatter requests).
 func NoQueue() HandleOption { return func(o *handleOpts) { o.noQueue = true } }
 
-// Handle serves subject with h: requests are decoded from JSON into Req,
+// Handle serves endpoint e with h: requests are decoded from JSON into Req,
 // replies encoded from Resp. The endpoint is reachable when Handle returns. An error returned by h reaches the caller as an
 // *Error; its code is the *Error's if h returned one, 500 otherwise.
-func Handle[Req, Resp any](s *Service, name, subject string, h func(context.Context, Req) (Resp, error), opts ...HandleOption) error {
+func Handle[Req, Resp any](s *Service, e api.Endpoint[Req, Resp], h func(context.Context, Req) (Resp, error), opts ...HandleOption) error {
+	name, subject := e.Name(), e.Subject(s.conn.node)
 	var o handleOpts
 	for _, opt := range opts {
 		opt(&o)
@@ -144,9 +133,10 @@ func Handle[Req, Resp any](s *Service, name, subject string, h func(context.Cont
 	return nil
 }
 
-// Request sends req to subject and decodes the reply into Resp. A remote
+// Request sends req to endpoint e and decodes the reply into Resp. A remote
 // failure comes back as *Error; no responder as ErrNoResponders.
-func Request[Req, Resp any](ctx context.Context, c *Conn, subject string, req Req) (Resp, error) {
+func Request[Req, Resp any](ctx context.Context, c *Conn, e api.Endpoint[Req, Resp], req Req) (Resp, error) {
+	subject := e.Subject(c.node)
 	var resp Resp
 	data, err := json.Marshal(req)
 	if err != nil {
@@ -168,10 +158,11 @@ func Request[Req, Resp any](ctx context.Context, c *Conn, subject string, req Re
 	return resp, nil
 }
 
-// Scatter sends req to subject and collects every reply that arrives before
+// Scatter sends req to endpoint e and collects every reply that arrives before
 // ctx ends or `wait` passes after the first one (for node-wide requests such
-// as rtpkit.v1.<node>.ping that all daemons answer).
-func Scatter[Req, Resp any](ctx context.Context, c *Conn, subject string, req Req, wait time.Duration) ([]Resp, error) {
+// as api.NodePing that all daemons answer).
+func Scatter[Req, Resp any](ctx context.Context, c *Conn, e api.Endpoint[Req, Resp], req Req, wait time.Duration) ([]Resp, error) {
+	subject := e.Subject(c.node)
 	data, err := json.Marshal(req)
 	if err != nil {
 		return nil, fmt.Errorf("encode request for %s: %w", subject, err)
@@ -213,8 +204,9 @@ func Scatter[Req, Resp any](ctx context.Context, c *Conn, subject string, req Re
 	}
 }
 
-// Publish sends msg, JSON-encoded, on subject (fire and forget).
-func Publish[T any](c *Conn, subject string, msg T) error {
+// Publish sends msg, JSON-encoded, as event e (fire and forget).
+func Publish[T any](c *Conn, e api.Event[T], msg T) error {
+	subject := e.Subject(c.node)
 	data, err := json.Marshal(msg)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", subject, err)
@@ -225,10 +217,11 @@ func Publish[T any](c *Conn, subject string, msg T) error {
 	return nil
 }
 
-// Subscribe calls fn for every message on subject that decodes as T;
+// Subscribe calls fn for every message of event e that decodes as T;
 // messages that do not are logged and dropped. The subscription is active
 // on the server when Subscribe returns.
-func Subscribe[T any](c *Conn, subject string, fn func(subject string, msg T)) (*nats.Subscription, error) {
+func Subscribe[T any](c *Conn, e api.Event[T], fn func(subject string, msg T)) (*nats.Subscription, error) {
+	subject := e.Subject(c.node)
 	sub, err := c.NC.Subscribe(subject, func(m *nats.Msg) {
 		var v T
 		if err := json.Unmarshal(m.Data, &v); err != nil {

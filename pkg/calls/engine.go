@@ -16,19 +16,19 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rtpkit/rtpkit/pkg/api/portdapi"
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
-	"github.com/rtpkit/rtpkit/pkg/portd"
 )
 
 // Ports is where local sockets come from: portd's lease stock.
 type Ports interface {
 	// Take returns a pre-bound pair (a single port if single) on the
 	// interface (empty: the family's default) and family (4 or 6).
-	Take(ctx context.Context, iface string, family int, single bool) (portd.Pair, error)
+	Take(ctx context.Context, iface string, family int, single bool) (portdapi.Pair, error)
 	// Put gives back a pair that was taken but not used.
-	Put(p portd.Pair)
+	Put(p portdapi.Pair)
 	// Free gives back pairs a call used and dropped; it must not block.
-	Free(pairs []portd.Pair)
+	Free(pairs []portdapi.Pair)
 }
 
 // Store persists calls; it must not block (writes are pipelined and their

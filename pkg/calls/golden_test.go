@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rtpkit/rtpkit/pkg/portd"
+	"github.com/rtpkit/rtpkit/pkg/api/portdapi"
 )
 
 var update = flag.Bool("update", false, "rewrite the expected outputs of the golden tests")
@@ -26,7 +26,7 @@ var update = flag.Bool("update", false, "rewrite the expected outputs of the gol
 // handed out again first.
 type fakePorts struct {
 	next  map[netip.Addr]int
-	spare []portd.Pair
+	spare []portdapi.Pair
 	limit int
 	taken int
 	freed int
@@ -34,9 +34,9 @@ type fakePorts struct {
 
 func newFakePorts() *fakePorts { return &fakePorts{next: map[netip.Addr]int{}, limit: 1 << 20} }
 
-func (f *fakePorts) Take(_ context.Context, iface string, family int, single bool) (portd.Pair, error) {
+func (f *fakePorts) Take(_ context.Context, iface string, family int, single bool) (portdapi.Pair, error) {
 	if f.taken >= f.limit {
-		return portd.Pair{}, errors.New("no free port pair")
+		return portdapi.Pair{}, errors.New("no free port pair")
 	}
 	for i, p := range f.spare {
 		fam := 4
@@ -56,7 +56,7 @@ func (f *fakePorts) Take(_ context.Context, iface string, family int, single boo
 	case iface == "pub" && family == 4:
 		addr, adv, name = netip.MustParseAddr("198.51.100.100"), netip.MustParseAddr("192.0.2.100"), "pub"
 	case iface == "pub":
-		return portd.Pair{}, errors.New("no IPv6 on pub")
+		return portdapi.Pair{}, errors.New("no IPv6 on pub")
 	case family == 6:
 		addr = netip.MustParseAddr("2001:db8:4321::1")
 	default:
@@ -68,18 +68,18 @@ func (f *fakePorts) Take(_ context.Context, iface string, family int, single boo
 	}
 	f.next[addr] = port + 2
 	f.taken++
-	p := portd.Pair{Interface: name, RTP: netip.AddrPortFrom(addr, uint16(port)), Advertised: adv}
+	p := portdapi.Pair{Interface: name, RTP: netip.AddrPortFrom(addr, uint16(port)), Advertised: adv}
 	if !single {
 		p.RTCP = netip.AddrPortFrom(addr, uint16(port+1))
 	}
 	return p, nil
 }
 
-func (f *fakePorts) Put(p portd.Pair) { f.taken--; f.spare = append([]portd.Pair{p}, f.spare...) }
+func (f *fakePorts) Put(p portdapi.Pair) { f.taken--; f.spare = append([]portdapi.Pair{p}, f.spare...) }
 
 // Free counts pairs given back after use; they are not handed out again
 // (a real portd quarantines them).
-func (f *fakePorts) Free(pairs []portd.Pair) { f.freed += len(pairs); f.taken -= len(pairs) }
+func (f *fakePorts) Free(pairs []portdapi.Pair) { f.freed += len(pairs); f.taken -= len(pairs) }
 
 func newTestEngine(ports Ports) *Engine {
 	now := time.Unix(1700000000, 0)

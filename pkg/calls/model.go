@@ -5,8 +5,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/rtpkit/rtpkit/pkg/api/portdapi"
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
-	"github.com/rtpkit/rtpkit/pkg/portd"
 )
 
 // call is one call in memory. Its fields are guarded by mu; the engine's
@@ -56,7 +56,7 @@ type media struct {
 	// Its sockets are then a single port.
 	rtcpMuxAccepted bool
 	// local are our sockets that receive from this party (zero: none).
-	local portd.Pair
+	local portdapi.Pair
 	// key is the peer endpoint local was chosen for.
 	key netip.AddrPort
 	// signalled is this party's RTP endpoint from its SDP.
@@ -147,8 +147,8 @@ func (c *call) restoreFrom(o *call) {
 }
 
 // pairs lists every local port block the call holds.
-func (c *call) pairs() []portd.Pair {
-	var out []portd.Pair
+func (c *call) pairs() []portdapi.Pair {
+	var out []portdapi.Pair
 	for _, l := range c.legs {
 		for _, m := range l.medias {
 			if m.local.RTP.IsValid() {

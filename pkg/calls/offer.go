@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rtpkit/rtpkit/pkg/api/portdapi"
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
-	"github.com/rtpkit/rtpkit/pkg/portd"
 	"github.com/rtpkit/rtpkit/pkg/sdp"
 )
 
@@ -62,7 +62,7 @@ func (e *Engine) offerAnswer(ctx context.Context, req *Request, offer bool) ([]b
 	defer en.mu.Unlock()
 	c := en.c
 	before := c.clone()
-	var taken []portd.Pair
+	var taken []portdapi.Pair
 
 	out, err := e.process(ctx, c, sess, req, offer, &taken)
 	if err == nil {
@@ -95,12 +95,12 @@ func (e *Engine) offerAnswer(ctx context.Context, req *Request, offer bool) ([]b
 }
 
 // droppedPairs lists the pairs before held that after no longer does.
-func droppedPairs(before, after *call) []portd.Pair {
+func droppedPairs(before, after *call) []portdapi.Pair {
 	keep := map[netip.AddrPort]bool{}
 	for _, p := range after.pairs() {
 		keep[p.RTP] = true
 	}
-	var out []portd.Pair
+	var out []portdapi.Pair
 	for _, p := range before.pairs() {
 		if !keep[p.RTP] {
 			out = append(out, p)
@@ -110,7 +110,7 @@ func droppedPairs(before, after *call) []portd.Pair {
 }
 
 // process applies one offer or answer to the call and renders the SDP.
-func (e *Engine) process(ctx context.Context, c *call, sess *sdp.Session, req *Request, offer bool, taken *[]portd.Pair) ([]byte, error) {
+func (e *Engine) process(ctx context.Context, c *call, sess *sdp.Session, req *Request, offer bool, taken *[]portdapi.Pair) ([]byte, error) {
 	now := e.now()
 	sender, receiver, err := e.dialogue(c, req, offer)
 	if err != nil {
@@ -230,7 +230,7 @@ func (e *Engine) process(ctx context.Context, c *call, sess *sdp.Session, req *R
 
 		rejected := m.Port() == 0
 		if rejected {
-			rm.local = portd.Pair{}
+			rm.local = portdapi.Pair{}
 			rm.key = netip.AddrPort{}
 		} else {
 			// Our sockets for the receiver, chosen for the sender's endpoint.
@@ -421,11 +421,11 @@ func untaggedPeer(c *call, a *leg, via string) *leg {
 
 // take gets a pair from the stock, falling back to the default interface
 // when the named one is unknown.
-func (e *Engine) take(ctx context.Context, iface string, family int, single bool, taken *[]portd.Pair) (portd.Pair, error) {
+func (e *Engine) take(ctx context.Context, iface string, family int, single bool, taken *[]portdapi.Pair) (portdapi.Pair, error) {
 	p, err := e.cfg.Ports.Take(ctx, iface, family, single)
 	if err != nil {
 		e.log.Warn("no ports for a call", "interface", iface, "family", family, "err", err)
-		return portd.Pair{}, ErrOutOfPorts
+		return portdapi.Pair{}, ErrOutOfPorts
 	}
 	*taken = append(*taken, p)
 	return p, nil

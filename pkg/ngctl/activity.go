@@ -5,9 +5,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rtpkit/rtpkit/pkg/api/fwdapi"
 	"github.com/rtpkit/rtpkit/pkg/bus"
 	"github.com/rtpkit/rtpkit/pkg/calls"
-	"github.com/rtpkit/rtpkit/pkg/rtpfwd"
 )
 
 // activity keeps what the forwarding workers report of each socket.
@@ -19,7 +19,7 @@ type activity struct {
 // follow subscribes to the workers' reports.
 func (a *activity) follow(c *bus.Conn) error {
 	a.m = map[netip.AddrPort]calls.Observed{}
-	_, err := bus.Subscribe(c, c.Subject("rtp-fwd", rtpfwd.SubjectActivity), func(_ string, msg rtpfwd.Activity) {
+	_, err := bus.Subscribe(c, fwdapi.ActivityEvent, func(_ string, msg fwdapi.Activity) {
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		for _, s := range msg.Streams {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rtpkit/rtpkit/pkg/api/ngapi"
 	"github.com/rtpkit/rtpkit/pkg/bus"
 	"github.com/rtpkit/rtpkit/pkg/calls"
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
@@ -36,7 +37,7 @@ func TestCtlSessionsTerminateSettings(t *testing.T) {
 
 	ids := func(which string) []string {
 		t.Helper()
-		rep, err := c.sessions(ctx, SessionsRequest{Which: which})
+		rep, err := c.sessions(ctx, ngapi.SessionsRequest{Which: which})
 		if err != nil {
 			t.Fatalf("sessions %q: %v", which, err)
 		}
@@ -51,45 +52,45 @@ func TestCtlSessionsTerminateSettings(t *testing.T) {
 		want  []string
 	}{
 		{"", []string{"far1", "own1", "own2"}}, // oldest first
-		{WhichAll, []string{"far1", "own1", "own2"}},
-		{WhichOwn, []string{"own1", "own2"}},
-		{WhichForeign, []string{"far1"}},
+		{ngapi.WhichAll, []string{"far1", "own1", "own2"}},
+		{ngapi.WhichOwn, []string{"own1", "own2"}},
+		{ngapi.WhichForeign, []string{"far1"}},
 	} {
 		if got := ids(tt.which); !slices.Equal(got, tt.want) {
 			t.Errorf("sessions %q = %v, want %v", tt.which, got, tt.want)
 		}
 	}
-	rep, err := c.sessions(ctx, SessionsRequest{Call: "far1"})
+	rep, err := c.sessions(ctx, ngapi.SessionsRequest{Call: "far1"})
 	if err != nil || len(rep.Sessions) != 1 {
 		t.Fatalf("sessions of far1: %v %+v", err, rep)
 	}
 	if s := rep.Sessions[0]; !s.Foreign || s.Owner != "other" || s.Partition != "db:3" || !slices.Equal(s.Tags, []string{"X", "Y"}) || !s.DeleteAt.IsZero() {
 		t.Errorf("far1: %+v", s)
 	}
-	if _, err := c.sessions(ctx, SessionsRequest{Call: "nope"}); !bus.IsCode(err, bus.CodeNotFound) {
+	if _, err := c.sessions(ctx, ngapi.SessionsRequest{Call: "nope"}); !bus.IsCode(err, bus.CodeNotFound) {
 		t.Errorf("sessions of an unknown call: %v", err)
 	}
-	if _, err := c.sessions(ctx, SessionsRequest{Which: "mine"}); !bus.IsCode(err, bus.CodeBadRequest) {
+	if _, err := c.sessions(ctx, ngapi.SessionsRequest{Which: "mine"}); !bus.IsCode(err, bus.CodeBadRequest) {
 		t.Errorf("sessions which=mine: %v", err)
 	}
 
 	// terminate: one call, a missing one, foreign ones, then the rest.
-	if _, err := c.terminate(ctx, TerminateRequest{Call: "nope"}); !bus.IsCode(err, bus.CodeNotFound) {
+	if _, err := c.terminate(ctx, ngapi.TerminateRequest{Call: "nope"}); !bus.IsCode(err, bus.CodeNotFound) {
 		t.Errorf("terminate nope: %v", err)
 	}
-	if _, err := c.terminate(ctx, TerminateRequest{}); !bus.IsCode(err, bus.CodeBadRequest) {
+	if _, err := c.terminate(ctx, ngapi.TerminateRequest{}); !bus.IsCode(err, bus.CodeBadRequest) {
 		t.Errorf("terminate nothing: %v", err)
 	}
-	if r, err := c.terminate(ctx, TerminateRequest{Call: "own2"}); err != nil || !slices.Equal(r.Terminated, []string{"own2"}) {
+	if r, err := c.terminate(ctx, ngapi.TerminateRequest{Call: "own2"}); err != nil || !slices.Equal(r.Terminated, []string{"own2"}) {
 		t.Errorf("terminate own2: %v %+v", err, r)
 	}
-	if r, err := c.terminate(ctx, TerminateRequest{Which: WhichForeign}); err != nil || !slices.Equal(r.Terminated, []string{"far1"}) {
+	if r, err := c.terminate(ctx, ngapi.TerminateRequest{Which: ngapi.WhichForeign}); err != nil || !slices.Equal(r.Terminated, []string{"far1"}) {
 		t.Errorf("terminate foreign: %v %+v", err, r)
 	}
-	if r, err := c.terminate(ctx, TerminateRequest{Which: WhichAll}); err != nil || !slices.Equal(r.Terminated, []string{"own1"}) {
+	if r, err := c.terminate(ctx, ngapi.TerminateRequest{Which: ngapi.WhichAll}); err != nil || !slices.Equal(r.Terminated, []string{"own1"}) {
 		t.Errorf("terminate all: %v %+v", err, r)
 	}
-	if got := ids(WhichAll); len(got) != 0 {
+	if got := ids(ngapi.WhichAll); len(got) != 0 {
 		t.Errorf("left: %v", got)
 	}
 	if st := e.Stats(); st.Forced != 3 {
@@ -97,11 +98,11 @@ func TestCtlSessionsTerminateSettings(t *testing.T) {
 	}
 
 	// settings: read, change two, refuse bad ones without changing any.
-	s, err := c.settings(ctx, SettingsRequest{})
-	if want := (Settings{60, 3600, 3600, 0, 30, -1}); err != nil || s != want {
+	s, err := c.settings(ctx, ngapi.SettingsRequest{})
+	if want := (ngapi.Settings{Timeout: 60, SilentTimeout: 3600, OfferTimeout: 3600, FinalTimeout: 0, DeleteDelay: 30, MaxSessions: -1}); err != nil || s != want {
 		t.Fatalf("settings %+v %v, want %+v", s, err, want)
 	}
-	s, err = c.settings(ctx, SettingsRequest{Set: map[string]int{"timeout": 5, "maxsessions": 1}})
+	s, err = c.settings(ctx, ngapi.SettingsRequest{Set: map[string]int{"timeout": 5, "maxsessions": 1}})
 	if err != nil || s.Timeout != 5 || s.MaxSessions != 1 || e.Timers().Timeout != 5 {
 		t.Fatalf("after set: %+v %v", s, err)
 	}
@@ -110,11 +111,11 @@ func TestCtlSessionsTerminateSettings(t *testing.T) {
 		t.Errorf("maxsessions 1 did not refuse a second call: %s", r)
 	}
 	for _, bad := range []map[string]int{{"timeout": -1}, {"maxsessions": -2}, {"loglevel": 7}, {"timeout": 9, "bogus": 1}} {
-		if _, err := c.settings(ctx, SettingsRequest{Set: bad}); !bus.IsCode(err, bus.CodeBadRequest) {
+		if _, err := c.settings(ctx, ngapi.SettingsRequest{Set: bad}); !bus.IsCode(err, bus.CodeBadRequest) {
 			t.Errorf("set %v: %v", bad, err)
 		}
 	}
-	if s, _ := c.settings(ctx, SettingsRequest{}); s.Timeout != 5 {
+	if s, _ := c.settings(ctx, ngapi.SettingsRequest{}); s.Timeout != 5 {
 		t.Errorf("a refused set changed timeout to %d", s.Timeout)
 	}
 }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/rtpkit/rtpkit/pkg/calls"
 	"github.com/rtpkit/rtpkit/pkg/metrics"
-	"github.com/rtpkit/rtpkit/pkg/portd"
+	"github.com/rtpkit/rtpkit/pkg/ngctl/portstock"
 )
 
 // ngCommands are the commands ng-ctl serves; requests of any other command
@@ -97,7 +97,7 @@ var descStockMisses = metrics.NewDesc("rtpkit_port_stock_misses_total",
 	"Offers (or re-offers needing new ports) that found ng-ctl's stock of leased ports empty and waited on portd.")
 
 // stockCollector reads the port stock's counters at scrape time.
-func stockCollector(st *portd.Stock) prometheus.Collector {
+func stockCollector(st *portstock.Stock) prometheus.Collector {
 	return metrics.OnScrape(func(ch chan<- prometheus.Metric) {
 		metrics.Counter(ch, descStockMisses, float64(st.Misses()))
 	}, descStockMisses)

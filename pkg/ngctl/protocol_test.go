@@ -8,28 +8,28 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rtpkit/rtpkit/pkg/api/portdapi"
 	"github.com/rtpkit/rtpkit/pkg/bencode"
 	"github.com/rtpkit/rtpkit/pkg/calls"
-	"github.com/rtpkit/rtpkit/pkg/portd"
 )
 
 // seqPorts hands out 203.0.113.1:30000, 30002, ... like a fresh portd.
 type seqPorts struct{ next int }
 
-func (s *seqPorts) Take(_ context.Context, _ string, family int, single bool) (portd.Pair, error) {
+func (s *seqPorts) Take(_ context.Context, _ string, family int, single bool) (portdapi.Pair, error) {
 	if s.next == 0 {
 		s.next = 30000
 	}
 	a := netip.MustParseAddr("203.0.113.1")
-	p := portd.Pair{Interface: "default", RTP: netip.AddrPortFrom(a, uint16(s.next))}
+	p := portdapi.Pair{Interface: "default", RTP: netip.AddrPortFrom(a, uint16(s.next))}
 	if !single {
 		p.RTCP = netip.AddrPortFrom(a, uint16(s.next+1))
 	}
 	s.next += 2
 	return p, nil
 }
-func (s *seqPorts) Put(portd.Pair)    {}
-func (s *seqPorts) Free([]portd.Pair) {}
+func (s *seqPorts) Put(portdapi.Pair)    {}
+func (s *seqPorts) Free([]portdapi.Pair) {}
 
 func newTestProtocol() *protocol {
 	e := calls.New(calls.Config{Node: "t", Ports: &seqPorts{}, MaxSessions: -1, Log: slog.New(slog.DiscardHandler),

@@ -3,6 +3,7 @@ package ngctl
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -10,14 +11,17 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rtpkit/rtpkit/pkg/api"
+	"github.com/rtpkit/rtpkit/pkg/api/fwdapi"
+	"github.com/rtpkit/rtpkit/pkg/api/ngapi"
+	"github.com/rtpkit/rtpkit/pkg/api/portdapi"
 	"github.com/rtpkit/rtpkit/pkg/bencode"
 	"github.com/rtpkit/rtpkit/pkg/bus"
 	"github.com/rtpkit/rtpkit/pkg/calls"
 	"github.com/rtpkit/rtpkit/pkg/metrics"
+	"github.com/rtpkit/rtpkit/pkg/ngctl/portstock"
 	"github.com/rtpkit/rtpkit/pkg/ngserver"
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
-	"github.com/rtpkit/rtpkit/pkg/portd"
-	"github.com/rtpkit/rtpkit/pkg/rtpfwd"
 	"github.com/rtpkit/rtpkit/pkg/sdnotify"
 )
 
@@ -40,8 +44,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	callTable := nodestate.Calls(store)
 	states.calls = callTable
 
-	ports := portd.Client{Conn: conn}
-	stock := portd.NewStock(ctx, ports, LeaseHolder, portd.StockOptions{Log: log})
+	stock := portstock.New(ctx, conn, LeaseHolder, portstock.Options{Log: log})
 	if err := stock.Follow(conn); err != nil {
 		return err
 	}
@@ -68,7 +71,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// answers (rtpctl up and systemd start it first).
 	go func() {
 		for attempt := 0; ctx.Err() == nil; attempt++ {
-			err := connectPorts(ctx, ports, stock, engine, log)
+			err := connectPorts(ctx, conn, stock, engine, log)
 			if err == nil {
 				return
 			}
@@ -91,7 +94,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := act.follow(conn); err != nil {
 		return err
 	}
-	engine.SetActivity(act.lookup, 3*rtpfwd.ActivityInterval)
+	engine.SetActivity(act.lookup, 3*fwdapi.ActivityInterval)
 	go func() {
 		t := time.NewTicker(time.Minute)
 		defer t.Stop()
@@ -134,12 +137,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer func() { _ = svc.Stop() }()
 	// `rtpctl ng JSON` sends one ng document over the bus.
-	if err := bus.Handle(svc, "ng", conn.Subject("ng-ctl", "ng"), func(ctx context.Context, doc ngDoc) (ngDoc, error) {
+	if err := bus.Handle(svc, ngapi.NGEndpoint, func(ctx context.Context, doc json.RawMessage) (json.RawMessage, error) {
 		b, err := bencode.FromJSON(doc, bencode.Limits{})
 		if err != nil {
 			return nil, bus.Errorf(bus.CodeBadRequest, "not a JSON ng document: %v", err)
 		}
-		return ngDoc(proto.Handle(ctx, bencode.ToJSON(b), netip.AddrPort{})), nil
+		return json.RawMessage(proto.Handle(ctx, bencode.ToJSON(b), netip.AddrPort{})), nil
 	}); err != nil {
 		_ = srv.Close()
 		return err
@@ -162,27 +165,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return err
 }
 
-// ngDoc is a JSON document carried as is (not re-encoded) over the bus.
-type ngDoc []byte
-
-// MarshalJSON returns the document.
-func (d ngDoc) MarshalJSON() ([]byte, error) {
-	if len(d) == 0 {
-		return []byte("null"), nil
-	}
-	return d, nil
-}
-
-// UnmarshalJSON keeps the document.
-func (d *ngDoc) UnmarshalJSON(b []byte) error { *d = append((*d)[:0], b...); return nil }
-
 // connectPorts learns portd's interfaces, gives back the leases an earlier
 // run of ng-ctl held, and warms the stock of each family's default
 // interface.
-func connectPorts(ctx context.Context, ports portd.Client, stock *portd.Stock, engine *calls.Engine, log *slog.Logger) error {
+func connectPorts(ctx context.Context, conn *bus.Conn, stock *portstock.Stock, engine *calls.Engine, log *slog.Logger) error {
 	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	l, err := ports.List(lctx)
+	l, err := bus.Request(lctx, conn, portdapi.ListEndpoint, api.Empty{})
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rtpkit/rtpkit/pkg/api"
 	"github.com/rtpkit/rtpkit/pkg/bus"
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
 	"github.com/rtpkit/rtpkit/pkg/testutil"
@@ -43,7 +44,7 @@ func TestDebianNATSServer(t *testing.T) {
 	if err := svc.Ready(); err != nil {
 		t.Fatal(err)
 	}
-	h, err := bus.Request[bus.Empty, bus.Hello](ctx, c, c.Subject("probe", "ping"), bus.Empty{})
+	h, err := bus.Request(ctx, c, api.Ping("probe"), api.Empty{})
 	if err != nil || h.Daemon != "probe" {
 		t.Fatalf("ping over nats-server: %+v %v", h, err)
 	}

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rtpkit/rtpkit/pkg/api"
 	"github.com/rtpkit/rtpkit/pkg/bencode"
 	"github.com/rtpkit/rtpkit/pkg/bus"
 	"github.com/rtpkit/rtpkit/pkg/ngclient"
@@ -220,7 +221,7 @@ func (n *nodeCtl) status() map[string]int {
 	if code != 0 {
 		n.t.Fatalf("rtpctl status: exit %d\n%s", code, out)
 	}
-	var hellos []bus.Hello
+	var hellos []api.Hello
 	if err := json.Unmarshal([]byte(out), &hellos); err != nil {
 		n.t.Fatalf("rtpctl status --json: %v\n%s", err, out)
 	}
@@ -247,7 +248,7 @@ func (n *nodeCtl) waitAnswering(daemon string, old int, timeout time.Duration) (
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		h, err := bus.Request[bus.Empty, bus.Hello](ctx, n.conn, n.conn.Subject(daemon, "ping"), bus.Empty{})
+		h, err := bus.Request(ctx, n.conn, api.Ping(daemon), api.Empty{})
 		cancel()
 		if err == nil && h.PID != old && h.PID != 0 {
 			return h.PID, time.Now()

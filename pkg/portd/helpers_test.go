@@ -14,10 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rtpkit/rtpkit/pkg/api"
+	"github.com/rtpkit/rtpkit/pkg/api/portdapi"
 	"github.com/rtpkit/rtpkit/pkg/bus"
 	"github.com/rtpkit/rtpkit/pkg/handoff"
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
-	"github.com/rtpkit/rtpkit/pkg/portd"
 	"github.com/rtpkit/rtpkit/pkg/testutil"
 )
 
@@ -107,7 +108,6 @@ type node struct {
 	args       []string
 	portd      *testutil.Proc
 	conn       *bus.Conn
-	client     portd.Client
 	calls      *nodestate.Table[nodestate.Call]
 }
 
@@ -117,7 +117,6 @@ func newNode(t *testing.T, args ...string) *node {
 	n := &node{t: t, url: srv.URL(), id: "t" + strconv.Itoa(os.Getpid()), runtimeDir: testutil.ShortTempDir(t)}
 	n.args = append([]string{"--nats-url=" + n.url, "--node-id=" + n.id, "--runtime-dir=" + n.runtimeDir, "--log-level=debug"}, args...)
 	n.conn = testutil.Connect(t, n.url, n.id, "test")
-	n.client = portd.Client{Conn: n.conn}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	store, err := nodestate.Open(ctx, n.conn, nodestate.Options{})
@@ -140,7 +139,7 @@ func (n *node) waitPing() {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-		h, err := bus.Request[bus.Empty, bus.Hello](ctx, n.conn, n.conn.Subject("portd", "ping"), bus.Empty{})
+		h, err := bus.Request(ctx, n.conn, api.Ping("portd"), api.Empty{})
 		cancel()
 		if err == nil && h.PID == n.portd.PID() {
 			return
@@ -165,9 +164,9 @@ func (n *node) ctx() context.Context {
 	return ctx
 }
 
-func (n *node) lease(iface string, family, count int) []portd.Pair {
+func (n *node) lease(iface string, family, count int) []portdapi.Pair {
 	n.t.Helper()
-	r, err := n.client.Lease(n.ctx(), portd.LeaseRequest{Holder: "test", Interface: iface, Family: family, Count: count})
+	r, err := bus.Request(n.ctx(), n.conn, portdapi.LeaseEndpoint, portdapi.LeaseRequest{Holder: "test", Interface: iface, Family: family, Count: count})
 	if err != nil {
 		n.t.Fatalf("lease %s/%d x%d: %v", iface, family, count, err)
 	}
@@ -176,7 +175,7 @@ func (n *node) lease(iface string, family, count int) []portd.Pair {
 
 // putCall writes a call record whose two legs use the given pairs, as
 // ng-ctl would.
-func (n *node) putCall(id string, pairs ...portd.Pair) {
+func (n *node) putCall(id string, pairs ...portdapi.Pair) {
 	n.t.Helper()
 	c := nodestate.Call{Schema: nodestate.CallSchema, ID: id, Owner: n.id, Created: time.Now().UTC()}
 	for i, p := range pairs {
@@ -190,9 +189,9 @@ func (n *node) putCall(id string, pairs ...portd.Pair) {
 	}
 }
 
-func (n *node) list() portd.ListReply {
+func (n *node) list() portdapi.ListReply {
 	n.t.Helper()
-	r, err := n.client.List(n.ctx())
+	r, err := bus.Request(n.ctx(), n.conn, portdapi.ListEndpoint, api.Empty{})
 	if err != nil {
 		n.t.Fatalf("list: %v", err)
 	}

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rtpkit/rtpkit/pkg/api/portdapi"
 	"github.com/rtpkit/rtpkit/pkg/bus"
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
-	"github.com/rtpkit/rtpkit/pkg/portd"
 	"github.com/rtpkit/rtpkit/pkg/testutil"
 )
 
@@ -50,19 +50,18 @@ func TestNetNSInterfacesAndFreeBind(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(conn.Close)
-	client := portd.Client{Conn: conn}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
 	// The same port number at the same time on several addresses: b's two
 	// addresses are fresh (ng-ctl's stock leases from the default
 	// interface, a), so both start at port-min.
-	var all []portd.Pair
+	var all []portdapi.Pair
 	for _, q := range []struct {
 		iface  string
 		family int
 	}{{"a", 4}, {"a", 6}, {"b", 4}, {"b", 6}} {
-		r, err := client.Lease(ctx, portd.LeaseRequest{Holder: "test", Interface: q.iface, Family: q.family, Count: 1})
+		r, err := bus.Request(ctx, conn, portdapi.LeaseEndpoint, portdapi.LeaseRequest{Holder: "test", Interface: q.iface, Family: q.family, Count: 1})
 		if err != nil || len(r.Pairs) != 1 {
 			t.Fatalf("lease %s/%d: %+v %v", q.iface, q.family, r, err)
 		}
@@ -94,7 +93,7 @@ func TestNetNSInterfacesAndFreeBind(t *testing.T) {
 	worker.WaitMatch(t, testutil.MatchLine(`^worker \d+ up`), 10*time.Second)
 
 	// FREEBIND: a socket on an address the host does not have yet.
-	r, err := client.Lease(ctx, portd.LeaseRequest{Holder: "test", Interface: "late", Family: 4, Count: 1})
+	r, err := bus.Request(ctx, conn, portdapi.LeaseEndpoint, portdapi.LeaseRequest{Holder: "test", Interface: "late", Family: 4, Count: 1})
 	if err != nil {
 		t.Fatalf("lease on the absent address: %v", err)
 	}
@@ -111,7 +110,7 @@ func TestNetNSInterfacesAndFreeBind(t *testing.T) {
 	}
 }
 
-func putNSCall(t *testing.T, ctx context.Context, conn *bus.Conn, id string, pairs ...portd.Pair) {
+func putNSCall(t *testing.T, ctx context.Context, conn *bus.Conn, id string, pairs ...portdapi.Pair) {
 	t.Helper()
 	store, err := nodestate.Open(ctx, conn, nodestate.Options{})
 	if err != nil {

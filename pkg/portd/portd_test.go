@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rtpkit/rtpkit/pkg/api/portdapi"
 	"github.com/rtpkit/rtpkit/pkg/bus"
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
 	"github.com/rtpkit/rtpkit/pkg/portd"
@@ -47,7 +48,7 @@ func waitAdds(t *testing.T, p *testutil.Proc, want []netip.AddrPort) {
 	}
 }
 
-func pairAddrs(pairs ...portd.Pair) []netip.AddrPort {
+func pairAddrs(pairs ...portdapi.Pair) []netip.AddrPort {
 	var out []netip.AddrPort
 	for _, p := range pairs {
 		out = append(out, p.RTP, p.RTCP)
@@ -96,7 +97,7 @@ func TestWorkerRestartAndPortdCrash(t *testing.T) {
 	// The worker reconnects and hands its sockets back. The unused lease
 	// died with the old run (holders drop it when they see the new one).
 	deadline := time.Now().Add(10 * time.Second)
-	var after portd.ListReply
+	var after portdapi.ListReply
 	for {
 		after = n.list()
 		if len(after.Workers) == 1 && after.Sockets == before.Sockets-2 {
@@ -153,24 +154,24 @@ func TestErrorsLeakNothing(t *testing.T) {
 	before := fdCount(t, pid)
 	for _, tt := range []struct {
 		name string
-		req  portd.LeaseRequest
+		req  portdapi.LeaseRequest
 		code string
 		want string
 	}{
-		{"exhausted", portd.LeaseRequest{Holder: "h", Family: 4, Count: 1}, bus.CodeUnavailable, "no free port pair in 17200-17203"},
-		{"unknown interface", portd.LeaseRequest{Holder: "h", Interface: "nope", Family: 4, Count: 1}, bus.CodeBadRequest, `unknown interface "nope"`},
-		{"no IPv6 address", portd.LeaseRequest{Holder: "h", Family: 6, Count: 1}, bus.CodeBadRequest, "IPv6"},
-		{"bad family", portd.LeaseRequest{Holder: "h", Family: 5, Count: 1}, bus.CodeBadRequest, "family 5"},
-		{"no holder", portd.LeaseRequest{Family: 4, Count: 1}, bus.CodeBadRequest, "holder"},
+		{"exhausted", portdapi.LeaseRequest{Holder: "h", Family: 4, Count: 1}, bus.CodeUnavailable, "no free port pair in 17200-17203"},
+		{"unknown interface", portdapi.LeaseRequest{Holder: "h", Interface: "nope", Family: 4, Count: 1}, bus.CodeBadRequest, `unknown interface "nope"`},
+		{"no IPv6 address", portdapi.LeaseRequest{Holder: "h", Family: 6, Count: 1}, bus.CodeBadRequest, "IPv6"},
+		{"bad family", portdapi.LeaseRequest{Holder: "h", Family: 5, Count: 1}, bus.CodeBadRequest, "family 5"},
+		{"no holder", portdapi.LeaseRequest{Family: 4, Count: 1}, bus.CodeBadRequest, "holder"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := n.client.Lease(n.ctx(), tt.req)
+			_, err := bus.Request(n.ctx(), n.conn, portdapi.LeaseEndpoint, tt.req)
 			if !bus.IsCode(err, tt.code) || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want code %s with %q", err, tt.code, tt.want)
 			}
 		})
 	}
-	if _, err := n.client.Bind(n.ctx(), portd.BindRequest{Call: "c", Pairs: []portd.Pair{{RTP: netip.MustParseAddrPort("192.0.2.1:17200")}}}); !bus.IsCode(err, bus.CodeBadRequest) {
+	if _, err := bus.Request(n.ctx(), n.conn, portdapi.BindEndpoint, portdapi.BindRequest{Call: "c", Pairs: []portdapi.Pair{{RTP: netip.MustParseAddrPort("192.0.2.1:17200")}}}); !bus.IsCode(err, bus.CodeBadRequest) {
 		t.Fatalf("bind of a foreign address: %v", err)
 	}
 	if after := fdCount(t, pid); after != before {
@@ -207,7 +208,7 @@ func TestRestoreBindsExactPorts(t *testing.T) {
 	worker := n.startWorker("0")
 	want := []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:17350"), netip.MustParseAddrPort("127.0.0.1:17351"), netip.MustParseAddrPort("127.0.0.1:17362"), netip.MustParseAddrPort("127.0.0.1:17363")}
 	mux := netip.MustParseAddrPort("127.0.0.1:17371") // a single rtcp-mux port, odd
-	r, err := n.client.Bind(n.ctx(), portd.BindRequest{Call: "foreign-1", Pairs: []portd.Pair{
+	r, err := bus.Request(n.ctx(), n.conn, portdapi.BindEndpoint, portdapi.BindRequest{Call: "foreign-1", Pairs: []portdapi.Pair{
 		{RTP: want[0], RTCP: want[1]}, {RTP: want[2], RTCP: want[3]}, {RTP: mux}}})
 	if err != nil || len(r.Pairs) != 3 || r.Pairs[2].RTCP.IsValid() {
 		t.Fatalf("bind: %+v %v", r, err)
@@ -225,10 +226,10 @@ func TestRestoreBindsExactPorts(t *testing.T) {
 	if got := echo(t, want[2], "x"); !strings.HasSuffix(got, ":x") {
 		t.Fatalf("echo %q", got)
 	}
-	if _, err := n.client.Bind(n.ctx(), portd.BindRequest{Call: "other", Pairs: []portd.Pair{{RTP: want[0], RTCP: want[1]}}}); !bus.IsCode(err, bus.CodeConflict) {
+	if _, err := bus.Request(n.ctx(), n.conn, portdapi.BindEndpoint, portdapi.BindRequest{Call: "other", Pairs: []portdapi.Pair{{RTP: want[0], RTCP: want[1]}}}); !bus.IsCode(err, bus.CodeConflict) {
 		t.Fatalf("bind of a port of another call: %v", err)
 	}
-	rel, err := n.client.Release(n.ctx(), portd.ReleaseRequest{Locals: append(want, mux)})
+	rel, err := bus.Request(n.ctx(), n.conn, portdapi.ReleaseEndpoint, portdapi.ReleaseRequest{Locals: append(want, mux)})
 	if err != nil || rel.Released != 3 {
 		t.Fatalf("release: %+v %v", rel, err)
 	}
@@ -276,7 +277,7 @@ func TestWrongUIDPeerRejected(t *testing.T) {
 func TestRTCPMuxSinglePort(t *testing.T) {
 	n := newNode(t, "--interface=127.0.0.1", "--port-min=37600", "--port-max=37699")
 	worker := n.startWorker("0")
-	r, err := n.client.Lease(n.ctx(), portd.LeaseRequest{Holder: "ng-ctl", Family: 4, Count: 2, Single: true})
+	r, err := bus.Request(n.ctx(), n.conn, portdapi.LeaseEndpoint, portdapi.LeaseRequest{Holder: "ng-ctl", Family: 4, Count: 2, Single: true})
 	if err != nil || len(r.Pairs) != 2 || r.Pairs[0].RTCP.IsValid() {
 		t.Fatalf("single lease: %+v %v", r, err)
 	}
@@ -315,7 +316,7 @@ func TestLeaseWaitsForPortsOnTheirWay(t *testing.T) {
 		t.Fatalf("leased %d of the 2 pairs", len(held))
 	}
 	start := time.Now()
-	_, err := n.client.Lease(n.ctx(), portd.LeaseRequest{Holder: "h", Family: 4, Count: 1})
+	_, err := bus.Request(n.ctx(), n.conn, portdapi.LeaseEndpoint, portdapi.LeaseRequest{Holder: "h", Family: 4, Count: 1})
 	if !bus.IsCode(err, bus.CodeUnavailable) || !strings.Contains(err.Error(), "no free port pair in 17300-17303") {
 		t.Fatalf("lease of an exhausted range: %v", err)
 	}
@@ -324,11 +325,11 @@ func TestLeaseWaitsForPortsOnTheirWay(t *testing.T) {
 	}
 	go func() {
 		time.Sleep(portd.LeaseWait / 5)
-		if _, err := n.client.Return(context.Background(), portd.ReturnRequest{Holder: "test", RTP: []netip.AddrPort{held[1].RTP}}); err != nil {
+		if _, err := bus.Request(context.Background(), n.conn, portdapi.ReturnEndpoint, portdapi.ReturnRequest{Holder: "test", RTP: []netip.AddrPort{held[1].RTP}}); err != nil {
 			t.Errorf("return: %v", err)
 		}
 	}()
-	r, err := n.client.Lease(n.ctx(), portd.LeaseRequest{Holder: "h", Family: 4, Count: 1})
+	r, err := bus.Request(n.ctx(), n.conn, portdapi.LeaseEndpoint, portdapi.LeaseRequest{Holder: "h", Family: 4, Count: 1})
 	if err != nil || len(r.Pairs) != 1 || r.Pairs[0].RTP != held[1].RTP {
 		t.Fatalf("lease while a pair came back: %+v, %v; want %s", r.Pairs, err, held[1].RTP)
 	}

@@ -6,8 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rtpkit/rtpkit/pkg/api/portdapi"
 	"github.com/rtpkit/rtpkit/pkg/bus"
-	"github.com/rtpkit/rtpkit/pkg/portd"
+	"github.com/rtpkit/rtpkit/pkg/ngctl/portstock"
 	"github.com/rtpkit/rtpkit/pkg/testutil"
 )
 
@@ -19,15 +20,15 @@ func TestRestoreRevokesStockedLease(t *testing.T) {
 	n := newNode(t, "--interface=127.0.0.1", "--port-min=37700", "--port-max=37799")
 	cases := []struct {
 		name    string
-		restore func(t *testing.T, call string, p portd.Pair)
+		restore func(t *testing.T, call string, p portdapi.Pair)
 	}{
-		{"bind", func(t *testing.T, call string, p portd.Pair) {
-			r, err := n.client.Bind(n.ctx(), portd.BindRequest{Call: call, Pairs: []portd.Pair{{RTP: p.RTP, RTCP: p.RTCP}}})
+		{"bind", func(t *testing.T, call string, p portdapi.Pair) {
+			r, err := bus.Request(n.ctx(), n.conn, portdapi.BindEndpoint, portdapi.BindRequest{Call: call, Pairs: []portdapi.Pair{{RTP: p.RTP, RTCP: p.RTCP}}})
 			if err != nil || len(r.Pairs) != 1 || r.Pairs[0].RTP != p.RTP || r.Pairs[0].Gen != p.Gen {
 				t.Fatalf("bind %s: %+v %v", p.RTP, r, err)
 			}
 		}},
-		{"call record without generation", func(t *testing.T, call string, p portd.Pair) {
+		{"call record without generation", func(t *testing.T, call string, p portdapi.Pair) {
 			n.putCall(call, p)
 		}},
 	}
@@ -36,7 +37,7 @@ func TestRestoreRevokesStockedLease(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			const batch = 8
-			st := portd.NewStock(ctx, n.client, "ng-ctl", portd.StockOptions{Low: 2, Batch: batch, Log: testutil.Logger(t)})
+			st := portstock.New(ctx, n.conn, "ng-ctl", portstock.Options{Low: 2, Batch: batch, Log: testutil.Logger(t)})
 			if err := st.Init(n.ctx()); err != nil {
 				t.Fatal(err)
 			}
@@ -77,13 +78,13 @@ func TestRestoreRevokesStockedLease(t *testing.T) {
 				}
 			}
 			// The pair is the restored call's: binding it for another fails.
-			_, err = n.client.Bind(n.ctx(), portd.BindRequest{Call: "probe", Pairs: []portd.Pair{{RTP: victim.RTP, RTCP: victim.RTCP}}})
+			_, err = bus.Request(n.ctx(), n.conn, portdapi.BindEndpoint, portdapi.BindRequest{Call: "probe", Pairs: []portdapi.Pair{{RTP: victim.RTP, RTCP: victim.RTCP}}})
 			if !bus.IsCode(err, bus.CodeConflict) || !strings.Contains(err.Error(), "restored-"+tc.name) {
 				t.Fatalf("bind of the restored call's pair for another call: %v", err)
 			}
 			cancel()
 			st.Wait()
-			if _, err := n.client.Return(n.ctx(), portd.ReturnRequest{Holder: "ng-ctl", All: true}); err != nil {
+			if _, err := bus.Request(n.ctx(), n.conn, portdapi.ReturnEndpoint, portdapi.ReturnRequest{Holder: "ng-ctl", All: true}); err != nil {
 				t.Fatal(err)
 			}
 		})

@@ -17,6 +17,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rtpkit/rtpkit/pkg/api"
+	"github.com/rtpkit/rtpkit/pkg/api/portdapi"
 	"github.com/rtpkit/rtpkit/pkg/bus"
 	"github.com/rtpkit/rtpkit/pkg/fdpass"
 	"github.com/rtpkit/rtpkit/pkg/handoff"
@@ -108,18 +110,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer func() { _ = svc.Stop() }()
 	for _, reg := range []error{
-		bus.Handle(svc, "lease", conn.Subject("portd", SubjectLease), d.handleLease),
-		bus.Handle(svc, "return", conn.Subject("portd", SubjectReturn), d.handleReturn),
-		bus.Handle(svc, "bind", conn.Subject("portd", SubjectBind), d.handleBind),
-		bus.Handle(svc, "release", conn.Subject("portd", SubjectRelease), d.handleRelease),
-		bus.Handle(svc, "list", conn.Subject("portd", SubjectList), d.handleList),
+		bus.Handle(svc, portdapi.LeaseEndpoint, d.handleLease),
+		bus.Handle(svc, portdapi.ReturnEndpoint, d.handleReturn),
+		bus.Handle(svc, portdapi.BindEndpoint, d.handleBind),
+		bus.Handle(svc, portdapi.ReleaseEndpoint, d.handleRelease),
+		bus.Handle(svc, portdapi.ListEndpoint, d.handleList),
 	} {
 		if reg != nil {
 			return reg
 		}
 	}
 	// Pairs holders drop (calls ended, ports replaced), without a reply.
-	freeSub, err := bus.Subscribe(conn, conn.Subject("portd", SubjectFree), func(_ string, f Free) {
+	freeSub, err := bus.Subscribe(conn, portdapi.FreeEvent, func(_ string, f portdapi.Free) {
 		d.ws.released(d.t.free(f.Pairs))
 	})
 	if err != nil {
@@ -130,7 +132,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	// Holders of leases from an earlier run drop them when they hear this.
-	if err := bus.Publish(conn, conn.Subject("portd", SubjectStarted), Started{Instance: d.instance}); err != nil {
+	if err := bus.Publish(conn, portdapi.StartedEvent, portdapi.Started{Instance: d.instance}); err != nil {
 		log.Warn("portd start not announced", "err", err)
 	}
 	st, n := t.status(hostHas())
@@ -233,52 +235,52 @@ func callBlocks(c nodestate.Call) []block {
 // about to come free. It retries after 1 ms, then doubling up to 20 ms.
 const LeaseWait = 250 * time.Millisecond
 
-func (d *daemon) handleLease(ctx context.Context, req LeaseRequest) (LeaseReply, error) {
+func (d *daemon) handleLease(ctx context.Context, req portdapi.LeaseRequest) (portdapi.LeaseReply, error) {
 	wait, deadline := time.Millisecond, time.Now().Add(LeaseWait)
 	for {
 		pairs, capacity, err := d.t.lease(req.Holder, req.Interface, req.Family, req.Count, req.Single)
 		if err == nil {
-			return LeaseReply{Pairs: pairs, Instance: d.instance, Capacity: capacity}, nil
+			return portdapi.LeaseReply{Pairs: pairs, Instance: d.instance, Capacity: capacity}, nil
 		}
 		if !errors.Is(err, portpool.ErrExhausted) && !errors.Is(err, unix.EADDRINUSE) || time.Now().Add(wait).After(deadline) {
-			return LeaseReply{}, busError(err)
+			return portdapi.LeaseReply{}, busError(err)
 		}
 		d.leaseWaits.Add(1)
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
-			return LeaseReply{}, busError(err)
+			return portdapi.LeaseReply{}, busError(err)
 		}
 		wait = min(2*wait, 20*time.Millisecond)
 	}
 }
 
-func (d *daemon) handleReturn(ctx context.Context, req ReturnRequest) (ReturnReply, error) {
+func (d *daemon) handleReturn(ctx context.Context, req portdapi.ReturnRequest) (portdapi.ReturnReply, error) {
 	if req.Holder == "" {
-		return ReturnReply{}, bus.Errorf(bus.CodeBadRequest, "return needs a holder")
+		return portdapi.ReturnReply{}, bus.Errorf(bus.CodeBadRequest, "return needs a holder")
 	}
 	bases := d.t.returnLeases(req.Holder, req.RTP, req.All)
-	return ReturnReply{Returned: len(bases)}, nil
+	return portdapi.ReturnReply{Returned: len(bases)}, nil
 }
 
-func (d *daemon) handleBind(ctx context.Context, req BindRequest) (BindReply, error) {
+func (d *daemon) handleBind(ctx context.Context, req portdapi.BindRequest) (portdapi.BindReply, error) {
 	if req.Call == "" || len(req.Pairs) == 0 {
-		return BindReply{}, bus.Errorf(bus.CodeBadRequest, "bind needs a call and its pairs")
+		return portdapi.BindReply{}, bus.Errorf(bus.CodeBadRequest, "bind needs a call and its pairs")
 	}
 	blocks := make([]block, 0, len(req.Pairs))
 	for _, p := range req.Pairs {
 		if !p.RTP.IsValid() || (p.RTCP.IsValid() && (p.RTCP.Addr() != p.RTP.Addr() || p.RTCP.Port() != p.RTP.Port()+1)) {
-			return BindReply{}, bus.Errorf(bus.CodeBadRequest, "bind: pair %s/%s: RTCP must be on RTP's address and next port, or absent", p.RTP, p.RTCP)
+			return portdapi.BindReply{}, bus.Errorf(bus.CodeBadRequest, "bind: pair %s/%s: RTCP must be on RTP's address and next port, or absent", p.RTP, p.RTCP)
 		}
 		blocks = append(blocks, block{rtp: p.RTP, single: !p.RTCP.IsValid()})
 	}
 	pairs, revoked, err := d.t.bindCall(req.Call, blocks)
 	if err != nil {
-		return BindReply{}, busError(err)
+		return portdapi.BindReply{}, busError(err)
 	}
 	d.revoke(req.Call, revoked)
 	d.ws.callChanged(req.Call)
-	return BindReply{Pairs: pairs}, nil
+	return portdapi.BindReply{Pairs: pairs}, nil
 }
 
 // revoke tells holders that call took pairs they held as unused leases
@@ -288,25 +290,25 @@ func (d *daemon) handleBind(ctx context.Context, req BindRequest) (BindReply, er
 // generation) and it belongs to whichever record portd saw last. We accept
 // that race: a restore binds the ports another node gave the call, and the
 // same ports being taken on this node at that very moment is rare.
-func (d *daemon) revoke(call string, rs []Revoked) {
+func (d *daemon) revoke(call string, rs []portdapi.Revoked) {
 	for _, r := range rs {
 		d.log.Info("leased ports taken by a restored call; revoking them from their holder",
 			"call", call, "holder", r.Holder, "pairs", len(r.Pairs))
-		if err := bus.Publish(d.conn, d.conn.Subject("portd", SubjectRevoked), r); err != nil {
+		if err := bus.Publish(d.conn, portdapi.RevokedEvent, r); err != nil {
 			d.log.Warn("revocation not published", "holder", r.Holder, "pairs", len(r.Pairs), "err", err)
 		}
 	}
 }
 
-func (d *daemon) handleRelease(ctx context.Context, req ReleaseRequest) (ReleaseReply, error) {
+func (d *daemon) handleRelease(ctx context.Context, req portdapi.ReleaseRequest) (portdapi.ReleaseReply, error) {
 	released := d.t.release(req.Locals)
 	d.ws.released(released)
-	return ReleaseReply{Released: len(released)}, nil
+	return portdapi.ReleaseReply{Released: len(released)}, nil
 }
 
-func (d *daemon) handleList(context.Context, bus.Empty) (ListReply, error) {
+func (d *daemon) handleList(context.Context, api.Empty) (portdapi.ListReply, error) {
 	ifs, n := d.t.status(hostHas())
-	return ListReply{Interfaces: ifs, Sockets: n, FDLimit: d.t.maxSockets, Workers: d.ws.status(), Instance: d.instance}, nil
+	return portdapi.ListReply{Interfaces: ifs, Sockets: n, FDLimit: d.t.maxSockets, Workers: d.ws.status(), Instance: d.instance}, nil
 }
 
 // genBase makes the generations of a run start high and apart from other

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rtpkit/rtpkit/pkg/api/portdapi"
 	"github.com/rtpkit/rtpkit/pkg/ifspec"
 	"github.com/rtpkit/rtpkit/pkg/mediasock"
 	"github.com/rtpkit/rtpkit/pkg/portpool"
@@ -38,8 +39,8 @@ type pair struct {
 	adopting bool
 }
 
-func (p *pair) api() Pair {
-	out := Pair{Interface: p.iface, RTP: p.base, Advertised: p.adv, Gen: p.gen}
+func (p *pair) api() portdapi.Pair {
+	out := portdapi.Pair{Interface: p.iface, RTP: p.base, Advertised: p.adv, Gen: p.gen}
 	if !p.single {
 		out.RTCP = rtcpOf(p.base)
 	}
@@ -181,7 +182,7 @@ func (t *table) address(iface string, family int) (ifspec.Address, error) {
 // returns what it could bind; an error only if it bound none.
 // The capacity returned is how many pairs (single ports if single) the
 // address's range holds in all.
-func (t *table) lease(holder, iface string, family, count int, single bool) (out []Pair, capacity int, err error) {
+func (t *table) lease(holder, iface string, family, count int, single bool) (out []portdapi.Pair, capacity int, err error) {
 	if holder == "" || count <= 0 || count > 1024 {
 		return nil, 0, fmt.Errorf("%w: lease needs a holder and a count of 1-1024", errBadRequest)
 	}
@@ -392,7 +393,7 @@ func (t *table) returnLeases(holder string, rtp []netip.AddrPort, all bool) []ne
 type callChange struct {
 	assigned []*pair
 	released []*pair
-	revoked  []Revoked
+	revoked  []portdapi.Revoked
 	stale    int
 }
 
@@ -470,7 +471,7 @@ func (t *table) dropCall(call string) []*pair {
 
 // free releases the given pairs if they are still the generation named
 // (gen 0: whichever), leased or assigned; what it released is returned.
-func (t *table) free(pairs []Pair) []*pair {
+func (t *table) free(pairs []portdapi.Pair) []*pair {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []*pair
@@ -556,7 +557,7 @@ func (t *table) calls() []string {
 }
 
 // status counts ports per interface address.
-func (t *table) status(present func(netip.Addr) bool) ([]InterfaceStatus, int) {
+func (t *table) status(present func(netip.Addr) bool) ([]portdapi.InterfaceStatus, int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	leased := map[netip.Addr]int{}
@@ -568,13 +569,13 @@ func (t *table) status(present func(netip.Addr) bool) ([]InterfaceStatus, int) {
 			leased[p.base.Addr()]++
 		}
 	}
-	var out []InterfaceStatus
+	var out []portdapi.InterfaceStatus
 	for _, ifc := range t.set.Interfaces() {
-		is := InterfaceStatus{Name: ifc.Name}
+		is := portdapi.InterfaceStatus{Name: ifc.Name}
 		for _, a := range ifc.Addresses {
 			pool := t.pools[a.Local]
 			lo, hi := pool.Range()
-			is.Addresses = append(is.Addresses, AddressStatus{
+			is.Addresses = append(is.Addresses, portdapi.AddressStatus{
 				Local: a.Local, Advertised: a.Advertised, PortMin: lo, PortMax: hi,
 				Used: pool.Used(), Free: pool.Free(), Quarantined: pool.Quarantined(),
 				Leased: leased[a.Local], Assigned: assigned[a.Local], Present: present(a.Local),
@@ -606,12 +607,12 @@ func (t *table) closeAll() {
 // or nothing. Pairs that were leased to a holder and unused go to the call
 // all the same (a restore knows the exact ports it needs); they are
 // returned as revocations, to be announced to their holders.
-func (t *table) bindCall(call string, blocks []block) ([]Pair, []Revoked, error) {
+func (t *table) bindCall(call string, blocks []block) ([]portdapi.Pair, []portdapi.Revoked, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var made, take []*pair
 	seen := map[*pair]bool{}
-	fail := func(err error) ([]Pair, []Revoked, error) {
+	fail := func(err error) ([]portdapi.Pair, []portdapi.Revoked, error) {
 		for _, m := range made {
 			t.releaseLocked(m)
 		}
@@ -636,7 +637,7 @@ func (t *table) bindCall(call string, blocks []block) ([]Pair, []Revoked, error)
 			take = append(take, p)
 		}
 	}
-	var out []Pair
+	var out []portdapi.Pair
 	rv := revocations{}
 	for _, p := range take {
 		rv.noteLocked(p)
@@ -647,7 +648,7 @@ func (t *table) bindCall(call string, blocks []block) ([]Pair, []Revoked, error)
 }
 
 // revocations collects, per holder, the leased pairs a call took over.
-type revocations map[string][]Pair
+type revocations map[string][]portdapi.Pair
 
 // noteLocked records p if it is leased and unused: called just before p
 // is assigned to a call its holder did not make.
@@ -658,13 +659,13 @@ func (r revocations) noteLocked(p *pair) {
 }
 
 // list returns the revocations by holder name.
-func (r revocations) list() []Revoked {
+func (r revocations) list() []portdapi.Revoked {
 	if len(r) == 0 {
 		return nil
 	}
-	out := make([]Revoked, 0, len(r))
+	out := make([]portdapi.Revoked, 0, len(r))
 	for h, ps := range r {
-		out = append(out, Revoked{Holder: h, Pairs: ps})
+		out = append(out, portdapi.Revoked{Holder: h, Pairs: ps})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Holder < out[j].Holder })
 	return out

@@ -6,6 +6,7 @@ import (
 	"net"
 	"testing"
 
+	"github.com/rtpkit/rtpkit/pkg/api/portdapi"
 	"github.com/rtpkit/rtpkit/pkg/ifspec"
 	"github.com/rtpkit/rtpkit/pkg/mediasock"
 )
@@ -32,28 +33,28 @@ func TestRevocations(t *testing.T) {
 		name string
 		// use gives the leased pairs (lease[0], lease[1]) and a fresh pair
 		// to the call "c" and returns the revocations and the error.
-		use         func(tab *table, lease []Pair, fresh Pair) ([]Revoked, error)
+		use         func(tab *table, lease []portdapi.Pair, fresh portdapi.Pair) ([]portdapi.Revoked, error)
 		wantRevoked int // pairs revoked from "ng-ctl"
 		wantErr     error
 		wantLeased  int // pairs still leased to "ng-ctl" afterwards
 	}{
 		{name: "bind of a leased pair", wantRevoked: 1, wantLeased: 1,
-			use: func(tab *table, lease []Pair, _ Pair) ([]Revoked, error) {
+			use: func(tab *table, lease []portdapi.Pair, _ portdapi.Pair) ([]portdapi.Revoked, error) {
 				_, rv, err := tab.bindCall("c", []block{{rtp: lease[0].RTP}})
 				return rv, err
 			}},
 		{name: "bind of a free port", wantRevoked: 0, wantLeased: 2,
-			use: func(tab *table, _ []Pair, fresh Pair) ([]Revoked, error) {
+			use: func(tab *table, _ []portdapi.Pair, fresh portdapi.Pair) ([]portdapi.Revoked, error) {
 				_, rv, err := tab.bindCall("c", []block{{rtp: fresh.RTP}})
 				return rv, err
 			}},
 		{name: "bind of both leases, one named twice", wantRevoked: 2, wantLeased: 0,
-			use: func(tab *table, lease []Pair, _ Pair) ([]Revoked, error) {
+			use: func(tab *table, lease []portdapi.Pair, _ portdapi.Pair) ([]portdapi.Revoked, error) {
 				_, rv, err := tab.bindCall("c", []block{{rtp: lease[0].RTP}, {rtp: lease[1].RTP}, {rtp: lease[0].RTCP}})
 				return rv, err
 			}},
 		{name: "failed bind takes nothing", wantErr: errInUse, wantLeased: 1,
-			use: func(tab *table, lease []Pair, _ Pair) ([]Revoked, error) {
+			use: func(tab *table, lease []portdapi.Pair, _ portdapi.Pair) ([]portdapi.Revoked, error) {
 				if _, _, err := tab.bindCall("other", []block{{rtp: lease[1].RTP}}); err != nil {
 					t.Fatal(err)
 				}
@@ -61,12 +62,12 @@ func TestRevocations(t *testing.T) {
 				return rv, err
 			}},
 		{name: "record without generation", wantRevoked: 1, wantLeased: 1,
-			use: func(tab *table, lease []Pair, _ Pair) ([]Revoked, error) {
+			use: func(tab *table, lease []portdapi.Pair, _ portdapi.Pair) ([]portdapi.Revoked, error) {
 				ch, err := tab.syncCall("c", []block{{rtp: lease[0].RTP}})
 				return ch.revoked, err
 			}},
 		{name: "record of the holder (lease generation)", wantRevoked: 0, wantLeased: 1,
-			use: func(tab *table, lease []Pair, _ Pair) ([]Revoked, error) {
+			use: func(tab *table, lease []portdapi.Pair, _ portdapi.Pair) ([]portdapi.Revoked, error) {
 				ch, err := tab.syncCall("c", []block{{rtp: lease[0].RTP, gen: lease[0].Gen}})
 				return ch.revoked, err
 			}},
@@ -124,12 +125,12 @@ func TestRevocations(t *testing.T) {
 func TestStaleRecordAfterFree(t *testing.T) {
 	cases := []struct {
 		name     string
-		gen      func(leased Pair) uint64
+		gen      func(leased portdapi.Pair) uint64
 		wantBind bool
 	}{
-		{"this run's generation", func(p Pair) uint64 { return p.Gen }, false},
-		{"an earlier run's generation", func(p Pair) uint64 { return 0x1234 << 32 }, true},
-		{"no generation", func(p Pair) uint64 { return 0 }, true},
+		{"this run's generation", func(p portdapi.Pair) uint64 { return p.Gen }, false},
+		{"an earlier run's generation", func(p portdapi.Pair) uint64 { return 0x1234 << 32 }, true},
+		{"no generation", func(p portdapi.Pair) uint64 { return 0 }, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

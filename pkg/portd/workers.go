@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rtpkit/rtpkit/pkg/api/portdapi"
 	"github.com/rtpkit/rtpkit/pkg/fdpass"
 	"github.com/rtpkit/rtpkit/pkg/handoff"
 	"github.com/rtpkit/rtpkit/pkg/mediasock"
@@ -284,15 +285,15 @@ func (w *workers) send(wc *workerConn, items []fdpass.Item) bool {
 }
 
 // status lists the connected workers.
-func (w *workers) status() []WorkerStatus {
+func (w *workers) status() []portdapi.WorkerStatus {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	out := make([]WorkerStatus, 0, len(w.conns))
+	out := make([]portdapi.WorkerStatus, 0, len(w.conns))
 	for _, wc := range w.conns {
 		wc.mu.Lock()
 		n := len(wc.has)
 		wc.mu.Unlock()
-		out = append(out, WorkerStatus{ID: wc.id, PID: wc.pid, Sockets: n, Since: wc.since})
+		out = append(out, portdapi.WorkerStatus{ID: wc.id, PID: wc.pid, Sockets: n, Since: wc.since})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out

@@ -19,12 +19,12 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/rtpkit/rtpkit/pkg/api/syncapi"
 	"github.com/rtpkit/rtpkit/pkg/bencode"
 	"github.com/rtpkit/rtpkit/pkg/bus"
 	"github.com/rtpkit/rtpkit/pkg/ngclient"
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
 	"github.com/rtpkit/rtpkit/pkg/rediscalls"
-	"github.com/rtpkit/rtpkit/pkg/redissync"
 	"github.com/rtpkit/rtpkit/pkg/testutil"
 )
 
@@ -377,7 +377,7 @@ func TestRedundancy(t *testing.T) {
 	}
 
 	// `rtpctl active` on B: the calls move to B's database in one step.
-	var rep redissync.OwnershipReply
+	var rep syncapi.OwnershipReply
 	if err := json.Unmarshal([]byte(rtpctl(t, tb, b, "active", "--json")), &rep); err != nil {
 		t.Fatal(err)
 	}

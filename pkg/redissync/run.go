@@ -9,52 +9,15 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/rtpkit/rtpkit/pkg/api"
+	"github.com/rtpkit/rtpkit/pkg/api/fwdapi"
+	"github.com/rtpkit/rtpkit/pkg/api/syncapi"
 	"github.com/rtpkit/rtpkit/pkg/bus"
 	"github.com/rtpkit/rtpkit/pkg/metrics"
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
-	"github.com/rtpkit/rtpkit/pkg/portd"
 	"github.com/rtpkit/rtpkit/pkg/rediscalls"
-	"github.com/rtpkit/rtpkit/pkg/rtpfwd"
 	"github.com/rtpkit/rtpkit/pkg/sdnotify"
 )
-
-// Subjects of redis-sync's endpoints, under rtpkit.v1.<node>.redis-sync.
-const (
-	SubjectKeyspace = "keyspace"
-	SubjectActive   = "active"
-	SubjectStandby  = "standby"
-	SubjectStatus   = "status"
-)
-
-// KeyspaceRequest changes or lists the followed partitions (rtpengine's
-// ksadd / ksrm / kslist).
-type KeyspaceRequest struct {
-	// Op is add, remove or list.
-	Op string `json:"op"`
-	DB int    `json:"db,omitempty"`
-}
-
-// KeyspaceReply lists the followed databases after the request, and how
-// many foreign calls a remove dropped.
-type KeyspaceReply struct {
-	DBs     []int `json:"dbs"`
-	Changed bool  `json:"changed"`
-	Removed int   `json:"removed,omitempty"`
-}
-
-// OwnershipReply says how many calls changed hands.
-type OwnershipReply struct {
-	Calls int `json:"calls"`
-}
-
-// Status is redis-sync's state.
-type Status struct {
-	Enabled  bool     `json:"enabled"`
-	Redis    string   `json:"redis,omitempty"`
-	Own      int      `json:"own_db"`
-	Followed []int    `json:"followed_dbs"`
-	Counters Counters `json:"counters"`
-}
 
 // Run serves until ctx ends.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
@@ -77,8 +40,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return err
 		}
 		defer func() { _ = ms.Close() }()
-		if err := bus.Handle(svc, "status", conn.Subject("redis-sync", SubjectStatus), func(context.Context, bus.Empty) (Status, error) {
-			return Status{}, nil
+		if err := bus.Handle(svc, syncapi.StatusEndpoint, func(context.Context, api.Empty) (syncapi.Status, error) {
+			return syncapi.Status{}, nil
 		}); err != nil {
 			return err
 		}
@@ -111,7 +74,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	table := nodestate.Calls(st)
-	s := newSyncer(cfg.NodeID, own, store, table, portd.Client{Conn: conn}, cfg.RedisQueue, cfg.ActiveSwitchover, log)
+	s := newSyncer(cfg.NodeID, own, store, table, conn, cfg.RedisQueue, cfg.ActiveSwitchover, log)
 	reg := metrics.NewRegistry("redis-sync")
 	reg.MustRegister(s.collector(cfg.RedisQueue))
 	ms, err := metrics.Start(ctx, cfg.Metrics, reg, log)
@@ -152,7 +115,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return nil
 	}
 
-	actSub, err := bus.Subscribe(conn, conn.Subject("rtp-fwd", rtpfwd.SubjectActivity), func(_ string, a rtpfwd.Activity) {
+	actSub, err := bus.Subscribe(conn, fwdapi.ActivityEvent, func(_ string, a fwdapi.Activity) {
 		s.onActivity(ctx, a)
 	})
 	if err != nil {
@@ -161,17 +124,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer func() { _ = actSub.Unsubscribe() }()
 
 	for _, h := range []error{
-		bus.Handle(svc, "keyspace", conn.Subject("redis-sync", SubjectKeyspace), func(hctx context.Context, r KeyspaceRequest) (KeyspaceReply, error) {
+		bus.Handle(svc, syncapi.KeyspaceEndpoint, func(hctx context.Context, r syncapi.KeyspaceRequest) (syncapi.KeyspaceReply, error) {
 			return s.keyspace(ctx, r)
 		}),
-		bus.Handle(svc, "active", conn.Subject("redis-sync", SubjectActive), func(context.Context, bus.Empty) (OwnershipReply, error) {
-			return OwnershipReply{Calls: s.takeOver(ctx, nil)}, nil
+		bus.Handle(svc, syncapi.ActiveEndpoint, func(context.Context, api.Empty) (syncapi.OwnershipReply, error) {
+			return syncapi.OwnershipReply{Calls: s.takeOver(ctx, nil)}, nil
 		}),
-		bus.Handle(svc, "standby", conn.Subject("redis-sync", SubjectStandby), func(context.Context, bus.Empty) (OwnershipReply, error) {
-			return OwnershipReply{Calls: s.standBy(ctx)}, nil
+		bus.Handle(svc, syncapi.StandbyEndpoint, func(context.Context, api.Empty) (syncapi.OwnershipReply, error) {
+			return syncapi.OwnershipReply{Calls: s.standBy(ctx)}, nil
 		}),
-		bus.Handle(svc, "status", conn.Subject("redis-sync", SubjectStatus), func(context.Context, bus.Empty) (Status, error) {
-			return Status{Enabled: true, Redis: where, Own: own.DB, Followed: s.followed(), Counters: s.counters()}, nil
+		bus.Handle(svc, syncapi.StatusEndpoint, func(context.Context, api.Empty) (syncapi.Status, error) {
+			return syncapi.Status{Enabled: true, Redis: where, Own: own.DB, Followed: s.followed(), Counters: s.counters()}, nil
 		}),
 	} {
 		if h != nil {
@@ -245,8 +208,8 @@ func (s *syncer) connect(ctx context.Context, follows bool) error {
 }
 
 // keyspace serves ksadd / ksrm / kslist.
-func (s *syncer) keyspace(ctx context.Context, r KeyspaceRequest) (KeyspaceReply, error) {
-	var rep KeyspaceReply
+func (s *syncer) keyspace(ctx context.Context, r syncapi.KeyspaceRequest) (syncapi.KeyspaceReply, error) {
+	var rep syncapi.KeyspaceReply
 	switch r.Op {
 	case "list", "":
 	case "add":

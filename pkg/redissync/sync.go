@@ -13,10 +13,12 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/rtpkit/rtpkit/pkg/api/fwdapi"
+	"github.com/rtpkit/rtpkit/pkg/api/portdapi"
+	"github.com/rtpkit/rtpkit/pkg/api/syncapi"
+	"github.com/rtpkit/rtpkit/pkg/bus"
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
-	"github.com/rtpkit/rtpkit/pkg/portd"
 	"github.com/rtpkit/rtpkit/pkg/rediscalls"
-	"github.com/rtpkit/rtpkit/pkg/rtpfwd"
 )
 
 // Batch sizes of Redis round trips.
@@ -27,17 +29,6 @@ const (
 	// same one).
 	readers = 4
 )
-
-// Counters are redis-sync's totals since it started.
-type Counters struct {
-	Writes      uint64 `json:"writes"`
-	WriteErrors uint64 `json:"write_errors"`
-	Restores    uint64 `json:"restores"`
-	Removals    uint64 `json:"removals"`
-	Resyncs     uint64 `json:"resyncs"`
-	Dropped     uint64 `json:"dropped"`
-	Queued      int    `json:"queued"`
-}
 
 // callState is what redis-sync knows of one call of node state.
 type callState struct {
@@ -61,7 +52,7 @@ type syncer struct {
 	own        rediscalls.Partition
 	store      *rediscalls.Store
 	calls      *nodestate.Table[nodestate.Call]
-	ports      portd.Client
+	ports      *bus.Conn
 	log        *slog.Logger
 	switchover bool
 
@@ -79,7 +70,7 @@ type syncer struct {
 }
 
 func newSyncer(node string, own rediscalls.Partition, store *rediscalls.Store, calls *nodestate.Table[nodestate.Call],
-	ports portd.Client, queueMax int, switchover bool, log *slog.Logger) *syncer {
+	ports *bus.Conn, queueMax int, switchover bool, log *slog.Logger) *syncer {
 	return &syncer{node: node, own: own, store: store, calls: calls, ports: ports, log: log, switchover: switchover,
 		q: newQueue(queueMax), reads: newReadQueues(readers), errs: newRateLog(log, 5*time.Second),
 		known: map[string]*callState{}, bySock: map[netip.AddrPort]string{}, follow: map[int]*follower{}}
@@ -97,8 +88,8 @@ func (s *syncer) state(id string) *callState {
 }
 
 // counters reads the totals.
-func (s *syncer) counters() Counters {
-	return Counters{Writes: s.writes.Load(), WriteErrors: s.writeErrors.Load(), Restores: s.restores.Load(),
+func (s *syncer) counters() syncapi.Counters {
+	return syncapi.Counters{Writes: s.writes.Load(), WriteErrors: s.writeErrors.Load(), Restores: s.restores.Load(),
 		Removals: s.removals.Load(), Resyncs: s.resyncs.Load(), Dropped: s.q.drops(), Queued: s.q.len()}
 }
 
@@ -417,7 +408,7 @@ func (s *syncer) restoreFailed(p rediscalls.Partition, id string, err error) {
 // of the allocations. On failure the record still goes to node state;
 // portd binds what it can from it.
 func (s *syncer) bind(ctx context.Context, c nodestate.Call) map[netip.AddrPort]uint64 {
-	var pairs []portd.Pair
+	var pairs []portdapi.Pair
 	for _, l := range c.Legs {
 		for _, m := range l.Medias {
 			var rtp, rtcp netip.AddrPort
@@ -433,12 +424,12 @@ func (s *syncer) bind(ctx context.Context, c nodestate.Call) map[netip.AddrPort]
 				continue
 			}
 			if rtcp.IsValid() && rtcp.Addr() == rtp.Addr() && rtcp.Port() == rtp.Port()+1 {
-				pairs = append(pairs, portd.Pair{Interface: m.Interface, RTP: rtp, RTCP: rtcp})
+				pairs = append(pairs, portdapi.Pair{Interface: m.Interface, RTP: rtp, RTCP: rtcp})
 				continue
 			}
-			pairs = append(pairs, portd.Pair{Interface: m.Interface, RTP: rtp})
+			pairs = append(pairs, portdapi.Pair{Interface: m.Interface, RTP: rtp})
 			if rtcp.IsValid() {
-				pairs = append(pairs, portd.Pair{Interface: m.Interface, RTP: rtcp})
+				pairs = append(pairs, portdapi.Pair{Interface: m.Interface, RTP: rtcp})
 			}
 		}
 	}
@@ -448,7 +439,7 @@ func (s *syncer) bind(ctx context.Context, c nodestate.Call) map[netip.AddrPort]
 	}
 	bctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	r, err := s.ports.Bind(bctx, portd.BindRequest{Call: c.ID, Pairs: pairs})
+	r, err := bus.Request(bctx, s.ports, portdapi.BindEndpoint, portdapi.BindRequest{Call: c.ID, Pairs: pairs})
 	if err != nil {
 		s.errs.warn("portd could not bind a restored call's ports", "call", c.ID, "err", err)
 		return gens
@@ -778,7 +769,7 @@ func (s *syncer) standBy(ctx context.Context) int {
 // onActivity takes learned endpoints from rtp-fwd's reports (written with
 // the own call) and, with active switchover, takes over a foreign call
 // whose media reached this node.
-func (s *syncer) onActivity(ctx context.Context, a rtpfwd.Activity) {
+func (s *syncer) onActivity(ctx context.Context, a fwdapi.Activity) {
 	var take []string
 	s.mu.Lock()
 	changed := map[string]bool{}

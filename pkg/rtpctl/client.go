@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rtpkit/rtpkit/pkg/api/ngapi"
 	"github.com/rtpkit/rtpkit/pkg/bus"
-	"github.com/rtpkit/rtpkit/pkg/ngctl"
 )
 
 // clientCmd is one client command's name and usage text.
@@ -119,7 +119,11 @@ func (e *ngError) Error() string { return e.reason }
 // and returns the reply as ng-ctl wrote it; a reply with result "error" is
 // returned with an *ngError.
 func ngRequest(ctx context.Context, conn *bus.Conn, doc any) (json.RawMessage, error) {
-	rep, err := bus.Request[any, json.RawMessage](ctx, conn, conn.Subject("ng-ctl", ngctl.SubjectNG), doc)
+	raw, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("encode ng document: %w", err)
+	}
+	rep, err := bus.Request(ctx, conn, ngapi.NGEndpoint, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -134,11 +138,6 @@ func ngRequest(ctx context.Context, conn *bus.Conn, doc any) (json.RawMessage, e
 		return rep, &ngError{reason: r.Reason}
 	}
 	return rep, nil
-}
-
-// ngCtl asks one of ng-ctl's operator endpoints.
-func ngCtl[Req, Resp any](ctx context.Context, conn *bus.Conn, subject string, req Req) (Resp, error) {
-	return bus.Request[Req, Resp](ctx, conn, conn.Subject("ng-ctl", subject), req)
 }
 
 // printRaw prints a JSON document indented, keys in the order they came.

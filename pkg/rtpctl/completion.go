@@ -8,7 +8,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/rtpkit/rtpkit/pkg/ngctl"
+	"github.com/rtpkit/rtpkit/pkg/api/ngapi"
 )
 
 const completionSynopsis = "rtpctl completion bash"
@@ -113,7 +113,7 @@ func bashCompletion() string {
 		"@COMMANDS@", strings.Join(names, " "),
 		"@VALUED@", strings.Join(vlist, " "),
 		"@OPTCASES@", optCases.String(),
-		"@SETTINGS@", strings.Join(ngctl.SettingNames, " "),
+		"@SETTINGS@", strings.Join(ngapi.SettingNames, " "),
 	)
 	b.WriteString(r.Replace(bashTemplate))
 	return b.String()

@@ -9,8 +9,10 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/rtpkit/rtpkit/pkg/ngctl"
-	"github.com/rtpkit/rtpkit/pkg/portd"
+	"github.com/rtpkit/rtpkit/pkg/api"
+	"github.com/rtpkit/rtpkit/pkg/api/ngapi"
+	"github.com/rtpkit/rtpkit/pkg/api/portdapi"
+	"github.com/rtpkit/rtpkit/pkg/bus"
 )
 
 var interfacesCmd = clientCmd{"interfaces", "rtpctl interfaces [options]",
@@ -33,7 +35,7 @@ func cmdInterfaces(args []string, stdout, stderr io.Writer) int {
 	}
 	defer cancel()
 	defer conn.Close()
-	rep, err := portd.Client{Conn: conn}.List(ctx)
+	rep, err := bus.Request(ctx, conn, portdapi.ListEndpoint, api.Empty{})
 	if err != nil {
 		return interfacesCmd.failed(stderr, o, "portd", err)
 	}
@@ -97,8 +99,8 @@ func cmdGetSet(which string, args []string, stdout, stderr io.Writer) int {
 	if help {
 		return c.help(opts, stdout, stderr)
 	}
-	var req ngctl.SettingsRequest
-	names := ngctl.SettingNames
+	var req ngapi.SettingsRequest
+	names := ngapi.SettingNames
 	switch {
 	case which == "get" && len(pos) > 1:
 		return c.usage(stderr, "unexpected argument %q", pos[1])
@@ -122,7 +124,7 @@ func cmdGetSet(which string, args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return c.usage(stderr, "%s: %q is not a whole number", n, pos[1])
 		}
-		if err := ngctl.CheckSetting(n, v); err != nil {
+		if err := ngapi.CheckSetting(n, v); err != nil {
 			return c.usage(stderr, "%v", err)
 		}
 		req.Set = map[string]int{n: v}
@@ -134,7 +136,7 @@ func cmdGetSet(which string, args []string, stdout, stderr io.Writer) int {
 	}
 	defer cancel()
 	defer conn.Close()
-	rep, err := ngCtl[ngctl.SettingsRequest, ngctl.Settings](ctx, conn, ngctl.SubjectSettings, req)
+	rep, err := bus.Request(ctx, conn, ngapi.SettingsEndpoint, req)
 	if err != nil {
 		return c.failed(stderr, o, "ng-ctl", err)
 	}

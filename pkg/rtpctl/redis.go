@@ -8,8 +8,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rtpkit/rtpkit/pkg/api"
+	"github.com/rtpkit/rtpkit/pkg/api/syncapi"
 	"github.com/rtpkit/rtpkit/pkg/bus"
-	"github.com/rtpkit/rtpkit/pkg/redissync"
 )
 
 // cmdKeyspace is rtpengine-ctl's ksadd / ksrm / kslist: the Redis
@@ -18,7 +19,7 @@ func cmdKeyspace(args []string, stdout, stderr io.Writer) int {
 	const synopsis = "rtpctl keyspace add|remove|list [N] [options]"
 	const summary = "Changes or lists the Redis databases this node follows (restores as foreign calls).\n" +
 		"add also loads the calls already in N; remove drops N's foreign calls and their sockets."
-	req := redissync.KeyspaceRequest{Op: "list"}
+	req := syncapi.KeyspaceRequest{Op: "list"}
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		req.Op, args = args[0], args[1:]
 		switch req.Op {
@@ -48,7 +49,7 @@ func cmdKeyspace(args []string, stdout, stderr io.Writer) int {
 	}
 	defer cancel()
 	defer conn.Close()
-	rep, err := bus.Request[redissync.KeyspaceRequest, redissync.KeyspaceReply](ctx, conn, conn.Subject("redis-sync", redissync.SubjectKeyspace), req)
+	rep, err := bus.Request(ctx, conn, syncapi.KeyspaceEndpoint, req)
 	if err != nil {
 		return requestFailed(stderr, "keyspace", err)
 	}
@@ -81,10 +82,10 @@ func cmdKeyspace(args []string, stdout, stderr io.Writer) int {
 func cmdOwnership(which string, args []string, stdout, stderr io.Writer) int {
 	summary := "Makes every foreign call this node's own: it writes them to its Redis database and\n" +
 		"removes them from their old owner's, in one step per call."
-	subject := redissync.SubjectActive
+	endpoint := syncapi.ActiveEndpoint
 	if which == "standby" {
 		summary = "Makes every own call foreign: this node stops writing them to Redis."
-		subject = redissync.SubjectStandby
+		endpoint = syncapi.StandbyEndpoint
 	}
 	o, conn, ctx, cancel, code := clientCommand(which, "rtpctl "+which+" [options]", summary, args, stdout, stderr)
 	if code >= 0 {
@@ -92,7 +93,7 @@ func cmdOwnership(which string, args []string, stdout, stderr io.Writer) int {
 	}
 	defer cancel()
 	defer conn.Close()
-	rep, err := bus.Request[bus.Empty, redissync.OwnershipReply](ctx, conn, conn.Subject("redis-sync", subject), bus.Empty{})
+	rep, err := bus.Request(ctx, conn, endpoint, api.Empty{})
 	if err != nil {
 		return requestFailed(stderr, which, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/rtpkit/rtpkit/pkg/api"
 	"github.com/rtpkit/rtpkit/pkg/bus"
 	"github.com/rtpkit/rtpkit/pkg/cli"
 	"github.com/rtpkit/rtpkit/pkg/version"
@@ -167,7 +168,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	}
 	defer cancel()
 	defer conn.Close()
-	hellos, err := bus.Scatter[bus.Empty, bus.Hello](ctx, conn, conn.Subject("ping"), bus.Empty{}, 300*time.Millisecond)
+	hellos, err := bus.Scatter(ctx, conn, api.NodePing, api.Empty{}, 300*time.Millisecond)
 	if err != nil || len(hellos) == 0 {
 		if err == nil {
 			err = errors.New("no daemon answered")

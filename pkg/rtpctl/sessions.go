@@ -9,7 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/rtpkit/rtpkit/pkg/ngctl"
+	"github.com/rtpkit/rtpkit/pkg/api/ngapi"
+	"github.com/rtpkit/rtpkit/pkg/bus"
 )
 
 var listCmd = clientCmd{"list", "rtpctl list sessions [all|own|foreign|CALL-ID] | numsessions | totals [options]",
@@ -29,13 +30,13 @@ func cmdList(args []string, stdout, stderr io.Writer) int {
 	what, rest := pos[0], pos[1:]
 	switch {
 	case what == "sessions":
-		which := ngctl.WhichAll
+		which := ngapi.WhichAll
 		if len(rest) > 1 {
 			return listCmd.usage(stderr, "unexpected argument %q", rest[1])
 		}
 		if len(rest) == 1 {
 			switch rest[0] {
-			case ngctl.WhichAll, ngctl.WhichOwn, ngctl.WhichForeign:
+			case ngapi.WhichAll, ngapi.WhichOwn, ngapi.WhichForeign:
 				which = rest[0]
 			default: // rtpengine-ctl's `list sessions CALL-ID`
 				return cmdSession(append(rest[:1:1], opts...), stdout, stderr)
@@ -62,7 +63,7 @@ func listSessions(which string, opts []string, stdout, stderr io.Writer) int {
 	}
 	defer cancel()
 	defer conn.Close()
-	rep, err := ngCtl[ngctl.SessionsRequest, ngctl.SessionsReply](ctx, conn, ngctl.SubjectSessions, ngctl.SessionsRequest{Which: which})
+	rep, err := bus.Request(ctx, conn, ngapi.SessionsEndpoint, ngapi.SessionsRequest{Which: which})
 	if err != nil {
 		return listCmd.failed(stderr, o, "ng-ctl", err)
 	}
@@ -71,9 +72,9 @@ func listSessions(which string, opts []string, stdout, stderr io.Writer) int {
 	}
 	if len(rep.Sessions) == 0 {
 		switch which {
-		case ngctl.WhichOwn:
+		case ngapi.WhichOwn:
 			fmt.Fprintln(stdout, "No own sessions on this media relay.")
-		case ngctl.WhichForeign:
+		case ngapi.WhichForeign:
 			fmt.Fprintln(stdout, "No foreign sessions on this media relay.")
 		default:
 			fmt.Fprintln(stdout, "No sessions on this media relay.")
@@ -312,7 +313,7 @@ type queryTag struct {
 // sessionOutput is `rtpctl session --json`: the call as ng-ctl lists it
 // (null if it did not) and ng query's reply as it came.
 type sessionOutput struct {
-	Session *ngctl.Session  `json:"session"`
+	Session *ngapi.Session  `json:"session"`
 	Query   json.RawMessage `json:"query"`
 }
 
@@ -347,7 +348,7 @@ func cmdSession(args []string, stdout, stderr io.Writer) int {
 	// What query does not say; without it (the call ended meanwhile, or
 	// an ng-ctl without the endpoint) the header lines are left out.
 	out := sessionOutput{Query: raw}
-	if rep, err := ngCtl[ngctl.SessionsRequest, ngctl.SessionsReply](ctx, conn, ngctl.SubjectSessions, ngctl.SessionsRequest{Call: id}); err == nil && len(rep.Sessions) == 1 {
+	if rep, err := bus.Request(ctx, conn, ngapi.SessionsEndpoint, ngapi.SessionsRequest{Call: id}); err == nil && len(rep.Sessions) == 1 {
 		out.Session = &rep.Sessions[0]
 	}
 	if o.json {
@@ -472,10 +473,10 @@ func cmdTerminate(args []string, stdout, stderr io.Writer) int {
 		}
 		return terminateCmd.usage(stderr, "one CALL-ID, all, own or foreign, got %d arguments", len(pos))
 	}
-	req := ngctl.TerminateRequest{Call: pos[0]}
+	req := ngapi.TerminateRequest{Call: pos[0]}
 	switch pos[0] {
-	case ngctl.WhichAll, ngctl.WhichOwn, ngctl.WhichForeign:
-		req = ngctl.TerminateRequest{Which: pos[0]}
+	case ngapi.WhichAll, ngapi.WhichOwn, ngapi.WhichForeign:
+		req = ngapi.TerminateRequest{Which: pos[0]}
 	}
 	o, conn, ctx, cancel, code := terminateCmd.start(opts, stdout, stderr)
 	if code >= 0 {
@@ -483,7 +484,7 @@ func cmdTerminate(args []string, stdout, stderr io.Writer) int {
 	}
 	defer cancel()
 	defer conn.Close()
-	rep, err := ngCtl[ngctl.TerminateRequest, ngctl.TerminateReply](ctx, conn, ngctl.SubjectTerminate, req)
+	rep, err := bus.Request(ctx, conn, ngapi.TerminateEndpoint, req)
 	if err != nil {
 		return terminateCmd.failed(stderr, o, "ng-ctl", err)
 	}
@@ -493,7 +494,7 @@ func cmdTerminate(args []string, stdout, stderr io.Writer) int {
 	switch req.Which {
 	case "":
 		fmt.Fprintf(stdout, "Call Id (%s) successfully terminated by operator.\n", req.Call)
-	case ngctl.WhichAll:
+	case ngapi.WhichAll:
 		fmt.Fprintf(stdout, "All calls terminated by operator (%d).\n", len(rep.Terminated))
 	default:
 		fmt.Fprintf(stdout, "All %s calls terminated by operator (%d).\n", req.Which, len(rep.Terminated))

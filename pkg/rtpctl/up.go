@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rtpkit/rtpkit/pkg/api"
 	"github.com/rtpkit/rtpkit/pkg/bus"
 	"github.com/rtpkit/rtpkit/pkg/cli"
 	"github.com/rtpkit/rtpkit/pkg/embedbus"
@@ -212,7 +213,7 @@ func (u *upCmd) waitReady(ctx context.Context, conn *bus.Conn, sup *supervisor.S
 			}
 		}
 		pctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-		_, err := bus.Request[bus.Empty, bus.Hello](pctx, conn, conn.Subject(name, "ping"), bus.Empty{})
+		_, err := bus.Request(pctx, conn, api.Ping(name), api.Empty{})
 		cancel()
 		if err == nil {
 			return

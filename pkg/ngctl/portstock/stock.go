@@ -1,4 +1,9 @@
-package portd
+// Package portstock is ng-ctl's stock of media ports: pairs pre-bound by
+// portd and leased ahead of demand, so that an offer takes its ports
+// without waiting on another process. It refills in the background, grows
+// when it runs empty, gives dropped pairs back in batches, and follows
+// portd's started and revoked events.
+package portstock
 
 import (
 	"context"
@@ -9,11 +14,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rtpkit/rtpkit/pkg/api"
+	"github.com/rtpkit/rtpkit/pkg/api/portdapi"
 	"github.com/rtpkit/rtpkit/pkg/bus"
 )
 
-// StockOptions tunes a Stock.
-type StockOptions struct {
+// Options tunes a Stock.
+type Options struct {
 	// Low is the stock level per interface and family below which a refill
 	// starts; Batch how many pairs one refill asks for. Both are the
 	// starting values: each time a stock runs empty (a Take had to wait on
@@ -33,7 +40,7 @@ type StockOptions struct {
 	ScaleDecay time.Duration
 	// Timeout bounds one lease request.
 	Timeout time.Duration
-	// FreeDelay is how long the pairs given to Free wait, gathered, before
+	// FreeDelay is how long the pairs given to portdapi.Free wait, gathered, before
 	// one portd.free message carries them all (default 10 ms), and
 	// FreeBatch how many make it go at once (default 128). A dropped pair
 	// goes into quarantine at portd anyway, so a few milliseconds more
@@ -48,12 +55,12 @@ type StockOptions struct {
 // portd ahead of demand, so that taking one waits on no other process. It
 // refills in the background when a stock runs low.
 type Stock struct {
-	client Client
+	conn   *bus.Conn
 	holder string
-	opts   StockOptions
+	opts   Options
 
 	mu       sync.Mutex
-	pairs    map[stockKey][]Pair
+	pairs    map[stockKey][]portdapi.Pair
 	refills  map[stockKey]*inflight // refills on their way (none: absent)
 	scale    map[stockKey]int       // current multiple of Low and Batch (1 when absent)
 	lastMiss map[stockKey]time.Time // when the stock last ran empty, or last shrank
@@ -67,9 +74,9 @@ type Stock struct {
 	// the revocation of one of its pairs.
 	revoked     map[uint64]bool
 	revokedFIFO []uint64
-	// freeing gathers the pairs of Free calls until the next flush, which
+	// freeing gathers the pairs of portdapi.Free calls until the next flush, which
 	// freeTimer (when not nil) is set for.
-	freeing   []Pair
+	freeing   []portdapi.Pair
 	freeTimer *time.Timer
 	wg        sync.WaitGroup
 	ctx       context.Context
@@ -88,9 +95,9 @@ type stockKey struct {
 	single bool
 }
 
-// NewStock returns an empty stock for holder; ctx bounds its background
+// New returns an empty stock for holder; ctx bounds its background
 // refills.
-func NewStock(ctx context.Context, c Client, holder string, opts StockOptions) *Stock {
+func New(ctx context.Context, c *bus.Conn, holder string, opts Options) *Stock {
 	if opts.Low <= 0 {
 		opts.Low = 16
 	}
@@ -115,14 +122,14 @@ func NewStock(ctx context.Context, c Client, holder string, opts StockOptions) *
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	return &Stock{client: c, holder: holder, opts: opts, ctx: ctx, defaults: map[int]string{},
-		pairs: map[stockKey][]Pair{}, refills: map[stockKey]*inflight{}, lastErr: map[stockKey]error{}, revoked: map[uint64]bool{},
+	return &Stock{conn: c, holder: holder, opts: opts, ctx: ctx, defaults: map[int]string{},
+		pairs: map[stockKey][]portdapi.Pair{}, refills: map[stockKey]*inflight{}, lastErr: map[stockKey]error{}, revoked: map[uint64]bool{},
 		scale: map[stockKey]int{}, lastMiss: map[stockKey]time.Time{}, capacity: map[stockKey]int{}}
 }
 
 // Init learns portd's interfaces (which one is each family's default).
 func (s *Stock) Init(ctx context.Context) error {
-	l, err := s.client.List(ctx)
+	l, err := bus.Request(ctx, s.conn, portdapi.ListEndpoint, api.Empty{})
 	if err != nil {
 		return fmt.Errorf("port stock: %w", err)
 	}
@@ -161,7 +168,7 @@ func (s *Stock) key(iface string, family int, single bool) stockKey {
 // Return gives every lease of the holder that no call uses back to portd:
 // a holder calls it when it starts, for the stock an earlier run of it held.
 func (s *Stock) Return(ctx context.Context) (int, error) {
-	r, err := s.client.Return(ctx, ReturnRequest{Holder: s.holder, All: true})
+	r, err := bus.Request(ctx, s.conn, portdapi.ReturnEndpoint, portdapi.ReturnRequest{Holder: s.holder, All: true})
 	if err != nil {
 		return 0, fmt.Errorf("return leases: %w", err)
 	}
@@ -172,11 +179,11 @@ func (s *Stock) Return(ctx context.Context) (int, error) {
 // died with the old one), and drops the pairs portd revokes from this
 // holder (a restored call took them), until ctx ends.
 func (s *Stock) Follow(c *bus.Conn) error {
-	started, err := bus.Subscribe(c, c.Subject("portd", SubjectStarted), func(_ string, st Started) { s.seeInstance(st.Instance) })
+	started, err := bus.Subscribe(c, portdapi.StartedEvent, func(_ string, st portdapi.Started) { s.seeInstance(st.Instance) })
 	if err != nil {
 		return err
 	}
-	revoked, err := bus.Subscribe(c, c.Subject("portd", SubjectRevoked), func(_ string, r Revoked) {
+	revoked, err := bus.Subscribe(c, portdapi.RevokedEvent, func(_ string, r portdapi.Revoked) {
 		if r.Holder == s.holder {
 			s.revoke(r.Pairs)
 		}
@@ -198,7 +205,7 @@ const revokedMemory = 1024
 // revoke removes the given pairs (by RTP address; by generation too when
 // both name one) from the stock. A revoked pair already taken is out of
 // the stock's hands: see portd's revoke for that accepted race.
-func (s *Stock) revoke(pairs []Pair) {
+func (s *Stock) revoke(pairs []portdapi.Pair) {
 	if len(pairs) == 0 {
 		return
 	}
@@ -256,9 +263,9 @@ func (s *Stock) seeInstance(inst string) {
 
 // Take returns a pair (a single port if single) of the interface (empty:
 // the family's default) and family from stock. When the stock is empty
-// (a miss: the stock grows, see StockOptions) it waits on portd: for the
+// (a miss: the stock grows, see Options) it waits on portd: for the
 // refill on its way, or if that brought nothing, for a lease of one.
-func (s *Stock) Take(ctx context.Context, iface string, family int, single bool) (Pair, error) {
+func (s *Stock) Take(ctx context.Context, iface string, family int, single bool) (portdapi.Pair, error) {
 	s.mu.Lock()
 	k := s.key(iface, family, single)
 	if p, ok := s.popLocked(k); ok {
@@ -292,18 +299,18 @@ func (s *Stock) Take(ctx context.Context, iface string, family int, single bool)
 			// The refill failed (after portd's LeaseWait when the range has
 			// no usable port): a lease of one now would wait as long again.
 			s.mu.Unlock()
-			return Pair{}, err
+			return portdapi.Pair{}, err
 		}
 	}
 	s.mu.Unlock()
 	lctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
-	r, err := s.client.Lease(lctx, LeaseRequest{Holder: s.holder, Interface: k.iface, Family: family, Count: 1, Single: single})
+	r, err := bus.Request(lctx, s.conn, portdapi.LeaseEndpoint, portdapi.LeaseRequest{Holder: s.holder, Interface: k.iface, Family: family, Count: 1, Single: single})
 	if err != nil {
-		return Pair{}, err
+		return portdapi.Pair{}, err
 	}
 	if len(r.Pairs) == 0 {
-		return Pair{}, errors.New("portd granted no pair")
+		return portdapi.Pair{}, errors.New("portd granted no pair")
 	}
 	s.seeInstance(r.Instance)
 	return r.Pairs[0], nil
@@ -311,10 +318,10 @@ func (s *Stock) Take(ctx context.Context, iface string, family int, single bool)
 
 // popLocked takes a pair from k's stock, if it has one, and starts a refill
 // when the stock is low.
-func (s *Stock) popLocked(k stockKey) (Pair, bool) {
+func (s *Stock) popLocked(k stockKey) (portdapi.Pair, bool) {
 	ps := s.pairs[k]
 	if len(ps) == 0 {
-		return Pair{}, false
+		return portdapi.Pair{}, false
 	}
 	p := ps[len(ps)-1]
 	s.pairs[k] = ps[:len(ps)-1]
@@ -325,7 +332,7 @@ func (s *Stock) popLocked(k stockKey) (Pair, bool) {
 // Put gives back a pair that was taken but not used (for example an offer
 // that failed after taking its ports). A pair revoked meanwhile is not
 // kept.
-func (s *Stock) Put(p Pair) {
+func (s *Stock) Put(p portdapi.Pair) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.revoked[p.Gen] {
@@ -335,12 +342,12 @@ func (s *Stock) Put(p Pair) {
 	s.pairs[k] = append(s.pairs[k], p)
 }
 
-// Free tells portd, without waiting, that the holder dropped these pairs
+// portdapi.Free tells portd, without waiting, that the holder dropped these pairs
 // (their calls ended or took other ports). The pairs of calls that end
 // close together go in one message: FreeBatch of them at once, or those
 // gathered when FreeDelay has passed since the first (FlushFree sends
 // what is gathered now).
-func (s *Stock) Free(pairs []Pair) {
+func (s *Stock) Free(pairs []portdapi.Pair) {
 	if len(pairs) == 0 {
 		return
 	}
@@ -358,7 +365,7 @@ func (s *Stock) Free(pairs []Pair) {
 	s.mu.Unlock()
 }
 
-// FlushFree sends the pairs Free has gathered (at shutdown, and when
+// FlushFree sends the pairs portdapi.Free has gathered (at shutdown, and when
 // FreeDelay is up).
 func (s *Stock) FlushFree() {
 	s.mu.Lock()
@@ -369,7 +376,7 @@ func (s *Stock) FlushFree() {
 
 // takeFreeingLocked returns the gathered pairs and stops the timer set for
 // them.
-func (s *Stock) takeFreeingLocked() []Pair {
+func (s *Stock) takeFreeingLocked() []portdapi.Pair {
 	out := s.freeing
 	s.freeing = nil
 	if s.freeTimer != nil {
@@ -379,11 +386,11 @@ func (s *Stock) takeFreeingLocked() []Pair {
 	return out
 }
 
-func (s *Stock) sendFree(pairs []Pair) {
+func (s *Stock) sendFree(pairs []portdapi.Pair) {
 	if len(pairs) == 0 {
 		return
 	}
-	if err := bus.Publish(s.client.Conn, s.client.Conn.Subject("portd", SubjectFree), Free{Pairs: pairs}); err != nil {
+	if err := bus.Publish(s.conn, portdapi.FreeEvent, portdapi.Free{Pairs: pairs}); err != nil {
 		s.opts.Log.Warn("free of dropped ports not sent", "pairs", len(pairs), "err", err)
 	}
 }
@@ -495,7 +502,7 @@ func (s *Stock) refillLocked(k stockKey) {
 func (s *Stock) refill(ctx context.Context, k stockKey, n int) error {
 	lctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
-	r, err := s.client.Lease(lctx, LeaseRequest{Holder: s.holder, Interface: k.iface, Family: k.family, Count: n, Single: k.single})
+	r, err := bus.Request(lctx, s.conn, portdapi.LeaseEndpoint, portdapi.LeaseRequest{Holder: s.holder, Interface: k.iface, Family: k.family, Count: n, Single: k.single})
 	if err != nil {
 		return err
 	}

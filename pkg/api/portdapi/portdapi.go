@@ -1,27 +1,41 @@
-package portd
+// Package portdapi is portd's contract on the bus: the lease, return,
+// bind, release and list endpoints, the free messages holders publish, and
+// the started and revoked events portd publishes, with their messages.
+package portdapi
 
 import (
-	"context"
 	"net/netip"
 	"time"
 
-	"github.com/rtpkit/rtpkit/pkg/bus"
+	"github.com/rtpkit/rtpkit/pkg/api"
 )
 
-// Subjects of portd's endpoints, under rtpkit.v1.<node>.portd.
-const (
-	SubjectLease   = "lease"
-	SubjectReturn  = "return"
-	SubjectBind    = "bind"
-	SubjectRelease = "release"
-	SubjectList    = "list"
-	// SubjectStarted carries a Started event each time portd starts.
-	SubjectStarted = "started"
-	// SubjectFree takes Free messages (published, no reply).
-	SubjectFree = "free"
-	// SubjectRevoked carries a Revoked event when leased pairs were given
-	// to a call by someone other than their holder (a restore).
-	SubjectRevoked = "revoked"
+// Daemon is portd's name on the bus.
+const Daemon = "portd"
+
+// portd's endpoints (rtpkit.v1.<node>.portd.<verb>).
+var (
+	// LeaseEndpoint leases pre-bound pairs to a holder ahead of demand.
+	LeaseEndpoint = api.Endpoint[LeaseRequest, LeaseReply]{Daemon: Daemon, Verb: "lease"}
+	// ReturnEndpoint gives unused leases back.
+	ReturnEndpoint = api.Endpoint[ReturnRequest, ReturnReply]{Daemon: Daemon, Verb: "return"}
+	// BindEndpoint binds exact pairs for a restored call.
+	BindEndpoint = api.Endpoint[BindRequest, BindReply]{Daemon: Daemon, Verb: "bind"}
+	// ReleaseEndpoint releases the pairs of local addresses.
+	ReleaseEndpoint = api.Endpoint[ReleaseRequest, ReleaseReply]{Daemon: Daemon, Verb: "release"}
+	// ListEndpoint reads portd's state.
+	ListEndpoint = api.Endpoint[api.Empty, ListReply]{Daemon: Daemon, Verb: "list"}
+)
+
+// The messages published on portd's subjects, with no reply.
+var (
+	// FreeEvent takes Free messages from lease holders.
+	FreeEvent = api.Event[Free]{Daemon: Daemon, Verb: "free"}
+	// StartedEvent carries a Started event each time portd starts.
+	StartedEvent = api.Event[Started]{Daemon: Daemon, Verb: "started"}
+	// RevokedEvent carries a Revoked event when leased pairs were given to
+	// a call by someone other than their holder (a restore).
+	RevokedEvent = api.Event[Revoked]{Daemon: Daemon, Verb: "revoked"}
 )
 
 // Revoked tells a lease holder that pairs it holds unused now belong to a
@@ -163,34 +177,4 @@ type WorkerStatus struct {
 	PID     int32     `json:"pid"`
 	Sockets int       `json:"sockets"`
 	Since   time.Time `json:"since"`
-}
-
-// Client calls portd's endpoints over the bus.
-type Client struct{ Conn *bus.Conn }
-
-func (c Client) subject(s string) string { return c.Conn.Subject("portd", s) }
-
-// Lease asks portd for pairs.
-func (c Client) Lease(ctx context.Context, req LeaseRequest) (LeaseReply, error) {
-	return bus.Request[LeaseRequest, LeaseReply](ctx, c.Conn, c.subject(SubjectLease), req)
-}
-
-// Return gives leases back.
-func (c Client) Return(ctx context.Context, req ReturnRequest) (ReturnReply, error) {
-	return bus.Request[ReturnRequest, ReturnReply](ctx, c.Conn, c.subject(SubjectReturn), req)
-}
-
-// Bind binds exact addresses for a call.
-func (c Client) Bind(ctx context.Context, req BindRequest) (BindReply, error) {
-	return bus.Request[BindRequest, BindReply](ctx, c.Conn, c.subject(SubjectBind), req)
-}
-
-// Release releases pairs.
-func (c Client) Release(ctx context.Context, req ReleaseRequest) (ReleaseReply, error) {
-	return bus.Request[ReleaseRequest, ReleaseReply](ctx, c.Conn, c.subject(SubjectRelease), req)
-}
-
-// List reads portd's state.
-func (c Client) List(ctx context.Context) (ListReply, error) {
-	return bus.Request[bus.Empty, ListReply](ctx, c.Conn, c.subject(SubjectList), bus.Empty{})
 }

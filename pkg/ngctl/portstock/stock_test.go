@@ -1,17 +1,16 @@
-package portd_test
+package portstock_test
 
 import (
 	"context"
 	"net/netip"
-	"os/exec"
 	"slices"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/rtpkit/rtpkit/pkg/api/portdapi"
 	"github.com/rtpkit/rtpkit/pkg/bus"
-	"github.com/rtpkit/rtpkit/pkg/portd"
+	"github.com/rtpkit/rtpkit/pkg/ngctl/portstock"
 	"github.com/rtpkit/rtpkit/pkg/testutil"
 )
 
@@ -19,7 +18,7 @@ func TestStockServesFromLeasesAndRefills(t *testing.T) {
 	n := newNode(t, "--interface=127.0.0.1", "--interface=v6/::1", "--port-min=37500", "--port-max=37999")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st := portd.NewStock(ctx, n.client, "ng-ctl", portd.StockOptions{Low: 8, Batch: 16, Log: testutil.Logger(t)})
+	st := portstock.New(ctx, n.conn, "ng-ctl", portstock.Options{Low: 8, Batch: 16, Log: testutil.Logger(t)})
 	if err := st.Init(n.ctx()); err != nil {
 		t.Fatal(err)
 	}
@@ -84,44 +83,13 @@ func TestStockServesFromLeasesAndRefills(t *testing.T) {
 	held := st.Level("", 4, false) + 1 // and the pair taken above, not used by a call
 	cancel()
 	st.Wait()
-	st2 := portd.NewStock(context.Background(), n.client, "ng-ctl", portd.StockOptions{})
+	st2 := portstock.New(context.Background(), n.conn, "ng-ctl", portstock.Options{})
 	got, err := st2.Return(n.ctx())
 	if err != nil || got != held {
 		t.Fatalf("returned %d (%v), the stock held %d", got, err, held)
 	}
 	if l := n.list().Interfaces; l[0].Addresses[0].Leased != 0 {
 		t.Fatalf("leases left after return: %+v", l)
-	}
-}
-
-func TestFDLimitRefusesCleanly(t *testing.T) {
-	if _, err := exec.LookPath("prlimit"); err != nil {
-		t.Skip("prlimit (util-linux) not installed")
-	}
-	srv := testutil.StartNATS(t)
-	dir := testutil.ShortTempDir(t)
-	p := testutil.StartProc(t, "prlimit", []string{"--nofile=300:300", testutil.Binaries(t) + "/portd",
-		"--nats-url=" + srv.URL(), "--node-id=fdl", "--runtime-dir=" + dir, "--interface=127.0.0.1",
-		"--port-min=38000", "--port-max=38999"})
-	p.WaitMatch(t, testutil.MatchLine(`open file limit.*nofile=300 media_sockets_max=44`), 10*time.Second)
-	conn := testutil.Connect(t, srv.URL(), "fdl", "t")
-	c := portd.Client{Conn: conn}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var r portd.LeaseReply
-	var err error
-	for i := 0; i < 100; i++ {
-		if r, err = c.Lease(ctx, portd.LeaseRequest{Holder: "h", Family: 4, Count: 64}); err == nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond) // portd still starting
-	}
-	if err != nil || len(r.Pairs) != 22 {
-		t.Fatalf("want the 22 pairs that fit in 44 sockets, got %d (%v)", len(r.Pairs), err)
-	}
-	_, err = c.Lease(ctx, portd.LeaseRequest{Holder: "h", Family: 4, Count: 1})
-	if !bus.IsCode(err, bus.CodeUnavailable) || !strings.Contains(err.Error(), "file descriptor limit reached") {
-		t.Fatalf("past the limit: %v", err)
 	}
 }
 
@@ -132,7 +100,7 @@ func TestStockGrowsWhenItRunsEmpty(t *testing.T) {
 	n := newNode(t, "--interface=127.0.0.1", "--port-min=36000", "--port-max=36999")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st := portd.NewStock(ctx, n.client, "ng-ctl", portd.StockOptions{Low: 2, Batch: 4, MaxScale: 4,
+	st := portstock.New(ctx, n.conn, "ng-ctl", portstock.Options{Low: 2, Batch: 4, MaxScale: 4,
 		ScaleDecay: 300 * time.Millisecond, Log: testutil.Logger(t)})
 	if err := st.Init(n.ctx()); err != nil {
 		t.Fatal(err)
@@ -194,12 +162,12 @@ func TestStockGrowthCappedByRange(t *testing.T) {
 	n := newNode(t, "--interface=127.0.0.1", "--port-min=38000", "--port-max=38199")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st := portd.NewStock(ctx, n.client, "ng-ctl", portd.StockOptions{Low: 2, Batch: 4, MaxScale: 16,
+	st := portstock.New(ctx, n.conn, "ng-ctl", portstock.Options{Low: 2, Batch: 4, MaxScale: 16,
 		ScaleDecay: time.Hour, Log: testutil.Logger(t)})
 	if err := st.Init(n.ctx()); err != nil {
 		t.Fatal(err)
 	}
-	var taken []portd.Pair
+	var taken []portdapi.Pair
 	for st.Scale("", 4, false) < 16 && len(taken) < 80 {
 		misses := st.Misses()
 		for st.Misses() == misses && len(taken) < 80 {
@@ -229,18 +197,18 @@ func TestStockFreesInBatches(t *testing.T) {
 	n := newNode(t, "--interface=127.0.0.1", "--port-min=37000", "--port-max=37199")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st := portd.NewStock(ctx, n.client, "ng-ctl", portd.StockOptions{Low: 4, Batch: 16,
+	st := portstock.New(ctx, n.conn, "ng-ctl", portstock.Options{Low: 4, Batch: 16,
 		FreeDelay: 200 * time.Millisecond, FreeBatch: 4, Log: testutil.Logger(t)})
 	if err := st.Init(n.ctx()); err != nil {
 		t.Fatal(err)
 	}
 	msgs := make(chan int, 16)
-	sub, err := bus.Subscribe(n.conn, n.conn.Subject("portd", portd.SubjectFree), func(_ string, f portd.Free) { msgs <- len(f.Pairs) })
+	sub, err := bus.Subscribe(n.conn, portdapi.FreeEvent, func(_ string, f portdapi.Free) { msgs <- len(f.Pairs) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	var taken []portd.Pair
+	var taken []portdapi.Pair
 	for range 10 {
 		p, err := st.Take(n.ctx(), "", 4, false)
 		if err != nil {
@@ -260,7 +228,7 @@ func TestStockFreesInBatches(t *testing.T) {
 	}
 	start := time.Now()
 	for _, p := range taken {
-		st.Free([]portd.Pair{p})
+		st.Free([]portdapi.Pair{p})
 	}
 	var sizes []int
 	for len(sizes) < 3 {
@@ -289,7 +257,7 @@ func TestStockFreesInBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.Free([]portd.Pair{p})
+	st.Free([]portdapi.Pair{p})
 	st.Wait()
 	select {
 	case k := <-msgs:
@@ -308,7 +276,7 @@ func TestStockSecondRefillWhileFirstIsLate(t *testing.T) {
 	n := newNode(t, "--interface=127.0.0.1", "--port-min=36000", "--port-max=36399")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st := portd.NewStock(ctx, n.client, "ng-ctl", portd.StockOptions{Low: 8, Batch: 16, MaxScale: 1, Log: testutil.Logger(t)})
+	st := portstock.New(ctx, n.conn, "ng-ctl", portstock.Options{Low: 8, Batch: 16, MaxScale: 1, Log: testutil.Logger(t)})
 	if err := st.Init(n.ctx()); err != nil {
 		t.Fatal(err)
 	}
