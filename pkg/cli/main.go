@@ -87,13 +87,6 @@ type Config interface {
 	Validate() error
 }
 
-// ErrNotImplemented is what a daemon that a later release fills in returns.
-var ErrNotImplemented = errors.New("not implemented yet")
-
-// ExitNotImplemented is the exit code of a daemon that returned
-// ErrNotImplemented (sysexits' EX_UNAVAILABLE); supervisors do not restart it.
-const ExitNotImplemented = 69
-
 // SupervisorEnv names the variable `rtpctl up` sets to its own pid in its
 // children's environment; a child that finds another parent exits, closing
 // the window between fork and PR_SET_PDEATHSIG taking effect.
@@ -134,13 +127,7 @@ func Main(name, summary string, cfg Config, common *Common, run func(ctx context
 	context.AfterFunc(ctx, func() { _ = sdnotify.Stopping() })
 	if err := run(ctx, log); err != nil && !errors.Is(err, context.Canceled) {
 		_ = sdnotify.Status("exiting on error: " + err.Error())
-		if errors.Is(err, ErrNotImplemented) {
-			fmt.Fprintln(os.Stderr, err)
-			stop()
-			os.Exit(ExitNotImplemented)
-		} else {
-			log.Error("exiting on error", "err", err)
-		}
+		log.Error("exiting on error", "err", err)
 		stop()
 		os.Exit(1)
 	}

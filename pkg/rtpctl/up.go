@@ -190,7 +190,7 @@ func (u *upCmd) run(ctx context.Context, stdout io.Writer, log *slog.Logger) (er
 		if os.Getenv("GOTRACEBACK") == "" {
 			env = append(env, "GOTRACEBACK=crash")
 		}
-		if err := sup.Start(supervisor.Spec{Name: d.name, Path: path, Args: args, Env: env, NoRestartCodes: []int{cli.ExitNotImplemented, 2}}); err != nil {
+		if err := sup.Start(supervisor.Spec{Name: d.name, Path: path, Args: args, Env: env, NoRestartCodes: []int{2}}); err != nil {
 			return err
 		}
 		u.waitReady(ctx, conn, sup, d.name)
@@ -254,11 +254,7 @@ func (u *upCmd) printEndpoints(w io.Writer, node, natsURL, busNote, stateDir, ru
 			running[st.Name] = true
 			fmt.Fprintf(w, "  %-12s running, pid %d\n", st.Name, st.PID)
 		case supervisor.StateGaveUp:
-			reason := st.LastExit
-			if st.LastCode == cli.ExitNotImplemented {
-				reason = "not implemented yet"
-			}
-			fmt.Fprintf(w, "  %-12s not running: %s\n", st.Name, reason)
+			fmt.Fprintf(w, "  %-12s not running: %s\n", st.Name, st.LastExit)
 		default:
 			fmt.Fprintf(w, "  %-12s %s (%s)\n", st.Name, st.State, st.LastExit)
 		}
