@@ -93,9 +93,10 @@ type Config interface {
 const SupervisorEnv = "RTPKIT_SUPERVISOR_PID"
 
 // Main is the whole main of a daemon: parse options into cfg (usage and
-// exit 2 on a bad one), set up logging, run until SIGINT/SIGTERM, exit 1 if
-// run fails.
-func Main(name, summary string, cfg Config, common *Common, run func(ctx context.Context, log *slog.Logger) error) {
+// exit 2 on a bad one), set up logging, run until SIGINT/SIGTERM with the
+// systemd watchdog that run adds its liveness probes to, exit 1 if run
+// fails.
+func Main(name, summary string, cfg Config, common *Common, run func(ctx context.Context, log *slog.Logger, wd *sdnotify.Watchdog) error) {
 	fs := NewFlagSet(name)
 	cfg.RegisterFlags(fs)
 	synopsis := name + " [options]"
@@ -123,9 +124,10 @@ func Main(name, summary string, cfg Config, common *Common, run func(ctx context
 	defer stop()
 	// systemd (Type=notify): the daemon calls sdnotify.Ready itself; the
 	// watchdog pings while its probes pass; a signal means STOPPING=1.
-	go sdnotify.Watchdog(ctx, log)
+	wd := new(sdnotify.Watchdog)
+	go wd.Run(ctx, log)
 	context.AfterFunc(ctx, func() { _ = sdnotify.Stopping() })
-	if err := run(ctx, log); err != nil && !errors.Is(err, context.Canceled) {
+	if err := run(ctx, log, wd); err != nil && !errors.Is(err, context.Canceled) {
 		_ = sdnotify.Status("exiting on error: " + err.Error())
 		log.Error("exiting on error", "err", err)
 		stop()

@@ -82,7 +82,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	wg.Add(1)
 	go func() { defer wg.Done(); r.runOffload(ctx.Done(), changes) }()
 	log.Info("rtp-fwd ready", "worker", cfg.WorkerID)
-	defer sdnotify.AddProbe("forwarding loops", eng.Ping)()
+	defer cfg.Watchdog.Add("forwarding loops", eng.Ping)()
 	_ = sdnotify.Ready()
 	for {
 		select {
