@@ -12,7 +12,7 @@ import (
 
 func main() {
 	var cfg ngctl.Config
-	cli.Main("ng-ctl", "ng-ctl speaks rtpengine's ng control protocol and rewrites SDP.", &cfg, &cfg.Common, func(ctx context.Context, log *slog.Logger, wd *sdnotify.Watchdog) error {
+	cli.Main("ng-ctl", "ng-ctl speaks rtpengine's ng control protocol and rewrites SDP.", &cfg, &cfg.Common, ngctl.Tuning, func(ctx context.Context, log *slog.Logger, wd *sdnotify.Watchdog) error {
 		cfg.Watchdog = wd
 		return ngctl.Run(ctx, cfg, log)
 	})

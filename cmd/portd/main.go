@@ -12,7 +12,7 @@ import (
 
 func main() {
 	var cfg portd.Config
-	cli.Main("portd", "portd owns the node's media sockets: per-interface port pools, leases to ng-ctl, sockets to rtp-fwd.", &cfg, &cfg.Common, func(ctx context.Context, log *slog.Logger, wd *sdnotify.Watchdog) error {
+	cli.Main("portd", "portd owns the node's media sockets: per-interface port pools, leases to ng-ctl, sockets to rtp-fwd.", &cfg, &cfg.Common, portd.Tuning, func(ctx context.Context, log *slog.Logger, wd *sdnotify.Watchdog) error {
 		cfg.Watchdog = wd
 		return portd.Run(ctx, cfg, log)
 	})

@@ -12,7 +12,7 @@ import (
 
 func main() {
 	var cfg redissync.Config
-	cli.Main("redis-sync", "redis-sync mirrors the node's calls to Redis and restores its redundancy group's calls.", &cfg, &cfg.Common, func(ctx context.Context, log *slog.Logger, wd *sdnotify.Watchdog) error {
+	cli.Main("redis-sync", "redis-sync mirrors the node's calls to Redis and restores its redundancy group's calls.", &cfg, &cfg.Common, redissync.Tuning, func(ctx context.Context, log *slog.Logger, wd *sdnotify.Watchdog) error {
 		cfg.Watchdog = wd
 		return redissync.Run(ctx, cfg, log)
 	})

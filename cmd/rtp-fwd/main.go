@@ -12,7 +12,7 @@ import (
 
 func main() {
 	var cfg rtpfwd.Config
-	cli.Main("rtp-fwd", "rtp-fwd forwards RTP/RTCP between the legs of the node's calls.", &cfg, &cfg.Common, func(ctx context.Context, log *slog.Logger, wd *sdnotify.Watchdog) error {
+	cli.Main("rtp-fwd", "rtp-fwd forwards RTP/RTCP between the legs of the node's calls.", &cfg, &cfg.Common, rtpfwd.Tuning, func(ctx context.Context, log *slog.Logger, wd *sdnotify.Watchdog) error {
 		cfg.Watchdog = wd
 		return rtpfwd.Run(ctx, cfg, log)
 	})

@@ -23,6 +23,7 @@ import (
 	"github.com/rtpkit/rtpkit/pkg/metrics"
 	"github.com/rtpkit/rtpkit/pkg/ngctl"
 	"github.com/rtpkit/rtpkit/pkg/portd"
+	"github.com/rtpkit/rtpkit/pkg/proctune"
 	"github.com/rtpkit/rtpkit/pkg/redissync"
 	"github.com/rtpkit/rtpkit/pkg/rtpfwd"
 	"github.com/rtpkit/rtpkit/pkg/supervisor"
@@ -315,16 +316,13 @@ func cmdUp(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := u.opts.common.NewLogger(stderr, "rtpctl-up")
-	cli.StartPprof("rtpctl-up", log)
-	cli.TuneGC() // the embedded bus runs in this process
-	cli.TuneProcs("rtpctl-up")
 	// The children are forked from the spawner's thread and inherit its
 	// nice value: it keeps the one rtpctl up started with (and takes the
 	// policy), while the other threads, the embedded bus's, run the
-	// background priority (cli.AutoPriority).
+	// background priority (upTuning's Priority).
 	sched, prio := u.opts.common.Scheduling, u.opts.common.Priority
-	spawner := supervisor.StartSpawner(func() { cli.ApplyThreadPolicy(sched, prio, log) })
-	cli.ApplyScheduling(sched, cli.AutoPriority("rtpctl-up", sched, prio), log, spawner)
+	spawner := supervisor.StartSpawner(func() { proctune.ApplyThreadPolicy(upTuning.Scheduling(sched), prio, log) })
+	upTuning.Apply("rtpctl-up", sched, prio, log, spawner) // the embedded bus runs in this process
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := u.run(ctx, stdout, log); err != nil {
