@@ -19,6 +19,7 @@ import (
 
 	"github.com/rtpkit/rtpkit/pkg/bus"
 	"github.com/rtpkit/rtpkit/pkg/cli"
+	"github.com/rtpkit/rtpkit/pkg/daemon"
 	"github.com/rtpkit/rtpkit/pkg/embedbus"
 	"github.com/rtpkit/rtpkit/pkg/metrics"
 	"github.com/rtpkit/rtpkit/pkg/ngctl"
@@ -168,7 +169,7 @@ func (u *upCmd) run(ctx context.Context, stdout io.Writer, log *slog.Logger) (er
 	defer conn.Close()
 
 	// The daemons, in order; each must answer on the bus before the next starts.
-	sup := supervisor.New(log, supervisor.Options{ParentEnv: cli.SupervisorEnv})
+	sup := supervisor.New(log, supervisor.Options{ParentEnv: daemon.SupervisorEnv})
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

@@ -1,20 +1,12 @@
 package cli
 
 import (
-	"context"
-	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"os/signal"
-	"strconv"
-	"syscall"
 
 	"github.com/rtpkit/rtpkit/pkg/bus"
 	"github.com/rtpkit/rtpkit/pkg/proctune"
-	"github.com/rtpkit/rtpkit/pkg/sdnotify"
 )
 
 // Common holds the options every daemon takes: which node it serves, how to
@@ -81,63 +73,4 @@ func NewLogger(w io.Writer, format LogFormat, level slog.Level) *slog.Logger {
 type Config interface {
 	RegisterFlags(fs *flag.FlagSet)
 	Validate() error
-}
-
-// SupervisorEnv names the variable `rtpctl up` sets to its own pid in its
-// children's environment; a child that finds another parent exits, closing
-// the window between fork and PR_SET_PDEATHSIG taking effect.
-const SupervisorEnv = "RTPKIT_SUPERVISOR_PID"
-
-// Main is the whole main of a daemon: parse options into cfg (usage and
-// exit 2 on a bad one), set up logging, tune the process as policy says,
-// run until SIGINT/SIGTERM with the systemd watchdog that run adds its
-// liveness probes to, exit 1 if run fails.
-func Main(name, summary string, cfg Config, common *Common, policy proctune.Policy, run func(ctx context.Context, log *slog.Logger, wd *sdnotify.Watchdog) error) {
-	fs := NewFlagSet(name)
-	cfg.RegisterFlags(fs)
-	synopsis := name + " [options]"
-	if err := Parse(fs, os.Args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			PrintUsage(os.Stdout, fs, synopsis, summary)
-			os.Exit(0)
-		}
-		Fail(name, fs, synopsis, summary, err)
-	}
-	if fs.NArg() > 0 {
-		Fail(name, fs, synopsis, summary, Usagef("unexpected argument %q", fs.Arg(0)))
-	}
-	if err := cfg.Validate(); err != nil {
-		Fail(name, fs, synopsis, summary, err)
-	}
-	exitIfOrphaned()
-	log := common.NewLogger(os.Stderr, name)
-	slog.SetDefault(log)
-	policy.Apply(name, common.Scheduling, common.Priority, log)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	// systemd (Type=notify): the daemon calls sdnotify.Ready itself; the
-	// watchdog pings while its probes pass; a signal means STOPPING=1.
-	wd := new(sdnotify.Watchdog)
-	go wd.Run(ctx, log)
-	context.AfterFunc(ctx, func() { _ = sdnotify.Stopping() })
-	if err := run(ctx, log, wd); err != nil && !errors.Is(err, context.Canceled) {
-		_ = sdnotify.Status("exiting on error: " + err.Error())
-		log.Error("exiting on error", "err", err)
-		stop()
-		os.Exit(1)
-	}
-}
-
-// exitIfOrphaned ends the process if it was started by `rtpctl up` and that
-// parent is already gone.
-func exitIfOrphaned() {
-	v := os.Getenv(SupervisorEnv)
-	if v == "" {
-		return
-	}
-	pid, err := strconv.Atoi(v)
-	if err == nil && os.Getppid() != pid {
-		fmt.Fprintf(os.Stderr, "supervisor %d is gone; exiting\n", pid)
-		os.Exit(1)
-	}
 }
