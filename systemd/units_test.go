@@ -65,7 +65,7 @@ func TestExampleConfigIsAccepted(t *testing.T) {
 	bin := testutil.Binaries(t)
 	for _, d := range []string{"portd", "ng-ctl", "redis-sync", "rtp-fwd"} {
 		// With a bus that is not there the daemon fails after parsing, with
-		// exit code 1 (or 69 if not implemented yet), never 2.
+		// exit code 1, never 2.
 		args := []string{"--config", "rtpkit.conf", "--nats-url=nats://127.0.0.1:1", "--nats-connect-timeout=100ms"}
 		if d == "portd" || d == "rtp-fwd" {
 			args = append(args, "--runtime-dir="+t.TempDir())
@@ -131,7 +131,7 @@ func TestUnitSettings(t *testing.T) {
 		if u.last("Service", "WatchdogSec") == "" {
 			t.Errorf("%s: no WatchdogSec=", name)
 		}
-		want(u, "Service", "RestartPreventExitStatus", "69 2")
+		want(u, "Service", "RestartPreventExitStatus", "2")
 		// Exit code 2 is also a Go panic's: GOTRACEBACK=crash makes it a
 		// SIGABRT, which is restarted (TestGoPanicIsNotExit2).
 		wantWords(u, "Service", "Environment", "GOTRACEBACK=crash")

@@ -5,13 +5,15 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/rtpkit/rtpkit/pkg/cli"
+	"github.com/rtpkit/rtpkit/pkg/daemon"
 	"github.com/rtpkit/rtpkit/pkg/portd"
+	"github.com/rtpkit/rtpkit/pkg/sdnotify"
 )
 
 func main() {
 	var cfg portd.Config
-	cli.Main("portd", "portd owns the node's media sockets: per-interface port pools, leases to ng-ctl, sockets to rtp-fwd.", &cfg, &cfg.Common, func(ctx context.Context, log *slog.Logger) error {
+	daemon.Main("portd", "portd owns the node's media sockets: per-interface port pools, leases to ng-ctl, sockets to rtp-fwd.", &cfg, &cfg.Common, portd.Tuning, func(ctx context.Context, log *slog.Logger, wd *sdnotify.Watchdog) error {
+		cfg.Watchdog = wd
 		return portd.Run(ctx, cfg, log)
 	})
 }

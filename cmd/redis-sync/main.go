@@ -5,13 +5,15 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/rtpkit/rtpkit/pkg/cli"
+	"github.com/rtpkit/rtpkit/pkg/daemon"
 	"github.com/rtpkit/rtpkit/pkg/redissync"
+	"github.com/rtpkit/rtpkit/pkg/sdnotify"
 )
 
 func main() {
 	var cfg redissync.Config
-	cli.Main("redis-sync", "redis-sync mirrors the node's calls to Redis and restores its redundancy group's calls.", &cfg, &cfg.Common, func(ctx context.Context, log *slog.Logger) error {
+	daemon.Main("redis-sync", "redis-sync mirrors the node's calls to Redis and restores its redundancy group's calls.", &cfg, &cfg.Common, redissync.Tuning, func(ctx context.Context, log *slog.Logger, wd *sdnotify.Watchdog) error {
+		cfg.Watchdog = wd
 		return redissync.Run(ctx, cfg, log)
 	})
 }

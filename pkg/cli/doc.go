@@ -1,6 +1,13 @@
-// Package cli is what every rtpkit command shares: options parsed with
+// Package cli is the options of every rtpkit command: parsed with
 // peterbourgon/ff/v3 (long flags, RTPKIT_* environment, --config file, in
-// that order of precedence), the option types rtpengine operators know
-// (repeatable options, syslog log levels), logging setup, and the process
-// main that turns errors into exit codes (2: bad usage, 1: runtime failure).
+// that order of precedence; one config file can serve the whole node,
+// NodeOptions), the option types rtpengine operators know (repeatable
+// options, syslog log levels), the options every daemon shares (Common),
+// the usage text and exit code 2 of a bad option (Fail, ParseOrExit), and
+// the logger the options ask for.
+//
+// It does nothing else to the process: tuning it is pkg/proctune's (whose
+// Scheduling and Priority values Common registers as --scheduling and
+// --priority), a daemon's main (signals, the systemd watchdog, exit codes)
+// is pkg/daemon's.
 package cli

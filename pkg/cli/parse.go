@@ -185,6 +185,30 @@ func PrintUsage(w io.Writer, fs *flag.FlagSet, synopsis, summary string) {
 	}
 }
 
+// ParseOrExit is how a daemon's main reads its options: it parses args
+// into cfg (Parse: flags, then environment, then --config file) and checks
+// them (cfg.Validate). --help prints the usage to stdout and exits 0; a bad
+// option, a stray argument or a failed check is printed with the usage and
+// exits 2 (Fail).
+func ParseOrExit(name, summary string, cfg Config, args []string) {
+	fs := NewFlagSet(name)
+	cfg.RegisterFlags(fs)
+	synopsis := name + " [options]"
+	if err := Parse(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			PrintUsage(os.Stdout, fs, synopsis, summary)
+			os.Exit(0)
+		}
+		Fail(name, fs, synopsis, summary, err)
+	}
+	if fs.NArg() > 0 {
+		Fail(name, fs, synopsis, summary, Usagef("unexpected argument %q", fs.Arg(0)))
+	}
+	if err := cfg.Validate(); err != nil {
+		Fail(name, fs, synopsis, summary, err)
+	}
+}
+
 // Fail prints err and the usage to stderr and exits with code 2.
 func Fail(name string, fs *flag.FlagSet, synopsis, summary string, err error) {
 	fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/rtpkit/rtpkit/pkg/cli"
 	"github.com/rtpkit/rtpkit/pkg/metrics"
+	"github.com/rtpkit/rtpkit/pkg/sdnotify"
 )
 
 // Config is ng-ctl's configuration.
@@ -28,6 +29,9 @@ type Config struct {
 	// Metrics is where to serve /metrics besides --listen-http
 	// (--metrics-ng-ctl); empty: off.
 	Metrics string
+	// Watchdog takes the daemon's liveness probes (pkg/sdnotify). Not an
+	// option: the daemon's main sets it; nil (as in tests) keeps none.
+	Watchdog *sdnotify.Watchdog
 }
 
 // RegisterFlags adds ng-ctl's options.

@@ -158,7 +158,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	a := srv.Addrs()
 	log.Info("ng-ctl ready", "udp", a.UDP, "tcp", a.TCP, "http", a.HTTP)
-	defer sdnotify.AddProbe("call table", func(context.Context) error { engine.Counts(); return nil })()
+	defer cfg.Watchdog.Add("call table", func(context.Context) error { engine.Counts(); return nil })()
 	_ = sdnotify.Ready()
 	err = srv.Serve(ctx)
 	stock.Wait()

@@ -11,6 +11,7 @@ import (
 	"github.com/rtpkit/rtpkit/pkg/cli"
 	"github.com/rtpkit/rtpkit/pkg/ifspec"
 	"github.com/rtpkit/rtpkit/pkg/metrics"
+	"github.com/rtpkit/rtpkit/pkg/sdnotify"
 )
 
 // Config is portd's configuration.
@@ -27,6 +28,9 @@ type Config struct {
 	FDReserve      int
 	// Metrics is where to serve /metrics (--metrics-portd); empty: off.
 	Metrics string
+	// Watchdog takes the daemon's liveness probes (pkg/sdnotify). Not an
+	// option: the daemon's main sets it; nil (as in tests) keeps none.
+	Watchdog *sdnotify.Watchdog
 }
 
 // RegisterFlags adds portd's options.

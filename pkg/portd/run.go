@@ -137,7 +137,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	st, n := t.status(hostHas())
 	log.Info("portd ready", "interfaces", len(st), "sockets", n, "handoff", ln.Path(), "instance", d.instance)
-	defer sdnotify.AddProbe("port table", t.alive)()
+	defer cfg.Watchdog.Add("port table", t.alive)()
 	_ = sdnotify.Ready()
 	<-ctx.Done()
 	log.Info("portd stopping")

@@ -9,6 +9,7 @@ import (
 	"github.com/rtpkit/rtpkit/pkg/cli"
 	"github.com/rtpkit/rtpkit/pkg/metrics"
 	"github.com/rtpkit/rtpkit/pkg/rediscalls"
+	"github.com/rtpkit/rtpkit/pkg/sdnotify"
 )
 
 // Config is redis-sync's configuration.
@@ -24,6 +25,9 @@ type Config struct {
 	ActiveSwitchover    bool
 	// Metrics is where to serve /metrics (--metrics-redis-sync); empty: off.
 	Metrics string
+	// Watchdog takes the daemon's liveness probes (pkg/sdnotify). Not an
+	// option: the daemon's main sets it; nil (as in tests) keeps none.
+	Watchdog *sdnotify.Watchdog
 }
 
 // RegisterFlags adds redis-sync's options.

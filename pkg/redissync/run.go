@@ -180,7 +180,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// Foreign calls of partitions no longer followed go.
 	s.dropUnfollowed(ctx)
 	log.Info("redis-sync ready", "redis", where, "follows", s.followed(), "expires", cfg.RedisExpires, "active_switchover", cfg.ActiveSwitchover)
-	defer sdnotify.AddProbe("syncer", func(context.Context) error { s.followed(); return nil })()
+	defer cfg.Watchdog.Add("syncer", func(context.Context) error { s.followed(); return nil })()
 	_ = sdnotify.Ready()
 	<-ctx.Done()
 	for _, db := range s.followed() {

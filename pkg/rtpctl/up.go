@@ -20,10 +20,12 @@ import (
 	"github.com/rtpkit/rtpkit/pkg/api"
 	"github.com/rtpkit/rtpkit/pkg/bus"
 	"github.com/rtpkit/rtpkit/pkg/cli"
+	"github.com/rtpkit/rtpkit/pkg/daemon"
 	"github.com/rtpkit/rtpkit/pkg/embedbus"
 	"github.com/rtpkit/rtpkit/pkg/metrics"
 	"github.com/rtpkit/rtpkit/pkg/ngctl"
 	"github.com/rtpkit/rtpkit/pkg/portd"
+	"github.com/rtpkit/rtpkit/pkg/proctune"
 	"github.com/rtpkit/rtpkit/pkg/redissync"
 	"github.com/rtpkit/rtpkit/pkg/rtpfwd"
 	"github.com/rtpkit/rtpkit/pkg/supervisor"
@@ -168,7 +170,7 @@ func (u *upCmd) run(ctx context.Context, stdout io.Writer, log *slog.Logger) (er
 	defer conn.Close()
 
 	// The daemons, in order; each must answer on the bus before the next starts.
-	sup := supervisor.New(log, supervisor.Options{ParentEnv: cli.SupervisorEnv})
+	sup := supervisor.New(log, supervisor.Options{ParentEnv: daemon.SupervisorEnv})
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -191,7 +193,7 @@ func (u *upCmd) run(ctx context.Context, stdout io.Writer, log *slog.Logger) (er
 		if os.Getenv("GOTRACEBACK") == "" {
 			env = append(env, "GOTRACEBACK=crash")
 		}
-		if err := sup.Start(supervisor.Spec{Name: d.name, Path: path, Args: args, Env: env, NoRestartCodes: []int{cli.ExitNotImplemented, 2}}); err != nil {
+		if err := sup.Start(supervisor.Spec{Name: d.name, Path: path, Args: args, Env: env, NoRestartCodes: []int{2}}); err != nil {
 			return err
 		}
 		u.waitReady(ctx, conn, sup, d.name)
@@ -255,11 +257,7 @@ func (u *upCmd) printEndpoints(w io.Writer, node, natsURL, busNote, stateDir, ru
 			running[st.Name] = true
 			fmt.Fprintf(w, "  %-12s running, pid %d\n", st.Name, st.PID)
 		case supervisor.StateGaveUp:
-			reason := st.LastExit
-			if st.LastCode == cli.ExitNotImplemented {
-				reason = "not implemented yet"
-			}
-			fmt.Fprintf(w, "  %-12s not running: %s\n", st.Name, reason)
+			fmt.Fprintf(w, "  %-12s not running: %s\n", st.Name, st.LastExit)
 		default:
 			fmt.Fprintf(w, "  %-12s %s (%s)\n", st.Name, st.State, st.LastExit)
 		}
@@ -320,16 +318,13 @@ func cmdUp(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := u.opts.common.NewLogger(stderr, "rtpctl-up")
-	cli.StartPprof("rtpctl-up", log)
-	cli.TuneGC() // the embedded bus runs in this process
-	cli.TuneProcs("rtpctl-up")
 	// The children are forked from the spawner's thread and inherit its
 	// nice value: it keeps the one rtpctl up started with (and takes the
 	// policy), while the other threads, the embedded bus's, run the
-	// background priority (cli.AutoPriority).
+	// background priority (upTuning's Priority).
 	sched, prio := u.opts.common.Scheduling, u.opts.common.Priority
-	spawner := supervisor.StartSpawner(func() { cli.ApplyThreadPolicy(sched, prio, log) })
-	cli.ApplyScheduling(sched, cli.AutoPriority("rtpctl-up", sched, prio), log, spawner)
+	spawner := supervisor.StartSpawner(func() { proctune.ApplyThreadPolicy(upTuning.Scheduling(sched), prio, log) })
+	upTuning.Apply("rtpctl-up", sched, prio, log, spawner) // the embedded bus runs in this process
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := u.run(ctx, stdout, log); err != nil {

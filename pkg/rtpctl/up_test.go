@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rtpkit/rtpkit/pkg/cli"
+	"github.com/rtpkit/rtpkit/pkg/proctune"
 	"github.com/rtpkit/rtpkit/pkg/testutil"
 )
 
@@ -109,9 +109,9 @@ func TestUpStartsAndStopsCleanlyOnSIGTERM(t *testing.T) {
 		}
 	}
 	// --scheduling=auto: every thread runs SCHED_BATCH but ng-ctl's (the
-	// request path, cli.DaemonScheduling) and rtp-fwd's forwarding loops
-	// (one per CPU), which set themselves to SCHED_OTHER.
-	// Work off the request and media paths runs cli.BackgroundNice higher:
+	// request path, ngctl.Tuning) and rtp-fwd's forwarding loops (one per
+	// CPU), which set themselves to SCHED_OTHER.
+	// Work off the request and media paths runs proctune.BackgroundNice higher:
 	// every thread of portd and redis-sync, rtp-fwd's control threads (as
 	// root: it may bring its loops back to 0) and rtpctl up's but the one
 	// the children are forked from, which keeps 0 for them; ng-ctl stays 0.
@@ -120,7 +120,7 @@ func TestUpStartsAndStopsCleanlyOnSIGTERM(t *testing.T) {
 		if name != "rtpctl" {
 			pid = children[name]
 		}
-		bg := cli.BackgroundNice
+		bg := proctune.BackgroundNice
 		switch {
 		case name == "ng-ctl", name == "rtp-fwd" && os.Geteuid() != 0:
 			bg = 0

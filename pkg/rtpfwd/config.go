@@ -8,6 +8,7 @@ import (
 
 	"github.com/rtpkit/rtpkit/pkg/cli"
 	"github.com/rtpkit/rtpkit/pkg/metrics"
+	"github.com/rtpkit/rtpkit/pkg/sdnotify"
 )
 
 // Config is rtp-fwd's configuration.
@@ -23,6 +24,9 @@ type Config struct {
 	// PinDir is where the fast path's maps and attachments are pinned
 	// (--fast-path-pin-dir); empty: <runtime-dir>/bpf.
 	PinDir string
+	// Watchdog takes the daemon's liveness probes (pkg/sdnotify). Not an
+	// option: the daemon's main sets it; nil (as in tests) keeps none.
+	Watchdog *sdnotify.Watchdog
 }
 
 // RegisterFlags adds rtp-fwd's options.

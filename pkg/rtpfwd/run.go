@@ -7,11 +7,11 @@ import (
 	"sync"
 
 	"github.com/rtpkit/rtpkit/pkg/bus"
-	"github.com/rtpkit/rtpkit/pkg/cli"
 	"github.com/rtpkit/rtpkit/pkg/fwd"
 	"github.com/rtpkit/rtpkit/pkg/handoff"
 	"github.com/rtpkit/rtpkit/pkg/metrics"
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
+	"github.com/rtpkit/rtpkit/pkg/proctune"
 	"github.com/rtpkit/rtpkit/pkg/sdnotify"
 )
 
@@ -82,7 +82,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	wg.Add(1)
 	go func() { defer wg.Done(); r.runOffload(ctx.Done(), changes) }()
 	log.Info("rtp-fwd ready", "worker", cfg.WorkerID)
-	defer sdnotify.AddProbe("forwarding loops", eng.Ping)()
+	defer cfg.Watchdog.Add("forwarding loops", eng.Ping)()
 	_ = sdnotify.Ready()
 	for {
 		select {
@@ -106,17 +106,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 // loopScheduling is what each forwarding loop does on its own thread: under
 // --scheduling=auto the process's threads are batch tasks, but the loops
-// that carry media set themselves to SCHED_OTHER (cli.LoopScheduling), and
-// back to the nice value rtp-fwd started with (cli.LoopPriority) while its
-// control threads run cli.BackgroundNice above it.
+// that carry media set themselves to SCHED_OTHER (proctune.LoopScheduling),
+// and back to the nice value rtp-fwd started with (proctune.LoopPriority)
+// while its control threads run proctune.BackgroundNice above it (Tuning).
 func loopScheduling(cfg Config, log *slog.Logger) func() {
-	s := cli.LoopScheduling(cfg.Scheduling)
-	if s == cli.SchedDefault {
+	s := proctune.LoopScheduling(cfg.Scheduling)
+	if s == proctune.SchedDefault {
 		return nil
 	}
-	prio := cli.LoopPriority(cfg.Scheduling, cfg.Priority)
+	prio := proctune.LoopPriority(cfg.Scheduling, cfg.Priority)
 	return func() {
-		if err := cli.SetThreadScheduling(s, prio); err != nil {
+		if err := proctune.SetThreadScheduling(s, prio); err != nil {
 			log.Warn("cannot set a forwarding loop's scheduling policy", "scheduling", string(s), "err", err)
 		}
 	}

@@ -8,12 +8,15 @@
 // # Watchdog and liveness
 //
 // With WatchdogSec= in the unit, systemd sets $WATCHDOG_USEC (and
-// $WATCHDOG_PID, the main pid). [Watchdog], which pkg/cli.Main runs for
-// every daemon, then sends WATCHDOG=1 every half period — but only when
-// every registered liveness probe ([AddProbe]) answered within a quarter of
-// the period. A probe exercises what a hung daemon would no longer do: the
-// daemon's central lock or loop, not just "a goroutine can still run".
-// Each daemon registers its probes when it is ready:
+// $WATCHDOG_PID, the main pid). A [Watchdog] holds a daemon's liveness
+// probes; its Run method sends WATCHDOG=1 every half period — but only
+// when every probe added to it ([Watchdog.Add]) answered within a quarter
+// of the period. There is no package-wide registry: the daemon's main
+// (pkg/daemon) makes one Watchdog, runs it, and hands it to the daemon,
+// which adds its probes to it; a daemon run without one (a nil *Watchdog,
+// as in tests) adds them to nothing. A probe exercises what a hung daemon
+// would no longer do: the daemon's central lock or loop, not just "a
+// goroutine can still run". Each daemon adds its probes when it is ready:
 //
 //   - rtp-fwd: every forwarding loop applies a no-op command (a loop stuck
 //     in the packet path, or a dead one, does not answer);
@@ -128,37 +131,46 @@ type probe struct {
 	busy atomic.Bool
 }
 
-var probes struct {
+// Watchdog is the set of liveness probes of one daemon, and what pings
+// systemd's watchdog while they pass ([Watchdog.Run]). The zero value is
+// ready to use; a nil *Watchdog takes no probes (Add returns a remove
+// function that does nothing) and always passes its check.
+type Watchdog struct {
 	mu   sync.Mutex
 	list []*probe
 }
 
-// AddProbe registers a liveness probe for the watchdog and returns the
-// function that removes it (a daemon defers it, so that a Run that returns
-// leaves nothing behind).
-func AddProbe(name string, f Probe) (remove func()) {
+// Add adds a liveness probe and returns the function that removes it (a
+// daemon defers it, so that a run that returns leaves nothing behind).
+func (w *Watchdog) Add(name string, f Probe) (remove func()) {
+	if w == nil {
+		return func() {}
+	}
 	p := &probe{name: name, f: f}
-	probes.mu.Lock()
-	probes.list = append(probes.list, p)
-	probes.mu.Unlock()
+	w.mu.Lock()
+	w.list = append(w.list, p)
+	w.mu.Unlock()
 	return func() {
-		probes.mu.Lock()
-		defer probes.mu.Unlock()
-		for i, q := range probes.list {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		for i, q := range w.list {
 			if q == p {
-				probes.list = append(probes.list[:i:i], probes.list[i+1:]...)
+				w.list = append(w.list[:i:i], w.list[i+1:]...)
 				return
 			}
 		}
 	}
 }
 
-// Check runs every registered probe at once and waits for them up to
-// timeout; it returns their failures joined.
-func Check(ctx context.Context, timeout time.Duration) error {
-	probes.mu.Lock()
-	list := append([]*probe(nil), probes.list...)
-	probes.mu.Unlock()
+// Check runs every probe at once and waits for them up to timeout; it
+// returns their failures joined.
+func (w *Watchdog) Check(ctx context.Context, timeout time.Duration) error {
+	if w == nil {
+		return nil
+	}
+	w.mu.Lock()
+	list := append([]*probe(nil), w.list...)
+	w.mu.Unlock()
 	if len(list) == 0 {
 		return nil
 	}
@@ -196,10 +208,11 @@ func Check(ctx context.Context, timeout time.Duration) error {
 	return errors.Join(errs...)
 }
 
-// Watchdog sends WATCHDOG=1 every half of WatchdogInterval while every
-// probe passes (see the package documentation), until ctx ends. Without a
-// watchdog it returns at once.
-func Watchdog(ctx context.Context, log *slog.Logger) {
+// Run sends WATCHDOG=1 every half of WatchdogInterval while every probe
+// of w passes within a quarter of it (see the package documentation),
+// until ctx ends. Without a watchdog (no $WATCHDOG_USEC or
+// $NOTIFY_SOCKET) it returns at once.
+func (w *Watchdog) Run(ctx context.Context, log *slog.Logger) {
 	iv := WatchdogInterval()
 	if iv <= 0 || os.Getenv(EnvSocket) == "" {
 		return
@@ -210,7 +223,7 @@ func Watchdog(ctx context.Context, log *slog.Logger) {
 	period := iv / 2
 	log.Debug("systemd watchdog on", "timeout", iv, "ping_every", period)
 	ping := func() {
-		if err := Check(ctx, period/2); err != nil {
+		if err := w.Check(ctx, period/2); err != nil {
 			if ctx.Err() == nil {
 				log.Warn("watchdog: not alive, no ping to systemd", "err", err)
 			}

@@ -151,7 +151,8 @@ func TestWatchdogPingsOnlyWhileProbesPass(t *testing.T) {
 	var mu sync.Mutex
 	mode := "ok"
 	hang := make(chan struct{})
-	remove := sdnotify.AddProbe("test", func(ctx context.Context) error {
+	var wd sdnotify.Watchdog
+	remove := wd.Add("test", func(ctx context.Context) error {
 		mu.Lock()
 		m := mode
 		mu.Unlock()
@@ -168,7 +169,7 @@ func TestWatchdogPingsOnlyWhileProbesPass(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); sdnotify.Watchdog(ctx, nil) }()
+	go func() { defer close(done); wd.Run(ctx, nil) }()
 
 	start := time.Now()
 	for i := 0; i < 3; i++ {
@@ -209,13 +210,43 @@ func drain(l *listener) {
 }
 
 func TestProbeRemoved(t *testing.T) {
-	remove := sdnotify.AddProbe("gone", func(context.Context) error { return errors.New("still registered") })
-	if err := sdnotify.Check(context.Background(), time.Second); err == nil || !strings.Contains(err.Error(), "gone: still registered") {
+	var wd sdnotify.Watchdog
+	remove := wd.Add("gone", func(context.Context) error { return errors.New("still registered") })
+	if err := wd.Check(context.Background(), time.Second); err == nil || !strings.Contains(err.Error(), "gone: still registered") {
 		t.Fatalf("check: %v", err)
 	}
 	remove()
 	remove()
-	if err := sdnotify.Check(context.Background(), time.Second); err != nil {
+	if err := wd.Check(context.Background(), time.Second); err != nil {
 		t.Fatalf("check after remove: %v", err)
+	}
+}
+
+// TestWatchdogsAreSeparate: a probe belongs to the watchdog it was added
+// to (two daemons run in one test process must not see each other's), and
+// a nil watchdog takes probes without keeping them.
+func TestWatchdogsAreSeparate(t *testing.T) {
+	var a, b sdnotify.Watchdog
+	defer a.Add("a", func(context.Context) error { return errors.New("a fails") })()
+	defer b.Add("b", func(context.Context) error { return nil })()
+	for _, tc := range []struct {
+		name string
+		wd   *sdnotify.Watchdog
+		want string // empty: passes
+	}{
+		{"a", &a, "a: a fails"},
+		{"b", &b, ""},
+		{"nil", nil, ""},
+	} {
+		err := tc.wd.Check(context.Background(), time.Second)
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || err.Error() != tc.want) {
+			t.Errorf("%s: check %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	var none *sdnotify.Watchdog
+	remove := none.Add("dropped", func(context.Context) error { return errors.New("kept") })
+	remove()
+	if err := none.Check(context.Background(), time.Second); err != nil {
+		t.Errorf("nil watchdog: %v", err)
 	}
 }

@@ -29,7 +29,7 @@ type Spec struct {
 	// Env is added to the supervisor's own environment.
 	Env []string
 	// NoRestartCodes are exit codes after which the child is not restarted
-	// (e.g. "not implemented", or a configuration error).
+	// (e.g. a configuration error's).
 	NoRestartCodes []int
 }
 

@@ -149,8 +149,8 @@ func TestRestartWithBackoff(t *testing.T) {
 func TestNoRestartCodes(t *testing.T) {
 	s := supervisor.New(testutil.Logger(t), supervisor.Options{MinBackoff: 10 * time.Millisecond})
 	t.Cleanup(func() { _ = s.Stop(context.Background()) })
-	spec := sleeper("unimplemented", "SUPERVISOR_TEST_EXIT=69")
-	spec.NoRestartCodes = []int{69}
+	spec := sleeper("misconfigured", "SUPERVISOR_TEST_EXIT=2")
+	spec.NoRestartCodes = []int{2}
 	if err := s.Start(spec); err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestNoRestartCodes(t *testing.T) {
 	for {
 		st := s.Status()[0]
 		if st.State == supervisor.StateGaveUp {
-			if st.LastCode != 69 || st.Restarts != 0 {
+			if st.LastCode != 2 || st.Restarts != 0 {
 				t.Fatalf("status %+v", st)
 			}
 			return

@@ -462,7 +462,7 @@ const maxRefills = 2
 // refillLocked starts a refill of k's stock when it is below its
 // threshold, and a second one while the first is on its way when it falls
 // below half the threshold: under load portd answers a lease late (it runs
-// behind the request path, see cli.BackgroundNice) more than slowly, and
+// behind the request path, see proctune.BackgroundNice) more than slowly, and
 // two requests wait out that delay together.
 func (s *Stock) refillLocked(k stockKey) {
 	r := s.refills[k]

@@ -1,4 +1,4 @@
-package cli
+package proctune
 
 import (
 	"io"
@@ -83,27 +83,39 @@ func TestLoopScheduling(t *testing.T) {
 	}
 }
 
-func TestDaemonScheduling(t *testing.T) {
+// The kinds of process rtpkit has, as the daemons declare them (ng-ctl,
+// portd and redis-sync, rtp-fwd); pkg/rtpctl's tests check the daemons'
+// own declarations.
+var (
+	requestPath = Policy{Procs: ControlPlaneProcs, Auto: SchedOther}
+	background  = Policy{Procs: ControlPlaneProcs, Auto: SchedBatch, Background: true}
+	mediaLoops  = Policy{Auto: SchedBatch, Background: true, MediaLoops: true}
+)
+
+func TestPolicyScheduling(t *testing.T) {
 	for _, tc := range []struct {
-		daemon string
+		name   string
+		policy Policy
 		in     Scheduling
 		want   Scheduling
 	}{
-		{"ng-ctl", SchedAuto, SchedOther},
-		{"ng-ctl", "", SchedOther},
-		{"ng-ctl", SchedBatch, SchedBatch},
-		{"ng-ctl", SchedDefault, SchedDefault},
-		{"portd", SchedAuto, SchedAuto},
-		{"rtp-fwd", "", ""},
-		{"redis-sync", SchedIdle, SchedIdle},
+		{"request path", requestPath, SchedAuto, SchedOther},
+		{"request path", requestPath, "", SchedOther},
+		{"request path", requestPath, SchedBatch, SchedBatch},
+		{"request path", requestPath, SchedDefault, SchedDefault},
+		{"background", background, SchedAuto, SchedBatch},
+		{"media loops", mediaLoops, "", SchedBatch},
+		{"background", background, SchedIdle, SchedIdle},
+		{"zero", Policy{}, SchedAuto, AutoScheduling},
+		{"zero", Policy{}, SchedOther, SchedOther},
 	} {
-		if got := DaemonScheduling(tc.daemon, tc.in); got != tc.want {
-			t.Errorf("DaemonScheduling(%s, %q) = %q, want %q", tc.daemon, tc.in, got, tc.want)
+		if got := tc.policy.Scheduling(tc.in); got != tc.want {
+			t.Errorf("%s: Scheduling(%q) = %q, want %q", tc.name, tc.in, got, tc.want)
 		}
 	}
 }
 
-func TestAutoPriority(t *testing.T) {
+func TestPolicyPriority(t *testing.T) {
 	n := startNice()
 	bg := Priority{Value: min(n+BackgroundNice, 19), IsSet: true}
 	unset, five := Priority{}, Priority{Value: 5, IsSet: true}
@@ -112,24 +124,25 @@ func TestAutoPriority(t *testing.T) {
 		fwdBG, fwdLoop = bg, Priority{Value: n, IsSet: true}
 	}
 	for _, tc := range []struct {
-		daemon   string
+		name     string
+		policy   Policy
 		sched    Scheduling
 		prio     Priority
 		want     Priority
 		wantLoop Priority
 	}{
-		{"portd", SchedAuto, unset, bg, fwdLoop},
-		{"redis-sync", "", unset, bg, fwdLoop},
-		{"rtpctl-up", SchedAuto, unset, bg, fwdLoop},
-		{"rtp-fwd", SchedAuto, unset, fwdBG, fwdLoop},
-		{"ng-ctl", SchedAuto, unset, unset, fwdLoop},
-		{"portd", SchedAuto, five, five, five},
-		{"portd", SchedBatch, unset, unset, unset},
-		{"rtp-fwd", SchedOther, unset, unset, unset},
-		{"portd", SchedDefault, unset, unset, unset},
+		{"background", background, SchedAuto, unset, bg, fwdLoop},
+		{"background", background, "", unset, bg, fwdLoop},
+		{"media loops", mediaLoops, SchedAuto, unset, fwdBG, fwdLoop},
+		{"request path", requestPath, SchedAuto, unset, unset, fwdLoop},
+		{"zero", Policy{}, SchedAuto, unset, unset, fwdLoop},
+		{"background", background, SchedAuto, five, five, five},
+		{"background", background, SchedBatch, unset, unset, unset},
+		{"media loops", mediaLoops, SchedOther, unset, unset, unset},
+		{"background", background, SchedDefault, unset, unset, unset},
 	} {
-		if got := AutoPriority(tc.daemon, tc.sched, tc.prio); got != tc.want {
-			t.Errorf("AutoPriority(%s, %q, %v) = %v, want %v", tc.daemon, tc.sched, tc.prio, got, tc.want)
+		if got := tc.policy.Priority(tc.sched, tc.prio); got != tc.want {
+			t.Errorf("%s: Priority(%q, %v) = %v, want %v", tc.name, tc.sched, tc.prio, got, tc.want)
 		}
 		if got := LoopPriority(tc.sched, tc.prio); got != tc.wantLoop {
 			t.Errorf("LoopPriority(%q, %v) = %v, want %v", tc.sched, tc.prio, got, tc.wantLoop)
@@ -179,26 +192,38 @@ func startThreads(n int) (stop func()) {
 	return func() { close(release); done.Wait() }
 }
 
+// schedCase is one run of TestSetSchedulingEveryThread.
+type schedCase struct {
+	name  string
+	sched Scheduling
+	prio  string // empty: unset
+	// viaApply: through ApplyScheduling, or Policy.Apply when apply is
+	// set, in a process already batch (as a child of rtpctl up).
+	viaApply bool
+	apply    *Policy
+	policy   int
+	nice     int
+	bg       bool // nice is BackgroundNice above the start value instead
+}
+
 // SetScheduling reaches every thread, and threads started afterwards
-// inherit the policy; ApplyScheduling with default changes nothing.
+// inherit the policy; ApplyScheduling with default changes nothing; a
+// daemon's Policy applied under auto gives its threads its policy and
+// background nice value.
 func TestSetSchedulingEveryThread(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		sched    Scheduling
-		prio     string // empty: unset
-		policy   int
-		nice     int
-		viaApply bool // through ApplyScheduling, in a process already batch
-	}{
+	for _, tc := range []schedCase{
 		{name: "batch", sched: SchedBatch, policy: unix.SCHED_BATCH},
 		{name: "batch nice 5", sched: SchedBatch, prio: "5", policy: unix.SCHED_BATCH, nice: 5},
 		{name: "idle", sched: SchedIdle, policy: unix.SCHED_IDLE},
 		{name: "auto", sched: SchedAuto, viaApply: true, policy: unix.SCHED_BATCH},
 		{name: "default keeps batch", sched: SchedDefault, viaApply: true, policy: unix.SCHED_BATCH},
+		{name: "request path policy", sched: SchedAuto, viaApply: true, apply: &requestPath, policy: unix.SCHED_NORMAL},
+		{name: "background policy", sched: SchedAuto, viaApply: true, apply: &background, policy: unix.SCHED_BATCH, bg: true},
+		{name: "background policy, priority given", sched: SchedAuto, prio: "3", viaApply: true, apply: &background, policy: unix.SCHED_BATCH, nice: 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if os.Getenv(schedChildEnv) == tc.name {
-				schedChild(t, tc.sched, tc.prio, tc.viaApply, tc.policy, tc.nice)
+				schedChild(t, tc)
 				return
 			}
 			// The child runs this subtest alone: its name, as -test.run matches it.
@@ -215,24 +240,34 @@ func TestSetSchedulingEveryThread(t *testing.T) {
 	}
 }
 
-func schedChild(t *testing.T, s Scheduling, prio string, viaApply bool, policy, nice int) {
+func schedChild(t *testing.T, tc schedCase) {
 	stop := startThreads(4)
 	defer stop()
-	if viaApply {
+	policy, nice := tc.policy, tc.nice
+	if tc.bg {
+		nice = min(startNice()+BackgroundNice, 19)
+	}
+	var p Priority
+	if tc.prio != "" {
+		if err := p.Set(tc.prio); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	switch {
+	case tc.viaApply:
 		// The parent (rtpctl up) runs batch: the child inherits it.
 		if err := SetScheduling(SchedBatch, Priority{}); err != nil {
 			t.Fatalf("SetScheduling(batch): %v", err)
 		}
-		ApplyScheduling(s, Priority{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	} else {
-		var p Priority
-		if prio != "" {
-			if err := p.Set(prio); err != nil {
-				t.Fatal(err)
-			}
+		if tc.apply != nil {
+			tc.apply.Apply("test", tc.sched, p, log)
+		} else {
+			ApplyScheduling(tc.sched, p, log)
 		}
-		if err := SetScheduling(s, p); err != nil {
-			t.Fatalf("SetScheduling(%s, %s): %v", s, prio, err)
+	default:
+		if err := SetScheduling(tc.sched, p); err != nil {
+			t.Fatalf("SetScheduling(%s, %s): %v", tc.sched, tc.prio, err)
 		}
 	}
 	check := func(when string) {

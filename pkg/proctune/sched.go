@@ -1,4 +1,4 @@
-package cli
+package proctune
 
 import (
 	"errors"
@@ -12,14 +12,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Scheduling is the thread scheduling policy of a daemon, rtpengine's
-// --scheduling: auto, default (or none), other, batch, idle, fifo or rr.
+// Scheduling is the thread scheduling policy of a process, rtpengine's
+// --scheduling: auto, default (or none), other, batch, idle, fifo or rr. It
+// is a flag.Value (cli.Common registers it).
 type Scheduling string
 
 // The values of --scheduling.
 const (
-	// SchedAuto is each daemon's own choice (AutoScheduling,
-	// DaemonScheduling).
+	// SchedAuto is each daemon's own choice (its Policy.Auto; AutoScheduling
+	// unless it says otherwise).
 	SchedAuto Scheduling = "auto"
 	// SchedDefault leaves the policy the process was started with.
 	SchedDefault Scheduling = "default"
@@ -53,6 +54,9 @@ func (s *Scheduling) String() string {
 	return string(*s)
 }
 
+// isAuto reports whether s is auto (or unset, which means auto).
+func isAuto(s Scheduling) bool { return s == "" || s == SchedAuto }
+
 // Set accepts rtpengine's names (none is default) and auto.
 func (s *Scheduling) Set(v string) error {
 	v = strings.ToLower(strings.TrimSpace(v))
@@ -69,7 +73,8 @@ func (s *Scheduling) Set(v string) error {
 
 // Priority is --priority: the nice value (-20..19) under other and batch,
 // the real-time priority (1..99) under fifo and rr. Unset, the nice value
-// the process was started with is kept, and fifo and rr use 1.
+// the process was started with is kept, and fifo and rr use 1. It is a
+// flag.Value (cli.Common registers it).
 type Priority struct {
 	Value int
 	IsSet bool
@@ -93,35 +98,16 @@ func (p *Priority) Set(v string) error {
 	return nil
 }
 
-// AutoScheduling is what --scheduling=auto means for the threads of the
-// background daemons and of rtpctl up: SCHED_BATCH. Their control work is a stream of
-// small messages passed between processes, and with wake-up preemption
-// every message switched to its receiver at once; as batch tasks they let
-// the sender run on until it blocks and then take what has queued in one
-// go (docs/performance.md). ng-ctl (DaemonScheduling) and rtp-fwd's media
-// loops (LoopScheduling) are the exceptions.
+// AutoScheduling is what --scheduling=auto means for the threads of a
+// process whose Policy does not say otherwise: SCHED_BATCH. The control
+// work of the daemons that follow a call set-up (and of rtpctl up) is a
+// stream of small messages passed between processes, and with wake-up
+// preemption every message switched to its receiver at once; as batch
+// tasks they let the sender run on until it blocks and then take what has
+// queued in one go (docs/performance.md). ng-ctl (its Policy.Auto is
+// SchedOther) and rtp-fwd's media loops (LoopScheduling) are the
+// exceptions.
 const AutoScheduling = SchedBatch
-
-// requestDaemons are the daemons that answer requests someone waits for
-// (a SIP proxy's ng requests): under --scheduling=auto they keep
-// SCHED_OTHER, see DaemonScheduling.
-var requestDaemons = map[string]bool{"ng-ctl": true}
-
-// DaemonScheduling is the policy daemon's threads get under --scheduling
-// s: s itself unless it is auto; under auto, SCHED_OTHER for ng-ctl and
-// AutoScheduling (SCHED_BATCH) for the others. ng-ctl's work starts with a
-// request a client waits for, and a woken SCHED_OTHER thread preempts a
-// batch task that is running: an offer then never waits out the slice of
-// a daemon that follows the call records. With one client, measured by
-// hand on the running node (chrt on ng-ctl's threads, 4 s runs, three
-// pairs, docs/performance.md): 2 619–3 404 cycles/s as batch, 3 340–4 082
-// as other; with eight clients no difference beyond the noise.
-func DaemonScheduling(daemon string, s Scheduling) Scheduling {
-	if (s == "" || s == SchedAuto) && requestDaemons[daemon] {
-		return SchedOther
-	}
-	return s
-}
 
 // LoopScheduling is the policy rtp-fwd's forwarding loop threads set for
 // themselves when rtp-fwd runs with --scheduling s: under auto,
@@ -129,30 +115,27 @@ func DaemonScheduling(daemon string, s Scheduling) Scheduling {
 // under any policy given explicitly, SchedDefault (nothing to change: the
 // loop threads have it already, as every thread of the process).
 func LoopScheduling(s Scheduling) Scheduling {
-	if s == "" || s == SchedAuto {
+	if isAuto(s) {
 		return SchedOther
 	}
 	return SchedDefault
 }
 
 // BackgroundNice is what --scheduling=auto adds, when --priority is not
-// given, to the nice value of the threads whose work is neither on the ng
-// request path nor on the media path: all of portd's, redis-sync's and
-// those of rtpctl up (the embedded bus), and rtp-fwd's control threads.
-// A call set-up then never waits for the CPU behind work it does not wait
-// for (following call records, handing sockets over, storing them): under
-// load the background daemons take the CPU ng-ctl leaves, in larger
-// batches. ng-ctl and rtp-fwd's forwarding loops keep the nice value they
-// were started with. Measured in docs/performance.md.
+// given, to the nice value of the threads of a process whose Policy says
+// Background: work that is neither on the ng request path nor on the media
+// path (portd, redis-sync, rtpctl up with the embedded bus, and rtp-fwd's
+// control threads). A call set-up then never waits for the CPU behind
+// work it does not wait for (following call records, handing sockets
+// over, storing them): under load the background daemons take the CPU
+// ng-ctl leaves, in larger batches. ng-ctl and rtp-fwd's forwarding loops
+// keep the nice value they were started with. Measured in
+// docs/performance.md.
 const BackgroundNice = 10
 
-// backgroundDaemons are the daemons whose threads run BackgroundNice
-// higher under --scheduling=auto.
-var backgroundDaemons = map[string]bool{"portd": true, "redis-sync": true, "rtp-fwd": true, "rtpctl-up": true}
-
 // startNice is the nice value of the thread that first called
-// ApplyScheduling or AutoPriority, before either changed it: the one the
-// process was started with.
+// ApplyScheduling or Policy.Priority, before either changed it: the one
+// the process was started with.
 var startNice = sync.OnceValue(func() int {
 	attr, err := unix.SchedGetAttr(0, 0)
 	if err != nil {
@@ -161,31 +144,15 @@ var startNice = sync.OnceValue(func() int {
 	return int(attr.Nice)
 })
 
-// AutoPriority is the priority daemon's threads get from ApplyScheduling
-// under --scheduling s and --priority p: p itself when set or when s is
-// not auto; under auto with p unset, BackgroundNice above the nice value
-// the process started with for a background daemon (rtp-fwd only when it
-// may bring its forwarding loops back to that value, see LoopPriority),
-// and unset (unchanged) for the others.
-func AutoPriority(daemon string, s Scheduling, p Priority) Priority {
-	if p.IsSet || (s != "" && s != SchedAuto) || !backgroundDaemons[daemon] {
-		return p
-	}
-	n := startNice()
-	if daemon == "rtp-fwd" && !mayLowerNiceTo(n) {
-		return p
-	}
-	return Priority{Value: min(n+BackgroundNice, 19), IsSet: true}
-}
-
 // LoopPriority is the priority rtp-fwd's forwarding loops set on their
 // threads under --scheduling s and --priority p: p when set or when s is
 // not auto; under auto, the nice value the process started with (its
-// other threads run AutoPriority's background value) when the process may
-// lower its threads' nice value back to it, else unset (the loops then
-// have it already: AutoPriority changed nothing).
+// other threads run the background value of a Policy with Background and
+// MediaLoops) when the process may lower its threads' nice value back to
+// it, else unset (the loops then have it already: Policy.Priority changed
+// nothing).
 func LoopPriority(s Scheduling, p Priority) Priority {
-	if p.IsSet || (s != "" && s != SchedAuto) {
+	if p.IsSet || !isAuto(s) {
 		return p
 	}
 	n := startNice()
@@ -213,9 +180,9 @@ func mayLowerNiceTo(n int) bool {
 
 // ApplyScheduling gives every thread of this process but those in skip
 // the policy (auto is AutoScheduling) and priority asked for (see
-// AutoPriority for what a daemon's auto means); threads the Go runtime
-// starts later inherit it from the thread that creates them. default
-// changes nothing. A refusal (fifo or rr without CAP_SYS_NICE, a lower
+// Policy.Scheduling and Policy.Priority for what auto means for a
+// daemon); threads the Go runtime starts later inherit it from the thread
+// that creates them. default changes nothing. A refusal (fifo or rr without CAP_SYS_NICE, a lower
 // nice value without the right) is logged and the daemon runs on.
 func ApplyScheduling(s Scheduling, prio Priority, log *slog.Logger, skip ...int) {
 	startNice()
@@ -247,7 +214,7 @@ func ApplyThreadPolicy(s Scheduling, prio Priority, log *slog.Logger) {
 // effective is the policy that --scheduling s sets (auto is
 // AutoScheduling), and false for default, which changes nothing.
 func effective(s Scheduling) (Scheduling, bool) {
-	if s == "" || s == SchedAuto {
+	if isAuto(s) {
 		return AutoScheduling, true
 	}
 	return s, s != SchedDefault

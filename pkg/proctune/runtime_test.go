@@ -1,4 +1,4 @@
-package cli
+package proctune
 
 import (
 	"math"
@@ -53,20 +53,21 @@ func TestTuneGC(t *testing.T) {
 	}
 }
 
-// TuneProcs gives control-plane daemons ControlPlaneProcs, leaves rtp-fwd
-// alone and keeps a GOMAXPROCS the environment sets.
+// TuneProcs gives a control-plane policy's Procs (ControlPlaneProcs),
+// leaves GOMAXPROCS alone for a policy without Procs (rtp-fwd's) and keeps
+// a GOMAXPROCS the environment sets.
 func TestTuneProcs(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		daemon string
+		policy Policy
 		env    string // GOMAXPROCS, unset if empty
 		start  int
 		want   int
 	}{
-		{name: "control plane", daemon: "ng-ctl", start: 2, want: ControlPlaneProcs},
-		{name: "bus host", daemon: "rtpctl-up", start: 2, want: ControlPlaneProcs},
-		{name: "data plane", daemon: "rtp-fwd", start: 2, want: 2},
-		{name: "GOMAXPROCS set", daemon: "portd", env: "2", start: 2, want: 2},
+		{name: "control plane", policy: requestPath, start: 2, want: ControlPlaneProcs},
+		{name: "background", policy: background, start: 2, want: ControlPlaneProcs},
+		{name: "data plane", policy: mediaLoops, start: 2, want: 2},
+		{name: "GOMAXPROCS set", policy: background, env: "2", start: 2, want: 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("GOMAXPROCS", tc.env)
@@ -77,7 +78,7 @@ func TestTuneProcs(t *testing.T) {
 			}
 			old := runtime.GOMAXPROCS(tc.start)
 			defer runtime.GOMAXPROCS(old)
-			TuneProcs(tc.daemon)
+			TuneProcs(tc.policy.Procs)
 			if got := runtime.GOMAXPROCS(0); got != tc.want {
 				t.Errorf("GOMAXPROCS %d, want %d", got, tc.want)
 			}
