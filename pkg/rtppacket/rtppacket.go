@@ -79,7 +79,9 @@ func (h RTP) Packet(payload []byte) []byte {
 // Read parses b as an RTP packet and returns its header and payload (a
 // slice of b, without padding). ok is false when b is not RTP as rtpkit
 // sends it: shorter than HeaderLen, not version 2, with a CSRC list or a
-// header extension, or with bad padding.
+// header extension, or with bad padding. It does not tell RTCP apart:
+// a sender report, say, reads as RTP with the marker bit and payload type
+// 72; where RTCP may arrive, ask [IsRTCP] first.
 //
 // Read does not allocate, whatever b holds, so a receive loop may call it
 // on every packet, including malformed ones from the network. That is why
