@@ -2,7 +2,6 @@ package fastpath
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"net"
 	"net/netip"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/rtpkit/rtpkit/pkg/rtppacket"
 	"github.com/rtpkit/rtpkit/pkg/testutil"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -304,11 +304,12 @@ func collect(c *net.UDPConn, src netip.AddrPort, n int, ssrc uint32, deadline ti
 			if err != nil {
 				return
 			}
-			if m < 12 || from.Port() != src.Port() || from.Addr().Unmap() != src.Addr() {
+			h, _, ok := rtppacket.Read(buf[:m])
+			if !ok || from.Port() != src.Port() || from.Addr().Unmap() != src.Addr() {
 				col.bad.Add(1)
 				continue
 			}
-			seq := int(binary.BigEndian.Uint16(buf[2:]))
+			seq := int(h.Seq)
 			if seq < 1 || seq > n || seen[seq] || !bytes.Equal(buf[:m], rtp(uint16(seq), ssrc)) {
 				col.bad.Add(1)
 				continue

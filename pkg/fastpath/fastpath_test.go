@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/rtpkit/rtpkit/pkg/rtppacket"
 	"github.com/rtpkit/rtpkit/pkg/testutil"
 	"golang.org/x/sys/unix"
 )
@@ -206,17 +207,14 @@ func (bd *bed) attach(t *testing.T, fp *FastPath, ifindex int) {
 	}
 }
 
-// rtp returns an RTP packet with a 160-byte payload (172 bytes).
+// rtp returns an RTP packet built with rtppacket, with a 160-byte payload
+// that depends on seq (172 bytes).
 func rtp(seq uint16, ssrc uint32) []byte {
-	p := make([]byte, 172)
-	p[0], p[1] = 0x80, 0
-	binary.BigEndian.PutUint16(p[2:], seq)
-	binary.BigEndian.PutUint32(p[4:], uint32(seq)*160)
-	binary.BigEndian.PutUint32(p[8:], ssrc)
-	for i := 12; i < len(p); i++ {
-		p[i] = byte(int(seq) + i)
+	pay := make([]byte, 160)
+	for i := range pay {
+		pay[i] = byte(int(seq) + rtppacket.HeaderLen + i)
 	}
-	return p
+	return rtppacket.RTP{Seq: seq, Timestamp: uint32(seq) * 160, SSRC: ssrc}.Packet(pay)
 }
 
 // expect reads one datagram from c and checks its payload and source.
@@ -385,7 +383,7 @@ func TestForwardInNamespaces(t *testing.T) {
 		}
 		defer fp.Put(local, entry)
 		c0, _ := fp.Counters(local)
-		sr := []byte{0x80, 201, 0, 1, 0x11, 0x22, 0x33, 0x44} // an empty receiver report: 8 bytes
+		sr := rtppacket.ReceiverReport(0x11223344) // an empty receiver report: 8 bytes
 		send(t, aSock, local, sr)
 		expect(t, localSock, sr, callerA)
 		p := next() // RTP still goes through the kernel

@@ -2,7 +2,6 @@ package fwd
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"net"
 	"net/netip"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rtpkit/rtpkit/pkg/rtppacket"
 )
 
 // proxySock returns a bound, non-blocking UDP socket on 127.0.0.1 as a raw
@@ -48,25 +49,16 @@ func addrOf(c *net.UDPConn) netip.AddrPort {
 	return c.LocalAddr().(*net.UDPAddr).AddrPort()
 }
 
-// rtpPacket builds an RTP packet: version 2, payload type 0, no CSRCs.
+// rtpPacket builds an RTP packet with rtppacket: version 2, payload type 0,
+// timestamp seq×160, no CSRCs.
 func rtpPacket(seq uint16, ssrc uint32, payload []byte) []byte {
-	p := make([]byte, 12, 12+len(payload))
-	p[0] = 0x80
-	p[1] = 0
-	binary.BigEndian.PutUint16(p[2:], seq)
-	binary.BigEndian.PutUint32(p[4:], uint32(seq)*160)
-	binary.BigEndian.PutUint32(p[8:], ssrc)
-	return append(p, payload...)
+	return rtppacket.RTP{Seq: seq, Timestamp: uint32(seq) * 160, SSRC: ssrc}.Packet(payload)
 }
 
-// rtcpPacket builds an empty RTCP receiver report (packet type 201).
+// rtcpPacket builds an empty RTCP receiver report (packet type 201, 8
+// bytes) with rtppacket.
 func rtcpPacket(ssrc uint32) []byte {
-	p := make([]byte, 8)
-	p[0] = 0x80
-	p[1] = 201
-	binary.BigEndian.PutUint16(p[2:], 1)
-	binary.BigEndian.PutUint32(p[4:], ssrc)
-	return p
+	return rtppacket.ReceiverReport(ssrc)
 }
 
 func send(t testing.TB, c *net.UDPConn, to netip.AddrPort, p []byte) {

@@ -216,6 +216,13 @@ func (l *loop) drain(err error) {
 }
 
 // serve receives up to batch packets from s's socket and forwards them.
+//
+// It reads the few header bytes it needs itself (the version and the SSRC
+// of RTP, the second byte of muxed RTCP) rather than through pion/rtp, as
+// rtpkit's tests and load tools do (pkg/rtppacket): this runs on every
+// packet, must not allocate, and gets untrusted input, on which pion's
+// parser would allocate an error for a malformed header; it also parses
+// the whole header (CSRCs, extensions) where two bytes and a word will do.
 func (l *loop) serve(s *stream) {
 	n, errno := recvmmsg(s.cfg.FD, l.rh[:l.batch])
 	if errno != 0 || n <= 0 {

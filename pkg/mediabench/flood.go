@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rtpkit/rtpkit/pkg/ngclient"
+	"github.com/rtpkit/rtpkit/pkg/rtppacket"
 )
 
 // flood is one extra call whose A→B stream is sent far above a normal
@@ -57,8 +58,7 @@ func (f *flood) start() {
 	f.wg.Add(2)
 	go func() {
 		defer f.wg.Done()
-		buf := make([]byte, 12+160)
-		buf[0] = 0x80
+		buf := make([]byte, rtppacket.HeaderLen+160)
 		perMs := max(1, f.pps/1000)
 		tick := time.NewTicker(time.Millisecond)
 		defer tick.Stop()
@@ -70,7 +70,8 @@ func (f *flood) start() {
 			}
 			for range perMs {
 				f.a.seq++
-				buf[2], buf[3] = byte(f.a.seq>>8), byte(f.a.seq)
+				h := rtppacket.RTP{Seq: f.a.seq, Timestamp: uint32(f.a.seq) * 160, SSRC: f.a.ssrc}
+				_ = h.WriteHeader(buf) // cannot fail: buf is longer than a header
 				if err := sendRaw(f.a, buf); err == nil {
 					f.sent.Add(1)
 				}

@@ -1,11 +1,14 @@
 package mediabench
 
 import (
+	"encoding/binary"
 	"os"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rtpkit/rtpkit/pkg/rtppacket"
 )
 
 func TestParseStat(t *testing.T) {
@@ -98,5 +101,52 @@ func TestNoAllocsPerPacket(t *testing.T) {
 	}
 	if cnt.sent[0].Load() != cnt.received[0].Load() {
 		t.Errorf("A to B: sent %d received %d", cnt.sent[0].Load(), cnt.received[0].Load())
+	}
+}
+
+// TestClassify: the receiver counts only this run's packets and allocates
+// nothing for anything else that arrives, malformed RTP included (the
+// malformed cases are a good packet with header bits flipped on purpose).
+func TestClassify(t *testing.T) {
+	r := &receiver{tag: 42}
+	pay := make([]byte, 160)
+	binary.BigEndian.PutUint32(pay[payTag:], 42)
+	pay[payPhase] = phaseMeasure
+	binary.BigEndian.PutUint64(pay[paySendTime:], 12345)
+	good := rtppacket.RTP{Seq: 7, Timestamp: 1120, SSRC: 9}.Packet(pay)
+	flip := func(bits byte) []byte {
+		b := append([]byte(nil), good...)
+		b[0] ^= bits
+		return b
+	}
+	otherRun := append([]byte(nil), good...)
+	otherRun[rtppacket.HeaderLen+payTag]++
+	tests := []struct {
+		name string
+		pkt  []byte
+		ok   bool
+	}{
+		{"this run's packet", good, true},
+		{"another run's packet", otherRun, false},
+		{"short payload", good[:rtppacket.HeaderLen+minPayload-1], false},
+		{"header only", good[:rtppacket.HeaderLen], false},
+		{"shorter than a header", good[:5], false},
+		{"empty", nil, false},
+		{"version 1", flip(0xc0), false},
+		{"15 CSRCs", flip(0x0f), false},
+		{"extension", flip(0x10), false},
+		{"padding", flip(0x20), false}, // the last byte (0) is not a padding length
+		{"receiver report", rtppacket.ReceiverReport(1), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			phase, sent, ok := r.classify(tt.pkt)
+			if ok != tt.ok || (ok && (phase != phaseMeasure || sent != 12345)) {
+				t.Fatalf("classify: phase %d, sent %d, %v; want ok %v", phase, sent, ok, tt.ok)
+			}
+			if a := testing.AllocsPerRun(100, func() { r.classify(tt.pkt) }); a != 0 {
+				t.Errorf("%v allocations", a)
+			}
+		})
 	}
 }

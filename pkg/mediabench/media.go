@@ -11,16 +11,19 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rtpkit/rtpkit/pkg/rtppacket"
 )
 
-// Packet layout: a 12-byte RTP header, then in the payload a run tag
-// (4 bytes), the phase (1 byte), 3 bytes of padding and the send time in
-// nanoseconds since the run's base time (8 bytes); the rest is zeros.
+// Packet layout: an RTP header written by rtppacket (PT 0, no CSRC, no
+// extension), then in the payload a run tag (4 bytes), the phase (1 byte),
+// 3 bytes of padding and the send time in nanoseconds since the run's base
+// time (8 bytes); the rest is zeros. The pay* offsets are within the
+// payload.
 const (
-	rtpHeader   = 12
-	offTag      = rtpHeader
-	offPhase    = rtpHeader + 4
-	offSendTime = rtpHeader + 8
+	payTag      = 0
+	payPhase    = 4
+	paySendTime = 8
 	minPayload  = 16
 
 	phaseWarmup  = 1
@@ -65,14 +68,17 @@ func (s *socket) setDest(port int) {
 }
 
 // sendOne writes one RTP packet, stamped now, from s to its proxy port.
-// buf is the packet buffer, reused between calls.
+// buf is the packet buffer, reused between calls; its payload already
+// holds the run tag.
 func (s *socket) sendOne(buf []byte, phase byte, now int64) error {
 	s.seq++
-	binary.BigEndian.PutUint16(buf[2:], s.seq)
-	binary.BigEndian.PutUint32(buf[4:], uint32(s.seq)*160)
-	binary.BigEndian.PutUint32(buf[8:], s.ssrc)
-	buf[offPhase] = phase
-	binary.BigEndian.PutUint64(buf[offSendTime:], uint64(now))
+	h := rtppacket.RTP{Seq: s.seq, Timestamp: uint32(s.seq) * 160, SSRC: s.ssrc}
+	if err := h.WriteHeader(buf); err != nil {
+		return err
+	}
+	pay := buf[rtppacket.HeaderLen:]
+	pay[payPhase] = phase
+	binary.BigEndian.PutUint64(pay[paySendTime:], uint64(now))
 	_, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(s.fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)),
 		0, uintptr(unsafe.Pointer(&s.dst)), unix.SizeofSockaddrInet4)
 	if e != 0 {
@@ -181,14 +187,14 @@ func (r *receiver) drain(i int) {
 		now := int64(time.Since(r.base))
 		var measured, warm uint64
 		for k := 0; k < int(n); k++ {
-			b := r.bufs[k][:r.msgs[k].Len]
-			if len(b) < offSendTime+8 || binary.BigEndian.Uint32(b[offTag:]) != r.tag {
+			phase, sent, ok := r.classify(r.bufs[k][:r.msgs[k].Len])
+			if !ok {
 				continue
 			}
-			switch b[offPhase] {
+			switch phase {
 			case phaseMeasure:
 				measured++
-				r.lat.add(now - int64(binary.BigEndian.Uint64(b[offSendTime:])))
+				r.lat.add(now - sent)
 			case phaseWarmup:
 				warm++
 			}
@@ -203,6 +209,19 @@ func (r *receiver) drain(i int) {
 			return
 		}
 	}
+}
+
+// classify reads one received packet: its phase and send time, or ok
+// false when it is not a packet of this run. Whatever the proxy under test
+// relays reaches it, malformed packets included, and it allocates for none
+// of them: rtppacket.Read turns away, with a check of the first byte, the
+// packets on which pion's parser would build an error with fmt.Errorf.
+func (r *receiver) classify(b []byte) (phase byte, sent int64, ok bool) {
+	_, pay, ok := rtppacket.Read(b)
+	if !ok || len(pay) < minPayload || binary.BigEndian.Uint32(pay[payTag:]) != r.tag {
+		return 0, 0, false
+	}
+	return pay[payPhase], int64(binary.BigEndian.Uint64(pay[paySendTime:])), true
 }
 
 // close stops the loop and closes the epoll fd; it may be called again.
@@ -224,9 +243,8 @@ type sender struct {
 }
 
 func newSender(socks []*socket, payload int, tag uint32, base time.Time, cnt *counters) *sender {
-	buf := make([]byte, rtpHeader+payload)
-	buf[0] = 0x80 // version 2
-	binary.BigEndian.PutUint32(buf[offTag:], tag)
+	buf := make([]byte, rtppacket.HeaderLen+payload)
+	binary.BigEndian.PutUint32(buf[rtppacket.HeaderLen+payTag:], tag)
 	return &sender{socks: socks, buf: buf, base: base, cnt: cnt}
 }
 

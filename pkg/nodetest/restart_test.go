@@ -2,7 +2,6 @@ package nodetest
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 	"github.com/rtpkit/rtpkit/pkg/bus"
 	"github.com/rtpkit/rtpkit/pkg/ngclient"
 	"github.com/rtpkit/rtpkit/pkg/rediscalls"
+	"github.com/rtpkit/rtpkit/pkg/rtppacket"
 	"github.com/rtpkit/rtpkit/pkg/testutil"
 )
 
@@ -336,18 +336,17 @@ func listenUDP(t *testing.T) *net.UDPConn {
 // relay sends one packet on f until it arrives.
 func relay(t *testing.T, f *testutil.RTPFlow, seq uint16) {
 	t.Helper()
-	pkt := make([]byte, 172)
-	pkt[0] = 0x80
-	binary.BigEndian.PutUint16(pkt[2:4], seq)
-	binary.BigEndian.PutUint32(pkt[8:12], 0xfeed)
+	pkt := rtppacket.RTP{Seq: seq, Timestamp: uint32(seq) * 160, SSRC: 0xfeed}.Packet(make([]byte, 160))
 	buf := make([]byte, 2048)
 	for attempt := 0; attempt < 50; attempt++ {
 		if _, err := f.Src.WriteToUDP(pkt, f.To); err != nil {
 			t.Fatal(err)
 		}
 		_ = f.Dst.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-		if n, _, err := f.Dst.ReadFromUDP(buf); err == nil && n == len(pkt) && binary.BigEndian.Uint16(buf[2:4]) == seq {
-			return
+		if n, _, err := f.Dst.ReadFromUDP(buf); err == nil && n == len(pkt) {
+			if h, _, ok := rtppacket.Read(buf[:n]); ok && h.Seq == seq {
+				return
+			}
 		}
 	}
 	t.Fatalf("%s: packet %d not forwarded", f.Name, seq)

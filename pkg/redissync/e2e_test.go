@@ -25,6 +25,7 @@ import (
 	"github.com/rtpkit/rtpkit/pkg/ngclient"
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
 	"github.com/rtpkit/rtpkit/pkg/rediscalls"
+	"github.com/rtpkit/rtpkit/pkg/rtppacket"
 	"github.com/rtpkit/rtpkit/pkg/testutil"
 )
 
@@ -523,15 +524,15 @@ func startMedia(t *testing.T, ctx context.Context, tb *testutil.Testbed, n *node
 				defer m.wg.Done()
 				tick := time.NewTicker(20 * time.Millisecond)
 				defer tick.Stop()
-				pkt := make([]byte, 172)
-				pkt[0] = 0x80
-				for seq := 0; ; seq++ {
+				pkt := make([]byte, rtppacket.HeaderLen+160)
+				for seq := uint16(0); ; seq++ {
 					select {
 					case <-mctx.Done():
 						return
 					case <-tick.C:
 					}
-					pkt[2], pkt[3] = byte(seq>>8), byte(seq)
+					h := rtppacket.RTP{Seq: seq, Timestamp: uint32(seq) * 160}
+					_ = h.WriteHeader(pkt) // cannot fail: pkt is longer than a header
 					if _, err := d.src.WriteToUDP(pkt, to); err == nil {
 						f.sent++
 					}

@@ -18,6 +18,7 @@ import (
 	"github.com/rtpkit/rtpkit/pkg/bencode"
 	"github.com/rtpkit/rtpkit/pkg/fastpath"
 	"github.com/rtpkit/rtpkit/pkg/ngclient"
+	"github.com/rtpkit/rtpkit/pkg/rtppacket"
 	"github.com/rtpkit/rtpkit/pkg/testutil"
 )
 
@@ -257,7 +258,7 @@ func silent(t *testing.T, rcv *net.UDPConn, ssrc uint32, d time.Duration, what s
 		if err != nil {
 			return
 		}
-		if k >= 12 && uint32(buf[8])<<24|uint32(buf[9])<<16|uint32(buf[10])<<8|uint32(buf[11]) == ssrc {
+		if h, _, ok := rtppacket.Read(buf[:k]); ok && h.SSRC == ssrc {
 			t.Fatalf("%s: a packet of SSRC %#x arrived", what, ssrc)
 		}
 	}

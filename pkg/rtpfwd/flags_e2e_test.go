@@ -3,12 +3,12 @@ package rtpfwd_test
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"net"
 	"regexp"
 	"testing"
 	"time"
 
+	"github.com/rtpkit/rtpkit/pkg/rtppacket"
 	"github.com/rtpkit/rtpkit/pkg/testutil"
 )
 
@@ -243,18 +243,12 @@ func listenPair(t *testing.T) (rtp, rtcp *net.UDPConn) {
 	return nil, nil
 }
 
-// rtcpRR is a minimal RTCP receiver report (RFC 3550 §6.4.2, 32 bytes): V=2,
-// RC=1, PT=201, length 7, the sender's SSRC and one report block whose
+// rtcpRR is a minimal RTCP receiver report (RFC 3550 §6.4.2, 32 bytes),
+// built with rtppacket: the sender's SSRC and one report block whose
 // extended highest sequence number is seq.
 func rtcpRR(ssrc uint32, seq uint16) []byte {
-	b := make([]byte, 32)
-	b[0], b[1], b[3] = 0x81, 201, 7
-	binary.BigEndian.PutUint32(b[4:], ssrc)
-	binary.BigEndian.PutUint32(b[8:], ^ssrc) // the reported source
-	b[12] = 0x10                             // fraction lost
-	binary.BigEndian.PutUint32(b[16:], uint32(seq))
-	binary.BigEndian.PutUint32(b[20:], 0x12345678) // jitter
-	return b
+	return rtppacket.ReceiverReport(ssrc, rtppacket.Report{
+		SSRC: ^ssrc, FractionLost: 0x10, LastSequenceNumber: uint32(seq), Jitter: 0x12345678})
 }
 
 // deliver sends pkt from src to dst until it arrives unchanged at rcv (at
@@ -301,7 +295,8 @@ func never(t *testing.T, rcv *net.UDPConn, match func([]byte) bool, what string)
 // isRTP matches RTP packets with the given SSRC and sequence number.
 func isRTP(ssrc uint32, seq uint16) func([]byte) bool {
 	return func(p []byte) bool {
-		return len(p) >= 12 && p[0]>>6 == 2 && binary.BigEndian.Uint16(p[2:]) == seq && binary.BigEndian.Uint32(p[8:]) == ssrc
+		h, _, ok := rtppacket.Read(p)
+		return ok && h.Seq == seq && h.SSRC == ssrc
 	}
 }
 

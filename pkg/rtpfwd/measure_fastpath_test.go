@@ -25,6 +25,7 @@ import (
 	"github.com/rtpkit/rtpkit/pkg/fastpath"
 	"github.com/rtpkit/rtpkit/pkg/mediabench"
 	"github.com/rtpkit/rtpkit/pkg/ngclient"
+	"github.com/rtpkit/rtpkit/pkg/rtppacket"
 	"github.com/rtpkit/rtpkit/pkg/testutil"
 	xipv4 "golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
@@ -702,19 +703,19 @@ type fpmDir struct {
 }
 
 // fpmPacket writes packet k of direction d into b (fpmPktLen bytes): an
-// RTP header (PT 0, sequence k/calls, timestamp seq×160, SSRC d<<31 | call),
-// the run's tag, the send time, and a filler that depends on all of them.
+// RTP header written by rtppacket (PT 0, sequence k/calls, timestamp
+// seq×160, SSRC d<<31 | call), then in the payload the run's tag, the send
+// time, and a filler that depends on all of them.
 func (l *fpmLoad) fpmPacket(b []byte, d, k int, at int64) {
 	call, seq := k%l.calls, uint16(k/l.calls)
-	b[0], b[1] = 0x80, 0
-	binary.BigEndian.PutUint16(b[2:], seq)
-	binary.BigEndian.PutUint32(b[4:], uint32(seq)*160)
-	binary.BigEndian.PutUint32(b[8:], uint32(d)<<31|uint32(call))
-	binary.BigEndian.PutUint32(b[12:], l.tag)
-	binary.BigEndian.PutUint64(b[16:], uint64(at))
+	h := rtppacket.RTP{Seq: seq, Timestamp: uint32(seq) * 160, SSRC: uint32(d)<<31 | uint32(call)}
+	_ = h.WriteHeader(b) // cannot fail: b is longer than a header
+	pay := b[rtppacket.HeaderLen:]
+	binary.BigEndian.PutUint32(pay[0:], l.tag)
+	binary.BigEndian.PutUint64(pay[4:], uint64(at))
 	x := byte(call*7) ^ byte(seq*13) ^ byte(l.tag)
-	for j := 24; j < fpmPktLen; j++ {
-		b[j] = x + byte(j)
+	for j := 12; j < len(pay); j++ {
+		pay[j] = x + byte(rtppacket.HeaderLen+j)
 	}
 }
 
@@ -875,17 +876,18 @@ func (l *fpmLoad) receive(d int, dir *fpmDir, stop *atomic.Bool, start <-chan st
 		var got int64
 		for _, m := range msgs[:n] {
 			b := m.Buffers[0][:m.N]
-			if len(b) >= 16 && binary.BigEndian.Uint32(b[12:]) != l.tag {
+			h, pay, ok := rtppacket.Read(b)
+			if ok && len(pay) >= 4 && binary.BigEndian.Uint32(pay) != l.tag {
 				dir.stale++
 				continue
 			}
-			if len(b) != fpmPktLen {
+			if !ok || len(b) != fpmPktLen {
 				dir.bad++
 				continue
 			}
-			ssrc := binary.BigEndian.Uint32(b[8:])
+			ssrc := h.SSRC
 			call := int(ssrc &^ (1 << 31))
-			k := int(binary.BigEndian.Uint16(b[2:]))*l.calls + call
+			k := int(h.Seq)*l.calls + call
 			if int(ssrc>>31) != d || call >= l.calls || k >= len(dir.seen) {
 				dir.bad++
 				continue

@@ -12,6 +12,7 @@ import (
 	"github.com/rtpkit/rtpkit/pkg/fwd"
 	"github.com/rtpkit/rtpkit/pkg/handoff"
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
+	"github.com/rtpkit/rtpkit/pkg/rtppacket"
 )
 
 // udpSocket opens a non-blocking UDP socket on 127.0.0.1 (as portd hands
@@ -86,7 +87,7 @@ func TestLearnedEndpointIsTheDestination(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatalf("the worker did not learn %s: %+v", learnedHere, endpointA())
 			}
-			_, _ = c.Write([]byte{0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1})
+			_, _ = c.Write(rtppacket.RTP{Seq: 1, SSRC: 1}.Packet(nil))
 			time.Sleep(10 * time.Millisecond)
 		}
 	}

@@ -1,23 +1,19 @@
 package testutil
 
 import (
-	"encoding/binary"
 	"net"
 	"net/netip"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/rtpkit/rtpkit/pkg/rtppacket"
 )
 
-// RTPPacket builds an RTP packet: version 2, payload type 0, timestamp
-// seq×160, the given SSRC and payload.
+// RTPPacket builds an RTP packet with [rtppacket]: version 2, payload type
+// 0, timestamp seq×160, the given SSRC and payload.
 func RTPPacket(ssrc uint32, seq uint16, payload string) []byte {
-	b := make([]byte, 12, 12+len(payload))
-	b[0] = 0x80
-	binary.BigEndian.PutUint16(b[2:], seq)
-	binary.BigEndian.PutUint32(b[4:], uint32(seq)*160)
-	binary.BigEndian.PutUint32(b[8:], ssrc)
-	return append(b, payload...)
+	return rtppacket.RTP{Seq: seq, Timestamp: uint32(seq) * 160, SSRC: ssrc}.Packet([]byte(payload))
 }
 
 // ListenUDP is a UDP socket on 127.0.0.1 with a port the kernel picks,

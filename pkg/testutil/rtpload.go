@@ -2,12 +2,13 @@ package testutil
 
 import (
 	"context"
-	"encoding/binary"
 	"maps"
 	"net"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/rtpkit/rtpkit/pkg/rtppacket"
 )
 
 // RTPFlow is one direction of one call in an [RTPLoad]: packets go from
@@ -74,12 +75,13 @@ func (l *RTPLoad) Start(interval time.Duration) {
 					}
 					continue
 				}
-				if n < 12 || binary.BigEndian.Uint32(buf[8:12]) != uint32(i) {
+				h, _, ok := rtppacket.Read(buf[:n])
+				if !ok || h.SSRC != uint32(i) {
 					continue
 				}
 				now := time.Now()
 				f.mu.Lock()
-				f.arrived[binary.BigEndian.Uint16(buf[2:4])] = now
+				f.arrived[h.Seq] = now
 				f.mu.Unlock()
 			}
 		}()
@@ -89,8 +91,7 @@ func (l *RTPLoad) Start(interval time.Duration) {
 		defer l.wg.Done()
 		tick := time.NewTicker(interval)
 		defer tick.Stop()
-		pkt := make([]byte, 172)
-		pkt[0] = 0x80
+		pkt := make([]byte, rtppacket.HeaderLen+160)
 		for {
 			select {
 			case <-ctx.Done():
@@ -102,9 +103,8 @@ func (l *RTPLoad) Start(interval time.Duration) {
 				seq := uint16(len(f.sent))
 				f.sent = append(f.sent, time.Now())
 				f.mu.Unlock()
-				binary.BigEndian.PutUint16(pkt[2:4], seq)
-				binary.BigEndian.PutUint32(pkt[4:8], uint32(seq)*160)
-				binary.BigEndian.PutUint32(pkt[8:12], uint32(i))
+				h := rtppacket.RTP{Seq: seq, Timestamp: uint32(seq) * 160, SSRC: uint32(i)}
+				_ = h.WriteHeader(pkt) // cannot fail: pkt is longer than a header
 				_, _ = f.Src.WriteToUDP(pkt, f.To)
 			}
 		}
