@@ -1,5 +1,10 @@
 package calls
 
+import (
+	"errors"
+	"strings"
+)
+
 // Reasoned is an error whose text is what rtpengine answers in
 // error-reason (clients match these strings, capitals included).
 type Reasoned struct{ reason string }
@@ -30,3 +35,13 @@ type LoadLimitError struct{ Message string }
 
 // Error returns the message.
 func (e *LoadLimitError) Error() string { return e.Message }
+
+// Reason is the error-reason text of err for an ng reply: rtpengine's
+// string for the errors clients match, the error's own text otherwise.
+func Reason(err error) string {
+	var r *Reasoned
+	if errors.As(err, &r) {
+		return r.reason
+	}
+	return strings.TrimSpace(err.Error())
+}

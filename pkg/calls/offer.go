@@ -2,11 +2,8 @@ package calls
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/rtpkit/rtpkit/pkg/api/portdapi"
@@ -109,6 +106,16 @@ func droppedPairs(before, after *call) []portdapi.Pair {
 	return out
 }
 
+// exchange is one offer or answer being applied to a call: the request,
+// which of the two it is, the parties that send and receive it, and the
+// pairs taken from portd for it so far (given back if it fails).
+type exchange struct {
+	req              *Request
+	offer            bool
+	sender, receiver *leg
+	taken            *[]portdapi.Pair
+}
+
 // process applies one offer or answer to the call and renders the SDP.
 func (e *Engine) process(ctx context.Context, c *call, sess *sdp.Session, req *Request, offer bool, taken *[]portdapi.Pair) ([]byte, error) {
 	now := e.now()
@@ -116,201 +123,17 @@ func (e *Engine) process(ctx context.Context, c *call, sess *sdp.Session, req *R
 	if err != nil {
 		return nil, err
 	}
-	if req.Label != "" {
-		sender.label = req.Label
-	}
-	if req.SetLabel != "" {
-		receiver.label = req.SetLabel
-	}
-	if len(req.Direction) > 0 && req.Direction[0] != "" {
-		sender.iface = e.interfaceName(req.Direction[0])
-	}
-	if len(req.Direction) > 1 && req.Direction[1] != "" {
-		receiver.iface = e.interfaceName(req.Direction[1])
-	}
-
-	medias := sess.Media()
-	plan := sdp.Plan{
-		ReplaceOrigin:            req.Replace["origin"],
-		ReplaceSessionConnection: req.Replace["session-connection"],
-		ReplaceZeroAddress:       req.Replace["zero-address"],
-		OriginalSendrecv:         req.flag("original-sendrecv"),
-	}
-	if req.flag("loop-protect") {
-		plan.LoopProtect = e.cfg.InstanceID
-	}
-	for i, m := range medias {
-		addr, ok := m.Connection()
-		if !ok {
-			return nil, ErrIncompleteSDP
-		}
-		addr = addr.Unmap()
-		if req.flag("SIP-source-address") || req.flag("sip-source-address") {
-			if !req.ReceivedFrom.IsValid() {
-				return nil, ErrIncompleteSDP
-			}
-			if !addr.IsUnspecified() {
-				addr = req.ReceivedFrom
-			}
-		}
-		var pts []sdp.PayloadType
-		if m.IsRTP() {
-			if pts, err = m.PayloadTypes(); err != nil {
-				return nil, ErrIncompleteSDP
-			}
-			pts = uniquePTs(pts)
-		}
-		// The sender's family follows its own SDP; the receiver's is sticky.
-		sender.family = familyOf(addr)
-		switch {
-		case req.AddressFamily != 0:
-			receiver.family = req.AddressFamily
-		case receiver.family == 0:
-			receiver.family = sender.family
-		}
-
-		sm := sender.mediaAt(i+1, m.Type())
-		rm := receiver.mediaAt(i+1, m.Type())
-		endpoint := netip.AddrPortFrom(addr, uint16(m.Port()))
-		rtcpEndpoint := netip.AddrPortFrom(addr, uint16(m.Port()+1))
-		sm.rtcpMux = m.RTCPMux()
-		// a=rtcp counts only when the m= line has one port; on the RTP port
-		// it means rtcp-mux (reference §3.2).
-		if p, a, ok := m.RTCP(); ok && m.NumPorts() == 1 {
-			if !a.IsValid() {
-				a = addr
-			}
-			rtcpEndpoint = netip.AddrPortFrom(a.Unmap(), uint16(p))
-			if p == m.Port() {
-				sm.rtcpMux = true
-			}
-		}
-		if offer {
-			// rtcp-mux towards the offerer (reference §2.3; rtpengine's
-			// __rtcp_mux_logic): reject refuses it; demux and accept accept
-			// it, whatever the answerer does; otherwise the answer decides.
-			if req.RTCPMux["reject"] {
-				sm.rtcpMux = false
-			}
-			sm.rtcpMuxAccepted = m.IsRTP() && sm.rtcpMux && (req.RTCPMux["demux"] || req.RTCPMux["accept"])
-			rm.rtcpMuxAccepted = false
-		}
-		// What an earlier owner learned holds until the party signals
-		// another endpoint.
-		if endpoint != sm.signalled {
-			sm.learned = netip.AddrPort{}
-		}
-		if rtcpEndpoint != sm.rtcp {
-			sm.rtcpLearned = netip.AddrPort{}
-		}
-		sm.signalled, sm.rtcp = endpoint, rtcpEndpoint
-		sm.proto = m.Proto()
-		sm.pts = storePTs(pts)
-		sm.flags = sm.flags[:0]
-		for _, f := range latchFlags {
-			if req.flag(f) {
-				sm.flags = append(sm.flags, f)
-			}
-		}
-		dir := m.SenderDirection()
-		if m.ZeroAddress() {
-			dir = dropReceive(dir)
-		}
-		sm.direction = string(dir)
-		if p := m.Ptime(); p > 0 {
-			sm.ptime, rm.ptime = p, p
-		}
-		if offer {
-			sm.mid = m.Mid()
-			rm.mid = m.Mid()
-		}
-		if rm.typ == "" {
-			rm.typ = m.Type()
-		}
-
-		rejected := m.Port() == 0
-		if rejected {
-			rm.local = portdapi.Pair{}
-			rm.key = netip.AddrPort{}
-		} else {
-			// Our sockets for the receiver, chosen for the sender's endpoint.
-			rSingle := offer && req.RTCPMux["require"] && m.IsRTP()
-			if !rm.local.RTP.IsValid() || (rm.key.IsValid() && !sameEndpoint(rm.key, endpoint) && !req.flag("port-latching")) {
-				p, err := e.take(ctx, receiver.iface, receiver.family, rSingle, taken)
-				if err != nil {
-					return nil, err
-				}
-				rm.local = p
-			}
-			rm.key = endpoint
-			// Our sockets for the sender, advertised to it in the reply to come.
-			if !sm.local.RTP.IsValid() {
-				sSingle := offer && sm.rtcpMuxAccepted
-				p, err := e.take(ctx, sender.iface, sender.family, sSingle, taken)
-				if err != nil {
-					return nil, err
-				}
-				sm.local = p
-			}
-		}
-
-		mp := sdp.MediaPlan{Direction: dir, Ptime: rm.ptime, Mid: rm.mid}
-		if rm.local.RTP.IsValid() {
-			mp.Port = int(rm.local.RTP.Port())
-			mp.Addr = rm.local.Advertised
-			if !mp.Addr.IsValid() {
-				mp.Addr = rm.local.RTP.Addr()
-			}
-		} else {
-			mp.Addr = e.interfaceAddr(receiver, receiver.family)
-		}
-		if req.MediaAddress.IsValid() {
-			mp.Addr = req.MediaAddress
-		}
-		// Protocol: an offer passes the sender's (or the requested one) on; an
-		// answer gives the offerer back what it offered, unless "accept".
-		switch {
-		case offer && req.TransportProtocol != "" && req.TransportProtocol != "accept":
-			mp.Proto = req.TransportProtocol
-		case !offer && req.TransportProtocol != "accept" && rm.proto != "":
-			mp.Proto = rm.proto
-		}
-		if offer {
-			rm.proto = mp.Proto
-			if rm.proto == "" {
-				rm.proto = m.Proto()
-			}
-		}
-		if m.IsRTP() {
-			mp.Codecs = pts
-			if !offer && len(rm.pts) > 0 {
-				mp.Codecs = slices.DeleteFunc(slices.Clone(pts), func(p sdp.PayloadType) bool {
-					return !slices.ContainsFunc(rm.pts, func(o nodestate.PayloadType) bool { return int(o.PT) == p.PT })
-				})
-			}
-			if !offer {
-				// The offerer muxes if it offered mux and the answerer
-				// accepted it, or the offer accepted it already (demux,
-				// accept). An offerer that did not offer mux never muxes,
-				// even if the answerer does (rtpengine: RTCP_MUX_OVERRIDE).
-				rm.rtcpMux = rm.rtcpMux && (rm.rtcpMuxAccepted || sm.rtcpMux)
-			}
-			if mp.Port != 0 {
-				e.rtcpPlan(&mp, req, offer, m, rm)
-			}
-		}
-		if rejected {
-			mp.Port = 0
+	x := &exchange{req: req, offer: offer, sender: sender, receiver: receiver, taken: taken}
+	e.partyOptions(x)
+	plan := e.sessionPlan(req)
+	for i, m := range sess.Media() {
+		mp, err := e.processMedia(ctx, x, i, m)
+		if err != nil {
+			return nil, err
 		}
 		plan.Media = append(plan.Media, mp)
 	}
-	// The session c= and o= carry the first media's receiver-side address.
-	for _, mp := range plan.Media {
-		if mp.Addr.IsValid() {
-			plan.SessionAddr, plan.OriginAddr = mp.Addr, mp.Addr
-			break
-		}
-	}
+	sessionAddr(&plan)
 	out, err := sdp.Rewrite(sess, plan)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrRewriteSDP, err)
@@ -322,162 +145,164 @@ func (e *Engine) process(ctx context.Context, c *call, sess *sdp.Session, req *R
 	return out, nil
 }
 
-// rtcpPlan fills the RTCP lines the receiver gets (reference §2.3). In an
-// answer the offerer is told to mux exactly when it muxes (rm.rtcpMux, as
-// the answer left it), so the SDP and the forwarding agree.
-func (e *Engine) rtcpPlan(mp *sdp.MediaPlan, req *Request, offer bool, m *sdp.Media, rm *media) {
-	reject := req.RTCPMux["reject"]
-	muxToReceiver := (!offer && rm.rtcpMux) || (offer && !reject && (req.RTCPMux["require"] || rm.rtcpMux))
-	switch {
-	case muxToReceiver:
-		mp.RTCPPort, mp.RTCPMux = mp.Port, true
-	default:
-		mp.RTCPPort = mp.Port
-		if rm.local.RTCP.IsValid() {
-			mp.RTCPPort = int(rm.local.RTCP.Port())
-		}
-		mp.RTCPMux = offer && !reject && !req.RTCPMux["demux"] && (m.RTCPMux() || req.RTCPMux["offer"])
+// partyOptions gives the parties the request's labels and interfaces
+// (direction).
+func (e *Engine) partyOptions(x *exchange) {
+	req := x.req
+	if req.Label != "" {
+		x.sender.label = req.Label
 	}
-	if req.flag("no-rtcp-attribute") {
-		mp.RTCPPort = 0
+	if req.SetLabel != "" {
+		x.receiver.label = req.SetLabel
 	}
-	mp.FullRTCP = req.flag("full-rtcp-attribute")
+	if len(req.Direction) > 0 && req.Direction[0] != "" {
+		x.sender.iface = e.interfaceName(req.Direction[0])
+	}
+	if len(req.Direction) > 1 && req.Direction[1] != "" {
+		x.receiver.iface = e.interfaceName(req.Direction[1])
+	}
 }
 
-// dialogue finds the sender and receiver parties of a message.
-func (e *Engine) dialogue(c *call, req *Request, offer bool) (sender, receiver *leg, err error) {
-	now := e.now()
-	fromTag, toTag := req.FromTag, req.ToTag
-	if !offer {
-		// The answer's sender is the to-tag party.
-		a := c.legByTag(fromTag)
-		if a == nil {
-			return nil, nil, ErrUnknownCall
-		}
-		b := c.legByTag(toTag)
-		if b == nil {
-			b = untaggedPeer(c, a, req.ViaBranch)
-			if b == nil {
-				// Another fork answers: a new party in dialogue with the offerer.
-				b = c.newLeg(now)
-				b.viaBranch = req.ViaBranch
-				b.family = a.family
-				if a.peer != nil {
-					b.iface = a.peer.iface
-				}
-			}
-			b.tag = toTag
-		}
-		a.peer, b.peer = b, a
-		return b, a, nil
-	}
-	a := c.legByTag(fromTag)
-	if a == nil {
-		a = c.newLeg(now)
-		a.tag = fromTag
-	}
-	var b *leg
-	switch {
-	case toTag != "":
-		if b = c.legByTag(toTag); b == nil {
-			b = untaggedPeer(c, a, req.ViaBranch)
-			if b == nil {
-				b = c.newLeg(now)
-			}
-			b.tag = toTag
-		}
-	default:
-		b = untaggedPeer(c, a, req.ViaBranch)
-		if b == nil && a.peer != nil && (req.ViaBranch == "" || a.peer.viaBranch == req.ViaBranch || a.peer.viaBranch == "") {
-			b = a.peer
-		}
-		if b == nil {
-			b = c.newLeg(now)
-		}
-	}
-	if b.viaBranch == "" {
-		b.viaBranch = req.ViaBranch
-	}
-	a.peer, b.peer = b, a
-	return a, b, nil
-}
-
-// untaggedPeer finds the party that an offer from a created and that has
-// no tag yet, on the given via-branch (any, if empty).
-func untaggedPeer(c *call, a *leg, via string) *leg {
-	for _, l := range c.legs {
-		if l.tag != "" || l == a {
-			continue
-		}
-		if l.peer != a && l.peer != nil {
-			continue
-		}
-		if via == "" || l.viaBranch == "" || l.viaBranch == via {
-			return l
-		}
-	}
-	return nil
-}
-
-// take gets a pair from the stock, falling back to the default interface
-// when the named one is unknown.
-func (e *Engine) take(ctx context.Context, iface string, family int, single bool, taken *[]portdapi.Pair) (portdapi.Pair, error) {
-	p, err := e.cfg.Ports.Take(ctx, iface, family, single)
+// processMedia applies the SDP's media m, the i-th (from 0), to the
+// parties and plans how it is rewritten for the receiver.
+func (e *Engine) processMedia(ctx context.Context, x *exchange, i int, m *sdp.Media) (sdp.MediaPlan, error) {
+	addr, pts, err := mediaSource(m, x.req)
 	if err != nil {
-		e.log.Warn("no ports for a call", "interface", iface, "family", family, "err", err)
-		return portdapi.Pair{}, ErrOutOfPorts
+		return sdp.MediaPlan{}, err
 	}
-	*taken = append(*taken, p)
-	return p, nil
+	x.families(addr)
+	sm := x.sender.mediaAt(i+1, m.Type())
+	rm := x.receiver.mediaAt(i+1, m.Type())
+	endpoint, dir := x.senderMedia(sm, rm, m, addr, pts)
+
+	rejected := m.Port() == 0
+	if rejected {
+		rm.local = portdapi.Pair{}
+		rm.key = netip.AddrPort{}
+	} else if err := e.takeSockets(ctx, x, sm, rm, m, endpoint); err != nil {
+		return sdp.MediaPlan{}, err
+	}
+
+	mp := e.mediaPlan(x, sm, rm, m, dir, pts)
+	if rejected {
+		mp.Port = 0
+	}
+	return mp, nil
 }
 
-// interfaceName maps a direction value to a configured interface, or ""
-// (the default) with a warning.
-func (e *Engine) interfaceName(name string) string {
-	e.mu.Lock()
-	ifaces := e.cfg.Interfaces
-	e.mu.Unlock()
-	for _, i := range ifaces {
-		if i.Name == name {
-			return name
+// mediaSource is the address the sender's SDP gives for media m (the
+// request's source address instead with SIP-source-address), and the
+// payload types of an RTP media, each once.
+func mediaSource(m *sdp.Media, req *Request) (netip.Addr, []sdp.PayloadType, error) {
+	addr, ok := m.Connection()
+	if !ok {
+		return netip.Addr{}, nil, ErrIncompleteSDP
+	}
+	addr = addr.Unmap()
+	if req.flag("SIP-source-address") || req.flag("sip-source-address") {
+		if !req.ReceivedFrom.IsValid() {
+			return netip.Addr{}, nil, ErrIncompleteSDP
+		}
+		if !addr.IsUnspecified() {
+			addr = req.ReceivedFrom
 		}
 	}
-	if len(ifaces) > 0 {
-		e.log.Warn("unknown interface in direction; using the default", "interface", name)
+	var pts []sdp.PayloadType
+	if m.IsRTP() {
+		var err error
+		if pts, err = m.PayloadTypes(); err != nil {
+			return netip.Addr{}, nil, ErrIncompleteSDP
+		}
+		pts = uniquePTs(pts)
 	}
-	return ""
+	return addr, pts, nil
 }
 
-// interfaceAddr is the address to print for a media without sockets
-// (rejected): that of any socket the party has, else unknown.
-func (e *Engine) interfaceAddr(l *leg, family int) netip.Addr {
-	for _, m := range l.medias {
-		if m.local.RTP.IsValid() && familyOf(m.local.RTP.Addr()) == family {
-			if m.local.Advertised.IsValid() {
-				return m.local.Advertised
-			}
-			return m.local.RTP.Addr()
+// families sets the parties' address families for a media the sender
+// gives addr for.
+func (x *exchange) families(addr netip.Addr) {
+	// The sender's family follows its own SDP; the receiver's is sticky.
+	x.sender.family = familyOf(addr)
+	switch {
+	case x.req.AddressFamily != 0:
+		x.receiver.family = x.req.AddressFamily
+	case x.receiver.family == 0:
+		x.receiver.family = x.sender.family
+	}
+}
+
+// senderMedia records in sm what the sender's SDP says of media m: its
+// endpoints, rtcp-mux, protocol, codecs, latching flags and direction; and
+// in rm too what the two sides share (ptime, mid, type). It returns the
+// sender's RTP endpoint and the direction it sends in.
+func (x *exchange) senderMedia(sm, rm *media, m *sdp.Media, addr netip.Addr, pts []sdp.PayloadType) (netip.AddrPort, sdp.Direction) {
+	req, offer := x.req, x.offer
+	endpoint := netip.AddrPortFrom(addr, uint16(m.Port()))
+	rtcpEndpoint := x.senderRTCP(sm, rm, m, addr)
+	// What an earlier owner learned holds until the party signals
+	// another endpoint.
+	if endpoint != sm.signalled {
+		sm.learned = netip.AddrPort{}
+	}
+	if rtcpEndpoint != sm.rtcp {
+		sm.rtcpLearned = netip.AddrPort{}
+	}
+	sm.signalled, sm.rtcp = endpoint, rtcpEndpoint
+	sm.proto = m.Proto()
+	sm.pts = storePTs(pts)
+	sm.flags = sm.flags[:0]
+	for _, f := range latchFlags {
+		if req.flag(f) {
+			sm.flags = append(sm.flags, f)
 		}
 	}
-	if family == 6 {
-		return netip.IPv6Unspecified()
+	dir := m.SenderDirection()
+	if m.ZeroAddress() {
+		dir = dropReceive(dir)
 	}
-	return netip.IPv4Unspecified()
+	sm.direction = string(dir)
+	if p := m.Ptime(); p > 0 {
+		sm.ptime, rm.ptime = p, p
+	}
+	if offer {
+		sm.mid = m.Mid()
+		rm.mid = m.Mid()
+	}
+	if rm.typ == "" {
+		rm.typ = m.Type()
+	}
+	return endpoint, dir
 }
 
-func familyOf(a netip.Addr) int {
-	if a.Unmap().Is4() {
-		return 4
+// senderRTCP returns the sender's RTCP endpoint for media m and settles
+// whether the sender muxes RTCP (sm.rtcpMux) and, in an offer, whether
+// rtcp-mux is accepted towards either party.
+func (x *exchange) senderRTCP(sm, rm *media, m *sdp.Media, addr netip.Addr) netip.AddrPort {
+	req := x.req
+	rtcpEndpoint := netip.AddrPortFrom(addr, uint16(m.Port()+1))
+	sm.rtcpMux = m.RTCPMux()
+	// a=rtcp counts only when the m= line has one port; on the RTP port
+	// it means rtcp-mux (reference §3.2).
+	if p, a, ok := m.RTCP(); ok && m.NumPorts() == 1 {
+		if !a.IsValid() {
+			a = addr
+		}
+		rtcpEndpoint = netip.AddrPortFrom(a.Unmap(), uint16(p))
+		if p == m.Port() {
+			sm.rtcpMux = true
+		}
 	}
-	return 6
-}
-
-// sameEndpoint compares endpoints; an all-zero address compares by port.
-func sameEndpoint(a, b netip.AddrPort) bool {
-	if a.Addr().IsUnspecified() || b.Addr().IsUnspecified() {
-		return a.Port() == b.Port()
+	if x.offer {
+		// rtcp-mux towards the offerer (reference §2.3; rtpengine's
+		// __rtcp_mux_logic): reject refuses it; demux and accept accept
+		// it, whatever the answerer does; otherwise the answer decides.
+		if req.RTCPMux["reject"] {
+			sm.rtcpMux = false
+		}
+		sm.rtcpMuxAccepted = m.IsRTP() && sm.rtcpMux && (req.RTCPMux["demux"] || req.RTCPMux["accept"])
+		rm.rtcpMuxAccepted = false
 	}
-	return a == b
+	return rtcpEndpoint
 }
 
 func dropReceive(d sdp.Direction) sdp.Direction {
@@ -510,14 +335,4 @@ func storePTs(pts []sdp.PayloadType) []nodestate.PayloadType {
 		out = append(out, nodestate.PayloadType{PT: uint8(p.PT), Encoding: p.Encoding, Clock: p.Clock, Params: p.Params, Fmtp: p.Fmtp})
 	}
 	return out
-}
-
-// Reason is the error-reason text of err for an ng reply: rtpengine's
-// string for the errors clients match, the error's own text otherwise.
-func Reason(err error) string {
-	var r *Reasoned
-	if errors.As(err, &r) {
-		return r.reason
-	}
-	return strings.TrimSpace(err.Error())
 }

@@ -1,8 +1,9 @@
 // Package nodestate is the node's single source of truth: typed records
-// (calls, and later leases and stream state) in a NATS JetStream key-value
-// bucket, with get / put / compare-and-set / delete / watch.
+// (one kind today, the calls) in a NATS JetStream key-value bucket, with
+// get / put / publish / delete (conditional on a revision if asked) /
+// list / watch.
 //
-// Every rtpkit process is a reconciler: on start it reads the records it
+// Every rtpkit daemon is a reconciler: on start it reads the records it
 // cares about, then follows their changes with a watcher. The bucket is
 // rtpkit-v1-<node>, on file storage (under the bus's store directory, i.e.
 // --state-dir for the embedded bus), so a bus restart keeps it. Keys are

@@ -20,12 +20,12 @@ func TestDebianNATSServer(t *testing.T) {
 	calls := nodestate.Calls(s)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rev, err := calls.Create(ctx, "x@y", sampleCall("x@y"))
+	rev, err := calls.Put(ctx, "x@y", sampleCall("x@y"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := calls.Update(ctx, "x@y", sampleCall("x@y"), rev+100); !errors.Is(err, nodestate.ErrConflict) {
-		t.Fatalf("CAS against nats-server: %v", err)
+	if err := calls.Delete(ctx, "x@y", rev+100); !errors.Is(err, nodestate.ErrConflict) {
+		t.Fatalf("delete at a revision against nats-server: %v", err)
 	}
 	w, err := calls.Watch(ctx, nil)
 	if err != nil {

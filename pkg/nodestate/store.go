@@ -20,13 +20,12 @@ type Options struct {
 	// throw-away nodes). A bucket that already exists keeps its storage.
 	Memory bool
 	// OnWriteError, if set, is called for every pipelined write of this
-	// store (PutAsync, PutEncodedAsync, DeleteAsync) that the bus refused,
-	// lost in a reconnect, or did not acknowledge within WriteTimeout, with
-	// the record's kind and id. A writer that sets it need not watch the
-	// futures those methods return (not asking a future for its outcome
-	// costs nothing). It runs on the bus client's goroutines, sometimes
-	// with the client's publish lock held: it must return quickly and must
-	// not write to the store.
+	// store (PutAsync) that the bus refused, lost in a reconnect, or did
+	// not acknowledge within WriteTimeout, with the record's kind and id.
+	// A writer that sets it need not watch the futures PutAsync returns
+	// (not asking a future for its outcome costs nothing). It runs on the
+	// bus client's goroutines, sometimes with the client's publish lock
+	// held: it must return quickly and must not write to the store.
 	OnWriteError func(kind, id string, err error)
 	// WriteTimeout is how long a pipelined write waits for its
 	// acknowledgement before OnWriteError reports it (default

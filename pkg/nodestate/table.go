@@ -95,7 +95,11 @@ func (t *Table[T]) PutAsync(id string, v T) (jetstream.PubAckFuture, error) {
 	if err != nil {
 		return nil, err
 	}
-	return t.PutEncodedAsync(id, data)
+	f, err := t.s.js.PublishAsync(t.subject(id), data)
+	if err != nil {
+		return nil, fmt.Errorf("put %s %q: %w", t.kind, id, err)
+	}
+	return f, nil
 }
 
 // Encode returns the record's stored form (JSON), as Put writes it; id
@@ -112,17 +116,6 @@ func (t *Table[T]) Encode(id string, v T) ([]byte, error) {
 		return nil, fmt.Errorf("encode %s %q: %w", t.kind, id, err)
 	}
 	return data, nil
-}
-
-// PutEncodedAsync is PutAsync of a record already encoded by Encode: a
-// writer can encode where the record is consistent and publish later. data
-// must not be modified afterwards.
-func (t *Table[T]) PutEncodedAsync(id string, data []byte) (jetstream.PubAckFuture, error) {
-	f, err := t.s.js.PublishAsync(t.subject(id), data)
-	if err != nil {
-		return nil, fmt.Errorf("put %s %q: %w", t.kind, id, err)
-	}
-	return f, nil
 }
 
 // Publish writes a record encoded by Encode with a plain publish on the
@@ -169,39 +162,6 @@ func (t *Table[T]) GetRaw(ctx context.Context, id string) ([]byte, error) {
 // subject is the bus subject that writes the record id.
 func (t *Table[T]) subject(id string) string {
 	return "$KV." + t.s.kv.Bucket() + "." + t.key(id)
-}
-
-// Create writes the record only if none exists (or the last one was deleted).
-func (t *Table[T]) Create(ctx context.Context, id string, v T) (uint64, error) {
-	data, err := t.Encode(id, v)
-	if err != nil {
-		return 0, err
-	}
-	rev, err := t.s.kv.Create(ctx, t.key(id), data)
-	if err != nil {
-		if errors.Is(err, jetstream.ErrKeyExists) {
-			return 0, fmt.Errorf("create %s %q: %w", t.kind, id, ErrExists)
-		}
-		return 0, fmt.Errorf("create %s %q: %w", t.kind, id, err)
-	}
-	return rev, nil
-}
-
-// Update writes the record only if its current revision is rev
-// (compare-and-set); otherwise it fails with ErrConflict.
-func (t *Table[T]) Update(ctx context.Context, id string, v T, rev uint64) (uint64, error) {
-	data, err := t.Encode(id, v)
-	if err != nil {
-		return 0, err
-	}
-	nrev, err := t.s.kv.Update(ctx, t.key(id), data, rev)
-	if err != nil {
-		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-			return 0, fmt.Errorf("update %s %q at revision %d: %w", t.kind, id, rev, ErrConflict)
-		}
-		return 0, fmt.Errorf("update %s %q: %w", t.kind, id, err)
-	}
-	return nrev, nil
 }
 
 // Delete removes the record. With rev > 0 it does so only if the record is
@@ -312,23 +272,14 @@ type Watcher[T any] struct {
 // ctx ends or Stop is called. Records that do not decode are logged and
 // skipped.
 func (t *Table[T]) Watch(ctx context.Context, log *slog.Logger) (*Watcher[T], error) {
-	return t.WatchSkipping(ctx, log, nil)
+	return t.WatchSkippingRaw(ctx, log, nil)
 }
 
-// WatchSkipping is Watch, except that changes for which skip(id, op)
-// returns true are dropped before their value is decoded (a reader that
-// wrote the record itself has no use for it).
-func (t *Table[T]) WatchSkipping(ctx context.Context, log *slog.Logger, skip func(id string, op Op) bool) (*Watcher[T], error) {
-	var f SkipFunc
-	if skip != nil {
-		f = func(id string, op Op, _ []byte) bool { return skip(id, op) }
-	}
-	return t.WatchSkippingRaw(ctx, log, f)
-}
-
-// WatchSkippingRaw is WatchSkipping with a skip func that also sees the
-// record's undecoded JSON, so that the decision can depend on what the
-// record says (who wrote it) without decoding every record.
+// WatchSkippingRaw is Watch, except that changes for which skip returns
+// true are dropped before their value is decoded (a reader that wrote the
+// record itself has no use for it). skip also sees the record's undecoded
+// JSON, so that the decision can depend on what the record says (who
+// wrote it) without decoding every record.
 func (t *Table[T]) WatchSkippingRaw(ctx context.Context, log *slog.Logger, skip SkipFunc) (*Watcher[T], error) {
 	kw, err := t.s.kv.Watch(ctx, t.kind+".*")
 	if err != nil {
@@ -391,15 +342,4 @@ func Await(ctx context.Context, futs ...jetstream.PubAckFuture) error {
 		}
 	}
 	return nil
-}
-
-// DeleteAsync deletes the record with a pipelined publish (see PutAsync).
-func (t *Table[T]) DeleteAsync(id string) (jetstream.PubAckFuture, error) {
-	m := nats.NewMsg(t.subject(id))
-	m.Header.Set("KV-Operation", "DEL")
-	f, err := t.s.js.PublishMsgAsync(m)
-	if err != nil {
-		return nil, fmt.Errorf("delete %s %q: %w", t.kind, id, err)
-	}
-	return f, nil
 }

@@ -355,3 +355,25 @@ func flagsOf(m nodestate.Media) fwd.Flags {
 	}
 	return f
 }
+
+// sameStream reports whether two configurations of a stream forward the
+// same way (the socket's descriptor aside).
+func sameStream(a, b fwd.Stream) bool {
+	a.FD, b.FD = 0, 0
+	return a == b
+}
+
+// recordLocals lists the local sockets of a call record's streams.
+func recordLocals(c nodestate.Call) []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, l := range c.Legs {
+		for _, m := range l.Medias {
+			for _, st := range m.Streams {
+				if st.Local.IsValid() {
+					out = append(out, st.Local)
+				}
+			}
+		}
+	}
+	return out
+}

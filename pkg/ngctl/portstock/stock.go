@@ -40,7 +40,7 @@ type Options struct {
 	ScaleDecay time.Duration
 	// Timeout bounds one lease request.
 	Timeout time.Duration
-	// FreeDelay is how long the pairs given to portdapi.Free wait, gathered, before
+	// FreeDelay is how long the pairs given to Free wait, gathered, before
 	// one portd.free message carries them all (default 10 ms), and
 	// FreeBatch how many make it go at once (default 128). A dropped pair
 	// goes into quarantine at portd anyway, so a few milliseconds more
@@ -74,7 +74,7 @@ type Stock struct {
 	// the revocation of one of its pairs.
 	revoked     map[uint64]bool
 	revokedFIFO []uint64
-	// freeing gathers the pairs of portdapi.Free calls until the next flush, which
+	// freeing gathers the pairs of Free calls until the next flush, which
 	// freeTimer (when not nil) is set for.
 	freeing   []portdapi.Pair
 	freeTimer *time.Timer
@@ -175,92 +175,6 @@ func (s *Stock) Return(ctx context.Context) (int, error) {
 	return r.Returned, nil
 }
 
-// Follow drops the stock whenever portd announces a new run (its leases
-// died with the old one), and drops the pairs portd revokes from this
-// holder (a restored call took them), until ctx ends.
-func (s *Stock) Follow(c *bus.Conn) error {
-	started, err := bus.Subscribe(c, portdapi.StartedEvent, func(_ string, st portdapi.Started) { s.seeInstance(st.Instance) })
-	if err != nil {
-		return err
-	}
-	revoked, err := bus.Subscribe(c, portdapi.RevokedEvent, func(_ string, r portdapi.Revoked) {
-		if r.Holder == s.holder {
-			s.revoke(r.Pairs)
-		}
-	})
-	if err != nil {
-		_ = started.Unsubscribe()
-		return err
-	}
-	context.AfterFunc(s.ctx, func() {
-		_ = started.Unsubscribe()
-		_ = revoked.Unsubscribe()
-	})
-	return nil
-}
-
-// revokedMemory is how many revoked generations a Stock remembers.
-const revokedMemory = 1024
-
-// revoke removes the given pairs (by RTP address; by generation too when
-// both name one) from the stock. A revoked pair already taken is out of
-// the stock's hands: see portd's revoke for that accepted race.
-func (s *Stock) revoke(pairs []portdapi.Pair) {
-	if len(pairs) == 0 {
-		return
-	}
-	gone := make(map[netip.AddrPort]uint64, len(pairs))
-	for _, p := range pairs {
-		gone[p.RTP] = p.Gen
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, p := range pairs {
-		if p.Gen == 0 || s.revoked[p.Gen] {
-			continue
-		}
-		if len(s.revokedFIFO) == revokedMemory {
-			delete(s.revoked, s.revokedFIFO[0])
-			s.revokedFIFO = s.revokedFIFO[1:]
-		}
-		s.revoked[p.Gen] = true
-		s.revokedFIFO = append(s.revokedFIFO, p.Gen)
-	}
-	n := 0
-	for k, ps := range s.pairs {
-		kept := ps[:0]
-		for _, p := range ps {
-			if gen, ok := gone[p.RTP]; ok && (gen == 0 || p.Gen == 0 || gen == p.Gen) {
-				n++
-				continue
-			}
-			kept = append(kept, p)
-		}
-		s.pairs[k] = kept
-	}
-	if n > 0 {
-		s.opts.Log.Info("leased ports revoked by portd (a restored call uses them)", "pairs", n)
-	}
-}
-
-// seeInstance empties the stock if inst is a new run of portd.
-func (s *Stock) seeInstance(inst string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if inst == "" || inst == s.instance {
-		return
-	}
-	if s.instance != "" {
-		n := 0
-		for k, ps := range s.pairs {
-			n += len(ps)
-			delete(s.pairs, k)
-		}
-		s.opts.Log.Info("portd restarted; dropped the leases of its earlier run", "pairs", n)
-	}
-	s.instance = inst
-}
-
 // Take returns a pair (a single port if single) of the interface (empty:
 // the family's default) and family from stock. When the stock is empty
 // (a miss: the stock grows, see Options) it waits on portd: for the
@@ -340,59 +254,6 @@ func (s *Stock) Put(p portdapi.Pair) {
 	}
 	k := stockKey{p.Interface, familyOf(p.RTP.Addr()), !p.RTCP.IsValid()}
 	s.pairs[k] = append(s.pairs[k], p)
-}
-
-// portdapi.Free tells portd, without waiting, that the holder dropped these pairs
-// (their calls ended or took other ports). The pairs of calls that end
-// close together go in one message: FreeBatch of them at once, or those
-// gathered when FreeDelay has passed since the first (FlushFree sends
-// what is gathered now).
-func (s *Stock) Free(pairs []portdapi.Pair) {
-	if len(pairs) == 0 {
-		return
-	}
-	s.mu.Lock()
-	s.freeing = append(s.freeing, pairs...)
-	switch {
-	case len(s.freeing) >= s.opts.FreeBatch:
-		out := s.takeFreeingLocked()
-		s.mu.Unlock()
-		s.sendFree(out)
-		return
-	case s.freeTimer == nil:
-		s.freeTimer = time.AfterFunc(s.opts.FreeDelay, s.FlushFree)
-	}
-	s.mu.Unlock()
-}
-
-// FlushFree sends the pairs portdapi.Free has gathered (at shutdown, and when
-// FreeDelay is up).
-func (s *Stock) FlushFree() {
-	s.mu.Lock()
-	out := s.takeFreeingLocked()
-	s.mu.Unlock()
-	s.sendFree(out)
-}
-
-// takeFreeingLocked returns the gathered pairs and stops the timer set for
-// them.
-func (s *Stock) takeFreeingLocked() []portdapi.Pair {
-	out := s.freeing
-	s.freeing = nil
-	if s.freeTimer != nil {
-		s.freeTimer.Stop()
-		s.freeTimer = nil
-	}
-	return out
-}
-
-func (s *Stock) sendFree(pairs []portdapi.Pair) {
-	if len(pairs) == 0 {
-		return
-	}
-	if err := bus.Publish(s.conn, portdapi.FreeEvent, portdapi.Free{Pairs: pairs}); err != nil {
-		s.opts.Log.Warn("free of dropped ports not sent", "pairs", len(pairs), "err", err)
-	}
 }
 
 // Warm fills the stock of iface/family/kind now.

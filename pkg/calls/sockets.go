@@ -1,0 +1,100 @@
+package calls
+
+// Our sockets for a call's medias, taken from portd's stock, and the
+// interfaces they are on.
+
+import (
+	"context"
+	"net/netip"
+
+	"github.com/rtpkit/rtpkit/pkg/api/portdapi"
+	"github.com/rtpkit/rtpkit/pkg/sdp"
+)
+
+// takeSockets takes from portd the sockets a media that is not rejected
+// lacks: the receiver's, chosen for the sender's endpoint, and the
+// sender's.
+func (e *Engine) takeSockets(ctx context.Context, x *exchange, sm, rm *media, m *sdp.Media, endpoint netip.AddrPort) error {
+	req, offer := x.req, x.offer
+	// Our sockets for the receiver, chosen for the sender's endpoint.
+	rSingle := offer && req.RTCPMux["require"] && m.IsRTP()
+	if !rm.local.RTP.IsValid() || (rm.key.IsValid() && !sameEndpoint(rm.key, endpoint) && !req.flag("port-latching")) {
+		p, err := e.take(ctx, x.receiver.iface, x.receiver.family, rSingle, x.taken)
+		if err != nil {
+			return err
+		}
+		rm.local = p
+	}
+	rm.key = endpoint
+	// Our sockets for the sender, advertised to it in the reply to come.
+	if !sm.local.RTP.IsValid() {
+		sSingle := offer && sm.rtcpMuxAccepted
+		p, err := e.take(ctx, x.sender.iface, x.sender.family, sSingle, x.taken)
+		if err != nil {
+			return err
+		}
+		sm.local = p
+	}
+	return nil
+}
+
+// take gets a pair from the stock, falling back to the default interface
+// when the named one is unknown.
+func (e *Engine) take(ctx context.Context, iface string, family int, single bool, taken *[]portdapi.Pair) (portdapi.Pair, error) {
+	p, err := e.cfg.Ports.Take(ctx, iface, family, single)
+	if err != nil {
+		e.log.Warn("no ports for a call", "interface", iface, "family", family, "err", err)
+		return portdapi.Pair{}, ErrOutOfPorts
+	}
+	*taken = append(*taken, p)
+	return p, nil
+}
+
+// interfaceName maps a direction value to a configured interface, or ""
+// (the default) with a warning.
+func (e *Engine) interfaceName(name string) string {
+	e.mu.Lock()
+	ifaces := e.cfg.Interfaces
+	e.mu.Unlock()
+	for _, i := range ifaces {
+		if i.Name == name {
+			return name
+		}
+	}
+	if len(ifaces) > 0 {
+		e.log.Warn("unknown interface in direction; using the default", "interface", name)
+	}
+	return ""
+}
+
+// interfaceAddr is the address to print for a media without sockets
+// (rejected): that of any socket the party has, else unknown.
+func (e *Engine) interfaceAddr(l *leg, family int) netip.Addr {
+	for _, m := range l.medias {
+		if m.local.RTP.IsValid() && familyOf(m.local.RTP.Addr()) == family {
+			if m.local.Advertised.IsValid() {
+				return m.local.Advertised
+			}
+			return m.local.RTP.Addr()
+		}
+	}
+	if family == 6 {
+		return netip.IPv6Unspecified()
+	}
+	return netip.IPv4Unspecified()
+}
+
+func familyOf(a netip.Addr) int {
+	if a.Unmap().Is4() {
+		return 4
+	}
+	return 6
+}
+
+// sameEndpoint compares endpoints; an all-zero address compares by port.
+func sameEndpoint(a, b netip.AddrPort) bool {
+	if a.Addr().IsUnspecified() || b.Addr().IsUnspecified() {
+		return a.Port() == b.Port()
+	}
+	return a == b
+}

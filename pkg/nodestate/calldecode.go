@@ -1,0 +1,207 @@
+package nodestate
+
+// The call record's decoder: the fields of a Call and of its legs,
+// medias, payload types and streams, read with the JSON reader of
+// jsondecode.go (see callcodec.go).
+
+func (d *decoder) call(c *Call) error {
+	return d.object(func(k []byte) (n int, err error) {
+		switch string(k) {
+		case "schema":
+			n = 0
+			c.Schema, err = d.intField()
+		case "id":
+			n = 1
+			c.ID, err = d.str()
+		case "owner":
+			n = 2
+			c.Owner, err = d.str()
+		case "foreign":
+			n = 3
+			c.Foreign, err = d.boolean()
+		case "partition":
+			n = 4
+			c.Partition, err = d.str()
+		case "source":
+			n = 5
+			c.Source, err = d.str()
+		case "created":
+			n = 6
+			c.Created, err = d.timeField()
+		case "last_signal":
+			n = 7
+			c.LastSignal, err = d.timeField()
+		case "delete_at":
+			n = 8
+			c.DeleteAt, err = d.timeField()
+		case "legs":
+			n = 9
+			c.Legs = make([]Leg, 0, 2)
+			err = d.array(func() error {
+				c.Legs = append(c.Legs, Leg{})
+				return d.leg(&c.Legs[len(c.Legs)-1])
+			})
+		default:
+			err = errSlowPath
+		}
+		return n, err
+	})
+}
+
+func (d *decoder) leg(l *Leg) error {
+	return d.object(func(k []byte) (n int, err error) {
+		switch string(k) {
+		case "id":
+			n = 0
+			l.ID, err = d.intField()
+		case "tag":
+			n = 1
+			l.Tag, err = d.str()
+		case "label":
+			n = 2
+			l.Label, err = d.str()
+		case "via_branch":
+			n = 3
+			l.ViaBranch, err = d.str()
+		case "peer":
+			n = 4
+			l.Peer, err = d.intField()
+		case "family":
+			n = 5
+			l.Family, err = d.intField()
+		case "interface":
+			n = 6
+			l.Interface, err = d.str()
+		case "sdp":
+			n = 7
+			l.SDP, err = d.boolean()
+		case "created":
+			n = 8
+			l.Created, err = d.timeField()
+		case "medias":
+			n = 9
+			l.Medias = make([]Media, 0, 1)
+			err = d.array(func() error {
+				l.Medias = append(l.Medias, Media{})
+				return d.media(&l.Medias[len(l.Medias)-1])
+			})
+		default:
+			err = errSlowPath
+		}
+		return n, err
+	})
+}
+
+func (d *decoder) media(m *Media) error {
+	return d.object(func(k []byte) (n int, err error) {
+		switch string(k) {
+		case "index":
+			n = 0
+			m.Index, err = d.intField()
+		case "type":
+			n = 1
+			m.Type, err = d.str()
+		case "protocol":
+			n = 2
+			m.Protocol, err = d.str()
+		case "interface":
+			n = 3
+			m.Interface, err = d.str()
+		case "direction":
+			n = 4
+			m.Direction, err = d.str()
+		case "rtcp_mux":
+			n = 5
+			m.RTCPMux, err = d.boolean()
+		case "payload_types":
+			n = 6
+			m.PayloadTypes = make([]PayloadType, 0, 4)
+			err = d.array(func() error {
+				m.PayloadTypes = append(m.PayloadTypes, PayloadType{})
+				return d.payloadType(&m.PayloadTypes[len(m.PayloadTypes)-1])
+			})
+		case "streams":
+			n = 7
+			m.Streams = make([]Stream, 0, 2)
+			err = d.array(func() error {
+				m.Streams = append(m.Streams, Stream{})
+				return d.stream(&m.Streams[len(m.Streams)-1])
+			})
+		case "flags":
+			n = 8
+			m.Flags = []string{}
+			err = d.array(func() error {
+				s, err := d.str()
+				m.Flags = append(m.Flags, s)
+				return err
+			})
+		case "mid":
+			n = 9
+			m.Mid, err = d.str()
+		case "ptime":
+			n = 10
+			m.Ptime, err = d.intField()
+		case "key":
+			n = 11
+			m.Key, err = d.addrPort()
+		default:
+			err = errSlowPath
+		}
+		return n, err
+	})
+}
+
+func (d *decoder) payloadType(p *PayloadType) error {
+	return d.object(func(k []byte) (n int, err error) {
+		switch string(k) {
+		case "pt":
+			n = 0
+			var v int64
+			v, err = d.unsigned(255)
+			p.PT = uint8(v)
+		case "encoding":
+			n = 1
+			p.Encoding, err = d.str()
+		case "clock":
+			n = 2
+			p.Clock, err = d.intField()
+		case "params":
+			n = 3
+			p.Params, err = d.str()
+		case "fmtp":
+			n = 4
+			p.Fmtp, err = d.str()
+		default:
+			err = errSlowPath
+		}
+		return n, err
+	})
+}
+
+func (d *decoder) stream(s *Stream) error {
+	return d.object(func(k []byte) (n int, err error) {
+		switch string(k) {
+		case "component":
+			n = 0
+			s.Component, err = d.intField()
+		case "local":
+			n = 1
+			s.Local, err = d.addrPort()
+		case "advertised":
+			n = 2
+			s.Advertised, err = d.addr()
+		case "signalled":
+			n = 3
+			s.Signalled, err = d.addrPort()
+		case "gen":
+			n = 4
+			s.Gen, err = d.uint64Field()
+		case "learned":
+			n = 5
+			s.Learned, err = d.addrPort()
+		default:
+			err = errSlowPath
+		}
+		return n, err
+	})
+}
