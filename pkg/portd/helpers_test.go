@@ -136,19 +136,7 @@ func (n *node) startPortd() {
 
 func (n *node) waitPing() {
 	n.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-		h, err := bus.Request(ctx, n.conn, api.Ping("portd"), api.Empty{})
-		cancel()
-		if err == nil && h.PID == n.portd.PID() {
-			return
-		}
-		if time.Now().After(deadline) {
-			n.t.Fatalf("portd not answering: %v\n%s", err, n.portd.Output())
-		}
-		time.Sleep(30 * time.Millisecond)
-	}
+	testutil.AwaitPing(n.t, n.conn, portdapi.Daemon, n.portd)
 }
 
 func (n *node) startWorker(id string) *testutil.Proc {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rtpkit/rtpkit/pkg/api"
 	"github.com/rtpkit/rtpkit/pkg/bus"
 	"github.com/rtpkit/rtpkit/pkg/embedbus"
 )
@@ -50,4 +51,24 @@ func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
 	w.t.Log(string(p))
 	return len(p), nil
+}
+
+// AwaitPing waits up to 15 s until daemon answers its ping on conn's node
+// from process p (a ping from an earlier run does not count), and fails
+// the test with p's output if it does not.
+func AwaitPing(t testing.TB, conn *bus.Conn, daemon string, p *Proc) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		h, err := bus.Request(ctx, conn, api.Ping(daemon), api.Empty{})
+		cancel()
+		if err == nil && h.PID == p.PID() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not answering: %v\n%s", daemon, err, p.Output())
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
 }

@@ -42,19 +42,7 @@ func newNode(t *testing.T, args ...string) *node {
 func (n *node) startPortd() {
 	n.t.Helper()
 	n.portd = testutil.StartProc(n.t, testutil.Binaries(n.t)+"/portd", n.args)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-		h, err := bus.Request(ctx, n.conn, api.Ping(portdapi.Daemon), api.Empty{})
-		cancel()
-		if err == nil && h.PID == n.portd.PID() {
-			return
-		}
-		if time.Now().After(deadline) {
-			n.t.Fatalf("portd not answering: %v\n%s", err, n.portd.Output())
-		}
-		time.Sleep(30 * time.Millisecond)
-	}
+	testutil.AwaitPing(n.t, n.conn, portdapi.Daemon, n.portd)
 }
 
 func (n *node) ctx() context.Context {
