@@ -59,6 +59,8 @@ type Config struct {
 	Interfaces  []Interface
 	Timers      Timers
 	MaxSessions int // -1: no limit
+	// Limits bound what one request and one call may hold.
+	Limits Limits
 	// ActiveSwitchover makes a foreign call own when an offer or answer
 	// changes it (rtpengine's active-switchover); without it such a call
 	// is changed but stays foreign.
@@ -100,6 +102,7 @@ func New(cfg Config) *Engine {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	if cfg.InstanceID == "" {
 		b := make([]byte, 6)
 		_, _ = rand.Read(b)

@@ -27,6 +27,11 @@ var (
 	ErrBadLimit       = &Reasoned{"invalid limit, must be >= 0"}
 	ErrSessionLimit   = &Reasoned{"Parallel session limit reached"}
 	ErrDialogue       = &Reasoned{"Invalid dialogue association"}
+	// ErrTooManyMedia and ErrTooManyLegs refuse an SDP with more media
+	// sections than Limits.MaxMedia, or a call with more legs than
+	// Limits.MaxLegs (rtpkit's own limits: rtpengine has none).
+	ErrTooManyMedia = &Reasoned{"Too many media sections in SDP"}
+	ErrTooManyLegs  = &Reasoned{"Too many call legs"}
 )
 
 // LoadLimitError is the session limit hit by a client that said it

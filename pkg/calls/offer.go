@@ -119,9 +119,15 @@ type exchange struct {
 // process applies one offer or answer to the call and renders the SDP.
 func (e *Engine) process(ctx context.Context, c *call, sess *sdp.Session, req *Request, offer bool, taken *[]portdapi.Pair) ([]byte, error) {
 	now := e.now()
+	if len(sess.Media()) > e.cfg.Limits.MaxMedia {
+		return nil, ErrTooManyMedia
+	}
 	sender, receiver, err := e.dialogue(c, req, offer)
 	if err != nil {
 		return nil, err
+	}
+	if len(c.legs) > e.cfg.Limits.MaxLegs {
+		return nil, ErrTooManyLegs
 	}
 	x := &exchange{req: req, offer: offer, sender: sender, receiver: receiver, taken: taken}
 	e.partyOptions(x)

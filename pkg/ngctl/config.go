@@ -6,6 +6,7 @@ import (
 	"flag"
 	"net/netip"
 
+	"github.com/rtpkit/rtpkit/pkg/calls"
 	"github.com/rtpkit/rtpkit/pkg/cli"
 	"github.com/rtpkit/rtpkit/pkg/metrics"
 	"github.com/rtpkit/rtpkit/pkg/sdnotify"
@@ -23,6 +24,10 @@ type Config struct {
 	FinalTimeout  int
 	DeleteDelay   int
 	MaxSessions   int
+	// MaxMedia and MaxLegs bound one SDP's media sections and one call's
+	// legs (calls.Limits).
+	MaxMedia int
+	MaxLegs  int
 	// ActiveSwitchover makes a foreign call this node's own when an offer
 	// or answer reaches it (rtpengine's active-switchover).
 	ActiveSwitchover bool
@@ -46,6 +51,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.FinalTimeout, "final-timeout", 0, "`seconds` after which any call ends, media or not (0 = off)")
 	fs.IntVar(&c.DeleteDelay, "delete-delay", 30, "`seconds` a deleted call lingers before it is gone")
 	fs.IntVar(&c.MaxSessions, "max-sessions", -1, "most concurrent calls (`N`, -1 = no limit)")
+	fs.IntVar(&c.MaxMedia, "max-media", calls.DefaultMaxMedia, "most media sections (m= lines) in one SDP (`N`); more is an ng error")
+	fs.IntVar(&c.MaxLegs, "max-legs", calls.DefaultMaxLegs, "most legs (forks, one per SIP tag) of one call (`N`); more is an ng error")
 	fs.BoolVar(&c.ActiveSwitchover, "active-switchover", false, "signalling or media reaching a foreign call makes it this node's own")
 	metrics.RegisterFlag(fs, &c.Metrics, "ng-ctl")
 }
@@ -73,6 +80,12 @@ func (c *Config) Validate() error {
 				return cli.Usagef("--%s %q: want ADDR:PORT (IPv6 as [ADDR]:PORT)", group.name, a)
 			}
 		}
+	}
+	if c.MaxMedia < 1 {
+		return cli.Usagef("--max-media %d: must be >= 1", c.MaxMedia)
+	}
+	if c.MaxLegs < 2 {
+		return cli.Usagef("--max-legs %d: must be >= 2 (a call has two parties)", c.MaxLegs)
 	}
 	for _, t := range []struct {
 		name string

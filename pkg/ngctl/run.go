@@ -44,12 +44,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	callTable := nodestate.Calls(store)
 	states.calls = callTable
 
-	stock := portstock.New(ctx, conn, LeaseHolder, portstock.Options{Log: log})
+	// Offers waiting on portd for ports take at most half of the ng
+	// server's handler slots: deletes, pings and queries keep the rest.
+	stock := portstock.New(ctx, conn, LeaseHolder, portstock.Options{Log: log, MaxWaiting: ngserver.DefaultMaxInFlight / 2})
 	if err := stock.Follow(conn); err != nil {
 		return err
 	}
 	engine := calls.New(calls.Config{
-		Node: cfg.NodeID, Ports: stock, Store: states, MaxSessions: cfg.MaxSessions, ActiveSwitchover: cfg.ActiveSwitchover, Log: log,
+		Node: cfg.NodeID, Ports: stock, Store: states, MaxSessions: cfg.MaxSessions, Limits: calls.Limits{MaxMedia: cfg.MaxMedia, MaxLegs: cfg.MaxLegs}, ActiveSwitchover: cfg.ActiveSwitchover, Log: log,
 		Timers: calls.Timers{Timeout: cfg.Timeout, SilentTimeout: cfg.SilentTimeout, OfferTimeout: cfg.OfferTimeout,
 			FinalTimeout: cfg.FinalTimeout, DeleteDelay: cfg.DeleteDelay},
 	})

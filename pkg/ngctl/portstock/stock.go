@@ -48,8 +48,18 @@ type Options struct {
 	// call was a bus delivery and a decode in portd each.
 	FreeDelay time.Duration
 	FreeBatch int
-	Log       *slog.Logger
+	// MaxWaiting is how many Takes may wait at once for ports that are
+	// not in stock (default 16); one more fails at once with ErrBusy. The
+	// ng server runs a bounded number of requests at a time, and offers
+	// waiting on a portd that does not answer must leave room for the
+	// requests that need no port (delete, ping, query).
+	MaxWaiting int
+	Log        *slog.Logger
 }
+
+// ErrBusy is what Take returns when MaxWaiting Takes already wait for
+// ports.
+var ErrBusy = errors.New("port stock empty and too many offers already waiting for ports")
 
 // Stock is the lease holder's side (ng-ctl's): pre-bound pairs leased from
 // portd ahead of demand, so that taking one waits on no other process. It
@@ -65,6 +75,7 @@ type Stock struct {
 	scale    map[stockKey]int       // current multiple of Low and Batch (1 when absent)
 	lastMiss map[stockKey]time.Time // when the stock last ran empty, or last shrank
 	misses   uint64                 // Takes that found the stock empty
+	waiting  int                    // Takes waiting for ports now
 	capacity map[stockKey]int       // pairs in the range, as portd last said
 	lastErr  map[stockKey]error
 	defaults map[int]string // family → default interface name
@@ -118,6 +129,9 @@ func New(ctx context.Context, c *bus.Conn, holder string, opts Options) *Stock {
 	}
 	if opts.FreeBatch <= 0 {
 		opts.FreeBatch = 128
+	}
+	if opts.MaxWaiting <= 0 {
+		opts.MaxWaiting = 16
 	}
 	if opts.Log == nil {
 		opts.Log = slog.Default()
@@ -192,6 +206,16 @@ func (s *Stock) Take(ctx context.Context, iface string, family int, single bool)
 	}
 	s.lastMiss[k] = time.Now()
 	s.refillLocked(k)
+	if s.waiting >= s.opts.MaxWaiting {
+		s.mu.Unlock()
+		return portdapi.Pair{}, ErrBusy
+	}
+	s.waiting++
+	defer func() {
+		s.mu.Lock()
+		s.waiting--
+		s.mu.Unlock()
+	}()
 	// A refill on its way brings a batch: wait for it rather than queue a
 	// lease of one behind it at portd.
 	if r := s.refills[k]; r != nil {
