@@ -8,8 +8,10 @@ package redissync_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -353,4 +355,122 @@ func grepLines(out, s string) string {
 		}
 	}
 	return strings.Join(keep, "\n")
+}
+
+// hostileCall is a foreign call record of n medias on the given local
+// sockets (RTP, RTCP on the next port; none if local is invalid).
+func hostileCall(id string, medias int, local netip.AddrPort) nodestate.Call {
+	c := nodestate.Call{Schema: 1, ID: id, Owner: "other", Created: time.Now(), LastSignal: time.Now()}
+	leg := nodestate.Leg{ID: 0, Tag: "A", Peer: -1, Family: 4, Created: time.Now()}
+	for i := range medias {
+		m := nodestate.Media{Index: i + 1, Type: "audio", Protocol: "RTP/AVP", Interface: "default",
+			PayloadTypes: []nodestate.PayloadType{{PT: 0, Encoding: "PCMU", Clock: 8000}}}
+		if local.IsValid() {
+			m.Streams = []nodestate.Stream{{Component: 1, Local: local}, {Component: 2, Local: netip.AddrPortFrom(local.Addr(), local.Port()+1)}}
+		}
+		leg.Medias = append(leg.Medias, m)
+	}
+	c.Legs = []nodestate.Leg{leg}
+	return c
+}
+
+// hgetalls reads how many HGETALL commands Redis has run.
+func hgetalls(t *testing.T, rdb *redis.Client) int {
+	t.Helper()
+	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`cmdstat_hgetall:calls=(\d+)`).FindStringSubmatch(info)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// TestHostileRecordsSkipped: records of another node's partition that
+// are over the caps (too many medias, a `medias` field that would make
+// the read script loop), or name ports outside this node's range or an
+// address it does not have, are skipped and counted; a good record next
+// to them is restored.
+func TestHostileRecordsSkipped(t *testing.T) {
+	s := startStack(t, 1, 2)
+	rdb := s.redis.Client(2)
+	ctx := context.Background()
+	before, calls0 := s.status(t), hgetalls(t, rdb)
+
+	const loopMedias = 200000
+	bad := map[string]func(){
+		"many-medias": func() { rawWrite(t, rdb, hostileCall("many-medias", 5000, netip.AddrPort{})) },
+		"loop-medias": func() {
+			writeForeign(t, rdb, 2, &rediscalls.Entry{Call: hostileCall("loop-medias", 1, netip.AddrPort{}), Updated: time.Now()})
+			if err := rdb.HSet(ctx, rediscalls.CallKey("loop-medias"), "medias", loopMedias).Err(); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"port-out-of-range": func() {
+			writeForeign(t, rdb, 2, &rediscalls.Entry{Call: hostileCall("port-out-of-range", 1, netip.MustParseAddrPort("127.0.0.1:40000")), Updated: time.Now()})
+		},
+		"foreign-address": func() {
+			writeForeign(t, rdb, 2, &rediscalls.Entry{Call: hostileCall("foreign-address", 1, netip.MustParseAddrPort("192.0.2.77:34600")), Updated: time.Now()})
+		},
+		strings.Repeat("x", 2000): func() { rawWrite(t, rdb, hostileCall(strings.Repeat("x", 2000), 1, netip.AddrPort{})) },
+	}
+	for _, write := range bad {
+		write()
+	}
+	writeForeign(t, rdb, 2, &rediscalls.Entry{Call: hostileCall("good", 1, netip.MustParseAddrPort("127.0.0.1:34500")), Updated: time.Now()})
+
+	eventually(t, "good record restored", 20*time.Second, func() error {
+		if c, ok := s.record(t, "good"); !ok || !c.Foreign {
+			return fmt.Errorf("not in node state as foreign")
+		}
+		return nil
+	})
+	// Rejections are counted per read: wait until each bad record has had
+	// a chance (or the test fails below with what it found).
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if s.status(t).Rejected-before.Rejected >= uint64(len(bad)) {
+			break
+		}
+	}
+	for id := range bad {
+		if c, ok := s.record(t, id); ok {
+			t.Errorf("hostile record %.40s restored: %d legs, %d medias in leg 0, sockets %v", id, len(c.Legs), len(c.Legs[0].Medias), ports(c))
+		}
+	}
+	if got := s.status(t).Rejected - before.Rejected; got < uint64(len(bad)) {
+		t.Errorf("%d records counted as rejected, want at least %d", got, len(bad))
+	}
+	if n := hgetalls(t, rdb) - calls0; n >= loopMedias {
+		t.Errorf("read script ran HGETALL %d times for records with at most %d medias and one claiming %d", n, 5000, loopMedias)
+	}
+	if !testutil.Alive(s.sync.PID()) {
+		t.Fatalf("redis-sync died:\n%s", s.sync.Output())
+	}
+	if n := strings.Count(s.sync.Output(), "call=many-medias "); n > 1 {
+		t.Errorf("the rejected record was logged %d times, want once", n)
+	}
+}
+
+// rawWrite stores a call hash as a writer that ignores the caps would
+// (rtpkit's own writes refuse records over them); payload types are left
+// out.
+func rawWrite(t *testing.T, rdb *redis.Client, c nodestate.Call) {
+	t.Helper()
+	for i := range c.Legs {
+		for j := range c.Legs[i].Medias {
+			c.Legs[i].Medias[j].PayloadTypes = nil
+		}
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = rdb.HSet(context.Background(), rediscalls.CallKey(c.ID), "schema", rediscalls.Schema, "owner", c.Owner, "rev", 1,
+		"updated", time.Now().UnixMilli(), "call", string(b), "endpoints", "{}", "medias", 0).Err()
+	if err != nil {
+		t.Fatalf("write %.40s: %v", c.ID, err)
+	}
 }

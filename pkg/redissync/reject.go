@@ -5,7 +5,9 @@ package redissync
 // Each is counted, and logged once per version of the record.
 
 import (
+	"hash/fnv"
 	"log/slog"
+	"strconv"
 	"sync"
 
 	"github.com/rtpkit/rtpkit/pkg/rediscalls"
@@ -29,7 +31,9 @@ func newRejectLog(log *slog.Logger) *rejectLog {
 // first reports whether this version of the call's record is new to the
 // log (and remembers it).
 func (r *rejectLog) first(p rediscalls.Partition, id string, digest uint64) bool {
-	k := p.String() + "/" + id
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(id))
+	k := p.String() + "/" + strconv.FormatUint(h.Sum64(), 16) // ids over the cap stay small here
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if d, ok := r.seen[k]; ok && d == digest {
@@ -42,10 +46,21 @@ func (r *rejectLog) first(p rediscalls.Partition, id string, digest uint64) bool
 	return true
 }
 
-// reject counts a record that is not restored and logs it once.
+// reject counts a record that is not restored and logs it once (digest 0:
+// a record that could not be decoded, logged once per call id).
 func (s *syncer) reject(p rediscalls.Partition, id string, digest uint64, err error) {
 	s.rejects.Add(1)
 	if s.rejected.first(p, id, digest) {
-		s.log.Warn("call record in Redis not restored", "partition", p, "call", id, "err", err)
+		s.log.Warn("call record in Redis not restored", "partition", p, "call", logID(id), "err", err)
 	}
+}
+
+// logID shortens a call id from Redis for the log (ids are capped at
+// rediscalls.MaxIDLen, which is too long for a log line).
+func logID(id string) string {
+	const keep = 128
+	if len(id) <= keep {
+		return id
+	}
+	return id[:keep] + "…"
 }

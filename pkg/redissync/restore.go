@@ -40,6 +40,10 @@ func (s *syncer) restoreOwn(ctx context.Context) error {
 			if rediscalls.IsTransient(errs[i]) {
 				return errs[i]
 			}
+			if errors.Is(errs[i], rediscalls.ErrOverLimit) {
+				s.reject(s.own, id, 0, errs[i])
+				continue
+			}
 			if errs[i] != nil {
 				s.log.Warn("own call in Redis unreadable; left alone", "call", id, "err", errs[i])
 				continue
@@ -261,6 +265,10 @@ func (s *syncer) readApply(ctx context.Context, p rediscalls.Partition, ids []st
 		}
 	}
 	for i, id := range ids {
+		if errors.Is(errs[i], rediscalls.ErrOverLimit) {
+			s.reject(p, id, 0, errs[i])
+			continue
+		}
 		if errs[i] != nil {
 			s.errs.warn("call in Redis unreadable; left alone", "partition", p, "call", id, "err", errs[i])
 			continue
