@@ -64,7 +64,7 @@ func TestWireShape(t *testing.T) {
 		"syncapi.KeyspaceRequest": syncapi.KeyspaceRequest{Op: "add", DB: 3},
 		"syncapi.KeyspaceReply":   syncapi.KeyspaceReply{DBs: []int{1, 3}, Changed: true, Removed: 2},
 		"syncapi.OwnershipReply":  syncapi.OwnershipReply{Calls: 4},
-		"syncapi.Status":          syncapi.Status{Enabled: true, Redis: "127.0.0.1:6379", Own: 1, Followed: []int{2}, Counters: syncapi.Counters{Writes: 1, WriteErrors: 2, Restores: 3, Removals: 4, Resyncs: 5, Dropped: 6, Queued: 7}},
+		"syncapi.Status":          syncapi.Status{Enabled: true, Redis: "127.0.0.1:6379", Own: 1, Followed: []int{2}, Counters: syncapi.Counters{Writes: 1, WriteErrors: 2, Restores: 3, Removals: 4, Resyncs: 5, Dropped: 6, Queued: 7, Rejected: 8}},
 		"syncapi.Status.empty":    syncapi.Status{},
 	}
 	for name, v := range cases {

@@ -67,6 +67,8 @@ type callChange struct {
 	released []*pair
 	revoked  []portdapi.Revoked
 	stale    int
+	// conflicts counts blocks refused because another call holds them.
+	conflicts int
 }
 
 // syncCall makes the call own exactly the pairs of blocks, binding any that
@@ -77,6 +79,7 @@ type callChange struct {
 // of it (ng-ctl took it from its stock for this call). Named without a
 // generation, the record comes from someone who did not get the pair from
 // the lease (a restore written without portd.bind): the lease is revoked.
+// Such a record never takes a pair another call uses: that is an error.
 func (t *table) syncCall(call string, blocks []block) (callChange, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -89,6 +92,14 @@ func (t *table) syncCall(call string, blocks []block) (callChange, error) {
 			// The record names an earlier (or later) allocation of these
 			// ports: it is stale, or they now belong to someone else.
 			ch.stale++
+			continue
+		} else if p != nil && b.gen == 0 && p.call != "" && p.call != call {
+			// Named without a generation (not from portd's bind) while
+			// another call uses them: never taken from a live call.
+			ch.conflicts++
+			if firstErr == nil {
+				firstErr = fmt.Errorf("call %q: %w: %s belongs to call %q", call, errInUse, p.base, p.call)
+			}
 			continue
 		} else if p == nil && t.issuedLocked(b.gen) {
 			// An allocation of this run that has ended: the holder freed it

@@ -66,6 +66,20 @@ func TestRevocations(t *testing.T) {
 				ch, err := tab.syncCall("c", []block{{rtp: lease[0].RTP}})
 				return ch.revoked, err
 			}},
+		{name: "record without generation naming another call's pair", wantErr: errInUse, wantLeased: 1,
+			use: func(tab *table, lease []portdapi.Pair, _ portdapi.Pair) ([]portdapi.Revoked, error) {
+				if _, err := tab.syncCall("live", []block{{rtp: lease[1].RTP, gen: lease[1].Gen}}); err != nil {
+					t.Fatal(err)
+				}
+				ch, err := tab.syncCall("c", []block{{rtp: lease[1].RTP}})
+				if p := tab.lookupLocked(lease[1].RTP); p == nil || p.call != "live" {
+					t.Fatalf("pair %s taken from the live call: %+v", lease[1].RTP, p)
+				}
+				if len(ch.assigned) != 0 || ch.conflicts != 1 {
+					t.Fatalf("assigned %d, conflicts %d; want 0, 1", len(ch.assigned), ch.conflicts)
+				}
+				return ch.revoked, err
+			}},
 		{name: "record of the holder (lease generation)", wantRevoked: 0, wantLeased: 1,
 			use: func(tab *table, lease []portdapi.Pair, _ portdapi.Pair) ([]portdapi.Revoked, error) {
 				ch, err := tab.syncCall("c", []block{{rtp: lease[0].RTP, gen: lease[0].Gen}})

@@ -124,6 +124,9 @@ type encoded struct {
 // encode splits the entry into the stored record (payload types out,
 // node-local fields cleared), the endpoints and the payload types.
 func encode(e *Entry) (encoded, error) {
+	if err := CheckLimits(&e.Call); err != nil {
+		return encoded{}, err
+	}
 	c := e.Call
 	c.Foreign, c.Source, c.Partition = false, "", ""
 	c.Legs = make([]nodestate.Leg, len(e.Call.Legs))
@@ -180,6 +183,12 @@ func decode(id string, h map[string]string, pts []map[string]string) (*Entry, er
 	} else if s > Schema {
 		return nil, fmt.Errorf("call %q: schema %d: %w", id, s, ErrNewerSchema)
 	}
+	if len(id) > MaxIDLen {
+		return nil, fmt.Errorf("call id of %d bytes, at most %d: %w", len(id), MaxIDLen, ErrOverLimit)
+	}
+	if n, _ := strconv.Atoi(h["medias"]); n > MaxMedias || len(pts) > MaxMedias {
+		return nil, fmt.Errorf("call %q: medias %q, at most %d: %w", id, h["medias"], MaxMedias, ErrOverLimit)
+	}
 	e := &Entry{}
 	if err := json.Unmarshal([]byte(h["call"]), &e.Call); err != nil {
 		return nil, fmt.Errorf("call %q: record: %w", id, err)
@@ -193,6 +202,9 @@ func decode(id string, h map[string]string, pts []map[string]string) (*Entry, er
 	if o := h["owner"]; o != "" {
 		e.Call.Owner = o
 	}
+	if err := CheckLimits(&e.Call); err != nil {
+		return nil, err
+	}
 	e.Rev, _ = strconv.ParseInt(h["rev"], 10, 64)
 	if ms, err := strconv.ParseInt(h["updated"], 10, 64); err == nil {
 		e.Updated = time.UnixMilli(ms)
@@ -201,6 +213,9 @@ func decode(id string, h map[string]string, pts []map[string]string) (*Entry, er
 		var eps map[string]string
 		if err := json.Unmarshal([]byte(s), &eps); err != nil {
 			return nil, fmt.Errorf("call %q: endpoints: %w", id, err)
+		}
+		if len(eps) > MaxMedias*MaxStreams {
+			return nil, fmt.Errorf("call %q: %d learned endpoints, at most %d: %w", id, len(eps), MaxMedias*MaxStreams, ErrOverLimit)
 		}
 		e.Endpoints = make(map[netip.AddrPort]netip.AddrPort, len(eps))
 		for l, r := range eps {

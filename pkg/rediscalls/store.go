@@ -18,13 +18,17 @@ import (
 // every partition. Keys are built inside the scripts from the prefix and
 // the call id: this is standalone Redis, where a script may touch any key.
 
+// luaLimits starts every script: the caps its loops are bounded by
+// (limits.go), whatever a record's fields say.
+var luaLimits = "local MAXMEDIAS, MAXPTS = " + strconv.Itoa(MaxMedias) + ", " + strconv.Itoa(MaxPayloadTypes) + "\n"
+
 // writeBody writes the call (ARGV 3–10) into the selected database.
 const writeBody = `
 local pfx, id, ttl = ARGV[2], ARGV[3], ARGV[4]
 local ck = pfx .. 'call:' .. id
-local old = tonumber(redis.call('HGET', ck, 'medias') or '0') or 0
+local old = math.min(tonumber(redis.call('HGET', ck, 'medias') or '0') or 0, MAXMEDIAS)
 local pts = cjson.decode(ARGV[9])
-local n = #pts
+local n = math.min(#pts, MAXMEDIAS)
 for i = n, old - 1 do redis.call('DEL', pfx .. 'pt:' .. id .. ':' .. i) end
 for i = 1, n do
   local k = pfx .. 'pt:' .. id .. ':' .. (i - 1)
@@ -32,7 +36,7 @@ for i = 1, n do
   local m = pts[i]
   if #m > 0 then
     local f = {}
-    for j = 1, #m do f[#f + 1] = tostring(j - 1); f[#f + 1] = m[j] end
+    for j = 1, math.min(#m, MAXPTS) do f[#f + 1] = tostring(j - 1); f[#f + 1] = m[j] end
     redis.call('HSET', k, unpack(f))
     redis.call('EXPIRE', k, ttl)
   end
@@ -47,7 +51,7 @@ return 1
 const deleteBody = `
 local pfx, id = ARGV[2], ARGV[3]
 local ck = pfx .. 'call:' .. id
-local old = tonumber(redis.call('HGET', ck, 'medias') or '0') or 0
+local old = math.min(tonumber(redis.call('HGET', ck, 'medias') or '0') or 0, MAXMEDIAS)
 for i = 0, old - 1 do redis.call('DEL', pfx .. 'pt:' .. id .. ':' .. i) end
 local deleted = redis.call('DEL', ck)
 `
@@ -55,13 +59,13 @@ local deleted = redis.call('DEL', ck)
 // writeScript: ARGV 1 db, 2 prefix, 3 id, 4 ttl, 5 owner, 6 updated ms,
 // 7 call, 8 endpoints, 9 payload types, 10 schema. Returns 0 without
 // writing if the call moved away from this partition.
-var writeScript = redis.NewScript(`
+var writeScript = redis.NewScript(luaLimits + `
 redis.call('SELECT', ARGV[1])
 if redis.call('EXISTS', ARGV[2] .. 'moved:' .. ARGV[3]) == 1 then return 0 end
 ` + writeBody)
 
 // deleteScript: ARGV 1 db, 2 prefix, 3 id.
-var deleteScript = redis.NewScript(`
+var deleteScript = redis.NewScript(luaLimits + `
 redis.call('SELECT', ARGV[1])
 ` + deleteBody + `
 return deleted`)
@@ -69,7 +73,7 @@ return deleted`)
 // moveScript: as writeScript, plus ARGV 11 the old partition's db. It
 // deletes the call from the old partition, leaves the tombstone there,
 // clears any tombstone in the new one and writes the call: in one step.
-var moveScript = redis.NewScript(`
+var moveScript = redis.NewScript(luaLimits + `
 redis.call('SELECT', ARGV[11])
 ` + deleteBody + `
 redis.call('SET', ARGV[2] .. 'moved:' .. ARGV[3], ARGV[5], 'EX', ARGV[4])
@@ -79,7 +83,7 @@ redis.call('DEL', ARGV[2] .. 'moved:' .. ARGV[3])
 
 // readScript: ARGV 1 db, 2 prefix, 3 id. Returns {} if the call is not
 // there, else {moved or ”, call hash, payload type hashes...}.
-var readScript = redis.NewScript(`
+var readScript = redis.NewScript(luaLimits + `
 redis.call('SELECT', ARGV[1])
 local pfx, id = ARGV[2], ARGV[3]
 local ck = pfx .. 'call:' .. id
@@ -88,6 +92,8 @@ local h = redis.call('HGETALL', ck)
 if #h == 0 then return {moved} end
 local out = {moved, h}
 local n = tonumber(redis.call('HGET', ck, 'medias') or '0') or 0
+-- Over the cap: no payload types are read; the reader rejects the call.
+if n > MAXMEDIAS then n = 0 end
 for i = 0, n - 1 do out[#out + 1] = redis.call('HGETALL', pfx .. 'pt:' .. id .. ':' .. i) end
 return out
 `)

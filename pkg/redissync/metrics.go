@@ -18,6 +18,7 @@ var (
 	descRestores    = metrics.NewDesc("rtpkit_redis_restores_total", "Calls restored from Redis into node state (own after a restart, or foreign).")
 	descRemovals    = metrics.NewDesc("rtpkit_redis_removals_total", "Foreign calls removed from node state because they left Redis.")
 	descResyncs     = metrics.NewDesc("rtpkit_redis_resyncs_total", "Full reads of a followed partition (after every (re)subscription).")
+	descRejected    = metrics.NewDesc("rtpkit_redis_rejected_total", "Call records of Redis not restored: over a cap, not on this node's addresses and ports, or refused by portd.")
 	descDropped     = metrics.NewDesc("rtpkit_redis_dropped_total", "Call writes dropped because the write queue was full.")
 	descQueued      = metrics.NewDesc("rtpkit_redis_queue_length", "Calls whose write waits in the queue.")
 	descQueueCap    = metrics.NewDesc("rtpkit_redis_queue_capacity", "Most calls the write queue holds (--redis-queue).")
@@ -25,7 +26,7 @@ var (
 	descCalls       = metrics.NewDesc("rtpkit_redis_calls", "Calls of node state whose Redis copy is in the partition (own partition: this node's calls; followed ones: foreign calls).", "partition")
 )
 
-var redisDescs = []*prometheus.Desc{descEnabled, descWrites, descWriteErrors, descRestores, descRemovals, descResyncs,
+var redisDescs = []*prometheus.Desc{descEnabled, descWrites, descWriteErrors, descRestores, descRemovals, descResyncs, descRejected,
 	descDropped, descQueued, descQueueCap, descFollowed, descCalls}
 
 // idleCollector is redis-sync's collector without --redis.
@@ -45,6 +46,7 @@ func (s *syncer) collector(queueCap int) prometheus.Collector {
 		metrics.Counter(ch, descRestores, float64(c.Restores))
 		metrics.Counter(ch, descRemovals, float64(c.Removals))
 		metrics.Counter(ch, descResyncs, float64(c.Resyncs))
+		metrics.Counter(ch, descRejected, float64(c.Rejected))
 		metrics.Counter(ch, descDropped, float64(c.Dropped))
 		metrics.Gauge(ch, descQueued, float64(c.Queued))
 		metrics.Gauge(ch, descQueueCap, float64(queueCap))

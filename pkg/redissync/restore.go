@@ -6,6 +6,8 @@ package redissync
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"hash/fnv"
 	"net/netip"
 	"sync"
@@ -27,6 +29,7 @@ func (s *syncer) restoreOwn(ctx context.Context) error {
 	}
 	ids = dedupe(ids)
 	inRedis := map[string]bool{}
+	deleted := 0
 	for start := 0; start < len(ids); start += readBatch {
 		batch := ids[start:min(start+readBatch, len(ids))]
 		entries, _, errs, err := s.store.Read(ctx, s.own, batch)
@@ -36,6 +39,10 @@ func (s *syncer) restoreOwn(ctx context.Context) error {
 		for i, id := range batch {
 			if rediscalls.IsTransient(errs[i]) {
 				return errs[i]
+			}
+			if errors.Is(errs[i], rediscalls.ErrOverLimit) {
+				s.reject(s.own, id, 0, errs[i])
+				continue
 			}
 			if errs[i] != nil {
 				s.log.Warn("own call in Redis unreadable; left alone", "call", id, "err", errs[i])
@@ -48,6 +55,14 @@ func (s *syncer) restoreOwn(ctx context.Context) error {
 			inRedis[id] = true
 			d := rediscalls.Digest(e)
 			s.mu.Lock()
+			if s.ended[id] {
+				// The call ended in node state while redis-sync was not
+				// writing: its Redis copy goes, it does not come back.
+				s.q.put(rediscalls.Op{Kind: rediscalls.OpDelete, Part: s.own, ID: id})
+				s.mu.Unlock()
+				deleted++
+				continue
+			}
 			st := s.known[id]
 			if st != nil && st.has {
 				if s.isOwn(st.rec) {
@@ -62,7 +77,7 @@ func (s *syncer) restoreOwn(ctx context.Context) error {
 		}
 	}
 	s.mu.Lock()
-	s.started = true
+	s.started, s.ended = true, nil
 	var missing []string
 	for id, st := range s.known {
 		if st.has && s.isOwn(st.rec) && !inRedis[id] {
@@ -73,7 +88,8 @@ func (s *syncer) restoreOwn(ctx context.Context) error {
 		s.enqueueLocked(id, s.known[id]) // refused with ErrMoved if it moved away
 	}
 	s.mu.Unlock()
-	s.log.Info("own partition loaded", "partition", s.own, "in_redis", len(inRedis), "written_from_node_state", len(missing))
+	s.log.Info("own partition loaded", "partition", s.own, "in_redis", len(inRedis), "written_from_node_state", len(missing),
+		"deleted_ended_meanwhile", deleted)
 	return nil
 }
 
@@ -85,7 +101,19 @@ func (s *syncer) restore(ctx context.Context, p rediscalls.Partition, e *redisca
 	if !foreign {
 		rec.Owner = s.node
 	}
-	gens := s.bind(ctx, rec)
+	d := rediscalls.Digest(e)
+	gens, err := s.bind(ctx, rec)
+	if err != nil {
+		var be *bus.Error
+		if errors.As(err, &be) && (be.Code == bus.CodeConflict || be.Code == bus.CodeBadRequest) {
+			// Ports held by another call, or not this node's: writing the
+			// record anyway would hand portd sockets it refused.
+			s.reject(p, rec.ID, d, err)
+			return
+		}
+		s.restoreFailed(p, rec.ID, err)
+		return
+	}
 	for i := range rec.Legs {
 		for j := range rec.Legs[i].Medias {
 			m := &rec.Legs[i].Medias[j]
@@ -96,7 +124,6 @@ func (s *syncer) restore(ctx context.Context, p rediscalls.Partition, e *redisca
 			}
 		}
 	}
-	d := rediscalls.Digest(e)
 	s.mu.Lock()
 	st := s.state(rec.ID)
 	st.home, st.homeSet = p, true
@@ -126,9 +153,10 @@ func (s *syncer) restore(ctx context.Context, p rediscalls.Partition, e *redisca
 	}()
 }
 
-// restoreFailed reads a call again later when node state did not take it.
+// restoreFailed reads a call again later when node state (or portd) did
+// not take it.
 func (s *syncer) restoreFailed(p rediscalls.Partition, id string, err error) {
-	s.errs.warn("could not write a restored call to node state; will read it again", "call", id, "err", err)
+	s.errs.warn("restored call not installed (portd or node state); will read it again", "call", id, "err", err)
 	s.mu.Lock()
 	if st := s.known[id]; st != nil {
 		st.applied, st.written = 0, 0
@@ -138,9 +166,10 @@ func (s *syncer) restoreFailed(p rediscalls.Partition, id string, err error) {
 }
 
 // bind asks portd for the call's exact ports and returns the generations
-// of the allocations. On failure the record still goes to node state;
-// portd binds what it can from it.
-func (s *syncer) bind(ctx context.Context, c nodestate.Call) map[netip.AddrPort]uint64 {
+// of the allocations. On failure the record must not go to node state: a
+// record naming ports without their generations would make portd give it
+// sockets it refused here.
+func (s *syncer) bind(ctx context.Context, c nodestate.Call) (map[netip.AddrPort]uint64, error) {
 	var pairs []portdapi.Pair
 	for _, l := range c.Legs {
 		for _, m := range l.Medias {
@@ -168,14 +197,13 @@ func (s *syncer) bind(ctx context.Context, c nodestate.Call) map[netip.AddrPort]
 	}
 	gens := map[netip.AddrPort]uint64{}
 	if len(pairs) == 0 {
-		return gens
+		return gens, nil
 	}
 	bctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	r, err := bus.Request(bctx, s.ports, portdapi.BindEndpoint, portdapi.BindRequest{Call: c.ID, Pairs: pairs})
 	if err != nil {
-		s.errs.warn("portd could not bind a restored call's ports", "call", c.ID, "err", err)
-		return gens
+		return nil, fmt.Errorf("portd bind for call %q: %w", c.ID, err)
 	}
 	for _, p := range r.Pairs {
 		gens[p.RTP] = p.Gen
@@ -183,7 +211,7 @@ func (s *syncer) bind(ctx context.Context, c nodestate.Call) map[netip.AddrPort]
 			gens[p.RTCP] = p.Gen
 		}
 	}
-	return gens
+	return gens, nil
 }
 
 // runReader applies the calls queued for reading (by keyspace
@@ -237,6 +265,10 @@ func (s *syncer) readApply(ctx context.Context, p rediscalls.Partition, ids []st
 		}
 	}
 	for i, id := range ids {
+		if errors.Is(errs[i], rediscalls.ErrOverLimit) {
+			s.reject(p, id, 0, errs[i])
+			continue
+		}
 		if errs[i] != nil {
 			s.errs.warn("call in Redis unreadable; left alone", "partition", p, "call", id, "err", errs[i])
 			continue

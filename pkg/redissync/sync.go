@@ -57,15 +57,22 @@ type syncer struct {
 	bySock  map[netip.AddrPort]string
 	follow  map[int]*follower
 	started bool // node state's initial records are in
+	// ended are the calls node state deleted before the own partition was
+	// loaded (delete markers of the initial records included): their
+	// Redis copies are deleted, not restored.
+	ended map[string]bool
+	// rejected remembers which version of a bad record was logged.
+	rejected *rejectLog
 
-	writes, writeErrors, restores, removals, resyncs atomic.Uint64
+	writes, writeErrors, restores, removals, resyncs, rejects atomic.Uint64
 }
 
 func newSyncer(node string, own rediscalls.Partition, store *rediscalls.Store, calls *nodestate.Table[nodestate.Call],
 	ports *bus.Conn, queueMax int, switchover bool, log *slog.Logger) *syncer {
 	return &syncer{node: node, own: own, store: store, calls: calls, ports: ports, log: log, switchover: switchover,
 		q: newQueue(queueMax), reads: newReadQueues(readers), errs: newRateLog(log, 5*time.Second),
-		known: map[string]*callState{}, bySock: map[netip.AddrPort]string{}, follow: map[int]*follower{}}
+		known: map[string]*callState{}, bySock: map[netip.AddrPort]string{}, follow: map[int]*follower{},
+		ended: map[string]bool{}, rejected: newRejectLog(log)}
 }
 
 func (s *syncer) isOwn(c nodestate.Call) bool { return !c.Foreign && c.Owner == s.node }
@@ -82,7 +89,8 @@ func (s *syncer) state(id string) *callState {
 // counters reads the totals.
 func (s *syncer) counters() syncapi.Counters {
 	return syncapi.Counters{Writes: s.writes.Load(), WriteErrors: s.writeErrors.Load(), Restores: s.restores.Load(),
-		Removals: s.removals.Load(), Resyncs: s.resyncs.Load(), Dropped: s.q.drops(), Queued: s.q.len()}
+		Removals: s.removals.Load(), Resyncs: s.resyncs.Load(), Dropped: s.q.drops(), Queued: s.q.len(),
+		Rejected: s.rejects.Load()}
 }
 
 // --- helpers ---

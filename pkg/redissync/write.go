@@ -17,6 +17,7 @@ import (
 func (s *syncer) onPut(c nodestate.Call) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	delete(s.ended, c.ID)
 	st := s.state(c.ID)
 	if st.has {
 		s.unindexLocked(st.rec)
@@ -40,6 +41,11 @@ func (s *syncer) onPut(c nodestate.Call) {
 func (s *syncer) onDelete(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.started {
+		// Ended before the own partition is loaded (while redis-sync was
+		// down, or Redis away): restoreOwn deletes its Redis copy.
+		s.ended[id] = true
+	}
 	st := s.known[id]
 	if st == nil {
 		return

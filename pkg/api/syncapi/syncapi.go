@@ -59,4 +59,7 @@ type Counters struct {
 	Resyncs     uint64 `json:"resyncs"`
 	Dropped     uint64 `json:"dropped"`
 	Queued      int    `json:"queued"`
+	// Rejected counts records of Redis that were not restored: over a
+	// cap, not on this node's addresses and ports, or refused by portd.
+	Rejected uint64 `json:"rejected"`
 }

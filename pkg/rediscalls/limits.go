@@ -1,0 +1,74 @@
+package rediscalls
+
+// Caps on what one call record of Redis may hold. Records come from other
+// nodes of the redundancy group (and from whoever else can write to
+// Redis): a reader checks every record against these before it trusts
+// it, and the scripts bound their loops by them, never by a field of the
+// record alone. A writer refuses to store a call over them, so that no
+// node writes what the others would skip.
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/rtpkit/rtpkit/pkg/nodestate"
+)
+
+// The caps.
+const (
+	// MaxIDLen is the longest call id, tag, label or via-branch (bytes).
+	MaxIDLen = 1024
+	// MaxOwnerLen is the longest owner node id (as --node-id).
+	MaxOwnerLen = 64
+	// MaxLegs is the most parties (SIP tags) of one call.
+	MaxLegs = 64
+	// MaxMedias is the most medias (m= lines) of one call, over all its
+	// legs: the bound of the scripts' loops over payload type hashes.
+	MaxMedias = 1024
+	// MaxStreams is the most streams of one media (RTP and RTCP).
+	MaxStreams = 2
+	// MaxPayloadTypes is the most payload types of one media.
+	MaxPayloadTypes = 128
+)
+
+// ErrOverLimit marks a record over one of the caps.
+var ErrOverLimit = errors.New("call record over a cap")
+
+// CheckLimits checks a call record against the caps.
+func CheckLimits(c *nodestate.Call) error {
+	over := func(format string, args ...any) error {
+		return fmt.Errorf("call %.64q: %s: %w", c.ID, fmt.Sprintf(format, args...), ErrOverLimit)
+	}
+	if len(c.ID) > MaxIDLen {
+		return over("id of %d bytes, at most %d", len(c.ID), MaxIDLen)
+	}
+	if len(c.Owner) > MaxOwnerLen {
+		return over("owner of %d bytes, at most %d", len(c.Owner), MaxOwnerLen)
+	}
+	if len(c.Legs) > MaxLegs {
+		return over("%d legs, at most %d", len(c.Legs), MaxLegs)
+	}
+	medias := 0
+	for i := range c.Legs {
+		l := &c.Legs[i]
+		for _, s := range []string{l.Tag, l.Label, l.ViaBranch} {
+			if len(s) > MaxIDLen {
+				return over("leg %d: a tag, label or via-branch of %d bytes, at most %d", i, len(s), MaxIDLen)
+			}
+		}
+		medias += len(l.Medias)
+		if medias > MaxMedias {
+			return over("more than %d medias", MaxMedias)
+		}
+		for j := range l.Medias {
+			m := &l.Medias[j]
+			if len(m.Streams) > MaxStreams {
+				return over("leg %d media %d: %d streams, at most %d", i, j, len(m.Streams), MaxStreams)
+			}
+			if len(m.PayloadTypes) > MaxPayloadTypes {
+				return over("leg %d media %d: %d payload types, at most %d", i, j, len(m.PayloadTypes), MaxPayloadTypes)
+			}
+		}
+	}
+	return nil
+}
