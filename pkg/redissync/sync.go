@@ -59,6 +59,9 @@ type syncer struct {
 	started bool // node state's initial records are in
 
 	writes, writeErrors, restores, removals, resyncs atomic.Uint64
+	// longIDs counts calls in Redis skipped for an id beyond
+	// nodestate.MaxIDLen.
+	longIDs atomic.Uint64
 }
 
 func newSyncer(node string, own rediscalls.Partition, store *rediscalls.Store, calls *nodestate.Table[nodestate.Call],
