@@ -13,7 +13,6 @@ import (
 
 	"github.com/rtpkit/rtpkit/pkg/bencode"
 	"github.com/rtpkit/rtpkit/pkg/calls"
-	"github.com/rtpkit/rtpkit/pkg/nodestate"
 )
 
 // protocol turns ng documents into engine calls and replies (reference
@@ -235,10 +234,8 @@ func parseRequest(cmd string, v bencode.Value, from netip.AddrPort) (*calls.Requ
 	} else {
 		r.CallID = str2(v, "call-id")
 	}
-	// The Call-ID names the call's node-state record (and its Redis keys):
-	// one beyond the limit is refused before anything is made.
-	if len(r.CallID) > nodestate.MaxIDLen {
-		return nil, errBadRequest(fmt.Sprintf("call-id of %d bytes is too long (at most %d)", len(r.CallID), nodestate.MaxIDLen))
+	if err := checkCallID(r.CallID); err != nil {
+		return nil, err
 	}
 	if s, ok := v.GetString("sdp"); ok {
 		r.SDP = []byte(s)
