@@ -9,6 +9,8 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -43,6 +45,13 @@ type Conn struct {
 	NC   *nats.Conn
 	node string
 	log  *slog.Logger
+
+	// lost is closed when the connection is closed for good by anything
+	// but Close; lostErr (set before) says why. closing marks our Close.
+	lost     chan struct{}
+	lostErr  error
+	lostOnce sync.Once
+	closing  atomic.Bool
 }
 
 var nodeIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -77,7 +86,11 @@ func DefaultNodeID() string {
 
 // Connect dials the bus as client `name` of node `node` and waits, up to
 // opts.ConnectTimeout or ctx, for the first connection. Once connected it
-// reconnects forever: a daemon outlives bus restarts.
+// reconnects forever: a daemon outlives bus restarts. The client still
+// gives up when the server closes the connection itself (a protocol
+// violation such as a control line beyond the server's limit) or refuses
+// it on reconnecting (credentials no longer valid): Lost and WithLoss
+// report that, so that the daemon can exit and be restarted.
 func Connect(ctx context.Context, opts Options, node, name string, log *slog.Logger) (*Conn, error) {
 	if err := ValidNodeID(node); err != nil {
 		return nil, err
@@ -90,6 +103,7 @@ func Connect(ctx context.Context, opts Options, node, name string, log *slog.Log
 		url = DefaultURL
 	}
 	connected := make(chan struct{}, 1)
+	c := &Conn{node: node, log: log, lost: make(chan struct{})}
 	nopts := []nats.Option{
 		nats.Name(fmt.Sprintf("rtpkit %s %s pid %d", node, name, os.Getpid())),
 		nats.MaxReconnects(-1),
@@ -106,6 +120,16 @@ func Connect(ctx context.Context, opts Options, node, name string, log *slog.Log
 			if err != nil {
 				log.Warn("bus disconnected", "url", redactURL(url), "err", err)
 			}
+		}),
+		nats.ClosedHandler(func(nc *nats.Conn) {
+			if c.closing.Load() {
+				return
+			}
+			err := nc.LastError()
+			if err == nil {
+				err = errors.New("closed by the client library")
+			}
+			c.markLost(fmt.Errorf("%w (%s): %w", ErrConnectionLost, redactURL(url), err))
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info("bus reconnected", "url", redactURL(nc.ConnectedUrl()))
@@ -135,15 +159,57 @@ func Connect(ctx context.Context, opts Options, node, name string, log *slog.Log
 		select {
 		case <-connected:
 		case <-t.C:
+			c.closing.Store(true)
 			nc.Close()
 			return nil, fmt.Errorf("%w at %s after %s", ErrNotConnected, redactURL(url), timeout)
 		case <-ctx.Done():
+			c.closing.Store(true)
 			nc.Close()
 			return nil, fmt.Errorf("connect to bus %s: %w", redactURL(url), ctx.Err())
 		}
 	}
 	log.Debug("bus connected", "url", redactURL(nc.ConnectedUrl()), "node", node)
-	return &Conn{NC: nc, node: node, log: log}, nil
+	c.NC = nc
+	return c, nil
+}
+
+// markLost records why the connection is gone for good and closes lost.
+func (c *Conn) markLost(err error) {
+	c.lostOnce.Do(func() {
+		c.lostErr = err
+		c.log.Error("bus connection closed for good; exiting so that the supervisor restarts the daemon", "err", err)
+		close(c.lost)
+	})
+}
+
+// Lost is closed when the connection is closed for good by the server or
+// the client library (not by Close): nothing reaches the bus any more.
+func (c *Conn) Lost() <-chan struct{} { return c.lost }
+
+// LostErr is why the connection was lost (wrapping ErrConnectionLost), nil
+// while it was not.
+func (c *Conn) LostErr() error {
+	select {
+	case <-c.lost:
+		return c.lostErr
+	default:
+		return nil
+	}
+}
+
+// WithLoss returns a context that ends when ctx does or, with LostErr as
+// its cause, when the connection is lost: a daemon runs on it so that
+// losing the bus ends its Run like a shutdown, and then returns LostErr.
+func (c *Conn) WithLoss(ctx context.Context) (context.Context, context.CancelFunc) {
+	lctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-c.lost:
+			cancel(c.lostErr)
+		case <-lctx.Done():
+		}
+	}()
+	return lctx, func() { cancel(context.Canceled) }
 }
 
 // Node is the node id this connection speaks for.
@@ -164,6 +230,7 @@ func (c *Conn) Close() {
 	if c == nil || c.NC == nil {
 		return
 	}
+	c.closing.Store(true)
 	done := make(chan struct{})
 	c.NC.SetClosedHandler(func(*nats.Conn) { close(done) })
 	if err := c.NC.Drain(); err != nil {

@@ -43,4 +43,7 @@ var (
 	ErrBadNodeID = errors.New("bad node id")
 	// ErrNotConnected means the bus could not be reached in time.
 	ErrNotConnected = errors.New("bus not reachable")
+	// ErrConnectionLost means the bus connection was closed for good (by
+	// the server, or after it refused a reconnect) and will not come back.
+	ErrConnectionLost = errors.New("bus connection lost for good")
 )

@@ -234,6 +234,9 @@ func parseRequest(cmd string, v bencode.Value, from netip.AddrPort) (*calls.Requ
 	} else {
 		r.CallID = str2(v, "call-id")
 	}
+	if err := checkCallID(r.CallID); err != nil {
+		return nil, err
+	}
 	if s, ok := v.GetString("sdp"); ok {
 		r.SDP = []byte(s)
 	}

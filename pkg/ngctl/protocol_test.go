@@ -11,6 +11,7 @@ import (
 	"github.com/rtpkit/rtpkit/pkg/api/portdapi"
 	"github.com/rtpkit/rtpkit/pkg/bencode"
 	"github.com/rtpkit/rtpkit/pkg/calls"
+	"github.com/rtpkit/rtpkit/pkg/nodestate"
 )
 
 // seqPorts hands out 203.0.113.1:30000, 30002, ... like a fresh portd.
@@ -178,4 +179,44 @@ func FuzzHandle(f *testing.F) {
 			t.Fatalf("result is not the last key: %q", out)
 		}
 	})
+}
+
+// TestCallIDLimit: a Call-ID beyond nodestate.MaxIDLen gets an ng error
+// naming the limit, for every command that takes one, and makes no call;
+// one at the limit works.
+func TestCallIDLimit(t *testing.T) {
+	sdp := "v=0\r\no=- 1 1 IN IP4 198.51.100.5\r\ns=-\r\nc=IN IP4 198.51.100.5\r\nt=0 0\r\nm=audio 7300 RTP/AVP 0\r\n"
+	atLimit := strings.Repeat(".", nodestate.MaxIDLen)
+	over := strings.Repeat(".", 3000)
+	letters := strings.Repeat("a", nodestate.MaxIDLen+1)
+	doc := func(cmd, id string) string {
+		d := bencode.NewDict(bencode.Pair{Key: "command", Value: bencode.Str(cmd)}, bencode.Pair{Key: "call-id", Value: bencode.Str(id)},
+			bencode.Pair{Key: "from-tag", Value: bencode.Str("a")})
+		if cmd == "offer" {
+			d.Set("sdp", bencode.Str(sdp))
+		}
+		return string(bencode.Encode(d))
+	}
+	for _, tt := range []struct {
+		name, cmd, id, want string
+	}{
+		{"offer at the limit", "offer", atLimit, "d3:sdp"},
+		{"offer of 3000 dots", "offer", over, "d6:result5:error12:error-reason48:call-id of 3000 bytes is too long (at most 1024)e"},
+		{"offer of 1025 letters", "offer", letters, "d6:result5:error12:error-reason48:call-id of 1025 bytes is too long (at most 1024)e"},
+		{"query of 3000 dots", "query", over, "d6:result5:error12:error-reason48:call-id of 3000 bytes is too long (at most 1024)e"},
+		{"delete of 3000 dots", "delete", over, "d6:result5:error12:error-reason48:call-id of 3000 bytes is too long (at most 1024)e"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newTestProtocol()
+			got := handle(p, doc(tt.cmd, tt.id))
+			if !strings.HasPrefix(got, tt.want) {
+				t.Errorf("reply %.120q, want %.120q", got, tt.want)
+			}
+			if strings.Contains(tt.want, "error") {
+				if n, _ := p.engine.Counts(); n != 0 {
+					t.Errorf("%d calls after a refused request, want 0", n)
+				}
+			}
+		})
+	}
 }

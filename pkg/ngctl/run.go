@@ -30,12 +30,21 @@ import (
 const LeaseHolder = "ng-ctl"
 
 // Run serves the ng protocol until ctx ends.
-func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	conn, err := bus.Connect(ctx, cfg.Bus, cfg.NodeID, "ng-ctl", log)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
+	// A bus connection closed for good ends the run like a shutdown, and
+	// the run then fails with why: the supervisor restarts the daemon.
+	ctx, stopLoss := conn.WithLoss(ctx)
+	defer stopLoss()
+	defer func() {
+		if lerr := conn.LostErr(); lerr != nil {
+			err = lerr
+		}
+	}()
 	states := newStateStore(nil, log)
 	store, err := nodestate.Open(ctx, conn, nodestate.Options{})
 	if err != nil {

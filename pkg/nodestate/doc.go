@@ -5,8 +5,9 @@
 //
 // Every rtpkit daemon is a reconciler: on start it reads the records it
 // cares about, then follows their changes with a watcher. The bucket is
-// rtpkit-v1-<node>, on file storage (under the bus's store directory, i.e.
+// rtpkit-v2-<node>, on file storage (under the bus's store directory, i.e.
 // --state-dir for the embedded bus), so a bus restart keeps it. Keys are
-// "<kind>.<id>", with the id escaped so that any byte string (a SIP Call-ID)
-// is one key token.
+// "<kind>.<token>", the token a fixed-length hash of the id (KeyToken), so
+// that any id up to MaxIDLen bytes makes a short key; the id itself is in
+// the record, and in a delete marker's body.
 package nodestate

@@ -1,52 +1,100 @@
 package nodestate
 
 import (
+	"encoding/json"
 	"regexp"
+	"strings"
 	"testing"
 )
 
-var keyTokenRe = regexp.MustCompile(`^[A-Za-z0-9_=-]+$`)
+var keyTokenRe = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
-func TestEscapeID(t *testing.T) {
-	for _, tt := range []struct{ id, want string }{
-		{"abc-DEF_123", "abc-DEF_123"},
-		{"a84b4c76e66710@pc33.atlanta.example.com", "a84b4c76e66710=40pc33=2Eatlanta=2Eexample=2Ecom"},
-		{"", "="},
-		{"=", "=3D"},
-		{"a b*>", "a=20b=2A=3E"},
-		{"\xff\x00", "=FF=00"},
-	} {
-		got := EscapeID(tt.id)
-		if got != tt.want {
-			t.Errorf("EscapeID(%q) = %q, want %q", tt.id, got, tt.want)
+// TestKeyToken: whatever the id, its key token is 32 hex digits, the same
+// for the same id and different for different ids, so that the key and
+// its write subject stay short (a Call-ID of 3000 dots used to make a
+// 9000-byte key, beyond the bus's 4 KiB control line).
+func TestKeyToken(t *testing.T) {
+	ids := []string{"", "=", "abc-DEF_123", "a84b4c76e66710@pc33.atlanta.example.com", "a b*>", "\xff\x00", "日本",
+		strings.Repeat(".", 3000), strings.Repeat("a", 3000), strings.Repeat(".", MaxIDLen), strings.Repeat(".", MaxIDLen-1)}
+	seen := map[string]string{}
+	for _, id := range ids {
+		tok := KeyToken(id)
+		if !keyTokenRe.MatchString(tok) {
+			t.Errorf("KeyToken(%.20q…) = %q: not 32 hex digits", id, tok)
 		}
-		back, err := UnescapeID(got)
-		if err != nil || back != tt.id {
-			t.Errorf("UnescapeID(%q) = %q, %v; want %q", got, back, err, tt.id)
+		if KeyToken(id) != tok {
+			t.Errorf("KeyToken(%.20q…) differs between calls", id)
 		}
-	}
-	for _, bad := range []string{"=4", "=G0", "abc=", "=zz"} {
-		if _, err := UnescapeID(bad); err == nil {
-			t.Errorf("UnescapeID(%q): want error", bad)
+		if other, dup := seen[tok]; dup {
+			t.Errorf("ids %.20q and %.20q share token %s", id, other, tok)
+		}
+		seen[tok] = id
+		if subj := "$KV." + BucketName(strings.Repeat("n", 64)) + "." + CallKind + "." + tok; len(subj) > 200 {
+			t.Errorf("write subject of %.20q is %d bytes", id, len(subj))
 		}
 	}
 }
 
-func FuzzEscapeID(f *testing.F) {
-	for _, s := range []string{"", "=", "abc@host", "a.b.c", "\x00\xff", "日本"} {
+// TestEntryID: the id of a stored record or delete marker comes from its
+// body, checked against the key token.
+func TestEntryID(t *testing.T) {
+	long := strings.Repeat(".", 3000)
+	rec := func(id string) []byte {
+		b, err := marshalCall(&Call{Schema: CallSchema, ID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, tt := range []struct {
+		name    string
+		tok     string
+		deleted bool
+		raw     []byte
+		want    string
+		wantErr bool
+	}{
+		{"record", KeyToken("c1@host"), false, rec("c1@host"), "c1@host", false},
+		{"long record", KeyToken(long), false, rec(long), long, false},
+		{"escaped id", KeyToken("a\"b\\c\x01"), false, rec("a\"b\\c\x01"), "a\"b\\c\x01", false},
+		{"non-ASCII id", KeyToken("日本"), false, rec("日本"), "日本", false},
+		{"other field order", KeyToken("x"), false, []byte(`{"owner":"n","id":"x","schema":1}`), "x", false},
+		{"empty id", KeyToken(""), false, rec(""), "", false},
+		{"delete marker", KeyToken("c1@host"), true, []byte("c1@host"), "c1@host", false},
+		{"delete marker of long id", KeyToken(long), true, []byte(long), long, false},
+		{"delete marker without id", KeyToken("c1"), true, nil, "", true},
+		{"record without id", KeyToken(""), false, []byte(`{"schema":1}`), "", true},
+		{"id of another key", KeyToken("c2"), false, rec("c1"), "", true},
+		{"not JSON", KeyToken("c1"), false, []byte(`{"schema":1,"id":`), "", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := entryID(tt.tok, tt.deleted, tt.raw)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Errorf("entryID = %.20q, %v; want %.20q, error %v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+// FuzzRecordID: the id read from a record is the id encoding/json reads.
+func FuzzRecordID(f *testing.F) {
+	for _, s := range []string{"", "=", "abc@host", "a.b.c", "\x00\xff", "日本", `a"b`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, id string) {
-		tok := EscapeID(id)
-		if !keyTokenRe.MatchString(tok) {
-			t.Fatalf("EscapeID(%q) = %q is not one key token", id, tok)
+		raw, err := marshalCall(&Call{Schema: CallSchema, ID: id})
+		if err != nil {
+			t.Skip()
 		}
-		back, err := UnescapeID(tok)
-		if err != nil || back != id {
-			t.Fatalf("round trip of %q: %q, %v", id, back, err)
+		var c Call
+		if err := json.Unmarshal(raw, &c); err != nil {
+			t.Fatal(err)
 		}
-		// Unescaping arbitrary input must not panic.
-		_, _ = UnescapeID(id)
+		got, err := recordID(raw)
+		if err != nil || got != c.ID {
+			t.Fatalf("recordID of %q = %q, %v; want %q", id, got, err, c.ID)
+		}
+		_, _ = recordID([]byte(id))
 	})
 }
 

@@ -44,8 +44,11 @@ type Store struct {
 	nc   *nats.Conn
 }
 
-// BucketName is the bucket holding node's state.
-func BucketName(node string) string { return "rtpkit-v1-" + node }
+// BucketName is the bucket holding node's state. Its version (v2: keys
+// are the ids' fixed-length tokens, see KeyToken) changes whenever the
+// key layout does, so that no process ever reads keys of another layout;
+// a bucket of an older layout is left alone (see docs/operations.md).
+func BucketName(node string) string { return "rtpkit-v2-" + node }
 
 // Open opens the node's bucket, creating it if it does not exist yet.
 func Open(ctx context.Context, c *bus.Conn, opts Options) (*Store, error) {
@@ -62,7 +65,7 @@ func Open(ctx context.Context, c *bus.Conn, opts Options) (*Store, error) {
 		js, err = jetstream.New(c.NC,
 			jetstream.WithPublishAsyncTimeout(timeout),
 			jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
-				if kind, id, ok := recordOfSubject(prefix, m.Subject); ok {
+				if kind, id, ok := recordOfMsg(prefix, m); ok {
 					report(kind, id, err)
 				}
 			}))
@@ -127,10 +130,11 @@ func openBucket(ctx context.Context, js jetstream.JetStream, name, node string, 
 	return kv, err
 }
 
-// recordOfSubject returns the kind and id of the record a write subject
-// (prefix + "<kind>.<escaped id>") names.
-func recordOfSubject(prefix, subject string) (kind, id string, ok bool) {
-	rest, ok := strings.CutPrefix(subject, prefix)
+// recordOfMsg returns the kind and id of the record a write (a message on
+// prefix + "<kind>.<key token>") writes or deletes: the id is in the
+// record, or is the body of a delete marker.
+func recordOfMsg(prefix string, m *nats.Msg) (kind, id string, ok bool) {
+	rest, ok := strings.CutPrefix(m.Subject, prefix)
 	if !ok {
 		return "", "", false
 	}
@@ -138,7 +142,8 @@ func recordOfSubject(prefix, subject string) (kind, id string, ok bool) {
 	if !ok {
 		return "", "", false
 	}
-	id, err := UnescapeID(tok)
+	deleted := m.Header.Get("KV-Operation") != ""
+	id, err := entryID(tok, deleted, m.Data)
 	return kind, id, err == nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -51,19 +52,33 @@ func NewTable[T any](s *Store, kind string) *Table[T] {
 	return &Table[T]{s: s, kind: kind}
 }
 
-func (t *Table[T]) key(id string) string { return t.kind + "." + EscapeID(id) }
+// key is the record's key: the kind and the id's fixed-length token.
+func (t *Table[T]) key(id string) string { return t.kind + "." + KeyToken(id) }
 
-func (t *Table[T]) id(key string) (string, error) {
-	tok, ok := strings.CutPrefix(key, t.kind+".")
+// entryID returns the id of a stored entry of this table (from its record,
+// or a delete marker's body), checked against the entry's key.
+func (t *Table[T]) entryID(kve jetstream.KeyValueEntry) (id string, op Op, err error) {
+	tok, ok := strings.CutPrefix(kve.Key(), t.kind+".")
 	if !ok {
-		return "", fmt.Errorf("key %q is not of kind %s", key, t.kind)
+		return "", OpPut, fmt.Errorf("key %q is not of kind %s", kve.Key(), t.kind)
 	}
-	return UnescapeID(tok)
+	op = OpPut
+	if o := kve.Operation(); o == jetstream.KeyValueDelete || o == jetstream.KeyValuePurge {
+		op = OpDelete
+	}
+	id, err = entryID(tok, op == OpDelete, kve.Value())
+	if err != nil {
+		return "", op, fmt.Errorf("%s record %s: %w", t.kind, kve.Key(), err)
+	}
+	return id, op, nil
 }
 
 // Get reads the record id.
 func (t *Table[T]) Get(ctx context.Context, id string) (Entry[T], error) {
 	var e Entry[T]
+	if err := checkID(id); err != nil {
+		return e, fmt.Errorf("get %s: %w", t.kind, err)
+	}
 	kve, err := t.s.kv.Get(ctx, t.key(id))
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
@@ -102,12 +117,19 @@ func (t *Table[T]) PutAsync(id string, v T) (jetstream.PubAckFuture, error) {
 	return f, nil
 }
 
-// Encode returns the record's stored form (JSON), as Put writes it; id
-// only names the record in the error.
+// Encode returns the record's stored form (JSON), as Put writes it. The
+// record must carry its id (Call.ID == id; other kinds an "id" field):
+// readers take the id from the record, the key holds only its token.
 func (t *Table[T]) Encode(id string, v T) ([]byte, error) {
+	if err := checkID(id); err != nil {
+		return nil, fmt.Errorf("encode %s: %w", t.kind, err)
+	}
 	var data []byte
 	var err error
 	if c, ok := any(&v).(*Call); ok {
+		if c.ID != id {
+			return nil, fmt.Errorf("encode %s %q: the record says id %q", t.kind, id, c.ID)
+		}
 		data, err = marshalCall(c)
 	} else {
 		data, err = json.Marshal(v)
@@ -129,6 +151,9 @@ func (t *Table[T]) Encode(id string, v T) ([]byte, error) {
 // what is published and sends it on reconnecting; an error means the
 // write was not even buffered. data must not be modified afterwards.
 func (t *Table[T]) Publish(id string, data []byte) error {
+	if err := checkID(id); err != nil {
+		return fmt.Errorf("publish %s: %w", t.kind, err)
+	}
 	if err := t.s.nc.Publish(t.subject(id), data); err != nil {
 		return fmt.Errorf("publish %s %q: %w", t.kind, id, err)
 	}
@@ -138,9 +163,10 @@ func (t *Table[T]) Publish(id string, data []byte) error {
 // PublishDelete deletes the record the way Publish writes one: no
 // acknowledgement, the writer confirms.
 func (t *Table[T]) PublishDelete(id string) error {
-	m := nats.NewMsg(t.subject(id))
-	m.Header.Set("KV-Operation", "DEL")
-	if err := t.s.nc.PublishMsg(m); err != nil {
+	if err := checkID(id); err != nil {
+		return fmt.Errorf("publish delete %s: %w", t.kind, err)
+	}
+	if err := t.s.nc.PublishMsg(t.deleteMsg(id)); err != nil {
 		return fmt.Errorf("publish delete %s %q: %w", t.kind, id, err)
 	}
 	return nil
@@ -149,6 +175,9 @@ func (t *Table[T]) PublishDelete(id string) error {
 // GetRaw returns the stored form of the record id (as Encode made it), or
 // ErrNotFound if there is none or it was deleted.
 func (t *Table[T]) GetRaw(ctx context.Context, id string) ([]byte, error) {
+	if err := checkID(id); err != nil {
+		return nil, fmt.Errorf("get %s: %w", t.kind, err)
+	}
 	kve, err := t.s.kv.Get(ctx, t.key(id))
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
@@ -167,17 +196,31 @@ func (t *Table[T]) subject(id string) string {
 // Delete removes the record. With rev > 0 it does so only if the record is
 // still at that revision (ErrConflict otherwise).
 func (t *Table[T]) Delete(ctx context.Context, id string, rev uint64) error {
-	var opts []jetstream.KVDeleteOpt
-	if rev > 0 {
-		opts = append(opts, jetstream.LastRevision(rev))
+	if err := checkID(id); err != nil {
+		return fmt.Errorf("delete %s: %w", t.kind, err)
 	}
-	if err := t.s.kv.Delete(ctx, t.key(id), opts...); err != nil {
-		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+	m := t.deleteMsg(id)
+	if rev > 0 {
+		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
+	}
+	if _, err := t.s.js.PublishMsg(ctx, m); err != nil {
+		var apiErr *jetstream.APIError
+		if rev > 0 && errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
 			return fmt.Errorf("delete %s %q at revision %d: %w", t.kind, id, rev, ErrConflict)
 		}
 		return fmt.Errorf("delete %s %q: %w", t.kind, id, err)
 	}
 	return nil
+}
+
+// deleteMsg is the delete marker of the record id: the bucket's delete
+// operation, with the id as its body (the key holds only the id's token).
+func (t *Table[T]) deleteMsg(id string) *nats.Msg {
+	m := nats.NewMsg(t.subject(id))
+	m.Header.Set("KV-Operation", "DEL")
+	m.Data = []byte(id)
+	return m
 }
 
 // List returns every live record of the table.
@@ -208,20 +251,23 @@ func (t *Table[T]) List(ctx context.Context) ([]Entry[T], error) {
 	}
 }
 
+// decode returns a stored entry of the table, its id read from the
+// record (or the delete marker).
 func (t *Table[T]) decode(kve jetstream.KeyValueEntry) (Entry[T], error) {
 	e := Entry[T]{Revision: kve.Revision()}
-	id, err := t.id(kve.Key())
+	id, op, err := t.entryID(kve)
 	if err != nil {
 		return e, err
 	}
-	e.ID = id
-	switch kve.Operation() {
-	case jetstream.KeyValueDelete, jetstream.KeyValuePurge:
-		e.Op = OpDelete
+	e.ID, e.Op = id, op
+	if op == OpDelete {
 		return e, nil
 	}
 	if err := t.unmarshal(kve.Value(), &e.Value); err != nil {
 		return e, fmt.Errorf("decode %s %q at revision %d: %w", t.kind, id, kve.Revision(), err)
+	}
+	if c, ok := any(&e.Value).(*Call); ok && c.ID != id {
+		return e, fmt.Errorf("decode %s %q at revision %d: %w", t.kind, id, kve.Revision(), errNoID)
 	}
 	return e, nil
 }
@@ -234,16 +280,15 @@ func (t *Table[T]) unmarshal(data []byte, v *T) error {
 	return json.Unmarshal(data, v)
 }
 
+// skips asks skip about a stored entry; an entry whose id cannot be read
+// is not skipped (decode then reports it).
 func (t *Table[T]) skips(kve jetstream.KeyValueEntry, skip SkipFunc) bool {
-	id, err := t.id(kve.Key())
+	id, op, err := t.entryID(kve)
 	if err != nil {
 		return false
 	}
-	op := OpPut
 	var raw []byte
-	if o := kve.Operation(); o == jetstream.KeyValueDelete || o == jetstream.KeyValuePurge {
-		op = OpDelete
-	} else {
+	if op == OpPut {
 		raw = kve.Value()
 	}
 	return skip(id, op, raw)

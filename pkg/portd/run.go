@@ -35,7 +35,7 @@ const DefaultInterface = "127.0.0.1"
 
 // Run serves until ctx ends: it binds the media sockets, leases them, hands
 // them to workers and follows the node's call records.
-func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	set, err := cfg.InterfaceSet()
 	if err != nil {
 		return err
@@ -59,6 +59,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer conn.Close()
+	// A bus connection closed for good ends the run like a shutdown, and
+	// the run then fails with why: the supervisor restarts the daemon.
+	ctx, stopLoss := conn.WithLoss(ctx)
+	defer stopLoss()
+	defer func() {
+		if lerr := conn.LostErr(); lerr != nil {
+			err = lerr
+		}
+	}()
 	store, err := nodestate.Open(ctx, conn, nodestate.Options{})
 	if err != nil {
 		return err

@@ -96,6 +96,9 @@ func (s *syncer) restoreOwn(ctx context.Context) error {
 // restore installs a call read from partition p: bound to the same
 // addresses and ports through portd, then written to node state.
 func (s *syncer) restore(ctx context.Context, p rediscalls.Partition, e *rediscalls.Entry, foreign bool) {
+	if s.tooLong(p, e.Call.ID) {
+		return
+	}
 	rec := e.Call
 	rec.Foreign, rec.Source, rec.Partition = foreign, nodestate.SourceRedis, p.String()
 	if !foreign {
@@ -151,6 +154,21 @@ func (s *syncer) restore(ctx context.Context, p rediscalls.Partition, e *redisca
 		case <-ctx.Done():
 		}
 	}()
+}
+
+// tooLong reports whether id is beyond what node state takes
+// (nodestate.MaxIDLen, the Call-ID limit ng-ctl enforces): such a call,
+// written to Redis by something else than rtpkit, is skipped before any
+// port is bound for it, and counted; the first one is logged.
+func (s *syncer) tooLong(p rediscalls.Partition, id string) bool {
+	if len(id) <= nodestate.MaxIDLen {
+		return false
+	}
+	if s.longIDs.Add(1) == 1 {
+		s.log.Warn("call id too long for node state; call in Redis skipped (counted in rtpkit_redis_skipped_long_ids_total, logged once)",
+			"partition", p, "id_bytes", len(id), "max", nodestate.MaxIDLen, "id_start", id[:64])
+	}
+	return true
 }
 
 // restoreFailed reads a call again later when node state (or portd) did
@@ -280,6 +298,9 @@ func (s *syncer) readApply(ctx context.Context, p rediscalls.Partition, ids []st
 
 // apply brings one call of node state in line with partition p.
 func (s *syncer) apply(ctx context.Context, p rediscalls.Partition, id string, e *rediscalls.Entry, moved string) {
+	if s.tooLong(p, id) {
+		return
+	}
 	s.mu.Lock()
 	if !s.followsLocked(p) {
 		s.mu.Unlock()

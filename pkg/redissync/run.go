@@ -20,12 +20,21 @@ import (
 )
 
 // Run serves until ctx ends.
-func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	conn, err := bus.Connect(ctx, cfg.Bus, cfg.NodeID, "redis-sync", log)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
+	// A bus connection closed for good ends the run like a shutdown, and
+	// the run then fails with why: the supervisor restarts the daemon.
+	ctx, stopLoss := conn.WithLoss(ctx)
+	defer stopLoss()
+	defer func() {
+		if lerr := conn.LostErr(); lerr != nil {
+			err = lerr
+		}
+	}()
 	svc, err := bus.NewService(conn, "redis-sync", "rtpkit Redis persistence and restore")
 	if err != nil {
 		return err

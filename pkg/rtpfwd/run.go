@@ -17,7 +17,7 @@ import (
 
 // Run forwards media until ctx ends. Once a call's streams are installed,
 // packets flow whatever happens to the bus, portd or ng-ctl.
-func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	changes := make(chan fwd.StreamID, 1024)
 	eng, err := fwd.New(fwd.Config{Workers: cfg.Loops, Changes: changes, ThreadSetup: loopScheduling(cfg, log)})
 	if err != nil {
@@ -60,6 +60,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer conn.Close()
+	// A bus connection closed for good ends the run like a shutdown, and
+	// the run then fails with why: the supervisor restarts the daemon.
+	ctx, stopLoss := conn.WithLoss(ctx)
+	defer stopLoss()
+	defer func() {
+		if lerr := conn.LostErr(); lerr != nil {
+			err = lerr
+		}
+	}()
 	store, err := nodestate.Open(ctx, conn, nodestate.Options{})
 	if err != nil {
 		return err

@@ -47,7 +47,15 @@ func (n *NATSServer) URL() string { return "nats://127.0.0.1:" + strconv.Itoa(n.
 // Start runs the server (again) and waits until it listens.
 func (n *NATSServer) Start() {
 	n.t.Helper()
-	n.proc = StartProc(n.t, n.bin, []string{"-js", "-a", "127.0.0.1", "-p", strconv.Itoa(n.port), "-sd", n.dir})
+	n.StartArgs()
+}
+
+// StartArgs runs the server (again) with extra command-line options (for
+// example --user and --pass, so that it refuses clients without them) and
+// waits until it listens.
+func (n *NATSServer) StartArgs(extra ...string) {
+	n.t.Helper()
+	n.proc = StartProc(n.t, n.bin, append([]string{"-js", "-a", "127.0.0.1", "-p", strconv.Itoa(n.port), "-sd", n.dir}, extra...))
 	addr := "127.0.0.1:" + strconv.Itoa(n.port)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
