@@ -19,7 +19,6 @@ var (
 	descRemovals    = metrics.NewDesc("rtpkit_redis_removals_total", "Foreign calls removed from node state because they left Redis.")
 	descResyncs     = metrics.NewDesc("rtpkit_redis_resyncs_total", "Full reads of a followed partition (after every (re)subscription).")
 	descRejected    = metrics.NewDesc("rtpkit_redis_rejected_total", "Call records of Redis not restored: over a cap, not on this node's addresses and ports, or refused by portd.")
-	descLongIDs     = metrics.NewDesc("rtpkit_redis_skipped_long_ids_total", "Calls in Redis skipped because their id is longer than node state takes (1024 bytes).")
 	descDropped     = metrics.NewDesc("rtpkit_redis_dropped_total", "Call writes dropped because the write queue was full.")
 	descQueued      = metrics.NewDesc("rtpkit_redis_queue_length", "Calls whose write waits in the queue.")
 	descQueueCap    = metrics.NewDesc("rtpkit_redis_queue_capacity", "Most calls the write queue holds (--redis-queue).")
@@ -28,7 +27,7 @@ var (
 )
 
 var redisDescs = []*prometheus.Desc{descEnabled, descWrites, descWriteErrors, descRestores, descRemovals, descResyncs, descRejected,
-	descLongIDs, descDropped, descQueued, descQueueCap, descFollowed, descCalls}
+	descDropped, descQueued, descQueueCap, descFollowed, descCalls}
 
 // idleCollector is redis-sync's collector without --redis.
 func idleCollector() prometheus.Collector {
@@ -48,7 +47,6 @@ func (s *syncer) collector(queueCap int) prometheus.Collector {
 		metrics.Counter(ch, descRemovals, float64(c.Removals))
 		metrics.Counter(ch, descResyncs, float64(c.Resyncs))
 		metrics.Counter(ch, descRejected, float64(c.Rejected))
-		metrics.Counter(ch, descLongIDs, float64(s.longIDs.Load()))
 		metrics.Counter(ch, descDropped, float64(c.Dropped))
 		metrics.Gauge(ch, descQueued, float64(c.Queued))
 		metrics.Gauge(ch, descQueueCap, float64(queueCap))

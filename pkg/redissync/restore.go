@@ -159,15 +159,12 @@ func (s *syncer) restore(ctx context.Context, p rediscalls.Partition, e *redisca
 // tooLong reports whether id is beyond what node state takes
 // (nodestate.MaxIDLen, the Call-ID limit ng-ctl enforces): such a call,
 // written to Redis by something else than rtpkit, is skipped before any
-// port is bound for it, and counted; the first one is logged.
+// port is bound for it, and counted and logged as a rejected record.
 func (s *syncer) tooLong(p rediscalls.Partition, id string) bool {
 	if len(id) <= nodestate.MaxIDLen {
 		return false
 	}
-	if s.longIDs.Add(1) == 1 {
-		s.log.Warn("call id too long for node state; call in Redis skipped (counted in rtpkit_redis_skipped_long_ids_total, logged once)",
-			"partition", p, "id_bytes", len(id), "max", nodestate.MaxIDLen, "id_start", id[:64])
-	}
+	s.reject(p, id, 0, fmt.Errorf("call id of %d bytes is longer than node state takes (%d)", len(id), nodestate.MaxIDLen))
 	return true
 }
 

@@ -65,9 +65,6 @@ type syncer struct {
 	rejected *rejectLog
 
 	writes, writeErrors, restores, removals, resyncs, rejects atomic.Uint64
-	// longIDs counts calls in Redis skipped for an id beyond
-	// nodestate.MaxIDLen.
-	longIDs atomic.Uint64
 }
 
 func newSyncer(node string, own rediscalls.Partition, store *rediscalls.Store, calls *nodestate.Table[nodestate.Call],
