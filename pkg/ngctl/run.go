@@ -43,6 +43,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	callTable := nodestate.Calls(store)
 	states.calls = callTable
+	// Ended calls leave delete markers that every daemon's start replays:
+	// purged from the start on, concurrently with the load below.
+	go purgeMarkers(ctx, store, cfg.StatePurgeAge, cfg.StatePurgeInterval, log)
 
 	stock := portstock.New(ctx, conn, LeaseHolder, portstock.Options{Log: log})
 	if err := stock.Follow(conn); err != nil {
