@@ -81,6 +81,9 @@ func TestNgctlPurgesDeleteMarkers(t *testing.T) {
 		{name: "embedded", server: func(t *testing.T) string { return testutil.StartNATS(t).URL() }, churn: 100000},
 		{name: "nats-server", server: func(t *testing.T) string { return testutil.StartNATSServer(t).URL() }, churn: 20000},
 	} {
+		if raceBuild && tt.name == "embedded" {
+			tt.churn = 20000 // the embedded server is race-instrumented too
+		}
 		t.Run(tt.name, func(t *testing.T) {
 			url := tt.server(t)
 			node := "purge-" + tt.name
