@@ -5,6 +5,7 @@ package ngctl
 import (
 	"flag"
 	"net/netip"
+	"time"
 
 	"github.com/rtpkit/rtpkit/pkg/calls"
 	"github.com/rtpkit/rtpkit/pkg/cli"
@@ -31,6 +32,12 @@ type Config struct {
 	// ActiveSwitchover makes a foreign call this node's own when an offer
 	// or answer reaches it (rtpengine's active-switchover).
 	ActiveSwitchover bool
+	// StatePurgeAge is how old a delete marker (an ended call) in node
+	// state must be before it is purged (--state-purge-age).
+	StatePurgeAge time.Duration
+	// StatePurgeInterval is how often the markers are purged
+	// (--state-purge-interval; 0: never).
+	StatePurgeInterval time.Duration
 	// Metrics is where to serve /metrics besides --listen-http
 	// (--metrics-ng-ctl); empty: off.
 	Metrics string
@@ -54,6 +61,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxMedia, "max-media", calls.DefaultMaxMedia, "most media sections (m= lines) in one SDP (`N`); more is an ng error")
 	fs.IntVar(&c.MaxLegs, "max-legs", calls.DefaultMaxLegs, "most legs (forks, one per SIP tag) of one call (`N`); more is an ng error")
 	fs.BoolVar(&c.ActiveSwitchover, "active-switchover", false, "signalling or media reaching a foreign call makes it this node's own")
+	fs.DurationVar(&c.StatePurgeAge, "state-purge-age", DefaultStatePurgeAge, "`duration` an ended call's delete marker stays in node state before it is purged")
+	fs.DurationVar(&c.StatePurgeInterval, "state-purge-interval", DefaultStatePurgeInterval, "how often (`duration`) old delete markers are purged from node state (0 = never)")
 	metrics.RegisterFlag(fs, &c.Metrics, "ng-ctl")
 }
 
@@ -94,6 +103,9 @@ func (c *Config) Validate() error {
 		if t.v < 0 {
 			return cli.Usagef("--%s %d: must be >= 0", t.name, t.v)
 		}
+	}
+	if c.StatePurgeAge < 0 || c.StatePurgeInterval < 0 {
+		return cli.Usagef("--state-purge-age %s, --state-purge-interval %s: must be >= 0", c.StatePurgeAge, c.StatePurgeInterval)
 	}
 	if c.MaxSessions < -1 {
 		return cli.Usagef("--max-sessions %d: must be -1 (no limit) or more", c.MaxSessions)

@@ -52,6 +52,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	}
 	callTable := nodestate.Calls(store)
 	states.calls = callTable
+	// Ended calls leave delete markers that every daemon's start replays:
+	// purged from the start on, concurrently with the load below.
+	go purgeMarkers(ctx, store, cfg.StatePurgeAge, cfg.StatePurgeInterval, log)
 
 	// Offers waiting on portd for ports take at most half of the ng
 	// server's handler slots: deletes, pings and queries keep the rest.

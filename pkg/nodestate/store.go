@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -150,11 +152,89 @@ func recordOfMsg(prefix string, m *nats.Msg) (kind, id string, ok bool) {
 // Node is the node whose state this is.
 func (s *Store) Node() string { return s.node }
 
-// PurgeDeletes removes the delete markers older than age, so that the
-// bucket does not grow with every call that ever ended.
-func (s *Store) PurgeDeletes(ctx context.Context, age time.Duration) error {
-	if err := s.kv.PurgeDeletes(ctx, jetstream.DeleteMarkersOlderThan(age)); err != nil {
-		return fmt.Errorf("purge delete markers: %w", err)
+// purgeWorkers is how many purge requests PurgeDeletes keeps in flight.
+const purgeWorkers = 4
+
+// PurgeDeletes removes the delete markers (ended records) older than age
+// from the bucket, so that it does not grow with every call that ever
+// ended and a daemon start does not replay them all; it returns how many
+// it removed. It reads only the entries' headers, and purges each marker
+// by its own subject up to its own revision, so a record written again
+// under the same key after the marker is never touched. Markers are purged
+// while the bucket is still being read, a few requests at a time, so a run
+// cut short (ctx) keeps what it purged.
+//
+// A marker younger than age is kept: a watcher that lags behind the
+// bucket (or a daemon reconnecting to it) still sees the delete.
+func (s *Store) PurgeDeletes(ctx context.Context, age time.Duration) (int, error) {
+	name := BucketName(s.node)
+	stream, err := s.js.Stream(ctx, "KV_"+name)
+	if err != nil {
+		return 0, fmt.Errorf("purge delete markers: bucket stream: %w", err)
 	}
-	return nil
+	w, err := s.kv.WatchAll(ctx, jetstream.MetaOnly())
+	if err != nil {
+		return 0, fmt.Errorf("purge delete markers: read bucket: %w", err)
+	}
+	defer func() { _ = w.Stop() }()
+
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	jobs := make(chan jetstream.KeyValueEntry)
+	var purged atomic.Int64
+	var wg sync.WaitGroup
+	prefix := "$KV." + name + "."
+	for range purgeWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for e := range jobs {
+				err := stream.Purge(wctx, jetstream.WithPurgeSubject(prefix+e.Key()), jetstream.WithPurgeSequence(e.Revision()+1))
+				if err != nil {
+					cancel(fmt.Errorf("purge %s at revision %d: %w", e.Key(), e.Revision(), err))
+					continue
+				}
+				purged.Add(1)
+			}
+		}()
+	}
+	err = feedOldMarkers(wctx, w, time.Now().Add(-age), jobs)
+	close(jobs)
+	wg.Wait()
+	if cause := context.Cause(wctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		err = cause
+	}
+	if err != nil {
+		return int(purged.Load()), fmt.Errorf("purge delete markers: %w", err)
+	}
+	return int(purged.Load()), nil
+}
+
+// feedOldMarkers sends the delete markers w delivers that were written
+// before limit to jobs, until w has delivered every entry present when it
+// began or ctx ends.
+func feedOldMarkers(ctx context.Context, w jetstream.KeyWatcher, limit time.Time, jobs chan<- jetstream.KeyValueEntry) error {
+	for {
+		var e jetstream.KeyValueEntry
+		select {
+		case u, ok := <-w.Updates():
+			if !ok {
+				return errors.New("bucket watch closed")
+			}
+			if u == nil {
+				return nil
+			}
+			e = u
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		if op := e.Operation(); (op != jetstream.KeyValueDelete && op != jetstream.KeyValuePurge) || !e.Created().Before(limit) {
+			continue
+		}
+		select {
+		case jobs <- e:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package rtpfwd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -99,7 +100,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 			return nil
 		case ev, ok := <-w.C():
 			if !ok {
-				return nil
+				if ctx.Err() != nil {
+					return nil
+				}
+				// Without its watch rtp-fwd cannot follow the calls: fail,
+				// so that the supervisor starts it again.
+				return errors.New("watch of the call records in node state ended")
 			}
 			switch {
 			case ev.Synced:
