@@ -172,7 +172,7 @@ func needNoFile(t *testing.T, n uint64) {
 // by the timers.
 func TestActivityBeyondPayloadLimitKeepsCalls(t *testing.T) {
 	calls := testutil.EnvInt(t, "RTPKIT_ACTIVITY_CALLS", 3000)
-	const timeout = 6
+	const timeout = 10                  // a call stays up while its streams install and report under load (also with -race)
 	needNoFile(t, uint64(calls*4+4096)) // two parties, RTP and RTCP: 4 sockets a call
 	n := startMediaNode(t, "act-big", "127.24.0.2", 20000, 20000+calls*10, "--timeout="+strconv.Itoa(timeout))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
