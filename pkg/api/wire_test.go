@@ -51,7 +51,7 @@ func TestWireShape(t *testing.T) {
 			Sockets: 4, FDLimit: 1024, Workers: []portdapi.WorkerStatus{{ID: "0", PID: 9, Sockets: 4, Since: t0}}, Instance: "abc"},
 		"fwdapi.Activity": fwdapi.Activity{Worker: "0", Full: true, Streams: []fwdapi.StreamActivity{{
 			Local: ap, LastPacket: t0, Packets: 10, Bytes: 1720, Errors: 1, Endpoint: peer, Confirmed: true, SSRC: 0x1234,
-			KernelDrops: 2, Offloaded: true, FastPathPackets: 5}}},
+			KernelDrops: 2, Offloaded: true, FastPathPackets: 5}}, Seq: 7, Part: 2, Parts: 3},
 		"fwdapi.StreamActivity.empty": fwdapi.StreamActivity{},
 		"ngapi.SessionsRequest":       ngapi.SessionsRequest{Which: ngapi.WhichForeign, Call: "c1"},
 		"ngapi.SessionsReply": ngapi.SessionsReply{Sessions: []ngapi.Session{{ID: "c1", Owner: "n1", Foreign: true,

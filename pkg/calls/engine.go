@@ -83,6 +83,7 @@ type Engine struct {
 
 	timers      atomic.Pointer[Timers]
 	activity    atomic.Pointer[Activity]
+	news        atomic.Pointer[newsSource]
 	graceUntil  atomic.Int64 // unix ns before which media timers wait
 	maxSessions atomic.Int64
 	stats       counters

@@ -246,3 +246,44 @@ func TestActivityKeepsCallAlive(t *testing.T) {
 		t.Fatal("60 s after the last packet the call should have timed out")
 	}
 }
+
+// TestNoNewsIsNotNoMedia: while the worker holding a call's streams is not
+// heard from, the media timers do not judge the call; once news resumes,
+// silence counts from the resumption.
+func TestNoNewsIsNotNoMedia(t *testing.T) {
+	t0 := time.Unix(1700000000, 0)
+	lastPacket := t0.Add(10 * time.Second)
+	for _, c := range []struct {
+		name         string
+		heard, since time.Time // worker news
+		known        bool      // any worker heard at all
+		at           time.Time // tick
+		wantEnded    bool
+	}{
+		{"fresh news, media stopped a timeout ago", t0.Add(70 * time.Second), t0, true, t0.Add(70 * time.Second), true},
+		{"worker silent past the limit", t0.Add(60 * time.Second), t0, true, t0.Add(71 * time.Second), false},
+		{"worker silent within the limit, news shows a timeout of silence", t0.Add(70 * time.Second), t0, true, t0.Add(72 * time.Second), true},
+		{"worker silent within the limit, news shows less", t0.Add(69 * time.Second), t0, true, t0.Add(71 * time.Second), false},
+		{"news resumed 30 s ago", t0.Add(300 * time.Second), t0.Add(270 * time.Second), true, t0.Add(300 * time.Second), false},
+		{"news resumed a timeout ago", t0.Add(331 * time.Second), t0.Add(270 * time.Second), true, t0.Add(331 * time.Second), true},
+		{"no worker heard at all", time.Time{}, time.Time{}, false, t0.Add(71 * time.Second), true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newTestEngine(newFakePorts())
+			e.now = func() time.Time { return t0 }
+			e.SetTimers(Timers{Timeout: 60, SilentTimeout: 3600, OfferTimeout: 3600})
+			if _, err := e.Offer(context.Background(), req("offer", "m1", "A", "", offerSDP)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.Answer(context.Background(), req("answer", "m1", "A", "B", answerSDP)); err != nil {
+				t.Fatal(err)
+			}
+			e.SetActivity(func(netip.AddrPort) (Observed, bool) { return Observed{LastPacket: lastPacket, Packets: 5}, true }, 0)
+			e.SetNews(func(netip.AddrPort) (time.Time, time.Time, bool) { return c.heard, c.since, c.known }, 3*time.Second)
+			e.Tick(c.at)
+			if _, ok := e.Record("m1"); ok == c.wantEnded {
+				t.Fatalf("call present %v after tick at +%v, want ended %v", ok, c.at.Sub(t0), c.wantEnded)
+			}
+		})
+	}
+}

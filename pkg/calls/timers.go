@@ -36,6 +36,27 @@ func (e *Engine) SetActivity(a Activity, grace time.Duration) {
 	e.graceUntil.Store(e.now().Add(grace).UnixNano())
 }
 
+// News reports, for one of our sockets, when ng-ctl last heard from the
+// forwarding worker that holds it (any activity message) and since when it
+// has heard from that worker without a gap; ok false means no worker has
+// been heard from at all.
+type News func(local netip.AddrPort) (heard, since time.Time, ok bool)
+
+// newsSource is an installed News with its staleness limit.
+type newsSource struct {
+	news       News
+	staleAfter time.Duration
+}
+
+// SetNews installs the source of news for the media timers: a call with a
+// stream whose worker ng-ctl has not heard from for longer than staleAfter
+// is not judged for lack of media (no news is not no media); a stream's
+// silence is known only up to when ng-ctl last heard from its worker, and
+// counts from when news of that worker resumed at the earliest.
+func (e *Engine) SetNews(n News, staleAfter time.Duration) {
+	e.news.Store(&newsSource{news: n, staleAfter: staleAfter})
+}
+
 // RunTimers checks the calls' timers about once a second until ctx ends.
 func (e *Engine) RunTimers(ctx context.Context) {
 	t := time.NewTicker(time.Second)
@@ -120,6 +141,7 @@ func (e *Engine) mediaExpired(c *call, tm Timers, now time.Time) (string, bool) 
 	if p := e.activity.Load(); p != nil {
 		act = *p
 	}
+	news := e.news.Load()
 	streams := 0
 	reason := ""
 	var latest time.Time // the expiry of the stream that lived longest
@@ -129,11 +151,29 @@ func (e *Engine) mediaExpired(c *call, tm Timers, now time.Time) (string, bool) 
 				continue
 			}
 			streams++
-			last := c.lastSignal
+			// last: the latest sign of life; asOf: how far the news
+			// about the stream reaches (a worker's report says what it saw
+			// when ng-ctl heard it, not now).
+			last, asOf := c.lastSignal, now
 			for _, ap := range []netip.AddrPort{m.local.RTP, m.local.RTCP} {
-				if act != nil && ap.IsValid() {
+				if !ap.IsValid() {
+					continue
+				}
+				if act != nil {
 					if o, ok := act(ap); ok && o.LastPacket.After(last) {
 						last = o.LastPacket
+					}
+				}
+				if news != nil {
+					heard, since, ok := news.news(ap)
+					if ok && now.Sub(heard) > news.staleAfter {
+						return "", false // no news of this stream: wait for it
+					}
+					if ok && since.After(last) {
+						last = since
+					}
+					if ok && heard.Before(asOf) {
+						asOf = heard
 					}
 				}
 			}
@@ -144,7 +184,7 @@ func (e *Engine) mediaExpired(c *call, tm Timers, now time.Time) (string, bool) 
 			case !l.sdp:
 				limit, why = offerT, "offer timeout"
 			}
-			if now.Sub(last) < limit {
+			if asOf.Sub(last) < limit {
 				return "", false
 			}
 			if exp := last.Add(limit); reason == "" || exp.After(latest) {

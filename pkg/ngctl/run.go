@@ -104,11 +104,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	}()
 
 	// Packet activity from the forwarding workers drives the media timers.
-	var act activity
+	// No news from a worker (bus down, reports lost) holds its calls'
+	// media timers instead of ending them.
+	act := newActivity(log)
 	if err := act.follow(conn); err != nil {
 		return err
 	}
 	engine.SetActivity(act.lookup, 3*fwdapi.ActivityInterval)
+	engine.SetNews(act.news, fwdapi.StaleAfter)
+	go act.watch(ctx)
 	go func() {
 		t := time.NewTicker(time.Minute)
 		defer t.Stop()

@@ -19,6 +19,8 @@ var (
 	descStreams     = metrics.NewDesc("rtpkit_streams", "Streams installed in this worker's forwarding engine.", "worker")
 	descFastPath    = metrics.NewDesc("rtpkit_fast_path_packets_total", "Packets of this worker's streams forwarded by the in-kernel fast path (included in rtpkit_packets_total).", "worker")
 	descOffloaded   = metrics.NewDesc("rtpkit_fast_path_streams", "Streams forwarded by the in-kernel fast path now.", "worker")
+	descActSent     = metrics.NewDesc("rtpkit_activity_messages_total", "Activity messages this worker published on the bus.", "worker")
+	descActFailed   = metrics.NewDesc("rtpkit_activity_publish_errors_total", "Activity messages the bus refused (payload too large, connection closed, reconnect buffer full).", "worker")
 )
 
 // totals returns the worker's counters summed over every stream it has
@@ -60,5 +62,7 @@ func (r *reconciler) collector(worker string) prometheus.Collector {
 		metrics.Gauge(ch, descStreams, float64(n), worker)
 		metrics.Counter(ch, descFastPath, float64(fast), worker)
 		metrics.Gauge(ch, descOffloaded, float64(offloaded), worker)
-	}, descPackets, descBytes, descErrors, descFloodDrops, descKernelDrops, descStreams, descFastPath, descOffloaded)
+		metrics.Counter(ch, descActSent, float64(r.act.published.Load()), worker)
+		metrics.Counter(ch, descActFailed, float64(r.act.failed.Load()), worker)
+	}, descPackets, descBytes, descErrors, descFloodDrops, descKernelDrops, descStreams, descFastPath, descOffloaded, descActSent, descActFailed)
 }

@@ -42,6 +42,8 @@ type reconciler struct {
 	locals map[fwd.StreamID]netip.AddrPort
 	// off is the fast path (offload.go).
 	off *offloader
+	// act counts the activity messages published and refused.
+	act activityStats
 	// batch holds the engine changes queued since the last flushLocked,
 	// and after what to do with each one's outcome (see queueLocked).
 	batch []fwd.Change

@@ -18,19 +18,48 @@ const Daemon = "rtp-fwd"
 var ActivityEvent = api.Event[Activity]{Daemon: Daemon, Verb: "activity"}
 
 // ActivityInterval is how often a worker publishes the streams that
-// changed; every FullEvery intervals it publishes all of them.
+// changed (an empty report when none did, so that a worker's silence means
+// no news rather than no change); every FullEvery intervals it publishes
+// all of them.
 const (
 	ActivityInterval = time.Second
 	FullEvery        = 10
 )
 
+// MaxStreamsPerMessage bounds the streams of one Activity message: a
+// report with more is spread over several messages (Part of Parts). A
+// stream encodes in at most MaxStreamBytes, so a message stays under
+// 128 KiB, far below the bus's max_payload (1 MiB by default).
+const (
+	MaxStreamsPerMessage = 256
+	MaxStreamBytes       = 512
+)
+
+// StaleAfter is how long a reader may go without any message from a
+// worker before it treats the worker's streams as unknown ("no news"),
+// not as silent: three intervals.
+const StaleAfter = 3 * ActivityInterval
+
 // Activity is a worker's report of its streams' counters, published off the
-// packet path: ng-ctl's timers and query use it.
+// packet path: ng-ctl's timers and query use it. One report (one interval)
+// may take several messages: they share Seq and carry Part 1 to Parts;
+// the report is complete with Part == Parts. Full is set on every message
+// of a full report.
 type Activity struct {
 	Worker  string           `json:"worker"`
 	Full    bool             `json:"full,omitempty"`
 	Streams []StreamActivity `json:"streams"`
+	// Seq numbers the worker's reports, one per interval, from 1 at the
+	// worker's start (0: a sender that does not number them).
+	Seq uint64 `json:"seq,omitempty"`
+	// Part (from 1) and Parts: this message's place in report Seq
+	// (0: the report is this one message).
+	Part  int `json:"part,omitempty"`
+	Parts int `json:"parts,omitempty"`
 }
+
+// Complete reports whether a is the last message of its report.
+func (a Activity) Complete() bool { return a.Part == a.Parts }
 
 // StreamActivity is one stream: packets received on our socket Local.
 type StreamActivity struct {
