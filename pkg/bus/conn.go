@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"regexp"
 	"strings"
@@ -30,7 +31,16 @@ type Options struct {
 	CredsFile string
 	// ConnectTimeout bounds the wait for the first connection at start.
 	ConnectTimeout time.Duration
+	// Dial, if set, opens the connections to the server (the first and
+	// every reconnect): tests whose bus runs in another network namespace
+	// dial from inside it.
+	Dial func(network, addr string) (net.Conn, error)
 }
+
+// dialFunc adapts a dial function to nats.CustomDialer.
+type dialFunc func(network, addr string) (net.Conn, error)
+
+func (f dialFunc) Dial(network, addr string) (net.Conn, error) { return f(network, addr) }
 
 // RegisterFlags adds --nats-url, --nats-creds and --nats-connect-timeout.
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
@@ -144,6 +154,9 @@ func Connect(ctx context.Context, opts Options, node, name string, log *slog.Log
 	}
 	if opts.CredsFile != "" {
 		nopts = append(nopts, nats.UserCredentials(opts.CredsFile))
+	}
+	if opts.Dial != nil {
+		nopts = append(nopts, nats.SetCustomDialer(dialFunc(opts.Dial)))
 	}
 	nc, err := nats.Connect(url, nopts...)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 type NATSServer struct {
 	bin, dir string
 	port     int
+	ns       *NetNS
 	t        testing.TB
 	proc     *Proc
 }
@@ -25,6 +26,15 @@ type NATSServer struct {
 // (make test installs it).
 func StartNATSServer(t testing.TB) *NATSServer {
 	t.Helper()
+	return StartNATSServerIn(t, nil)
+}
+
+// StartNATSServerIn is StartNATSServer inside the namespace ns (nil: the
+// test's own): the server runs through "ip netns exec", which execs, so
+// Stop and Kill act on nats-server itself, and it listens on the
+// namespace's loopback, for the daemons of a node in ns.
+func StartNATSServerIn(t testing.TB, ns *NetNS) *NATSServer {
+	t.Helper()
 	bin, err := exec.LookPath("nats-server")
 	if err != nil {
 		if os.Getenv("RTPKIT_REQUIRE_DEPS") != "" {
@@ -32,11 +42,16 @@ func StartNATSServer(t testing.TB) *NATSServer {
 		}
 		t.Skip("nats-server not installed")
 	}
-	port, err := FreePort("tcp", "127.0.0.1")
+	var port int
+	err = inNS(ns, func() error {
+		var err error
+		port, err = FreePort("tcp", "127.0.0.1")
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &NATSServer{bin: bin, dir: ShortTempDir(t), port: port, t: t}
+	n := &NATSServer{bin: bin, dir: ShortTempDir(t), port: port, ns: ns, t: t}
 	n.Start()
 	return n
 }
@@ -55,12 +70,22 @@ func (n *NATSServer) Start() {
 // waits until it listens.
 func (n *NATSServer) StartArgs(extra ...string) {
 	n.t.Helper()
-	n.proc = StartProc(n.t, n.bin, append([]string{"-js", "-a", "127.0.0.1", "-p", strconv.Itoa(n.port), "-sd", n.dir}, extra...))
+	args := append([]string{"-js", "-a", "127.0.0.1", "-p", strconv.Itoa(n.port), "-sd", n.dir}, extra...)
+	if n.ns == nil {
+		n.proc = StartProc(n.t, n.bin, args)
+	} else {
+		n.proc = StartProc(n.t, "ip", append([]string{"netns", "exec", n.ns.Name, n.bin}, args...))
+	}
 	addr := "127.0.0.1:" + strconv.Itoa(n.port)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
-			_ = c.Close()
+		if inNS(n.ns, func() error {
+			c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+			if err == nil {
+				_ = c.Close()
+			}
+			return err
+		}) == nil {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -68,6 +93,23 @@ func (n *NATSServer) StartArgs(extra ...string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// PID is the server's process id (of its current run).
+func (n *NATSServer) PID() int { return n.proc.PID() }
+
+// Output is what the server's current run printed.
+func (n *NATSServer) Output() string { return n.proc.Output() }
+
+// StoreDir is the server's store dir (-sd), kept across Stop and Start.
+func (n *NATSServer) StoreDir() string { return n.dir }
+
+// inNS runs f in ns, or right here for a nil ns.
+func inNS(ns *NetNS, f func() error) error {
+	if ns == nil {
+		return f()
+	}
+	return ns.Do(f)
 }
 
 // Stop ends the server with SIGTERM and waits for it.
