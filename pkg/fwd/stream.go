@@ -20,7 +20,7 @@ const (
 	// stream counts as confirmed from the start (same as [Off]).
 	Asymmetric Flags = 1 << iota
 	// StrictSource: once the endpoint is confirmed, packets from any other
-	// source are dropped and counted in Packets, Bytes and Errors. With
+	// source are dropped and counted in Errors. With
 	// [Asymmetric] or [Off] the signalled endpoint is the only accepted
 	// source.
 	StrictSource
@@ -103,22 +103,25 @@ func usable(ap netip.AddrPort) bool {
 // received from the stream's party (the ingress side), except that errors
 // sending to this party are added to Errors as well.
 type Counters struct {
-	// Packets and Bytes count packets received from this party (UDP
-	// payload bytes), including strict-source and truncation drops and
-	// muxed RTCP, excluding flood drops.
+	// Packets and Bytes count the packets accepted from this party (UDP
+	// payload bytes), muxed RTCP included: not truncated, from a source
+	// that latching accepts, within the flood cap. Dropped packets are
+	// counted in Errors or FloodDrops only.
 	Packets, Bytes uint64
 	// Errors counts strict-source drops, truncated packets (larger than
 	// the 2 KiB receive buffers) and failures sending to this party.
 	Errors uint64
-	// FloodDrops counts packets dropped because the party sent faster
-	// than Config.MaxStreamPPS.
+	// FloodDrops counts packets from an accepted source dropped because
+	// the party sent faster than Config.MaxStreamPPS (packets that strict
+	// source drops do not use up the party's budget).
 	FloodDrops uint64
 	// KernelDrops is the socket's count of datagrams the kernel dropped
 	// because the receive queue was full (SO_RXQ_OVFL), as last reported
 	// with a received packet: it covers the socket's whole life.
 	KernelDrops uint64
-	// LastPacket is when the loop last received a packet from this party
-	// (flood drops included), to the loop's wakeup; zero if never.
+	// LastPacket is when the loop last accepted a packet from this party
+	// (one counted in Packets), to the loop's wakeup; zero if never. The
+	// no-media timers read it: dropped packets do not keep a call alive.
 	LastPacket time.Time
 	// SSRC is the SSRC of the last RTP packet from this party (0 if none
 	// yet, and always for RTCP streams).

@@ -11,7 +11,7 @@ import (
 // sums of the engine's per-stream counters (those of removed streams kept),
 // read at scrape time: nothing is counted on the packet path for them.
 var (
-	descPackets     = metrics.NewDesc("rtpkit_packets_total", "Packets received from the parties of this worker's streams (RTP and RTCP, strict-source and truncation drops included, flood drops not).", "worker")
+	descPackets     = metrics.NewDesc("rtpkit_packets_total", "Packets accepted from the parties of this worker's streams (RTP and RTCP; strict-source, truncation and flood drops are not media and count only as errors or flood drops).", "worker")
 	descBytes       = metrics.NewDesc("rtpkit_bytes_total", "UDP payload bytes of the packets in rtpkit_packets_total.", "worker")
 	descErrors      = metrics.NewDesc("rtpkit_packet_errors_total", "Strict-source drops, truncated packets and failed sends.", "worker")
 	descFloodDrops  = metrics.NewDesc("rtpkit_flood_drops_total", "Packets dropped because a party sent faster than the per-stream rate cap.", "worker")
