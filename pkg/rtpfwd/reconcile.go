@@ -19,6 +19,9 @@ import (
 type reconciler struct {
 	eng *fwd.Engine
 	log *slog.Logger
+	// learning is every stream's endpoint-learning mode
+	// (--endpoint-learning).
+	learning fwd.Learning
 
 	mu       sync.Mutex
 	fds      map[netip.AddrPort]int
@@ -220,7 +223,7 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 			flags := flagsOf(m)
 			if rtp.Local.IsValid() {
 				want[rtp.Local] = true
-				s := fwd.Stream{Call: c.ID, Peer: r.idLocked(prtp.Local), Flags: flags, LastSignal: c.LastSignal}
+				s := fwd.Stream{Call: c.ID, Peer: r.idLocked(prtp.Local), Flags: flags, Learning: r.learning, LastSignal: c.LastSignal}
 				if m.RTCPMux {
 					s.Flags |= fwd.RTCPMux
 				} else {
@@ -235,7 +238,7 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 				if pm != nil && (pm.RTCPMux || !prtcp.Local.IsValid()) {
 					peerLocal = prtp.Local
 				}
-				s := fwd.Stream{Call: c.ID, Peer: r.idLocked(peerLocal), Flags: fwd.RTCP | (flags &^ fwd.RTCPMux), LastSignal: c.LastSignal}
+				s := fwd.Stream{Call: c.ID, Peer: r.idLocked(peerLocal), Flags: fwd.RTCP | (flags &^ fwd.RTCPMux), Learning: r.learning, LastSignal: c.LastSignal}
 				r.installLocked(c.ID, rtcp, s)
 			}
 		}

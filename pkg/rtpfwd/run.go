@@ -33,6 +33,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("--fast-path=on: %w", err)
 	}
 	r := newReconciler(eng, off, log)
+	r.learning, _ = fwd.ParseLearning(cfg.EndpointLearning) // Validate checked it
 	// The engine and the kernel let go of the streams before the fast
 	// path's handles close (pinned entries stay, for the next run).
 	defer func() { r.mu.Lock(); off.close(); r.mu.Unlock() }()
