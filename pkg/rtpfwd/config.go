@@ -26,6 +26,9 @@ type Config struct {
 	// immediate, off or heuristic (see fwd.Learning); every stream of this
 	// worker learns so.
 	EndpointLearning string
+	// AllowLoopbackMedia is --allow-loopback-media: media may go to a
+	// loopback destination from sockets on other addresses too.
+	AllowLoopbackMedia bool
 	// PinDir is where the fast path's maps and attachments are pinned
 	// (--fast-path-pin-dir); empty: <runtime-dir>/bpf.
 	PinDir string
@@ -43,6 +46,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	metrics.RegisterFlag(fs, &c.Metrics, "rtp-fwd")
 	fs.StringVar(&c.FastPath, "fast-path", FastPathAuto, "forward latched IPv4 streams in the kernel (eBPF): `auto` (when the kernel and privileges allow), on (refuse to start without it) or off")
 	fs.StringVar(&c.EndpointLearning, "endpoint-learning", "delayed", "RTP endpoint learning: `delayed` (3 s after the signalling, then the first packet's source), immediate (the first packet's source), off (the SDP's endpoint only) or heuristic (delayed, but a source matching the SDP's address and port, then address, then port, is preferred), as rtpengine's")
+	fs.BoolVar(&c.AllowLoopbackMedia, "allow-loopback-media", false, "send media to loopback addresses a party signals also from media sockets on other addresses (lab use; a node on loopback always may)")
 	fs.StringVar(&c.PinDir, "fast-path-pin-dir", "", "bpffs `dir` where the fast path is pinned so it outlives restarts (mounted if needed; default <runtime-dir>/bpf)")
 }
 

@@ -18,16 +18,17 @@ var (
 	descKernelDrops = metrics.NewDesc("rtpkit_kernel_drops_total", "Datagrams the kernel dropped on full receive queues of this worker's sockets (SO_RXQ_OVFL).", "worker")
 	descStreams     = metrics.NewDesc("rtpkit_streams", "Streams installed in this worker's forwarding engine.", "worker")
 	descFastPath    = metrics.NewDesc("rtpkit_fast_path_packets_total", "Packets of this worker's streams forwarded by the in-kernel fast path (included in rtpkit_packets_total).", "worker")
+	descRefused     = metrics.NewDesc("rtpkit_refused_destinations_total", "Signalled media destinations refused (multicast, broadcast, loopback, the node's own media sockets): the party got no media.", "worker")
 	descOffloaded   = metrics.NewDesc("rtpkit_fast_path_streams", "Streams forwarded by the in-kernel fast path now.", "worker")
 )
 
 // totals returns the worker's counters summed over every stream it has
 // had (fast-path packets included), how many streams are installed now,
 // the fast path's share of the packets and how many streams it forwards.
-func (r *reconciler) totals() (sum fwd.Counters, n int, fast uint64, offloaded int) {
+func (r *reconciler) totals() (sum fwd.Counters, n int, fast uint64, offloaded int, refused uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	sum, fast = r.retired, r.retiredFast
+	sum, fast, refused = r.retired, r.retiredFast, r.refused
 	for local := range r.sockCall {
 		st, ok := r.eng.Stats(r.ids[local])
 		if !ok {
@@ -45,13 +46,13 @@ func (r *reconciler) totals() (sum fwd.Counters, n int, fast uint64, offloaded i
 		sum.FloodDrops += st.FloodDrops
 		sum.KernelDrops += st.KernelDrops
 	}
-	return sum, len(r.sockCall), fast, offloaded
+	return sum, len(r.sockCall), fast, offloaded, refused
 }
 
 // collector reads the worker's totals at scrape time.
 func (r *reconciler) collector(worker string) prometheus.Collector {
 	return metrics.OnScrape(func(ch chan<- prometheus.Metric) {
-		c, n, fast, offloaded := r.totals()
+		c, n, fast, offloaded, refused := r.totals()
 		metrics.Counter(ch, descPackets, float64(c.Packets), worker)
 		metrics.Counter(ch, descBytes, float64(c.Bytes), worker)
 		metrics.Counter(ch, descErrors, float64(c.Errors), worker)
@@ -60,5 +61,6 @@ func (r *reconciler) collector(worker string) prometheus.Collector {
 		metrics.Gauge(ch, descStreams, float64(n), worker)
 		metrics.Counter(ch, descFastPath, float64(fast), worker)
 		metrics.Gauge(ch, descOffloaded, float64(offloaded), worker)
-	}, descPackets, descBytes, descErrors, descFloodDrops, descKernelDrops, descStreams, descFastPath, descOffloaded)
+		metrics.Counter(ch, descRefused, float64(refused), worker)
+	}, descPackets, descBytes, descErrors, descFloodDrops, descKernelDrops, descStreams, descFastPath, descOffloaded, descRefused)
 }
