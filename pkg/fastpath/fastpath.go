@@ -7,7 +7,8 @@
 // whose destination address and port are the local socket of an offloaded
 // stream is rewritten — source to our egress socket, destination to the
 // peer's endpoint, checksums fixed incrementally — counted per CPU and
-// redirected out of the egress device with bpf_redirect_neigh. Every other
+// redirected out of the egress device with bpf_redirect_neigh; over an
+// entry's rate cap ([Entry.MaxPPS]) it is dropped and counted instead. Every other
 // packet, and every packet of a strict stream from another source,
 // continues up the normal stack, where rtp-fwd's socket receives it as
 // before.
@@ -134,6 +135,12 @@ type Entry struct {
 	SetTTL bool
 	// TTL is the TTL, with SetTTL; it must not be 0.
 	TTL uint8
+	// MaxPPS caps the packets per second forwarded (0: no cap), checked
+	// after the source: per 100 ms window at most MaxPPS/10 (at least 1)
+	// packets; the rest are dropped in the kernel and counted in
+	// Counters.FloodDrops, like rtp-fwd's userspace cap (handed to the
+	// stack they would be forwarded again up to that cap).
+	MaxPPS uint32
 }
 
 // Counters are an offloaded stream's counters, summed over the CPUs. They
@@ -157,6 +164,8 @@ type Counters struct {
 	SourceMismatch uint64
 	// Passed counts muxed RTCP given to the normal stack (PassRTCP).
 	Passed uint64
+	// FloodDrops counts packets dropped over the entry's MaxPPS.
+	FloodDrops uint64
 }
 
 // Open loads the program and its maps into the kernel (adopting the pinned
@@ -315,6 +324,7 @@ func (f *FastPath) counters(k fastpathFpKey) (Counters, error) {
 		c.Bytes += p.Bytes
 		c.SourceMismatch += p.SrcMismatch
 		c.Passed += p.Pass
+		c.FloodDrops += p.FloodDrops
 		if p.LastNs > last {
 			last = p.LastNs
 			if p.Ssrc != 0 {
@@ -432,6 +442,7 @@ func makeEntry(e Entry) (fastpathFpEntry, error) {
 		return v, fmt.Errorf("ifindex %d out of range", e.IfIndex)
 	}
 	v.Ifindex = uint32(e.IfIndex)
+	v.MaxPps = e.MaxPPS
 	if e.SetTOS {
 		v.Flags |= flagSetTOS
 		v.Tos = e.TOS
@@ -453,6 +464,7 @@ func entryFromMap(v fastpathFpEntry) Entry {
 		Strict:   v.Flags&flagStrict != 0,
 		PassRTCP: v.Flags&flagPassRTCP != 0,
 		IfIndex:  int(v.Ifindex),
+		MaxPPS:   v.MaxPps,
 		SetTOS:   v.Flags&flagSetTOS != 0,
 		SetTTL:   v.Flags&flagSetTTL != 0,
 	}
@@ -473,7 +485,7 @@ func entryFromMap(v fastpathFpEntry) Entry {
 // String describes c briefly, for logs and test failures.
 func (c Counters) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "packets=%d bytes=%d ssrc=%#x mismatch=%d passed=%d", c.Packets, c.Bytes, c.SSRC, c.SourceMismatch, c.Passed)
+	fmt.Fprintf(&b, "packets=%d bytes=%d ssrc=%#x mismatch=%d passed=%d flood_drops=%d", c.Packets, c.Bytes, c.SSRC, c.SourceMismatch, c.Passed, c.FloodDrops)
 	if !c.LastPacket.IsZero() {
 		fmt.Fprintf(&b, " last=%s", c.LastPacket.Format(time.RFC3339Nano))
 	}

@@ -20,6 +20,7 @@ type fastpathFpCounters struct {
 	LastNs      uint64
 	SrcMismatch uint64
 	Pass        uint64
+	FloodDrops  uint64
 	Ssrc        uint32
 	Pad         uint32
 }
@@ -37,6 +38,10 @@ type fastpathFpEntry struct {
 	Tos        uint8
 	Ttl        uint8
 	Pad        uint16
+	MaxPps     uint32
+	RateCount  uint32
+	Pad2       uint32
+	RateStart  uint64
 }
 
 type fastpathFpKey struct {

@@ -48,6 +48,7 @@ func TestKeyEntryRoundTrip(t *testing.T) {
 		TOS:      184,
 		SetTTL:   true,
 		TTL:      64,
+		MaxPPS:   30000,
 	}
 	v, err := makeEntry(e)
 	if err != nil {
@@ -734,5 +735,5 @@ func snmp(t *testing.T, ns *testutil.NetNS) map[string]int64 {
 
 func ExampleCounters_String() {
 	fmt.Println(Counters{Packets: 2, Bytes: 344, SSRC: 0x11223344})
-	// Output: packets=2 bytes=344 ssrc=0x11223344 mismatch=0 passed=0
+	// Output: packets=2 bytes=344 ssrc=0x11223344 mismatch=0 passed=0 flood_drops=0
 }

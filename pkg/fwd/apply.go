@@ -70,7 +70,7 @@ func check(id StreamID, s Stream, known int) (Stream, int, error) {
 		return s, 0, fmt.Errorf("%w: fd %d", ErrInvalidStream, s.FD)
 	case s.Peer == id || s.RTCP == id:
 		return s, 0, fmt.Errorf("%w: linked to itself", ErrInvalidStream)
-	case s.Learning > Off:
+	case s.Learning > Heuristic:
 		return s, 0, fmt.Errorf("%w: learning mode %d", ErrInvalidStream, s.Learning)
 	}
 	family := known

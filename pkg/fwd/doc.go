@@ -31,7 +31,10 @@
 // only while its own party has a usable signalled endpoint; [Delayed]
 // learning lets every packet's source replace the endpoint until
 // Config.LearnWindow after Stream.LastSignal and confirms the source of the
-// first packet after that; [Immediate] confirms the first packet's source;
+// first packet after that; [Heuristic] does the same with the best-ranked
+// source seen since the signalling instead of the latest (the SDP's
+// address and port, then its address, then its port, then any);
+// [Immediate] confirms the first packet's source;
 // [Off] and [Asymmetric] always send to the signalled endpoint. After
 // confirmation the source of further packets is ignored unless the stream
 // has [StrictSource] (mismatching packets are dropped and counted as

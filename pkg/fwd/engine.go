@@ -38,6 +38,9 @@ var (
 // truncated by the kernel, counted as errors and dropped.
 const bufSize = 2048
 
+// DefaultMaxStreamPPS is Config.MaxStreamPPS's default.
+const DefaultMaxStreamPPS = 30000
+
 // maxEvents is the number of epoll events taken per wait.
 const maxEvents = 128
 
@@ -83,7 +86,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Batch = 64
 	}
 	if c.MaxStreamPPS == 0 {
-		c.MaxStreamPPS = 30000
+		c.MaxStreamPPS = DefaultMaxStreamPPS
 	}
 	if c.LearnWindow == 0 {
 		c.LearnWindow = 3 * time.Second

@@ -232,6 +232,7 @@ func (l *loop) serve(s *stream) {
 	now := l.now
 	var sink *stream // egress stream of the queued sends
 	queued := 0
+	media := false // a packet of the batch was accepted
 	for i := range n {
 		h := &l.rh[i]
 		size := int(h.Len)
@@ -243,12 +244,12 @@ func (l *loop) serve(s *stream) {
 			}
 		}
 		h.Hdr.SetControllen(ctlSize) // the kernel wrote what it used, 0 if nothing
-		if !s.admit(l.mono, l.interval, l.tau) {
-			s.drops++
-			continue
-		}
-		s.packets++
-		s.bytes += uint64(size)
+		// Drops are decided before a packet counts as media: a truncated
+		// packet or one from a refused source is an error, and only the
+		// packets strict source lets through take a share of the flood
+		// budget (a spoofed flood must not starve the real party). Only
+		// the packets left count in Packets, Bytes and LastPacket, which
+		// the no-media timers read.
 		if flags&unix.MSG_TRUNC != 0 {
 			s.errors++
 			continue
@@ -263,6 +264,13 @@ func (l *loop) serve(s *stream) {
 			s.changed = false
 			l.notify(s.id)
 		}
+		if !s.admit(l.mono, l.interval, l.tau) {
+			s.drops++
+			continue
+		}
+		s.packets++
+		s.bytes += uint64(size)
+		media = true
 		to := s.peer
 		if rtcp {
 			if to != nil && s.cfg.Flags&RTCPMux != 0 && to.cfg.Flags&RTCPMux == 0 {
@@ -288,7 +296,9 @@ func (l *loop) serve(s *stream) {
 	if queued > 0 {
 		l.flush(sink, queued)
 	}
-	s.last = now
+	if media {
+		s.last = now
+	}
 	s.publish()
 }
 

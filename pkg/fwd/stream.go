@@ -3,6 +3,8 @@ package fwd
 import (
 	"net/netip"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -20,7 +22,7 @@ const (
 	// stream counts as confirmed from the start (same as [Off]).
 	Asymmetric Flags = 1 << iota
 	// StrictSource: once the endpoint is confirmed, packets from any other
-	// source are dropped and counted in Packets, Bytes and Errors. With
+	// source are dropped and counted in Errors. With
 	// [Asymmetric] or [Off] the signalled endpoint is the only accepted
 	// source.
 	StrictSource
@@ -50,7 +52,44 @@ const (
 	Immediate
 	// Off: never learn; always send to the signalled endpoint.
 	Off
+	// Heuristic: like Delayed, but the sources seen since the last
+	// signalling are ranked, and the endpoint (learned, and confirmed by
+	// the first packet after the window) is the best-ranked one: the
+	// source that matches the signalled address and port, else one with
+	// the signalled address, else one with the signalled port, else the
+	// latest of any source. (rtpengine 10.5 resets its ranking on every
+	// poller pass, so in practice it mostly follows the latest packet; this
+	// keeps the ranking until the next signalling, as its documentation
+	// describes.)
+	Heuristic
 )
+
+// String returns the mode's name as rtpengine's --endpoint-learning
+// spells it.
+func (m Learning) String() string {
+	switch m {
+	case Delayed:
+		return "delayed"
+	case Immediate:
+		return "immediate"
+	case Off:
+		return "off"
+	case Heuristic:
+		return "heuristic"
+	}
+	return "Learning(" + strconv.Itoa(int(m)) + ")"
+}
+
+// ParseLearning parses an rtpengine --endpoint-learning value (delayed,
+// immediate, off, heuristic; case-insensitive as rtpengine's).
+func ParseLearning(s string) (Learning, bool) {
+	for _, m := range []Learning{Delayed, Immediate, Off, Heuristic} {
+		if strings.EqualFold(s, m.String()) {
+			return m, true
+		}
+	}
+	return Delayed, false
+}
 
 // Stream is one party's leg on one of our sockets, as configured by the
 // control side.
@@ -103,22 +142,25 @@ func usable(ap netip.AddrPort) bool {
 // received from the stream's party (the ingress side), except that errors
 // sending to this party are added to Errors as well.
 type Counters struct {
-	// Packets and Bytes count packets received from this party (UDP
-	// payload bytes), including strict-source and truncation drops and
-	// muxed RTCP, excluding flood drops.
+	// Packets and Bytes count the packets accepted from this party (UDP
+	// payload bytes), muxed RTCP included: not truncated, from a source
+	// that latching accepts, within the flood cap. Dropped packets are
+	// counted in Errors or FloodDrops only.
 	Packets, Bytes uint64
 	// Errors counts strict-source drops, truncated packets (larger than
 	// the 2 KiB receive buffers) and failures sending to this party.
 	Errors uint64
-	// FloodDrops counts packets dropped because the party sent faster
-	// than Config.MaxStreamPPS.
+	// FloodDrops counts packets from an accepted source dropped because
+	// the party sent faster than Config.MaxStreamPPS (packets that strict
+	// source drops do not use up the party's budget).
 	FloodDrops uint64
 	// KernelDrops is the socket's count of datagrams the kernel dropped
 	// because the receive queue was full (SO_RXQ_OVFL), as last reported
 	// with a received packet: it covers the socket's whole life.
 	KernelDrops uint64
-	// LastPacket is when the loop last received a packet from this party
-	// (flood drops included), to the loop's wakeup; zero if never.
+	// LastPacket is when the loop last accepted a packet from this party
+	// (one counted in Packets), to the loop's wakeup; zero if never. The
+	// no-media timers read it: dropped packets do not keep a call alive.
 	LastPacket time.Time
 	// SSRC is the SSRC of the last RTP packet from this party (0 if none
 	// yet, and always for RTCP streams).
@@ -246,6 +288,9 @@ type stream struct {
 	// changed is set by accept when a packet changed the endpoint or its
 	// confirmation; the loop clears it when it sends the notice.
 	changed bool
+	// detected holds, for Heuristic learning, the latest source seen since
+	// the last signalling per rank (see rank).
+	detected [4]netip.AddrPort
 
 	// Flood cap (GCRA): theoretical arrival time of the next packet,
 	// monotonic ns (loop.mono).
@@ -270,6 +315,9 @@ func (s *stream) configure(ns Stream, family int, window time.Duration, isNew bo
 	s.windowEnd = 0
 	if !ns.LastSignal.IsZero() {
 		s.windowEnd = ns.LastSignal.Add(window).UnixNano()
+	}
+	if isNew || ns.Signalled != old.Signalled || !ns.LastSignal.Equal(old.LastSignal) || ns.Learning != old.Learning {
+		s.detected = [4]netip.AddrPort{} // a new ranking per signalling
 	}
 	switch {
 	case isNew || s.fixed || ns.Signalled != old.Signalled:
@@ -311,8 +359,12 @@ func (s *stream) accept(src netip.AddrPort, rtcp bool, now int64) bool {
 			return true
 		}
 		confirm := s.cfg.Learning == Immediate || now >= s.windowEnd
-		if confirm || src != s.endpoint {
-			s.setEndpoint(src, confirm)
+		ep := src
+		if s.cfg.Learning == Heuristic {
+			ep = s.rank(src)
+		}
+		if confirm || ep != s.endpoint {
+			s.setEndpoint(ep, confirm)
 			s.changed = true
 		}
 		return true
@@ -328,6 +380,27 @@ func (s *stream) accept(src netip.AddrPort, rtcp bool, now int64) bool {
 		return true
 	}
 	return s.cfg.Flags&StrictSource == 0
+}
+
+// rank records src among the sources Heuristic learning has seen and
+// returns the best-ranked one: rank 0 matches the signalled address and
+// port, 1 the address only, 2 the port only, 3 neither.
+func (s *stream) rank(src netip.AddrPort) netip.AddrPort {
+	sig := s.cfg.Signalled
+	r := 0
+	if src.Port() != sig.Port() {
+		r |= 1
+	}
+	if src.Addr().Unmap() != sig.Addr().Unmap() {
+		r |= 2
+	}
+	s.detected[r] = src
+	for _, d := range s.detected {
+		if d.IsValid() {
+			return d
+		}
+	}
+	return src
 }
 
 // admit applies the flood cap (a GCRA with the given emission interval and

@@ -119,6 +119,7 @@ func TestNodeMetrics(t *testing.T) {
 	expect(t, "rtp-fwd", fwd, "rtpkit_packet_errors_total", `worker="0"`, eq(0))
 	expect(t, "rtp-fwd", fwd, "rtpkit_flood_drops_total", `worker="0"`, eq(0))
 	expect(t, "rtp-fwd", fwd, "rtpkit_kernel_drops_total", `worker="0"`, eq(0))
+	expect(t, "rtp-fwd", fwd, "rtpkit_refused_destinations_total", `worker="0"`, eq(0))
 	expect(t, "rtp-fwd", fwd, "rtpkit_streams", `worker="0"`, eq(4)) // RTP and RTCP of both parties
 	packets := value(t, fwd, "rtpkit_packets_total", `worker="0"`)
 	// portd.

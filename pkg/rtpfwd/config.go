@@ -7,6 +7,7 @@ import (
 	"flag"
 
 	"github.com/rtpkit/rtpkit/pkg/cli"
+	"github.com/rtpkit/rtpkit/pkg/fwd"
 	"github.com/rtpkit/rtpkit/pkg/metrics"
 	"github.com/rtpkit/rtpkit/pkg/sdnotify"
 )
@@ -21,6 +22,13 @@ type Config struct {
 	Metrics string
 	// FastPath is --fast-path: auto, on or off (FastPathAuto...).
 	FastPath string
+	// EndpointLearning is --endpoint-learning as rtpengine's: delayed,
+	// immediate, off or heuristic (see fwd.Learning); every stream of this
+	// worker learns so.
+	EndpointLearning string
+	// AllowLoopbackMedia is --allow-loopback-media: media may go to a
+	// loopback destination from sockets on other addresses too.
+	AllowLoopbackMedia bool
 	// PinDir is where the fast path's maps and attachments are pinned
 	// (--fast-path-pin-dir); empty: <runtime-dir>/bpf.
 	PinDir string
@@ -37,6 +45,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Loops, "loops", 0, "forwarding loops, one per core (`N`; 0 = number of CPUs)")
 	metrics.RegisterFlag(fs, &c.Metrics, "rtp-fwd")
 	fs.StringVar(&c.FastPath, "fast-path", FastPathAuto, "forward latched IPv4 streams in the kernel (eBPF): `auto` (when the kernel and privileges allow), on (refuse to start without it) or off")
+	fs.StringVar(&c.EndpointLearning, "endpoint-learning", "delayed", "RTP endpoint learning: `delayed` (3 s after the signalling, then the first packet's source), immediate (the first packet's source), off (the SDP's endpoint only) or heuristic (delayed, but a source matching the SDP's address and port, then address, then port, is preferred), as rtpengine's")
+	fs.BoolVar(&c.AllowLoopbackMedia, "allow-loopback-media", false, "send media to loopback addresses a party signals also from media sockets on other addresses (lab use; a node on loopback always may)")
 	fs.StringVar(&c.PinDir, "fast-path-pin-dir", "", "bpffs `dir` where the fast path is pinned so it outlives restarts (mounted if needed; default <runtime-dir>/bpf)")
 }
 
@@ -50,6 +60,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Loops < 0 {
 		return cli.Usagef("--loops %d: must be >= 0", c.Loops)
+	}
+	if _, ok := fwd.ParseLearning(c.EndpointLearning); !ok && c.EndpointLearning != "" {
+		return cli.Usagef("--endpoint-learning %q: want delayed, immediate, off or heuristic", c.EndpointLearning)
 	}
 	switch c.FastPath {
 	case FastPathAuto, FastPathOn, FastPathOff:

@@ -317,6 +317,7 @@ func addCounters(a, b fastpath.Counters) fastpath.Counters {
 func mergeKernel(st fwd.Counters, k fastpath.Counters) fwd.Counters {
 	st.Packets += k.Packets
 	st.Bytes += k.Bytes
+	st.FloodDrops += k.FloodDrops
 	if k.LastPacket.After(st.LastPacket) {
 		st.LastPacket = k.LastPacket
 		if k.SSRC != 0 {

@@ -19,6 +19,11 @@ import (
 type reconciler struct {
 	eng *fwd.Engine
 	log *slog.Logger
+	// learning is every stream's endpoint-learning mode
+	// (--endpoint-learning).
+	learning fwd.Learning
+	// allowLoopback is --allow-loopback-media (destfilter.go).
+	allowLoopback bool
 
 	mu       sync.Mutex
 	fds      map[netip.AddrPort]int
@@ -51,6 +56,12 @@ type reconciler struct {
 	// dirty lists the calls whose sockets arrived in the hand-off message
 	// being handled; Flush applies them.
 	dirty map[string]bool
+	// nodeLocals are the media sockets of every call record, by call;
+	// refusedTo is the refused destination of a socket's stream, and
+	// refused counts refusals (destfilter.go).
+	nodeLocals map[netip.AddrPort]string
+	refusedTo  map[netip.AddrPort]netip.AddrPort
+	refused    uint64
 }
 
 // learnedFor is a learned endpoint and the signalled endpoint it was
@@ -61,7 +72,7 @@ func newReconciler(eng *fwd.Engine, off *offloader, log *slog.Logger) *reconcile
 	return &reconciler{eng: eng, log: log, fds: map[netip.AddrPort]int{}, ids: map[netip.AddrPort]fwd.StreamID{},
 		calls: map[string]nodestate.Call{}, byCall: map[string][]netip.AddrPort{}, sockCall: map[netip.AddrPort]string{},
 		learned: map[netip.AddrPort]learnedFor{}, inst: map[netip.AddrPort]fwd.Stream{}, locals: map[fwd.StreamID]netip.AddrPort{},
-		off: off, dirty: map[string]bool{}}
+		off: off, dirty: map[string]bool{}, nodeLocals: map[netip.AddrPort]string{}, refusedTo: map[netip.AddrPort]netip.AddrPort{}}
 }
 
 // Add is the hand-off handler: a socket arrived from portd. Its call is
@@ -101,6 +112,7 @@ func (r *reconciler) Remove(local netip.AddrPort) {
 	r.off.forget(local)
 	delete(r.fds, local)
 	delete(r.learned, local)
+	delete(r.refusedTo, local)
 	if call, ok := r.sockCall[local]; ok {
 		delete(r.sockCall, local)
 		r.byCall[call] = slices.DeleteFunc(r.byCall[call], func(a netip.AddrPort) bool { return a == local })
@@ -111,6 +123,7 @@ func (r *reconciler) Remove(local netip.AddrPort) {
 func (r *reconciler) put(c nodestate.Call) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.trackLocalsLocked(c.ID, &c)
 	r.calls[c.ID] = c
 	r.applyLocked(c)
 }
@@ -125,6 +138,7 @@ func (r *reconciler) drop(id string) {
 	for _, local := range recordLocals(r.calls[id]) {
 		r.off.take(local)
 	}
+	r.trackLocalsLocked(id, nil)
 	delete(r.calls, id)
 	for _, local := range r.byCall[id] {
 		if sid, ok := r.ids[local]; ok {
@@ -132,6 +146,7 @@ func (r *reconciler) drop(id string) {
 		}
 		delete(r.sockCall, local)
 		delete(r.learned, local)
+		delete(r.refusedTo, local)
 	}
 	delete(r.byCall, id)
 	r.flushLocked()
@@ -222,7 +237,7 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 			flags := flagsOf(m)
 			if rtp.Local.IsValid() {
 				want[rtp.Local] = true
-				s := fwd.Stream{Call: c.ID, Peer: r.idLocked(prtp.Local), Flags: flags, LastSignal: c.LastSignal}
+				s := fwd.Stream{Call: c.ID, Peer: r.idLocked(prtp.Local), Flags: flags, Learning: r.learning, LastSignal: c.LastSignal}
 				if m.RTCPMux {
 					s.Flags |= fwd.RTCPMux
 				} else {
@@ -237,7 +252,7 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 				if pm != nil && (pm.RTCPMux || !prtcp.Local.IsValid()) {
 					peerLocal = prtp.Local
 				}
-				s := fwd.Stream{Call: c.ID, Peer: r.idLocked(peerLocal), Flags: fwd.RTCP | (flags &^ fwd.RTCPMux), LastSignal: c.LastSignal}
+				s := fwd.Stream{Call: c.ID, Peer: r.idLocked(peerLocal), Flags: fwd.RTCP | (flags &^ fwd.RTCPMux), Learning: r.learning, LastSignal: c.LastSignal}
 				r.installLocked(c.ID, rtcp, s)
 			}
 		}
@@ -249,6 +264,7 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 			}
 			delete(r.sockCall, local)
 			delete(r.learned, local)
+			delete(r.refusedTo, local)
 			r.byCall[c.ID] = slices.DeleteFunc(r.byCall[c.ID], func(a netip.AddrPort) bool { return a == local })
 		}
 	}
@@ -301,7 +317,7 @@ func (r *reconciler) installLocked(call string, st nodestate.Stream, s fwd.Strea
 	}
 	s.FD = fd
 	s.Local = local
-	s.Signalled = r.destLocked(st)
+	s.Signalled = r.filterLocked(call, local, r.destLocked(st))
 	prev, ok := r.inst[local]
 	if ok && prev == s {
 		// Installed as it is: the record was written again for another of

@@ -120,6 +120,9 @@ func (r *reconciler) wantEntryLocked(local netip.AddrPort) (fastpath.Entry, bool
 		// Muxed RTCP for a party that does not mux goes to its separate
 		// RTCP socket: userspace does that.
 		PassRTCP: cfg.Flags&fwd.RTCP == 0 && cfg.Flags&fwd.RTCPMux != 0 && pcfg.Flags&fwd.RTCPMux == 0,
+		// The engine's flood cap, in the kernel too: a non-strict entry
+		// forwards any source.
+		MaxPPS: fwd.DefaultMaxStreamPPS,
 	}
 	if usable(st.Endpoint) && st.Endpoint.Addr().Is4() {
 		e.Expect = st.Endpoint

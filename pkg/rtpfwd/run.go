@@ -34,6 +34,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 		return fmt.Errorf("--fast-path=on: %w", err)
 	}
 	r := newReconciler(eng, off, log)
+	r.learning, _ = fwd.ParseLearning(cfg.EndpointLearning) // Validate checked it
+	r.allowLoopback = cfg.AllowLoopbackMedia
 	// The engine and the kernel let go of the streams before the fast
 	// path's handles close (pinned entries stay, for the next run).
 	defer func() { r.mu.Lock(); off.close(); r.mu.Unlock() }()

@@ -11,6 +11,13 @@
  *   - checks the source against the entry's expected source when the entry
  *     is strict (FP_F_STRICT): a mismatch goes to the normal stack, counted;
  *   - optionally hands muxed RTCP to the normal stack (FP_F_PASS_RTCP);
+ *   - caps the entry's rate (max_pps, checked after the source so that a
+ *     refused source uses none of it): in each window of FP_RATE_WINDOW_NS
+ *     at most max_pps/10 (at least 1) packets are forwarded, the rest are
+ *     dropped here and counted (flood_drops), as rtp-fwd's per-stream flood
+ *     cap drops them in userspace. Dropped rather than handed to the stack:
+ *     there they would wake rtp-fwd and be forwarded a second time up to
+ *     its own cap;
  *   - rewrites source ip:port to our egress socket and destination ip:port
  *     to the peer's endpoint, optionally TOS and TTL as our socket would
  *     send them, fixing the IP and UDP checksums with the kernel helpers;
@@ -101,8 +108,16 @@ struct fp_entry {
 	__u32 ifindex; /* egress device; 0: the ingress device */
 	__u8 tos;
 	__u8 ttl;
-	__u16 pad; /* must be zero */
+	__u16 pad;          /* must be zero */
+	__u32 max_pps;      /* rate cap, packets per second; 0: none */
+	__u32 rate_count;   /* packets forwarded in the current window */
+	__u32 pad2;         /* must be zero */
+	__u64 rate_start;   /* CLOCK_BOOTTIME start of the current window */
 };
+
+/* The rate cap's window: max_pps/10 packets per 100 ms, the burst that
+ * rtp-fwd's userspace cap allows too. */
+#define FP_RATE_WINDOW_NS 100000000ULL
 
 /* fp_counters are a stream's counters on one CPU. */
 struct fp_counters {
@@ -111,6 +126,7 @@ struct fp_counters {
 	__u64 last_ns;       /* CLOCK_BOOTTIME of the last forwarded packet */
 	__u64 src_mismatch;  /* packets given to the stack: strict source */
 	__u64 pass;          /* packets given to the stack: muxed RTCP */
+	__u64 flood_drops;   /* packets dropped: over the entry's rate cap */
 	__u32 ssrc;          /* SSRC (network byte order) of the last RTP packet */
 	__u32 pad;
 };
@@ -176,6 +192,26 @@ int fastpath_ingress(struct __sk_buff *skb)
 		c->pass++;
 		return TC_ACT_UNSPEC;
 	}
+
+	/* The rate cap. The window's fields are shared by the CPUs: a window
+	 * two CPUs start at once can let a few packets more through, which is
+	 * all the precision a flood cap needs. */
+	__u64 now = bpf_ktime_get_boot_ns();
+	if (e->max_pps) {
+		__u32 limit = e->max_pps / 10;
+		if (!limit)
+			limit = 1;
+		if (now - e->rate_start >= FP_RATE_WINDOW_NS) {
+			e->rate_start = now;
+			e->rate_count = 0;
+		}
+		if (e->rate_count >= limit) {
+			c->flood_drops++;
+			return TC_ACT_SHOT;
+		}
+		__sync_fetch_and_add(&e->rate_count, 1);
+	}
+
 	__u32 ssrc = 0;
 	if (payload + 12 <= (__u8 *)data_end && (payload[0] & 0xc0) == 0x80)
 		ssrc = *(__u32 *)(payload + 8);
@@ -190,7 +226,7 @@ int fastpath_ingress(struct __sk_buff *skb)
 	 * pointers are no longer valid. */
 	c->packets++;
 	c->bytes += bpf_ntohs(udp->len) - sizeof(*udp);
-	c->last_ns = bpf_ktime_get_boot_ns();
+	c->last_ns = now;
 	if (ssrc)
 		c->ssrc = ssrc;
 
