@@ -47,6 +47,7 @@ Commands:
               ng-ctl's timers and session limit, read or changed at run time
   ng          JSON: send one ng command to ng-ctl, print the reply as JSON
   completion  bash: print a bash completion script
+  bus-keys    make an installed node's bus keys and nats-server authorization (systemd/README.md)
   version     print rtpctl's version
 
 Every command takes --help. Client commands take --nats-url, --node-id and --json.`
@@ -84,6 +85,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdNG(args[1:], stdout, stderr)
 	case "completion":
 		return cmdCompletion(args[1:], stdout, stderr)
+	case "bus-keys":
+		return cmdBusKeys(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "rtpctl %s\n", version.Version)
 		return ExitOK
