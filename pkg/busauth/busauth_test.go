@@ -12,7 +12,16 @@ import (
 	"github.com/rtpkit/rtpkit/pkg/api/ngapi"
 	"github.com/rtpkit/rtpkit/pkg/api/portdapi"
 	"github.com/rtpkit/rtpkit/pkg/api/syncapi"
+	"github.com/rtpkit/rtpkit/pkg/nodestate"
 )
+
+// TestBucketInStep: the bucket and record kind the lists name are node
+// state's.
+func TestBucketInStep(t *testing.T) {
+	if bucketName("n1") != nodestate.BucketName("n1") || callKind != nodestate.CallKind {
+		t.Fatalf("bucket %s kind %s, node state has %s and %s", bucketName("n1"), callKind, nodestate.BucketName("n1"), nodestate.CallKind)
+	}
+}
 
 func TestPermissions(t *testing.T) {
 	const node = "n1"

@@ -17,8 +17,14 @@ import (
 	"github.com/rtpkit/rtpkit/pkg/api/ngapi"
 	"github.com/rtpkit/rtpkit/pkg/api/portdapi"
 	"github.com/rtpkit/rtpkit/pkg/api/syncapi"
-	"github.com/rtpkit/rtpkit/pkg/nodestate"
 )
+
+// bucketName and callKind are nodestate.BucketName and nodestate.CallKind
+// (this package cannot import nodestate, whose tests use testutil, which
+// uses this package; a test keeps them equal).
+func bucketName(node string) string { return "rtpkit-v1-" + node }
+
+const callKind = "call"
 
 // Operator is the role of rtpctl (client commands and `rtpctl up` itself):
 // it may publish and subscribe to everything.
@@ -114,7 +120,7 @@ func For(name, node string) (Permissions, error) {
 
 	// Node state: every daemon reads (and may create) the node's bucket;
 	// only the writers put and delete call records.
-	bucket := nodestate.BucketName(node)
+	bucket := bucketName(node)
 	stream := "KV_" + bucket
 	pub("$JS.API.INFO",
 		"$JS.API.STREAM.INFO."+stream,
@@ -127,7 +133,7 @@ func For(name, node string) (Permissions, error) {
 		"$JS.API.CONSUMER.INFO."+stream+".>",
 		"$JS.API.CONSUMER.DELETE."+stream+".>")
 	if r.writesKV {
-		pub("$KV."+bucket+"."+nodestate.CallKind+".>", "$JS.API.STREAM.PURGE."+stream)
+		pub("$KV."+bucket+"."+callKind+".>", "$JS.API.STREAM.PURGE."+stream)
 	}
 	p.Publish = slices.Compact(slices.Sorted(slices.Values(p.Publish)))
 	p.Subscribe = slices.Compact(slices.Sorted(slices.Values(p.Subscribe)))
