@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"golang.org/x/sys/unix"
 
 	"github.com/rtpkit/rtpkit/pkg/api"
@@ -106,6 +107,14 @@ func TestNodeFromUnits(t *testing.T) {
 	for _, d := range []string{"portd", "rtp-fwd", "ng-ctl", "redis-sync", "rtpctl"} {
 		m.paths["/usr/bin/"+d] = filepath.Join(bin, d)
 	}
+	// The bus keys, made as the README's install step does.
+	keyDir := filepath.Join(root, "bus")
+	if out, err := exec.Command(filepath.Join(bin, "rtpctl"), "bus-keys", "--dir", keyDir, "--node-id", "unitnode").CombinedOutput(); err != nil {
+		t.Errorf("rtpctl bus-keys: %v\n%s", err, out)
+	}
+	for _, d := range []string{"portd", "rtp-fwd", "ng-ctl", "redis-sync", "rtpctl"} {
+		m.paths["/etc/rtpkit/bus/"+d+".nk"] = filepath.Join(keyDir, d+".nk")
+	}
 
 	var units []*unitFile
 	for _, nu := range nodeUnits {
@@ -135,7 +144,23 @@ func TestNodeFromUnits(t *testing.T) {
 	// The EnvironmentFile= reached every daemon: they serve node "unitnode".
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn := testutil.Connect(t, natsURL, "unitnode", "units-test")
+	// The bus admits no client without a key; rtpctl's key is the
+	// operator's.
+	if nc, err := nats.Connect(natsURL, nats.NoReconnect(), nats.Timeout(3*time.Second)); err == nil {
+		nc.Close()
+		t.Errorf("the units' bus admits a client without a key")
+	} else if !strings.Contains(strings.ToLower(err.Error()), "authorization violation") {
+		t.Errorf("a client without a key: %v, want an authorization violation", err)
+	}
+	opKey := filepath.Join(keyDir, "rtpctl.nk")
+	if _, err := os.Stat(opKey); err != nil {
+		opKey = ""
+	}
+	conn, err := bus.Connect(ctx, bus.Options{URL: natsURL, NkeyFile: opKey}, "unitnode", "units-test", testutil.Logger(t))
+	if err != nil {
+		t.Fatalf("connect as the operator: %v", err)
+	}
+	defer conn.Close()
 	hellos, err := bus.Scatter(ctx, conn, api.NodePing, api.Empty{}, 500*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
@@ -262,6 +287,11 @@ func (m *mapper) start(t *testing.T, u *unitFile) *unitProc {
 				t.Fatalf("%s: Environment=%s: %q is not an assignment", u.name, v, w)
 			}
 			env[k] = val
+		}
+	}
+	for k, v := range env { // paths in Environment= (the bus keys)
+		if to, ok := m.paths[v]; ok {
+			env[k] = to
 		}
 	}
 	for _, v := range u.get("Service", "EnvironmentFile") {

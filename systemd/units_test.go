@@ -181,13 +181,21 @@ func TestUnitSettings(t *testing.T) {
 	want(bus, "Service", "StateDirectory", "rtpkit/bus")
 }
 
-// TestNATSConfig: Debian's nats-server accepts the bus's configuration.
+// TestNATSConfig: Debian's nats-server accepts the bus's configuration,
+// with the authorization `rtpctl bus-keys` makes next to it (as installed).
 func TestNATSConfig(t *testing.T) {
 	nats, err := exec.LookPath("nats-server")
 	if err != nil {
 		t.Skip("nats-server not installed")
 	}
-	out, err := exec.Command(nats, "-js", "-c", "nats-server-rtpkit.conf", "-t").CombinedOutput()
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "nats-server-rtpkit.conf")
+	writeFile(t, conf, readFile(t, "nats-server-rtpkit.conf"))
+	rtpctl := filepath.Join(testutil.Binaries(t), "rtpctl")
+	if out, err := exec.Command(rtpctl, "bus-keys", "--dir", filepath.Join(dir, "bus"), "--node-id", "n1").CombinedOutput(); err != nil {
+		t.Fatalf("rtpctl bus-keys: %v\n%s", err, out)
+	}
+	out, err := exec.Command(nats, "-js", "-c", conf, "-t").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "is valid") {
 		t.Fatalf("nats-server -t: %v\n%s", err, out)
 	}

@@ -29,6 +29,11 @@ type Options struct {
 	URL string
 	// CredsFile is a NATS credentials file (JWT and NKey seed), optional.
 	CredsFile string
+	// NkeyFile holds the nkey seed the client signs the server's challenge
+	// with (the bus of `rtpctl up` and the units' bus admit daemons by
+	// nkey); optional. Only its path is an option: the seed never appears
+	// in arguments or logs.
+	NkeyFile string
 	// ConnectTimeout bounds the wait for the first connection at start.
 	ConnectTimeout time.Duration
 	// Dial, if set, opens the connections to the server (the first and
@@ -46,6 +51,7 @@ func (f dialFunc) Dial(network, addr string) (net.Conn, error) { return f(networ
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.URL, "nats-url", DefaultURL, "`URL` of the node's NATS bus (JetStream on)")
 	fs.StringVar(&o.CredsFile, "nats-creds", "", "NATS credentials `file` (optional)")
+	fs.StringVar(&o.NkeyFile, "nats-nkey-file", "", "`file` holding this client's nkey seed for the bus (mode 0600)")
 	fs.DurationVar(&o.ConnectTimeout, "nats-connect-timeout", 10*time.Second, "how long to wait for the bus at start")
 }
 
@@ -158,6 +164,13 @@ func Connect(ctx context.Context, opts Options, node, name string, log *slog.Log
 	if opts.Dial != nil {
 		nopts = append(nopts, nats.SetCustomDialer(dialFunc(opts.Dial)))
 	}
+	if opts.NkeyFile != "" {
+		o, err := nats.NkeyOptionFromSeed(opts.NkeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("bus key %s: %w", opts.NkeyFile, err)
+		}
+		nopts = append(nopts, o)
+	}
 	nc, err := nats.Connect(url, nopts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to bus %s: %w", redactURL(url), err)
@@ -173,7 +186,12 @@ func Connect(ctx context.Context, opts Options, node, name string, log *slog.Log
 		case <-connected:
 		case <-t.C:
 			c.closing.Store(true)
+			last := nc.LastError()
 			nc.Close()
+			if last != nil {
+				// An authorization violation says more than a timeout.
+				return nil, fmt.Errorf("%w at %s after %s: %w", ErrNotConnected, redactURL(url), timeout, last)
+			}
 			return nil, fmt.Errorf("%w at %s after %s", ErrNotConnected, redactURL(url), timeout)
 		case <-ctx.Done():
 			c.closing.Store(true)

@@ -6,7 +6,7 @@ package cli
 // pkg/rtpctl's tests check that this list matches the daemons' options.
 var NodeOptions = map[string]bool{
 	// every daemon
-	"node-id": true, "nats-url": true, "nats-creds": true, "nats-connect-timeout": true,
+	"node-id": true, "nats-url": true, "nats-creds": true, "nats-nkey-file": true, "nats-connect-timeout": true,
 	"log-level": true, "log-format": true, "scheduling": true, "priority": true,
 	// Prometheus /metrics, one option per daemon (pkg/metrics)
 	"metrics-portd": true, "metrics-rtp-fwd": true, "metrics-ng-ctl": true, "metrics-redis-sync": true,

@@ -25,7 +25,7 @@ import (
 type Options struct {
 	// Listen is host:port for clients; port 0 picks a free one. The host must
 	// be a loopback address unless AllowNonLoopback is set: the bus carries
-	// control of the node and has no authentication by default.
+	// control of the node (and without Users or Token admits anyone).
 	Listen           string
 	AllowNonLoopback bool
 	// StoreDir is where JetStream keeps its files (node state survives a
@@ -33,7 +33,32 @@ type Options struct {
 	StoreDir string
 	// Token, if set, is required from clients (nats://TOKEN@host:port).
 	Token string
+	// Users, if any, are the only clients admitted: each proves its nkey
+	// and may publish and subscribe only as its permissions allow.
+	Users []User
+	// MaxFileStore bounds JetStream's file storage (default
+	// DefaultMaxFileStore); MaxMemoryStore its memory storage (default
+	// DefaultMaxMemoryStore). A stream that would grow past them refuses
+	// the write.
+	MaxFileStore   int64
+	MaxMemoryStore int64
 }
+
+// User is a client admitted by its nkey, with its allow lists.
+type User struct {
+	// Nkey is the user's public nkey (U...).
+	Nkey      string
+	Publish   []string
+	Subscribe []string
+	// Responses allows replies to the requests the user receives.
+	Responses bool
+}
+
+// Default JetStream limits of the embedded bus.
+const (
+	DefaultMaxFileStore   = 1 << 30
+	DefaultMaxMemoryStore = 256 << 20
+)
 
 // Server is a running embedded bus.
 type Server struct {
@@ -71,9 +96,13 @@ func Start(opts Options, log *slog.Logger) (*Server, error) {
 		Port:               port,
 		NoSigs:             true,
 		JetStream:          true,
-		JetStreamMaxMemory: 256 << 20,
+		JetStreamMaxMemory: orDefault(opts.MaxMemoryStore, DefaultMaxMemoryStore),
+		JetStreamMaxStore:  orDefault(opts.MaxFileStore, DefaultMaxFileStore),
 		MaxPayload:         8 << 20,
 		Authorization:      opts.Token,
+	}
+	for _, u := range opts.Users {
+		sopts.Nkeys = append(sopts.Nkeys, &server.NkeyUser{Nkey: u.Nkey, Permissions: permissions(u)})
 	}
 	if opts.StoreDir != "" {
 		dir := filepath.Join(opts.StoreDir, "jetstream")
@@ -83,7 +112,6 @@ func Start(opts Options, log *slog.Logger) (*Server, error) {
 		sopts.StoreDir = dir
 	} else {
 		sopts.StoreDir = ""
-		sopts.JetStreamMaxStore = 0
 	}
 	srv, err := server.NewServer(sopts)
 	if err != nil {
@@ -122,6 +150,25 @@ func (s *Server) NATS() *server.Server { return s.srv }
 func (s *Server) Shutdown() {
 	s.srv.Shutdown()
 	s.srv.WaitForShutdown()
+}
+
+func orDefault(v, def int64) int64 {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+// permissions converts a user's allow lists to the server's form.
+func permissions(u User) *server.Permissions {
+	p := &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: u.Publish},
+		Subscribe: &server.SubjectPermission{Allow: u.Subscribe},
+	}
+	if u.Responses {
+		p.Response = &server.ResponsePermission{MaxMsgs: server.DEFAULT_ALLOW_RESPONSE_MAX_MSGS, Expires: server.DEFAULT_ALLOW_RESPONSE_EXPIRATION}
+	}
+	return p
 }
 
 type logAdapter struct{ log *slog.Logger }

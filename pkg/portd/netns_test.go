@@ -12,6 +12,7 @@ import (
 
 	"github.com/rtpkit/rtpkit/pkg/api/portdapi"
 	"github.com/rtpkit/rtpkit/pkg/bus"
+	"github.com/rtpkit/rtpkit/pkg/busauth"
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
 	"github.com/rtpkit/rtpkit/pkg/testutil"
 )
@@ -44,7 +45,7 @@ func TestNetNSInterfacesAndFreeBind(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		var err error
-		conn, err = bus.Connect(ctx, bus.Options{URL: url}, "nsnode", "test", nil)
+		conn, err = bus.Connect(ctx, bus.Options{URL: url, NkeyFile: busauth.FindOperatorKey(url, "nsnode")}, "nsnode", "test", nil)
 		return err
 	}); err != nil {
 		t.Fatal(err)

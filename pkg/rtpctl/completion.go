@@ -42,6 +42,7 @@ var completionCommands = []struct {
 	{"get", [][]string{{"get"}}},
 	{"set", [][]string{{"set"}}},
 	{"ng", [][]string{{"ng"}}},
+	{"bus-keys", [][]string{{"bus-keys"}}},
 	{"completion", nil},
 	{"version", nil},
 	{"help", nil},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rtpkit/rtpkit/pkg/api"
 	"github.com/rtpkit/rtpkit/pkg/bus"
+	"github.com/rtpkit/rtpkit/pkg/busauth"
 	"github.com/rtpkit/rtpkit/pkg/cli"
 	"github.com/rtpkit/rtpkit/pkg/version"
 )
@@ -46,6 +47,7 @@ Commands:
               ng-ctl's timers and session limit, read or changed at run time
   ng          JSON: send one ng command to ng-ctl, print the reply as JSON
   completion  bash: print a bash completion script
+  bus-keys    make an installed node's bus keys and nats-server authorization (systemd/README.md)
   version     print rtpctl's version
 
 Every command takes --help. Client commands take --nats-url, --node-id and --json.`
@@ -83,6 +85,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdNG(args[1:], stdout, stderr)
 	case "completion":
 		return cmdCompletion(args[1:], stdout, stderr)
+	case "bus-keys":
+		return cmdBusKeys(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "rtpctl %s\n", version.Version)
 		return ExitOK
@@ -150,6 +154,7 @@ func clientCommand(name, synopsis, summary string, args []string, stdout, stderr
 	ctx, cancel := context.WithTimeout(context.Background(), o.wait)
 	busOpts := o.common.Bus
 	busOpts.ConnectTimeout = o.wait
+	operatorKey(&busOpts, o.common.NodeID)
 	log := cli.NewLogger(stderr, o.common.LogFormat, o.common.LogLevel.Level)
 	conn, err := bus.Connect(ctx, busOpts, o.common.NodeID, "rtpctl", log)
 	if err != nil {
@@ -158,6 +163,16 @@ func clientCommand(name, synopsis, summary string, args []string, stdout, stderr
 		return nil, nil, nil, nil, ExitUnreachable
 	}
 	return &o, conn, ctx, cancel, -1
+}
+
+// operatorKey fills in the operator's nkey file when no credentials were
+// given: the key `rtpctl up` of this user advertised for the bus address,
+// or the installed node's (busauth.FindOperatorKey).
+func operatorKey(o *bus.Options, node string) {
+	if o.NkeyFile != "" || o.CredsFile != "" || strings.Contains(o.URL, "@") {
+		return
+	}
+	o.NkeyFile = busauth.FindOperatorKey(o.URL, node)
 }
 
 func cmdStatus(args []string, stdout, stderr io.Writer) int {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/rtpkit/rtpkit/pkg/api"
 	"github.com/rtpkit/rtpkit/pkg/bus"
+	"github.com/rtpkit/rtpkit/pkg/busauth"
 	"github.com/rtpkit/rtpkit/pkg/cli"
 	"github.com/rtpkit/rtpkit/pkg/daemon"
 	"github.com/rtpkit/rtpkit/pkg/embedbus"
@@ -152,17 +153,33 @@ func (u *upCmd) run(ctx context.Context, stdout io.Writer, log *slog.Logger) (er
 	// The bus.
 	natsURL := u.opts.common.Bus.URL
 	busNote := "external"
+	busOpts := u.opts.common.Bus
+	overrides := map[string]string{"node-id": node, "runtime-dir": runtimeDir}
 	if !u.isSet("nats-url") {
-		srv, err := embedbus.Start(embedbus.Options{Listen: u.opts.natsListen, StoreDir: stateDir}, log)
+		keyDir := filepath.Join(stateDir, "bus")
+		users, err := busUsers(keyDir, node)
+		if err != nil {
+			return err
+		}
+		srv, err := embedbus.Start(embedbus.Options{Listen: u.opts.natsListen, StoreDir: stateDir, Users: users}, log)
 		if err != nil {
 			return err
 		}
 		defer srv.Shutdown()
 		natsURL = srv.URL()
-		busNote = "embedded; JetStream store in " + filepath.Join(stateDir, "jetstream")
+		busNote = "embedded, nkeys in " + keyDir + "; JetStream store in " + filepath.Join(stateDir, "jetstream")
+		busOpts.NkeyFile = busauth.KeyFile(keyDir, busauth.Operator)
+		busOpts.CredsFile = ""
+		overrides["nats-nkey-file"] = "" // each daemon gets its own, below
+		overrides["nats-creds"] = ""
+		if unlink, err := busauth.Advertise(natsURL, node, busOpts.NkeyFile); err != nil {
+			log.Warn("rtpctl's client commands will need --nats-nkey-file", "key", busOpts.NkeyFile, "err", err)
+		} else {
+			defer unlink()
+		}
 	}
-	busOpts := u.opts.common.Bus
 	busOpts.URL = natsURL
+	overrides["nats-url"] = natsURL
 	conn, err := bus.Connect(ctx, busOpts, node, "rtpctl-up", log)
 	if err != nil {
 		return err
@@ -178,11 +195,13 @@ func (u *upCmd) run(ctx context.Context, stdout io.Writer, log *slog.Logger) (er
 			err = serr
 		}
 	}()
-	overrides := map[string]string{"nats-url": natsURL, "node-id": node, "runtime-dir": runtimeDir}
 	for _, d := range u.daemons {
 		path, err := u.findBinary(d.name)
 		if err != nil {
 			return err
+		}
+		if _, ok := overrides["nats-nkey-file"]; ok {
+			overrides["nats-nkey-file"] = busauth.KeyFile(filepath.Join(stateDir, "bus"), d.name)
 		}
 		args := childArgs(u.memberFS(d.name), overrides)
 		log.Debug("starting", "child", d.name, "cmd", path+" "+quoteArgs(args))
@@ -203,6 +222,25 @@ func (u *upCmd) run(ctx context.Context, stdout io.Writer, log *slog.Logger) (er
 	<-ctx.Done()
 	log.Info("stopping node")
 	return nil
+}
+
+// busUsers makes (once) the node's bus keys in keyDir and returns the
+// users the embedded bus admits: each daemon and rtpctl, with its
+// permissions.
+func busUsers(keyDir, node string) ([]embedbus.User, error) {
+	keys, err := busauth.EnsureKeys(keyDir)
+	if err != nil {
+		return nil, err
+	}
+	users := make([]embedbus.User, 0, len(keys))
+	for _, k := range keys {
+		p, err := busauth.For(k.Role, node)
+		if err != nil {
+			return nil, err
+		}
+		users = append(users, embedbus.User{Nkey: k.Public, Publish: p.Publish, Subscribe: p.Subscribe, Responses: p.Responses})
+	}
+	return users, nil
 }
 
 // waitReady waits until name answers its ping, gave up, or the timeout passes.

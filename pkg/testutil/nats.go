@@ -8,6 +8,7 @@ import (
 
 	"github.com/rtpkit/rtpkit/pkg/api"
 	"github.com/rtpkit/rtpkit/pkg/bus"
+	"github.com/rtpkit/rtpkit/pkg/busauth"
 	"github.com/rtpkit/rtpkit/pkg/embedbus"
 )
 
@@ -24,11 +25,14 @@ func StartNATS(t testing.TB) *embedbus.Server {
 }
 
 // Connect opens a bus connection for node to srv's URL, closed at cleanup.
+// On the bus of an `rtpctl up` it connects with the operator's key, which
+// that node advertised (busauth.FindOperatorKey).
 func Connect(t testing.TB, url, node, name string) *bus.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := bus.Connect(ctx, bus.Options{URL: url, ConnectTimeout: 5 * time.Second}, node, name, Logger(t))
+	opts := bus.Options{URL: url, NkeyFile: busauth.FindOperatorKey(url, node), ConnectTimeout: 5 * time.Second}
+	c, err := bus.Connect(ctx, opts, node, name, Logger(t))
 	if err != nil {
 		t.Fatalf("connect to bus %s: %v", url, err)
 	}
