@@ -68,6 +68,35 @@ type Conn struct {
 	lostErr  error
 	lostOnce sync.Once
 	closing  atomic.Bool
+
+	// reconnected is closed, and replaced by a new channel, at every
+	// reconnect (under mu).
+	mu          sync.Mutex
+	reconnected chan struct{}
+}
+
+// Reconnected returns a channel that is closed at the connection's next
+// reconnect. Server-side state that a reconnect can lose (the ephemeral
+// consumers behind JetStream watches, when the server restarted) is set up
+// again by whoever waits on it, at once, instead of after the client
+// library's own inactivity check (two idle heartbeats, 10 s and more).
+func (c *Conn) Reconnected() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reconnected == nil {
+		c.reconnected = make(chan struct{})
+	}
+	return c.reconnected
+}
+
+// signalReconnect wakes every waiter of Reconnected.
+func (c *Conn) signalReconnect() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reconnected != nil {
+		close(c.reconnected)
+	}
+	c.reconnected = make(chan struct{})
 }
 
 var nodeIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -148,6 +177,7 @@ func Connect(ctx context.Context, opts Options, node, name string, log *slog.Log
 			c.markLost(fmt.Errorf("%w (%s): %w", ErrConnectionLost, redactURL(url), err))
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
+			c.signalReconnect()
 			log.Info("bus reconnected", "url", redactURL(nc.ConnectedUrl()))
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {

@@ -44,6 +44,9 @@ type Store struct {
 	kv   jetstream.KeyValue
 	node string
 	nc   *nats.Conn
+	// conn tells watches when the bus reconnected (nil in stores opened
+	// without one).
+	conn *bus.Conn
 }
 
 // BucketName is the bucket holding node's state. Its version (v2: keys
@@ -98,7 +101,7 @@ func Open(ctx context.Context, c *bus.Conn, opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open node state %s: %w", name, err)
 	}
-	return &Store{js: js, kv: kv, node: c.Node(), nc: c.NC}, nil
+	return &Store{js: js, kv: kv, node: c.Node(), nc: c.NC, conn: c}, nil
 }
 
 // openAttemptTimeout bounds one attempt of Open to find or create the

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -309,8 +311,21 @@ type Event[T any] struct {
 
 // Watcher follows a table's changes.
 type Watcher[T any] struct {
-	w jetstream.KeyWatcher
-	c chan Event[T]
+	mu sync.Mutex
+	w  jetstream.KeyWatcher // replaced when the bus reconnects
+	c  chan Event[T]
+}
+
+func (w *Watcher[T]) get() jetstream.KeyWatcher {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.w
+}
+
+func (w *Watcher[T]) set(kw jetstream.KeyWatcher) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.w = kw
 }
 
 // Watch delivers the current records, then Synced, then every change until
@@ -326,6 +341,10 @@ func (t *Table[T]) Watch(ctx context.Context, log *slog.Logger) (*Watcher[T], er
 // JSON, so that the decision can depend on what the record says (who
 // wrote it) without decoding every record.
 func (t *Table[T]) WatchSkippingRaw(ctx context.Context, log *slog.Logger, skip SkipFunc) (*Watcher[T], error) {
+	var reconnected <-chan struct{}
+	if t.s.conn != nil {
+		reconnected = t.s.conn.Reconnected()
+	}
 	kw, err := t.s.kv.Watch(ctx, t.kind+".*")
 	if err != nil {
 		return nil, fmt.Errorf("watch %s: %w", t.kind, err)
@@ -333,21 +352,29 @@ func (t *Table[T]) WatchSkippingRaw(ctx context.Context, log *slog.Logger, skip 
 	if log == nil {
 		log = slog.Default()
 	}
-	w := &Watcher[T]{w: kw, c: make(chan Event[T], 64)}
+	w := &Watcher[T]{c: make(chan Event[T], 64)}
+	w.set(kw)
 	go func() {
 		defer close(w.c)
+		var last uint64 // revision of the last change seen
+		synced := false
 		for {
 			select {
-			case kve, ok := <-kw.Updates():
+			case kve, ok := <-w.get().Updates():
 				if !ok {
 					return
 				}
 				var ev Event[T]
-				if kve == nil {
-					ev.Synced = true
-				} else if skip != nil && t.skips(kve, skip) {
+				switch {
+				case kve == nil && synced:
+					continue // the end of a resumed watch's backlog
+				case kve == nil:
+					synced, ev.Synced = true, true
+				case skip != nil && t.skips(kve, skip):
+					last = max(last, kve.Revision())
 					continue
-				} else {
+				default:
+					last = max(last, kve.Revision())
 					e, err := t.decode(kve)
 					if err != nil {
 						log.Warn("skipping undecodable node state record", "key", kve.Key(), "err", err)
@@ -360,6 +387,15 @@ func (t *Table[T]) WatchSkippingRaw(ctx context.Context, log *slog.Logger, skip 
 				case <-ctx.Done():
 					return
 				}
+			case <-reconnected:
+				// The server may have restarted and lost the watch's
+				// consumer: watch again from the next revision now rather
+				// than when the client library notices (10 s and more),
+				// so that no daemon misses calls set up meanwhile.
+				reconnected = t.s.conn.Reconnected()
+				if !t.rewatch(ctx, w, last, synced, log) {
+					return
+				}
 			case <-ctx.Done():
 				return
 			}
@@ -368,11 +404,43 @@ func (t *Table[T]) WatchSkippingRaw(ctx context.Context, log *slog.Logger, skip 
 	return w, nil
 }
 
+// rewatch replaces w's watch by one that resumes after revision last (or,
+// before the first Synced, starts over: the records already delivered
+// come again, which readers of a watch take as the same state). It
+// reports false when ctx ended or the watch cannot be made again.
+func (t *Table[T]) rewatch(ctx context.Context, w *Watcher[T], last uint64, synced bool, log *slog.Logger) bool {
+	var opts []jetstream.WatchOpt
+	if synced && last > 0 {
+		opts = append(opts, jetstream.ResumeFromRevision(last+1))
+	}
+	for attempt := 0; ; attempt++ {
+		kw, err := t.s.kv.Watch(ctx, t.kind+".*", opts...)
+		if err == nil {
+			old := w.get()
+			w.set(kw)
+			_ = old.Stop()
+			log.Debug("node state watch resumed after a bus reconnect", "kind", t.kind, "after_revision", last)
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		if attempt == 0 {
+			log.Warn("node state watch not resumed after a bus reconnect; retrying", "kind", t.kind, "err", err)
+		}
+		select {
+		case <-time.After(250 * time.Millisecond):
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
 // C is the channel of events; it is closed when the watch ends.
 func (w *Watcher[T]) C() <-chan Event[T] { return w.c }
 
 // Stop ends the watch.
-func (w *Watcher[T]) Stop() error { return w.w.Stop() }
+func (w *Watcher[T]) Stop() error { return w.get().Stop() }
 
 // Await waits for the acknowledgements of pipelined writes (PutAsync) and
 // returns the first failure.
