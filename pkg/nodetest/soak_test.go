@@ -18,6 +18,7 @@ import (
 
 	"github.com/rtpkit/rtpkit/pkg/api"
 	"github.com/rtpkit/rtpkit/pkg/bus"
+	"github.com/rtpkit/rtpkit/pkg/busauth"
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
 	"github.com/rtpkit/rtpkit/pkg/testutil"
 )
@@ -157,7 +158,8 @@ func TestSoak(t *testing.T) {
 				})
 				return c, err
 			}
-			opts := bus.Options{URL: url, ConnectTimeout: 5 * time.Second, Dial: dial}
+			opts := bus.Options{URL: url, ConnectTimeout: 5 * time.Second, Dial: dial,
+				NkeyFile: busauth.FindOperatorKey(url, "node"+strconv.Itoa(i))}
 			if c, err = bus.Connect(ctx, opts, "node"+strconv.Itoa(i), "soak", testutil.Logger(t)); err != nil {
 				return err
 			}
