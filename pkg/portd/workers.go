@@ -90,14 +90,14 @@ func (w *workers) handle(c *fdpass.Conn) {
 			switch m.Op {
 			case handoff.OpHello:
 				wc.id = m.Worker
+				closeFD(it.FD) // none expected
 			case handoff.OpAdopt:
 				if it.FD == fdpass.NoFD {
 					continue
 				}
+				// adopt owns it.FD from here: it keeps or closes it.
 				kept, known, call := w.t.adopt(m.Local, it.FD)
-				if !kept {
-					_ = unix.Close(it.FD)
-				} else {
+				if kept {
 					adopted++
 				}
 				if !known {
@@ -112,10 +112,9 @@ func (w *workers) handle(c *fdpass.Conn) {
 				}
 			case handoff.OpSynced:
 				synced = true
+				closeFD(it.FD) // none expected
 			default:
-				if it.FD != fdpass.NoFD {
-					_ = unix.Close(it.FD)
-				}
+				closeFD(it.FD)
 			}
 		}
 	}
@@ -297,4 +296,11 @@ func (w *workers) status() []portdapi.WorkerStatus {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// closeFD closes a descriptor received with an item that does not keep it.
+func closeFD(fd int) {
+	if fd != fdpass.NoFD && fd >= 0 {
+		_ = unix.Close(fd)
+	}
 }
