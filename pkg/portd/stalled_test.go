@@ -2,6 +2,7 @@ package portd_test
 
 import (
 	"hash/fnv"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"syscall"
@@ -31,6 +32,11 @@ func callFor(first bool, n int) (string, int) {
 // when it reconnects.
 func TestStalledWorkerDoesNotStallPortd(t *testing.T) {
 	n := newNode(t, "--interface=127.0.0.1", "--port-min=24000", "--port-max=27999")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("portd:\n%s", regexp.MustCompile(`(?m)^.*level=DEBUG.*\n`).ReplaceAllString(n.portd.Output(), ""))
+		}
+	})
 	a := n.startWorker("a")
 	b := n.startWorker("b")
 	deadline := time.Now().Add(10 * time.Second)
@@ -48,7 +54,8 @@ func TestStalledWorkerDoesNotStallPortd(t *testing.T) {
 	// 40 calls of 40 pairs for worker a: some 320 KB of hand-off messages,
 	// more than a Unix socket's default send buffer (208 KB).
 	next := 0
-	var last portdapi.Pair
+	var all []netip.AddrPort
+	var first portdapi.Pair
 	for range 40 {
 		var id string
 		id, next = callFor(true, next)
@@ -57,7 +64,10 @@ func TestStalledWorkerDoesNotStallPortd(t *testing.T) {
 			t.Fatalf("leased %d pairs", len(pairs))
 		}
 		n.putCall(id, pairs...)
-		last = pairs[39]
+		if len(all) == 0 {
+			first = pairs[0]
+		}
+		all = append(all, pairAddrs(pairs...)...)
 	}
 	// A call for worker b, after them.
 	id, _ := callFor(false, next)
@@ -70,13 +80,30 @@ func TestStalledWorkerDoesNotStallPortd(t *testing.T) {
 	}
 	n.portd.WaitMatch(t, regexp.MustCompile(`worker not reading.*worker=a`), 10*time.Second)
 
-	// Worker a goes on: it reconnects and gets every socket of its calls.
+	// Worker a goes on: it reconnects; every socket is with a worker (the
+	// calls that were waiting for one when a was dropped went to b), and
+	// a's first call is still a's.
 	if err := a.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	a.WaitMatch(t, regexp.MustCompile(`(?m)^add `+regexp.QuoteMeta(last.RTCP.String())+` `), 20*time.Second)
-	if got := echo(t, last.RTP, "x"); got != strconv.Itoa(a.PID())+":x" {
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		ga, gb := addLines(a), addLines(b)
+		missing := 0
+		for _, l := range all {
+			if !ga[l.String()] && !gb[l.String()] {
+				missing++
+			}
+		}
+		if missing == 0 && len(n.list().Workers) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d sockets with no worker, workers %+v", missing, len(all), n.list().Workers)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := echo(t, first.RTP, "x"); got != strconv.Itoa(a.PID())+":x" {
 		t.Fatalf("echo through worker a: %q", got)
 	}
 }
-

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -272,11 +273,27 @@ func (w *workers) sendCall(wc *workerConn, call string) {
 	}
 }
 
+// workerSendTimeout is how long a send to a worker may wait for room in
+// its hand-off socket. A worker that does not read for that long (stopped,
+// or stuck) is dropped: its connection is closed, and it gets all its
+// sockets again when it reconnects, as after a restart.
+const workerSendTimeout = 2 * time.Second
+
+// send sends items to wc within workerSendTimeout; on failure it closes
+// the connection (the worker reconnects and resyncs) and returns false.
 func (w *workers) send(wc *workerConn, items []fdpass.Item) bool {
 	wc.sendMu.Lock()
 	defer wc.sendMu.Unlock()
-	if err := wc.conn.Send(items); err != nil {
-		w.log.Warn("hand-off to worker failed", "worker", wc.id, "err", err)
+	err := wc.conn.SetWriteDeadline(time.Now().Add(workerSendTimeout))
+	if err == nil {
+		err = wc.conn.Send(items)
+	}
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			w.log.Error("worker not reading its hand-off socket; dropping it", "worker", wc.id, "pid", wc.pid, "timeout", workerSendTimeout, "err", err)
+		} else {
+			w.log.Warn("hand-off to worker failed", "worker", wc.id, "err", err)
+		}
 		_ = wc.conn.Close()
 		return false
 	}
