@@ -181,29 +181,34 @@ func (t *table) release(locals []netip.AddrPort) []*pair {
 	return out
 }
 
-// adopt takes a socket a worker handed back after a portd restart. It
-// returns false if portd does not know the address (the worker should drop
-// it) — the fd is then not kept.
+// adopt takes a socket a worker handed back after a portd restart. adopt
+// owns fd whatever it returns: it keeps it (kept) or closes it, exactly
+// once, so the caller never closes it. known is false if portd does not
+// know the address (the worker should drop it); call is the pair's call.
+// A socket for a port whose socket portd has already (it was bound, or a
+// worker handed it back before) is a duplicate and is closed.
 func (t *table) adopt(local netip.AddrPort, fd int) (kept bool, known bool, call string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p := t.lookupLocked(local)
 	if p == nil {
+		_ = unix.Close(fd)
 		return false, false, ""
 	}
-	if !p.adopting {
+	slot := &p.rtp
+	if local != p.base {
+		slot = &p.rtcp
+	}
+	if !p.adopting || *slot != nil {
+		_ = unix.Close(fd)
 		return false, true, p.call
 	}
-	s, err := mediasock.FromFD(fd, "udp", local)
+	s, err := mediasock.FromFD(fd, "udp", local) // closes fd on error
 	if err != nil {
 		t.log.Warn("worker handed back an unusable socket", "addr", local, "err", err)
 		return false, true, p.call
 	}
-	if local == p.base {
-		p.rtp = s
-	} else {
-		p.rtcp = s
-	}
+	*slot = s
 	if p.complete() {
 		p.adopting = false
 	}

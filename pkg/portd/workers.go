@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -90,14 +91,14 @@ func (w *workers) handle(c *fdpass.Conn) {
 			switch m.Op {
 			case handoff.OpHello:
 				wc.id = m.Worker
+				closeFD(it.FD) // none expected
 			case handoff.OpAdopt:
 				if it.FD == fdpass.NoFD {
 					continue
 				}
+				// adopt owns it.FD from here: it keeps or closes it.
 				kept, known, call := w.t.adopt(m.Local, it.FD)
-				if !kept {
-					_ = unix.Close(it.FD)
-				} else {
+				if kept {
 					adopted++
 				}
 				if !known {
@@ -112,10 +113,9 @@ func (w *workers) handle(c *fdpass.Conn) {
 				}
 			case handoff.OpSynced:
 				synced = true
+				closeFD(it.FD) // none expected
 			default:
-				if it.FD != fdpass.NoFD {
-					_ = unix.Close(it.FD)
-				}
+				closeFD(it.FD)
 			}
 		}
 	}
@@ -273,11 +273,27 @@ func (w *workers) sendCall(wc *workerConn, call string) {
 	}
 }
 
+// workerSendTimeout is how long a send to a worker may wait for room in
+// its hand-off socket. A worker that does not read for that long (stopped,
+// or stuck) is dropped: its connection is closed, and it gets all its
+// sockets again when it reconnects, as after a restart.
+const workerSendTimeout = 2 * time.Second
+
+// send sends items to wc within workerSendTimeout; on failure it closes
+// the connection (the worker reconnects and resyncs) and returns false.
 func (w *workers) send(wc *workerConn, items []fdpass.Item) bool {
 	wc.sendMu.Lock()
 	defer wc.sendMu.Unlock()
-	if err := wc.conn.Send(items); err != nil {
-		w.log.Warn("hand-off to worker failed", "worker", wc.id, "err", err)
+	err := wc.conn.SetWriteDeadline(time.Now().Add(workerSendTimeout))
+	if err == nil {
+		err = wc.conn.Send(items)
+	}
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			w.log.Error("worker not reading its hand-off socket; dropping it", "worker", wc.id, "pid", wc.pid, "timeout", workerSendTimeout, "err", err)
+		} else {
+			w.log.Warn("hand-off to worker failed", "worker", wc.id, "err", err)
+		}
 		_ = wc.conn.Close()
 		return false
 	}
@@ -297,4 +313,11 @@ func (w *workers) status() []portdapi.WorkerStatus {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// closeFD closes a descriptor received with an item that does not keep it.
+func closeFD(fd int) {
+	if fd != fdpass.NoFD && fd >= 0 {
+		_ = unix.Close(fd)
+	}
 }
