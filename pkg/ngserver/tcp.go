@@ -110,6 +110,9 @@ func (s *Server) serveTCPConn(c net.Conn) {
 	from := remoteAddrPort(c)
 	log := s.log.With("from", from, "listen", c.LocalAddr())
 	f := newFramer(s.cfg.MaxMessage)
+	if s.cfg.framerDone != nil {
+		defer func() { s.cfg.framerDone(f.examined) }()
+	}
 	for {
 		for {
 			cookie, doc, err := f.next()
@@ -149,6 +152,9 @@ func (s *Server) serveTCPConn(c net.Conn) {
 		}
 		k, err := c.Read(room)
 		f.add(k)
+		if s.cfg.tcpRead != nil {
+			s.cfg.tcpRead(k)
+		}
 		if err != nil && k == 0 {
 			var ne net.Error
 			switch {
@@ -171,6 +177,9 @@ type framer struct {
 	maxMsg int
 	buf    []byte
 	r, w   int // buffered bytes are buf[r:w]
+	// examined counts the bytes the message scanners stepped over, a
+	// measure of the framing work (tests).
+	examined int
 }
 
 func newFramer(maxMsg int) *framer {
@@ -190,6 +199,7 @@ func (f *framer) next() (cookie, doc []byte, err error) {
 		return nil, nil, errNeedMore
 	}
 	skip, cl, n, err := splitStream(f.buf[f.r:f.w], f.maxMsg)
+	f.examined += f.w - f.r - skip // rescanned from the message start
 	f.r += skip
 	if err != nil {
 		return nil, nil, err
