@@ -95,4 +95,3 @@ func TestTCPLargeMessageInPiecesScannedOnce(t *testing.T) {
 		})
 	}
 }
-
