@@ -100,6 +100,11 @@ type Config struct {
 	now func() time.Time
 	// udpBuf overrides MaxDatagram (tests).
 	udpBuf int
+	// framerDone, if set, receives the bytes a TCP connection's framer
+	// examined when the connection ends (tests).
+	framerDone func(examined int)
+	// tcpRead, if set, receives the size of every TCP read (tests).
+	tcpRead func(n int)
 }
 
 // withDefaults checks c and fills in the defaults.

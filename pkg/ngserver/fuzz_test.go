@@ -171,3 +171,55 @@ func FuzzParsePktinfo(f *testing.F) {
 		}
 	})
 }
+
+// FuzzResumeScan feeds a document to the resumable scanners (benScan,
+// jsonScan) in pieces and checks every verdict against the authoritative
+// scanners: "more" exactly when bencode.Split or jsonEnd reports an
+// incomplete value.
+func FuzzResumeScan(f *testing.F) {
+	f.Add([]byte(pingDoc), []byte{1})
+	f.Add([]byte(`{"command":"ping","x":[1,-0.5e+3,{"y":"\u00e9\"}"}],"t":true,"n":null}`), []byte{3, 1})
+	f.Add([]byte("d1:ai-12e1:bl0:i0eee"), []byte{2})
+	f.Add([]byte(`{"a":01}`), []byte{1})
+	f.Add([]byte("i-0e"), []byte{1})
+	f.Fuzz(func(t *testing.T, doc, chunks []byte) {
+		if len(doc) == 0 {
+			return
+		}
+		var ben benScan
+		var js jsonScan
+		var examined, calls int
+		for end, i := 0, 0; end < len(doc); i++ {
+			calls++
+			step := 1
+			if len(chunks) > 0 && chunks[i%len(chunks)] != 0 {
+				step = int(chunks[i%len(chunks)])
+			}
+			end = min(end+step, len(doc))
+			b := doc[:end]
+			var v verdict
+			var err error
+			if doc[0] == '{' {
+				v = js.scan(b, &examined)
+				_, err = jsonEnd(b)
+			} else {
+				v = ben.scan(b, &examined)
+				_, err = bencode.Split(b)
+				if errors.Is(err, bencode.ErrIncomplete) {
+					err = errNeedMore
+				}
+			}
+			if more := errors.Is(err, errNeedMore); more != (v == scanMore) {
+				t.Fatalf("prefix %q: scanner says more=%v, authority %v", b, v == scanMore, err)
+			}
+			if v != scanMore {
+				return
+			}
+		}
+		// An incomplete length or integer (at most 21 bytes) is examined
+		// again on each call; everything else once.
+		if examined > len(doc)+24*calls {
+			t.Fatalf("examined %d bytes of a %d-byte document in %d calls", examined, len(doc), calls)
+		}
+	})
+}

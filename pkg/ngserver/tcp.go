@@ -110,6 +110,9 @@ func (s *Server) serveTCPConn(c net.Conn) {
 	from := remoteAddrPort(c)
 	log := s.log.With("from", from, "listen", c.LocalAddr())
 	f := newFramer(s.cfg.MaxMessage)
+	if s.cfg.framerDone != nil {
+		defer func() { s.cfg.framerDone(f.examined()) }()
+	}
 	for {
 		for {
 			cookie, doc, err := f.next()
@@ -149,6 +152,9 @@ func (s *Server) serveTCPConn(c net.Conn) {
 		}
 		k, err := c.Read(room)
 		f.add(k)
+		if s.cfg.tcpRead != nil {
+			s.cfg.tcpRead(k)
+		}
 		if err != nil && k == 0 {
 			var ne net.Error
 			switch {
@@ -171,10 +177,11 @@ type framer struct {
 	maxMsg int
 	buf    []byte
 	r, w   int // buffered bytes are buf[r:w]
+	scan   *msgScan
 }
 
 func newFramer(maxMsg int) *framer {
-	return &framer{maxMsg: maxMsg, buf: make([]byte, min(tcpReadSize, maxMsg+1))}
+	return &framer{maxMsg: maxMsg, buf: make([]byte, min(tcpReadSize, maxMsg+1)), scan: newMsgScan()}
 }
 
 // next returns the cookie and document of the next complete message, which
@@ -182,14 +189,13 @@ func newFramer(maxMsg int) *framer {
 // errNeedMore when the buffered bytes end inside a message, and an error
 // wrapping errStream when the stream can never become valid.
 //
-// An incomplete message is scanned again from its start after every read;
-// that is cheap for ng messages (a few KiB, in a few segments) and bounded
-// by maxMsg.
+// The scan of an incomplete message resumes where it stopped (msgScan), so
+// a message that arrives in many small reads costs O(its length).
 func (f *framer) next() (cookie, doc []byte, err error) {
 	if f.r == f.w {
 		return nil, nil, errNeedMore
 	}
-	skip, cl, n, err := splitStream(f.buf[f.r:f.w], f.maxMsg)
+	skip, cl, n, err := f.scan.split(f.buf[f.r:f.w], f.maxMsg)
 	f.r += skip
 	if err != nil {
 		return nil, nil, err
@@ -220,6 +226,9 @@ func (f *framer) space() []byte {
 
 // add records that n bytes were read into the slice space returned.
 func (f *framer) add(n int) { f.w += n }
+
+// examined is the number of bytes the framer's scans stepped over.
+func (f *framer) examined() int { return f.scan.examined }
 
 // buffered is the number of bytes not yet returned as messages.
 func (f *framer) buffered() int { return f.w - f.r }
