@@ -10,6 +10,7 @@ import (
 	"github.com/rtpkit/rtpkit/pkg/calls"
 	"github.com/rtpkit/rtpkit/pkg/cli"
 	"github.com/rtpkit/rtpkit/pkg/metrics"
+	"github.com/rtpkit/rtpkit/pkg/ngserver"
 	"github.com/rtpkit/rtpkit/pkg/sdnotify"
 )
 
@@ -29,6 +30,10 @@ type Config struct {
 	// legs (calls.Limits).
 	MaxMedia int
 	MaxLegs  int
+	// NGMaxConns and NGMaxConnsPerClient bound the open TCP-ng and HTTP
+	// connections, in all and of one client address (ngserver.Config).
+	NGMaxConns          int
+	NGMaxConnsPerClient int
 	// ActiveSwitchover makes a foreign call this node's own when an offer
 	// or answer reaches it (rtpengine's active-switchover).
 	ActiveSwitchover bool
@@ -60,6 +65,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxSessions, "max-sessions", -1, "most concurrent calls (`N`, -1 = no limit)")
 	fs.IntVar(&c.MaxMedia, "max-media", calls.DefaultMaxMedia, "most media sections (m= lines) in one SDP (`N`); more is an ng error")
 	fs.IntVar(&c.MaxLegs, "max-legs", calls.DefaultMaxLegs, "most legs (forks, one per SIP tag) of one call (`N`); more is an ng error")
+	fs.IntVar(&c.NGMaxConns, "ng-max-conns", ngserver.DefaultMaxConns, "most open connections (`N`) of TCP-ng, and of HTTP, in all; more are closed at once")
+	fs.IntVar(&c.NGMaxConnsPerClient, "ng-max-conns-per-client", ngserver.DefaultMaxConnsPerClient, "most open connections (`N`) of one client address, of TCP-ng and of HTTP each; more are closed at once")
 	fs.BoolVar(&c.ActiveSwitchover, "active-switchover", false, "signalling or media reaching a foreign call makes it this node's own")
 	fs.DurationVar(&c.StatePurgeAge, "state-purge-age", DefaultStatePurgeAge, "`duration` an ended call's delete marker stays in node state before it is purged")
 	fs.DurationVar(&c.StatePurgeInterval, "state-purge-interval", DefaultStatePurgeInterval, "how often (`duration`) old delete markers are purged from node state (0 = never)")
@@ -89,6 +96,9 @@ func (c *Config) Validate() error {
 				return cli.Usagef("--%s %q: want ADDR:PORT (IPv6 as [ADDR]:PORT)", group.name, a)
 			}
 		}
+	}
+	if c.NGMaxConns < 1 || c.NGMaxConnsPerClient < 1 {
+		return cli.Usagef("--ng-max-conns and --ng-max-conns-per-client must be >= 1")
 	}
 	if c.MaxMedia < 1 {
 		return cli.Usagef("--max-media %d: must be >= 1", c.MaxMedia)

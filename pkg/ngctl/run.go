@@ -144,6 +144,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	srv, err := ngserver.New(ngserver.Config{
 		UDP: cfg.Listeners(), TCP: cfg.ListenTCPNG, HTTP: cfg.ListenHTTP,
 		Handler: proto.Handle, HTTPExtra: mux, Log: log,
+		MaxConns: cfg.NGMaxConns, MaxConnsPerClient: cfg.NGMaxConnsPerClient,
 	})
 	if err != nil {
 		return err

@@ -36,6 +36,9 @@ const (
 	// DefaultMaxConns caps open connections per stream transport (TCP and
 	// HTTP each).
 	DefaultMaxConns = 256
+	// DefaultMaxConnsPerClient caps one client address's open connections
+	// per stream transport: a SIP proxy opens one per worker process.
+	DefaultMaxConnsPerClient = 64
 	// DefaultIdleTimeout closes a TCP connection that sent nothing for
 	// this long.
 	DefaultIdleTimeout = 5 * time.Minute
@@ -89,6 +92,10 @@ type Config struct {
 	// MaxConns caps open connections per stream transport (TCP-ng and
 	// HTTP each); further connections are closed at once.
 	MaxConns int
+	// MaxConnsPerClient caps the open connections of one client address
+	// per stream transport, so that one client cannot take MaxConns from
+	// the others; further ones are closed at once.
+	MaxConnsPerClient int
 	// IdleTimeout closes a TCP-ng connection that sent nothing for this
 	// long; negative means never.
 	IdleTimeout time.Duration
@@ -121,7 +128,7 @@ func (c Config) withDefaults() (Config, error) {
 	}{
 		{"CacheTTL", int64(c.CacheTTL)}, {"CacheMaxEntries", int64(c.CacheMaxEntries)},
 		{"CacheMaxBytes", int64(c.CacheMaxBytes)}, {"MaxInFlight", int64(c.MaxInFlight)},
-		{"MaxMessage", int64(c.MaxMessage)}, {"MaxConns", int64(c.MaxConns)},
+		{"MaxMessage", int64(c.MaxMessage)}, {"MaxConns", int64(c.MaxConns)}, {"MaxConnsPerClient", int64(c.MaxConnsPerClient)},
 		{"ShutdownTimeout", int64(c.ShutdownTimeout)},
 	} {
 		if f.v < 0 {
@@ -137,6 +144,7 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.MaxInFlight, DefaultMaxInFlight)
 	setDefault(&c.MaxMessage, DefaultMaxMessage)
 	setDefault(&c.MaxConns, DefaultMaxConns)
+	setDefault(&c.MaxConnsPerClient, DefaultMaxConnsPerClient)
 	setDefault(&c.IdleTimeout, DefaultIdleTimeout)
 	setDefault(&c.ShutdownTimeout, DefaultShutdownTimeout)
 	setDefault(&c.udpBuf, MaxDatagram)

@@ -132,19 +132,31 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			_ = c.Close()
 			continue
 		}
-		return &limitConn{Conn: c, s: l.s}, nil
+		a := clientAddr(c)
+		if ok, first := l.s.httpShare.take(a, l.s.cfg.MaxConnsPerClient); !ok {
+			l.s.httpConns.Add(-1)
+			l.s.stats.http.rejected.Add(1)
+			if first {
+				l.s.log.Warn("ng http connection refused: the client holds its share of connections (logged once until it holds fewer)",
+					"from", c.RemoteAddr(), "max_per_client", l.s.cfg.MaxConnsPerClient)
+			}
+			_ = c.Close()
+			continue
+		}
+		return &limitConn{Conn: c, s: l.s, client: a}, nil
 	}
 }
 
 // limitConn gives its slot back when closed.
 type limitConn struct {
 	net.Conn
-	s    *Server
-	once sync.Once
+	s      *Server
+	client netip.Addr
+	once   sync.Once
 }
 
 func (c *limitConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(func() { c.s.httpConns.Add(-1) })
+	c.once.Do(func() { c.s.httpConns.Add(-1); c.s.httpShare.give(c.client) })
 	return err
 }

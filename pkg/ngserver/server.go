@@ -43,6 +43,8 @@ type Server struct {
 	tcpConns int
 
 	httpConns atomic.Int64 // open HTTP connections
+	// tcpShare and httpShare count each client address's connections.
+	tcpShare, httpShare clientShare
 
 	wg sync.WaitGroup // listener loops, connections and handler calls
 

@@ -91,6 +91,14 @@ func (s *Server) addConn(c net.Conn) bool {
 		s.log.Warn("ng tcp connection refused: too many open", "from", c.RemoteAddr(), "max", s.cfg.MaxConns)
 		return false
 	}
+	if ok, first := s.tcpShare.take(clientAddr(c), s.cfg.MaxConnsPerClient); !ok {
+		s.stats.tcp.rejected.Add(1)
+		if first {
+			s.log.Warn("ng tcp connection refused: the client holds its share of connections (logged once until it holds fewer)",
+				"from", c.RemoteAddr(), "max_per_client", s.cfg.MaxConnsPerClient)
+		}
+		return false
+	}
 	s.conns[c] = struct{}{}
 	s.tcpConns++
 	return true
@@ -99,6 +107,9 @@ func (s *Server) addConn(c net.Conn) bool {
 func (s *Server) removeConn(c net.Conn) {
 	_ = c.Close()
 	s.mu.Lock()
+	if _, ok := s.conns[c]; ok {
+		s.tcpShare.give(clientAddr(c))
+	}
 	delete(s.conns, c)
 	s.tcpConns--
 	s.mu.Unlock()
