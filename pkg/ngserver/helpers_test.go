@@ -93,6 +93,17 @@ func (w testWriter) Write(p []byte) (int, error) {
 // and checks that Serve returned nil.
 func startServer(t testing.TB, cfg Config, f *fakeEngine) *Server {
 	t.Helper()
+	s, err := tryStartServer(t, cfg, f)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return s
+}
+
+// tryStartServer is startServer, returning New's error instead of failing
+// the test.
+func tryStartServer(t testing.TB, cfg Config, f *fakeEngine) (*Server, error) {
+	t.Helper()
 	if cfg.Handler == nil {
 		cfg.Handler = f.handle
 	}
@@ -101,7 +112,7 @@ func startServer(t testing.TB, cfg Config, f *fakeEngine) *Server {
 	}
 	s, err := New(cfg)
 	if err != nil {
-		t.Fatalf("New: %v", err)
+		return nil, err
 	}
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(context.Background()) }()
@@ -118,7 +129,7 @@ func startServer(t testing.TB, cfg Config, f *fakeEngine) *Server {
 			t.Errorf("Serve did not return after Close")
 		}
 	})
-	return s
+	return s, nil
 }
 
 // udpClient is a UDP socket connected to one server address.

@@ -175,10 +175,22 @@ func TestServeLifecycle(t *testing.T) {
 // an IPv6 wildcard can share a port.
 func TestListenAddressForms(t *testing.T) {
 	requireIPv6(t)
-	port := netip.MustParseAddrPort(freePort(t, "udp4")).Port()
-	p := ":" + strconv.Itoa(int(port))
 	f := &fakeEngine{}
-	s := startServer(t, Config{UDP: []string{"[::ffff:127.0.0.1]:0", "0.0.0.0" + p, "[::]" + p}}, f)
+	var s *Server
+	var p string
+	// The port was free on 127.0.0.1; another test's socket may take it
+	// on some address before the wildcards bind: try a few ports.
+	for try := 0; ; try++ {
+		port := netip.MustParseAddrPort(freePort(t, "udp4")).Port()
+		p = ":" + strconv.Itoa(int(port))
+		var err error
+		if s, err = tryStartServer(t, Config{UDP: []string{"[::ffff:127.0.0.1]:0", "0.0.0.0" + p, "[::]" + p}}, f); err == nil {
+			break
+		}
+		if try == 9 || !errors.Is(err, syscall.EADDRINUSE) {
+			t.Fatalf("New: %v", err)
+		}
+	}
 	a := s.Addrs().UDP
 	if !a[0].Addr().Is4() || a[1] != netip.MustParseAddrPort("0.0.0.0"+p) || a[2] != netip.MustParseAddrPort("[::]"+p) {
 		t.Fatalf("Addrs %v", a)
