@@ -3,8 +3,9 @@
 # active node (its bus a separate nats-server, calls persisted to Redis by
 # redis-sync) and a standby node of its redundancy group, each in a network
 # namespace; the bus is restarted at a third of the run and redis-server at
-# two thirds, then the churn drains. Pass: 0 calls lost, ports back to the
-# start level and descriptors within a small constant of it; memory,
+# two thirds, then the churn drains. Pass: 0 calls lost, no port left in a
+# call (every port portd holds is in ng-ctl's leased stock) and descriptors
+# within a small constant of the start; memory,
 # node-state size and Redis keys are printed for a human to judge.
 #
 #   sudo bench/soak.sh [DURATION]        (default 30m; 2m for a quick look)
