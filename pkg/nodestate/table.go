@@ -358,11 +358,21 @@ func (t *Table[T]) WatchSkippingRaw(ctx context.Context, log *slog.Logger, skip 
 		defer close(w.c)
 		var last uint64 // revision of the last change seen
 		synced := false
+		// Before Synced, a watch that goes quiet is made again: the
+		// client library counts the records a watch starts with, and when
+		// some of them are purged meanwhile (ng-ctl purging old delete
+		// markers while a daemon starts) that count is never reached and
+		// Synced never comes.
+		stuck := time.NewTimer(syncStall)
+		defer stuck.Stop()
 		for {
 			select {
 			case kve, ok := <-w.get().Updates():
 				if !ok {
 					return
+				}
+				if !synced {
+					stuck.Reset(syncStall)
 				}
 				var ev Event[T]
 				switch {
@@ -387,6 +397,15 @@ func (t *Table[T]) WatchSkippingRaw(ctx context.Context, log *slog.Logger, skip 
 				case <-ctx.Done():
 					return
 				}
+			case <-stuck.C:
+				if synced {
+					continue
+				}
+				log.Debug("node state watch quiet before its first Synced; watching again", "kind", t.kind)
+				if !t.rewatch(ctx, w, 0, false, log) {
+					return
+				}
+				stuck.Reset(syncStall)
 			case <-reconnected:
 				// The server may have restarted and lost the watch's
 				// consumer: watch again from the next revision now rather
@@ -403,6 +422,10 @@ func (t *Table[T]) WatchSkippingRaw(ctx context.Context, log *slog.Logger, skip 
 	}()
 	return w, nil
 }
+
+// syncStall is how long a watch may deliver nothing before its first
+// Synced before it is made again.
+const syncStall = 2 * time.Second
 
 // rewatch replaces w's watch by one that resumes after revision last (or,
 // before the first Synced, starts over: the records already delivered
