@@ -3,11 +3,9 @@ package metrics_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -88,9 +86,9 @@ func TestNodeMetrics(t *testing.T) {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	toB := testutil.NGOK(t, ctx, c, testutil.NGCall("offer", callID, "", sdpFor(a)))
-	toA := testutil.NGOK(t, ctx, c, testutil.NGCall("answer", callID, "B", sdpFor(b)))
-	dstA, dstB := mediaAddr(t, toA), mediaAddr(t, toB)
+	toB := testutil.NGOK(t, ctx, c, testutil.NGCall("offer", callID, "", testutil.AudioSDP(a)))
+	toA := testutil.NGOK(t, ctx, c, testutil.NGCall("answer", callID, "B", testutil.AudioSDP(b)))
+	dstA, dstB := testutil.SDPMediaAddr(t, toA), testutil.SDPMediaAddr(t, toB)
 	const rounds = 5
 	for seq := uint16(1); seq <= rounds; seq++ {
 		testutil.Relay(t, a, dstA, b, 0x1111, seq)
@@ -279,21 +277,3 @@ func eventually(t *testing.T, d time.Duration, f func() string) {
 // --- a call through ng ---
 
 const callID = "metrics-1"
-
-func sdpFor(c *net.UDPConn) string {
-	return fmt.Sprintf("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 0\r\n",
-		c.LocalAddr().(*net.UDPAddr).Port)
-}
-
-var mPort = regexp.MustCompile(`m=audio (\d+) `)
-
-// mediaAddr is where the SDP says to send (rtpkit answers with 127.0.0.1).
-func mediaAddr(t *testing.T, sdp string) *net.UDPAddr {
-	t.Helper()
-	m := mPort.FindStringSubmatch(sdp)
-	if m == nil {
-		t.Fatalf("no m=audio port in %q", sdp)
-	}
-	p, _ := strconv.Atoi(m[1])
-	return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p}
-}

@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -154,11 +152,11 @@ func TestUpBusNeedsCredentials(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	a, b := testutil.ListenUDP(t), testutil.ListenUDP(t)
-	toB := testutil.NGOK(t, ctx, ng, testutil.NGCall("offer", "authcall", "", sdpOn(a)))
-	toA := testutil.NGOK(t, ctx, ng, testutil.NGCall("answer", "authcall", "B", sdpOn(b)))
+	toB := testutil.NGOK(t, ctx, ng, testutil.NGCall("offer", "authcall", "", testutil.AudioSDP(a)))
+	toA := testutil.NGOK(t, ctx, ng, testutil.NGCall("answer", "authcall", "B", testutil.AudioSDP(b)))
 	for seq := uint16(1); seq <= 5; seq++ {
-		testutil.Relay(t, a, mediaOf(t, toA), b, 1, seq)
-		testutil.Relay(t, b, mediaOf(t, toB), a, 2, seq)
+		testutil.Relay(t, a, testutil.SDPMediaAddr(t, toA), b, 1, seq)
+		testutil.Relay(t, b, testutil.SDPMediaAddr(t, toB), a, 2, seq)
 	}
 
 	// rtpctl finds the operator key without being told where it is.
@@ -178,21 +176,4 @@ func TestUpBusNeedsCredentials(t *testing.T) {
 			t.Errorf("rtpctl %s: no %q in:\n%s", strings.Join(args, " "), want, got)
 		}
 	}
-}
-
-func sdpOn(c *net.UDPConn) string {
-	return fmt.Sprintf("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 0\r\n",
-		c.LocalAddr().(*net.UDPAddr).Port)
-}
-
-var mLineRe = regexp.MustCompile(`m=audio (\d+) `)
-
-func mediaOf(t *testing.T, sdp string) *net.UDPAddr {
-	t.Helper()
-	m := mLineRe.FindStringSubmatch(sdp)
-	if m == nil {
-		t.Fatalf("no m= line in %q", sdp)
-	}
-	n, _ := strconv.Atoi(m[1])
-	return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: n}
 }

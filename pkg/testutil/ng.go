@@ -2,6 +2,8 @@ package testutil
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -60,4 +62,24 @@ func StartLocalNode(t testing.TB, portMin, portMax int, extra ...string) (*Proc,
 	}
 	t.Cleanup(func() { c.Close() })
 	return up, c, ngAddr
+}
+
+// AudioSDP is an SDP offering one audio stream (PCMU) on c's loopback
+// port.
+func AudioSDP(c *net.UDPConn) string {
+	return fmt.Sprintf("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 0\r\n",
+		c.LocalAddr().(*net.UDPAddr).Port)
+}
+
+var audioPortRe = regexp.MustCompile(`m=audio (\d+) `)
+
+// SDPMediaAddr is where an SDP on loopback says to send its audio.
+func SDPMediaAddr(t testing.TB, sdp string) *net.UDPAddr {
+	t.Helper()
+	m := audioPortRe.FindStringSubmatch(sdp)
+	if m == nil {
+		t.Fatalf("no m=audio port in %q", sdp)
+	}
+	p, _ := strconv.Atoi(m[1])
+	return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p}
 }
