@@ -86,8 +86,10 @@ type Engine struct {
 	news        atomic.Pointer[newsSource]
 	graceUntil  atomic.Int64 // unix ns before which media timers wait
 	maxSessions atomic.Int64
-	stats       counters
-	started     time.Time
+	// refuseNew, when set, is why new calls are refused (SetRefuseNew).
+	refuseNew atomic.Pointer[Reasoned]
+	stats     counters
+	started   time.Time
 }
 
 type entry struct {
@@ -122,6 +124,17 @@ func (e *Engine) SetTimers(t Timers) { e.timers.Store(&t) }
 // Timers returns the timers in force.
 func (e *Engine) Timers() Timers { return *e.timers.Load() }
 
+// SetRefuseNew makes offers for new calls fail with reason (the ng
+// error-reason) until it is called again with ""; calls in progress go on.
+// ng-ctl sets it while node state is over its size limit.
+func (e *Engine) SetRefuseNew(reason string) {
+	if reason == "" {
+		e.refuseNew.Store(nil)
+		return
+	}
+	e.refuseNew.Store(&Reasoned{reason})
+}
+
 // SetMaxSessions changes the session limit (-1: none).
 func (e *Engine) SetMaxSessions(n int) { e.maxSessions.Store(int64(n)) }
 
@@ -148,6 +161,11 @@ func (e *Engine) lockOrCreate(id string, supportsLoadLimit bool) (*entry, bool, 
 		e.mu.Lock()
 		en := e.calls[id]
 		if en == nil {
+			if r := e.refuseNew.Load(); r != nil {
+				e.mu.Unlock()
+				e.stats.rejected.Add(1)
+				return nil, false, r
+			}
 			if max := e.maxSessions.Load(); max >= 0 && int64(e.ownCountLocked()) >= max {
 				e.mu.Unlock()
 				e.stats.rejected.Add(1)

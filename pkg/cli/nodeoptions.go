@@ -17,10 +17,10 @@ var NodeOptions = map[string]bool{
 	"worker-id": true, "loops": true, "fast-path": true, "fast-path-pin-dir": true, "endpoint-learning": true, "allow-loopback-media": true,
 	// ng-ctl
 	"listen-ng": true, "listen-tcp-ng": true, "listen-http": true, "timeout": true, "silent-timeout": true,
-	"offer-timeout": true, "final-timeout": true, "delete-delay": true, "max-sessions": true, "max-media": true, "max-legs": true, "ng-max-conns": true, "ng-max-conns-per-client": true, "state-purge-age": true, "state-purge-interval": true,
+	"offer-timeout": true, "final-timeout": true, "delete-delay": true, "max-sessions": true, "max-media": true, "max-legs": true, "ng-max-conns": true, "ng-max-conns-per-client": true, "state-purge-age": true, "state-purge-interval": true, "state-max-bytes": true,
 	"active-switchover": true, // and redis-sync
 	// redis-sync
-	"redis": true, "redis-ca": true, "subscribe-keyspace": true, "redis-expires": true, "redis-connect-timeout": true, "redis-cmd-timeout": true, "redis-queue": true,
+	"redis": true, "redis-ca": true, "subscribe-keyspace": true, "redis-expires": true, "redis-connect-timeout": true, "redis-cmd-timeout": true, "redis-queue": true, "redis-audit-interval": true,
 	// rtpctl up
 	"nats-listen": true, "state-dir": true, "bin-dir": true, "ready-timeout": true,
 }

@@ -40,6 +40,9 @@ type Config struct {
 	// StatePurgeAge is how old a delete marker (an ended call) in node
 	// state must be before it is purged (--state-purge-age).
 	StatePurgeAge time.Duration
+	// StateMaxBytes is the size of node state above which new calls are
+	// refused (--state-max-bytes; 0: no limit).
+	StateMaxBytes int64
 	// StatePurgeInterval is how often the markers are purged
 	// (--state-purge-interval; 0: never).
 	StatePurgeInterval time.Duration
@@ -69,6 +72,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.NGMaxConnsPerClient, "ng-max-conns-per-client", ngserver.DefaultMaxConnsPerClient, "most open connections (`N`) of one client address, of TCP-ng and of HTTP each; more are closed at once")
 	fs.BoolVar(&c.ActiveSwitchover, "active-switchover", false, "signalling or media reaching a foreign call makes it this node's own")
 	fs.DurationVar(&c.StatePurgeAge, "state-purge-age", DefaultStatePurgeAge, "`duration` an ended call's delete marker stays in node state before it is purged")
+	fs.Int64Var(&c.StateMaxBytes, "state-max-bytes", DefaultStateMaxBytes, "`bytes` of node state above which new calls are refused with an ng error (calls in progress go on) until ended calls bring it back below 90 %; 0 = no limit")
 	fs.DurationVar(&c.StatePurgeInterval, "state-purge-interval", DefaultStatePurgeInterval, "how often (`duration`) old delete markers are purged from node state (0 = never)")
 	metrics.RegisterFlag(fs, &c.Metrics, "ng-ctl")
 }
@@ -113,6 +117,9 @@ func (c *Config) Validate() error {
 		if t.v < 0 {
 			return cli.Usagef("--%s %d: must be >= 0", t.name, t.v)
 		}
+	}
+	if c.StateMaxBytes < 0 {
+		return cli.Usagef("--state-max-bytes %d: must be >= 0", c.StateMaxBytes)
 	}
 	if c.StatePurgeAge < 0 || c.StatePurgeInterval < 0 {
 		return cli.Usagef("--state-purge-age %s, --state-purge-interval %s: must be >= 0", c.StatePurgeAge, c.StatePurgeInterval)

@@ -67,6 +67,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 		Timers: calls.Timers{Timeout: cfg.Timeout, SilentTimeout: cfg.SilentTimeout, OfferTimeout: cfg.OfferTimeout,
 			FinalTimeout: cfg.FinalTimeout, DeleteDelay: cfg.DeleteDelay},
 	})
+	go guardStateSize(ctx, store, engine, cfg.StateMaxBytes, log)
 	states.mu.Lock()
 	states.current = engine.Record
 	states.mu.Unlock()

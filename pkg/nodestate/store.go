@@ -152,6 +152,21 @@ func recordOfMsg(prefix string, m *nats.Msg) (kind, id string, ok bool) {
 	return kind, id, err == nil
 }
 
+// Bytes is how much the bucket holds (records and delete markers),
+// as the bus's stream counts it.
+func (s *Store) Bytes(ctx context.Context) (int64, error) {
+	name := "KV_" + BucketName(s.node)
+	stream, err := s.js.Stream(ctx, name)
+	if err != nil {
+		return 0, fmt.Errorf("node state size: %w", err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("node state size: %w", err)
+	}
+	return int64(info.State.Bytes), nil
+}
+
 // Node is the node whose state this is.
 func (s *Store) Node() string { return s.node }
 

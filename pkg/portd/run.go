@@ -273,23 +273,33 @@ func (d *daemon) handleReturn(ctx context.Context, req portdapi.ReturnRequest) (
 }
 
 func (d *daemon) handleBind(ctx context.Context, req portdapi.BindRequest) (portdapi.BindReply, error) {
-	if req.Call == "" || len(req.Pairs) == 0 {
-		return portdapi.BindReply{}, bus.Errorf(bus.CodeBadRequest, "bind needs a call and its pairs")
-	}
-	blocks := make([]block, 0, len(req.Pairs))
-	for _, p := range req.Pairs {
-		if !p.RTP.IsValid() || (p.RTCP.IsValid() && (p.RTCP.Addr() != p.RTP.Addr() || p.RTCP.Port() != p.RTP.Port()+1)) {
-			return portdapi.BindReply{}, bus.Errorf(bus.CodeBadRequest, "bind: pair %s/%s: RTCP must be on RTP's address and next port, or absent", p.RTP, p.RTCP)
-		}
-		blocks = append(blocks, block{rtp: p.RTP, single: !p.RTCP.IsValid()})
-	}
-	pairs, revoked, err := d.t.bindCall(req.Call, blocks)
+	pairs, revoked, err := d.t.bind(req)
 	if err != nil {
-		return portdapi.BindReply{}, busError(err)
+		return portdapi.BindReply{}, err
 	}
 	d.revoke(req.Call, revoked)
 	d.ws.callChanged(req.Call)
 	return portdapi.BindReply{Pairs: pairs}, nil
+}
+
+// bind checks a bind request and binds the call's pairs; its errors are
+// the bus errors the caller gets.
+func (t *table) bind(req portdapi.BindRequest) ([]portdapi.Pair, []portdapi.Revoked, error) {
+	if req.Call == "" || len(req.Pairs) == 0 {
+		return nil, nil, bus.Errorf(bus.CodeBadRequest, "bind needs a call and its pairs")
+	}
+	blocks := make([]block, 0, len(req.Pairs))
+	for _, p := range req.Pairs {
+		if !p.RTP.IsValid() || (p.RTCP.IsValid() && (p.RTCP.Addr() != p.RTP.Addr() || p.RTCP.Port() != p.RTP.Port()+1)) {
+			return nil, nil, bus.Errorf(bus.CodeBadRequest, "bind: pair %s/%s: RTCP must be on RTP's address and next port, or absent", p.RTP, p.RTCP)
+		}
+		blocks = append(blocks, block{rtp: p.RTP, single: !p.RTCP.IsValid()})
+	}
+	pairs, revoked, err := t.bindCall(req.Call, blocks)
+	if err != nil {
+		return nil, nil, busError(err)
+	}
+	return pairs, revoked, nil
 }
 
 // revoke tells holders that call took pairs they held as unused leases

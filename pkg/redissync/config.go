@@ -23,6 +23,9 @@ type Config struct {
 	RedisCmdTimeout     time.Duration
 	RedisQueue          int
 	ActiveSwitchover    bool
+	// AuditInterval is how often a followed partition's calls are checked
+	// against node state (0: never).
+	AuditInterval time.Duration
 	// Metrics is where to serve /metrics (--metrics-redis-sync); empty: off.
 	Metrics string
 	// Watchdog takes the daemon's liveness probes (pkg/sdnotify). Not an
@@ -41,6 +44,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RedisCmdTimeout, "redis-cmd-timeout", 2*time.Second, "`duration` allowed for one Redis round trip")
 	fs.IntVar(&c.RedisQueue, "redis-queue", 100000, "calls whose writes wait while Redis is away (the latest state per call); beyond, the oldest are dropped and counted")
 	fs.BoolVar(&c.ActiveSwitchover, "active-switchover", false, "signalling or media reaching a foreign call makes it this node's own")
+	fs.DurationVar(&c.AuditInterval, "redis-audit-interval", 30*time.Second, "`duration` between checks of each followed partition's call ids against the foreign calls restored from it, which repair what a lost keyspace notification left behind; 0: off")
 	metrics.RegisterFlag(fs, &c.Metrics, "redis-sync")
 }
 
@@ -54,6 +58,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RedisQueue <= 0 {
 		return cli.Usagef("--redis-queue %d: must be > 0", c.RedisQueue)
+	}
+	if c.AuditInterval < 0 {
+		return cli.Usagef("--redis-audit-interval %v: must be >= 0", c.AuditInterval)
 	}
 	for _, db := range c.SubscribeKeyspace {
 		if db < 0 {

@@ -107,6 +107,9 @@ func (s *syncer) runFollower(ctx context.Context, f *follower) {
 			}
 		}
 	}()
+	if s.auditEvery > 0 {
+		go s.runAudit(ctx, f.p)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -129,6 +132,24 @@ func (s *syncer) runFollower(ctx context.Context, f *follower) {
 					s.readQueue(id).add(p, id)
 				}
 			}
+		}
+	}
+}
+
+// runAudit audits partition p every s.auditEvery until ctx ends.
+func (s *syncer) runAudit(ctx context.Context, p rediscalls.Partition) {
+	t := time.NewTicker(s.auditEvery)
+	defer t.Stop()
+	var prev map[string]bool
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var err error
+		if prev, err = s.audit(ctx, p, prev); err != nil && ctx.Err() == nil {
+			s.errs.warn("partition audit failed; trying at the next", "partition", p, "err", err)
 		}
 	}
 }

@@ -39,6 +39,7 @@ type stack struct {
 	own             int
 	follow          []int
 	ngctl, sync     *testutil.Proc
+	syncArgs        []string // more options of redis-sync
 	ng              *ngclient.Client
 	bus             *bus.Conn
 	calls           *nodestate.Table[nodestate.Call]
@@ -49,8 +50,14 @@ type stack struct {
 // follow.
 func startStack(t *testing.T, own int, follow ...int) *stack {
 	t.Helper()
+	return startStackArgs(t, nil, own, follow...)
+}
+
+// startStackArgs is startStack with more options for redis-sync.
+func startStackArgs(t *testing.T, syncArgs []string, own int, follow ...int) *stack {
+	t.Helper()
 	natsd := testutil.StartNATSServer(t)
-	s := &stack{bin: testutil.Binaries(t), nats: natsd.URL(), node: "hard", own: own, follow: follow,
+	s := &stack{bin: testutil.Binaries(t), nats: natsd.URL(), node: "hard", own: own, follow: follow, syncArgs: syncArgs,
 		redis: testutil.StartRedis(t, testutil.RedisOptions{})}
 	run := testutil.ShortTempDir(t)
 	ngPort, err := testutil.FreePort("udp", "127.0.0.1")
@@ -88,6 +95,7 @@ func (s *stack) common() []string {
 func (s *stack) startSync(t *testing.T) {
 	t.Helper()
 	args := append(s.common(), "--redis="+s.redis.Addr+"/"+strconv.Itoa(s.own))
+	args = append(args, s.syncArgs...)
 	for _, f := range s.follow {
 		args = append(args, "--subscribe-keyspace="+strconv.Itoa(f))
 	}
@@ -472,5 +480,58 @@ func rawWrite(t *testing.T, rdb *redis.Client, c nodestate.Call) {
 		"updated", time.Now().UnixMilli(), "call", string(b), "endpoints", "{}", "medias", 0).Err()
 	if err != nil {
 		t.Fatalf("write %.40s: %v", c.ID, err)
+	}
+}
+
+// TestLostNotificationAudited: Redis delivers keyspace notifications at
+// most once. With none delivered while a foreign call is deleted and
+// another written (notifications switched off meanwhile, as a lost
+// message would do), the periodic audit of the followed partition removes
+// the first and restores the second. Before the audit a standby kept such
+// a call (the 30-minute soak's soak-002704) until its next resync.
+func TestLostNotificationAudited(t *testing.T) {
+	s := startStackArgs(t, []string{"--redis-audit-interval=300ms"}, 1, 2)
+	rdb := s.redis.Client(2)
+	ctx := context.Background()
+	writeForeign(t, rdb, 2, &rediscalls.Entry{Call: hostileCall("lost-1", 1, netip.MustParseAddrPort("127.0.0.1:34500")), Updated: time.Now()})
+	eventually(t, "lost-1 restored", 20*time.Second, func() error {
+		if _, ok := s.record(t, "lost-1"); !ok {
+			return fmt.Errorf("not in node state")
+		}
+		return nil
+	})
+	before := s.status(t)
+
+	cfg, err := s.redis.WaitKeyspaceConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.ConfigSet(ctx, "notify-keyspace-events", "").Err(); err != nil {
+		t.Fatal(err)
+	}
+	st := rediscalls.New(rdb, time.Hour)
+	if _, err := st.Apply(ctx, []rediscalls.Op{{Kind: rediscalls.OpDelete, Part: rediscalls.Partition{DB: 2}, ID: "lost-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	writeForeign(t, rdb, 2, &rediscalls.Entry{Call: hostileCall("lost-2", 1, netip.MustParseAddrPort("127.0.0.1:34502")), Updated: time.Now()})
+	if err := rdb.ConfigSet(ctx, "notify-keyspace-events", cfg).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	eventually(t, "lost-1 removed and lost-2 restored by the audit", 10*time.Second, func() error {
+		if _, ok := s.record(t, "lost-1"); ok {
+			return fmt.Errorf("lost-1 (deleted from Redis) still in node state")
+		}
+		if _, ok := s.record(t, "lost-2"); !ok {
+			return fmt.Errorf("lost-2 (written to Redis) not restored")
+		}
+		return nil
+	})
+	after := s.status(t)
+	if n := after.AuditFixes - before.AuditFixes; n != 2 {
+		t.Errorf("audit fixes counted %d, want 2", n)
+	}
+	if n := after.Removals - before.Removals; n != 1 {
+		t.Errorf("removals %d, want 1", n)
 	}
 }

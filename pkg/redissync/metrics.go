@@ -19,6 +19,7 @@ var (
 	descRemovals    = metrics.NewDesc("rtpkit_redis_removals_total", "Foreign calls removed from node state because they left Redis.")
 	descResyncs     = metrics.NewDesc("rtpkit_redis_resyncs_total", "Full reads of a followed partition (after every (re)subscription).")
 	descRejected    = metrics.NewDesc("rtpkit_redis_rejected_total", "Call records of Redis not restored: over a cap, not on this node's addresses and ports, or refused by portd.")
+	descAuditFixes  = metrics.NewDesc("rtpkit_redis_audit_fixes_total", "Foreign calls the periodic audit found out of line with their followed partition (a keyspace notification lost) and read again.")
 	descDropped     = metrics.NewDesc("rtpkit_redis_dropped_total", "Call writes dropped because the write queue was full.")
 	descQueued      = metrics.NewDesc("rtpkit_redis_queue_length", "Calls whose write waits in the queue.")
 	descQueueCap    = metrics.NewDesc("rtpkit_redis_queue_capacity", "Most calls the write queue holds (--redis-queue).")
@@ -26,7 +27,7 @@ var (
 	descCalls       = metrics.NewDesc("rtpkit_redis_calls", "Calls of node state whose Redis copy is in the partition (own partition: this node's calls; followed ones: foreign calls).", "partition")
 )
 
-var redisDescs = []*prometheus.Desc{descEnabled, descWrites, descWriteErrors, descRestores, descRemovals, descResyncs, descRejected,
+var redisDescs = []*prometheus.Desc{descEnabled, descWrites, descWriteErrors, descRestores, descRemovals, descResyncs, descRejected, descAuditFixes,
 	descDropped, descQueued, descQueueCap, descFollowed, descCalls}
 
 // idleCollector is redis-sync's collector without --redis.
@@ -47,6 +48,7 @@ func (s *syncer) collector(queueCap int) prometheus.Collector {
 		metrics.Counter(ch, descRemovals, float64(c.Removals))
 		metrics.Counter(ch, descResyncs, float64(c.Resyncs))
 		metrics.Counter(ch, descRejected, float64(c.Rejected))
+		metrics.Counter(ch, descAuditFixes, float64(c.AuditFixes))
 		metrics.Counter(ch, descDropped, float64(c.Dropped))
 		metrics.Gauge(ch, descQueued, float64(c.Queued))
 		metrics.Gauge(ch, descQueueCap, float64(queueCap))

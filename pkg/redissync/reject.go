@@ -31,9 +31,7 @@ func newRejectLog(log *slog.Logger) *rejectLog {
 // first reports whether this version of the call's record is new to the
 // log (and remembers it).
 func (r *rejectLog) first(p rediscalls.Partition, id string, digest uint64) bool {
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(id))
-	k := p.String() + "/" + strconv.FormatUint(h.Sum64(), 16) // ids over the cap stay small here
+	k := rejectKey(p, id)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if d, ok := r.seen[k]; ok && d == digest {
@@ -44,6 +42,22 @@ func (r *rejectLog) first(p rediscalls.Partition, id string, digest uint64) bool
 	}
 	r.seen[k] = digest
 	return true
+}
+
+// rejectKey names a call in the log's memory (ids over the cap stay
+// small here).
+func rejectKey(p rediscalls.Partition, id string) string {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(id))
+	return p.String() + "/" + strconv.FormatUint(h.Sum64(), 16)
+}
+
+// seenID reports whether a record of the call was rejected (any version).
+func (r *rejectLog) seenID(p rediscalls.Partition, id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.seen[rejectKey(p, id)]
+	return ok
 }
 
 // reject counts a record that is not restored and logs it once (digest 0:

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/netip"
+	"sort"
 	"sync"
 	"time"
 
@@ -425,4 +426,59 @@ func (q *readQueue) take(n int) []readKey {
 		delete(q.pending, k)
 	}
 	return out
+}
+
+// audit compares a followed partition's call ids with the foreign calls
+// node state holds from it and reads again every call found out of line
+// in two audits running: a foreign call whose Redis copy is gone, or a
+// call in Redis this node has not restored (and has not rejected). Redis
+// delivers keyspace notifications at most once, and a lost one on a
+// subscription that stays up brings no resync: without the audit a
+// standby would keep a call the active node ended (its sockets bound,
+// exempt from timers) until the next resync. It costs one SCAN of the
+// partition's keys; only the differences are read, so a difference that
+// is a notification still on its way is not acted on (prev is the
+// previous audit's differences; the result is this one's).
+func (s *syncer) audit(ctx context.Context, p rediscalls.Partition, prev map[string]bool) (map[string]bool, error) {
+	inRedis := map[string]bool{}
+	err := s.store.Scan(ctx, p, func(batch []string) error {
+		for _, id := range batch {
+			inRedis[id] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return prev, err
+	}
+	diff := map[string]bool{}
+	s.mu.Lock()
+	for id, st := range s.known {
+		if st.has && st.rec.Foreign && st.homeSet && st.home == p && !inRedis[id] {
+			diff[id] = true
+		}
+	}
+	for id := range inRedis {
+		if s.known[id] == nil && !s.rejected.seenID(p, id) {
+			diff[id] = true
+		}
+	}
+	s.mu.Unlock()
+	var fix []string
+	for id := range diff {
+		if prev[id] {
+			fix = append(fix, id)
+		}
+	}
+	if len(fix) == 0 {
+		return diff, nil
+	}
+	sort.Strings(fix)
+	s.auditFixes.Add(uint64(len(fix)))
+	s.log.Warn("calls out of line with their followed partition (a keyspace notification lost); reading them again",
+		"partition", p, "calls", len(fix), "first", logID(fix[0]))
+	for _, id := range fix {
+		s.readQueue(id).add(p, id)
+		delete(diff, id)
+	}
+	return diff, nil
 }

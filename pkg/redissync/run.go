@@ -84,6 +84,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	}
 	table := nodestate.Calls(st)
 	s := newSyncer(cfg.NodeID, own, store, table, conn, cfg.RedisQueue, cfg.ActiveSwitchover, log)
+	s.auditEvery = cfg.AuditInterval
 	reg := metrics.NewRegistry("redis-sync")
 	reg.MustRegister(s.collector(cfg.RedisQueue))
 	ms, err := metrics.Start(ctx, cfg.Metrics, reg, log)

@@ -64,7 +64,11 @@ type syncer struct {
 	// rejected remembers which version of a bad record was logged.
 	rejected *rejectLog
 
-	writes, writeErrors, restores, removals, resyncs, rejects atomic.Uint64
+	writes, writeErrors, restores, removals, resyncs, rejects, auditFixes atomic.Uint64
+
+	// audit is how often each followed partition is checked against node
+	// state (0: never; see audit).
+	auditEvery time.Duration
 }
 
 func newSyncer(node string, own rediscalls.Partition, store *rediscalls.Store, calls *nodestate.Table[nodestate.Call],
@@ -90,7 +94,7 @@ func (s *syncer) state(id string) *callState {
 func (s *syncer) counters() syncapi.Counters {
 	return syncapi.Counters{Writes: s.writes.Load(), WriteErrors: s.writeErrors.Load(), Restores: s.restores.Load(),
 		Removals: s.removals.Load(), Resyncs: s.resyncs.Load(), Dropped: s.q.drops(), Queued: s.q.len(),
-		Rejected: s.rejects.Load()}
+		Rejected: s.rejects.Load(), AuditFixes: s.auditFixes.Load()}
 }
 
 // --- helpers ---

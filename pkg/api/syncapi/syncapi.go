@@ -62,4 +62,8 @@ type Counters struct {
 	// Rejected counts records of Redis that were not restored: over a
 	// cap, not on this node's addresses and ports, or refused by portd.
 	Rejected uint64 `json:"rejected"`
+	// AuditFixes counts foreign calls the periodic audit of a followed
+	// partition found out of line with Redis (a keyspace notification
+	// that never arrived) and read again.
+	AuditFixes uint64 `json:"audit_fixes"`
 }
