@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # compare.sh [CALLS] [DURATION]: media-path CPU of rtpkit against rtpengine.
 #
-# Builds rtpkit, starts a node (rtpctl up) and rtpengine side by side on
+# Builds rtpkit, starts a node (rtpctl up, its production defaults but
+# --delete-delay=0) and rtpengine twice, logging to stderr at its default
+# level and at --log-level=4 (see below), side by side on
 # free ng ports with disjoint media port ranges (below the ephemeral range
 # that the load's own sockets use), then runs `rtpctl bench media` at 20000 and
 # 40000 packets/s against each in turn and prints a table ("load µs/pkt"
@@ -100,7 +102,7 @@ ln -s "$PWD/bin/rtpctl" "$TMP/rtpctl"
 # rtpkit
 KIT_NG=127.0.0.1:$(free_udp_port)
 bin/rtpctl up --nats-listen=127.0.0.1:0 --state-dir="$TMP/state" --interface=127.0.0.1 \
-	--listen-ng="$KIT_NG" --delete-delay=0 --log-level=warn \
+	--listen-ng="$KIT_NG" --delete-delay=0 \
 	--port-min=20000 --port-max=25999 >"$TMP/rtpkit.log" 2>&1 &
 KIT_PID=$!
 PIDS+=("$KIT_PID")
@@ -110,21 +112,33 @@ for pid in $(sed -nE 's/^  [a-z-]+ +running, pid ([0-9]+)$/\1/p' "$TMP/rtpkit.lo
 	PIDS+=("$pid")
 done
 
-# rtpengine
-RE_NG=127.0.0.1:$(free_udp_port)
-rtpengine --config-file=none --table=-1 --foreground --interface=127.0.0.1 --listen-ng="$RE_NG" \
-	--delete-delay=0 --log-stderr --log-level=3 --port-min=26000 --port-max=31999 >"$TMP/rtpengine.log" 2>&1 &
-RE_PID=$!
-PIDS+=("$RE_PID")
-for _ in $(seq 100); do
-	[ -n "$(ss -Hulnp "sport = :${RE_NG##*:}" 2>/dev/null)" ] && break
-	kill -0 "$RE_PID" 2>/dev/null || { cat "$TMP/rtpengine.log" >&2; exit 1; }
-	sleep 0.1
-done
+# rtpengine as its best operators run it: logging to stderr (a working log
+# sink), once at its default level (rtpengine-l6) and once at
+# --log-level=4 (rtpengine-l4); the one with less CPU per packet at each
+# rate is the reference.
+declare -A NG PID
+NG[rtpkit]=$KIT_NG PID[rtpkit]=$KIT_PID
+start_rtpengine() { # name port-min port-max extra-args...
+	local name=$1 ng
+	ng=127.0.0.1:$(free_udp_port)
+	rtpengine --config-file=none --table=-1 --foreground --interface=127.0.0.1 --listen-ng="$ng" \
+		--delete-delay=0 --log-stderr --port-min="$2" --port-max="$3" "${@:4}" >"$TMP/$name.log" 2>&1 &
+	PID[$name]=$!
+	NG[$name]=$ng
+	PIDS+=("$!")
+	for _ in $(seq 100); do
+		[ -n "$(ss -Hulnp "sport = :${ng##*:}" 2>/dev/null)" ] && break
+		kill -0 "${PID[$name]}" 2>/dev/null || { cat "$TMP/$name.log" >&2; exit 1; }
+		sleep 0.1
+	done
+	echo "$name ng $ng pid ${PID[$name]}" >&2
+}
+start_rtpengine rtpengine-l6 26000 28999
+start_rtpengine rtpengine-l4 29000 31999 --log-level=4
 sleep 0.5
-
 echo "rtpkit    ng $KIT_NG pid $KIT_PID" >&2
-echo "rtpengine ng $RE_NG pid $RE_PID" >&2
+ENGINES=(rtpengine-l6 rtpengine-l4)
+TARGETS=(rtpkit "${ENGINES[@]}")
 
 # bench TARGET NG PID RATE [FLOOD] runs one load and writes TMP/TARGET-RATE.json
 # (TMP/TARGET-flood.json with a flooded stream).
@@ -142,49 +156,50 @@ bench() {
 	sleep 1
 }
 
-first=rtpkit
+# Rotate which target goes first at each rate.
+turn=0
 for rate in "${RATES[@]}"; do
-	# Alternate which proxy goes first at each rate.
-	if [ "$first" = rtpkit ]; then
-		bench rtpkit "$KIT_NG" "$KIT_PID" "$rate"
-		bench rtpengine "$RE_NG" "$RE_PID" "$rate"
-		first=rtpengine
-	else
-		bench rtpengine "$RE_NG" "$RE_PID" "$rate"
-		bench rtpkit "$KIT_NG" "$KIT_PID" "$rate"
-		first=rtpkit
-	fi
+	for i in 0 1 2; do
+		t=${TARGETS[$(((turn + i) % 3))]}
+		bench "$t" "${NG[$t]}" "${PID[$t]}" "$rate"
+	done
+	turn=$((turn + 1))
 done
 
 # The flooded stream: does it disturb the other calls, and how much of it passes?
-bench rtpengine "$RE_NG" "$RE_PID" 20000 "$FLOOD"
-bench rtpkit "$KIT_NG" "$KIT_PID" 20000 "$FLOOD"
+for t in "${TARGETS[@]}"; do bench "$t" "${NG[$t]}" "${PID[$t]}" 20000 "$FLOOD"; done
 
-printf '\n%-10s %8s %10s %10s %8s %9s %9s %12s %10s %12s\n' target "rate" "offered" "forwarded" "loss" "p50 µs" "p99 µs" "CPU µs/pkt" "kit/engine" "load µs/pkt"
+printf '\n%-13s %8s %10s %10s %8s %9s %9s %12s %10s %12s\n' target "rate" "offered" "forwarded" "loss" "p50 µs" "p99 µs" "CPU µs/pkt" "kit/engine" "load µs/pkt"
 for rate in "${RATES[@]}"; do
 	kit=$(jq -r '.cpu_us_per_packet' "$TMP/rtpkit-$rate.json")
-	eng=$(jq -r '.cpu_us_per_packet' "$TMP/rtpengine-$rate.json")
+	# rtpengine at its best: the variant with less CPU per packet.
+	eng=""
+	for e in "${ENGINES[@]}"; do
+		v=$(jq -r '.cpu_us_per_packet' "$TMP/$e-$rate.json")
+		if [ -z "$eng" ] || jq -e -n --argjson a "$v" --argjson b "$eng" '$a < $b' >/dev/null; then eng=$v; fi
+	done
 	ratio=$(jq -n --argjson a "$kit" --argjson b "$eng" 'if $b > 0 then ($a / $b * 100 | round / 100) else "-" end')
-	for t in rtpkit rtpengine; do
+	for t in "${TARGETS[@]}"; do
 		r=""
 		[ "$t" = rtpkit ] && r=$ratio
-		jq -r --arg r "$r" '[.target, .target_pps, (.offered_pps|round), (.forwarded_pps|round),
+		jq -r --arg r "$r" --arg t "$t" '[$t, .target_pps, (.offered_pps|round), (.forwarded_pps|round),
 			(if .sent > 0 then (.lost / .sent * 10000 | round / 100 | tostring) + "%" else "-" end),
 			(.latency_p50_us|round), (.latency_p99_us|round), (.cpu_us_per_packet * 100 | round / 100), $r,
 			(if .sent > 0 then (.load_cpu_seconds * 1e6 / .sent * 100 | round / 100) else "-" end)] | @tsv' \
 			"$TMP/$t-$rate.json" |
-			awk -F'\t' '{printf "%-10s %8s %10s %10s %8s %9s %9s %12s %10s %12s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10}'
+			awk -F'\t' '{printf "%-13s %8s %10s %10s %8s %9s %9s %12s %10s %12s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10}'
 	done
 done
+echo "(kit/engine: rtpkit's CPU per packet over the better rtpengine's at that rate)"
 
 printf '\nOne stream flooded at %s pps on top of 20000 pps over %s calls:\n' "$FLOOD" "$CALLS"
-printf '%-10s %10s %8s %9s %9s %14s %16s\n' target forwarded loss "p50 µs" "p99 µs" "flood sent pps" "flood forwarded"
-for t in rtpkit rtpengine; do
-	jq -r '[.target, (.forwarded_pps|round),
+printf '%-13s %10s %8s %9s %9s %14s %16s\n' target forwarded loss "p50 µs" "p99 µs" "flood sent pps" "flood forwarded"
+for t in "${TARGETS[@]}"; do
+	jq -r --arg t "$t" '[$t, (.forwarded_pps|round),
 		(if .sent > 0 then (.lost / .sent * 10000 | round / 100 | tostring) + "%" else "-" end),
 		(.latency_p50_us|round), (.latency_p99_us|round), (.flood_sent_pps|round), (.flood_forwarded_pps|round)] | @tsv' \
 		"$TMP/$t-flood.json" |
-		awk -F'\t' '{printf "%-10s %10s %8s %9s %9s %14s %16s\n", $1, $2, $3, $4, $5, $6, $7}'
+		awk -F'\t' '{printf "%-13s %10s %8s %9s %9s %14s %16s\n", $1, $2, $3, $4, $5, $6, $7}'
 done
 }
 

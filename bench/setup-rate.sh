@@ -4,18 +4,25 @@
 # proxies measured alternately ROUNDS times. Needs rtpengine-daemon
 # (Debian) for the comparison; without it only rtpkit is measured.
 #
-#   bench/setup-rate.sh [DURATION] [ROUNDS]      (defaults: 5s 2)
+#   bench/setup-rate.sh [DURATION] [ROUNDS]      (defaults: 5s 3)
 #
 # With perf installed (Debian linux-perf) it also prints each process's system
 # calls and context switches per cycle (PERF=0: not).
 #
-# rtpengine runs with exactly the command line of issue 5:
+# rtpengine runs as its best operators run it, twice, both logging to
+# stderr (--log-stderr, captured to a file; without a log sink every line
+# costs it a failed syslog connection): "rtpengine-l6" at its default log
+# level and "rtpengine-l4" with --log-level=4:
 #   --config-file=none --table=-1 --foreground --interface=127.0.0.1
-#   --listen-ng=127.0.0.1:PORT --delete-delay=0
-# (its stdout and stderr go to a log file). RTPENGINE_EXTRA_ARGS, when set,
-# starts a second rtpengine with the same arguments plus those (e.g.
-# RTPENGINE_EXTRA_ARGS="--log-stderr --log-level=3") and measures it too, as
-# "rtpengine+"; the ratios are given against both.
+#   --listen-ng=127.0.0.1:PORT --delete-delay=0 --log-stderr [--log-level=4]
+# The faster of the two, per client count, is the reference ("rtpengine
+# at its best"). rtpkit runs with its production defaults (log level info)
+# except --delete-delay=0. RTPENGINE_EXTRA_ARGS, when set, starts a third
+# rtpengine with the same arguments plus those, measured as "rtpengine+".
+#
+# REDIS=1 persists calls in Redis too: a redis-server on a free loopback
+# port, rtpkit with --redis=…/1 (rtpkit-base …/3) and each rtpengine with
+# a database of its own (a write per call change on both sides).
 #
 # A/B of two rtpkit builds or settings in one run: BASE_BIN (a directory
 # holding another build's binaries, e.g. a copy of bin/ made at an earlier
@@ -31,7 +38,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-5s}
-ROUNDS=${2:-2}
+ROUNDS=${2:-3}
 make -s build
 BIN=$PWD/bin
 TMP=$(mktemp -d)
@@ -45,7 +52,19 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-start_rtpkit() { # name bindir env ports: starts a node, its ng address in NG_<name>
+# REDIS=1: one redis-server for both proxies.
+REDIS_ADDR="" REDIS_DB=4
+if [ "${REDIS:-0}" = 1 ]; then
+  rport=$(free_port)
+  redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP" \
+    --notify-keyspace-events Khgx >"$TMP/redis.log" 2>&1 &
+  pids+=($!)
+  for i in $(seq 1 50); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  REDIS_ADDR=127.0.0.1:$rport
+  echo "calls persisted in Redis too ($REDIS_ADDR: rtpkit db 1, rtpkit-base 3, rtpengines 4 on)"
+fi
+
+start_rtpkit() { # name bindir env ports [redis-db]: starts a node, its ng address in NG_<name>
   local ng
   ng=127.0.0.1:$(free_port)
   # Each node has a port range of its own, and neither is rtpengine's
@@ -54,7 +73,7 @@ start_rtpkit() { # name bindir env ports: starts a node, its ng address in NG_<n
   # shellcheck disable=SC2086 # the environment list is split on purpose
   ${3:+env $3} "$2/rtpctl" up --nats-listen=127.0.0.1:0 --state-dir="$TMP/$1" --interface=127.0.0.1 \
     --port-min="${4%-*}" --port-max="${4#*-}" \
-    --listen-ng="$ng" --delete-delay=0 --log-level=warn >"$TMP/$1.out" 2>"$TMP/$1.err" &
+    --listen-ng="$ng" --delete-delay=0 ${REDIS_ADDR:+--redis=$REDIS_ADDR/${5:-1}} >"$TMP/$1.out" 2>"$TMP/$1.err" &
   pids+=($!)
   printf -v "NG_${1//-/_}" %s "$ng"
 }
@@ -64,27 +83,33 @@ BASE_BIN=${BASE_BIN:-}
 BASE_ENV=${BASE_ENV:-}
 BASE_NG=""
 if [ -n "$BASE_BIN$BASE_ENV" ]; then
-  start_rtpkit rtpkit-base "${BASE_BIN:-$BIN}" "$BASE_ENV" 50000-60000
+  start_rtpkit rtpkit-base "${BASE_BIN:-$BIN}" "$BASE_ENV" 50000-60000 3
   BASE_NG=$NG_rtpkit_base
   echo "rtpkit-base = ${BASE_BIN:-this build}${BASE_ENV:+ with $BASE_ENV}"
 fi
 
-RTPENGINE_NG=""
-RTPENGINE_X_NG=""
+declare -A ENGINE_NG ENGINE_PID
+ENGINES=()
+start_rtpengine() { # name extra-args...
+  local name=$1 ng
+  shift
+  ng=127.0.0.1:$(free_port)
+  rtpengine --config-file=none --table=-1 --foreground --interface=127.0.0.1 \
+    --listen-ng="$ng" --delete-delay=0 --log-stderr ${REDIS_ADDR:+--redis=$REDIS_ADDR/$REDIS_DB} "$@" >"$TMP/$name.log" 2>&1 &
+  pids+=($!)
+  REDIS_DB=$((REDIS_DB + 1))
+  ENGINE_NG[$name]=$ng
+  ENGINE_PID[$name]=$!
+  ENGINES+=("$name")
+}
 RTPENGINE_EXTRA_ARGS=${RTPENGINE_EXTRA_ARGS:-}
 if command -v rtpengine >/dev/null; then
-  RTPENGINE_NG=127.0.0.1:$(free_port)
-  rtpengine --config-file=none --table=-1 --foreground --interface=127.0.0.1 \
-    --listen-ng="$RTPENGINE_NG" --delete-delay=0 >"$TMP/rtpengine.log" 2>&1 &
-  pids+=($!)
-  RTPENGINE_PID=$!
+  start_rtpengine rtpengine-l6
+  start_rtpengine rtpengine-l4 --log-level=4
   if [ -n "$RTPENGINE_EXTRA_ARGS" ]; then
-    RTPENGINE_X_NG=127.0.0.1:$(free_port)
     # shellcheck disable=SC2086 # the extra arguments are split on purpose
-    rtpengine --config-file=none --table=-1 --foreground --interface=127.0.0.1 \
-      --listen-ng="$RTPENGINE_X_NG" --delete-delay=0 $RTPENGINE_EXTRA_ARGS >"$TMP/rtpengine-x.log" 2>&1 &
-    pids+=($!)
-    echo "rtpengine+ = rtpengine with extra arguments: $RTPENGINE_EXTRA_ARGS"
+    start_rtpengine rtpengine+ $RTPENGINE_EXTRA_ARGS
+    echo "rtpengine+ = rtpengine --log-stderr with extra arguments: $RTPENGINE_EXTRA_ARGS"
   fi
 else
   echo "rtpengine not installed (apt-get install rtpengine-daemon): measuring rtpkit only" >&2
@@ -109,7 +134,7 @@ for node in rtpkit ${BASE_NG:+rtpkit-base}; do
   done
   procs[$node]+="bus=$(upid "$node")" # rtpctl up hosts the embedded bus
 done
-if [ -n "$RTPENGINE_NG" ]; then procs[rtpengine]="rtpengine=$RTPENGINE_PID"; fi
+for e in "${ENGINES[@]}"; do procs[$e]="rtpengine=${ENGINE_PID[$e]}"; done
 ticks() { for np in $1; do awk '{printf "%s ", $14+$15}' "/proc/${np#*=}/stat" 2>/dev/null || printf "0 "; done; }
 HZ=$(getconf CLK_TCK)
 
@@ -183,8 +208,7 @@ for round in $(seq 1 "$ROUNDS"); do
   for clients in 1 8; do
     run rtpkit "$RTPKIT_NG" "$clients"
     if [ -n "$BASE_NG" ]; then run rtpkit-base "$BASE_NG" "$clients"; fi
-    if [ -n "$RTPENGINE_NG" ]; then run rtpengine "$RTPENGINE_NG" "$clients"; fi
-    if [ -n "$RTPENGINE_X_NG" ]; then run rtpengine+ "$RTPENGINE_X_NG" "$clients"; fi
+    for e in "${ENGINES[@]}"; do run "$e" "${ENGINE_NG[$e]}" "$clients"; done
   done
 done
 
@@ -192,9 +216,10 @@ echo
 echo "best of $ROUNDS rounds (cycles/s):"
 for clients in 1 8; do
   k=${best[rtpkit/$clients]}
-  if [ -n "$RTPENGINE_NG" ]; then
-    e=${best[rtpengine/$clients]}
-    python3 -c "print(f'  {$clients} client(s): rtpkit $k, rtpengine $e, ratio rtpkit/rtpengine {$k/$e:.2f}')"
+  if [ ${#ENGINES[@]} -gt 0 ]; then
+    l6=${best[rtpengine-l6/$clients]} l4=${best[rtpengine-l4/$clients]}
+    e=$(( l6 > l4 ? l6 : l4 ))
+    python3 -c "print(f'  {$clients} client(s): rtpkit $k, rtpengine at its best $e (log level 6: $l6, 4: $l4), ratio rtpkit/rtpengine {$k/$e:.2f}')"
   else
     echo "  $clients client(s): rtpkit $k"
   fi
@@ -202,7 +227,7 @@ for clients in 1 8; do
     b=${best[rtpkit-base/$clients]}
     python3 -c "print(f'  {$clients} client(s): rtpkit $k, rtpkit-base $b, ratio rtpkit/rtpkit-base {$k/$b:.2f}')"
   fi
-  if [ -n "$RTPENGINE_X_NG" ]; then
+  if [ -n "${ENGINE_NG[rtpengine+]:-}" ]; then
     x=${best[rtpengine+/$clients]}
     python3 -c "print(f'  {$clients} client(s): rtpkit $k, rtpengine+ $x ($RTPENGINE_EXTRA_ARGS), ratio rtpkit/rtpengine+ {$k/$x:.2f}')"
   fi

@@ -42,7 +42,11 @@
 // Stray RTCP on an RTP socket never takes part in learning. Nothing is sent
 // to a party whose signalled endpoint is missing, has port 0 or an
 // all-zero address (hold, or a callee that has not answered): such packets
-// are dropped without counting an error.
+// are dropped without counting an error. Those for a party whose endpoint
+// is not known at all yet are first held, up to 64 per loop for 500 ms,
+// and sent if the update that brings the endpoint is set meanwhile
+// (hold.go): ng-ctl replies before rtp-fwd has the update, and a party
+// may send at once to the port the reply advertised.
 //
 // # Threads and the packet path
 //

@@ -74,6 +74,12 @@ type loop struct {
 
 	changes chan<- StreamID // Config.Changes
 
+	// Packets held for a peer whose address is not known yet (hold.go).
+	holds     []held
+	holdBuf   []byte
+	holdNext  int
+	holdCount int
+
 	cmds chan *command
 	stop atomic.Bool
 	tid  atomic.Int32 // the locked thread's id while running (for measurements)
@@ -96,6 +102,8 @@ func newLoop(idx int, cfg Config) (*loop, error) {
 		sname:   make([]unix.RawSockaddrInet6, cfg.Batch),
 		byID:    map[StreamID]*stream{},
 		calls:   map[string][]*stream{},
+		holds:   make([]held, holdSlots),
+		holdBuf: make([]byte, holdSlots*bufSize),
 		cmds:    make(chan *command, 256),
 		epoch:   time.Now(),
 		changes: cfg.Changes,
@@ -280,7 +288,10 @@ func (l *loop) serve(s *stream) {
 			s.ssrc = binary.BigEndian.Uint32(pkt[8:12])
 		}
 		if to == nil || to.dest.len == 0 {
-			continue // no sink, or a sink that must not get media
+			if waitsForAddress(to) {
+				l.hold(s, rtcp, pkt)
+			}
+			continue // no sink yet, or a sink that must not get media
 		}
 		if to != sink && queued > 0 {
 			l.flush(sink, queued)
@@ -401,6 +412,7 @@ func (l *loop) set(c *command) error {
 		s.configure(c.s, c.family, l.window, false)
 	}
 	l.relink(c.s.Call)
+	l.release(c.s.Call)
 	return nil
 }
 
@@ -427,6 +439,7 @@ func (l *loop) remove(id StreamID) {
 		l.calls[call] = g
 	}
 	s.peer, s.rtcp = nil, nil
+	l.forget(s)
 	l.relink(call)
 }
 

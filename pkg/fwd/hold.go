@@ -1,0 +1,104 @@
+package fwd
+
+// Packets held for a party whose address is not known yet.
+//
+// ng-ctl answers an offer or an answer before rtp-fwd has the updated call
+// (node state carries it, a few milliseconds later under load): a packet
+// that a party sends at once to the port the reply advertised could find
+// its peer's stream without an address (the callee before the answer has
+// reached rtp-fwd) and be dropped. Such packets are held instead: copied
+// into a small ring of the loop, and sent when the call's streams are next
+// set (the update that brings the address), if they are at most holdFor
+// old. A party on hold (an address that is present but unusable: 0.0.0.0,
+// port 0) is not waited for: its packets are dropped as before.
+
+import "time"
+
+const (
+	// holdSlots is how many packets a loop holds at most (the oldest
+	// goes first when full).
+	holdSlots = 64
+	// holdFor is how long a held packet may wait for its peer's address.
+	holdFor = int64(500 * time.Millisecond)
+)
+
+// held is one packet waiting in the loop's ring.
+type held struct {
+	from *stream // ingress stream; nil: the slot is free
+	rtcp bool    // RTCP on an RTP socket
+	size int
+	at   int64 // loop.mono when it arrived
+}
+
+// waitsForAddress reports whether a packet for sink (nil: the peer is not
+// installed) should be held rather than dropped: the peer's address is not
+// known yet, as opposed to known and unusable (hold).
+func waitsForAddress(sink *stream) bool {
+	return sink == nil || !sink.cfg.Signalled.IsValid()
+}
+
+// hold copies pkt, accepted from stream from, into the ring (allocated
+// with the loop: the packet path allocates nothing).
+func (l *loop) hold(from *stream, rtcp bool, pkt []byte) {
+	i := l.holdNext
+	l.holdNext = (l.holdNext + 1) % holdSlots
+	if l.holds[i].from == nil {
+		l.holdCount++
+	}
+	copy(l.holdBuf[i*bufSize:], pkt)
+	l.holds[i] = held{from: from, rtcp: rtcp, size: len(pkt), at: l.mono}
+}
+
+// release sends the held packets of call whose peer now has an address,
+// drops those older than holdFor, and keeps the rest. It runs between two
+// epoll waits (control commands), when the send buffers are free.
+func (l *loop) release(call string) {
+	if l.holdCount == 0 {
+		return
+	}
+	now := int64(time.Since(l.epoch))
+	for k := range holdSlots {
+		i := (l.holdNext + k) % holdSlots // oldest first: sent in order of arrival
+		h := &l.holds[i]
+		if h.from == nil {
+			continue
+		}
+		if now-h.at > holdFor {
+			l.unhold(h)
+			continue
+		}
+		if h.from.cfg.Call != call {
+			continue
+		}
+		to := h.from.peer
+		if h.rtcp && to != nil && h.from.cfg.Flags&RTCPMux != 0 && to.cfg.Flags&RTCPMux == 0 {
+			to = to.rtcp
+		}
+		if to == nil || to.dest.len == 0 {
+			if !waitsForAddress(to) {
+				l.unhold(h) // the peer is known now, and on hold
+			}
+			continue
+		}
+		l.siov[0].Base = &l.holdBuf[i*bufSize]
+		l.siov[0].SetLen(h.size)
+		l.sname[0] = to.dest.raw
+		l.sh[0].Hdr.Namelen = to.dest.len
+		l.flush(to, 1)
+		l.unhold(h)
+	}
+}
+
+// forget drops the held packets of a stream that is removed.
+func (l *loop) forget(s *stream) {
+	for i := range l.holds {
+		if l.holds[i].from == s {
+			l.unhold(&l.holds[i])
+		}
+	}
+}
+
+func (l *loop) unhold(h *held) {
+	h.from = nil
+	l.holdCount--
+}
