@@ -191,6 +191,14 @@ for rate in "${RATES[@]}"; do
 	done
 done
 echo "(kit/engine: rtpkit's CPU per packet over the better rtpengine's at that rate)"
+printf '\nKernel drops (datagrams): at the proxy'"'"'s sockets / the load generator'"'"'s; UDP receive / send buffer errors\n'
+for rate in "${RATES[@]}"; do
+	for t in "${TARGETS[@]}"; do
+		jq -r --arg t "$t" '[$t, .target_pps, (.kernel_drops.other_sockets // "-"), (.kernel_drops.load_sockets // "-"),
+			(.kernel_drops.rcvbuf_errors // "-"), (.kernel_drops.sndbuf_errors // "-")] | @tsv' "$TMP/$t-$rate.json" |
+			awk -F'\t' '{printf "%-13s %8s %10s / %-10s %8s / %s\n", $1, $2, $3, $4, $5, $6}'
+	done
+done
 
 printf '\nOne stream flooded at %s pps on top of 20000 pps over %s calls:\n' "$FLOOD" "$CALLS"
 printf '%-13s %10s %8s %9s %9s %14s %16s\n' target forwarded loss "p50 µs" "p99 µs" "flood sent pps" "flood forwarded"

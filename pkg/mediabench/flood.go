@@ -115,3 +115,6 @@ func (f *flood) close() {
 	_ = unix.Close(f.a.fd)
 	_ = unix.Close(f.b.fd)
 }
+
+// ports are the flood call's local ports (the load generator's).
+func (f *flood) ports() []int { return []int{f.a.port, f.b.port} }

@@ -58,6 +58,9 @@ type Result struct {
 	ProxyCPUSeconds float64 `json:"proxy_cpu_seconds"` // user + system of the PIDs' trees over the measurement and drain
 	CPUusPerPacket  float64 `json:"cpu_us_per_packet"` // proxy CPU µs per forwarded (received) packet
 	LoadCPUSeconds  float64 `json:"load_cpu_seconds"`  // CPU of this process (the load generator) over the same span
+	// Drops are the kernel's drop counters over the measurement: where
+	// lost packets went (nil if /proc could not be read).
+	Drops *Drops `json:"kernel_drops,omitempty"`
 	// The flooded stream, with FloodPPS: packets sent, and forwarded to
 	// its receiver, per second of the measurement.
 	FloodSentPPS      float64 `json:"flood_sent_pps,omitempty"`
@@ -174,6 +177,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		return Result{}, err
 	}
 	self0 := selfCPU()
+	drops0, dropsErr := readDrops()
 	stopProgress := make(chan struct{})
 	progressDone := make(chan struct{})
 	go progress(cfg.Progress, &cnt, stopProgress, progressDone)
@@ -195,6 +199,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	drain(&cnt)
 	cpu1, err := cpuOf(cfg.PIDs)
 	self1 := selfCPU()
+	drops1, dropsErr1 := readDrops()
 	close(stopProgress)
 	<-progressDone
 	if err != nil {
@@ -209,6 +214,19 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	}
 	res = makeResult(cfg.Calls, sendTime, &cnt, rcv.lat, cpu1-cpu0)
 	res.LoadCPUSeconds = self1 - self0
+	if dropsErr == nil && dropsErr1 == nil {
+		load := make(map[int]bool, len(socks))
+		for _, s := range socks {
+			load[s.port] = true
+		}
+		if fl != nil {
+			for _, p := range fl.ports() {
+				load[p] = true
+			}
+		}
+		d := dropsBetween(drops0, drops1, load)
+		res.Drops = &d
+	}
 	if fl != nil && sendTime > 0 {
 		res.FloodSentPPS = float64(fl.sent.Load()) / sendTime.Seconds()
 		res.FloodForwardedPPS = float64(fl.arrived.Load()) / sendTime.Seconds()

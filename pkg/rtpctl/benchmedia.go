@@ -87,5 +87,9 @@ func cmdBenchMedia(args []string, stdout, stderr io.Writer) int {
 	if cfg.FloodPPS > 0 {
 		fmt.Fprintf(stdout, "%s: flooded stream: sent %.0f pps, forwarded %.0f pps\n", *label, res.FloodSentPPS, res.FloodForwardedPPS)
 	}
+	if d := res.Drops; d != nil {
+		fmt.Fprintf(stdout, "%s: kernel drops: proxy's sockets %d, load generator's %d; UDP receive buffer errors %d, send buffer errors %d (the namespace's)\n",
+			*label, d.OtherSockets, d.LoadSockets, d.RcvbufErrors, d.SndbufErrors)
+	}
 	return ExitOK
 }
