@@ -9,7 +9,9 @@
 # 40000 packets/s against each in turn and prints a table ("load µs/pkt"
 # is the load generator's own CPU per packet sent, for reference). The CPU counted
 # is that of the proxy's processes only: rtpctl up with all its children
-# (the bus runs inside it), and the rtpengine process.
+# (the bus runs inside it), and the rtpengine process. The thin relay
+# (bench/thinrelay: one epoll loop, recvmmsg/sendmmsg, a socket per party,
+# nothing else) is measured alongside as the floor.
 #
 # Then, as root on a kernel that can load the eBPF program, the fast-path
 # columns (issue 10): TestMeasureFastPathNode (pkg/rtpfwd) runs a node in
@@ -135,10 +137,18 @@ start_rtpengine() { # name port-min port-max extra-args...
 }
 start_rtpengine rtpengine-l6 26000 28999
 start_rtpengine rtpengine-l4 29000 31999 --log-level=4
+
+# The floor: bench/thinrelay, the least a relay driven over ng does (one
+# epoll loop, recvmmsg/sendmmsg, a socket per party, nothing else).
+"$GO" build -o "$TMP/thinrelay" ./bench/thinrelay
+NG[thin-relay]=127.0.0.1:$(free_udp_port)
+"$TMP/thinrelay" -listen "${NG[thin-relay]}" 2>"$TMP/thin-relay.log" &
+PID[thin-relay]=$!
+PIDS+=("$!")
 sleep 0.5
 echo "rtpkit    ng $KIT_NG pid $KIT_PID" >&2
 ENGINES=(rtpengine-l6 rtpengine-l4)
-TARGETS=(rtpkit "${ENGINES[@]}")
+TARGETS=(rtpkit "${ENGINES[@]}" thin-relay)
 
 # bench TARGET NG PID RATE [FLOOD] runs one load and writes TMP/TARGET-RATE.json
 # (TMP/TARGET-flood.json with a flooded stream).
@@ -159,8 +169,8 @@ bench() {
 # Rotate which target goes first at each rate.
 turn=0
 for rate in "${RATES[@]}"; do
-	for i in 0 1 2; do
-		t=${TARGETS[$(((turn + i) % 3))]}
+	for i in "${!TARGETS[@]}"; do
+		t=${TARGETS[$(((turn + i) % ${#TARGETS[@]}))]}
 		bench "$t" "${NG[$t]}" "${PID[$t]}" "$rate"
 	done
 	turn=$((turn + 1))
@@ -169,7 +179,7 @@ done
 # The flooded stream: does it disturb the other calls, and how much of it passes?
 for t in "${TARGETS[@]}"; do bench "$t" "${NG[$t]}" "${PID[$t]}" 20000 "$FLOOD"; done
 
-printf '\n%-13s %8s %10s %10s %8s %9s %9s %12s %10s %12s\n' target "rate" "offered" "forwarded" "loss" "p50 µs" "p99 µs" "CPU µs/pkt" "kit/engine" "load µs/pkt"
+printf '\n%-13s %8s %10s %10s %8s %9s %9s %12s %10s %10s %12s\n' target "rate" "offered" "forwarded" "loss" "p50 µs" "p99 µs" "CPU µs/pkt" "kit/engine" "kit/thin" "load µs/pkt"
 for rate in "${RATES[@]}"; do
 	kit=$(jq -r '.cpu_us_per_packet' "$TMP/rtpkit-$rate.json")
 	# rtpengine at its best: the variant with less CPU per packet.
@@ -178,19 +188,21 @@ for rate in "${RATES[@]}"; do
 		v=$(jq -r '.cpu_us_per_packet' "$TMP/$e-$rate.json")
 		if [ -z "$eng" ] || jq -e -n --argjson a "$v" --argjson b "$eng" '$a < $b' >/dev/null; then eng=$v; fi
 	done
+	thin=$(jq -r '.cpu_us_per_packet' "$TMP/thin-relay-$rate.json")
 	ratio=$(jq -n --argjson a "$kit" --argjson b "$eng" 'if $b > 0 then ($a / $b * 100 | round / 100) else "-" end')
+	tratio=$(jq -n --argjson a "$kit" --argjson b "$thin" 'if $b > 0 then ($a / $b * 100 | round / 100) else "-" end')
 	for t in "${TARGETS[@]}"; do
-		r=""
-		[ "$t" = rtpkit ] && r=$ratio
-		jq -r --arg r "$r" --arg t "$t" '[$t, .target_pps, (.offered_pps|round), (.forwarded_pps|round),
+		r="" tr=""
+		[ "$t" = rtpkit ] && r=$ratio tr=$tratio
+		jq -r --arg r "$r" --arg tr "$tr" --arg t "$t" '[$t, .target_pps, (.offered_pps|round), (.forwarded_pps|round),
 			(if .sent > 0 then (.lost / .sent * 10000 | round / 100 | tostring) + "%" else "-" end),
-			(.latency_p50_us|round), (.latency_p99_us|round), (.cpu_us_per_packet * 100 | round / 100), $r,
+			(.latency_p50_us|round), (.latency_p99_us|round), (.cpu_us_per_packet * 100 | round / 100), $r, $tr,
 			(if .sent > 0 then (.load_cpu_seconds * 1e6 / .sent * 100 | round / 100) else "-" end)] | @tsv' \
 			"$TMP/$t-$rate.json" |
-			awk -F'\t' '{printf "%-13s %8s %10s %10s %8s %9s %9s %12s %10s %12s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10}'
+			awk -F'\t' '{printf "%-13s %8s %10s %10s %8s %9s %9s %12s %10s %10s %12s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11}'
 	done
 done
-echo "(kit/engine: rtpkit's CPU per packet over the better rtpengine's at that rate)"
+echo "(kit/engine: rtpkit's CPU per packet over the better rtpengine's at that rate; kit/thin: over the thin relay's)"
 printf '\nKernel drops (datagrams): at the proxy'"'"'s sockets / the load generator'"'"'s; UDP receive / send buffer errors\n'
 for rate in "${RATES[@]}"; do
 	for t in "${TARGETS[@]}"; do
