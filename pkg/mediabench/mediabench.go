@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rtpkit/rtpkit/pkg/fdlimit"
 	"github.com/rtpkit/rtpkit/pkg/ngclient"
 )
 
@@ -86,8 +87,9 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if cfg.Duration <= 0 {
 		cfg.Duration = 10 * time.Second
 	}
-	if err := raiseNoFile(); err != nil {
-		return Result{}, err
+	// Two sockets per call, the flood call's and a margin.
+	if _, err := fdlimit.Raise(2*cfg.Calls + 256); err != nil {
+		return Result{}, fmt.Errorf("mediabench: %d calls: %w", cfg.Calls, err)
 	}
 	if len(cfg.PIDs) > 0 {
 		if _, err := TreeCPU(cfg.PIDs); err != nil {
@@ -362,18 +364,3 @@ func selfCPU() float64 {
 	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
-// raiseNoFile raises the soft limit on open files to the hard limit: a
-// run needs two sockets per call.
-func raiseNoFile() error {
-	var l unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &l); err != nil {
-		return fmt.Errorf("mediabench: getrlimit: %w", err)
-	}
-	if l.Cur < l.Max {
-		l.Cur = l.Max
-		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &l); err != nil {
-			return fmt.Errorf("mediabench: setrlimit: %w", err)
-		}
-	}
-	return nil
-}

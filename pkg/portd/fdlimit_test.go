@@ -20,9 +20,18 @@ func TestFDLimitRefusesCleanly(t *testing.T) {
 	}
 	srv := testutil.StartNATS(t)
 	dir := testutil.ShortTempDir(t)
-	p := testutil.StartProc(t, "prlimit", []string{"--nofile=300:300", testutil.Binaries(t) + "/portd",
+	// Without CAP_SYS_RESOURCE (setpriv drops it, as a root in a
+	// container may lack it anyway), portd cannot raise the hard limit
+	// to what its 1000 ports need.
+	args := []string{"--nofile=300:300", testutil.Binaries(t) + "/portd",
 		"--nats-url=" + srv.URL(), "--node-id=fdl", "--runtime-dir=" + dir, "--interface=127.0.0.1",
-		"--port-min=38000", "--port-max=38999"})
+		"--port-min=38000", "--port-max=38999"}
+	cmd := "prlimit"
+	if _, err := exec.LookPath("setpriv"); err == nil {
+		args = append([]string{"--inh-caps=-sys_resource", "--bounding-set=-sys_resource", "prlimit"}, args...)
+		cmd = "setpriv"
+	}
+	p := testutil.StartProc(t, cmd, args)
 	p.WaitMatch(t, testutil.MatchLine(`open file limit.*nofile=300 media_sockets_max=44`), 10*time.Second)
 	conn := testutil.Connect(t, srv.URL(), "fdl", "t")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

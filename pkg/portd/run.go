@@ -20,6 +20,7 @@ import (
 	"github.com/rtpkit/rtpkit/pkg/api"
 	"github.com/rtpkit/rtpkit/pkg/api/portdapi"
 	"github.com/rtpkit/rtpkit/pkg/bus"
+	"github.com/rtpkit/rtpkit/pkg/fdlimit"
 	"github.com/rtpkit/rtpkit/pkg/fdpass"
 	"github.com/rtpkit/rtpkit/pkg/handoff"
 	"github.com/rtpkit/rtpkit/pkg/ifspec"
@@ -40,9 +41,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	if err != nil {
 		return err
 	}
-	limit, err := raiseNoFile()
+	// One socket per port of every address, and the reserve: the node
+	// sizes its own limit (as far as it may; the units set 1048576).
+	need := cfg.FDReserve
+	for _, ifc := range set.Interfaces() {
+		need += len(ifc.Addresses) * (ifc.PortMax - ifc.PortMin + 1)
+	}
+	limit, err := fdlimit.Raise(need)
 	if err != nil {
-		log.Warn("cannot raise the open file limit", "err", err)
+		log.Warn("open file limit below what the port ranges need", "limit", limit, "need", need, "err", err)
 	}
 	maxSockets := max(limit-cfg.FDReserve, 0)
 	logCapacity(log, set, limit, maxSockets)
@@ -369,23 +376,6 @@ func hostHas() func(netip.Addr) bool {
 		}
 	}
 	return func(a netip.Addr) bool { return have[a] }
-}
-
-// raiseNoFile lifts the soft RLIMIT_NOFILE to the hard limit and returns it.
-func raiseNoFile() (int, error) {
-	var rl unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
-		return 1024, fmt.Errorf("getrlimit: %w", err)
-	}
-	if rl.Cur < rl.Max {
-		want := rl
-		want.Cur = rl.Max
-		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &want); err != nil {
-			return int(rl.Cur), fmt.Errorf("setrlimit to %d: %w", rl.Max, err)
-		}
-		rl = want
-	}
-	return int(min(rl.Cur, 1<<30)), nil
 }
 
 // logCapacity says how many calls fit: by ports on each address, and by

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/rtpkit/rtpkit/pkg/bus"
+	"github.com/rtpkit/rtpkit/pkg/fdlimit"
 	"github.com/rtpkit/rtpkit/pkg/fwd"
 	"github.com/rtpkit/rtpkit/pkg/handoff"
 	"github.com/rtpkit/rtpkit/pkg/metrics"
@@ -16,9 +17,17 @@ import (
 	"github.com/rtpkit/rtpkit/pkg/sdnotify"
 )
 
+// workerNoFile is the open file limit a worker raises itself to.
+const workerNoFile = 1 << 20
+
 // Run forwards media until ctx ends. Once a call's streams are installed,
 // packets flow whatever happens to the bus, portd or ng-ctl.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
+	// A worker holds a copy of every socket of its calls: as many as
+	// portd may bind (the units set the same 1048576).
+	if limit, err := fdlimit.Raise(workerNoFile); err != nil {
+		log.Warn("open file limit below what a worker may hold", "limit", limit, "want", workerNoFile, "err", err)
+	}
 	changes := make(chan fwd.StreamID, 1024)
 	eng, err := fwd.New(fwd.Config{Workers: cfg.Loops, Changes: changes, ThreadSetup: loopScheduling(cfg, log)})
 	if err != nil {
