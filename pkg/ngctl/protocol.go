@@ -70,6 +70,9 @@ func (p *protocol) Handle(ctx context.Context, doc []byte, from netip.AddrPort) 
 	if !ok {
 		return encodeReply(errorReply(`Dictionary contains no key "command"`), isJSON)
 	}
+	if v, err = mergeRTPPFlags(v); err != nil {
+		return encodeReply(errorReply(err.Error()), isJSON)
+	}
 	start := time.Now()
 	reply := p.dispatch(ctx, cmd, v, from)
 	p.account(cmd, from.Addr(), time.Since(start), isError(reply))
