@@ -135,8 +135,8 @@ start_rtpengine() { # name port-min port-max extra-args...
 	done
 	echo "$name ng $ng pid ${PID[$name]}" >&2
 }
-start_rtpengine rtpengine-l6 26000 28999
-start_rtpengine rtpengine-l4 29000 31999 --log-level=4
+start_rtpengine rtpengine-l6 8000 13999
+start_rtpengine rtpengine-l4 14000 19999 --log-level=4
 
 # The floor: bench/thinrelay, the least a relay driven over ng does (one
 # epoll loop, recvmmsg/sendmmsg, a socket per party, nothing else).

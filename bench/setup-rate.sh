@@ -128,7 +128,7 @@ upid() { # node: pid of its rtpctl up (the first line of its banner)
 }
 for node in rtpkit ${BASE_NG:+rtpkit-base}; do
   procs[$node]=""
-  for name in portd rtp-fwd ng-ctl; do
+  for name in portd rtp-fwd ng-ctl redis-sync; do
     pid=$(grep -o "$name *running, pid [0-9]*" "$TMP/$node.out" | awk '{print $NF}')
     if [ -n "$pid" ]; then procs[$node]+="$name=$pid "; fi
   done
