@@ -26,6 +26,8 @@ type protocol struct {
 	cmds    map[string]*cmdStats
 	// metrics, if set, counts requests for /metrics.
 	metrics *ngMetrics
+	// unsupported logs and counts the options not carried out.
+	unsupported *unsupportedLog
 }
 
 type proxyStats struct {
@@ -40,7 +42,8 @@ type cmdStats struct {
 }
 
 func newProtocol(e *calls.Engine, log *slog.Logger) *protocol {
-	return &protocol{engine: e, log: log, proxies: map[netip.Addr]*proxyStats{}, cmds: map[string]*cmdStats{}}
+	return &protocol{engine: e, log: log, proxies: map[netip.Addr]*proxyStats{}, cmds: map[string]*cmdStats{},
+		unsupported: newUnsupportedLog()}
 }
 
 // Handle answers one ng document; it is the ngserver Handler.
@@ -98,6 +101,23 @@ func (p *protocol) dispatch(ctx context.Context, cmd string, v bencode.Value, fr
 	if err != nil {
 		return errorReply(err.Error())
 	}
+	warning, refused := p.checkSupport(cmd, v, req)
+	if refused != "" {
+		return errorReply(refused)
+	}
+	reply := p.call(ctx, cmd, req)
+	if warning != "" && !isError(reply) {
+		if w, ok := reply.GetString("warning"); ok && w != "" {
+			warning = w + "; " + warning
+		}
+		reply.Set("warning", bencode.Str(warning))
+	}
+	return reply
+}
+
+// call carries out an offer, answer, delete, query or list.
+func (p *protocol) call(ctx context.Context, cmd string, req *calls.Request) bencode.Value {
+	var err error
 	switch cmd {
 	case "offer", "answer":
 		var out []byte
@@ -230,6 +250,16 @@ func parseRequest(cmd string, v bencode.Value, from netip.AddrPort) (*calls.Requ
 		Flags: set("flags"), Replace: set("replace"), RTCPMux: set("rtcp-mux"), Supports: set("supports"),
 		Direction: list("direction"), ICE: str("ICE"), TransportProtocol: str("transport-protocol"),
 		Label: str("label", "from-label"), SetLabel: str("set-label", "to-label"),
+	}
+	// replace-X in the flags (as rtpp-flags sends it) is X of the
+	// replace list.
+	for f := range r.Flags {
+		if x, ok := strings.CutPrefix(f, "replace-"); ok && x != "" {
+			if r.Replace == nil {
+				r.Replace = map[string]bool{}
+			}
+			r.Replace[x] = true
+		}
 	}
 	if loose {
 		r.CallID = str("call-id", "call-ID")

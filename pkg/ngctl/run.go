@@ -133,7 +133,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	proto := newProtocol(engine, log)
 	proto.metrics = newNGMetrics()
 	reg := metrics.NewRegistry("ng-ctl")
-	reg.MustRegister(proto.metrics.requests, proto.metrics.errors, proto.metrics.duration, engineCollector(engine), stockCollector(stock))
+	reg.MustRegister(proto.metrics.requests, proto.metrics.errors, proto.metrics.duration, proto.unsupported.counter, engineCollector(engine), stockCollector(stock))
 	ms, err := metrics.Start(ctx, cfg.Metrics, reg, log)
 	if err != nil {
 		return err

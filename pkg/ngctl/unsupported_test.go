@@ -1,0 +1,70 @@
+package ngctl
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/rtpkit/rtpkit/pkg/bencode"
+)
+
+// TestUnsupportedOptions: what rtpkit does not carry out is named in a
+// warning, or refused where the endpoints could not use the media.
+func TestUnsupportedOptions(t *testing.T) {
+	p := newTestProtocol()
+	offer := func(extra ...bencode.Pair) string {
+		d := bencode.NewDict(bencode.Pair{Key: "command", Value: bencode.Str("offer")},
+			bencode.Pair{Key: "call-id", Value: bencode.Str("u1")}, bencode.Pair{Key: "from-tag", Value: bencode.Str("a")},
+			bencode.Pair{Key: "sdp", Value: bencode.Str("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\na=ice-ufrag:x\r\n")})
+		for _, e := range extra {
+			d.Set(e.Key, e.Value)
+		}
+		return handle(p, string(bencode.Encode(d)))
+	}
+	for _, tt := range []struct {
+		name  string
+		extra []bencode.Pair
+		want  []string // in the reply
+		not   []string
+	}{
+		{name: "everything carried out", extra: []bencode.Pair{{Key: "flags", Value: bencode.Strs("trust-address", "strict-source")},
+			{Key: "replace", Value: bencode.Strs("origin")}, {Key: "ICE", Value: bencode.Str("remove")}},
+			want: []string{"6:result2:ok"}, not: []string{"warning"}},
+		{name: "flags and keys not carried out", extra: []bencode.Pair{{Key: "flags", Value: bencode.Strs("generate-mid", "codec-strip-PCMA", "bogus")},
+			{Key: "replace", Value: bencode.Strs("username")}, {Key: "ptime", Value: bencode.Int(30)}, {Key: "nonsense", Value: bencode.Str("1")}},
+			want: []string{"6:result2:ok", "flag generate-mid is not supported", "flag codec-strip-PCMA is not supported", `unknown flag "bogus"`,
+				`replace "username" is not supported`, "ptime is not supported", `unknown key "nonsense"`}},
+		{name: "ICE in the SDP, ICE default", extra: []bencode.Pair{{Key: "ICE", Value: bencode.Str("default")}},
+			want: []string{"6:result2:ok", "ICE is removed"}},
+		{name: "ICE force", extra: []bencode.Pair{{Key: "ICE", Value: bencode.Str("force")}},
+			want: []string{"5:error", "ICE=force is not supported"}},
+		{name: "SRTP transport", extra: []bencode.Pair{{Key: "transport-protocol", Value: bencode.Str("RTP/SAVP")}},
+			want: []string{"5:error", "RTP/SAVP is not supported"}},
+		{name: "DTLS passive", extra: []bencode.Pair{{Key: "DTLS", Value: bencode.Str("passive")}}, want: []string{"5:error", "DTLS=passive"}},
+		{name: "transcoding", extra: []bencode.Pair{{Key: "codec", Value: bencode.NewDict(bencode.Pair{Key: "transcode", Value: bencode.Strs("opus")})}},
+			want: []string{"5:error", "transcode"}},
+		{name: "T.38", extra: []bencode.Pair{{Key: "T.38", Value: bencode.Strs("decode")}}, want: []string{"5:error", "T.38"}},
+		{name: "replace-origin as a flag", extra: []bencode.Pair{{Key: "flags", Value: bencode.Strs("replace-origin")}},
+			want: []string{"6:result2:ok"}, not: []string{"warning"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := offer(tt.extra...)
+			for _, w := range tt.want {
+				if !strings.Contains(r, w) {
+					t.Errorf("no %q in %s", w, r)
+				}
+			}
+			for _, w := range tt.not {
+				if strings.Contains(r, w) {
+					t.Errorf("%q in %s", w, r)
+				}
+			}
+		})
+	}
+	// Counted by name, with a bounded label set.
+	if n := p.unsupported.counter.WithLabelValues("unknown-flag"); n == nil {
+		t.Fatal("no counter")
+	}
+	if got := labelOf("some-client-invented-name"); got != "other" {
+		t.Errorf("label of an invented name: %q", got)
+	}
+}
