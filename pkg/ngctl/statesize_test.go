@@ -18,7 +18,7 @@ import (
 // guard nothing bounded node state but the bus's store, which then
 // refused the writes of every call, old and new, behind answers of "ok".
 func TestNodeStateFullRefusesNewCalls(t *testing.T) {
-	n := startNode(t, 33300, "--state-max-bytes=16384", "--delete-delay=0", "--state-purge-age=1s", "--state-purge-interval=1s")
+	n := startNode(t, 48000, "--state-max-bytes=16384", "--delete-delay=0", "--state-purge-age=1s", "--state-purge-interval=1s")
 	c, err := ngclient.Dial(n.ngAddr)
 	if err != nil {
 		t.Fatal(err)

@@ -23,7 +23,7 @@ import (
 // at the other party (waited for up to 2 s, never sent again).
 func TestMediaReadyAtReply(t *testing.T) {
 	const clients, perClient = 8, 125
-	_, _, ngAddr := testutil.StartLocalNode(t, 36000, 37999, "--delete-delay=0")
+	_, _, ngAddr := testutil.StartLocalNode(t, 46000, 47999, "--delete-delay=0")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 

@@ -45,7 +45,7 @@ type stack struct {
 	calls           *nodestate.Table[nodestate.Call]
 }
 
-// startStack runs nats-server, portd (127.0.0.1, ports 34000-34999),
+// startStack runs nats-server, portd (127.0.0.1, ports 45000-45999),
 // rtp-fwd, ng-ctl and redis-sync writing database own and following
 // follow.
 func startStack(t *testing.T, own int, follow ...int) *stack {
@@ -67,7 +67,7 @@ func startStackArgs(t *testing.T, syncArgs []string, own int, follow ...int) *st
 	ngAddr := "127.0.0.1:" + strconv.Itoa(ngPort)
 	common := s.common()
 	testutil.StartProc(t, filepath.Join(s.bin, "portd"), append(common, "--runtime-dir="+run, "--interface=127.0.0.1",
-		"--port-min=34000", "--port-max=34999"))
+		"--port-min=45000", "--port-max=45999"))
 	fwd := testutil.StartProc(t, filepath.Join(s.bin, "rtp-fwd"), append(common, "--runtime-dir="+run, "--loops=1", "--fast-path=off"))
 	s.ngctl = testutil.StartProc(t, filepath.Join(s.bin, "ng-ctl"), append(common, "--listen-ng="+ngAddr, "--delete-delay=0"))
 	s.ngctl.WaitMatch(t, testutil.MatchLine(`msg="port leases ready"`), 20*time.Second)
@@ -421,14 +421,14 @@ func TestHostileRecordsSkipped(t *testing.T) {
 			writeForeign(t, rdb, 2, &rediscalls.Entry{Call: hostileCall("port-out-of-range", 1, netip.MustParseAddrPort("127.0.0.1:40000")), Updated: time.Now()})
 		},
 		"foreign-address": func() {
-			writeForeign(t, rdb, 2, &rediscalls.Entry{Call: hostileCall("foreign-address", 1, netip.MustParseAddrPort("192.0.2.77:34600")), Updated: time.Now()})
+			writeForeign(t, rdb, 2, &rediscalls.Entry{Call: hostileCall("foreign-address", 1, netip.MustParseAddrPort("192.0.2.77:45600")), Updated: time.Now()})
 		},
 		strings.Repeat("x", 2000): func() { rawWrite(t, rdb, hostileCall(strings.Repeat("x", 2000), 1, netip.AddrPort{})) },
 	}
 	for _, write := range bad {
 		write()
 	}
-	writeForeign(t, rdb, 2, &rediscalls.Entry{Call: hostileCall("good", 1, netip.MustParseAddrPort("127.0.0.1:34500")), Updated: time.Now()})
+	writeForeign(t, rdb, 2, &rediscalls.Entry{Call: hostileCall("good", 1, netip.MustParseAddrPort("127.0.0.1:45500")), Updated: time.Now()})
 
 	eventually(t, "good record restored", 20*time.Second, func() error {
 		if c, ok := s.record(t, "good"); !ok || !c.Foreign {
@@ -493,7 +493,7 @@ func TestLostNotificationAudited(t *testing.T) {
 	s := startStackArgs(t, []string{"--redis-audit-interval=300ms"}, 1, 2)
 	rdb := s.redis.Client(2)
 	ctx := context.Background()
-	writeForeign(t, rdb, 2, &rediscalls.Entry{Call: hostileCall("lost-1", 1, netip.MustParseAddrPort("127.0.0.1:34500")), Updated: time.Now()})
+	writeForeign(t, rdb, 2, &rediscalls.Entry{Call: hostileCall("lost-1", 1, netip.MustParseAddrPort("127.0.0.1:45500")), Updated: time.Now()})
 	eventually(t, "lost-1 restored", 20*time.Second, func() error {
 		if _, ok := s.record(t, "lost-1"); !ok {
 			return fmt.Errorf("not in node state")
@@ -513,7 +513,7 @@ func TestLostNotificationAudited(t *testing.T) {
 	if _, err := st.Apply(ctx, []rediscalls.Op{{Kind: rediscalls.OpDelete, Part: rediscalls.Partition{DB: 2}, ID: "lost-1"}}); err != nil {
 		t.Fatal(err)
 	}
-	writeForeign(t, rdb, 2, &rediscalls.Entry{Call: hostileCall("lost-2", 1, netip.MustParseAddrPort("127.0.0.1:34502")), Updated: time.Now()})
+	writeForeign(t, rdb, 2, &rediscalls.Entry{Call: hostileCall("lost-2", 1, netip.MustParseAddrPort("127.0.0.1:45502")), Updated: time.Now()})
 	if err := rdb.ConfigSet(ctx, "notify-keyspace-events", cfg).Err(); err != nil {
 		t.Fatal(err)
 	}

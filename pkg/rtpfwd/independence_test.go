@@ -27,7 +27,7 @@ func TestForwardingOutlivesEverythingElse(t *testing.T) {
 	}
 	ngAddr := "127.0.0.1:" + strconv.Itoa(ngPort)
 	common := []string{"--nats-url=" + url, "--node-id=indep"}
-	portd := testutil.StartProc(t, filepath.Join(bin, "portd"), append(common, "--runtime-dir="+run, "--interface=127.0.0.1", "--port-min=33000", "--port-max=33999"))
+	portd := testutil.StartProc(t, filepath.Join(bin, "portd"), append(common, "--runtime-dir="+run, "--interface=127.0.0.1", "--port-min=44000", "--port-max=44999"))
 	fwd := testutil.StartProc(t, filepath.Join(bin, "rtp-fwd"), append(common, "--runtime-dir="+run, "--loops=1"))
 	ngctl := testutil.StartProc(t, filepath.Join(bin, "ng-ctl"), append(common, "--listen-ng="+ngAddr))
 	ngctl.WaitMatch(t, testutil.MatchLine(`msg="port leases ready"`), 20*time.Second)
