@@ -195,6 +195,7 @@ func (e *Engine) send(l *loop, c *command) (wait func() error) {
 func (e *Engine) post(l *loop, c *command) (wait func() error) {
 	if e.manual {
 		err := l.apply(c)
+		l.releaseTouched()
 		return func() error { return err }
 	}
 	c.done = make(chan error, 1)

@@ -12,7 +12,10 @@ package fwd
 // old. A party on hold (an address that is present but unusable: 0.0.0.0,
 // port 0) is not waited for: its packets are dropped as before.
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 const (
 	// holdSlots is how many packets a loop holds at most (the oldest
@@ -24,8 +27,9 @@ const (
 
 // held is one packet waiting in the loop's ring.
 type held struct {
-	from *stream // ingress stream; nil: the slot is free
-	rtcp bool    // RTCP on an RTP socket
+	from *stream        // ingress stream; nil: the slot is free
+	src  netip.AddrPort // where it came from
+	rtcp bool           // RTCP on an RTP socket
 	size int
 	at   int64 // loop.mono when it arrived
 }
@@ -39,14 +43,14 @@ func waitsForAddress(sink *stream) bool {
 
 // hold copies pkt, accepted from stream from, into the ring (allocated
 // with the loop: the packet path allocates nothing).
-func (l *loop) hold(from *stream, rtcp bool, pkt []byte) {
+func (l *loop) hold(from *stream, src netip.AddrPort, rtcp bool, pkt []byte) {
 	i := l.holdNext
 	l.holdNext = (l.holdNext + 1) % holdSlots
 	if l.holds[i].from == nil {
 		l.holdCount++
 	}
 	copy(l.holdBuf[i*bufSize:], pkt)
-	l.holds[i] = held{from: from, rtcp: rtcp, size: len(pkt), at: l.mono}
+	l.holds[i] = held{from: from, src: src, rtcp: rtcp, size: len(pkt), at: l.mono}
 }
 
 // release sends the held packets of call whose peer now has an address,
@@ -56,7 +60,8 @@ func (l *loop) release(call string) {
 	if l.holdCount == 0 {
 		return
 	}
-	now := int64(time.Since(l.epoch))
+	t := time.Now()
+	now, wall := int64(t.Sub(l.epoch)), t.UnixNano()
 	for k := range holdSlots {
 		i := (l.holdNext + k) % holdSlots // oldest first: sent in order of arrival
 		h := &l.holds[i]
@@ -79,6 +84,21 @@ func (l *loop) release(call string) {
 				l.unhold(h) // the peer is known now, and on hold
 			}
 			continue
+		}
+		// The packet was sent after the reply that brought this update:
+		// it is learned from again under the new signalling (which
+		// unconfirms the source), as it would have been had the update
+		// come first; otherwise the next packet, a stranger's maybe,
+		// would be the one confirmed.
+		if !h.from.accept(h.src, h.rtcp, wall) {
+			h.from.errors++
+			h.from.publish()
+			l.unhold(h)
+			continue
+		}
+		if h.from.changed {
+			h.from.changed = false
+			l.notify(h.from.id)
 		}
 		l.siov[0].Base = &l.holdBuf[i*bufSize]
 		l.siov[0].SetLen(h.size)

@@ -73,3 +73,43 @@ func TestHoldRingBounded(t *testing.T) {
 	}
 	expectNothing(t, c.B, 50*time.Millisecond)
 }
+
+// TestHeldPacketLearnedUnderNewSignalling: the answer's update gives the
+// callee its address and the caller new signalling (which unconfirms the
+// caller's source). A packet the caller sent before the update reached the
+// loop was sent after the reply: it is learned from under the new
+// signalling, so a stranger sending next is not the one confirmed (with
+// strict source, it is dropped). The update's changes come in one batch,
+// the callee's first.
+func TestHeldPacketLearnedUnderNewSignalling(t *testing.T) {
+	e := newTestEngine(t, Config{Workers: 1})
+	c := newCall(t)
+	offerAt := time.Now().Add(-time.Second)
+	a := Stream{Call: "n", FD: c.pa, Peer: 2, Signalled: addrOf(c.A), LastSignal: offerAt, Learning: Immediate, Flags: StrictSource}
+	mustSet(t, e, 1, a)
+	mustSet(t, e, 2, Stream{Call: "n", FD: c.pb, Peer: 1, LastSignal: offerAt, Learning: Immediate})
+
+	first := rtpPacket(1, 3, []byte("caller, right after the answer's reply"))
+	send(t, c.A, c.paA, first)
+	eventually(t, "packet counted", func() bool { return stats(t, e, 1).Packets == 1 })
+
+	answerAt := time.Now()
+	a.LastSignal = answerAt
+	out := e.Apply([]Change{
+		{ID: 2, Stream: Stream{Call: "n", FD: c.pb, Peer: 1, Signalled: addrOf(c.B), LastSignal: answerAt, Learning: Immediate}},
+		{ID: 1, Stream: a},
+	})
+	for _, o := range out {
+		if o.Err != nil {
+			t.Fatal(o.Err)
+		}
+	}
+	expect(t, c.B, first, c.pbA)
+	if st := stats(t, e, 1); !st.Confirmed || st.Endpoint != addrOf(c.A) {
+		t.Fatalf("after the update the caller's stream has %s (confirmed %v), want %s confirmed", st.Endpoint, st.Confirmed, addrOf(c.A))
+	}
+	stranger := party(t)
+	send(t, stranger, c.paA, rtpPacket(9, 9, []byte("stranger")))
+	expectNothing(t, c.B, 100*time.Millisecond)
+	eventually(t, "stranger counted as an error", func() bool { return stats(t, e, 1).Errors == 1 })
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,6 +80,7 @@ type loop struct {
 	holdBuf   []byte
 	holdNext  int
 	holdCount int
+	touched   []string // calls set since held packets were last released
 
 	cmds chan *command
 	stop atomic.Bool
@@ -207,8 +209,10 @@ func (l *loop) step(msec int) {
 	}
 }
 
-// drain applies (or, with a non-nil err, fails) every queued command.
+// drain applies (or, with a non-nil err, fails) every queued command,
+// then releases the held packets of the calls they changed.
 func (l *loop) drain(err error) {
+	defer l.releaseTouched()
 	for {
 		select {
 		case c := <-l.cmds:
@@ -221,6 +225,16 @@ func (l *loop) drain(err error) {
 			return
 		}
 	}
+}
+
+// releaseTouched releases the held packets of the calls set since the
+// last time.
+func (l *loop) releaseTouched() {
+	for _, call := range l.touched {
+		l.release(call)
+	}
+	clear(l.touched)
+	l.touched = l.touched[:0]
 }
 
 // serve receives up to batch packets from s's socket and forwards them.
@@ -264,7 +278,8 @@ func (l *loop) serve(s *stream) {
 		}
 		pkt := l.buf[i*bufSize : i*bufSize+size]
 		rtcp := s.cfg.Flags&RTCP == 0 && isRTCP(pkt)
-		if !s.accept(parseSockaddr(&l.rname[i], namelen), rtcp, now) {
+		src := parseSockaddr(&l.rname[i], namelen)
+		if !s.accept(src, rtcp, now) {
 			s.errors++
 			continue
 		}
@@ -289,7 +304,7 @@ func (l *loop) serve(s *stream) {
 		}
 		if to == nil || to.dest.len == 0 {
 			if waitsForAddress(to) {
-				l.hold(s, rtcp, pkt)
+				l.hold(s, src, rtcp, pkt)
 			}
 			continue // no sink yet, or a sink that must not get media
 		}
@@ -412,7 +427,12 @@ func (l *loop) set(c *command) error {
 		s.configure(c.s, c.family, l.window, false)
 	}
 	l.relink(c.s.Call)
-	l.release(c.s.Call)
+	// Held packets go once every change queued with this one is applied
+	// (a call's streams are set together: the peer's address and the
+	// sender's new signalling both count for them).
+	if !slices.Contains(l.touched, c.s.Call) {
+		l.touched = append(l.touched, c.s.Call)
+	}
 	return nil
 }
 

@@ -15,7 +15,7 @@ import (
 // sending, a stranger's packets to one of its ports (dropped by strict
 // source) do not count as media, and the call ends by timeout.
 func TestSpoofedPacketsDoNotKeepCallAlive(t *testing.T) {
-	_, c, _ := testutil.StartLocalNode(t, 42000, 42999, "--timeout=3", "--endpoint-learning=immediate")
+	up, c, _ := testutil.StartLocalNode(t, 42000, 42999, "--timeout=3", "--endpoint-learning=immediate")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -38,7 +38,8 @@ func TestSpoofedPacketsDoNotKeepCallAlive(t *testing.T) {
 			return
 		}
 		if time.Since(start) > 15*time.Second {
-			t.Fatalf("the call is still up %v after both parties stopped (timeout 3 s): a stranger's dropped packets keep it alive", time.Since(start).Round(100*time.Millisecond))
+			t.Fatalf("the call is still up %v after both parties stopped (timeout 3 s): a stranger's dropped packets keep it alive\nquery: %v\nnode:\n%s",
+				time.Since(start).Round(100*time.Millisecond), r, up.Output())
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
