@@ -110,7 +110,11 @@ func (p *protocol) dispatch(ctx context.Context, cmd string, v bencode.Value, fr
 		if w, ok := reply.GetString("warning"); ok && w != "" {
 			warning = w + "; " + warning
 		}
+		// result stays the last key, as rtpengine writes it.
+		res, _ := reply.Get("result")
+		reply.Delete("result")
 		reply.Set("warning", bencode.Str(warning))
+		reply.Set("result", res)
 	}
 	return reply
 }
