@@ -18,6 +18,7 @@ func (e *Engine) sessionPlan(req *Request) sdp.Plan {
 		ReplaceSessionConnection: req.Replace["session-connection"],
 		ReplaceZeroAddress:       req.Replace["zero-address"],
 		OriginalSendrecv:         req.flag("original-sendrecv"),
+		StripExtmap:              req.flag("strip-extmap"),
 	}
 	if req.flag("loop-protect") {
 		plan.LoopProtect = e.cfg.InstanceID
