@@ -39,6 +39,20 @@ type leg struct {
 	created   time.Time
 	deleteAt  time.Time
 	medias    []*media
+	// origin is what this party is told in the o= and s= lines under
+	// replace: username, session-name and SDP-version (pinned per
+	// receiving party, as rtpengine does). Kept in memory only: after an
+	// ng-ctl restart the next SDP seeds them again.
+	origin originPins
+}
+
+// originPins are the o=/s= values a party receives.
+type originPins struct {
+	username, sessionName string
+	hasUsername, hasName  bool
+	version               uint64
+	hasVersion            bool
+	content               uint64 // ContentHash of the SDP the version was given for
 }
 
 // media is one m= line of one party.

@@ -132,6 +132,7 @@ func (e *Engine) process(ctx context.Context, c *call, sess *sdp.Session, req *R
 	x := &exchange{req: req, offer: offer, sender: sender, receiver: receiver, taken: taken}
 	e.partyOptions(x)
 	plan := e.sessionPlan(req)
+	pinOrigin(&plan, &receiver.origin, sess, req)
 	for i, m := range sess.Media() {
 		mp, err := e.processMedia(ctx, x, i, m)
 		if err != nil {

@@ -4,7 +4,9 @@ package calls
 // told of the session and of each media.
 
 import (
+	"math/rand/v2"
 	"slices"
+	"strconv"
 
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
 	"github.com/rtpkit/rtpkit/pkg/sdp"
@@ -112,4 +114,40 @@ func (e *Engine) rtcpPlan(mp *sdp.MediaPlan, req *Request, offer bool, m *sdp.Me
 		mp.RTCPPort = 0
 	}
 	mp.FullRTCP = req.flag("full-rtcp-attribute")
+}
+
+// pinOrigin applies replace: username, session-name and SDP-version for
+// the receiver (pins). The username and the session name it is told stay
+// the first it was told; its session version starts at the first one it
+// was told (a random one if that is 0 or not a number) and goes up by one
+// only when an SDP differs from the last one in more than its o= line.
+func pinOrigin(plan *sdp.Plan, pins *originPins, sess *sdp.Session, req *Request) {
+	o := sess.Origin()
+	if req.Replace["username"] {
+		if !pins.hasUsername {
+			pins.username, pins.hasUsername = o.Username, true
+		}
+		plan.OriginUsername = pins.username
+	}
+	if req.Replace["session-name"] {
+		if !pins.hasName {
+			pins.sessionName, pins.hasName = sess.SessionName(), true
+		}
+		plan.SessionName = pins.sessionName
+	}
+	if req.Replace["SDP-version"] || req.Replace["sdp-version"] {
+		content := sess.ContentHash()
+		switch {
+		case !pins.hasVersion:
+			v, err := strconv.ParseUint(o.Version, 10, 64)
+			if err != nil || v == 0 {
+				v = uint64(rand.Uint32())
+			}
+			pins.version, pins.hasVersion, pins.content = v, true, content
+		case content != pins.content:
+			pins.version++
+			pins.content = content
+		}
+		plan.OriginVersion = strconv.FormatUint(pins.version, 10)
+	}
 }

@@ -65,7 +65,8 @@ var flagSupport = map[string]support{
 }
 
 // replaceSupport: the replace list's values.
-var replaceSupport = map[string]bool{"origin": true, "session-connection": true, "zero-address": true}
+var replaceSupport = map[string]bool{"origin": true, "session-connection": true, "zero-address": true,
+	"SDP-version": true, "sdp-version": true, "username": true, "session-name": true}
 
 // finding is one option not carried out.
 type finding struct {

@@ -108,3 +108,24 @@ func (s *Session) sessionHas(k attrKind) bool {
 	}
 	return false
 }
+
+// ContentHash is a hash (FNV-1a, 64 bits) of the body without its o=
+// line: two bodies that differ only in their origin (a new session
+// version, say) hash the same. rtpengine's replace: SDP-version bumps its
+// own version only when this changes.
+func (s *Session) ContentHash() uint64 {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for _, ln := range s.lines {
+		if ln.typ == 'o' {
+			continue
+		}
+		for i := ln.off; i < ln.end; i++ {
+			h ^= uint64(s.text[i])
+			h *= prime
+		}
+		h ^= '\n'
+		h *= prime
+	}
+	return h
+}
