@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
 	"github.com/rtpkit/rtpkit/pkg/sdp"
@@ -68,6 +69,9 @@ func (e *Engine) mediaPlan(x *exchange, sm, rm *media, m *sdp.Media, dir sdp.Dir
 			mp.Codecs = slices.DeleteFunc(slices.Clone(pts), func(p sdp.PayloadType) bool {
 				return !slices.ContainsFunc(rm.pts, func(o nodestate.PayloadType) bool { return int(o.PT) == p.PT })
 			})
+		}
+		if !offer && req.flag("single-codec") {
+			mp.Codecs = singleCodec(mp.Codecs)
 		}
 		if !offer {
 			// The offerer muxes if it offered mux and the answerer
@@ -150,4 +154,23 @@ func pinOrigin(plan *sdp.Plan, pins *originPins, sess *sdp.Session, req *Request
 		}
 		plan.OriginVersion = strconv.FormatUint(pins.version, 10)
 	}
+}
+
+// singleCodec keeps, of an answer's codecs, the first that carries media
+// and every supplementary one (telephone-event, CN), in their order: the
+// single-codec flag.
+func singleCodec(pts []sdp.PayloadType) []sdp.PayloadType {
+	out := make([]sdp.PayloadType, 0, len(pts))
+	media := false
+	for _, p := range pts {
+		supplementary := strings.EqualFold(p.Encoding, "telephone-event") || strings.EqualFold(p.Encoding, "CN")
+		if !supplementary {
+			if media {
+				continue
+			}
+			media = true
+		}
+		out = append(out, p)
+	}
+	return out
 }
