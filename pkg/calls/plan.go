@@ -69,6 +69,12 @@ func (e *Engine) mediaPlan(x *exchange, sm, rm *media, m *sdp.Media, dir sdp.Dir
 			mp.Codecs = slices.DeleteFunc(slices.Clone(pts), func(p sdp.PayloadType) bool {
 				return !slices.ContainsFunc(rm.pts, func(o nodestate.PayloadType) bool { return int(o.PT) == p.PT })
 			})
+			if len(mp.Codecs) == 0 && m.Port() == 0 {
+				// A rejected stream whose formats match none offered: an
+				// m= line needs one, and rtpengine prints the offer's
+				// first (its GH 1499 control case).
+				mp.Codecs = []sdp.PayloadType{offered(rm.pts[0])}
+			}
 		}
 		if !offer && req.flag("single-codec") {
 			mp.Codecs = singleCodec(mp.Codecs)
@@ -173,4 +179,13 @@ func singleCodec(pts []sdp.PayloadType) []sdp.PayloadType {
 		out = append(out, p)
 	}
 	return out
+}
+
+// offered is a stored payload type as the SDP writer takes it.
+func offered(p nodestate.PayloadType) sdp.PayloadType {
+	rtpmap := p.Encoding + "/" + strconv.Itoa(p.Clock)
+	if p.Params != "" {
+		rtpmap += "/" + p.Params
+	}
+	return sdp.PayloadType{PT: int(p.PT), RTPMap: rtpmap, Encoding: p.Encoding, Clock: p.Clock, Params: p.Params, Fmtp: p.Fmtp}
 }
