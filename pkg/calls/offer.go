@@ -38,15 +38,20 @@ func (e *Engine) offerAnswer(ctx context.Context, req *Request, offer bool) ([]b
 	case !offer && req.ToTag == "":
 		return nil, ErrNoToTag
 	}
-	sess, err := sdp.Parse(req.SDP)
-	if err != nil {
-		return nil, ErrParseSDP
+	var sessions []*sdp.Session
+	for _, body := range sdp.Split(req.SDP) {
+		sess, err := sdp.Parse(body)
+		if err != nil {
+			return nil, ErrParseSDP
+		}
+		sessions = append(sessions, sess)
 	}
-	if req.flag("loop-protect") && sess.HasLoopMarker(e.cfg.InstanceID) {
+	if req.flag("loop-protect") && sessions[0].HasLoopMarker(e.cfg.InstanceID) {
 		return req.SDP, nil // our own SDP came back: leave it and the call alone
 	}
 
 	var en *entry
+	var err error
 	created := false
 	if offer {
 		en, created, err = e.lockOrCreate(req.CallID, req.Supports["load limit"])
@@ -61,7 +66,7 @@ func (e *Engine) offerAnswer(ctx context.Context, req *Request, offer bool) ([]b
 	before := c.clone()
 	var taken []portdapi.Pair
 
-	out, err := e.process(ctx, c, sess, req, offer, &taken)
+	out, err := e.process(ctx, c, sessions, req, offer, &taken)
 	if err == nil {
 		// Pairs the call stopped using (new ports for a new endpoint, a
 		// rejected media) go back once the record no longer names them.
@@ -116,10 +121,16 @@ type exchange struct {
 	taken            *[]portdapi.Pair
 }
 
-// process applies one offer or answer to the call and renders the SDP.
-func (e *Engine) process(ctx context.Context, c *call, sess *sdp.Session, req *Request, offer bool, taken *[]portdapi.Pair) ([]byte, error) {
+// process applies one offer or answer to the call and renders the SDP:
+// its sessions in order (one, but rtpengine takes several in one body),
+// their media sections numbered across them.
+func (e *Engine) process(ctx context.Context, c *call, sessions []*sdp.Session, req *Request, offer bool, taken *[]portdapi.Pair) ([]byte, error) {
 	now := e.now()
-	if len(sess.Media()) > e.cfg.Limits.MaxMedia {
+	nmedia := 0
+	for _, sess := range sessions {
+		nmedia += len(sess.Media())
+	}
+	if nmedia > e.cfg.Limits.MaxMedia {
 		return nil, ErrTooManyMedia
 	}
 	sender, receiver, err := e.dialogue(c, req, offer)
@@ -131,19 +142,26 @@ func (e *Engine) process(ctx context.Context, c *call, sess *sdp.Session, req *R
 	}
 	x := &exchange{req: req, offer: offer, sender: sender, receiver: receiver, taken: taken}
 	e.partyOptions(x)
-	plan := e.sessionPlan(req)
-	pinOrigin(&plan, &receiver.origin, sess, req)
-	for i, m := range sess.Media() {
-		mp, err := e.processMedia(ctx, x, i, m)
-		if err != nil {
-			return nil, err
+	pins := pinOrigin(&receiver.origin, sessions, req)
+	var out []byte
+	index := 0
+	for _, sess := range sessions {
+		plan := e.sessionPlan(req)
+		plan.OriginUsername, plan.SessionName, plan.OriginVersion = pins.username, pins.sessionName, pins.version
+		for _, m := range sess.Media() {
+			mp, err := e.processMedia(ctx, x, index, m)
+			if err != nil {
+				return nil, err
+			}
+			plan.Media = append(plan.Media, mp)
+			index++
 		}
-		plan.Media = append(plan.Media, mp)
-	}
-	sessionAddr(&plan)
-	out, err := sdp.Rewrite(sess, plan)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrRewriteSDP, err)
+		sessionAddr(&plan)
+		b, err := sdp.Rewrite(sess, plan)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrRewriteSDP, err)
+		}
+		out = append(out, b...)
 	}
 	sender.sdp = true
 	c.lastSignal = now

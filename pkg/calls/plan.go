@@ -126,27 +126,38 @@ func (e *Engine) rtcpPlan(mp *sdp.MediaPlan, req *Request, offer bool, m *sdp.Me
 	mp.FullRTCP = req.flag("full-rtcp-attribute")
 }
 
+// originOut is what the o= and s= lines say under the replace options
+// (empty: as the SDP has it).
+type originOut struct{ username, sessionName, version string }
+
 // pinOrigin applies replace: username, session-name and SDP-version for
 // the receiver (pins). The username and the session name it is told stay
 // the first it was told; its session version starts at the first one it
 // was told (a random one if that is 0 or not a number) and goes up by one
-// only when an SDP differs from the last one in more than its o= line.
-func pinOrigin(plan *sdp.Plan, pins *originPins, sess *sdp.Session, req *Request) {
-	o := sess.Origin()
+// only when an SDP differs from the last one in more than its o= lines.
+// With several sessions in one body, the first one's values count and
+// every session gets them.
+func pinOrigin(pins *originPins, sessions []*sdp.Session, req *Request) originOut {
+	var out originOut
+	first := sessions[0]
+	o := first.Origin()
 	if req.Replace["username"] {
 		if !pins.hasUsername {
 			pins.username, pins.hasUsername = o.Username, true
 		}
-		plan.OriginUsername = pins.username
+		out.username = pins.username
 	}
 	if req.Replace["session-name"] {
 		if !pins.hasName {
-			pins.sessionName, pins.hasName = sess.SessionName(), true
+			pins.sessionName, pins.hasName = first.SessionName(), true
 		}
-		plan.SessionName = pins.sessionName
+		out.sessionName = pins.sessionName
 	}
 	if req.Replace["SDP-version"] || req.Replace["sdp-version"] {
-		content := sess.ContentHash()
+		var content uint64
+		for _, s := range sessions {
+			content = content*1099511628211 ^ s.ContentHash()
+		}
 		switch {
 		case !pins.hasVersion:
 			v, err := strconv.ParseUint(o.Version, 10, 64)
@@ -158,8 +169,9 @@ func pinOrigin(plan *sdp.Plan, pins *originPins, sess *sdp.Session, req *Request
 			pins.version++
 			pins.content = content
 		}
-		plan.OriginVersion = strconv.FormatUint(pins.version, 10)
+		out.version = strconv.FormatUint(pins.version, 10)
 	}
+	return out
 }
 
 // singleCodec keeps, of an answer's codecs, the first that carries media

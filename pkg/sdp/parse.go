@@ -290,3 +290,18 @@ func parseAnyAddr(addr string) bool {
 	_, ok := parseTypedAddr("IP6", addr)
 	return ok
 }
+
+// Split cuts a body holding several sessions (each starting with a v=
+// line, as rtpengine accepts them one after the other in one body) into
+// one body per session; a body of one session comes back whole.
+func Split(body []byte) [][]byte {
+	var out [][]byte
+	start := 0
+	for i := 0; i+2 < len(body); i++ {
+		if body[i] == '\n' && body[i+1] == 'v' && body[i+2] == '=' {
+			out = append(out, body[start:i+1])
+			start = i + 1
+		}
+	}
+	return append(out, body[start:])
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -402,6 +403,26 @@ func TestPayloadTypesIndexed(t *testing.T) {
 			if !reflect.DeepEqual(scanned, indexed) || (err1 == nil) != (err2 == nil) {
 				t.Errorf("%q media %d:\nscan  %+v %v\nindex %+v %v", b, m.Index(), scanned, err1, indexed, err2)
 			}
+		}
+	}
+}
+
+func TestSplit(t *testing.T) {
+	for _, tt := range []struct {
+		body string
+		want []string
+	}{
+		{"v=0\r\ns=-\r\n", []string{"v=0\r\ns=-\r\n"}},
+		{"v=0\r\ns=a\r\nv=0\r\ns=b\r\n", []string{"v=0\r\ns=a\r\n", "v=0\r\ns=b\r\n"}},
+		{"v=0\ns=a\nv=0\ns=b\nv=0", []string{"v=0\ns=a\n", "v=0\ns=b\n", "v=0"}},
+		{"v=0\r\na=x:v=0\r\n", []string{"v=0\r\na=x:v=0\r\n"}},
+	} {
+		var got []string
+		for _, b := range Split([]byte(tt.body)) {
+			got = append(got, string(b))
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("Split(%q) = %q, want %q", tt.body, got, tt.want)
 		}
 	}
 }
