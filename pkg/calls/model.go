@@ -69,6 +69,12 @@ type media struct {
 	// answerer says (rtpengine's RTCP_MUX_OVERRIDE on the answerer's media).
 	// Its sockets are then a single port.
 	rtcpMuxAccepted bool
+	// peerMuxAccepted (known once the offer to this party set it): the
+	// offer that reached this party accepted rtcp-mux towards the offerer
+	// (demux, accept). An answer from this party decides by it, so that
+	// branches offered with different rtcp-mux flags each answer by their
+	// own (rtpengine's gh #793 b1 and b2).
+	peerMuxAccepted, peerMuxKnown bool
 	// local are our sockets that receive from this party (zero: none).
 	local portdapi.Pair
 	// key is the peer endpoint local was chosen for.

@@ -326,6 +326,7 @@ func (x *exchange) senderRTCP(sm, rm *media, m *sdp.Media, addr netip.Addr) neti
 		}
 		sm.rtcpMuxAccepted = m.IsRTP() && sm.rtcpMux && (req.RTCPMux["demux"] || req.RTCPMux["accept"])
 		rm.rtcpMuxAccepted = false
+		rm.peerMuxAccepted, rm.peerMuxKnown = sm.rtcpMuxAccepted, true
 	}
 	return rtcpEndpoint
 }

@@ -84,7 +84,13 @@ func (e *Engine) mediaPlan(x *exchange, sm, rm *media, m *sdp.Media, dir sdp.Dir
 			// accepted it, or the offer accepted it already (demux,
 			// accept). An offerer that did not offer mux never muxes,
 			// even if the answerer does (rtpengine: RTCP_MUX_OVERRIDE).
-			rm.rtcpMux = rm.rtcpMux && (rm.rtcpMuxAccepted || sm.rtcpMux)
+			// The answerer's branch knows what its offer accepted; a call
+			// restored from its record falls back to the offerer's flag.
+			accepted := rm.rtcpMuxAccepted
+			if sm.peerMuxKnown {
+				accepted = sm.peerMuxAccepted
+			}
+			rm.rtcpMux = rm.rtcpMux && (accepted || sm.rtcpMux)
 		}
 		if mp.Port != 0 {
 			e.rtcpPlan(&mp, req, offer, m, rm)
