@@ -1,7 +1,9 @@
 package rtpfwd
 
 import (
+	"net"
 	"net/netip"
+	"time"
 
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
 )
@@ -28,6 +30,8 @@ func (r *reconciler) refusalLocked(local, dest netip.AddrPort) string {
 		return "multicast address"
 	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
 		return "broadcast address"
+	case a.Is4() && r.broadcastLocked(a):
+		return "broadcast address of one of the host's subnets"
 	case a.Is4() && a.As4()[0] == 0:
 		return "unspecified address"
 	case a.IsLoopback() && !r.allowLoopback && !local.Addr().Unmap().IsLoopback():
@@ -75,4 +79,49 @@ func (r *reconciler) trackLocalsLocked(id string, c *nodestate.Call) {
 	for _, local := range recordLocals(*c) {
 		r.nodeLocals[netip.AddrPortFrom(local.Addr().Unmap(), local.Port())] = id
 	}
+}
+
+// broadcastsEvery is how often the host's subnet broadcast addresses are
+// read again (interfaces change seldom).
+const broadcastsEvery = 30 * time.Second
+
+// broadcastLocked reports whether a is the directed broadcast address of
+// one of the host's IPv4 subnets.
+func (r *reconciler) broadcastLocked(a netip.Addr) bool {
+	if r.broadcasts == nil || time.Since(r.broadcastsAt) > broadcastsEvery {
+		read := r.readBroadcasts
+		if read == nil {
+			read = directedBroadcasts
+		}
+		r.broadcasts, r.broadcastsAt = read(), time.Now()
+	}
+	return r.broadcasts[a]
+}
+
+// directedBroadcasts lists the subnet-directed broadcast address of every
+// IPv4 address of the host's interfaces (prefixes up to /30: /31 and /32
+// have none).
+func directedBroadcasts() map[netip.Addr]bool {
+	out := map[netip.Addr]bool{}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return out
+	}
+	for _, a := range addrs {
+		n, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip4 := n.IP.To4()
+		ones, bits := n.Mask.Size()
+		if ip4 == nil || bits != 32 || ones > 30 {
+			continue
+		}
+		var b [4]byte
+		for i := range b {
+			b[i] = ip4[i] | ^n.Mask[len(n.Mask)-4+i]
+		}
+		out[netip.AddrFrom4(b)] = true
+	}
+	return out
 }

@@ -60,7 +60,8 @@ func nsListen(t *testing.T, ns *testutil.NetNS, ap netip.AddrPort) *net.UDPConn 
 // TestSignalledDestinationsFiltered: a node whose media address is not a
 // loopback address (10.62.0.1 on a dummy device, in a namespace of the
 // test's own) does not send media to a signalled endpoint on loopback
-// (unless allowed), multicast, broadcast, or one of the node's own media
+// (unless allowed), multicast, broadcast (255.255.255.255 or the
+// broadcast address of one of the host's subnets), or one of the node's own media
 // sockets (a forwarding loop); such a party gets no sink, its packets to
 // the other party still flow, and the refusal is counted.
 func TestSignalledDestinationsFiltered(t *testing.T) {
@@ -84,6 +85,7 @@ func TestSignalledDestinationsFiltered(t *testing.T) {
 		{name: "loopback allowed", dest: func(_, _ netip.AddrPort) netip.AddrPort { return ap("127.0.0.1:0") }, listener: true, allowLoopback: true},
 		{name: "multicast", dest: func(_, _ netip.AddrPort) netip.AddrPort { return ap("239.1.2.3:5004") }, refused: true},
 		{name: "broadcast", dest: func(_, _ netip.AddrPort) netip.AddrPort { return ap("255.255.255.255:5004") }, refused: true},
+		{name: "subnet broadcast", dest: func(_, _ netip.AddrPort) netip.AddrPort { return ap("10.62.0.255:5004") }, refused: true},
 		{name: "own socket of the call", dest: func(a, _ netip.AddrPort) netip.AddrPort { return a }, refused: true},
 		{name: "another call's socket", dest: func(_, o netip.AddrPort) netip.AddrPort { return o }, refused: true},
 	} {
@@ -96,6 +98,13 @@ func TestSignalledDestinationsFiltered(t *testing.T) {
 			log := slog.New(slog.DiscardHandler)
 			r := newReconciler(eng, newOffloader(FastPathOff, "", log), log)
 			setAllowLoopback(r, tc.allowLoopback)
+			// The node's interfaces are the namespace's (rtp-fwd runs in
+			// the node's network namespace; this test does not).
+			r.readBroadcasts = func() map[netip.Addr]bool {
+				var b map[netip.Addr]bool
+				_ = ns.Do(func() error { b = directedBroadcasts(); return nil })
+				return b
+			}
 			localA, fdA := nsSocket(t, ns, netip.AddrPortFrom(node, 0))
 			localB, fdB := nsSocket(t, ns, netip.AddrPortFrom(node, 0))
 			localO, fdO := nsSocket(t, ns, netip.AddrPortFrom(node, 0))

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/rtpkit/rtpkit/pkg/fastpath"
 	"github.com/rtpkit/rtpkit/pkg/fwd"
@@ -59,9 +60,14 @@ type reconciler struct {
 	// nodeLocals are the media sockets of every call record, by call;
 	// refusedTo is the refused destination of a socket's stream, and
 	// refused counts refusals (destfilter.go).
-	nodeLocals map[netip.AddrPort]string
-	refusedTo  map[netip.AddrPort]netip.AddrPort
-	refused    uint64
+	// broadcasts are the host's subnet broadcast addresses, read at
+	// broadcastsAt by readBroadcasts (nil: directedBroadcasts).
+	broadcasts     map[netip.Addr]bool
+	broadcastsAt   time.Time
+	readBroadcasts func() map[netip.Addr]bool
+	nodeLocals     map[netip.AddrPort]string
+	refusedTo      map[netip.AddrPort]netip.AddrPort
+	refused        uint64
 }
 
 // learnedFor is a learned endpoint and the signalled endpoint it was
