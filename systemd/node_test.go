@@ -187,7 +187,7 @@ func TestNodeFromUnits(t *testing.T) {
 	a, b := testutil.ListenUDP(t), testutil.ListenUDP(t)
 	toB := testutil.NGOK(t, ctx, c, testutil.NGCall("offer", "unitcall", "", sdpFor(udpPort(a))))
 	toA := testutil.NGOK(t, ctx, c, testutil.NGCall("answer", "unitcall", "B", sdpFor(udpPort(b))))
-	dstA, dstB := mediaAddr(t, toA), mediaAddr(t, toB)
+	dstA, dstB := testutil.SDPMediaAddr(t, toA), testutil.SDPMediaAddr(t, toB)
 	for seq := uint16(1); seq <= 5; seq++ {
 		testutil.Relay(t, a, dstA, b, 1, seq)
 		testutil.Relay(t, b, dstB, a, 2, seq)
@@ -562,20 +562,8 @@ func writeFile(t *testing.T, p, s string) {
 
 // --- a call and its media ---
 
-var mPort = regexp.MustCompile(`m=audio (\d+) `)
-
 func sdpFor(port int) string {
 	return fmt.Sprintf("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 0\r\n", port)
-}
-
-func mediaAddr(t *testing.T, sdp string) *net.UDPAddr {
-	t.Helper()
-	m := mPort.FindStringSubmatch(sdp)
-	if m == nil {
-		t.Fatalf("no m= line in %q", sdp)
-	}
-	n, _ := strconv.Atoi(m[1])
-	return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: n}
 }
 
 func udpPort(c *net.UDPConn) int { return c.LocalAddr().(*net.UDPAddr).Port }

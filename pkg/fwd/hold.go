@@ -34,11 +34,12 @@ type held struct {
 	at   int64 // loop.mono when it arrived
 }
 
-// waitsForAddress reports whether a packet for sink (nil: the peer is not
-// installed) should be held rather than dropped: the peer's address is not
-// known yet, as opposed to known and unusable (hold).
+// waitsForAddress reports whether a packet for sink should be held rather
+// than dropped: the peer's address is not known yet, as opposed to known
+// and unusable (hold). A stream without a sink (no peer) holds nothing:
+// its packets would be copied for nothing, one by one.
 func waitsForAddress(sink *stream) bool {
-	return sink == nil || !sink.cfg.Signalled.IsValid()
+	return sink != nil && !sink.cfg.Signalled.IsValid()
 }
 
 // hold copies pkt, accepted from stream from, into the ring (allocated

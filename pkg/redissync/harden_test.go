@@ -155,8 +155,6 @@ func (s *stack) inRedis(t *testing.T, db int, id string) bool {
 
 const hardSDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 0\r\na=sendrecv\r\n"
 
-var hardMPort = regexp.MustCompile(`(?m)^m=audio (\d+) `)
-
 // mediaCall makes a call between two sockets of the test and returns the
 // proxy's addresses for each side to send to (toA: where A sends).
 func (s *stack) mediaCall(t *testing.T, id string, a, b *net.UDPConn) (toA, toB *net.UDPAddr) {
@@ -165,20 +163,10 @@ func (s *stack) mediaCall(t *testing.T, id string, a, b *net.UDPConn) (toA, toB 
 	defer cancel()
 	sdpB := testutil.NGOK(t, ctx, s.ng, testutil.NGCall("offer", id, "", fmt.Sprintf(hardSDP, udpPort(a))))
 	sdpA := testutil.NGOK(t, ctx, s.ng, testutil.NGCall("answer", id, "B", fmt.Sprintf(hardSDP, udpPort(b))))
-	return loAddr(t, sdpA), loAddr(t, sdpB)
+	return testutil.SDPMediaAddr(t, sdpA), testutil.SDPMediaAddr(t, sdpB)
 }
 
 func udpPort(c *net.UDPConn) int { return c.LocalAddr().(*net.UDPAddr).Port }
-
-func loAddr(t *testing.T, sdp string) *net.UDPAddr {
-	t.Helper()
-	m := hardMPort.FindStringSubmatch(sdp)
-	if m == nil {
-		t.Fatalf("no m= line in %q", sdp)
-	}
-	p, _ := strconv.Atoi(m[1])
-	return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p}
-}
 
 // arrives sends RTP from src to dst until a copy reaches rcv (at most 20
 // tries, 100 ms apart) and says whether one did.
