@@ -10,6 +10,8 @@ command -v prlimit >/dev/null || need+=(util-linux)
 command -v rtpengine-ng-client >/dev/null || need+=(rtpengine-utils)
 command -v ip >/dev/null || need+=(iproute2)
 command -v ss >/dev/null || need+=(iproute2)
+# TestBadAdoptClosedOnce traces portd's closes.
+command -v strace >/dev/null || need+=(strace)
 # pkg/fastpath's BPF program: make generate and scripts/check-bpf-generated.sh.
 command -v clang >/dev/null || need+=(clang)
 command -v llvm-strip >/dev/null || need+=(llvm)
