@@ -2,7 +2,6 @@ package nodetest
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"net"
 	"sync"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/rtpkit/rtpkit/pkg/bencode"
 	"github.com/rtpkit/rtpkit/pkg/ngclient"
+	"github.com/rtpkit/rtpkit/pkg/rtppacket"
 	"github.com/rtpkit/rtpkit/pkg/testutil"
 )
 
@@ -98,7 +98,7 @@ func awaitSSRC(c *net.UDPConn, ssrc uint32) bool {
 		if err != nil {
 			return false
 		}
-		if n >= 12 && binary.BigEndian.Uint32(buf[8:12]) == ssrc {
+		if h, _, ok := rtppacket.Read(buf[:n]); ok && h.SSRC == ssrc {
 			return true
 		}
 	}
