@@ -90,8 +90,12 @@ type media struct {
 	pts         []nodestate.PayloadType
 	direction   string
 	flags       []string
-	mid         string
-	ptime       int
+	// echo is the media-echo mode of this party's packets:
+	// nodestate.FlagEcho, FlagBlackhole or "" (forwarded to the peer).
+	// Unlike the latching flags it stays until a message sets another.
+	echo  string
+	mid   string
+	ptime int
 }
 
 func (c *call) newLeg(now time.Time) *leg {
@@ -191,7 +195,7 @@ func (c *call) record() nodestate.Call {
 		}
 		for _, m := range l.medias {
 			rm := nodestate.Media{Index: m.index, Type: m.typ, Protocol: m.proto, Interface: m.local.Interface,
-				Direction: m.direction, RTCPMux: m.rtcpMux, PayloadTypes: m.pts, Flags: m.flags,
+				Direction: m.direction, RTCPMux: m.rtcpMux, PayloadTypes: m.pts, Flags: m.recordFlags(),
 				Mid: m.mid, Ptime: m.ptime, Key: m.key}
 			if m.local.RTP.IsValid() {
 				rm.Streams = append(rm.Streams, nodestate.Stream{Component: 1, Local: m.local.RTP, Advertised: m.local.Advertised, Signalled: m.signalled, Gen: m.local.Gen, Learned: m.learned})
@@ -220,7 +224,8 @@ func fromRecord(r nodestate.Call) *call {
 		}
 		for _, rm := range rl.Medias {
 			m := &media{index: rm.Index, typ: rm.Type, proto: rm.Protocol, rtcpMux: rm.RTCPMux, key: rm.Key,
-				pts: rm.PayloadTypes, direction: rm.Direction, flags: rm.Flags, mid: rm.Mid, ptime: rm.Ptime}
+				pts: rm.PayloadTypes, direction: rm.Direction, mid: rm.Mid, ptime: rm.Ptime}
+			m.setRecordFlags(rm.Flags)
 			for _, s := range rm.Streams {
 				switch s.Component {
 				case 1:
@@ -246,4 +251,26 @@ func fromRecord(r nodestate.Call) *call {
 		}
 	}
 	return c
+}
+
+// recordFlags are the record's media flags: the latching flags, then the
+// media-echo mode if any.
+func (m *media) recordFlags() []string {
+	if m.echo == "" {
+		return m.flags
+	}
+	return append(slices.Clip(m.flags), m.echo)
+}
+
+// setRecordFlags is the inverse of recordFlags.
+func (m *media) setRecordFlags(flags []string) {
+	m.flags, m.echo = nil, ""
+	for _, f := range flags {
+		switch f {
+		case nodestate.FlagEcho, nodestate.FlagBlackhole:
+			m.echo = f
+		default:
+			m.flags = append(m.flags, f)
+		}
+	}
 }

@@ -281,6 +281,19 @@ func (x *exchange) senderMedia(sm, rm *media, m *sdp.Media, addr netip.Addr, pts
 			sm.flags = append(sm.flags, f)
 		}
 	}
+	// media-echo: the sender's media is the other side of the receiver's
+	// (rtpengine sets ECHO and BLACKHOLE on both in every message that
+	// names a mode).
+	switch req.MediaEcho {
+	case EchoForward:
+		rm.echo, sm.echo = nodestate.FlagEcho, nodestate.FlagBlackhole
+	case EchoBackward:
+		rm.echo, sm.echo = nodestate.FlagBlackhole, nodestate.FlagEcho
+	case EchoBoth:
+		rm.echo, sm.echo = nodestate.FlagEcho, nodestate.FlagEcho
+	case EchoBlackhole:
+		rm.echo, sm.echo = nodestate.FlagBlackhole, nodestate.FlagBlackhole
+	}
 	dir := m.SenderDirection()
 	if m.ZeroAddress() {
 		dir = dropReceive(dir)

@@ -38,8 +38,35 @@ type Request struct {
 	DeleteDelay int
 	// Limit is list's limit; -1 means the default (32).
 	Limit int
+	// MediaEcho is the media-echo mode (ParseMediaEcho): "" for none.
+	MediaEcho string
 	// Source is where the ng request came from (for statistics and logs).
 	Source netip.AddrPort
 }
 
 func (r *Request) flag(name string) bool { return r.Flags[name] }
+
+// Media-echo modes (rtpengine's media-echo values, normalised).
+const (
+	EchoBlackhole = "blackhole" // media from either side is dropped
+	EchoForward   = "forward"   // the receiver of the message gets its own media back
+	EchoBackward  = "backward"  // the sender of the message gets its own media back
+	EchoBoth      = "both"      // both parties get their own media back
+)
+
+// ParseMediaEcho normalises a media-echo value with rtpengine's spellings
+// (sinkhole, fwd, fw, backwards, reverse, back, bkw, bk, ...); false for a
+// value rtpengine does not know either.
+func ParseMediaEcho(v string) (string, bool) {
+	switch v {
+	case "blackhole", "sinkhole":
+		return EchoBlackhole, true
+	case "forward", "fwd", "fw":
+		return EchoForward, true
+	case "backward", "backwards", "reverse", "back", "bkw", "bk":
+		return EchoBackward, true
+	case "both":
+		return EchoBoth, true
+	}
+	return "", false
+}

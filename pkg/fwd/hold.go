@@ -76,10 +76,7 @@ func (l *loop) release(call string) {
 		if h.from.cfg.Call != call {
 			continue
 		}
-		to := h.from.peer
-		if h.rtcp && to != nil && h.from.cfg.Flags&RTCPMux != 0 && to.cfg.Flags&RTCPMux == 0 {
-			to = to.rtcp
-		}
+		to := h.from.sink(h.rtcp)
 		if to == nil || to.dest.len == 0 {
 			if !waitsForAddress(to) {
 				l.unhold(h) // the peer is known now, and on hold

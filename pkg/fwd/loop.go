@@ -293,14 +293,13 @@ func (l *loop) serve(s *stream) {
 		s.packets++
 		s.bytes += uint64(size)
 		media = true
-		to := s.peer
-		if rtcp {
-			if to != nil && s.cfg.Flags&RTCPMux != 0 && to.cfg.Flags&RTCPMux == 0 {
-				to = to.rtcp
-			}
-		} else if s.cfg.Flags&RTCP == 0 && size >= 12 && pkt[0]>>6 == 2 {
+		if !rtcp && s.cfg.Flags&RTCP == 0 && size >= 12 && pkt[0]>>6 == 2 {
 			s.ssrc = binary.BigEndian.Uint32(pkt[8:12])
+			if s.cfg.Flags&Echo != 0 {
+				binary.BigEndian.PutUint32(pkt[8:12], EchoSSRC(s.ssrc))
+			}
 		}
+		to := s.sink(rtcp)
 		if to == nil || to.dest.len == 0 {
 			if waitsForAddress(to) {
 				l.hold(s, src, rtcp, pkt)

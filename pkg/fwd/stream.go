@@ -37,7 +37,20 @@ const (
 	// RTCP: this stream is a separate RTCP socket. Its packets are not
 	// parsed as RTP (no SSRC) and take part in learning like RTP does.
 	RTCP
+	// Echo: packets from this party go back to it, out of this stream's
+	// socket, instead of to Peer (rtpengine's media-echo); RTP goes with
+	// its SSRC changed ([EchoSSRC]), so that the party does not take its
+	// own packets for an SSRC collision or a loop (RFC 3550 §8.2). A
+	// stream with Echo stays in userspace.
+	Echo
 )
+
+// EchoSSRC is the SSRC of an echoed RTP packet whose SSRC was ssrc: the
+// same mapping on every node and after every restart, so a party's echo
+// keeps one SSRC for the whole call, never its own.
+func EchoSSRC(ssrc uint32) uint32 { return ssrc ^ echoSSRCMask }
+
+const echoSSRCMask = 0x9e3779b9
 
 // Learning is a stream's endpoint-learning mode (rtpengine's
 // endpoint-learning).
@@ -301,6 +314,20 @@ type stream struct {
 	kdrops                        uint64
 	ssrc                          uint32
 	last                          int64
+}
+
+// sink is the stream whose party gets what s's party sends: s itself with
+// Echo, else the peer, or the peer's RTCP stream for muxed RTCP when the
+// peer does not mux; nil for none.
+func (s *stream) sink(rtcp bool) *stream {
+	to := s.peer
+	switch {
+	case s.cfg.Flags&Echo != 0:
+		to = s
+	case rtcp && to != nil && s.cfg.Flags&RTCPMux != 0 && to.cfg.Flags&RTCPMux == 0:
+		to = to.rtcp
+	}
+	return to
 }
 
 // configure applies a new Stream (and the socket's family) to s, keeping

@@ -255,6 +255,10 @@ func parseRequest(cmd string, v bencode.Value, from netip.AddrPort) (*calls.Requ
 		Direction: list("direction"), ICE: str("ICE"), TransportProtocol: str("transport-protocol"),
 		Label: str("label", "from-label"), SetLabel: str("set-label", "to-label"),
 	}
+	if loose {
+		// An unknown value is named in the reply's warning (checkKey).
+		r.MediaEcho, _ = calls.ParseMediaEcho(str("media-echo"))
+	}
 	// replace-X in the flags (as rtpp-flags sends it) is X of the
 	// replace list.
 	for f := range r.Flags {

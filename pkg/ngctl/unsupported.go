@@ -40,7 +40,7 @@ var keySupport = map[string]support{
 	"ICE": done, "transport-protocol": done, "DTLS": done, "codec": done, "record-call": done, "SDES": done,
 	"ICE-lite": done, "T.38": refuse,
 	"OSRTP": warn, "DTLS-reverse": warn, "DTLS-fingerprint": warn, "metadata": warn, "ptime": warn,
-	"ptime-reverse": warn, "TOS": warn, "endpoint-learning": warn, "media-echo": warn, "drop-traffic": warn,
+	"ptime-reverse": warn, "TOS": warn, "endpoint-learning": warn, "media-echo": done, "drop-traffic": warn,
 	"generate-RTCP": warn, "xmlrpc-callback": warn, "interface": warn, "all": warn, "from-tags": warn,
 	"output-destination": warn, "trigger": warn, "trigger-end": warn, "DTMF-security": warn, "delay-buffer": warn,
 	"DTMF-delay": warn, "frequency": warn, "volume": warn, "code": warn, "digit": warn, "duration": warn,
@@ -117,6 +117,14 @@ func checkKey(cmd, key string, val, v bencode.Value) []finding {
 			return []finding{{name: "ICE", text: "ICE=optional is not supported: ICE is removed"}}
 		}
 		return []finding{{name: "ICE", text: fmt.Sprintf("ICE=%s is not supported: rtpkit does not do ICE yet", s), refuse: true}}
+	case "media-echo":
+		if cmd != "offer" && cmd != "answer" {
+			return nil
+		}
+		if _, ok := calls.ParseMediaEcho(s); !ok {
+			return []finding{{name: "media-echo", text: fmt.Sprintf("media-echo %q is not a mode (blackhole, forward, backward, both): ignored", s)}}
+		}
+		return nil
 	case "ICE-lite":
 		if s == "" || s == "off" {
 			return nil

@@ -79,8 +79,9 @@ type Media struct {
 	RTCPMux      bool          `json:"rtcp_mux,omitempty"`
 	PayloadTypes []PayloadType `json:"payload_types,omitempty"`
 	Streams      []Stream      `json:"streams"`
-	// Flags are the latching flags of this party: asymmetric,
-	// strict-source, media-handover, unidirectional.
+	// Flags are the latching flags of this party (asymmetric,
+	// strict-source, media-handover, unidirectional) and its media-echo
+	// mode (FlagEcho, FlagBlackhole).
 	Flags []string `json:"flags,omitempty"`
 	// Mid and Ptime are the a=mid and a=ptime this party is given.
 	Mid   string `json:"mid,omitempty"`
@@ -89,6 +90,13 @@ type Media struct {
 	// endpoint in a later message keeps the same ports.
 	Key netip.AddrPort `json:"key,omitzero"`
 }
+
+// Media flags of media-echo (rtpengine's ECHO and BLACKHOLE media flags):
+// this party's packets go back to it, or nowhere.
+const (
+	FlagEcho      = "echo"
+	FlagBlackhole = "blackhole"
+)
 
 // Stream is one flow of a media: RTP (component 1) or RTCP (component 2).
 type Stream struct {

@@ -241,6 +241,12 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 				prtp, prtcp = streamsOf(*pm)
 			}
 			flags := flagsOf(m)
+			if slices.Contains(m.Flags, nodestate.FlagBlackhole) {
+				// media-echo=blackhole (or the other side of an echo):
+				// this party's packets go nowhere.
+				pm = nil
+				prtp, prtcp = nodestate.Stream{}, nodestate.Stream{}
+			}
 			if rtp.Local.IsValid() {
 				want[rtp.Local] = true
 				s := fwd.Stream{Call: c.ID, Peer: r.idLocked(prtp.Local), Flags: flags, Learning: r.learning, LastSignal: c.LastSignal}
@@ -375,6 +381,8 @@ func flagsOf(m nodestate.Media) fwd.Flags {
 			f |= fwd.StrictSource
 		case "media-handover":
 			f |= fwd.MediaHandover
+		case nodestate.FlagEcho:
+			f |= fwd.Echo
 		}
 	}
 	return f

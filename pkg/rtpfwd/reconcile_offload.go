@@ -85,10 +85,11 @@ func (r *reconciler) offloadLocked(local netip.AddrPort) {
 // wantEntryLocked computes the kernel entry of the stream on socket local,
 // or false if the stream must stay in userspace: it is offloaded once both
 // its party's endpoint and its peer's are confirmed and both sockets and
-// the peer's endpoint are IPv4 addresses the program serves.
+// the peer's endpoint are IPv4 addresses the program serves, and it is not
+// echoed (the program forwards to the peer and rewrites no SSRC).
 func (r *reconciler) wantEntryLocked(local netip.AddrPort) (fastpath.Entry, bool) {
 	cfg, ok := r.inst[local]
-	if !ok || cfg.Peer == 0 || !servable(local) {
+	if !ok || cfg.Peer == 0 || cfg.Flags&fwd.Echo != 0 || !servable(local) {
 		return fastpath.Entry{}, false
 	}
 	peerLocal, ok := r.locals[cfg.Peer]
