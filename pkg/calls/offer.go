@@ -161,7 +161,7 @@ func (e *Engine) process(ctx context.Context, c *call, sessions []*sdp.Session, 
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrRewriteSDP, err)
 		}
-		out = append(out, b...)
+		out = append(out, sdp.EditAttributes(b, req.SDPAttr)...)
 	}
 	sender.sdp = true
 	c.lastSignal = now

@@ -2,6 +2,8 @@ package calls
 
 import (
 	"net/netip"
+
+	"github.com/rtpkit/rtpkit/pkg/sdp"
 )
 
 // Request is one ng call command with its options, as the protocol layer
@@ -38,6 +40,8 @@ type Request struct {
 	DeleteDelay int
 	// Limit is list's limit; -1 means the default (32).
 	Limit int
+	// SDPAttr are the sdp-attr edits of the SDP this request produces.
+	SDPAttr sdp.AttrEdits
 	// MediaEcho is the media-echo mode (ParseMediaEcho): "" for none.
 	MediaEcho string
 	// Source is where the ng request came from (for statistics and logs).

@@ -258,6 +258,9 @@ func parseRequest(cmd string, v bencode.Value, from netip.AddrPort) (*calls.Requ
 	if loose {
 		// An unknown value is named in the reply's warning (checkKey).
 		r.MediaEcho, _ = calls.ParseMediaEcho(str("media-echo"))
+		// So are the parts of sdp-attr that cannot be used (checkSupport).
+		av, ok := get("sdp-attr")
+		r.SDPAttr, _ = parseSDPAttr(av, ok, r.Flags)
 	}
 	// replace-X in the flags (as rtpp-flags sends it) is X of the
 	// replace list.

@@ -45,7 +45,7 @@ var keySupport = map[string]support{
 	"output-destination": warn, "trigger": warn, "trigger-end": warn, "DTMF-security": warn, "delay-buffer": warn,
 	"DTMF-delay": warn, "frequency": warn, "volume": warn, "code": warn, "digit": warn, "duration": warn,
 	"pause": warn, "file": warn, "blob": warn, "db-id": warn, "repeat-times": warn, "address": warn,
-	"sdp-attr": warn, "recording-vsc": warn, "set-label-from": warn,
+	"sdp-attr": done, "recording-vsc": warn, "set-label-from": warn,
 }
 
 // flagSupport is what rtpkit does with each flag of rtpengine 10.5's
@@ -87,6 +87,13 @@ func checkSupport(cmd string, v bencode.Value, flags, replace map[string]bool) [
 	for _, f := range sortedKeys(flags) {
 		if fd, ok := checkFlag(f); ok {
 			out = append(out, fd)
+		}
+	}
+	if cmd == "offer" || cmd == "answer" {
+		av, ok := v.GetLoose("sdp-attr")
+		_, problems := parseSDPAttr(av, ok, flags)
+		for _, p := range problems {
+			out = append(out, finding{name: "sdp-attr", text: p + " (ignored)"})
 		}
 	}
 	for _, r := range sortedKeys(replace) {
@@ -205,6 +212,9 @@ var flagPrefixes = []struct {
 func checkFlag(f string) (finding, bool) {
 	if strings.HasPrefix(f, "replace-") {
 		return finding{}, false // read as the replace list
+	}
+	if strings.HasPrefix(f, "sdp-attr-") {
+		return finding{}, false // read with the sdp-attr key (checkSupport)
 	}
 	sup, known := flagSupport[f]
 	if known {
