@@ -287,3 +287,41 @@ func TestNoNewsIsNotNoMedia(t *testing.T) {
 		})
 	}
 }
+
+// TestOriginPinsSurviveRestart: what replace pinned for a party (username,
+// session id, session name) and the version it was last told are in the
+// call record, so an ng-ctl restarted from it (or a standby node) goes on
+// with them instead of seeding them again from the next SDP.
+func TestOriginPinsSurviveRestart(t *testing.T) {
+	store := &memStore{saved: map[string]nodestate.Call{}}
+	e1 := newTestEngine(newFakePorts())
+	e1.cfg.Store = store
+	pinned := func(body string) *Request {
+		r := req("offer", "c1", "A", "", body)
+		r.Replace = map[string]bool{"origin-full": true, "session-name": true}
+		return r
+	}
+	if _, err := e1.Offer(context.Background(), pinned(offerSDP)); err != nil {
+		t.Fatal(err)
+	}
+	rec := store.saved["c1"]
+	// The same media with another o= and s=, and one more video format: a
+	// change, so the version goes up by one from the first offer's.
+	next := strings.NewReplacer("o=- 1 1 IN IP4", "o=bob 77 9 IN IP4", "s=-", "s=other", "VP8/90000", "VP8/90000\r\na=fmtp:96 max-fr=30").Replace(offerSDP)
+	want, err := e1.clone().Offer(context.Background(), pinned(next))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(want), "o=- 1 2 IN IP4 ") || !strings.Contains(string(want), "\r\ns=-\r\n") {
+		t.Fatalf("second offer's SDP:\n%s", want)
+	}
+	if o := rec.Legs[len(rec.Legs)-1].Origin; o == nil || o.Pinned == 0 || o.Version != 1 {
+		t.Fatalf("receiver's origin in the record: %+v", o)
+	}
+	e2 := newTestEngine(newFakePorts())
+	e2.Load([]nodestate.Call{rec})
+	got, err := e2.Offer(context.Background(), pinned(next))
+	if err != nil || string(got) != string(want) {
+		t.Fatalf("offer after restart:\n%s\nwant\n%s\n(err %v)", got, want, err)
+	}
+}

@@ -46,13 +46,14 @@ type leg struct {
 	origin originPins
 }
 
-// originPins are the o=/s= values a party receives.
+// originPins are the o=/s= values a party receives: what the replace
+// options pinned, and the session version and content last sent.
 type originPins struct {
-	username, sessionName string
-	hasUsername, hasName  bool
-	version               uint64
-	hasVersion            bool
-	content               uint64 // ContentHash of the SDP the version was given for
+	username, sessionName, sessionID   string
+	hasUsername, hasName, hasSessionID bool
+	version                            uint64 // the o= version last sent
+	hasVersion                         bool
+	content                            uint64 // ContentHash of the SDP last sent
 }
 
 // media is one m= line of one party.
@@ -193,6 +194,7 @@ func (c *call) record() nodestate.Call {
 		if l.peer != nil {
 			rl.Peer = l.peer.id
 		}
+		rl.Origin = l.origin.record()
 		for _, m := range l.medias {
 			rm := nodestate.Media{Index: m.index, Type: m.typ, Protocol: m.proto, Interface: m.local.Interface,
 				Direction: m.direction, RTCPMux: m.rtcpMux, PayloadTypes: m.pts, Flags: m.recordFlags(),
@@ -218,7 +220,7 @@ func fromRecord(r nodestate.Call) *call {
 	peers := map[*leg]int{}
 	for _, rl := range r.Legs {
 		l := &leg{id: rl.ID, tag: rl.Tag, label: rl.Label, viaBranch: rl.ViaBranch, family: rl.Family,
-			iface: rl.Interface, sdp: rl.SDP, created: rl.Created}
+			iface: rl.Interface, sdp: rl.SDP, created: rl.Created, origin: originFromRecord(rl.Origin)}
 		if rl.ID >= c.nextLegID {
 			c.nextLegID = rl.ID + 1
 		}
@@ -273,4 +275,34 @@ func (m *media) setRecordFlags(flags []string) {
 			m.flags = append(m.flags, f)
 		}
 	}
+}
+
+// record gives the pins as the call record keeps them (nil if none).
+func (p originPins) record() *nodestate.Origin {
+	o := nodestate.Origin{Username: p.username, SessionID: p.sessionID, SessionName: p.sessionName, Content: p.content}
+	if p.hasVersion {
+		o.Version = p.version
+	}
+	for _, b := range []struct {
+		has bool
+		bit int
+	}{{p.hasUsername, nodestate.PinnedUsername}, {p.hasSessionID, nodestate.PinnedSessionID}, {p.hasName, nodestate.PinnedSessionName}} {
+		if b.has {
+			o.Pinned |= b.bit
+		}
+	}
+	if o == (nodestate.Origin{}) {
+		return nil
+	}
+	return &o
+}
+
+// originFromRecord is the inverse of originPins.record.
+func originFromRecord(o *nodestate.Origin) originPins {
+	if o == nil {
+		return originPins{}
+	}
+	return originPins{username: o.Username, sessionID: o.SessionID, sessionName: o.SessionName,
+		hasUsername: o.Pinned&nodestate.PinnedUsername != 0, hasSessionID: o.Pinned&nodestate.PinnedSessionID != 0,
+		hasName: o.Pinned&nodestate.PinnedSessionName != 0, version: o.Version, hasVersion: o.Version != 0, content: o.Content}
 }

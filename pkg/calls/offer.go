@@ -148,6 +148,8 @@ func (e *Engine) process(ctx context.Context, c *call, sessions []*sdp.Session, 
 	for _, sess := range sessions {
 		plan := e.sessionPlan(req)
 		plan.OriginUsername, plan.SessionName, plan.OriginVersion = pins.username, pins.sessionName, pins.version
+		plan.OriginSessionID = pins.sessionID
+		plan.ReplaceOrigin = plan.ReplaceOrigin || req.Replace["origin-full"]
 		for _, m := range sess.Media() {
 			mp, err := e.processMedia(ctx, x, index, m)
 			if err != nil {

@@ -134,49 +134,76 @@ func (e *Engine) rtcpPlan(mp *sdp.MediaPlan, req *Request, offer bool, m *sdp.Me
 
 // originOut is what the o= and s= lines say under the replace options
 // (empty: as the SDP has it).
-type originOut struct{ username, sessionName, version string }
+type originOut struct{ username, sessionName, sessionID, version string }
 
-// pinOrigin applies replace: username, session-name and SDP-version for
-// the receiver (pins). The username and the session name it is told stay
-// the first it was told; its session version starts at the first one it
-// was told (a random one if that is 0 or not a number) and goes up by one
-// only when an SDP differs from the last one in more than its o= lines.
+// pinOrigin applies the replace options of the o= and s= lines for the
+// receiver (pins): username, session-name, SDP-version, origin-full
+// (username, session id and version pinned, the address replaced as with
+// origin) and force-increment-sdp-ver. A pinned username, session id or
+// session name stays the first one the receiver was told. A managed
+// version starts at the last one the receiver was told (the SDP's own
+// for the first SDP, a random one if that is 0 or not a number) and goes
+// up by one when the SDP differs from the last one sent in more than its
+// o= lines; force-increment-sdp-ver raises it by one whatever the SDP.
 // With several sessions in one body, the first one's values count and
-// every session gets them.
+// every session gets them. The version and content sent are remembered
+// with every SDP, managed or not, so that a later request can manage it.
 func pinOrigin(pins *originPins, sessions []*sdp.Session, req *Request) originOut {
 	var out originOut
 	first := sessions[0]
 	o := first.Origin()
-	if req.Replace["username"] {
+	full := req.Replace["origin-full"]
+	fits := func(v string) bool { return len(v) <= nodestate.MaxOriginField }
+	if (req.Replace["username"] || full) && fits(o.Username) {
 		if !pins.hasUsername {
 			pins.username, pins.hasUsername = o.Username, true
 		}
 		out.username = pins.username
 	}
-	if req.Replace["session-name"] {
+	if full && fits(o.SessionID) {
+		if !pins.hasSessionID {
+			pins.sessionID, pins.hasSessionID = o.SessionID, true
+		}
+		out.sessionID = pins.sessionID
+	}
+	if req.Replace["session-name"] && fits(first.SessionName()) {
 		if !pins.hasName {
 			pins.sessionName, pins.hasName = first.SessionName(), true
 		}
 		out.sessionName = pins.sessionName
 	}
-	if req.Replace["SDP-version"] || req.Replace["sdp-version"] {
-		var content uint64
-		for _, s := range sessions {
-			content = content*1099511628211 ^ s.ContentHash()
-		}
-		switch {
-		case !pins.hasVersion:
-			v, err := strconv.ParseUint(o.Version, 10, 64)
-			if err != nil || v == 0 {
-				v = uint64(rand.Uint32())
-			}
-			pins.version, pins.hasVersion, pins.content = v, true, content
-		case content != pins.content:
-			pins.version++
-			pins.content = content
-		}
-		out.version = strconv.FormatUint(pins.version, 10)
+	var content uint64
+	for _, s := range sessions {
+		content = content*1099511628211 ^ s.ContentHash()
 	}
+	own, err := strconv.ParseUint(o.Version, 10, 64)
+	if err != nil {
+		own = 0
+	}
+	version := own
+	switch {
+	case req.Replace["force-increment-sdp-ver"] && pins.hasVersion:
+		version = pins.version + 1
+	case req.Replace["SDP-version"] || req.Replace["sdp-version"] || full || req.Replace["force-increment-sdp-ver"]:
+		switch {
+		case !pins.hasVersion && own == 0:
+			version = uint64(rand.Uint32N(1<<31)) + 1
+		case !pins.hasVersion:
+		case content != pins.content:
+			version = pins.version + 1
+		default:
+			version = pins.version
+		}
+	default:
+		// Not managed: the sender's version goes out as it is.
+		if own != 0 {
+			pins.version, pins.hasVersion = own, true
+		}
+		pins.content = content
+		return out
+	}
+	pins.version, pins.hasVersion, pins.content = version, true, content
+	out.version = strconv.FormatUint(version, 10)
 	return out
 }
 

@@ -200,6 +200,10 @@ type errBadRequest string
 
 func (e errBadRequest) Error() string { return string(e) }
 
+// replaceAliases are spellings of replace values that rtpengine takes
+// besides the one rtpkit looks up.
+var replaceAliases = map[string]string{"origin_full": "origin-full", "force-increment-SDP-ver": "force-increment-sdp-ver"}
+
 // parseRequest reads the keys of a call command (reference §1.5). offer
 // and answer accept the space/hyphen spellings of their keys; delete,
 // query and list look up exact keys. Unknown keys are ignored.
@@ -270,6 +274,13 @@ func parseRequest(cmd string, v bencode.Value, from netip.AddrPort) (*calls.Requ
 				r.Replace = map[string]bool{}
 			}
 			r.Replace[x] = true
+		}
+	}
+	// Other spellings rtpengine takes for replace values.
+	for alias, name := range replaceAliases {
+		if r.Replace[alias] {
+			delete(r.Replace, alias)
+			r.Replace[name] = true
 		}
 	}
 	if loose {

@@ -66,7 +66,8 @@ var flagSupport = map[string]support{
 
 // replaceSupport: the replace list's values.
 var replaceSupport = map[string]bool{"origin": true, "session-connection": true, "zero-address": true,
-	"SDP-version": true, "sdp-version": true, "username": true, "session-name": true}
+	"SDP-version": true, "sdp-version": true, "username": true, "session-name": true, "origin-full": true,
+	"force-increment-sdp-ver": true}
 
 // finding is one option not carried out.
 type finding struct {

@@ -64,8 +64,40 @@ type Leg struct {
 	// SDP says whether this party has sent its own SDP.
 	SDP     bool      `json:"sdp,omitempty"`
 	Created time.Time `json:"created"`
-	Medias  []Media   `json:"medias"`
+	// Origin is what this party has been told in the o= and s= lines, for
+	// the replace options that keep them stable (nil: nothing yet).
+	Origin *Origin `json:"origin,omitempty"`
+	Medias []Media `json:"medias"`
 }
+
+// Origin is what a party has been told in the o= and s= lines: the values
+// that replace username, session-name and origin-full pin (Pinned says
+// which, as an empty value can be pinned too), and the session version
+// and SDP content hash last sent, from which SDP-version, origin-full and
+// force-increment-sdp-ver go on.
+type Origin struct {
+	Username    string `json:"username,omitempty"`
+	SessionID   string `json:"session_id,omitempty"`
+	SessionName string `json:"session_name,omitempty"`
+	Pinned      int    `json:"pinned,omitempty"`
+	// Version is the o= session version last sent (0: none known).
+	Version uint64 `json:"version,omitempty"`
+	// Content is the content hash of the SDP last sent (its lines but the
+	// o= line).
+	Content uint64 `json:"content,omitempty"`
+}
+
+// MaxOriginField is the longest username, session id or session name an
+// Origin holds (bytes); ng-ctl pins none longer (they pass through), and
+// a record with a longer one is refused from Redis.
+const MaxOriginField = 1024
+
+// Bits of Origin.Pinned.
+const (
+	PinnedUsername = 1 << iota
+	PinnedSessionID
+	PinnedSessionName
+)
 
 // Media is one m= line of a leg's SDP.
 type Media struct {

@@ -45,6 +45,12 @@ func randomCall(r *rand.Rand) Call {
 	}
 	for i := range c.Legs {
 		l := Leg{ID: n(5) - 1, Tag: str(), Label: str(), ViaBranch: str(), Peer: n(4) - 1, Family: n(7), Interface: str(), SDP: n(2) == 0, Created: tm()}
+		if n(2) == 0 {
+			l.Origin = &Origin{Username: str(), SessionID: str(), SessionName: str(), Pinned: n(8)}
+			if n(2) == 0 {
+				l.Origin.Version, l.Origin.Content = r.Uint64(), r.Uint64()
+			}
+		}
 		if n(6) > 0 {
 			l.Medias = make([]Media, n(3))
 		}
@@ -108,13 +114,14 @@ func TestCallCodecMatchesEncodingJSON(t *testing.T) {
 func typicalCall() Call {
 	ts := time.Date(2026, 11, 25, 3, 4, 5, 123456789, time.UTC)
 	c := Call{Schema: 1, ID: "c1", Owner: "vm", Created: ts, LastSignal: ts, Legs: []Leg{
-		{ID: 0, Tag: "A", Peer: 1, Family: 4, Interface: "default", SDP: true, Created: ts, Medias: []Media{{
-			Index: 1, Type: "audio", Protocol: "RTP/AVP", Interface: "default", Direction: "sendrecv",
-			PayloadTypes: []PayloadType{{PT: 0, Encoding: "PCMU", Clock: 8000}, {PT: 101, Encoding: "telephone-event", Clock: 8000, Fmtp: "0-16"}},
-			Streams: []Stream{{Component: 1, Local: netip.MustParseAddrPort("127.0.0.1:30000"), Signalled: netip.MustParseAddrPort("192.0.2.1:4000"), Gen: 12839073272691802125},
-				{Component: 2, Local: netip.MustParseAddrPort("127.0.0.1:30001"), Gen: 12839073272691802125}},
-			Flags: []string{"strict-source"}, Key: netip.MustParseAddrPort("192.0.2.1:4000"),
-		}}},
+		{ID: 0, Tag: "A", Peer: 1, Family: 4, Interface: "default", SDP: true, Created: ts,
+			Origin: &Origin{Username: "alice", Pinned: PinnedUsername, Version: 3, Content: 14695981039346656037}, Medias: []Media{{
+				Index: 1, Type: "audio", Protocol: "RTP/AVP", Interface: "default", Direction: "sendrecv",
+				PayloadTypes: []PayloadType{{PT: 0, Encoding: "PCMU", Clock: 8000}, {PT: 101, Encoding: "telephone-event", Clock: 8000, Fmtp: "0-16"}},
+				Streams: []Stream{{Component: 1, Local: netip.MustParseAddrPort("127.0.0.1:30000"), Signalled: netip.MustParseAddrPort("192.0.2.1:4000"), Gen: 12839073272691802125},
+					{Component: 2, Local: netip.MustParseAddrPort("127.0.0.1:30001"), Gen: 12839073272691802125}},
+				Flags: []string{"strict-source"}, Key: netip.MustParseAddrPort("192.0.2.1:4000"),
+			}}},
 		{ID: 1, Peer: 0, Created: ts, Medias: []Media{}},
 	}}
 	return c

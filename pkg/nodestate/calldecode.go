@@ -78,6 +78,10 @@ func (d *decoder) leg(l *Leg) error {
 		case "created":
 			n = 8
 			l.Created, err = d.timeField()
+		case "origin":
+			n = 10
+			l.Origin = &Origin{}
+			err = d.origin(l.Origin)
 		case "medias":
 			n = 9
 			l.Medias = make([]Media, 0, 1)
@@ -85,6 +89,37 @@ func (d *decoder) leg(l *Leg) error {
 				l.Medias = append(l.Medias, Media{})
 				return d.media(&l.Medias[len(l.Medias)-1])
 			})
+		default:
+			err = errSlowPath
+		}
+		return n, err
+	})
+}
+
+func (d *decoder) origin(o *Origin) error {
+	if d.next() != '{' {
+		return errSlowPath // null, or not an object
+	}
+	return d.object(func(k []byte) (n int, err error) {
+		switch string(k) {
+		case "username":
+			n = 0
+			o.Username, err = d.str()
+		case "session_id":
+			n = 1
+			o.SessionID, err = d.str()
+		case "session_name":
+			n = 2
+			o.SessionName, err = d.str()
+		case "pinned":
+			n = 3
+			o.Pinned, err = d.intField()
+		case "version":
+			n = 4
+			o.Version, err = d.uint64Field()
+		case "content":
+			n = 5
+			o.Content, err = d.uint64Field()
 		default:
 			err = errSlowPath
 		}

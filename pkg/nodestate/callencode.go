@@ -82,6 +82,9 @@ func appendLeg(b []byte, l *Leg) (_ []byte, ok bool) {
 	if b, ok = appendKeyTime(b, `,"created":`, l.Created); !ok {
 		return b, false
 	}
+	if o := l.Origin; o != nil {
+		b = appendOrigin(b, o)
+	}
 	b = append(b, `,"medias":`...)
 	if l.Medias == nil {
 		b = append(b, "null"...)
@@ -96,6 +99,41 @@ func appendLeg(b []byte, l *Leg) (_ []byte, ok bool) {
 		b = append(b, ']')
 	}
 	return append(b, '}'), true
+}
+
+func appendOrigin(b []byte, o *Origin) []byte {
+	b = append(b, `,"origin":{`...)
+	sep := ""
+	key := func(k string) {
+		b = append(b, sep...)
+		b = append(b, k...)
+		sep = ","
+	}
+	if o.Username != "" {
+		key(`"username":`)
+		b = appendString(b, o.Username)
+	}
+	if o.SessionID != "" {
+		key(`"session_id":`)
+		b = appendString(b, o.SessionID)
+	}
+	if o.SessionName != "" {
+		key(`"session_name":`)
+		b = appendString(b, o.SessionName)
+	}
+	if o.Pinned != 0 {
+		key(`"pinned":`)
+		b = strconv.AppendInt(b, int64(o.Pinned), 10)
+	}
+	if o.Version != 0 {
+		key(`"version":`)
+		b = strconv.AppendUint(b, o.Version, 10)
+	}
+	if o.Content != 0 {
+		key(`"content":`)
+		b = strconv.AppendUint(b, o.Content, 10)
+	}
+	return append(b, '}')
 }
 
 func appendMedia(b []byte, m *Media) []byte {

@@ -56,6 +56,9 @@ func CheckLimits(c *nodestate.Call) error {
 				return over("leg %d: a tag, label or via-branch of %d bytes, at most %d", i, len(s), MaxIDLen)
 			}
 		}
+		if o := l.Origin; o != nil && max(len(o.Username), len(o.SessionID), len(o.SessionName)) > nodestate.MaxOriginField {
+			return over("leg %d: an o= or s= value of over %d bytes", i, nodestate.MaxOriginField)
+		}
 		medias += len(l.Medias)
 		if medias > MaxMedias {
 			return over("more than %d medias", MaxMedias)

@@ -13,8 +13,11 @@ type Plan struct {
 	// OriginUsername, if not empty, replaces the o= username
 	// (replace: username, the first-seen username of the receiver).
 	OriginUsername string
+	// OriginSessionID, if not empty, replaces the o= session id
+	// (replace: origin-full, the first-seen id of the receiver).
+	OriginSessionID string
 	// OriginVersion, if not empty, replaces the o= session version
-	// (replace: SDP-version).
+	// (replace: SDP-version, origin-full, force-increment-sdp-ver).
 	OriginVersion string
 	// SessionName, if not empty, replaces the s= value
 	// (replace: session-name).

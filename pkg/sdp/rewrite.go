@@ -148,7 +148,7 @@ func (p *Plan) check(s *Session) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrPlan, fmt.Sprintf(format, args...))
 	}
-	if strings.ContainsAny(p.OriginUsername, " \r\n") || strings.ContainsAny(p.OriginVersion, " \r\n") ||
+	if strings.ContainsAny(p.OriginUsername, " \r\n") || strings.ContainsAny(p.OriginVersion, " \r\n") || strings.ContainsAny(p.OriginSessionID, " \r\n") ||
 		strings.ContainsAny(p.SessionName, "\r\n") || strings.ContainsAny(p.LoopProtect, "\r\n") {
 		return bad("bad o=, s= or loop-protect value")
 	}
@@ -255,6 +255,9 @@ func (w *writer) session(s *Session, p *Plan) error {
 			o := &s.origin
 			if p.OriginUsername != "" {
 				w.replace(o.user, o.userEnd, p.OriginUsername)
+			}
+			if p.OriginSessionID != "" {
+				w.replace(o.id, o.idEnd, p.OriginSessionID)
 			}
 			if p.OriginVersion != "" {
 				w.replace(o.ver, o.verEnd, p.OriginVersion)
