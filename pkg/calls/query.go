@@ -89,8 +89,8 @@ func (e *Engine) Query(req *Request) (*CallStats, error) {
 
 // stats0 builds the statistics of a locked call. With a tag (the to-tag
 // if given, else the from-tag) they are restricted, as rtpengine does, to
-// that party and the one it receives media from; an unknown tag leaves
-// the tags empty.
+// that party and then the one it receives media from; an unknown tag
+// leaves the tags empty.
 func (e *Engine) stats0(c *call, fromTag, toTag string) *CallStats {
 	st := &CallStats{Created: c.created, LastSignal: c.lastSignal}
 	var act Activity
@@ -101,16 +101,19 @@ func (e *Engine) stats0(c *call, fromTag, toTag string) *CallStats {
 	if toTag != "" {
 		match = toTag
 	}
-	var only *leg
+	legs := c.legs
 	if match != "" {
-		if only = c.legByTag(match); only == nil {
+		only := c.legByTag(match)
+		switch {
+		case only == nil:
 			return st
+		case only.peer != nil:
+			legs = []*leg{only, only.peer}
+		default:
+			legs = []*leg{only}
 		}
 	}
-	for _, l := range c.legs {
-		if only != nil && l != only && only.peer != l {
-			continue
-		}
+	for _, l := range legs {
 		ts := TagStats{Tag: l.tag, ID: l.id, ViaBranch: l.viaBranch, Label: l.label, Created: l.created}
 		if l.peer != nil {
 			name := l.peer.tag
