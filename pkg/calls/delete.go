@@ -125,6 +125,8 @@ func (e *Engine) end(en *entry, reason string, now time.Time) {
 	dur := now.Sub(c.created)
 	e.stats.ended.Add(1)
 	e.stats.durationSum.Add(dur.Microseconds())
+	ms := dur.Milliseconds()
+	e.stats.durationSquares.Add(ms * ms)
 	switch reason {
 	case "regular":
 		e.stats.regular.Add(1)

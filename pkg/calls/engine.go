@@ -306,7 +306,10 @@ func (e *Engine) InstanceID() string { return e.cfg.InstanceID }
 type counters struct {
 	managed, rejected, timeout, silentTimeout, offerTimeout, finalTimeout, regular, forced atomic.Int64
 	durationSum                                                                            atomic.Int64 // µs
-	ended                                                                                  atomic.Int64
+	// durationSquares sums the squares of the ended calls' durations in
+	// ms² (milliseconds, as rtpengine, so that the sum does not overflow).
+	durationSquares atomic.Int64
+	ended           atomic.Int64
 }
 
 // Record returns the current node-state record of a call, false if the

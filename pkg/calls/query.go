@@ -2,6 +2,7 @@ package calls
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -15,14 +16,22 @@ type Counters struct {
 
 // StreamStats describes one stream (RTP or RTCP) of a media.
 type StreamStats struct {
+	// LocalPort, LocalAddr and Family describe our socket; LocalPort 0
+	// means the stream has none (query leaves the three keys out).
 	LocalPort  int
 	LocalAddr  netip.Addr
 	Family     string // IPv4 or IPv6
 	Endpoint   netip.AddrPort
 	Advertised netip.AddrPort
+	// LastPacket is when the stream last received a packet or, as in
+	// rtpengine, was last set up by signalling (Unix seconds).
 	LastPacket int64
 	Flags      []string
-	Stats      Counters
+	// SSRC is the SSRC last received on the stream; HasSSRC is false
+	// until a worker reported one.
+	SSRC    uint32
+	HasSSRC bool
+	Stats   Counters
 }
 
 // MediaStats describes one media of a party.
@@ -78,24 +87,33 @@ func (e *Engine) Query(req *Request) (*CallStats, error) {
 	return e.stats0(en.c, req.FromTag, req.ToTag), nil
 }
 
-// stats0 builds the statistics of a locked call, restricted to the party
-// of fromTag (or toTag) and its peer when one is given.
+// stats0 builds the statistics of a locked call. With a tag (the to-tag
+// if given, else the from-tag) they are restricted, as rtpengine does, to
+// that party and then the one it receives media from; an unknown tag
+// leaves the tags empty.
 func (e *Engine) stats0(c *call, fromTag, toTag string) *CallStats {
 	st := &CallStats{Created: c.created, LastSignal: c.lastSignal}
 	var act Activity
 	if p := e.activity.Load(); p != nil {
 		act = *p
 	}
-	var only *leg
-	if t := fromTag; t != "" {
-		only = c.legByTag(t)
-	} else if toTag != "" {
-		only = c.legByTag(toTag)
+	match := fromTag
+	if toTag != "" {
+		match = toTag
 	}
-	for _, l := range c.legs {
-		if only != nil && l != only && only.peer != l {
-			continue
+	legs := c.legs
+	if match != "" {
+		only := c.legByTag(match)
+		switch {
+		case only == nil:
+			return st
+		case only.peer != nil:
+			legs = []*leg{only, only.peer}
+		default:
+			legs = []*leg{only}
 		}
+	}
+	for _, l := range legs {
 		ts := TagStats{Tag: l.tag, ID: l.id, ViaBranch: l.viaBranch, Label: l.label, Created: l.created}
 		if l.peer != nil {
 			name := l.peer.tag
@@ -106,41 +124,66 @@ func (e *Engine) stats0(c *call, fromTag, toTag string) *CallStats {
 			ts.Subscribers = []string{name}
 		}
 		for _, m := range l.medias {
-			ms := MediaStats{Index: m.index, Type: m.typ, Protocol: m.proto}
-			if m.local.RTP.IsValid() {
-				s := streamStats(m.local.RTP, m.local.Advertised, m.signalled, m.learned, "RTP", act)
-				add(&st.TotalRTP, s.Stats)
-				ms.Streams = append(ms.Streams, s)
-				if m.local.RTCP.IsValid() {
-					s := streamStats(m.local.RTCP, m.local.Advertised, m.rtcp, m.rtcpLearned, "RTCP", act)
-					add(&st.TotalRTCP, s.Stats)
-					ms.Streams = append(ms.Streams, s)
-				}
-			}
-			if l.sdp {
-				ms.Flags = append(ms.Flags, "initialized")
-			}
-			for _, f := range m.flags {
-				if f == "asymmetric" || f == "unidirectional" {
-					ms.Flags = append(ms.Flags, f)
-				}
-			}
-			switch m.direction {
-			case "sendrecv", "":
-				ms.Flags = append(ms.Flags, "send", "recv")
-			case "sendonly":
-				ms.Flags = append(ms.Flags, "send")
-			case "recvonly":
-				ms.Flags = append(ms.Flags, "recv")
-			}
-			if m.rtcpMux {
-				ms.Flags = append(ms.Flags, "rtcp-mux")
-			}
-			ts.Medias = append(ts.Medias, ms)
+			ts.Medias = append(ts.Medias, mediaStats(st, l, m, act))
 		}
 		st.Tags = append(st.Tags, ts)
 	}
 	return st
+}
+
+// mediaStats describes one media of party l and adds its streams to the
+// call's totals. Flags come in rtpengine's order.
+func mediaStats(st *CallStats, l *leg, m *media, act Activity) MediaStats {
+	ms := MediaStats{Index: m.index, Type: m.typ, Protocol: m.proto}
+	var sf streamFlags
+	for _, f := range m.flags {
+		switch f {
+		case "strict-source":
+			sf.strict = true
+		case "media-handover":
+			sf.handover = true
+		}
+	}
+	sf.mux = m.rtcpMux
+	signalled := st.LastSignal.Unix()
+	if m.local.RTP.IsValid() {
+		s := streamStats(m.local.RTP, m.local.Advertised, m.signalled, m.learned, true, sf, act)
+		s.LastPacket = max(s.LastPacket, signalled)
+		add(&st.TotalRTP, s.Stats)
+		ms.Streams = append(ms.Streams, s)
+		if m.local.RTCP.IsValid() {
+			s := streamStats(m.local.RTCP, m.local.Advertised, m.rtcp, m.rtcpLearned, false, sf, act)
+			s.LastPacket = max(s.LastPacket, signalled)
+			add(&st.TotalRTCP, s.Stats)
+			ms.Streams = append(ms.Streams, s)
+		}
+	}
+	if l.sdp {
+		ms.Flags = append(ms.Flags, "initialized")
+	}
+	if slices.Contains(m.flags, "asymmetric") {
+		ms.Flags = append(ms.Flags, "asymmetric")
+	}
+	switch m.direction {
+	case "sendrecv", "":
+		ms.Flags = append(ms.Flags, "send", "recv")
+	case "sendonly":
+		ms.Flags = append(ms.Flags, "send")
+	case "recvonly":
+		ms.Flags = append(ms.Flags, "recv")
+	}
+	if m.rtcpMux {
+		ms.Flags = append(ms.Flags, "rtcp-mux")
+	}
+	if slices.Contains(m.flags, "unidirectional") {
+		ms.Flags = append(ms.Flags, "unidirectional")
+	}
+	return ms
+}
+
+// streamFlags are the media's settings that show in its streams' flags.
+type streamFlags struct {
+	mux, strict, handover bool
 }
 
 func add(t *Counters, c Counters) {
@@ -150,11 +193,11 @@ func add(t *Counters, c Counters) {
 	t.KernelDrops += c.KernelDrops
 }
 
-// streamStats describes one of our sockets; the endpoint shown is the
-// workers' report, else what an earlier owner learned, else the signalled
-// one.
-func streamStats(local netip.AddrPort, adv netip.Addr, signalled, learned netip.AddrPort, kind string, act Activity) StreamStats {
-	s := StreamStats{LocalPort: int(local.Port()), LocalAddr: local.Addr(), Family: "IPv4", Endpoint: signalled, Flags: []string{kind}}
+// streamStats describes one of our sockets (the RTP one if rtp); the
+// endpoint shown is the workers' report, else what an earlier owner
+// learned, else the signalled one. Flags come in rtpengine's order.
+func streamStats(local netip.AddrPort, adv netip.Addr, signalled, learned netip.AddrPort, rtp bool, sf streamFlags, act Activity) StreamStats {
+	s := StreamStats{LocalPort: int(local.Port()), LocalAddr: local.Addr(), Family: "IPv4", Endpoint: signalled}
 	var confirmed, kernelized bool
 	if learned.IsValid() {
 		s.Endpoint = learned
@@ -168,6 +211,9 @@ func streamStats(local netip.AddrPort, adv netip.Addr, signalled, learned netip.
 			if o.Endpoint.IsValid() {
 				s.Endpoint = o.Endpoint
 			}
+			if o.SSRC != 0 && rtp {
+				s.SSRC, s.HasSSRC = o.SSRC, true
+			}
 			confirmed, kernelized = o.Confirmed, o.Offloaded
 		}
 	}
@@ -179,6 +225,18 @@ func streamStats(local netip.AddrPort, adv netip.Addr, signalled, learned netip.
 		a = local.Addr()
 	}
 	s.Advertised = netip.AddrPortFrom(a, local.Port())
+	// The RTP socket of a muxed media carries RTCP too; its RTCP socket
+	// is then the fallback one.
+	switch {
+	case rtp && sf.mux:
+		s.Flags = append(s.Flags, "RTP", "RTCP")
+	case rtp:
+		s.Flags = append(s.Flags, "RTP")
+	case sf.mux:
+		s.Flags = append(s.Flags, "RTCP", "fallback RTCP")
+	default:
+		s.Flags = append(s.Flags, "RTCP")
+	}
 	if signalled.IsValid() && signalled.Port() != 0 {
 		s.Flags = append(s.Flags, "filled")
 	}
@@ -189,6 +247,12 @@ func streamStats(local netip.AddrPort, adv netip.Addr, signalled, learned netip.
 	}
 	if kernelized {
 		s.Flags = append(s.Flags, "kernelized")
+	}
+	if rtp && sf.strict {
+		s.Flags = append(s.Flags, "strict source address")
+	}
+	if rtp && sf.handover {
+		s.Flags = append(s.Flags, "media handover")
 	}
 	return s
 }

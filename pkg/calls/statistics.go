@@ -1,6 +1,7 @@
 package calls
 
 import (
+	"math"
 	"time"
 )
 
@@ -14,9 +15,12 @@ type Statistics struct {
 	Regular, Forced              int64
 	AvgCallDuration              time.Duration
 	TotalCallsDuration           time.Duration
-	// Relayed counters come from the forwarding workers (zero until they
-	// publish them).
-	RelayedPackets, RelayedBytes, RelayedErrors uint64
+	// TotalCallsDuration2 is the sum of the squared durations of the
+	// ended calls, in s² (from millisecond durations, as rtpengine).
+	TotalCallsDuration2 float64
+	// CallsDurationStddev is the standard deviation of the ended calls'
+	// durations.
+	CallsDurationStddev time.Duration
 }
 
 // Stats gathers the engine's statistics.
@@ -30,8 +34,13 @@ func (e *Engine) Stats() Statistics {
 		Regular: e.stats.regular.Load(), Forced: e.stats.forced.Load(),
 		TotalCallsDuration: time.Duration(e.stats.durationSum.Load()) * time.Microsecond,
 	}
+	squares := float64(e.stats.durationSquares.Load()) // ms²
+	s.TotalCallsDuration2 = squares / 1e6
 	if n := e.stats.ended.Load(); n > 0 {
 		s.AvgCallDuration = s.TotalCallsDuration / time.Duration(n)
+		mean := float64(s.AvgCallDuration) / float64(time.Millisecond)
+		variance := math.Abs(squares/float64(n) - mean*mean) // ms²
+		s.CallsDurationStddev = time.Duration(math.Sqrt(variance) * float64(time.Millisecond))
 	}
 	return s
 }

@@ -21,6 +21,9 @@ type Observed struct {
 	// Offloaded: the in-kernel fast path forwards the stream now
 	// (rtpengine's "kernelized").
 	Offloaded bool
+	// SSRC is the SSRC of the RTP packets last received on the socket
+	// (0: none seen, or not RTP).
+	SSRC uint32
 }
 
 // Activity reports what is known of one of our sockets' traffic; ok false

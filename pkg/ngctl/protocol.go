@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -329,7 +330,7 @@ func parseRequest(cmd string, v bencode.Value, from netip.AddrPort) (*calls.Requ
 	if n, ok := intKey("delete-delay", "delete delay"); ok && n >= 0 {
 		r.DeleteDelay = n
 	}
-	if n, ok := intKey("limit"); ok {
+	if n, ok := limitKey(v); ok {
 		r.Limit = n
 		if n < 0 {
 			r.Limit = -2 // negative: the engine refuses it
@@ -338,12 +339,33 @@ func parseRequest(cmd string, v bencode.Value, from netip.AddrPort) (*calls.Requ
 	return r, nil
 }
 
+// limitKey reads list's limit as rtpengine does: an integer, or a string
+// that is one whole decimal integer; anything else is no limit given.
+func limitKey(v bencode.Value) (int, bool) {
+	x, ok := v.Get("limit")
+	if !ok {
+		return 0, false
+	}
+	if n, ok := x.Int(); ok {
+		return int(n), true
+	}
+	if s, ok := x.String(); ok && s != "" {
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return int(n), true
+		}
+	}
+	return 0, false
+}
+
 func str2(v bencode.Value, key string) string {
 	s, _ := v.GetString(key)
 	return s
 }
 
-// statsInto writes query's keys (reference §1.9) into r.
+// statsInto writes query's keys (reference §1.9) into r, in rtpengine's
+// order: created, created_us, last signal, SSRC, tags, totals. Each
+// stream's stats carry rtpengine's packets, bytes and errors, then
+// rtpkit's "kernel drops".
 func statsInto(r *bencode.Value, st *calls.CallStats) {
 	r.Set("created", bencode.Int(st.Created.Unix()))
 	r.Set("created_us", bencode.Int(int64(st.Created.Nanosecond()/1000)))
@@ -372,14 +394,19 @@ func statsInto(r *bencode.Value, st *calls.CallStats) {
 			}
 			streams := bencode.List(make([]bencode.Value, 0, len(m.Streams))...)
 			for _, s := range m.Streams {
-				sd := bencode.DictCap(8)
-				sd.Set("local port", bencode.Int(int64(s.LocalPort)))
-				sd.Set("local address", bencode.Str(s.LocalAddr.String()))
-				sd.Set("family", bencode.Str(s.Family))
+				sd := bencode.DictCap(9)
+				if s.LocalPort != 0 {
+					sd.Set("local port", bencode.Int(int64(s.LocalPort)))
+					sd.Set("local address", bencode.Str(s.LocalAddr.String()))
+					sd.Set("family", bencode.Str(s.Family))
+				}
 				sd.Set("endpoint", endpointDict(s.Endpoint))
 				sd.Set("advertised endpoint", endpointDict(s.Advertised))
 				sd.Set("last packet", bencode.Int(s.LastPacket))
 				sd.Set("flags", bencode.Strs(s.Flags...))
+				if s.HasSSRC {
+					sd.Set("SSRC", bencode.Int(int64(s.SSRC)))
+				}
 				sd.Set("stats", countersDict(s.Stats))
 				streams.Append(sd)
 			}

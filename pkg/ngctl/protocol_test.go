@@ -127,8 +127,11 @@ func TestQueryAndStatisticsShape(t *testing.T) {
 		t.Fatalf("proxies %v", px)
 	}
 	tot, _ := st.Get("totalstatistics")
-	if up, _ := tot.GetString("uptime"); !strings.Contains(up, ".") {
-		t.Fatalf("uptime should be a string with 6 decimals: %v", tot)
+	if up, ok := tot.GetString("uptime"); !ok || strings.Trim(up, "0123456789") != "" || up == "" {
+		t.Fatalf("uptime should be whole seconds as a string, as rtpengine's: %v", tot)
+	}
+	if avg, _ := tot.GetString("avgcallduration"); !strings.Contains(avg, ".") {
+		t.Fatalf("avgcallduration should be a string with 6 decimals: %v", tot)
 	}
 }
 

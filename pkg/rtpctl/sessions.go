@@ -289,8 +289,10 @@ func cmdSession(args []string, stdout, stderr io.Writer) int {
 					}
 				}
 				flags = append(flags, md.Flags...)
+				// query's last packet is at least the last signalling, as
+				// rtpengine's: a stream without packets never had one.
 				lastPacket := "never"
-				if s.LastPacket > 0 {
+				if s.Stats.Packets > 0 && s.LastPacket > 0 {
 					lastPacket = ago(time.Unix(s.LastPacket, 0))
 				}
 				local := ngEndpoint{Address: s.LocalAddr, Port: s.LocalPort}
