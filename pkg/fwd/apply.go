@@ -73,6 +73,11 @@ func check(id StreamID, s Stream, known int) (Stream, int, error) {
 	case s.Learning > Heuristic:
 		return s, 0, fmt.Errorf("%w: learning mode %d", ErrInvalidStream, s.Learning)
 	}
+	for _, k := range []SRTP{s.SRTPIn, s.SRTPOut} {
+		if err := k.check(-1, -1); err != nil {
+			return s, 0, err
+		}
+	}
 	family := known
 	if family == 0 && s.Local.IsValid() {
 		family = addrFamily(s.Local.Addr())

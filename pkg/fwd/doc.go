@@ -48,6 +48,17 @@
 // (hold.go): ng-ctl replies before rtp-fwd has the update, and a party
 // may send at once to the port the reply advertised.
 //
+// # SRTP and echo
+//
+// A stream with SRTPIn has its party's packets authenticated and decrypted
+// (SRTP, or SRTCP for RTCP) before anything else looks at them: one that
+// fails (wrong key, tampered, replayed within the 128-packet window) is
+// dropped and counted in SRTPFailures, and never learned from. A stream
+// with SRTPOut has what is sent to its party encrypted. Both use
+// github.com/pion/srtp, one context per direction kept while the key stays
+// the same; nothing is allocated per packet (TestStepAllocsSRTP). A stream
+// with [Echo] sends its party's packets back to it instead of to the peer.
+//
 // # Threads and the packet path
 //
 // The engine runs Config.Workers loops. Each loop is a goroutine locked to

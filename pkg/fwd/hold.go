@@ -98,8 +98,19 @@ func (l *loop) release(call string) {
 			h.from.changed = false
 			l.notify(h.from.id)
 		}
-		l.siov[0].Base = &l.holdBuf[i*bufSize]
-		l.siov[0].SetLen(h.size)
+		pkt := l.holdBuf[i*bufSize : i*bufSize+h.size]
+		if to.out != nil || to.srtpBroken {
+			enc, ok := to.protect(l.obuf[:obufSize], pkt, h.rtcp || h.from.cfg.Flags&RTCP != 0)
+			if !ok {
+				h.from.errors++
+				h.from.publish()
+				l.unhold(h)
+				continue
+			}
+			pkt = enc
+		}
+		l.siov[0].Base = &pkt[0]
+		l.siov[0].SetLen(len(pkt))
 		l.sname[0] = to.dest.raw
 		l.sh[0].Hdr.Namelen = to.dest.len
 		l.flush(to, 1)

@@ -54,6 +54,7 @@ type loop struct {
 
 	events []unix.EpollEvent
 	buf    []byte // batch buffers of bufSize bytes
+	obuf   []byte // SRTP output buffers, obufSize bytes per message
 	rh     []unix.Mmsghdr
 	riov   []unix.Iovec
 	rname  []unix.RawSockaddrInet6
@@ -94,6 +95,7 @@ func newLoop(idx int, cfg Config) (*loop, error) {
 		setup:   cfg.ThreadSetup,
 		events:  make([]unix.EpollEvent, maxEvents),
 		buf:     make([]byte, cfg.Batch*bufSize),
+		obuf:    make([]byte, cfg.Batch*obufSize),
 		rh:      make([]unix.Mmsghdr, cfg.Batch),
 		riov:    make([]unix.Iovec, cfg.Batch),
 		rname:   make([]unix.RawSockaddrInet6, cfg.Batch),
@@ -277,6 +279,16 @@ func (l *loop) serve(s *stream) {
 		}
 		pkt := l.buf[i*bufSize : i*bufSize+size]
 		rtcp := s.cfg.Flags&RTCP == 0 && isRTCP(pkt)
+		if s.in != nil || s.srtpBroken {
+			// Authenticated before anything else looks at it: a packet
+			// that fails is neither learned from nor forwarded.
+			plain, ok := s.unprotect(pkt, rtcp)
+			if !ok {
+				s.srtpFails++
+				continue
+			}
+			pkt, size = plain, len(plain)
+		}
 		src := parseSockaddr(&l.rname[i], namelen)
 		if !s.accept(src, rtcp, now) {
 			s.errors++
@@ -306,13 +318,21 @@ func (l *loop) serve(s *stream) {
 			}
 			continue // no sink yet, or a sink that must not get media
 		}
+		if to.out != nil || to.srtpBroken {
+			enc, ok := to.protect(l.obuf[i*obufSize:(i+1)*obufSize], pkt, rtcp || s.cfg.Flags&RTCP != 0)
+			if !ok {
+				s.errors++
+				continue
+			}
+			pkt = enc
+		}
 		if to != sink && queued > 0 {
 			l.flush(sink, queued)
 			queued = 0
 		}
 		sink = to
-		l.siov[queued].Base = &l.buf[i*bufSize]
-		l.siov[queued].SetLen(size)
+		l.siov[queued].Base = &pkt[0]
+		l.siov[queued].SetLen(len(pkt))
 		l.sname[queued] = to.dest.raw
 		l.sh[queued].Hdr.Namelen = to.dest.len
 		queued++

@@ -137,6 +137,13 @@ type Stream struct {
 	// Setting a different time on an existing stream unconfirms it (a new
 	// learning window opens) but keeps the learned endpoint.
 	LastSignal time.Time
+	// SRTPIn is the SRTP key this party protects its packets with: they
+	// are authenticated and decrypted on arrival, and one that fails is
+	// dropped and counted (SRTPFailures) before it can be learned from.
+	// SRTPOut is the key packets sent to this party are protected with.
+	// Zero values: plain RTP. Unchanged keys keep the contexts (rollover
+	// counters, replay windows) across updates.
+	SRTPIn, SRTPOut SRTP
 	// Local is FD's local address when the caller knows it (rtp-fwd: from
 	// portd, which bound the socket); the engine then takes the socket's
 	// family from it. Invalid: the engine asks the socket (two system
@@ -175,6 +182,10 @@ type Counters struct {
 	// (one counted in Packets), to the loop's wakeup; zero if never. The
 	// no-media timers read it: dropped packets do not keep a call alive.
 	LastPacket time.Time
+	// SRTPFailures counts packets from this party that failed SRTP or
+	// SRTCP authentication or decryption (wrong key, tampered, replayed,
+	// not SRTP at all): dropped, never forwarded, never learned from.
+	SRTPFailures uint64
 	// SSRC is the SSRC of the last RTP packet from this party (0 if none
 	// yet, and always for RTCP streams).
 	SSRC uint32
@@ -191,7 +202,7 @@ type Counters struct {
 // sequence lock so a reader never sees a torn address.
 type published struct {
 	packets, bytes, errors, drops atomic.Uint64
-	kdrops                        atomic.Uint64
+	kdrops, srtpFails             atomic.Uint64
 	last                          atomic.Int64 // Unix ns; 0: never
 	ssrc                          atomic.Uint32
 
@@ -228,12 +239,13 @@ func (p *published) setEndpoint(ap netip.AddrPort, confirmed bool) {
 
 func (p *published) read() Counters {
 	c := Counters{
-		Packets:     p.packets.Load(),
-		Bytes:       p.bytes.Load(),
-		Errors:      p.errors.Load(),
-		FloodDrops:  p.drops.Load(),
-		KernelDrops: p.kdrops.Load(),
-		SSRC:        p.ssrc.Load(),
+		Packets:      p.packets.Load(),
+		Bytes:        p.bytes.Load(),
+		Errors:       p.errors.Load(),
+		FloodDrops:   p.drops.Load(),
+		KernelDrops:  p.kdrops.Load(),
+		SRTPFailures: p.srtpFails.Load(),
+		SSRC:         p.ssrc.Load(),
 	}
 	if ns := p.last.Load(); ns != 0 {
 		c.LastPacket = time.Unix(0, ns)
@@ -309,9 +321,15 @@ type stream struct {
 	// monotonic ns (loop.mono).
 	tat int64
 
+	// SRTP contexts: in decrypts what the party sends, out encrypts what
+	// it is sent (nil: plain). srtpBroken: the keys could not be used;
+	// nothing is forwarded from or to the party.
+	in, out    *crypt
+	srtpBroken bool
+
 	// Counters, published after every batch.
 	packets, bytes, errors, drops uint64
-	kdrops                        uint64
+	kdrops, srtpFails             uint64
 	ssrc                          uint32
 	last                          int64
 }
@@ -357,6 +375,10 @@ func (s *stream) configure(ns Stream, family int, window time.Duration, isNew bo
 		s.confirmed = false
 	}
 	s.refresh()
+	var errIn, errOut error
+	s.in, errIn = s.in.update(ns.SRTPIn, true)
+	s.out, errOut = s.out.update(ns.SRTPOut, false)
+	s.srtpBroken = errIn != nil || errOut != nil // check() refuses such keys first
 }
 
 // setEndpoint records a new endpoint or confirmation.
@@ -452,6 +474,7 @@ func (s *stream) publish() {
 	p.errors.Store(s.errors)
 	p.drops.Store(s.drops)
 	p.kdrops.Store(s.kdrops)
+	p.srtpFails.Store(s.srtpFails)
 	p.ssrc.Store(s.ssrc)
 	p.last.Store(s.last)
 }

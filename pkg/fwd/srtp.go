@@ -1,0 +1,234 @@
+package fwd
+
+// SRTP on the packet path: a stream whose party speaks SRTP has its
+// packets authenticated and decrypted as they arrive (SRTPIn) and the
+// packets sent to it encrypted (SRTPOut), with pion/srtp. Contexts are
+// built when a stream is set and kept while its keys stay the same, so the
+// rollover counters and replay windows carry on across updates. The
+// packet path does not allocate: decryption is in place, encryption into
+// the loop's output buffers, and headers are checked here before pion
+// parses them (its parser builds an error with fmt for some malformed
+// headers, and this code runs on every packet from the network).
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
+)
+
+// SRTP is one direction's SRTP master key: the protection profile (pion's
+// numbering; 0 for plain RTP) and the master key and salt, in the first
+// KeyLen and SaltLen bytes of the arrays. It is comparable, so a Stream
+// is too.
+type SRTP struct {
+	Profile srtp.ProtectionProfile
+	Key     [32]byte
+	Salt    [14]byte
+	// ROC is the rollover counter to start from for SSRCs this context has
+	// not seen yet (a call continued after a restart or a failover); 0
+	// for a new call.
+	ROC uint32
+}
+
+// Enabled reports whether k protects anything.
+func (k SRTP) Enabled() bool { return k.Profile != 0 }
+
+// String hides the key.
+func (k SRTP) String() string {
+	if !k.Enabled() {
+		return "plain"
+	}
+	return k.Profile.String() + " [key hidden]"
+}
+
+// GoString hides the key from %#v too.
+func (k SRTP) GoString() string { return "fwd.SRTP{" + k.String() + "}" }
+
+// NewSRTP builds an SRTP value from a profile, key and salt of the
+// profile's lengths.
+func NewSRTP(profile srtp.ProtectionProfile, key, salt []byte) (SRTP, error) {
+	k := SRTP{Profile: profile}
+	if err := k.check(len(key), len(salt)); err != nil {
+		return SRTP{}, err
+	}
+	copy(k.Key[:], key)
+	copy(k.Salt[:], salt)
+	return k, nil
+}
+
+// ErrSRTP is returned (wrapped) for an unusable SRTP configuration.
+var ErrSRTP = errors.New("fwd: bad SRTP configuration")
+
+func (k SRTP) check(keyLen, saltLen int) error {
+	if !k.Enabled() {
+		return nil
+	}
+	kl, err1 := k.Profile.KeyLen()
+	sl, err2 := k.Profile.SaltLen()
+	switch {
+	case err1 != nil || err2 != nil:
+		return fmt.Errorf("%w: profile %d", ErrSRTP, k.Profile)
+	case kl > len(k.Key) || sl > len(k.Salt):
+		return fmt.Errorf("%w: %s needs a longer key or salt than this build holds", ErrSRTP, k.Profile)
+	case keyLen >= 0 && (keyLen != kl || saltLen != sl):
+		return fmt.Errorf("%w: %s takes a %d-byte key and %d-byte salt, not %d and %d", ErrSRTP, k.Profile, kl, sl, keyLen, saltLen)
+	}
+	return nil
+}
+
+// srtpOverhead is the most SRTP adds to a packet: a 16-byte GCM tag or a
+// 10-byte HMAC tag, plus the SRTCP index (4 bytes). No MKI is sent.
+const srtpOverhead = 16 + 4
+
+// obufSize is the size of one SRTP output buffer of a loop: the largest
+// packet received, protected.
+const obufSize = bufSize + srtpOverhead
+
+// unprotect decrypts a packet from s's party (rtcp: muxed RTCP on an RTP
+// socket; an RTCP stream's packets are all RTCP).
+func (s *stream) unprotect(p []byte, rtcp bool) ([]byte, bool) {
+	if s.srtpBroken {
+		return nil, false
+	}
+	return s.in.unprotect(p, rtcp || s.cfg.Flags&RTCP != 0)
+}
+
+// protect encrypts a packet for s's party into dst.
+func (s *stream) protect(dst, p []byte, rtcp bool) ([]byte, bool) {
+	if s.srtpBroken {
+		return nil, false
+	}
+	return s.out.protect(dst, p, rtcp)
+}
+
+// crypt is a stream's SRTP context for one direction.
+type crypt struct {
+	keys SRTP
+	ctx  *srtp.Context
+	rtpH rtp.Header
+	rtcH rtcp.Header
+	roc  map[uint32]bool // SSRCs whose starting ROC was set
+}
+
+// replayWindow is the replay window of decrypting contexts, in packets
+// (libsrtp's default).
+const replayWindow = 128
+
+// newCrypt builds a context for k, nil for plain RTP; a decrypting one
+// (inbound) refuses replayed packets.
+func newCrypt(k SRTP, inbound bool) (*crypt, error) {
+	if !k.Enabled() {
+		return nil, nil
+	}
+	if err := k.check(-1, -1); err != nil {
+		return nil, err
+	}
+	kl, _ := k.Profile.KeyLen()
+	sl, _ := k.Profile.SaltLen()
+	var opts []srtp.ContextOption
+	if inbound {
+		opts = append(opts, srtp.SRTPReplayProtection(replayWindow), srtp.SRTCPReplayProtection(replayWindow))
+	}
+	ctx, err := srtp.CreateContext(k.Key[:kl], k.Salt[:sl], k.Profile, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSRTP, err)
+	}
+	return &crypt{keys: k, ctx: ctx, roc: map[uint32]bool{}}, nil
+}
+
+// update keeps c when k is the same key, else builds a new context.
+func (c *crypt) update(k SRTP, inbound bool) (*crypt, error) {
+	if c != nil && c.keys.Profile == k.Profile && c.keys.Key == k.Key && c.keys.Salt == k.Salt {
+		c.keys.ROC = k.ROC
+		return c, nil
+	}
+	return newCrypt(k, inbound)
+}
+
+// rtpHeaderLen is the length of the RTP header at the start of p (fixed
+// part, CSRCs, extension), or 0 if p is too short for it or not RTP
+// version 2.
+func rtpHeaderLen(p []byte) int {
+	if len(p) < 12 || p[0]>>6 != 2 {
+		return 0
+	}
+	n := 12 + 4*int(p[0]&0x0f)
+	if p[0]&0x10 != 0 {
+		if len(p) < n+4 {
+			return 0
+		}
+		n += 4 + 4*int(binary.BigEndian.Uint16(p[n+2:n+4]))
+	}
+	if len(p) < n {
+		return 0
+	}
+	return n
+}
+
+// startROC sets the configured starting ROC the first time an SSRC is
+// seen (before its first packet is processed).
+func (c *crypt) startROC(ssrc uint32) {
+	if c.keys.ROC == 0 || c.roc[ssrc] {
+		return
+	}
+	if len(c.roc) < 64 { // bounded: a party does not send from many SSRCs
+		c.roc[ssrc] = true
+		c.ctx.SetROC(ssrc, c.keys.ROC)
+	}
+}
+
+// unprotect authenticates and decrypts p in place; it returns the
+// plaintext (a prefix of p) or false if p fails (bad tag, replay, too
+// short, not RTP/RTCP).
+func (c *crypt) unprotect(p []byte, isRTCP bool) ([]byte, bool) {
+	if isRTCP {
+		// Header (8), the sender's SSRC, the SRTCP index (4) and a tag.
+		if len(p) < 8+4 || p[0]>>6 != 2 {
+			return nil, false
+		}
+		if err := c.rtcH.Unmarshal(p); err != nil {
+			return nil, false
+		}
+		out, err := c.ctx.DecryptRTCP(p[:0], p, &c.rtcH)
+		return out, err == nil
+	}
+	hl := rtpHeaderLen(p)
+	if hl == 0 || len(p) < hl+4 {
+		return nil, false
+	}
+	if _, err := c.rtpH.Unmarshal(p); err != nil {
+		return nil, false
+	}
+	c.startROC(c.rtpH.SSRC)
+	out, err := c.ctx.DecryptRTP(p[:0], p, &c.rtpH)
+	return out, err == nil
+}
+
+// protect encrypts p into dst (which has room for p and srtpOverhead); it
+// returns the packet to send or false if p cannot be protected (not RTP or
+// RTCP, or the key is used up).
+func (c *crypt) protect(dst, p []byte, isRTCP bool) ([]byte, bool) {
+	if isRTCP {
+		if len(p) < 8 || p[0]>>6 != 2 {
+			return nil, false
+		}
+		if err := c.rtcH.Unmarshal(p); err != nil {
+			return nil, false
+		}
+		out, err := c.ctx.EncryptRTCP(dst[:0], p, &c.rtcH)
+		return out, err == nil
+	}
+	if rtpHeaderLen(p) == 0 {
+		return nil, false
+	}
+	if _, err := c.rtpH.Unmarshal(p); err != nil {
+		return nil, false
+	}
+	c.startROC(c.rtpH.SSRC)
+	out, err := c.ctx.EncryptRTP(dst[:0], p, &c.rtpH)
+	return out, err == nil
+}

@@ -1,0 +1,153 @@
+package fwd
+
+import (
+	"bytes"
+	"crypto/rand"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
+)
+
+// testKey is a random key of profile p, with the pion contexts a party
+// uses to speak with it.
+func testKey(t testing.TB, p srtp.ProtectionProfile) (SRTP, *srtp.Context, *srtp.Context) {
+	t.Helper()
+	kl, _ := p.KeyLen()
+	sl, _ := p.SaltLen()
+	key, salt := make([]byte, kl), make([]byte, sl)
+	_, _ = rand.Read(key)
+	_, _ = rand.Read(salt)
+	k, err := NewSRTP(p, key, salt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := srtp.CreateContext(key, salt, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, _ := srtp.CreateContext(key, salt, p)
+	return k, enc, dec
+}
+
+func encryptRTP(t testing.TB, ctx *srtp.Context, p []byte) []byte {
+	t.Helper()
+	out, err := ctx.EncryptRTP(nil, p, &rtp.Header{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func readUDP(t testing.TB, c *net.UDPConn) []byte {
+	t.Helper()
+	buf := make([]byte, 2048)
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, _, err := c.ReadFromUDP(buf)
+	if err != nil {
+		t.Fatalf("nothing arrived: %v", err)
+	}
+	return buf[:n]
+}
+
+// TestSRTPBridge: party A speaks SRTP (its own key towards us, ours
+// towards it), party B plain RTP; each profile pion has. What B gets is
+// A's packet as A built it before encrypting; what A gets decrypts with
+// our key to B's packet; muxed SRTCP goes through too.
+func TestSRTPBridge(t *testing.T) {
+	for _, p := range []srtp.ProtectionProfile{srtp.ProtectionProfileAes128CmHmacSha1_80, srtp.ProtectionProfileAes128CmHmacSha1_32,
+		srtp.ProtectionProfileAes256CmHmacSha1_80, srtp.ProtectionProfileAeadAes128Gcm, srtp.ProtectionProfileAeadAes256Gcm} {
+		t.Run(p.String(), func(t *testing.T) {
+			e := newTestEngine(t, Config{})
+			c := newCall(t)
+			fromA, aEnc, _ := testKey(t, p)
+			toA, _, aDec := testKey(t, p)
+			c.set(t, e, "srtp", 1, 2, Stream{SRTPIn: fromA, SRTPOut: toA, Flags: RTCPMux}, Stream{Flags: RTCPMux})
+
+			for seq := uint16(65534); seq != 3; seq++ { // across a rollover
+				plain := rtpPacket(seq, 0xA1, []byte("from A"))
+				send(t, c.A, c.paA, encryptRTP(t, aEnc, plain))
+				expect(t, c.B, plain, c.pbA)
+			}
+			plain := rtpPacket(9, 0xB2, []byte("from B"))
+			send(t, c.B, c.pbA, plain)
+			got, err := aDec.DecryptRTP(nil, readUDP(t, c.A), &rtp.Header{})
+			if err != nil || !bytes.Equal(got, plain) {
+				t.Fatalf("A decrypts %x (%v), want %x", got, err, plain)
+			}
+			rr := rtcpPacket(0xA1)
+			srtcp, err := aEnc.EncryptRTCP(nil, rr, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			send(t, c.A, c.paA, srtcp)
+			expect(t, c.B, rr, c.pbA)
+			if s := stats(t, e, 1); s.SRTPFailures != 0 {
+				t.Errorf("%d SRTP failures", s.SRTPFailures)
+			}
+		})
+	}
+}
+
+// TestSRTPRefusesBadPackets: a tampered packet, a replayed one, one under
+// another key and plain RTP are dropped and counted, never forwarded, and
+// a stranger sending them is not learned as the party's address.
+func TestSRTPRefusesBadPackets(t *testing.T) {
+	e := newTestEngine(t, Config{})
+	c := newCall(t)
+	fromA, aEnc, _ := testKey(t, srtp.ProtectionProfileAes128CmHmacSha1_80)
+	_, otherEnc, _ := testKey(t, srtp.ProtectionProfileAes128CmHmacSha1_80)
+	c.set(t, e, "bad", 1, 2, Stream{SRTPIn: fromA}, Stream{})
+
+	good := encryptRTP(t, aEnc, rtpPacket(1, 0xA1, []byte("good")))
+	send(t, c.A, c.paA, good)
+	expect(t, c.B, rtpPacket(1, 0xA1, []byte("good")), c.pbA)
+	endpoint := stats(t, e, 1).Endpoint
+
+	tampered := encryptRTP(t, aEnc, rtpPacket(2, 0xA1, []byte("tampered")))
+	tampered[len(tampered)-12] ^= 1
+	stranger := party(t)
+	for _, p := range [][]byte{tampered, good, encryptRTP(t, otherEnc, rtpPacket(3, 0xA1, []byte("other key"))), rtpPacket(4, 0xA1, []byte("plain"))} {
+		send(t, stranger, c.paA, p)
+	}
+	expectNothing(t, c.B, 100*time.Millisecond)
+	eventually(t, "4 SRTP failures", func() bool { return stats(t, e, 1).SRTPFailures == 4 })
+	if s := stats(t, e, 1); s.Endpoint != endpoint || s.Packets != 1 {
+		t.Errorf("after the bad packets: endpoint %s (was %s), %d packets", s.Endpoint, endpoint, s.Packets)
+	}
+}
+
+// TestSRTPKeepsContextAcrossUpdates: setting a stream again with the same
+// keys (a re-INVITE) keeps its replay window; new keys start afresh.
+func TestSRTPKeepsContextAcrossUpdates(t *testing.T) {
+	e := newTestEngine(t, Config{})
+	c := newCall(t)
+	fromA, aEnc, _ := testKey(t, srtp.ProtectionProfileAeadAes128Gcm)
+	c.set(t, e, "upd", 1, 2, Stream{SRTPIn: fromA}, Stream{})
+	first := encryptRTP(t, aEnc, rtpPacket(1, 0xA1, []byte("one")))
+	send(t, c.A, c.paA, first)
+	expect(t, c.B, rtpPacket(1, 0xA1, []byte("one")), c.pbA)
+	c.set(t, e, "upd", 1, 2, Stream{SRTPIn: fromA, LastSignal: time.Now()}, Stream{})
+	send(t, c.A, c.paA, first) // a replay: the window survived the update
+	expectNothing(t, c.B, 100*time.Millisecond)
+	eventually(t, "the replay counted", func() bool { return stats(t, e, 1).SRTPFailures == 1 })
+}
+
+// TestSRTPConfigChecked: keys that do not fit their profile are refused
+// when the stream is set.
+func TestSRTPConfigChecked(t *testing.T) {
+	if _, err := NewSRTP(srtp.ProtectionProfileAes128CmHmacSha1_80, make([]byte, 32), make([]byte, 14)); err == nil {
+		t.Error("a 32-byte key for AES-128 was taken")
+	}
+	e := newTestEngine(t, Config{})
+	c := newCall(t)
+	err := e.Set(1, Stream{Call: "x", FD: c.pa, SRTPIn: SRTP{Profile: 999}})
+	if err == nil {
+		t.Error("an unknown profile was taken")
+	}
+	if k := (SRTP{Profile: srtp.ProtectionProfileAeadAes128Gcm, Key: [32]byte{1, 2, 3}}); bytes.Contains([]byte(k.String()+k.GoString()), []byte{1, 2, 3}) {
+		t.Error("key in String")
+	}
+}
