@@ -653,7 +653,7 @@ func makeEntry6(e Entry) (fastpathFpEntry6, error) {
 		return v, err
 	}
 	if netip.AddrFrom16(dst).IsUnspecified() {
-		return v, errors.New("destination ::")
+		return v, errors.New("destination [::] (unspecified)")
 	}
 	v.SrcAddr, v.SrcPort = be128(src), x.srcPort
 	v.DstAddr, v.DstPort = be128(dst), x.dstPort
