@@ -273,7 +273,7 @@ func (f *FastPath) Unpin() error {
 			errs = append(errs, err)
 		}
 	}
-	for _, m := range []*ebpf.Map{f.objs.FpStreams, f.objs.FpStats} {
+	for _, m := range []*ebpf.Map{f.objs.FpStreams, f.objs.FpStats, f.objs.FpStreams6, f.objs.FpStats6} {
 		if err := m.Unpin(); err != nil {
 			errs = append(errs, err)
 		}

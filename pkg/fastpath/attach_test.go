@@ -527,6 +527,13 @@ func TestRouteIfIndex(t *testing.T) {
 	// Source-based routing: from 10.64.1.1, everything leaves by r1.
 	ns.Run(t, "ip", "route", "add", "default", "via", "10.64.1.254", "table", "100")
 	ns.Run(t, "ip", "rule", "add", "from", "10.64.1.1", "lookup", "100")
+	// The same for IPv6.
+	testutil.AddAddr(t, ns, "r1", "2001:db8:641::1/64")
+	testutil.AddAddr(t, ns, "r2", "2001:db8:642::1/64")
+	testutil.AddRoute(t, ns, "default", "2001:db8:642::fe")
+	ns.Run(t, "ip", "-6", "route", "add", "blackhole", "2001:db8:dead::/48")
+	ns.Run(t, "ip", "-6", "route", "add", "default", "via", "2001:db8:641::fe", "table", "100")
+	ns.Run(t, "ip", "-6", "rule", "add", "from", "2001:db8:641::1", "lookup", "100")
 	idx := map[string]int{}
 	if err := ns.Do(func() error {
 		for _, name := range []string{"lo", "r1", "r2"} {
@@ -553,10 +560,18 @@ func TestRouteIfIndex(t *testing.T) {
 		{"10.64.2.1", "198.51.100.7", "r2"}, // main table
 		{"", "10.64.1.1", "lo"},             // local address
 		{"", "203.0.113.5", ""},             // blackhole
-		{"", "2001:db8::1", ""},             // IPv6
-		{"2001:db8::1", "198.51.100.7", ""}, // IPv6 source
+		{"2001:db8::1", "198.51.100.7", ""}, // IPv6 source, IPv4 destination
 		{"192.0.2.99", "198.51.100.7", ""},  // source not local
 		{"::ffff:10.64.1.1", "198.51.100.7", "r1"},
+		{"", "2001:db8:641::9", "r1"},
+		{"", "2001:db8:642::9", "r2"},
+		{"", "2001:db8:ffff::7", "r2"},                // default route
+		{"2001:db8:641::1", "2001:db8:ffff::7", "r1"}, // policy rule
+		{"2001:db8:642::1", "2001:db8:ffff::7", "r2"}, // main table
+		{"", "2001:db8:641::1", "lo"},                 // local address
+		{"", "2001:db8:dead::5", ""},                  // blackhole
+		{"10.64.1.1", "2001:db8:ffff::7", ""},         // IPv4 source, IPv6 destination
+		{"2001:db8:99::1", "2001:db8:ffff::7", "r2"},  // not local: IPv6 does not check it
 	} {
 		var src netip.Addr
 		if tc.src != "" {

@@ -3,9 +3,11 @@
 // rtp-fwd, on a stock kernel (no kernel module).
 //
 // The program (bpf/fastpath.c) runs at the ingress of the devices it is
-// attached to. A plain IPv4/UDP packet (no IP options, not a fragment)
-// whose destination address and port are the local socket of an offloaded
-// stream is rewritten — source to our egress socket, destination to the
+// attached to. A plain IPv4/UDP packet (no IP options, not a fragment), or
+// a plain IPv6/UDP one (UDP right after the fixed header: no extension
+// header, hence no fragment; a non-zero UDP checksum), whose destination
+// address and port are the local socket of an offloaded stream is
+// rewritten — source to our egress socket, destination to the
 // peer's endpoint, checksums fixed incrementally — counted per CPU and
 // redirected out of the egress device with bpf_redirect_neigh; over an
 // entry's rate cap ([Entry.MaxPPS]) it is dropped and counted instead. Every other
@@ -23,8 +25,15 @@
 // through netlink; [Options.Attach] can force either, and
 // [FastPath.Mode] says which one is used.
 //
-// Limits of this first step: IPv4 only (IPv6 packets go to the stack);
-// forwarded packets skip the proxy's netfilter (conntrack, OUTPUT rules),
+// Both families are served, each in its own maps, but an entry is of one
+// family: the stream's local socket, our egress socket, the peer's
+// endpoint and the expected source are all IPv4 or all IPv6 (no
+// translation between them; a stream whose two legs differ in family
+// stays in userspace). On IPv6 the traffic class stands for the TOS byte
+// and the hop limit for the TTL.
+//
+// Limits: IPv6 packets with extension headers (fragments included) go to
+// the stack; forwarded packets skip the proxy's netfilter (conntrack, OUTPUT rules),
 // as with rtpengine's kernel module; the egress MTU is not checked (RTP
 // datagrams are far below it); a GRO aggregate, a datagram whose headers
 // are not in the linear part of the buffer, or one to a stream being put
@@ -96,8 +105,10 @@ type FastPath struct {
 }
 
 // Entry says where the packets that arrive at an offloaded stream's local
-// socket go. All addresses are IPv4 (IPv4-mapped IPv6 addresses are
-// accepted and unmapped).
+// socket go. All its addresses are of the family of that local socket:
+// all IPv4 (IPv4-mapped IPv6 addresses are accepted and unmapped) or all
+// IPv6 (not link-local with a zone); the program translates no packet from
+// one family to the other.
 type Entry struct {
 	// Source is our egress socket: the packets leave with this source
 	// address and port, as if rtp-fwd had sent them from that socket.
@@ -113,9 +124,10 @@ type Entry struct {
 	Strict bool
 	// Expect is the expected (latched) source. The program checks it only
 	// with Strict, which requires it; without Strict it is optional, but
-	// when set (it must then be IPv4 too) it is stored all the same and
+	// when set (it must then be of the same family too) it is stored all the same and
 	// returned by [FastPath.Streams], so that a restarted rtp-fwd can
-	// re-adopt the latched source. 0.0.0.0:0 reads back as unset.
+	// re-adopt the latched source. 0.0.0.0:0 (IPv6: [::]:0) reads back as
+	// unset.
 	Expect netip.AddrPort
 	// PassRTCP hands muxed RTCP (second byte 194–223, RFC 5761) to the
 	// normal stack instead of forwarding it, counted in Counters.Passed.
@@ -126,12 +138,13 @@ type Entry struct {
 	// the destination itself) on it.
 	IfIndex int
 	// SetTOS makes the packets leave with IP TOS byte TOS (our sockets'
-	// DSCP) instead of the sender's.
+	// DSCP) instead of the sender's; on IPv6 the traffic class.
 	SetTOS bool
 	// TOS is the TOS byte, with SetTOS.
 	TOS uint8
 	// SetTTL makes the packets leave with IP TTL TTL (what a packet sent
-	// by rtp-fwd would carry) instead of the sender's.
+	// by rtp-fwd would carry) instead of the sender's; on IPv6 the hop
+	// limit.
 	SetTTL bool
 	// TTL is the TTL, with SetTTL; it must not be 0.
 	TTL uint8
@@ -195,7 +208,7 @@ func Open(opts Options) (*FastPath, error) {
 		size = DefaultMaxStreams
 	}
 	var copts ebpf.CollectionOptions
-	for _, name := range []string{fastpathMapFpStreams, fastpathMapFpStats} {
+	for _, name := range []string{fastpathMapFpStreams, fastpathMapFpStats, fastpathMapFpStreams6, fastpathMapFpStats6} {
 		spec.Maps[name].MaxEntries = size
 		if opts.PinDir != "" {
 			spec.Maps[name].Pinning = ebpf.PinByName
@@ -251,22 +264,34 @@ func mountBPFFS(dir string) error {
 
 // Put offloads the stream whose local socket is local (or updates where
 // its packets go). Its counters start at zero when it is new and are kept
-// when it is updated. The change applies to the next packet.
+// when it is updated. The change applies to the next packet. The entry's
+// addresses must be of local's family.
 func (f *FastPath) Put(local netip.AddrPort, e Entry) error {
-	k, err := makeKey(local)
+	k, err := makeAnyKey(local)
 	if err != nil {
 		return fmt.Errorf("fastpath: put: %w", err)
 	}
-	v, err := makeEntry(e)
-	if err != nil {
-		return fmt.Errorf("fastpath: put %s: %w", local, err)
+	var v any
+	if k.v6 {
+		v6, err := makeEntry6(e)
+		if err != nil {
+			return fmt.Errorf("fastpath: put %s: %w", local, err)
+		}
+		v = &v6
+	} else {
+		v4, err := makeEntry(e)
+		if err != nil {
+			return fmt.Errorf("fastpath: put %s: %w", local, err)
+		}
+		v = &v4
 	}
+	streams, stats := f.maps(k.v6)
 	// Counters first, so that the program finds them with the entry.
 	zero := make([]fastpathFpCounters, f.ncpu)
-	if err := f.objs.FpStats.Update(&k, zero, ebpf.UpdateNoExist); err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
+	if err := stats.Update(k.ptr(), zero, ebpf.UpdateNoExist); err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
 		return fmt.Errorf("fastpath: put %s: counters: %w", local, err)
 	}
-	if err := f.objs.FpStreams.Update(&k, &v, ebpf.UpdateAny); err != nil {
+	if err := streams.Update(k.ptr(), v, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("fastpath: put %s: %w", local, err)
 	}
 	return nil
@@ -277,18 +302,19 @@ func (f *FastPath) Put(local netip.AddrPort, e Entry) error {
 // counters (for userspace to add to its own) and removes them. Deleting a
 // stream that is not offloaded returns zero counters and no error.
 func (f *FastPath) Delete(local netip.AddrPort) (Counters, error) {
-	k, err := makeKey(local)
+	k, err := makeAnyKey(local)
 	if err != nil {
 		return Counters{}, fmt.Errorf("fastpath: delete: %w", err)
 	}
-	if err := f.objs.FpStreams.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+	streams, stats := f.maps(k.v6)
+	if err := streams.Delete(k.ptr()); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return Counters{}, fmt.Errorf("fastpath: delete %s: %w", local, err)
 	}
-	c, err := f.counters(k)
+	c, err := f.counters(stats, k.ptr())
 	if err != nil {
 		return Counters{}, fmt.Errorf("fastpath: delete %s: %w", local, err)
 	}
-	if err := f.objs.FpStats.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+	if err := stats.Delete(k.ptr()); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return Counters{}, fmt.Errorf("fastpath: delete %s: counters: %w", local, err)
 	}
 	return c, nil
@@ -298,20 +324,29 @@ func (f *FastPath) Delete(local netip.AddrPort) (Counters, error) {
 // summed over the CPUs; zero counters if it has none (never offloaded, or
 // deleted).
 func (f *FastPath) Counters(local netip.AddrPort) (Counters, error) {
-	k, err := makeKey(local)
+	k, err := makeAnyKey(local)
 	if err != nil {
 		return Counters{}, fmt.Errorf("fastpath: counters: %w", err)
 	}
-	c, err := f.counters(k)
+	_, stats := f.maps(k.v6)
+	c, err := f.counters(stats, k.ptr())
 	if err != nil {
 		return Counters{}, fmt.Errorf("fastpath: counters of %s: %w", local, err)
 	}
 	return c, nil
 }
 
-func (f *FastPath) counters(k fastpathFpKey) (Counters, error) {
+// maps returns the stream and counter maps of a family.
+func (f *FastPath) maps(v6 bool) (streams, stats *ebpf.Map) {
+	if v6 {
+		return f.objs.FpStreams6, f.objs.FpStats6
+	}
+	return f.objs.FpStreams, f.objs.FpStats
+}
+
+func (f *FastPath) counters(stats *ebpf.Map, k any) (Counters, error) {
 	var per []fastpathFpCounters
-	if err := f.objs.FpStats.Lookup(&k, &per); err != nil {
+	if err := stats.Lookup(k, &per); err != nil {
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			return Counters{}, nil
 		}
@@ -353,6 +388,17 @@ func (f *FastPath) Streams() (map[netip.AddrPort]Entry, error) {
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("fastpath: streams: %w", err)
 	}
+	var (
+		k6 fastpathFpKey6
+		v6 fastpathFpEntry6
+	)
+	it = f.objs.FpStreams6.Iterate()
+	for it.Next(&k6, &v6) {
+		out[keyAddrPort6(k6)] = entryFromMap6(v6)
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("fastpath: streams: %w", err)
+	}
 	return out, nil
 }
 
@@ -374,6 +420,36 @@ func ipv4(ap netip.AddrPort) ([4]byte, error) {
 		return [4]byte{}, fmt.Errorf("%s: not an IPv4 address and port", ap)
 	}
 	return a.As4(), nil
+}
+
+// ipv6 returns ap's address as 16 bytes, refusing IPv4 and IPv4-mapped
+// addresses (the IPv4 maps serve those) and addresses with a zone.
+func ipv6(ap netip.AddrPort) ([16]byte, error) {
+	a := ap.Addr()
+	if !a.Is6() || a.Is4In6() {
+		return [16]byte{}, fmt.Errorf("%s: not an IPv6 address and port", ap)
+	}
+	if a.Zone() != "" {
+		return [16]byte{}, fmt.Errorf("%s: an IPv6 address with a zone", ap)
+	}
+	return a.As16(), nil
+}
+
+// be128 is be32 for the four words of an IPv6 address.
+func be128(b [16]byte) [4]uint32 {
+	var w [4]uint32
+	for i := range w {
+		w[i] = binary.NativeEndian.Uint32(b[4*i:])
+	}
+	return w
+}
+
+func fromBE128(w [4]uint32) netip.Addr {
+	var b [16]byte
+	for i, v := range w {
+		binary.NativeEndian.PutUint32(b[4*i:], v)
+	}
+	return netip.AddrFrom16(b)
 }
 
 // be32 and be16 give the value whose in-memory bytes are b (network byte
@@ -407,6 +483,125 @@ func keyAddrPort(k fastpathFpKey) netip.AddrPort {
 	return netip.AddrPortFrom(fromBE32(k.Addr), fromBE16(k.Port))
 }
 
+func makeKey6(local netip.AddrPort) (fastpathFpKey6, error) {
+	a, err := ipv6(local)
+	if err != nil {
+		return fastpathFpKey6{}, err
+	}
+	if local.Port() == 0 {
+		return fastpathFpKey6{}, fmt.Errorf("%s: port 0", local)
+	}
+	return fastpathFpKey6{Addr: be128(a), Port: be16(local.Port())}, nil
+}
+
+func keyAddrPort6(k fastpathFpKey6) netip.AddrPort {
+	return netip.AddrPortFrom(fromBE128(k.Addr), fromBE16(k.Port))
+}
+
+// anyKey is a stream's key in the maps of its local socket's family.
+type anyKey struct {
+	v6 bool
+	k4 fastpathFpKey
+	k6 fastpathFpKey6
+}
+
+// makeAnyKey returns local's key: IPv4 (IPv4-mapped addresses included)
+// or IPv6.
+func makeAnyKey(local netip.AddrPort) (*anyKey, error) {
+	var k anyKey
+	var err error
+	if local.Addr().Unmap().Is4() {
+		k.k4, err = makeKey(local)
+	} else {
+		k.v6 = true
+		k.k6, err = makeKey6(local)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &k, nil
+}
+
+// ptr returns a pointer to the key, for the maps.
+func (k *anyKey) ptr() any {
+	if k.v6 {
+		return &k.k6
+	}
+	return &k.k4
+}
+
+// entryFields are the fields of fp_entry and fp_entry6 other than the
+// addresses, in the maps' representation.
+type entryFields struct {
+	srcPort, dstPort, expectPort uint16
+	flags                        uint16
+	ifindex                      uint32
+	tos, ttl                     uint8
+	maxPPS                       uint32
+}
+
+// makeFields checks e's family-independent fields and converts them.
+func makeFields(e Entry) (entryFields, error) {
+	var x entryFields
+	if e.Source.Port() == 0 || e.Dest.Port() == 0 {
+		return x, errors.New("source or destination port 0")
+	}
+	x.srcPort, x.dstPort = be16(e.Source.Port()), be16(e.Dest.Port())
+	if e.Strict || e.Expect.IsValid() {
+		x.expectPort = be16(e.Expect.Port())
+	}
+	if e.Strict {
+		x.flags |= flagStrict
+	}
+	if e.PassRTCP {
+		x.flags |= flagPassRTCP
+	}
+	if e.IfIndex < 0 || e.IfIndex > 1<<31-1 {
+		return x, fmt.Errorf("ifindex %d out of range", e.IfIndex)
+	}
+	x.ifindex = uint32(e.IfIndex)
+	x.maxPPS = e.MaxPPS
+	if e.SetTOS {
+		x.flags |= flagSetTOS
+		x.tos = e.TOS
+	}
+	if e.SetTTL {
+		if e.TTL == 0 {
+			return x, errors.New("TTL 0")
+		}
+		x.flags |= flagSetTTL
+		x.ttl = e.TTL
+	}
+	return x, nil
+}
+
+// entry returns the Entry of x, with its addresses (expect is
+// meaningful only with expectSet).
+func (x entryFields) entry(src, dst, expect netip.Addr, expectSet bool) Entry {
+	e := Entry{
+		Source:   netip.AddrPortFrom(src, fromBE16(x.srcPort)),
+		Dest:     netip.AddrPortFrom(dst, fromBE16(x.dstPort)),
+		Strict:   x.flags&flagStrict != 0,
+		PassRTCP: x.flags&flagPassRTCP != 0,
+		IfIndex:  int(x.ifindex),
+		MaxPPS:   x.maxPPS,
+		SetTOS:   x.flags&flagSetTOS != 0,
+		SetTTL:   x.flags&flagSetTTL != 0,
+	}
+	// An unset expected source is stored as zeros (not possible with
+	// Strict, which requires one).
+	if e.Strict || expectSet || x.expectPort != 0 {
+		e.Expect = netip.AddrPortFrom(expect, fromBE16(x.expectPort))
+	}
+	if e.SetTOS {
+		e.TOS = x.tos
+	}
+	if e.SetTTL {
+		e.TTL = x.ttl
+	}
+	return e
+}
+
 func makeEntry(e Entry) (fastpathFpEntry, error) {
 	var v fastpathFpEntry
 	src, err := ipv4(e.Source)
@@ -417,69 +612,66 @@ func makeEntry(e Entry) (fastpathFpEntry, error) {
 	if err != nil {
 		return v, fmt.Errorf("destination %w", err)
 	}
-	if e.Source.Port() == 0 || e.Dest.Port() == 0 {
-		return v, errors.New("source or destination port 0")
+	x, err := makeFields(e)
+	if err != nil {
+		return v, err
 	}
 	if netip.AddrFrom4(dst).IsUnspecified() {
 		return v, errors.New("destination 0.0.0.0")
 	}
-	v.SrcAddr, v.SrcPort = be32(src), be16(e.Source.Port())
-	v.DstAddr, v.DstPort = be32(dst), be16(e.Dest.Port())
+	v.SrcAddr, v.SrcPort = be32(src), x.srcPort
+	v.DstAddr, v.DstPort = be32(dst), x.dstPort
 	if e.Strict || e.Expect.IsValid() {
 		exp, err := ipv4(e.Expect)
 		if err != nil {
 			return v, fmt.Errorf("expected source %w", err)
 		}
-		v.ExpectAddr, v.ExpectPort = be32(exp), be16(e.Expect.Port())
+		v.ExpectAddr, v.ExpectPort = be32(exp), x.expectPort
 	}
-	if e.Strict {
-		v.Flags |= flagStrict
-	}
-	if e.PassRTCP {
-		v.Flags |= flagPassRTCP
-	}
-	if e.IfIndex < 0 || e.IfIndex > 1<<31-1 {
-		return v, fmt.Errorf("ifindex %d out of range", e.IfIndex)
-	}
-	v.Ifindex = uint32(e.IfIndex)
-	v.MaxPps = e.MaxPPS
-	if e.SetTOS {
-		v.Flags |= flagSetTOS
-		v.Tos = e.TOS
-	}
-	if e.SetTTL {
-		if e.TTL == 0 {
-			return v, errors.New("TTL 0")
-		}
-		v.Flags |= flagSetTTL
-		v.Ttl = e.TTL
-	}
+	v.Flags, v.Ifindex, v.MaxPps, v.Tos, v.Ttl = x.flags, x.ifindex, x.maxPPS, x.tos, x.ttl
 	return v, nil
 }
 
 func entryFromMap(v fastpathFpEntry) Entry {
-	e := Entry{
-		Source:   netip.AddrPortFrom(fromBE32(v.SrcAddr), fromBE16(v.SrcPort)),
-		Dest:     netip.AddrPortFrom(fromBE32(v.DstAddr), fromBE16(v.DstPort)),
-		Strict:   v.Flags&flagStrict != 0,
-		PassRTCP: v.Flags&flagPassRTCP != 0,
-		IfIndex:  int(v.Ifindex),
-		MaxPPS:   v.MaxPps,
-		SetTOS:   v.Flags&flagSetTOS != 0,
-		SetTTL:   v.Flags&flagSetTTL != 0,
+	x := entryFields{srcPort: v.SrcPort, dstPort: v.DstPort, expectPort: v.ExpectPort,
+		flags: v.Flags, ifindex: v.Ifindex, tos: v.Tos, ttl: v.Ttl, maxPPS: v.MaxPps}
+	return x.entry(fromBE32(v.SrcAddr), fromBE32(v.DstAddr), fromBE32(v.ExpectAddr), v.ExpectAddr != 0)
+}
+
+func makeEntry6(e Entry) (fastpathFpEntry6, error) {
+	var v fastpathFpEntry6
+	src, err := ipv6(e.Source)
+	if err != nil {
+		return v, fmt.Errorf("source %w", err)
 	}
-	// An unset expected source is stored as zeros (not possible with
-	// Strict, which requires one).
-	if e.Strict || v.ExpectAddr != 0 || v.ExpectPort != 0 {
-		e.Expect = netip.AddrPortFrom(fromBE32(v.ExpectAddr), fromBE16(v.ExpectPort))
+	dst, err := ipv6(e.Dest)
+	if err != nil {
+		return v, fmt.Errorf("destination %w", err)
 	}
-	if e.SetTOS {
-		e.TOS = v.Tos
+	x, err := makeFields(e)
+	if err != nil {
+		return v, err
 	}
-	if e.SetTTL {
-		e.TTL = v.Ttl
+	if netip.AddrFrom16(dst).IsUnspecified() {
+		return v, errors.New("destination [::] (unspecified)")
 	}
-	return e
+	v.SrcAddr, v.SrcPort = be128(src), x.srcPort
+	v.DstAddr, v.DstPort = be128(dst), x.dstPort
+	if e.Strict || e.Expect.IsValid() {
+		exp, err := ipv6(e.Expect)
+		if err != nil {
+			return v, fmt.Errorf("expected source %w", err)
+		}
+		v.ExpectAddr, v.ExpectPort = be128(exp), x.expectPort
+	}
+	v.Flags, v.Ifindex, v.MaxPps, v.Tos, v.Ttl = x.flags, x.ifindex, x.maxPPS, x.tos, x.ttl
+	return v, nil
+}
+
+func entryFromMap6(v fastpathFpEntry6) Entry {
+	x := entryFields{srcPort: v.SrcPort, dstPort: v.DstPort, expectPort: v.ExpectPort,
+		flags: v.Flags, ifindex: v.Ifindex, tos: v.Tos, ttl: v.Ttl, maxPPS: v.MaxPps}
+	return x.entry(fromBE128(v.SrcAddr), fromBE128(v.DstAddr), fromBE128(v.ExpectAddr), v.ExpectAddr != [4]uint32{})
 }
 
 // String describes c briefly, for logs and test failures.

@@ -44,9 +44,34 @@ type fastpathFpEntry struct {
 	RateStart  uint64
 }
 
+type fastpathFpEntry6 struct {
+	_          structs.HostLayout
+	SrcAddr    [4]uint32
+	DstAddr    [4]uint32
+	ExpectAddr [4]uint32
+	SrcPort    uint16
+	DstPort    uint16
+	ExpectPort uint16
+	Flags      uint16
+	Ifindex    uint32
+	Tos        uint8
+	Ttl        uint8
+	Pad        uint16
+	MaxPps     uint32
+	RateCount  uint32
+	RateStart  uint64
+}
+
 type fastpathFpKey struct {
 	_    structs.HostLayout
 	Addr uint32
+	Port uint16
+	Pad  uint16
+}
+
+type fastpathFpKey6 struct {
+	_    structs.HostLayout
+	Addr [4]uint32
 	Port uint16
 	Pad  uint16
 }
@@ -56,7 +81,9 @@ type fastpathFpKey struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	fastpathMapFpStats          = "fp_stats"
+	fastpathMapFpStats6         = "fp_stats6"
 	fastpathMapFpStreams        = "fp_streams"
+	fastpathMapFpStreams6       = "fp_streams6"
 	fastpathProgFastpathIngress = "fastpath_ingress"
 )
 
@@ -109,8 +136,10 @@ type fastpathProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type fastpathMapSpecs struct {
-	FpStats   *ebpf.MapSpec `ebpf:"fp_stats"`
-	FpStreams *ebpf.MapSpec `ebpf:"fp_streams"`
+	FpStats    *ebpf.MapSpec `ebpf:"fp_stats"`
+	FpStats6   *ebpf.MapSpec `ebpf:"fp_stats6"`
+	FpStreams  *ebpf.MapSpec `ebpf:"fp_streams"`
+	FpStreams6 *ebpf.MapSpec `ebpf:"fp_streams6"`
 }
 
 // fastpathVariableSpecs contains global variables before they are loaded into the kernel.
@@ -139,14 +168,18 @@ func (o *fastpathObjects) Close() error {
 //
 // It can be passed to loadFastpathObjects or ebpf.CollectionSpec.LoadAndAssign.
 type fastpathMaps struct {
-	FpStats   *ebpf.Map `ebpf:"fp_stats"`
-	FpStreams *ebpf.Map `ebpf:"fp_streams"`
+	FpStats    *ebpf.Map `ebpf:"fp_stats"`
+	FpStats6   *ebpf.Map `ebpf:"fp_stats6"`
+	FpStreams  *ebpf.Map `ebpf:"fp_streams"`
+	FpStreams6 *ebpf.Map `ebpf:"fp_streams6"`
 }
 
 func (m *fastpathMaps) Close() error {
 	return _FastpathClose(
 		m.FpStats,
+		m.FpStats6,
 		m.FpStreams,
+		m.FpStreams6,
 	)
 }
 

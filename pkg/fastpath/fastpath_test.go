@@ -72,6 +72,74 @@ func TestKeyEntryRoundTrip(t *testing.T) {
 	if _, err := makeKey(netip.MustParseAddrPort("[::ffff:192.0.2.1]:30000")); err != nil {
 		t.Errorf("IPv4-mapped key refused: %v", err)
 	}
+	if k, err := makeAnyKey(netip.MustParseAddrPort("[::ffff:192.0.2.1]:30000")); err != nil || k.v6 {
+		t.Errorf("IPv4-mapped key: %+v, %v; want an IPv4 key", k, err)
+	}
+}
+
+// TestKeyEntryRoundTrip6 is TestKeyEntryRoundTrip for the IPv6 maps.
+func TestKeyEntryRoundTrip6(t *testing.T) {
+	local := netip.MustParseAddrPort("[2001:db8::1]:30000")
+	k, err := makeKey6(local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mem [20]byte
+	for i, w := range k.Addr {
+		binary.NativeEndian.PutUint32(mem[4*i:], w)
+	}
+	binary.NativeEndian.PutUint16(mem[16:], k.Port)
+	want := []byte{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x75, 0x30, 0, 0}
+	if !bytes.Equal(mem[:], want) {
+		t.Errorf("key bytes %x, want %x", mem, want)
+	}
+	if got := keyAddrPort6(k); got != local {
+		t.Errorf("key round trip: %s, want %s", got, local)
+	}
+	if ak, err := makeAnyKey(local); err != nil || !ak.v6 || ak.k6 != k {
+		t.Errorf("makeAnyKey(%s): %+v, %v; want the IPv6 key", local, ak, err)
+	}
+	e := Entry{
+		Source:   netip.MustParseAddrPort("[2001:db8:1::1]:30002"),
+		Dest:     netip.MustParseAddrPort("[2001:db8:2::9]:40000"),
+		Strict:   true,
+		Expect:   netip.MustParseAddrPort("[2001:db8:3::200]:5004"),
+		PassRTCP: true,
+		IfIndex:  7,
+		SetTOS:   true,
+		TOS:      184,
+		SetTTL:   true,
+		TTL:      64,
+		MaxPPS:   30000,
+	}
+	v, err := makeEntry6(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := entryFromMap6(v); got != e {
+		t.Errorf("entry round trip:\n got %+v\nwant %+v", got, e)
+	}
+	for _, bad := range []Entry{
+		{Source: netip.MustParseAddrPort("192.0.2.1:1"), Dest: e.Dest},
+		{Source: netip.MustParseAddrPort("[::ffff:192.0.2.1]:1"), Dest: e.Dest},
+		{Source: e.Source, Dest: netip.MustParseAddrPort("203.0.113.9:40000")},
+		{Source: e.Source, Dest: netip.MustParseAddrPort("[::]:40000")},
+		{Source: e.Source, Dest: netip.MustParseAddrPort("[2001:db8:2::9]:0")},
+		{Source: e.Source, Dest: netip.MustParseAddrPort("[fe80::1%eth0]:40000")},
+		{Source: e.Source, Dest: e.Dest, Strict: true},
+		{Source: e.Source, Dest: e.Dest, Strict: true, Expect: netip.MustParseAddrPort("192.0.2.200:5004")},
+		{Source: e.Source, Dest: e.Dest, SetTTL: true},
+		{Source: e.Source, Dest: e.Dest, IfIndex: -1},
+	} {
+		if _, err := makeEntry6(bad); err == nil {
+			t.Errorf("makeEntry6(%+v) accepted", bad)
+		}
+	}
+	for _, bad := range []string{"[2001:db8::1]:0", "[fe80::1%eth0]:30000"} {
+		if _, err := makeAnyKey(netip.MustParseAddrPort(bad)); err == nil {
+			t.Errorf("key %s accepted", bad)
+		}
+	}
 }
 
 // TestEntryExpect checks that the expected source is kept with or without
@@ -81,6 +149,9 @@ func TestEntryExpect(t *testing.T) {
 	src := netip.MustParseAddrPort("198.51.100.1:30002")
 	dst := netip.MustParseAddrPort("203.0.113.9:40000")
 	latched := netip.MustParseAddrPort("192.0.2.200:5004")
+	src6 := netip.MustParseAddrPort("[2001:db8:1::1]:30002")
+	dst6 := netip.MustParseAddrPort("[2001:db8:2::9]:40000")
+	latched6 := netip.MustParseAddrPort("[2001:db8:3::200]:5004")
 	for _, tc := range []struct {
 		name string
 		in   Entry
@@ -92,16 +163,34 @@ func TestEntryExpect(t *testing.T) {
 		{"not strict, mapped", Entry{Source: src, Dest: dst, Expect: netip.MustParseAddrPort("[::ffff:192.0.2.200]:5004")}, Entry{Source: src, Dest: dst, Expect: latched}},
 		{"not strict, unspecified", Entry{Source: src, Dest: dst, Expect: netip.MustParseAddrPort("0.0.0.0:0")}, Entry{Source: src, Dest: dst}},
 		{"strict, unspecified", Entry{Source: src, Dest: dst, Strict: true, Expect: netip.MustParseAddrPort("0.0.0.0:0")}, Entry{Source: src, Dest: dst, Strict: true, Expect: netip.MustParseAddrPort("0.0.0.0:0")}},
+		{"IPv6 strict", Entry{Source: src6, Dest: dst6, Strict: true, Expect: latched6}, Entry{Source: src6, Dest: dst6, Strict: true, Expect: latched6}},
+		{"IPv6 not strict, latched", Entry{Source: src6, Dest: dst6, Expect: latched6}, Entry{Source: src6, Dest: dst6, Expect: latched6}},
+		{"IPv6 not strict, none", Entry{Source: src6, Dest: dst6}, Entry{Source: src6, Dest: dst6}},
+		{"IPv6 not strict, unspecified", Entry{Source: src6, Dest: dst6, Expect: netip.MustParseAddrPort("[::]:0")}, Entry{Source: src6, Dest: dst6}},
+		{"IPv6 strict, unspecified", Entry{Source: src6, Dest: dst6, Strict: true, Expect: netip.MustParseAddrPort("[::]:0")}, Entry{Source: src6, Dest: dst6, Strict: true, Expect: netip.MustParseAddrPort("[::]:0")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			v, err := makeEntry(tc.in)
-			if err != nil {
-				t.Fatal(err)
+			var (
+				flags uint16
+				got   Entry
+			)
+			if tc.in.Source.Addr().Is4() {
+				v, err := makeEntry(tc.in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				flags, got = v.Flags, entryFromMap(v)
+			} else {
+				v, err := makeEntry6(tc.in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				flags, got = v.Flags, entryFromMap6(v)
 			}
-			if strict := v.Flags&flagStrict != 0; strict != tc.in.Strict {
+			if strict := flags&flagStrict != 0; strict != tc.in.Strict {
 				t.Errorf("strict flag %v, want %v", strict, tc.in.Strict)
 			}
-			if got := entryFromMap(v); got != tc.want {
+			if got != tc.want {
 				t.Errorf("round trip:\n got %+v\nwant %+v", got, tc.want)
 			}
 		})
@@ -129,6 +218,9 @@ func openOrSkip(t *testing.T, opts Options) *FastPath {
 // bed is the test network:
 //
 //	caller A (10.61.1.2, .3) a0 --- pa (10.61.1.1) proxy (10.61.2.1) pb --- b0 caller B (10.61.2.2)
+//
+// with the same in IPv6 on the same devices: fd61:1::2 and ::3 for A,
+// fd61:1::1 and fd61:2::1 for the proxy, fd61:2::2 for B.
 type bed struct {
 	a, b, p      *testutil.NetNS
 	paIdx, pbIdx int
@@ -150,7 +242,36 @@ var (
 	callerA2    = netip.AddrPortFrom(addrA2, 40002)
 	readTimeout = 2 * time.Second
 	quiet       = 300 * time.Millisecond
+
+	addrA6  = netip.MustParseAddr("fd61:1::2")
+	addrA26 = netip.MustParseAddr("fd61:1::3")
+	addrPA6 = netip.MustParseAddr("fd61:1::1")
+	addrPB6 = netip.MustParseAddr("fd61:2::1")
+	addrB6  = netip.MustParseAddr("fd61:2::2")
 )
+
+// netAddrs are the test's sockets in one family.
+type netAddrs struct {
+	name string
+	// local is the offloaded socket, other a socket that is not, egress
+	// our socket towards B and hairpinOut our socket towards A2.
+	local, other, egress, hairpinOut netip.AddrPort
+	callerA, stranger, callerB       netip.AddrPort
+	callerA2                         netip.AddrPort
+}
+
+func (ad netAddrs) v6() bool { return ad.local.Addr().Is6() }
+
+// families are the test's sockets in IPv4 (the package variables) and
+// IPv6, at the same ports.
+var families = []netAddrs{
+	{"IPv4", local, other, egress, hairpinOut, callerA, stranger, callerB, callerA2},
+	{"IPv6",
+		netip.AddrPortFrom(addrPA6, local.Port()), netip.AddrPortFrom(addrPA6, other.Port()),
+		netip.AddrPortFrom(addrPB6, egress.Port()), netip.AddrPortFrom(addrPA6, hairpinOut.Port()),
+		netip.AddrPortFrom(addrA6, callerA.Port()), netip.AddrPortFrom(addrA6, stranger.Port()),
+		netip.AddrPortFrom(addrB6, callerB.Port()), netip.AddrPortFrom(addrA26, callerA2.Port())},
+}
 
 func newBed(t *testing.T) *bed {
 	t.Helper()
@@ -166,6 +287,11 @@ func newBed(t *testing.T) *bed {
 	testutil.AddAddr(t, bd.p, "pa", addrPA.String()+"/24")
 	testutil.AddAddr(t, bd.p, "pb", addrPB.String()+"/24")
 	testutil.AddAddr(t, bd.b, "b0", addrB.String()+"/24")
+	testutil.AddAddr(t, bd.a, "a0", addrA6.String()+"/64")
+	testutil.AddAddr(t, bd.a, "a0", addrA26.String()+"/64")
+	testutil.AddAddr(t, bd.p, "pa", addrPA6.String()+"/64")
+	testutil.AddAddr(t, bd.p, "pb", addrPB6.String()+"/64")
+	testutil.AddAddr(t, bd.b, "b0", addrB6.String()+"/64")
 	if err := bd.p.Do(func() error {
 		for name, idx := range map[string]*int{"pa": &bd.paIdx, "pb": &bd.pbIdx} {
 			ifi, err := net.InterfaceByName(name)
@@ -187,7 +313,11 @@ func listen(t *testing.T, ns *testutil.NetNS, ap netip.AddrPort) *net.UDPConn {
 	var c *net.UDPConn
 	if err := ns.Do(func() error {
 		var err error
-		c, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(ap))
+		network := "udp4"
+		if ap.Addr().Is6() {
+			network = "udp6"
+		}
+		c, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(ap))
 		return err
 	}); err != nil {
 		t.Fatalf("listen %s: %v", ap, err)
@@ -252,10 +382,21 @@ func send(t *testing.T, c *net.UDPConn, to netip.AddrPort, p []byte) {
 	}
 }
 
+// TestForwardInNamespaces runs the whole forwarding test in each family:
+// the packets of an IPv6 stream are forwarded by the program exactly like
+// those of an IPv4 one.
 func TestForwardInNamespaces(t *testing.T) {
+	for _, ad := range families {
+		t.Run(ad.name, func(t *testing.T) { testForward(t, ad) })
+	}
+}
+
+func testForward(t *testing.T, ad netAddrs) {
 	fp := openOrSkip(t, Options{MaxStreams: 1024})
 	defer fp.Close()
 	bd := newBed(t)
+	local, other, egress, hairpinOut := ad.local, ad.other, ad.egress, ad.hairpinOut
+	callerA, stranger, callerB, callerA2 := ad.callerA, ad.stranger, ad.callerB, ad.callerA2
 
 	localSock := listen(t, bd.p, local)
 	otherSock := listen(t, bd.p, other)
@@ -305,15 +446,34 @@ func TestForwardInNamespaces(t *testing.T) {
 		// dropped and counted in InCsumErrors.
 		c0, _ := fp.Counters(local)
 		raw := sendChecksummed(t, bd, callerA.Port(), local, bSock, egress, next)
+		sent := uint64(2)
+		if ad.v6() {
+			sent = 1 // IPv6 has no "no checksum": see below
+		}
+		csumErrors := "Udp:InCsumErrors"
+		if ad.v6() {
+			csumErrors = "Udp6InCsumErrors"
+		}
 		after := snmp(t, bd.b)
 		// And B does verify: a wrong checksum stays wrong and is dropped.
 		raw(callerA.Port(), local, next(), bad)
 		expectNothing(t, bSock)
-		if k, final := "Udp:InCsumErrors", snmp(t, bd.b); final[k] != after[k]+1 {
-			t.Errorf("%s in B went from %d to %d after a bad checksum, want +1", k, after[k], final[k])
+		if final := snmp(t, bd.b); final[csumErrors] != after[csumErrors]+1 {
+			t.Errorf("%s in B went from %d to %d after a bad checksum, want +1", csumErrors, after[csumErrors], final[csumErrors])
 		}
-		if c, _ := fp.Counters(local); c.Packets != c0.Packets+3 {
-			t.Errorf("counters %s, want %d packets", c, c0.Packets+3)
+		if c, _ := fp.Counters(local); c.Packets != c0.Packets+sent+1 {
+			t.Errorf("counters %s, want %d packets", c, c0.Packets+sent+1)
+		}
+		if ad.v6() {
+			// A zero checksum is not allowed over IPv6: the program leaves
+			// such a datagram to the stack, which drops it.
+			c0, _ := fp.Counters(local)
+			raw(callerA.Port(), local, next(), none)
+			expectNothing(t, bSock)
+			expectNothing(t, localSock)
+			if c, _ := fp.Counters(local); c.Packets != c0.Packets || c.SourceMismatch != c0.SourceMismatch || c.Passed != c0.Passed || c.FloodDrops != c0.FloodDrops {
+				t.Errorf("counters %s after a datagram without a checksum, want %s", c, c0)
+			}
 		}
 	})
 
@@ -336,7 +496,11 @@ func TestForwardInNamespaces(t *testing.T) {
 		expectNothing(t, bSock)
 	})
 
-	t.Run("fragments and IP options go to the stack", func(t *testing.T) {
+	name := "fragments and IP options go to the stack"
+	if ad.v6() {
+		name = "fragments and extension headers go to the stack"
+	}
+	t.Run(name, func(t *testing.T) {
 		c0, _ := fp.Counters(local)
 		big := make([]byte, 3000) // more than the 1500-byte MTU: fragments
 		copy(big, next())
@@ -354,14 +518,25 @@ func TestForwardInNamespaces(t *testing.T) {
 			t.Helper()
 			var serr error
 			rc.Control(func(fd uintptr) {
-				serr = unix.SetsockoptString(int(fd), unix.IPPROTO_IP, unix.IP_OPTIONS, opts)
+				if ad.v6() {
+					serr = unix.SetsockoptString(int(fd), unix.IPPROTO_IPV6, unix.IPV6_DSTOPTS, opts)
+				} else {
+					serr = unix.SetsockoptString(int(fd), unix.IPPROTO_IP, unix.IP_OPTIONS, opts)
+				}
 			})
 			if serr != nil {
-				t.Fatalf("IP_OPTIONS: %v", serr)
+				t.Fatalf("IP options: %v", serr)
 			}
 		}
-		// NOP, NOP, NOP, end of options: a 24-byte IP header.
-		setOptions("\x01\x01\x01\x00")
+		if ad.v6() {
+			// A destination options header (next header and length filled
+			// in by the kernel) with one PadN option: 8 bytes between the
+			// IPv6 header and UDP.
+			setOptions("\x00\x00\x01\x04\x00\x00\x00\x00")
+		} else {
+			// NOP, NOP, NOP, end of options: a 24-byte IP header.
+			setOptions("\x01\x01\x01\x00")
+		}
 		defer setOptions("")
 		p := next()
 		send(t, aSock, local, p)
@@ -411,17 +586,23 @@ func TestForwardInNamespaces(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer fp.Put(local, entry)
+		// IPv4: the TOS byte and the TTL; IPv6: the traffic class and the
+		// hop limit.
+		level, recvTOS, recvTTL, tos, ttl := unix.IPPROTO_IP, unix.IP_RECVTOS, unix.IP_RECVTTL, unix.IP_TOS, unix.IP_TTL
+		if ad.v6() {
+			level, recvTOS, recvTTL, tos, ttl = unix.IPPROTO_IPV6, unix.IPV6_RECVTCLASS, unix.IPV6_RECVHOPLIMIT, unix.IPV6_TCLASS, unix.IPV6_HOPLIMIT
+		}
 		rc, err := bSock.SyscallConn()
 		if err != nil {
 			t.Fatal(err)
 		}
 		rc.Control(func(fd uintptr) {
-			unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_RECVTOS, 1)
-			unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_RECVTTL, 1)
+			unix.SetsockoptInt(int(fd), level, recvTOS, 1)
+			unix.SetsockoptInt(int(fd), level, recvTTL, 1)
 		})
 		defer rc.Control(func(fd uintptr) {
-			unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_RECVTOS, 0)
-			unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_RECVTTL, 0)
+			unix.SetsockoptInt(int(fd), level, recvTOS, 0)
+			unix.SetsockoptInt(int(fd), level, recvTTL, 0)
 		})
 		p := next()
 		send(t, strangerSock, local, p) // not strict: forwarded
@@ -440,12 +621,18 @@ func TestForwardInNamespaces(t *testing.T) {
 		}
 		got := map[int32]int{}
 		for _, m := range msgs {
-			if m.Header.Level == unix.IPPROTO_IP && len(m.Data) > 0 {
+			// One byte (IP_TOS) or an int (the others), whose first byte
+			// is the value on a little-endian host; read whole ints.
+			switch {
+			case int(m.Header.Level) != level:
+			case len(m.Data) >= 4:
+				got[m.Header.Type] = int(binary.NativeEndian.Uint32(m.Data))
+			case len(m.Data) > 0:
 				got[m.Header.Type] = int(m.Data[0])
 			}
 		}
-		if got[unix.IP_TOS] != 184 || got[unix.IP_TTL] != 17 {
-			t.Errorf("TOS %d TTL %d, want 184 and 17", got[unix.IP_TOS], got[unix.IP_TTL])
+		if got[int32(tos)] != 184 || got[int32(ttl)] != 17 {
+			t.Errorf("TOS %d TTL %d, want 184 and 17 (control messages %v)", got[int32(tos)], got[int32(ttl)], got)
 		}
 	})
 
@@ -464,6 +651,27 @@ func TestForwardInNamespaces(t *testing.T) {
 		expectNothing(t, hairpinSock)
 		if c, _ := fp.Counters(local); c.Packets != c0.Packets+1 || c.Bytes != c0.Bytes+uint64(len(p)) {
 			t.Errorf("counters %s after an update and a packet, before %s", c, c0)
+		}
+	})
+
+	t.Run("other family refused", func(t *testing.T) {
+		// An entry is of its local socket's family: no translation.
+		o := families[0]
+		if !ad.v6() {
+			o = families[1]
+		}
+		for _, e := range []Entry{
+			{Source: o.egress, Dest: o.callerB},
+			{Source: egress, Dest: o.callerB},
+			{Source: o.egress, Dest: callerB},
+			{Source: egress, Dest: callerB, Strict: true, Expect: o.callerA},
+			{Source: egress, Dest: callerB, Expect: o.callerA},
+		} {
+			if err := fp.Put(local, e); err == nil {
+				t.Errorf("Put(%s, %+v) accepted", local, e)
+			} else {
+				t.Logf("Put(%s, %+v): %v", local, e, err)
+			}
 		}
 	})
 
@@ -554,8 +762,8 @@ func TestPinnedSurvivesRestart(t *testing.T) {
 		expect(t, bSock, p, egress)
 	}
 	expectNothing(t, localSock)
-	if pins := pinned(t, pinDir); len(pins) != 3 {
-		t.Errorf("pinned: %v, want two maps and a link", pins)
+	if pins := pinned(t, pinDir); len(pins) != 5 {
+		t.Errorf("pinned: %v, want four maps (two per family) and a link", pins)
 	} else {
 		t.Logf("pinned: %s", strings.Join(pins, " "))
 	}
@@ -623,13 +831,19 @@ const (
 
 // rawSender returns a function that sends one UDP datagram from src:sport
 // to dst through a raw socket in ns, with the checksum field as sum says,
-// so that the packet is not CHECKSUM_PARTIAL.
+// so that the packet is not CHECKSUM_PARTIAL. src and dst are of one
+// family, IPv4 or IPv6 (an IPv6 raw socket of another protocol than ICMPv6
+// leaves the checksum to the sender too).
 func rawSender(t *testing.T, ns *testutil.NetNS, src netip.Addr) func(sport uint16, dst netip.AddrPort, payload []byte, sum checksum) {
 	t.Helper()
 	var fd int
 	if err := ns.Do(func() error {
 		var err error
-		fd, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+		family := unix.AF_INET
+		if src.Is6() {
+			family = unix.AF_INET6
+		}
+		fd, err = unix.Socket(family, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
 		if err != nil {
 			return err
 		}
@@ -637,6 +851,9 @@ func rawSender(t *testing.T, ns *testutil.NetNS, src netip.Addr) func(sport uint
 		// every UDP datagram arriving in ns.
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 0); err != nil {
 			return err
+		}
+		if src.Is6() {
+			return unix.Bind(fd, &unix.SockaddrInet6{Addr: src.As16()})
 		}
 		return unix.Bind(fd, &unix.SockaddrInet4{Addr: src.As4()})
 	}); err != nil {
@@ -656,14 +873,21 @@ func rawSender(t *testing.T, ns *testutil.NetNS, src netip.Addr) func(sport uint
 		case bad:
 			binary.BigEndian.PutUint16(d[6:], c+1)
 		}
-		if err := unix.Sendto(fd, d, 0, &unix.SockaddrInet4{Addr: dst.Addr().As4()}); err != nil {
+		var to unix.Sockaddr
+		if src.Is6() {
+			to = &unix.SockaddrInet6{Addr: dst.Addr().As16()}
+		} else {
+			to = &unix.SockaddrInet4{Addr: dst.Addr().As4()}
+		}
+		if err := unix.Sendto(fd, d, 0, to); err != nil {
 			t.Fatalf("raw send: %v", err)
 		}
 	}
 }
 
 // udpChecksum is the UDP checksum of datagram d (checksum field zero)
-// from src to dst.
+// from src to dst, IPv4 or IPv6 (whose pseudo-header sums the same way:
+// addresses, protocol, length).
 func udpChecksum(src, dst netip.Addr, d []byte) uint16 {
 	var sum uint32
 	add := func(b []byte) {
@@ -674,9 +898,8 @@ func udpChecksum(src, dst netip.Addr, d []byte) uint16 {
 			sum += uint32(b[len(b)-1]) << 8
 		}
 	}
-	s, t := src.As4(), dst.As4()
-	add(s[:])
-	add(t[:])
+	add(src.AsSlice())
+	add(dst.AsSlice())
 	sum += 17 + uint32(len(d))
 	add(d)
 	for sum>>16 != 0 {
@@ -689,22 +912,26 @@ func udpChecksum(src, dst netip.Addr, d []byte) uint16 {
 	return c
 }
 
-// snmp returns the counters of /proc/net/snmp in ns as "Proto:Name".
 // sendChecksummed sends two fully checksummed datagrams (a good UDP
-// checksum and none) from caller A's port sport to local over a raw
-// socket, checks that B receives both from egress, and that B's kernel
-// counted no header or checksum error. It returns the raw sender.
+// checksum and none; over IPv6, where a UDP checksum is mandatory, only
+// the good one) from caller A's port sport to local over a raw socket,
+// checks that B receives them from egress, and that B's kernel counted no
+// header or checksum error. It returns the raw sender.
 func sendChecksummed(t *testing.T, bd *bed, sport uint16, local netip.AddrPort, bSock *net.UDPConn, egress netip.AddrPort, next func() []byte) func(uint16, netip.AddrPort, []byte, checksum) {
 	t.Helper()
-	raw := rawSender(t, bd.a, addrA)
+	src, sums, errs := addrA, []checksum{good, none}, []string{"Ip:InHdrErrors", "Udp:InCsumErrors", "Udp:InErrors"}
+	if local.Addr().Is6() {
+		src, sums, errs = addrA6, []checksum{good}, []string{"Ip6InHdrErrors", "Udp6InCsumErrors", "Udp6InErrors"}
+	}
+	raw := rawSender(t, bd.a, src)
 	before := snmp(t, bd.b)
-	for _, sum := range []checksum{good, none} {
+	for _, sum := range sums {
 		p := next()
 		raw(sport, local, p, sum)
 		expect(t, bSock, p, egress)
 	}
 	after := snmp(t, bd.b)
-	for _, k := range []string{"Ip:InHdrErrors", "Udp:InCsumErrors", "Udp:InErrors"} {
+	for _, k := range errs {
 		if after[k] != before[k] {
 			t.Errorf("%s in B went from %d to %d", k, before[k], after[k])
 		}
@@ -712,10 +939,19 @@ func sendChecksummed(t *testing.T, bd *bed, sport uint16, local netip.AddrPort, 
 	return raw
 }
 
+// snmp returns the counters of /proc/net/snmp in ns as "Proto:Name", and
+// those of /proc/net/snmp6 under their own names ("Udp6InCsumErrors").
 func snmp(t *testing.T, ns *testutil.NetNS) map[string]int64 {
 	t.Helper()
 	out := ns.Run(t, "cat", "/proc/net/snmp")
 	m := map[string]int64{}
+	for _, line := range strings.Split(ns.Run(t, "cat", "/proc/net/snmp6"), "\n") {
+		if f := strings.Fields(line); len(f) == 2 {
+			if v, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+				m[f[0]] = v
+			}
+		}
+	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	for i := 0; i+1 < len(lines); i += 2 {
 		names, values := strings.Fields(lines[i]), strings.Fields(lines[i+1])

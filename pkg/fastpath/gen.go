@@ -9,4 +9,4 @@ package fastpath
 // files are up to date. FASTPATH_GEN_DIR, when set, writes the output
 // there instead of this directory (the check script uses it).
 //
-//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -output-dir "$FASTPATH_GEN_DIR" -cflags "-O2 -Wall -Werror -Ibpf/include" -target bpfel,bpfeb -type fp_key -type fp_entry -type fp_counters fastpath bpf/fastpath.c
+//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -output-dir "$FASTPATH_GEN_DIR" -cflags "-O2 -Wall -Werror -Ibpf/include" -target bpfel,bpfeb -type fp_key -type fp_entry -type fp_key6 -type fp_entry6 -type fp_counters fastpath bpf/fastpath.c

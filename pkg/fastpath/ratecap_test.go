@@ -10,6 +10,13 @@ import (
 // stranger is forwarded up to the cap and the rest is dropped in the
 // kernel and counted; once the flood stops, the stream flows again.
 func TestKernelRateCap(t *testing.T) {
+	for _, ad := range families {
+		t.Run(ad.name, func(t *testing.T) { testKernelRateCap(t, ad) })
+	}
+}
+
+func testKernelRateCap(t *testing.T, ad netAddrs) {
+	local, egress, callerA, stranger, callerB := ad.local, ad.egress, ad.callerA, ad.stranger, ad.callerB
 	fp := openOrSkip(t, Options{MaxStreams: 1024})
 	defer fp.Close()
 	bd := newBed(t)

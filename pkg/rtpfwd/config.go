@@ -44,7 +44,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.WorkerID, "worker-id", "0", "`id` of this worker towards portd (a restarted worker with the same id gets its sockets back)")
 	fs.IntVar(&c.Loops, "loops", 0, "forwarding loops, one per core (`N`; 0 = number of CPUs)")
 	metrics.RegisterFlag(fs, &c.Metrics, "rtp-fwd")
-	fs.StringVar(&c.FastPath, "fast-path", FastPathAuto, "forward latched IPv4 streams in the kernel (eBPF): `auto` (when the kernel and privileges allow), on (refuse to start without it) or off")
+	fs.StringVar(&c.FastPath, "fast-path", FastPathAuto, "forward latched streams (IPv4 or IPv6) in the kernel (eBPF): `auto` (when the kernel and privileges allow), on (refuse to start without it) or off")
 	fs.StringVar(&c.EndpointLearning, "endpoint-learning", "delayed", "RTP endpoint learning: `delayed` (3 s after the signalling, then the first packet's source), immediate (the first packet's source), off (the SDP's endpoint only) or heuristic (delayed, but a source matching the SDP's address and port, then address, then port, is preferred), as rtpengine's")
 	fs.BoolVar(&c.AllowLoopbackMedia, "allow-loopback-media", false, "send media to loopback addresses a party signals also from media sockets on other addresses (lab use; a node on loopback always may)")
 	fs.StringVar(&c.PinDir, "fast-path-pin-dir", "", "bpffs `dir` where the fast path is pinned so it outlives restarts (mounted if needed; default <runtime-dir>/bpf)")

@@ -33,10 +33,12 @@ const (
 // offloaded once userspace has confirmed both its own party's endpoint and
 // its peer's (so strict-source, media-handover and asymmetric are settled),
 // and taken back as soon as anything about it changes — new signalling, a
-// re-latch, a delete, portd revoking the socket. Packets the program does
-// not handle (IPv6, fragments, a strict stream's packets from another
-// source, muxed RTCP that must go to a separate RTCP socket) reach the
-// stream's socket as before.
+// re-latch, a delete, portd revoking the socket. Both IPv4 and IPv6
+// streams are offloaded, but not a stream whose legs are of different
+// families (the program does not translate between them). Packets the
+// program does not handle (IPv6 with extension headers, fragments, a
+// strict stream's packets from another source, muxed RTCP that must go to
+// a separate RTCP socket) reach the stream's socket as before.
 //
 // All of its state is guarded by the reconciler's mutex: its methods are
 // called with r.mu held.
@@ -133,7 +135,7 @@ func (o *offloader) open() error {
 		o.close()
 		return err
 	}
-	o.log.Info("fast path on: latched IPv4 streams are forwarded in the kernel", "pin_dir", o.pinDir,
+	o.log.Info("fast path on: latched streams are forwarded in the kernel", "pin_dir", o.pinDir,
 		"devices", len(o.attached), "adopted_streams", len(found))
 	return nil
 }
@@ -177,11 +179,12 @@ func (o *offloader) close() {
 	}
 }
 
-// want reports whether a socket's address can be served by the program:
-// IPv4, not loopback (a node on loopback stays in userspace).
+// servable reports whether a socket's address can be served by the
+// program: IPv4 or IPv6, not loopback (a node on loopback stays in
+// userspace), not IPv6 link-local (scoped to one link).
 func servable(local netip.AddrPort) bool {
 	a := local.Addr().Unmap()
-	return a.Is4() && !a.IsLoopback() && !a.IsUnspecified()
+	return a.IsValid() && a.Zone() == "" && !a.IsLoopback() && !a.IsUnspecified() && !a.IsLinkLocalUnicast()
 }
 
 // socketArrived opens the fast path in auto mode when the first socket it
@@ -240,13 +243,17 @@ func (o *offloader) egress(dst netip.Addr) (int, bool) {
 
 // socketOpts returns the TOS and TTL that socket fd (bound to local)
 // sends with, so offloaded packets leave exactly as rtp-fwd would send
-// them.
+// them: for an IPv6 socket its traffic class and unicast hop limit.
 func (o *offloader) socketOpts(local netip.AddrPort, fd int) (tos, ttl uint8) {
 	if v, ok := o.sockOpts[local]; ok {
 		return v[0], v[1]
 	}
-	t, err1 := unix.GetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_TOS)
-	l, err2 := unix.GetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_TTL)
+	level, tosOpt, ttlOpt := unix.IPPROTO_IP, unix.IP_TOS, unix.IP_TTL
+	if d, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN); err == nil && d == unix.AF_INET6 {
+		level, tosOpt, ttlOpt = unix.IPPROTO_IPV6, unix.IPV6_TCLASS, unix.IPV6_UNICAST_HOPS
+	}
+	t, err1 := unix.GetsockoptInt(fd, level, tosOpt)
+	l, err2 := unix.GetsockoptInt(fd, level, ttlOpt)
 	if err1 != nil || err2 != nil || l <= 0 || l > 255 {
 		t, l = 0, 64
 	}

@@ -84,16 +84,21 @@ func (r *reconciler) offloadLocked(local netip.AddrPort) {
 
 // wantEntryLocked computes the kernel entry of the stream on socket local,
 // or false if the stream must stay in userspace: it is offloaded once both
-// its party's endpoint and its peer's are confirmed and both sockets and
-// the peer's endpoint are IPv4 addresses the program serves, and it is not
-// echoed (the program forwards to the peer and rewrites no SSRC).
+// its party's endpoint and its peer's are confirmed, both sockets and the
+// peer's endpoint are addresses the program serves and all of one family,
+// IPv4 or IPv6 (a mixed pair, IPv4 on one side and IPv6 on the other,
+// stays in userspace: the program does not translate between families),
+// and it is not echoed (the program forwards to the peer and rewrites no
+// SSRC). A strict stream needs its party's latched endpoint in that
+// family too.
 func (r *reconciler) wantEntryLocked(local netip.AddrPort) (fastpath.Entry, bool) {
 	cfg, ok := r.inst[local]
 	if !ok || cfg.Peer == 0 || cfg.Flags&fwd.Echo != 0 || !servable(local) {
 		return fastpath.Entry{}, false
 	}
+	v4 := local.Addr().Unmap().Is4()
 	peerLocal, ok := r.locals[cfg.Peer]
-	if !ok || !servable(peerLocal) {
+	if !ok || !servable(peerLocal) || peerLocal.Addr().Unmap().Is4() != v4 {
 		return fastpath.Entry{}, false
 	}
 	pcfg, ok := r.inst[peerLocal]
@@ -102,11 +107,11 @@ func (r *reconciler) wantEntryLocked(local netip.AddrPort) (fastpath.Entry, bool
 	}
 	st, ok1 := r.eng.Stats(r.ids[local])
 	ps, ok2 := r.eng.Stats(cfg.Peer)
-	if !ok1 || !ok2 || !st.Confirmed || !ps.Confirmed || !usable(ps.Endpoint) || !ps.Endpoint.Addr().Is4() || !usable(pcfg.Signalled) {
+	if !ok1 || !ok2 || !st.Confirmed || !ps.Confirmed || !usable(ps.Endpoint) || !sameFamily(ps.Endpoint, v4) || !usable(pcfg.Signalled) {
 		return fastpath.Entry{}, false
 	}
 	strict := cfg.Flags&(fwd.StrictSource|fwd.MediaHandover) != 0
-	if strict && (!usable(st.Endpoint) || !st.Endpoint.Addr().Is4()) {
+	if strict && (!usable(st.Endpoint) || !sameFamily(st.Endpoint, v4)) {
 		return fastpath.Entry{}, false
 	}
 	ifindex, ok := r.off.egress(ps.Endpoint.Addr())
@@ -125,13 +130,23 @@ func (r *reconciler) wantEntryLocked(local netip.AddrPort) (fastpath.Entry, bool
 		// forwards any source.
 		MaxPPS: fwd.DefaultMaxStreamPPS,
 	}
-	if usable(st.Endpoint) && st.Endpoint.Addr().Is4() {
+	if usable(st.Endpoint) && sameFamily(st.Endpoint, v4) {
 		e.Expect = st.Endpoint
 	}
 	tos, ttl := r.off.socketOpts(peerLocal, pcfg.FD)
 	e.SetTOS, e.TOS = true, tos
 	e.SetTTL, e.TTL = true, ttl
 	return e, true
+}
+
+// sameFamily reports whether ap is an IPv4 address (IPv4-mapped included)
+// when v4, and an IPv6 one the program can send to (no zone) otherwise.
+func sameFamily(ap netip.AddrPort, v4 bool) bool {
+	a := ap.Addr()
+	if v4 {
+		return a.Unmap().Is4()
+	}
+	return a.Is6() && !a.Is4In6() && a.Zone() == ""
 }
 
 // changed handles an engine notice that a stream's endpoint changed (a
