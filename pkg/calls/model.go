@@ -7,6 +7,7 @@ import (
 
 	"github.com/rtpkit/rtpkit/pkg/api/portdapi"
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
+	"github.com/rtpkit/rtpkit/pkg/sdes"
 )
 
 // call is one call in memory. Its fields are guarded by mu; the engine's
@@ -94,9 +95,12 @@ type media struct {
 	// echo is the media-echo mode of this party's packets:
 	// nodestate.FlagEcho, FlagBlackhole or "" (forwarded to the peer).
 	// Unlike the latching flags it stays until a message sets another.
-	echo  string
-	mid   string
-	ptime int
+	echo string
+	// sdesIn are the SDES cryptos this party gave (it sends with the
+	// first), sdesOut those we gave it (it receives with the first).
+	sdesIn, sdesOut []sdes.Crypto
+	mid             string
+	ptime           int
 }
 
 func (c *call) newLeg(now time.Time) *leg {
@@ -151,6 +155,7 @@ func (c *call) clone() *call {
 			nm := *m
 			nm.pts = slices.Clone(m.pts)
 			nm.flags = slices.Clone(m.flags)
+			nm.sdesIn, nm.sdesOut = slices.Clone(m.sdesIn), slices.Clone(m.sdesOut)
 			nl.medias[j] = &nm
 		}
 		n.legs[i] = &nl
@@ -198,7 +203,7 @@ func (c *call) record() nodestate.Call {
 		for _, m := range l.medias {
 			rm := nodestate.Media{Index: m.index, Type: m.typ, Protocol: m.proto, Interface: m.local.Interface,
 				Direction: m.direction, RTCPMux: m.rtcpMux, PayloadTypes: m.pts, Flags: m.recordFlags(),
-				Mid: m.mid, Ptime: m.ptime, Key: m.key}
+				Mid: m.mid, Ptime: m.ptime, Key: m.key, SDESIn: cryptoRecord(m.sdesIn), SDESOut: cryptoRecord(m.sdesOut)}
 			if m.local.RTP.IsValid() {
 				rm.Streams = append(rm.Streams, nodestate.Stream{Component: 1, Local: m.local.RTP, Advertised: m.local.Advertised, Signalled: m.signalled, Gen: m.local.Gen, Learned: m.learned})
 				if m.local.RTCP.IsValid() {
@@ -226,7 +231,8 @@ func fromRecord(r nodestate.Call) *call {
 		}
 		for _, rm := range rl.Medias {
 			m := &media{index: rm.Index, typ: rm.Type, proto: rm.Protocol, rtcpMux: rm.RTCPMux, key: rm.Key,
-				pts: rm.PayloadTypes, direction: rm.Direction, mid: rm.Mid, ptime: rm.Ptime}
+				pts: rm.PayloadTypes, direction: rm.Direction, mid: rm.Mid, ptime: rm.Ptime,
+				sdesIn: cryptosFromRecord(rm.SDESIn), sdesOut: cryptosFromRecord(rm.SDESOut)}
 			m.setRecordFlags(rm.Flags)
 			for _, s := range rm.Streams {
 				switch s.Component {

@@ -214,6 +214,12 @@ func (e *Engine) processMedia(ctx context.Context, x *exchange, i int, m *sdp.Me
 	if rejected {
 		mp.Port = 0
 	}
+	if m.IsRTP() && !rejected {
+		if err := x.cryptos(sm, rm, m); err != nil {
+			return sdp.MediaPlan{}, err
+		}
+		mp.SecurityAttrs = cryptoAttrs(rm, x.req)
+	}
 	return mp, nil
 }
 
@@ -243,6 +249,32 @@ func mediaSource(m *sdp.Media, req *Request) (netip.Addr, []sdp.PayloadType, err
 		pts = uniquePTs(pts)
 	}
 	return addr, pts, nil
+}
+
+// cryptos settles the SDES keys of both parties of media m (sdes.go):
+// the sender's from its SDP, the receiver's from the offer or answer.
+func (x *exchange) cryptos(sm, rm *media, m *sdp.Media) error {
+	sm.sdesIn = readCryptos(m, x.req)
+	if srtpProto(m.Proto()) && len(sm.sdesIn) == 0 {
+		return ErrNoSDES
+	}
+	if x.offer {
+		if err := offerCryptos(sm, rm, x.req); err != nil {
+			return err
+		}
+		if srtpProto(rm.proto) && len(rm.sdesOut) == 0 {
+			return ErrNoSDES
+		}
+		return nil
+	}
+	if srtpProto(m.Proto()) {
+		if err := acceptCryptos(sm); err != nil {
+			return err
+		}
+	} else {
+		sm.sdesOut = nil // the answerer stays plain
+	}
+	return answerCryptos(sm, rm)
 }
 
 // families sets the parties' address families for a media the sender

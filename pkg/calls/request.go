@@ -40,6 +40,9 @@ type Request struct {
 	DeleteDelay int
 	// Limit is list's limit; -1 means the default (32).
 	Limit int
+	// SDES holds the SDES options (the SDES list and SDES-X flags without
+	// their prefix: off, no-SUITE, pad, lifetime, ...).
+	SDES map[string]bool
 	// SDPAttr are the sdp-attr edits of the SDP this request produces.
 	SDPAttr sdp.AttrEdits
 	// MediaEcho is the media-echo mode (ParseMediaEcho): "" for none.

@@ -201,6 +201,30 @@ type errBadRequest string
 
 func (e errBadRequest) Error() string { return string(e) }
 
+// sdesOptions merges the SDES list and the SDES-X flags into one set of
+// option names (off for its spellings no and disable).
+func sdesOptions(list []string, flags map[string]bool) map[string]bool {
+	var out map[string]bool
+	add := func(o string) {
+		if o == "no" || o == "disable" {
+			o = "off"
+		}
+		if out == nil {
+			out = map[string]bool{}
+		}
+		out[o] = true
+	}
+	for _, o := range list {
+		add(o)
+	}
+	for f := range flags {
+		if o, ok := strings.CutPrefix(f, "SDES-"); ok && o != "" {
+			add(o)
+		}
+	}
+	return out
+}
+
 // replaceAliases are spellings of replace values that rtpengine takes
 // besides the one rtpkit looks up.
 var replaceAliases = map[string]string{"origin_full": "origin-full", "force-increment-SDP-ver": "force-increment-sdp-ver"}
@@ -261,6 +285,7 @@ func parseRequest(cmd string, v bencode.Value, from netip.AddrPort) (*calls.Requ
 		Label: str("label", "from-label"), SetLabel: str("set-label", "to-label"),
 	}
 	if loose {
+		r.SDES = sdesOptions(list("SDES"), r.Flags)
 		// An unknown value is named in the reply's warning (checkKey).
 		r.MediaEcho, _ = calls.ParseMediaEcho(str("media-echo"))
 		// So are the parts of sdp-attr that cannot be used (checkSupport).

@@ -56,7 +56,7 @@ var flagSupport = map[string]support{
 	"no-rtcp-attribute": done, "full-rtcp-attribute": done, "loop-protect": done, "original-sendrecv": done,
 	"fatal": done, "strip-extmap": done, "single-codec": done,
 	"reset": warn, "no-port-latching": warn, "record-call": warn, "reuse-codecs": warn,
-	"no-codec-renegotiation": warn, "allow-transcoding": warn, "all": warn, "pad-crypto": warn,
+	"no-codec-renegotiation": warn, "allow-transcoding": warn, "all": warn, "pad-crypto": done,
 	"generate-mid": warn, "inject-DTMF": warn, "detect-DTMF": warn, "generate-RTCP": warn,
 	"RTCP-mirror": warn, "debug": warn, "pierce-NAT": warn, "NAT-wait": warn, "trickle-ICE": warn,
 	"reject-ICE": warn, "no-redis-update": warn, "fragment": warn, "egress": warn, "SIPREC": warn,
@@ -140,10 +140,10 @@ func checkKey(cmd, key string, val, v bencode.Value) []finding {
 		return []finding{{name: "ICE-lite", text: "ICE-lite is not supported: rtpkit does not do ICE yet", refuse: true}}
 	case "transport-protocol":
 		switch s {
-		case "", "RTP/AVP", "RTP/AVPF", "accept":
+		case "", "RTP/AVP", "RTP/AVPF", "RTP/SAVP", "RTP/SAVPF", "accept":
 			return nil
 		}
-		return []finding{{name: "transport-protocol", text: fmt.Sprintf("transport-protocol %s is not supported: rtpkit does not do SRTP or DTLS yet", s), refuse: true}}
+		return []finding{{name: "transport-protocol", text: fmt.Sprintf("transport-protocol %s is not supported: rtpkit does not do DTLS-SRTP yet", s), refuse: true}}
 	case "DTLS":
 		switch s {
 		case "", "off", "no", "disable":
@@ -152,12 +152,13 @@ func checkKey(cmd, key string, val, v bencode.Value) []finding {
 		return []finding{{name: "DTLS", text: fmt.Sprintf("DTLS=%s is not supported: rtpkit does not do DTLS yet", s), refuse: true}}
 	case "SDES":
 		l, _ := val.StringListLenient()
+		var out []finding
 		for _, x := range l {
-			if x != "off" && x != "no" && x != "disable" {
-				return []finding{{name: "SDES", text: "SDES options are not supported (ignored): rtpkit does not do SRTP yet"}}
+			if !sdesDone(x) {
+				out = append(out, finding{name: "SDES", text: fmt.Sprintf("SDES option %q is not supported (ignored)", x)})
 			}
 		}
-		return nil
+		return out
 	case "record-call":
 		if s == "yes" || s == "on" {
 			return []finding{{name: "record-call", text: "record-call is not supported: the call is not recorded"}}
@@ -202,8 +203,7 @@ var flagPrefixes = []struct {
 	{"codec-transcode-", true, "rtpkit does not transcode yet"},
 	{"transcode-", true, "rtpkit does not transcode yet"},
 	{"codec-", false, "the SDP's codecs pass unchanged"},
-	{"SDES-", false, "rtpkit does not do SRTP yet"},
-	{"OSRTP-", false, "rtpkit does not do SRTP yet"},
+	{"OSRTP-", false, "rtpkit does not do OSRTP yet"},
 	{"endpoint-learning-", false, "rtp-fwd's --endpoint-learning applies"},
 	{"T38-", true, "rtpkit does not do T.38 yet"},
 	{"T.38-", true, "rtpkit does not do T.38 yet"},
@@ -216,6 +216,12 @@ func checkFlag(f string) (finding, bool) {
 	}
 	if strings.HasPrefix(f, "sdp-attr-") {
 		return finding{}, false // read with the sdp-attr key (checkSupport)
+	}
+	if o, ok := strings.CutPrefix(f, "SDES-"); ok {
+		if sdesDone(o) {
+			return finding{}, false
+		}
+		return finding{name: "SDES", text: fmt.Sprintf("flag %s is not supported (ignored)", f)}, true
 	}
 	sup, known := flagSupport[f]
 	if known {
@@ -330,4 +336,14 @@ func (u *unsupportedLog) note(log *slog.Logger, cmd string, f finding) {
 	if first {
 		log.Warn("ng option not carried out (logged once per option)", "command", cmd, "option", name, "detail", f.text, "refused", f.refuse)
 	}
+}
+
+// sdesDone reports whether rtpkit carries out an SDES option: off (no,
+// disable), no-SUITE, pad and lifetime.
+func sdesDone(o string) bool {
+	switch o {
+	case "off", "no", "disable", "pad", "lifetime":
+		return true
+	}
+	return strings.HasPrefix(o, "no-")
 }

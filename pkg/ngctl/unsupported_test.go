@@ -11,9 +11,11 @@ import (
 // warning, or refused where the endpoints could not use the media.
 func TestUnsupportedOptions(t *testing.T) {
 	p := newTestProtocol()
+	calls := 0
 	offer := func(extra ...bencode.Pair) string {
+		calls++ // a call of its own each: a re-offer keeps the keys offered before
 		d := bencode.NewDict(bencode.Pair{Key: "command", Value: bencode.Str("offer")},
-			bencode.Pair{Key: "call-id", Value: bencode.Str("u1")}, bencode.Pair{Key: "from-tag", Value: bencode.Str("a")},
+			bencode.Pair{Key: "call-id", Value: bencode.Str("u" + itoa(calls))}, bencode.Pair{Key: "from-tag", Value: bencode.Str("a")},
 			bencode.Pair{Key: "sdp", Value: bencode.Str("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\na=ice-ufrag:x\r\n")})
 		for _, e := range extra {
 			d.Set(e.Key, e.Value)
@@ -37,8 +39,15 @@ func TestUnsupportedOptions(t *testing.T) {
 			want: []string{"6:result2:ok", "ICE is removed"}},
 		{name: "ICE force", extra: []bencode.Pair{{Key: "ICE", Value: bencode.Str("force")}},
 			want: []string{"5:error", "ICE=force is not supported"}},
-		{name: "SRTP transport", extra: []bencode.Pair{{Key: "transport-protocol", Value: bencode.Str("RTP/SAVP")}},
-			want: []string{"5:error", "RTP/SAVP is not supported"}},
+		{name: "SRTP transport, SDES keys offered", extra: []bencode.Pair{{Key: "transport-protocol", Value: bencode.Str("RTP/SAVP")}},
+			want: []string{"6:result2:ok", "RTP/SAVP 0", "a=crypto:1 AEAD_AES_256_GCM inline:"}, not: []string{"warning", "AES_192", "F8_128"}},
+		{name: "SRTP transport, SDES off", extra: []bencode.Pair{{Key: "transport-protocol", Value: bencode.Str("RTP/SAVP")}, {Key: "SDES", Value: bencode.Strs("off")}},
+			want: []string{"5:error", "without an SDES crypto suite"}},
+		{name: "DTLS-SRTP transport", extra: []bencode.Pair{{Key: "transport-protocol", Value: bencode.Str("UDP/TLS/RTP/SAVPF")}},
+			want: []string{"5:error", "UDP/TLS/RTP/SAVPF is not supported"}},
+		{name: "SDES options", extra: []bencode.Pair{{Key: "transport-protocol", Value: bencode.Str("RTP/SAVP")}, {Key: "SDES", Value: bencode.Strs("no-NULL_HMAC_SHA1_80", "pad", "static")},
+			{Key: "flags", Value: bencode.Strs("SDES-no-NULL_HMAC_SHA1_32", "SDES-unencrypted_srtcp")}},
+			want: []string{"6:result2:ok", `SDES option "static" is not supported`, "flag SDES-unencrypted_srtcp is not supported"}, not: []string{"NULL_HMAC"}},
 		{name: "DTLS passive", extra: []bencode.Pair{{Key: "DTLS", Value: bencode.Str("passive")}}, want: []string{"5:error", "DTLS=passive"}},
 		{name: "transcoding", extra: []bencode.Pair{{Key: "codec", Value: bencode.NewDict(bencode.Pair{Key: "transcode", Value: bencode.Strs("opus")})}},
 			want: []string{"5:error", "transcode"}},

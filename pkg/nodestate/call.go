@@ -121,6 +121,12 @@ type Media struct {
 	// Key is the peer endpoint the local sockets were chosen for: the same
 	// endpoint in a later message keeps the same ports.
 	Key netip.AddrPort `json:"key,omitzero"`
+	// SDESIn are the SDES crypto attributes this party gave (its keys: it
+	// sends with the first), SDESOut those rtpkit gave it (it receives
+	// with the first), as a=crypto values (pkg/sdes). They hold key
+	// material: node state and Redis are secrets (docs/security.md).
+	SDESIn  []string `json:"sdes_in,omitempty"`
+	SDESOut []string `json:"sdes_out,omitempty"`
 }
 
 // Media flags of media-echo (rtpengine's ECHO and BLACKHOLE media flags):

@@ -73,6 +73,12 @@ func randomCall(r *rand.Rand) Call {
 					m.Flags = append(m.Flags, str())
 				}
 			}
+			if n(2) == 0 {
+				m.SDESIn = []string{str(), str()}[:1+n(2)]
+			}
+			if n(2) == 0 {
+				m.SDESOut = []string{str()}
+			}
 			if n(6) > 0 {
 				m.Streams = make([]Stream, n(3))
 			}

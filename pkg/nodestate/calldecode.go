@@ -179,11 +179,28 @@ func (d *decoder) media(m *Media) error {
 		case "key":
 			n = 11
 			m.Key, err = d.addrPort()
+		case "sdes_in":
+			n = 12
+			m.SDESIn, err = d.strings()
+		case "sdes_out":
+			n = 13
+			m.SDESOut, err = d.strings()
 		default:
 			err = errSlowPath
 		}
 		return n, err
 	})
+}
+
+// strings reads an array of strings.
+func (d *decoder) strings() ([]string, error) {
+	out := []string{}
+	err := d.array(func() error {
+		s, err := d.str()
+		out = append(out, s)
+		return err
+	})
+	return out, err
 }
 
 func (d *decoder) payloadType(p *PayloadType) error {

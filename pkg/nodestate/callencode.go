@@ -227,7 +227,26 @@ func appendMedia(b []byte, m *Media) []byte {
 	if m.Key != (netip.AddrPort{}) {
 		b = appendKeyAddrPort(b, `,"key":`, m.Key)
 	}
+	b = appendStrings(b, `,"sdes_in":`, m.SDESIn)
+	b = appendStrings(b, `,"sdes_out":`, m.SDESOut)
 	return append(b, '}')
+}
+
+// appendStrings appends key and a JSON array of l, nothing if l is empty
+// (omitempty).
+func appendStrings(b []byte, key string, l []string) []byte {
+	if len(l) == 0 {
+		return b
+	}
+	b = append(b, key...)
+	b = append(b, '[')
+	for i, v := range l {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, v)
+	}
+	return append(b, ']')
 }
 
 func appendKeyString(b []byte, key, s string) []byte {

@@ -29,6 +29,11 @@ const (
 	MaxStreams = 2
 	// MaxPayloadTypes is the most payload types of one media.
 	MaxPayloadTypes = 128
+	// MaxCryptos is the most SDES crypto attributes of one media and
+	// direction (rtpengine knows 12 suites); MaxCryptoLen the longest
+	// (bytes).
+	MaxCryptos   = 32
+	MaxCryptoLen = 512
 )
 
 // ErrOverLimit marks a record over one of the caps.
@@ -70,6 +75,16 @@ func CheckLimits(c *nodestate.Call) error {
 			}
 			if len(m.PayloadTypes) > MaxPayloadTypes {
 				return over("leg %d media %d: %d payload types, at most %d", i, j, len(m.PayloadTypes), MaxPayloadTypes)
+			}
+			for _, l := range [][]string{m.SDESIn, m.SDESOut} {
+				if len(l) > MaxCryptos {
+					return over("leg %d media %d: %d crypto attributes, at most %d", i, j, len(l), MaxCryptos)
+				}
+				for _, c := range l {
+					if len(c) > MaxCryptoLen {
+						return over("leg %d media %d: a crypto attribute of %d bytes, at most %d", i, j, len(c), MaxCryptoLen)
+					}
+				}
 			}
 		}
 	}

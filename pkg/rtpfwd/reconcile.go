@@ -1,6 +1,7 @@
 package rtpfwd
 
 import (
+	"errors"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -241,6 +242,13 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 				prtp, prtcp = streamsOf(*pm)
 			}
 			flags := flagsOf(m)
+			// SRTP keys: an unusable one stays unusable (the engine refuses
+			// the stream) rather than becoming plain RTP.
+			in, errIn := srtpKey(m.SDESIn)
+			out, errOut := srtpKey(m.SDESOut)
+			if err := errors.Join(errIn, errOut); err != nil {
+				r.log.Warn("SRTP keys not usable", "call", c.ID, "media", m.Index, "err", err)
+			}
 			if slices.Contains(m.Flags, nodestate.FlagBlackhole) {
 				// media-echo=blackhole (or the other side of an echo):
 				// this party's packets go nowhere.
@@ -249,7 +257,8 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 			}
 			if rtp.Local.IsValid() {
 				want[rtp.Local] = true
-				s := fwd.Stream{Call: c.ID, Peer: r.idLocked(prtp.Local), Flags: flags, Learning: r.learning, LastSignal: c.LastSignal}
+				s := fwd.Stream{Call: c.ID, Peer: r.idLocked(prtp.Local), Flags: flags, Learning: r.learning, LastSignal: c.LastSignal,
+					SRTPIn: in, SRTPOut: out}
 				if m.RTCPMux {
 					s.Flags |= fwd.RTCPMux
 				} else {
@@ -264,7 +273,8 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 				if pm != nil && (pm.RTCPMux || !prtcp.Local.IsValid()) {
 					peerLocal = prtp.Local
 				}
-				s := fwd.Stream{Call: c.ID, Peer: r.idLocked(peerLocal), Flags: fwd.RTCP | (flags &^ fwd.RTCPMux), Learning: r.learning, LastSignal: c.LastSignal}
+				s := fwd.Stream{Call: c.ID, Peer: r.idLocked(peerLocal), Flags: fwd.RTCP | (flags &^ fwd.RTCPMux), Learning: r.learning, LastSignal: c.LastSignal,
+					SRTPIn: in, SRTPOut: out}
 				r.installLocked(c.ID, rtcp, s)
 			}
 		}

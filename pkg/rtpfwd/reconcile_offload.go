@@ -88,12 +88,13 @@ func (r *reconciler) offloadLocked(local netip.AddrPort) {
 // peer's endpoint are addresses the program serves and all of one family,
 // IPv4 or IPv6 (a mixed pair, IPv4 on one side and IPv6 on the other,
 // stays in userspace: the program does not translate between families),
-// and it is not echoed (the program forwards to the peer and rewrites no
-// SSRC). A strict stream needs its party's latched endpoint in that
+// and it is neither echoed (the program forwards to the peer and rewrites
+// no SSRC) nor SRTP on either side (the program does no cryptography). A
+// strict stream needs its party's latched endpoint in that
 // family too.
 func (r *reconciler) wantEntryLocked(local netip.AddrPort) (fastpath.Entry, bool) {
 	cfg, ok := r.inst[local]
-	if !ok || cfg.Peer == 0 || cfg.Flags&fwd.Echo != 0 || !servable(local) {
+	if !ok || cfg.Peer == 0 || cfg.Flags&fwd.Echo != 0 || cfg.SRTPIn.Enabled() || !servable(local) {
 		return fastpath.Entry{}, false
 	}
 	v4 := local.Addr().Unmap().Is4()
@@ -102,7 +103,7 @@ func (r *reconciler) wantEntryLocked(local netip.AddrPort) (fastpath.Entry, bool
 		return fastpath.Entry{}, false
 	}
 	pcfg, ok := r.inst[peerLocal]
-	if !ok {
+	if !ok || pcfg.SRTPOut.Enabled() { // SRTP stays in userspace
 		return fastpath.Entry{}, false
 	}
 	st, ok1 := r.eng.Stats(r.ids[local])

@@ -1,0 +1,182 @@
+package calls
+
+// SDES-SRTP (RFC 4568) as rtpengine 10.5 negotiates it (its
+// __generate_crypto and __sdes_accept): each party's media keeps the keys
+// the party gave (sdesIn: it sends with the first) and those rtpkit gave
+// it (sdesOut: it receives with the first). An offer towards an SRTP
+// receiver copies the offerer's suites with their keys and tags (so the
+// same suite on both sides passes through unchanged), then every other
+// suite the packet path can do with new keys; an answer keeps of each side
+// the one crypto in use.
+
+import (
+	"strings"
+
+	"github.com/rtpkit/rtpkit/pkg/sdes"
+	"github.com/rtpkit/rtpkit/pkg/sdp"
+)
+
+// srtpProto reports whether a transport protocol is SRTP keyed in the SDP
+// (RTP/SAVP, RTP/SAVPF); the UDP/TLS ones (DTLS-SRTP) are not.
+func srtpProto(p string) bool {
+	return strings.EqualFold(p, "RTP/SAVP") || strings.EqualFold(p, "RTP/SAVPF")
+}
+
+// packetSuite reports whether rtp-fwd can protect packets with a suite:
+// pion/srtp has no AES-192 and no F8, so those are neither offered nor
+// accepted.
+func packetSuite(s *sdes.Suite) bool { return !s.F8 && s.KeyLen != 24 }
+
+// ErrNoSDES is an SRTP media for which there is no SDES crypto suite that
+// rtpkit can do (none given, all unusable, or SDES turned off): without
+// DTLS-SRTP, which rtpkit does not do yet, its media could not work.
+var ErrNoSDES = &Reasoned{"Unsupported: SRTP media without an SDES crypto suite rtpkit can do (no DTLS-SRTP yet)"}
+
+// ErrSDESAnswer is an SRTP answer whose crypto tag and suite match nothing
+// that was offered to the answerer.
+var ErrSDESAnswer = &Reasoned{"SDES answer matches no offered crypto suite"}
+
+// readCryptos parses the a=crypto lines of an SRTP media of the sender,
+// keeping those with a suite the packet path can do and not refused by
+// SDES-no (rtpengine ignores lines it cannot parse).
+func readCryptos(m *sdp.Media, req *Request) []sdes.Crypto {
+	if !srtpProto(m.Proto()) {
+		return nil
+	}
+	var out []sdes.Crypto
+	for _, v := range m.Attr("crypto") {
+		c, err := sdes.Parse(v)
+		if err != nil || !packetSuite(c.Suite) || req.SDES["no-"+c.Suite.Name] {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// offerCryptos sets what the receiver of an offer is offered (rm.sdesOut)
+// from the sender's cryptos (sm.sdesIn) and what it was offered before.
+func offerCryptos(sm, rm *media, req *Request) error {
+	if !srtpProto(rm.proto) || req.SDES["off"] {
+		rm.sdesOut = nil
+		return nil
+	}
+	var out []sdes.Crypto
+	seen := map[*sdes.Suite]bool{}
+	next := uint32(1) // the next tag of ours: above every tag seen
+	for _, c := range sm.sdesIn {
+		out = append(out, c)
+		seen[c.Suite] = true
+		next = max(next, c.Tag+1)
+	}
+	for _, c := range rm.sdesOut { // a re-offer keeps the keys offered before
+		if seen[c.Suite] {
+			continue
+		}
+		c.Tag = max(c.Tag, next)
+		next = c.Tag + 1
+		out = append(out, c)
+		seen[c.Suite] = true
+	}
+	for _, s := range sdes.Suites() {
+		if seen[s] || !packetSuite(s) || req.SDES["no-"+s.Name] {
+			continue
+		}
+		c, err := sdes.New(next, s, nil)
+		if err != nil {
+			return err
+		}
+		next++
+		out = append(out, c)
+	}
+	rm.sdesOut = out
+	return nil
+}
+
+// acceptCryptos keeps, of what the answerer was offered (sm.sdesOut), the
+// crypto its answer chose (same tag and suite as its first, sm.sdesIn).
+func acceptCryptos(sm *media) error {
+	if len(sm.sdesIn) == 0 {
+		return nil
+	}
+	in := sm.sdesIn[0]
+	for _, c := range sm.sdesOut {
+		if c.Tag == in.Tag && c.Suite == in.Suite {
+			sm.sdesIn, sm.sdesOut = sm.sdesIn[:1], []sdes.Crypto{c}
+			return nil
+		}
+	}
+	return ErrSDESAnswer
+}
+
+// answerCryptos sets what the offerer is answered (rm.sdesOut): of the
+// suites it offered (rm.sdesIn), the one the answerer chose if it offered
+// that, else its first; with the answerer's key when the suites are the
+// same (the packets then pass through unchanged), else a new one.
+func answerCryptos(sm, rm *media) error {
+	if !srtpProto(rm.proto) || len(rm.sdesIn) == 0 {
+		rm.sdesOut = nil
+		return nil
+	}
+	in := rm.sdesIn[0]
+	var chosen *sdes.Crypto
+	if len(sm.sdesIn) > 0 {
+		chosen = &sm.sdesIn[0]
+		for _, c := range rm.sdesIn {
+			if c.Suite == chosen.Suite {
+				in = c
+				break
+			}
+		}
+	}
+	if len(rm.sdesOut) == 1 && rm.sdesOut[0].Suite == in.Suite && rm.sdesOut[0].Tag == in.Tag {
+		rm.sdesIn = []sdes.Crypto{in} // answered before: our key stays
+		return nil
+	}
+	out := sdes.Crypto{Tag: in.Tag, Suite: in.Suite, UnencryptedSRTP: in.UnencryptedSRTP,
+		UnencryptedSRTCP: in.UnencryptedSRTCP, UnauthenticatedSRTP: in.UnauthenticatedSRTP}
+	if chosen != nil && chosen.Suite == in.Suite {
+		out.Key, out.Salt, out.MKI = chosen.Key, chosen.Salt, chosen.MKI
+	} else {
+		c, err := sdes.New(in.Tag, in.Suite, nil)
+		if err != nil {
+			return err
+		}
+		out.Key, out.Salt = c.Key, c.Salt
+	}
+	rm.sdesIn, rm.sdesOut = []sdes.Crypto{in}, []sdes.Crypto{out}
+	return nil
+}
+
+// cryptoAttrs are the a=crypto lines the receiver gets.
+func cryptoAttrs(rm *media, req *Request) []string {
+	o := sdes.FormatOptions{Pad: req.SDES["pad"] || req.flag("pad-crypto"), Lifetime: req.SDES["lifetime"]}
+	out := make([]string, 0, len(rm.sdesOut))
+	for _, c := range rm.sdesOut {
+		out = append(out, "crypto:"+c.Attribute(o))
+	}
+	return out
+}
+
+// cryptoRecord and cryptosFromRecord convert cryptos to and from the call
+// record's form (a=crypto values, padded).
+func cryptoRecord(l []sdes.Crypto) []string {
+	if len(l) == 0 {
+		return nil
+	}
+	out := make([]string, len(l))
+	for i, c := range l {
+		out[i] = c.Attribute(sdes.FormatOptions{Pad: true})
+	}
+	return out
+}
+
+func cryptosFromRecord(l []string) []sdes.Crypto {
+	var out []sdes.Crypto
+	for _, v := range l {
+		if c, err := sdes.Parse(v); err == nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}

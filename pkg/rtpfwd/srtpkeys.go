@@ -1,0 +1,44 @@
+package rtpfwd
+
+import (
+	"fmt"
+
+	"github.com/pion/srtp/v3"
+
+	"github.com/rtpkit/rtpkit/pkg/fwd"
+	"github.com/rtpkit/rtpkit/pkg/sdes"
+)
+
+// srtpProfiles maps the SDES suites the packet path does to pion's
+// protection profiles (pion has no AES-192 and no F8: ng-ctl offers and
+// accepts neither).
+var srtpProfiles = map[string]srtp.ProtectionProfile{
+	"AES_CM_128_HMAC_SHA1_80": srtp.ProtectionProfileAes128CmHmacSha1_80,
+	"AES_CM_128_HMAC_SHA1_32": srtp.ProtectionProfileAes128CmHmacSha1_32,
+	"AES_256_CM_HMAC_SHA1_80": srtp.ProtectionProfileAes256CmHmacSha1_80,
+	"AES_256_CM_HMAC_SHA1_32": srtp.ProtectionProfileAes256CmHmacSha1_32,
+	"AEAD_AES_128_GCM":        srtp.ProtectionProfileAeadAes128Gcm,
+	"AEAD_AES_256_GCM":        srtp.ProtectionProfileAeadAes256Gcm,
+	"NULL_HMAC_SHA1_80":       srtp.ProtectionProfileNullHmacSha1_80,
+	"NULL_HMAC_SHA1_32":       srtp.ProtectionProfileNullHmacSha1_32,
+}
+
+// errNoProfile is a suite the packet path cannot do.
+var errNoProfile = fmt.Errorf("%w: crypto suite not supported by the packet path", fwd.ErrSRTP)
+
+// srtpKey is the key a media record's SDES list puts first (the one in
+// use), zero for none. The error never contains key material.
+func srtpKey(attrs []string) (fwd.SRTP, error) {
+	if len(attrs) == 0 {
+		return fwd.SRTP{}, nil
+	}
+	c, err := sdes.Parse(attrs[0])
+	if err != nil {
+		return fwd.SRTP{Profile: 0xffff}, fmt.Errorf("%w: unreadable crypto attribute", fwd.ErrSRTP)
+	}
+	p, ok := srtpProfiles[c.Suite.Name]
+	if !ok {
+		return fwd.SRTP{Profile: 0xffff}, errNoProfile
+	}
+	return fwd.NewSRTP(p, c.Key, c.Salt)
+}
