@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"log/slog"
 	"sort"
 	"sync"
@@ -70,6 +71,9 @@ type Config struct {
 	InstanceID string
 	Now        func() time.Time
 	Log        *slog.Logger
+	// Rand is where SDES keys come from; nil: crypto/rand (tests give a
+	// deterministic reader).
+	Rand io.Reader
 }
 
 // Engine holds the node's calls.

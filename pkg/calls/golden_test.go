@@ -86,7 +86,19 @@ func newTestEngine(ports Ports) *Engine {
 	return New(Config{Node: "test", Ports: ports, InstanceID: "0123456789ab", MaxSessions: -1,
 		Interfaces: []Interface{{"default", []int{4, 6}}, {"pub", []int{4}}},
 		Timers:     Timers{Timeout: 60, SilentTimeout: 3600, OfferTimeout: 3600, DeleteDelay: 30},
-		Now:        func() time.Time { return now }, Log: slog.New(slog.DiscardHandler)})
+		Now:        func() time.Time { return now }, Log: slog.New(slog.DiscardHandler), Rand: &countingReader{}})
+}
+
+// countingReader is a deterministic source of "random" bytes (0, 1, 2,
+// ...) for key material that goldens can pin.
+type countingReader struct{ n byte }
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = c.n
+		c.n++
+	}
+	return len(p), nil
 }
 
 // step is one request of a golden case and the SDP it must produce.
@@ -136,6 +148,11 @@ func parseRequestLine(s string) (Request, error) {
 			r.ICE = v
 		case "transport-protocol":
 			r.TransportProtocol = v
+		case "SDES":
+			r.SDES = map[string]bool{}
+			for _, x := range list {
+				r.SDES[x] = true
+			}
 		case "address-family":
 			r.AddressFamily = map[string]int{"IP4": 4, "IP6": 6}[v]
 		case "media-address":

@@ -3,6 +3,7 @@ package calls
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/netip"
 	"time"
 
@@ -119,6 +120,7 @@ type exchange struct {
 	offer            bool
 	sender, receiver *leg
 	taken            *[]portdapi.Pair
+	rand             io.Reader // Config.Rand
 }
 
 // process applies one offer or answer to the call and renders the SDP:
@@ -140,7 +142,7 @@ func (e *Engine) process(ctx context.Context, c *call, sessions []*sdp.Session, 
 	if len(c.legs) > e.cfg.Limits.MaxLegs {
 		return nil, ErrTooManyLegs
 	}
-	x := &exchange{req: req, offer: offer, sender: sender, receiver: receiver, taken: taken}
+	x := &exchange{req: req, offer: offer, sender: sender, receiver: receiver, taken: taken, rand: e.cfg.Rand}
 	e.partyOptions(x)
 	pins := pinOrigin(&receiver.origin, sessions, req)
 	var out []byte
@@ -259,7 +261,7 @@ func (x *exchange) cryptos(sm, rm *media, m *sdp.Media) error {
 		return ErrNoSDES
 	}
 	if x.offer {
-		if err := offerCryptos(sm, rm, x.req); err != nil {
+		if err := offerCryptos(sm, rm, x.req, x.rand); err != nil {
 			return err
 		}
 		if srtpProto(rm.proto) && len(rm.sdesOut) == 0 {
@@ -274,7 +276,7 @@ func (x *exchange) cryptos(sm, rm *media, m *sdp.Media) error {
 	} else {
 		sm.sdesOut = nil // the answerer stays plain
 	}
-	return answerCryptos(sm, rm)
+	return answerCryptos(sm, rm, x.rand)
 }
 
 // families sets the parties' address families for a media the sender

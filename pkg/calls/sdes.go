@@ -10,6 +10,7 @@ package calls
 // the one crypto in use.
 
 import (
+	"io"
 	"strings"
 
 	"github.com/rtpkit/rtpkit/pkg/sdes"
@@ -56,7 +57,7 @@ func readCryptos(m *sdp.Media, req *Request) []sdes.Crypto {
 
 // offerCryptos sets what the receiver of an offer is offered (rm.sdesOut)
 // from the sender's cryptos (sm.sdesIn) and what it was offered before.
-func offerCryptos(sm, rm *media, req *Request) error {
+func offerCryptos(sm, rm *media, req *Request, r io.Reader) error {
 	if !srtpProto(rm.proto) || req.SDES["off"] {
 		rm.sdesOut = nil
 		return nil
@@ -79,10 +80,16 @@ func offerCryptos(sm, rm *media, req *Request) error {
 		seen[c.Suite] = true
 	}
 	for _, s := range sdes.Suites() {
-		if seen[s] || !packetSuite(s) || req.SDES["no-"+s.Name] {
+		if seen[s] || req.SDES["no-"+s.Name] {
 			continue
 		}
-		c, err := sdes.New(next, s, nil)
+		if !packetSuite(s) {
+			// Not offered, but its tag is kept free: the other tags are
+			// rtpengine's, which offers it.
+			next++
+			continue
+		}
+		c, err := sdes.New(next, s, r)
 		if err != nil {
 			return err
 		}
@@ -113,7 +120,7 @@ func acceptCryptos(sm *media) error {
 // suites it offered (rm.sdesIn), the one the answerer chose if it offered
 // that, else its first; with the answerer's key when the suites are the
 // same (the packets then pass through unchanged), else a new one.
-func answerCryptos(sm, rm *media) error {
+func answerCryptos(sm, rm *media, r io.Reader) error {
 	if !srtpProto(rm.proto) || len(rm.sdesIn) == 0 {
 		rm.sdesOut = nil
 		return nil
@@ -138,7 +145,7 @@ func answerCryptos(sm, rm *media) error {
 	if chosen != nil && chosen.Suite == in.Suite {
 		out.Key, out.Salt, out.MKI = chosen.Key, chosen.Salt, chosen.MKI
 	} else {
-		c, err := sdes.New(in.Tag, in.Suite, nil)
+		c, err := sdes.New(in.Tag, in.Suite, r)
 		if err != nil {
 			return err
 		}

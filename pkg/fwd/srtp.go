@@ -28,11 +28,18 @@ type SRTP struct {
 	Profile srtp.ProtectionProfile
 	Key     [32]byte
 	Salt    [14]byte
+	// MKI is the master key identifier carried in every packet (RFC 3711
+	// §3.1), its first MKILen bytes; MKILen 0: none.
+	MKI    [maxMKI]byte
+	MKILen uint8
 	// ROC is the rollover counter to start from for SSRCs this context has
 	// not seen yet (a call continued after a restart or a failover); 0
 	// for a new call.
 	ROC uint32
 }
+
+// maxMKI is the longest MKI the packet path takes (bytes).
+const maxMKI = 16
 
 // Enabled reports whether k protects anything.
 func (k SRTP) Enabled() bool { return k.Profile != 0 }
@@ -49,14 +56,18 @@ func (k SRTP) String() string {
 func (k SRTP) GoString() string { return "fwd.SRTP{" + k.String() + "}" }
 
 // NewSRTP builds an SRTP value from a profile, key and salt of the
-// profile's lengths.
-func NewSRTP(profile srtp.ProtectionProfile, key, salt []byte) (SRTP, error) {
+// profile's lengths, and an MKI (nil: none; at most 16 bytes).
+func NewSRTP(profile srtp.ProtectionProfile, key, salt, mki []byte) (SRTP, error) {
 	k := SRTP{Profile: profile}
 	if err := k.check(len(key), len(salt)); err != nil {
 		return SRTP{}, err
 	}
+	if len(mki) > maxMKI {
+		return SRTP{}, fmt.Errorf("%w: an MKI of %d bytes, at most %d", ErrSRTP, len(mki), maxMKI)
+	}
 	copy(k.Key[:], key)
 	copy(k.Salt[:], salt)
+	k.MKILen = uint8(copy(k.MKI[:], mki))
 	return k, nil
 }
 
@@ -72,6 +83,8 @@ func (k SRTP) check(keyLen, saltLen int) error {
 	switch {
 	case err1 != nil || err2 != nil:
 		return fmt.Errorf("%w: profile %d", ErrSRTP, k.Profile)
+	case int(k.MKILen) > maxMKI:
+		return fmt.Errorf("%w: MKI length %d", ErrSRTP, k.MKILen)
 	case kl > len(k.Key) || sl > len(k.Salt):
 		return fmt.Errorf("%w: %s needs a longer key or salt than this build holds", ErrSRTP, k.Profile)
 	case keyLen >= 0 && (keyLen != kl || saltLen != sl):
@@ -81,8 +94,8 @@ func (k SRTP) check(keyLen, saltLen int) error {
 }
 
 // srtpOverhead is the most SRTP adds to a packet: a 16-byte GCM tag or a
-// 10-byte HMAC tag, plus the SRTCP index (4 bytes). No MKI is sent.
-const srtpOverhead = 16 + 4
+// 10-byte HMAC tag, the SRTCP index (4 bytes) and an MKI.
+const srtpOverhead = 16 + 4 + maxMKI
 
 // obufSize is the size of one SRTP output buffer of a loop: the largest
 // packet received, protected.
@@ -130,6 +143,9 @@ func newCrypt(k SRTP, inbound bool) (*crypt, error) {
 	kl, _ := k.Profile.KeyLen()
 	sl, _ := k.Profile.SaltLen()
 	var opts []srtp.ContextOption
+	if k.MKILen > 0 {
+		opts = append(opts, srtp.MasterKeyIndicator(k.MKI[:k.MKILen]))
+	}
 	if inbound {
 		opts = append(opts, srtp.SRTPReplayProtection(replayWindow), srtp.SRTCPReplayProtection(replayWindow))
 	}
@@ -142,7 +158,7 @@ func newCrypt(k SRTP, inbound bool) (*crypt, error) {
 
 // update keeps c when k is the same key, else builds a new context.
 func (c *crypt) update(k SRTP, inbound bool) (*crypt, error) {
-	if c != nil && c.keys.Profile == k.Profile && c.keys.Key == k.Key && c.keys.Salt == k.Salt {
+	if c != nil && c.keys.Profile == k.Profile && c.keys.Key == k.Key && c.keys.Salt == k.Salt && c.keys.MKI == k.MKI && c.keys.MKILen == k.MKILen {
 		c.keys.ROC = k.ROC
 		return c, nil
 	}

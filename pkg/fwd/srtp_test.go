@@ -20,7 +20,7 @@ func testKey(t testing.TB, p srtp.ProtectionProfile) (SRTP, *srtp.Context, *srtp
 	key, salt := make([]byte, kl), make([]byte, sl)
 	_, _ = rand.Read(key)
 	_, _ = rand.Read(salt)
-	k, err := NewSRTP(p, key, salt)
+	k, err := NewSRTP(p, key, salt, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestSRTPKeepsContextAcrossUpdates(t *testing.T) {
 // TestSRTPConfigChecked: keys that do not fit their profile are refused
 // when the stream is set.
 func TestSRTPConfigChecked(t *testing.T) {
-	if _, err := NewSRTP(srtp.ProtectionProfileAes128CmHmacSha1_80, make([]byte, 32), make([]byte, 14)); err == nil {
+	if _, err := NewSRTP(srtp.ProtectionProfileAes128CmHmacSha1_80, make([]byte, 32), make([]byte, 14), nil); err == nil {
 		t.Error("a 32-byte key for AES-128 was taken")
 	}
 	e := newTestEngine(t, Config{})
@@ -149,5 +149,37 @@ func TestSRTPConfigChecked(t *testing.T) {
 	}
 	if k := (SRTP{Profile: srtp.ProtectionProfileAeadAes128Gcm, Key: [32]byte{1, 2, 3}}); bytes.Contains([]byte(k.String()+k.GoString()), []byte{1, 2, 3}) {
 		t.Error("key in String")
+	}
+}
+
+// TestSRTPMKI: a key with a master key identifier reads and writes the
+// MKI in every packet.
+func TestSRTPMKI(t *testing.T) {
+	p := srtp.ProtectionProfileAes128CmHmacSha1_80
+	key, salt, mki := make([]byte, 16), make([]byte, 14), []byte{0, 0, 0, 7}
+	_, _ = rand.Read(key)
+	k, err := NewSRTP(p, key, salt, mki)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := srtp.CreateContext(key, salt, p, srtp.MasterKeyIndicator(mki))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, _ := srtp.CreateContext(key, salt, p, srtp.MasterKeyIndicator(mki))
+	e := newTestEngine(t, Config{})
+	c := newCall(t)
+	c.set(t, e, "mki", 1, 2, Stream{SRTPIn: k, SRTPOut: k}, Stream{})
+	plain := rtpPacket(1, 0xA1, []byte("with mki"))
+	send(t, c.A, c.paA, encryptRTP(t, enc, plain))
+	expect(t, c.B, plain, c.pbA)
+	back := rtpPacket(1, 0xB2, []byte("back"))
+	send(t, c.B, c.pbA, back)
+	got := readUDP(t, c.A)
+	if len(got) != len(back)+10+len(mki) {
+		t.Fatalf("A got %d bytes, want %d (tag and MKI)", len(got), len(back)+10+len(mki))
+	}
+	if pl, err := dec.DecryptRTP(nil, got, &rtp.Header{}); err != nil || !bytes.Equal(pl, back) {
+		t.Fatalf("A decrypts %x (%v)", pl, err)
 	}
 }

@@ -40,7 +40,7 @@ func TestUnsupportedOptions(t *testing.T) {
 		{name: "ICE force", extra: []bencode.Pair{{Key: "ICE", Value: bencode.Str("force")}},
 			want: []string{"5:error", "ICE=force is not supported"}},
 		{name: "SRTP transport, SDES keys offered", extra: []bencode.Pair{{Key: "transport-protocol", Value: bencode.Str("RTP/SAVP")}},
-			want: []string{"6:result2:ok", "RTP/SAVP 0", "a=crypto:1 AEAD_AES_256_GCM inline:"}, not: []string{"warning", "AES_192", "F8_128"}},
+			want: []string{"6:result2:ok", "RTP/SAVP 0", "a=crypto:1 AEAD_AES_256_GCM inline:", "a=crypto:7 AES_CM_128_HMAC_SHA1_80 inline:"}, not: []string{"warning", "AES_192", "F8_128"}},
 		{name: "SRTP transport, SDES off", extra: []bencode.Pair{{Key: "transport-protocol", Value: bencode.Str("RTP/SAVP")}, {Key: "SDES", Value: bencode.Strs("off")}},
 			want: []string{"5:error", "without an SDES crypto suite"}},
 		{name: "DTLS-SRTP transport", extra: []bencode.Pair{{Key: "transport-protocol", Value: bencode.Str("UDP/TLS/RTP/SAVPF")}},

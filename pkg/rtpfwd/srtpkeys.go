@@ -40,5 +40,5 @@ func srtpKey(attrs []string) (fwd.SRTP, error) {
 	if !ok {
 		return fwd.SRTP{Profile: 0xffff}, errNoProfile
 	}
-	return fwd.NewSRTP(p, c.Key, c.Salt)
+	return fwd.NewSRTP(p, c.Key, c.Salt, c.MKI)
 }
