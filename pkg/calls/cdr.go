@@ -37,7 +37,7 @@ func (e *Engine) cdr(c *call) []any {
 				if !ok {
 					continue
 				}
-				add(&n, Counters{Packets: o.Packets, Bytes: o.Bytes, Errors: o.Errors, KernelDrops: o.KernelDrops})
+				add(&n, Counters{Packets: o.Packets, Bytes: o.Bytes, Errors: o.Errors, KernelDrops: o.KernelDrops, SRTPFailures: o.SRTPFailures})
 				if !from.IsValid() && ap == m.local.RTP && o.Endpoint.IsValid() {
 					from = o.Endpoint
 				}
@@ -66,6 +66,9 @@ func (e *Engine) cdr(c *call) []any {
 		add(&total, n)
 	}
 	out = append(out, "packets", total.Packets, "bytes", total.Bytes, "errors", total.Errors)
+	if total.SRTPFailures > 0 {
+		out = append(out, "srtp_failures", total.SRTPFailures)
+	}
 	if total.KernelDrops > 0 {
 		out = append(out, "kernel_drops", total.KernelDrops)
 	}

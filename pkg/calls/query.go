@@ -12,6 +12,9 @@ type Counters struct {
 	// KernelDrops counts datagrams the kernel dropped on our sockets' full
 	// receive queues (an rtpkit addition to rtpengine's counters).
 	KernelDrops uint64
+	// SRTPFailures counts packets dropped for failing SRTP or SRTCP
+	// authentication (rtpkit's too).
+	SRTPFailures uint64
 }
 
 // StreamStats describes one stream (RTP or RTCP) of a media.
@@ -26,7 +29,11 @@ type StreamStats struct {
 	// LastPacket is when the stream last received a packet or, as in
 	// rtpengine, was last set up by signalling (Unix seconds).
 	LastPacket int64
-	Flags      []string
+	// CryptoSuite is the SRTP suite the party's packets on this stream
+	// are protected with ("" for plain RTP; never a key). SRTP streams
+	// stay in userspace (no "kernelized" flag).
+	CryptoSuite string
+	Flags       []string
 	// SSRC is the SSRC last received on the stream; HasSSRC is false
 	// until a worker reported one.
 	SSRC    uint32
@@ -149,11 +156,13 @@ func mediaStats(st *CallStats, l *leg, m *media, act Activity) MediaStats {
 	if m.local.RTP.IsValid() {
 		s := streamStats(m.local.RTP, m.local.Advertised, m.signalled, m.learned, true, sf, act)
 		s.LastPacket = max(s.LastPacket, signalled)
+		s.CryptoSuite = cryptoSuite(m)
 		add(&st.TotalRTP, s.Stats)
 		ms.Streams = append(ms.Streams, s)
 		if m.local.RTCP.IsValid() {
 			s := streamStats(m.local.RTCP, m.local.Advertised, m.rtcp, m.rtcpLearned, false, sf, act)
 			s.LastPacket = max(s.LastPacket, signalled)
+			s.CryptoSuite = cryptoSuite(m)
 			add(&st.TotalRTCP, s.Stats)
 			ms.Streams = append(ms.Streams, s)
 		}
@@ -186,11 +195,20 @@ type streamFlags struct {
 	mux, strict, handover bool
 }
 
+// cryptoSuite names the suite of the key the party sends with.
+func cryptoSuite(m *media) string {
+	if len(m.sdesIn) == 0 {
+		return ""
+	}
+	return m.sdesIn[0].Suite.Name
+}
+
 func add(t *Counters, c Counters) {
 	t.Packets += c.Packets
 	t.Bytes += c.Bytes
 	t.Errors += c.Errors
 	t.KernelDrops += c.KernelDrops
+	t.SRTPFailures += c.SRTPFailures
 }
 
 // streamStats describes one of our sockets (the RTP one if rtp); the
@@ -204,7 +222,7 @@ func streamStats(local netip.AddrPort, adv netip.Addr, signalled, learned netip.
 	}
 	if act != nil {
 		if o, ok := act(local); ok {
-			s.Stats = Counters{Packets: o.Packets, Bytes: o.Bytes, Errors: o.Errors, KernelDrops: o.KernelDrops}
+			s.Stats = Counters{Packets: o.Packets, Bytes: o.Bytes, Errors: o.Errors, KernelDrops: o.KernelDrops, SRTPFailures: o.SRTPFailures}
 			if !o.LastPacket.IsZero() {
 				s.LastPacket = o.LastPacket.Unix()
 			}

@@ -13,6 +13,9 @@ type Observed struct {
 	// KernelDrops counts datagrams the kernel dropped on the socket's full
 	// receive queue.
 	KernelDrops uint64
+	// SRTPFailures counts the party's packets that failed SRTP
+	// authentication.
+	SRTPFailures uint64
 	// Endpoint is the party's learned (or signalled) address.
 	Endpoint netip.AddrPort
 	// Confirmed: the worker has latched Endpoint (rtpengine's

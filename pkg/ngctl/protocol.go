@@ -390,7 +390,7 @@ func str2(v bencode.Value, key string) string {
 // statsInto writes query's keys (reference §1.9) into r, in rtpengine's
 // order: created, created_us, last signal, SSRC, tags, totals. Each
 // stream's stats carry rtpengine's packets, bytes and errors, then
-// rtpkit's "kernel drops".
+// rtpkit's "kernel drops" and "SRTP failures".
 func statsInto(r *bencode.Value, st *calls.CallStats) {
 	r.Set("created", bencode.Int(st.Created.Unix()))
 	r.Set("created_us", bencode.Int(int64(st.Created.Nanosecond()/1000)))
@@ -427,6 +427,9 @@ func statsInto(r *bencode.Value, st *calls.CallStats) {
 				}
 				sd.Set("endpoint", endpointDict(s.Endpoint))
 				sd.Set("advertised endpoint", endpointDict(s.Advertised))
+				if s.CryptoSuite != "" {
+					sd.Set("crypto suite", bencode.Str(s.CryptoSuite))
+				}
 				sd.Set("last packet", bencode.Int(s.LastPacket))
 				sd.Set("flags", bencode.Strs(s.Flags...))
 				if s.HasSSRC {
@@ -476,5 +479,6 @@ func countersDict(c calls.Counters) bencode.Value {
 	return bencode.NewDict(bencode.Pair{Key: "packets", Value: bencode.Int(int64(c.Packets))},
 		bencode.Pair{Key: "bytes", Value: bencode.Int(int64(c.Bytes))},
 		bencode.Pair{Key: "errors", Value: bencode.Int(int64(c.Errors))},
-		bencode.Pair{Key: "kernel drops", Value: bencode.Int(int64(c.KernelDrops))})
+		bencode.Pair{Key: "kernel drops", Value: bencode.Int(int64(c.KernelDrops))},
+		bencode.Pair{Key: "SRTP failures", Value: bencode.Int(int64(c.SRTPFailures))})
 }

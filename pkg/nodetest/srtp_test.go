@@ -13,6 +13,7 @@ import (
 	"github.com/pion/srtp/v3"
 
 	"github.com/rtpkit/rtpkit/pkg/bencode"
+	"github.com/rtpkit/rtpkit/pkg/ngclient"
 	"github.com/rtpkit/rtpkit/pkg/sdes"
 	"github.com/rtpkit/rtpkit/pkg/testutil"
 )
@@ -132,6 +133,9 @@ func TestSDESBridge(t *testing.T) {
 			aSend, bSend := pionContext(t, aKey), pionContext(t, bKey)
 			flow(t, "A→B", a, b, testutil.SDPMediaAddr(t, toA), 0x1000, sendCtx(tc.aSRTP, aSend), sendCtx(tc.bSRTP, bRecv), tc.passesThrough)
 			flow(t, "B→A", b, a, testutil.SDPMediaAddr(t, toB), 0x2000, sendCtx(tc.bSRTP, bSend), sendCtx(tc.aSRTP, aRecv), tc.passesThrough)
+			if tc.aSRTP && !tc.bSRTP {
+				tampered(t, ctx, c, id, a, testutil.SDPMediaAddr(t, toA), aSend, aKey)
+			}
 			del := bencode.NewDict(bencode.Pair{Key: "command", Value: bencode.Str("delete")}, bencode.Pair{Key: "call-id", Value: bencode.Str(id)})
 			testutil.NGOK(t, ctx, c, del)
 		})
@@ -186,5 +190,45 @@ func flow(t *testing.T, name string, from, other *net.UDPConn, to *net.UDPAddr, 
 	}
 	if got < 15 {
 		t.Fatalf("%s: %d of 20 packets arrived", name, got)
+	}
+}
+
+// tampered sends A's port a packet with a flipped bit, a good packet
+// twice (the second a replay) and one under another key; query must show
+// the three bad ones as SRTP failures of A's stream, name the suite, and
+// show no key.
+func tampered(t *testing.T, ctx context.Context, c *ngclient.Client, id string, a *net.UDPConn, to *net.UDPAddr, enc *srtp.Context, key sdes.Crypto) {
+	t.Helper()
+	flipped, err := enc.EncryptRTP(nil, testutil.RTPPacket(0x1000, 100, "tampered"), &rtp.Header{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped[len(flipped)-12] ^= 0x20
+	replay, _ := enc.EncryptRTP(nil, testutil.RTPPacket(0x1000, 101, "once"), &rtp.Header{})
+	other, _ := sdes.New(1, key.Suite, nil)
+	wrong, _ := pionContext(t, other).EncryptRTP(nil, testutil.RTPPacket(0x1000, 102, "wrong key"), &rtp.Header{})
+	for _, p := range [][]byte{flipped, replay, replay, wrong} {
+		if _, err := a.WriteToUDP(p, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := bencode.NewDict(bencode.Pair{Key: "command", Value: bencode.Str("query")}, bencode.Pair{Key: "call-id", Value: bencode.Str(id)})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r, err := c.Do(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := string(bencode.Encode(r))
+		if strings.Contains(raw, key.Attribute(sdes.FormatOptions{})[len("1 AES_CM_128_HMAC_SHA1_80 inline:"):][:20]) {
+			t.Fatal("query shows key material")
+		}
+		if strings.Contains(raw, "12:crypto suite23:AES_CM_128_HMAC_SHA1_80") && strings.Contains(raw, "13:SRTP failuresi3e") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("query never showed the suite and 3 SRTP failures: %s", raw)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

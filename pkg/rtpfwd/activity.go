@@ -70,13 +70,13 @@ func (r *reconciler) changedStreams(last map[netip.AddrPort]fwd.Counters, full b
 		}
 		k, on := r.off.kernel(local)
 		st = mergeKernel(st, k)
-		if prev, ok := last[local]; !full && ok && prev.Packets == st.Packets && prev.Errors == st.Errors && prev.Endpoint == st.Endpoint && prev.KernelDrops == st.KernelDrops {
+		if prev, ok := last[local]; !full && ok && prev.Packets == st.Packets && prev.Errors == st.Errors && prev.Endpoint == st.Endpoint && prev.KernelDrops == st.KernelDrops && prev.SRTPFailures == st.SRTPFailures {
 			continue
 		}
 		last[local] = st
 		out = append(out, fwdapi.StreamActivity{Local: local, LastPacket: st.LastPacket, Packets: st.Packets,
 			Bytes: st.Bytes, Errors: st.Errors, Endpoint: st.Endpoint, Confirmed: st.Confirmed, SSRC: st.SSRC, KernelDrops: st.KernelDrops,
-			Offloaded: on, FastPathPackets: k.Packets})
+			SRTPFailures: st.SRTPFailures, Offloaded: on, FastPathPackets: k.Packets})
 	}
 	r.mu.Unlock()
 	for local := range last {

@@ -180,6 +180,7 @@ func (r *reconciler) removeLocked(id fwd.StreamID) {
 		r.retired.Errors += c.Errors
 		r.retired.FloodDrops += c.FloodDrops
 		r.retired.KernelDrops += c.KernelDrops
+		r.retired.SRTPFailures += c.SRTPFailures
 	})
 }
 

@@ -75,6 +75,9 @@ type StreamActivity struct {
 	// KernelDrops counts datagrams the kernel dropped on the socket's full
 	// receive queue (SO_RXQ_OVFL), over the socket's life.
 	KernelDrops uint64 `json:"kernel_drops,omitempty"`
+	// SRTPFailures counts packets from the party that failed SRTP or
+	// SRTCP authentication (dropped).
+	SRTPFailures uint64 `json:"srtp_failures,omitempty"`
 	// Offloaded reports whether the stream is forwarded by the in-kernel
 	// fast path now.
 	Offloaded bool `json:"offloaded,omitempty"`
