@@ -325,3 +325,46 @@ func TestOriginPinsSurviveRestart(t *testing.T) {
 		t.Fatalf("offer after restart:\n%s\nwant\n%s\n(err %v)", got, want, err)
 	}
 }
+
+// TestROCsKeptInRecord: the SRTP rollover counters a worker reports go
+// into the call record when they rise, not when they stay or fall, and
+// only for SRTP medias.
+func TestROCsKeptInRecord(t *testing.T) {
+	store := &memStore{saved: map[string]nodestate.Call{}}
+	e := newTestEngine(newFakePorts())
+	e.cfg.Store = store
+	r := req("offer", "r1", "A", "", offerSDP)
+	r.TransportProtocol = "RTP/SAVP" // B speaks SRTP, A plain
+	if _, err := e.Offer(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	rocs := map[uint32]uint32{}
+	e.SetActivity(func(netip.AddrPort) (Observed, bool) { return Observed{SRTPInROC: rocs[0], SRTPOutROC: rocs[1]}, true }, 0)
+	srtpROC := func() (in, out uint32) {
+		for _, l := range store.saved["r1"].Legs {
+			for _, m := range l.Medias {
+				if len(m.SDESOut) > 0 && m.Type == "audio" {
+					return m.SRTPInROC, m.SRTPOutROC
+				}
+			}
+		}
+		return 0, 0
+	}
+	rocs[0], rocs[1] = 2, 3
+	e.Tick(time.Unix(1700000001, 0))
+	if in, out := srtpROC(); in != 2 || out != 3 {
+		t.Fatalf("record ROCs %d/%d, want 2/3", in, out)
+	}
+	for _, l := range store.saved["r1"].Legs {
+		for _, m := range l.Medias {
+			if len(m.SDESOut) == 0 && (m.SRTPInROC != 0 || m.SRTPOutROC != 0) {
+				t.Errorf("a plain media got ROCs %d/%d", m.SRTPInROC, m.SRTPOutROC)
+			}
+		}
+	}
+	rocs[0], rocs[1] = 1, 1 // a worker that restarted reports less: kept
+	e.Tick(time.Unix(1700000002, 0))
+	if in, out := srtpROC(); in != 2 || out != 3 {
+		t.Fatalf("record ROCs went down to %d/%d", in, out)
+	}
+}

@@ -99,8 +99,11 @@ type media struct {
 	// sdesIn are the SDES cryptos this party gave (it sends with the
 	// first), sdesOut those we gave it (it receives with the first).
 	sdesIn, sdesOut []sdes.Crypto
-	mid             string
-	ptime           int
+	// rocIn and rocOut are the SRTP rollover counters the workers reached
+	// on this party's RTP stream (what it sends, what it is sent).
+	rocIn, rocOut uint32
+	mid           string
+	ptime         int
 }
 
 func (c *call) newLeg(now time.Time) *leg {
@@ -203,7 +206,8 @@ func (c *call) record() nodestate.Call {
 		for _, m := range l.medias {
 			rm := nodestate.Media{Index: m.index, Type: m.typ, Protocol: m.proto, Interface: m.local.Interface,
 				Direction: m.direction, RTCPMux: m.rtcpMux, PayloadTypes: m.pts, Flags: m.recordFlags(),
-				Mid: m.mid, Ptime: m.ptime, Key: m.key, SDESIn: cryptoRecord(m.sdesIn), SDESOut: cryptoRecord(m.sdesOut)}
+				Mid: m.mid, Ptime: m.ptime, Key: m.key, SDESIn: cryptoRecord(m.sdesIn), SDESOut: cryptoRecord(m.sdesOut),
+				SRTPInROC: m.rocIn, SRTPOutROC: m.rocOut}
 			if m.local.RTP.IsValid() {
 				rm.Streams = append(rm.Streams, nodestate.Stream{Component: 1, Local: m.local.RTP, Advertised: m.local.Advertised, Signalled: m.signalled, Gen: m.local.Gen, Learned: m.learned})
 				if m.local.RTCP.IsValid() {
@@ -232,7 +236,8 @@ func fromRecord(r nodestate.Call) *call {
 		for _, rm := range rl.Medias {
 			m := &media{index: rm.Index, typ: rm.Type, proto: rm.Protocol, rtcpMux: rm.RTCPMux, key: rm.Key,
 				pts: rm.PayloadTypes, direction: rm.Direction, mid: rm.Mid, ptime: rm.Ptime,
-				sdesIn: cryptosFromRecord(rm.SDESIn), sdesOut: cryptosFromRecord(rm.SDESOut)}
+				sdesIn: cryptosFromRecord(rm.SDESIn), sdesOut: cryptosFromRecord(rm.SDESOut),
+				rocIn: rm.SRTPInROC, rocOut: rm.SRTPOutROC}
 			m.setRecordFlags(rm.Flags)
 			for _, s := range rm.Streams {
 				switch s.Component {

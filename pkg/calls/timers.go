@@ -16,6 +16,9 @@ type Observed struct {
 	// SRTPFailures counts the party's packets that failed SRTP
 	// authentication.
 	SRTPFailures uint64
+	// SRTPInROC and SRTPOutROC are the SRTP rollover counters the worker
+	// reached (kept in the call record).
+	SRTPInROC, SRTPOutROC uint32
 	// Endpoint is the party's learned (or signalled) address.
 	Endpoint netip.AddrPort
 	// Confirmed: the worker has latched Endpoint (rtpengine's
@@ -128,12 +131,44 @@ func (e *Engine) tickCall(en *entry, tm Timers, now time.Time) {
 	if pending {
 		return
 	}
+	e.keepROCs(c)
 	if !mediaTimers {
 		return // just started: the workers' activity is not known yet
 	}
 	reason, expired := e.mediaExpired(c, tm, now)
 	if expired {
 		e.end(en, reason, now)
+	}
+}
+
+// keepROCs writes the SRTP rollover counters the workers reached into the
+// call record when they went up (once per 65 536 packets of a stream), so
+// that a restarted worker or a standby node continues the call's SRTP.
+func (e *Engine) keepROCs(c *call) {
+	act := e.activityNow()
+	if act == nil {
+		return
+	}
+	changed := false
+	for _, l := range c.legs {
+		for _, m := range l.medias {
+			if len(m.sdesIn) == 0 && len(m.sdesOut) == 0 || !m.local.RTP.IsValid() {
+				continue
+			}
+			o, ok := act(m.local.RTP)
+			if !ok {
+				continue
+			}
+			if o.SRTPInROC > m.rocIn {
+				m.rocIn, changed = o.SRTPInROC, true
+			}
+			if o.SRTPOutROC > m.rocOut {
+				m.rocOut, changed = o.SRTPOutROC, true
+			}
+		}
+	}
+	if changed {
+		e.save(c)
 	}
 }
 

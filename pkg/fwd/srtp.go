@@ -14,6 +14,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -125,6 +126,12 @@ type crypt struct {
 	rtpH rtp.Header
 	rtcH rtcp.Header
 	roc  map[uint32]bool // SSRCs whose starting ROC was set
+	// lastSSRC and lastSeq are of the last RTP packet; a sequence number
+	// below the last one may mean a rollover, so the ROC is read again
+	// then and published in pubROC (a stream's counters).
+	lastSSRC uint32
+	lastSeq  uint16
+	pubROC   *atomic.Uint32
 }
 
 // replayWindow is the replay window of decrypting contexts, in packets
@@ -133,7 +140,7 @@ const replayWindow = 128
 
 // newCrypt builds a context for k, nil for plain RTP; a decrypting one
 // (inbound) refuses replayed packets.
-func newCrypt(k SRTP, inbound bool) (*crypt, error) {
+func newCrypt(k SRTP, inbound bool, pub *atomic.Uint32) (*crypt, error) {
 	if !k.Enabled() {
 		return nil, nil
 	}
@@ -153,16 +160,31 @@ func newCrypt(k SRTP, inbound bool) (*crypt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSRTP, err)
 	}
-	return &crypt{keys: k, ctx: ctx, roc: map[uint32]bool{}}, nil
+	pub.Store(k.ROC)
+	return &crypt{keys: k, ctx: ctx, roc: map[uint32]bool{}, pubROC: pub}, nil
 }
 
 // update keeps c when k is the same key, else builds a new context.
-func (c *crypt) update(k SRTP, inbound bool) (*crypt, error) {
+func (c *crypt) update(k SRTP, inbound bool, pub *atomic.Uint32) (*crypt, error) {
 	if c != nil && c.keys.Profile == k.Profile && c.keys.Key == k.Key && c.keys.Salt == k.Salt && c.keys.MKI == k.MKI && c.keys.MKILen == k.MKILen {
 		c.keys.ROC = k.ROC
 		return c, nil
 	}
-	return newCrypt(k, inbound)
+	return newCrypt(k, inbound, pub)
+}
+
+// seen notes an RTP packet handled under the context: after a sequence
+// number that went down (a wrap, most likely) it publishes the SSRC's
+// ROC, which pion has advanced.
+func (c *crypt) seen(ssrc uint32, seq uint16) {
+	if ssrc == c.lastSSRC && seq >= c.lastSeq {
+		c.lastSeq = seq
+		return
+	}
+	c.lastSSRC, c.lastSeq = ssrc, seq
+	if roc, ok := c.ctx.ROC(ssrc); ok {
+		c.pubROC.Store(roc)
+	}
 }
 
 // rtpHeaderLen is the length of the RTP header at the start of p (fixed
@@ -221,7 +243,11 @@ func (c *crypt) unprotect(p []byte, isRTCP bool) ([]byte, bool) {
 	}
 	c.startROC(c.rtpH.SSRC)
 	out, err := c.ctx.DecryptRTP(p[:0], p, &c.rtpH)
-	return out, err == nil
+	if err != nil {
+		return nil, false
+	}
+	c.seen(c.rtpH.SSRC, c.rtpH.SequenceNumber)
+	return out, true
 }
 
 // protect encrypts p into dst (which has room for p and srtpOverhead); it
@@ -246,5 +272,9 @@ func (c *crypt) protect(dst, p []byte, isRTCP bool) ([]byte, bool) {
 	}
 	c.startROC(c.rtpH.SSRC)
 	out, err := c.ctx.EncryptRTP(dst[:0], p, &c.rtpH)
-	return out, err == nil
+	if err != nil {
+		return nil, false
+	}
+	c.seen(c.rtpH.SSRC, c.rtpH.SequenceNumber)
+	return out, true
 }

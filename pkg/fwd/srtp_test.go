@@ -183,3 +183,45 @@ func TestSRTPMKI(t *testing.T) {
 		t.Fatalf("A decrypts %x (%v)", pl, err)
 	}
 }
+
+// TestSRTPRolloverCounters: the counters publish each direction's ROC
+// once a sequence number wraps, and a stream set with a starting ROC (a
+// call continued after a restart or failover) decrypts and encrypts from
+// it at once.
+func TestSRTPRolloverCounters(t *testing.T) {
+	p := srtp.ProtectionProfileAeadAes128Gcm
+	e := newTestEngine(t, Config{})
+	c := newCall(t)
+	fromA, aEnc, _ := testKey(t, p)
+	toA, _, aDec := testKey(t, p)
+	c.set(t, e, "roc", 1, 2, Stream{SRTPIn: fromA, SRTPOut: toA}, Stream{})
+	for seq := uint16(65534); seq != 2; seq++ {
+		plain := rtpPacket(seq, 0xA1, []byte("a"))
+		send(t, c.A, c.paA, encryptRTP(t, aEnc, plain))
+		expect(t, c.B, plain, c.pbA)
+		back := rtpPacket(seq, 0xB2, []byte("b"))
+		send(t, c.B, c.pbA, back)
+		if got, err := aDec.DecryptRTP(nil, readUDP(t, c.A), &rtp.Header{}); err != nil || !bytes.Equal(got, back) {
+			t.Fatalf("seq %d: A decrypts %x (%v)", seq, got, err)
+		}
+	}
+	eventually(t, "both ROCs 1", func() bool { s := stats(t, e, 1); return s.SRTPInROC == 1 && s.SRTPOutROC == 1 })
+
+	// The same keys on a new engine (another worker, another node), told
+	// the ROCs: the next packets go on without a new key.
+	e2 := newTestEngine(t, Config{})
+	c2 := newCall(t)
+	fromA.ROC, toA.ROC = 1, 1
+	c2.set(t, e2, "roc", 1, 2, Stream{SRTPIn: fromA, SRTPOut: toA}, Stream{})
+	plain := rtpPacket(10, 0xA1, []byte("after"))
+	send(t, c2.A, c2.paA, encryptRTP(t, aEnc, plain))
+	expect(t, c2.B, plain, c2.pbA)
+	back := rtpPacket(10, 0xB2, []byte("after"))
+	send(t, c2.B, c2.pbA, back)
+	if got, err := aDec.DecryptRTP(nil, readUDP(t, c2.A), &rtp.Header{}); err != nil || !bytes.Equal(got, back) {
+		t.Fatalf("after the move A decrypts %x (%v)", got, err)
+	}
+	if s := stats(t, e2, 1); s.SRTPFailures != 0 {
+		t.Errorf("%d failures after the move", s.SRTPFailures)
+	}
+}

@@ -186,6 +186,11 @@ type Counters struct {
 	// SRTCP authentication or decryption (wrong key, tampered, replayed,
 	// not SRTP at all): dropped, never forwarded, never learned from.
 	SRTPFailures uint64
+	// SRTPInROC and SRTPOutROC are the SRTP rollover counters of the last
+	// SSRC this party sent from and of the last one sent to it (0 until a
+	// sequence number wraps, or the ROC a continued call started from): a
+	// call continued elsewhere starts from them (SRTP.ROC).
+	SRTPInROC, SRTPOutROC uint32
 	// SSRC is the SSRC of the last RTP packet from this party (0 if none
 	// yet, and always for RTCP streams).
 	SSRC uint32
@@ -203,7 +208,8 @@ type Counters struct {
 type published struct {
 	packets, bytes, errors, drops atomic.Uint64
 	kdrops, srtpFails             atomic.Uint64
-	last                          atomic.Int64 // Unix ns; 0: never
+	rocIn, rocOut                 atomic.Uint32 // SRTP rollover counters (srtp.go)
+	last                          atomic.Int64  // Unix ns; 0: never
 	ssrc                          atomic.Uint32
 
 	seq    atomic.Uint32 // odd while the endpoint words change
@@ -245,6 +251,8 @@ func (p *published) read() Counters {
 		FloodDrops:   p.drops.Load(),
 		KernelDrops:  p.kdrops.Load(),
 		SRTPFailures: p.srtpFails.Load(),
+		SRTPInROC:    p.rocIn.Load(),
+		SRTPOutROC:   p.rocOut.Load(),
 		SSRC:         p.ssrc.Load(),
 	}
 	if ns := p.last.Load(); ns != 0 {
@@ -376,8 +384,8 @@ func (s *stream) configure(ns Stream, family int, window time.Duration, isNew bo
 	}
 	s.refresh()
 	var errIn, errOut error
-	s.in, errIn = s.in.update(ns.SRTPIn, true)
-	s.out, errOut = s.out.update(ns.SRTPOut, false)
+	s.in, errIn = s.in.update(ns.SRTPIn, true, &s.pub.rocIn)
+	s.out, errOut = s.out.update(ns.SRTPOut, false, &s.pub.rocOut)
 	s.srtpBroken = errIn != nil || errOut != nil // check() refuses such keys first
 }
 

@@ -69,7 +69,7 @@ func (a *activity) take(msg fwdapi.Activity) {
 	}
 	w.heard, w.silent = now, false
 	for _, s := range msg.Streams {
-		a.m[s.Local] = calls.Observed{LastPacket: s.LastPacket, Packets: s.Packets, Bytes: s.Bytes, Errors: s.Errors, KernelDrops: s.KernelDrops, SRTPFailures: s.SRTPFailures, Endpoint: s.Endpoint,
+		a.m[s.Local] = calls.Observed{LastPacket: s.LastPacket, Packets: s.Packets, Bytes: s.Bytes, Errors: s.Errors, KernelDrops: s.KernelDrops, SRTPFailures: s.SRTPFailures, SRTPInROC: s.SRTPInROC, SRTPOutROC: s.SRTPOutROC, Endpoint: s.Endpoint,
 			Confirmed: s.Confirmed, Offloaded: s.Offloaded, SSRC: s.SSRC}
 		a.holder[s.Local] = msg.Worker
 	}

@@ -127,6 +127,11 @@ type Media struct {
 	// material: node state and Redis are secrets (docs/security.md).
 	SDESIn  []string `json:"sdes_in,omitempty"`
 	SDESOut []string `json:"sdes_out,omitempty"`
+	// SRTPInROC and SRTPOutROC are the SRTP rollover counters of the RTP
+	// stream the workers reported (what this party sends, what it is
+	// sent): a continued call starts from them.
+	SRTPInROC  uint32 `json:"srtp_in_roc,omitempty"`
+	SRTPOutROC uint32 `json:"srtp_out_roc,omitempty"`
 }
 
 // Media flags of media-echo (rtpengine's ECHO and BLACKHOLE media flags):

@@ -78,6 +78,7 @@ func randomCall(r *rand.Rand) Call {
 			}
 			if n(2) == 0 {
 				m.SDESOut = []string{str()}
+				m.SRTPInROC, m.SRTPOutROC = r.Uint32(), uint32(n(3))
 			}
 			if n(6) > 0 {
 				m.Streams = make([]Stream, n(3))

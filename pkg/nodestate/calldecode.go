@@ -185,6 +185,12 @@ func (d *decoder) media(m *Media) error {
 		case "sdes_out":
 			n = 13
 			m.SDESOut, err = d.strings()
+		case "srtp_in_roc":
+			n = 14
+			m.SRTPInROC, err = d.uint32Field()
+		case "srtp_out_roc":
+			n = 15
+			m.SRTPOutROC, err = d.uint32Field()
 		default:
 			err = errSlowPath
 		}

@@ -229,6 +229,14 @@ func appendMedia(b []byte, m *Media) []byte {
 	}
 	b = appendStrings(b, `,"sdes_in":`, m.SDESIn)
 	b = appendStrings(b, `,"sdes_out":`, m.SDESOut)
+	if m.SRTPInROC != 0 {
+		b = append(b, `,"srtp_in_roc":`...)
+		b = strconv.AppendUint(b, uint64(m.SRTPInROC), 10)
+	}
+	if m.SRTPOutROC != 0 {
+		b = append(b, `,"srtp_out_roc":`...)
+		b = strconv.AppendUint(b, uint64(m.SRTPOutROC), 10)
+	}
 	return append(b, '}')
 }
 

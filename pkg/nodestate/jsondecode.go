@@ -156,6 +156,13 @@ func (d *decoder) uint64Field() (uint64, error) {
 	return v, nil
 }
 
+// uint32Field reads a uint32 (a larger number takes the slow path, where
+// encoding/json reports it).
+func (d *decoder) uint32Field() (uint32, error) {
+	v, err := d.unsigned(1<<32 - 1)
+	return uint32(v), err
+}
+
 // unsigned is integer for an unsigned field: encoding/json refuses a
 // minus sign there, even on zero.
 func (d *decoder) unsigned(hi int64) (int64, error) {

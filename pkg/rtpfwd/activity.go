@@ -70,13 +70,14 @@ func (r *reconciler) changedStreams(last map[netip.AddrPort]fwd.Counters, full b
 		}
 		k, on := r.off.kernel(local)
 		st = mergeKernel(st, k)
-		if prev, ok := last[local]; !full && ok && prev.Packets == st.Packets && prev.Errors == st.Errors && prev.Endpoint == st.Endpoint && prev.KernelDrops == st.KernelDrops && prev.SRTPFailures == st.SRTPFailures {
+		if prev, ok := last[local]; !full && ok && prev.Packets == st.Packets && prev.Errors == st.Errors && prev.Endpoint == st.Endpoint && prev.KernelDrops == st.KernelDrops && prev.SRTPFailures == st.SRTPFailures &&
+			prev.SRTPInROC == st.SRTPInROC && prev.SRTPOutROC == st.SRTPOutROC {
 			continue
 		}
 		last[local] = st
 		out = append(out, fwdapi.StreamActivity{Local: local, LastPacket: st.LastPacket, Packets: st.Packets,
 			Bytes: st.Bytes, Errors: st.Errors, Endpoint: st.Endpoint, Confirmed: st.Confirmed, SSRC: st.SSRC, KernelDrops: st.KernelDrops,
-			SRTPFailures: st.SRTPFailures, Offloaded: on, FastPathPackets: k.Packets})
+			SRTPFailures: st.SRTPFailures, SRTPInROC: st.SRTPInROC, SRTPOutROC: st.SRTPOutROC, Offloaded: on, FastPathPackets: k.Packets})
 	}
 	r.mu.Unlock()
 	for local := range last {

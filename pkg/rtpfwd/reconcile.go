@@ -247,6 +247,7 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 			// the stream) rather than becoming plain RTP.
 			in, errIn := srtpKey(m.SDESIn)
 			out, errOut := srtpKey(m.SDESOut)
+			in.ROC, out.ROC = m.SRTPInROC, m.SRTPOutROC
 			if err := errors.Join(errIn, errOut); err != nil {
 				r.log.Warn("SRTP keys not usable", "call", c.ID, "media", m.Index, "err", err)
 			}

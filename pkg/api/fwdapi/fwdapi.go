@@ -78,6 +78,11 @@ type StreamActivity struct {
 	// SRTPFailures counts packets from the party that failed SRTP or
 	// SRTCP authentication (dropped).
 	SRTPFailures uint64 `json:"srtp_failures,omitempty"`
+	// SRTPInROC and SRTPOutROC are the stream's SRTP rollover counters
+	// (what the party sends, what it is sent), for a call to continue
+	// elsewhere without re-keying.
+	SRTPInROC  uint32 `json:"srtp_in_roc,omitempty"`
+	SRTPOutROC uint32 `json:"srtp_out_roc,omitempty"`
 	// Offloaded reports whether the stream is forwarded by the in-kernel
 	// fast path now.
 	Offloaded bool `json:"offloaded,omitempty"`
