@@ -148,6 +148,11 @@ func parseRequestLine(s string) (Request, error) {
 			r.ICE = v
 		case "transport-protocol":
 			r.TransportProtocol = v
+		case "OSRTP":
+			r.OSRTP = map[string]bool{}
+			for _, x := range list {
+				r.OSRTP[x] = true
+			}
 		case "SDES":
 			r.SDES = map[string]bool{}
 			for _, x := range list {

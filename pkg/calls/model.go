@@ -99,6 +99,9 @@ type media struct {
 	// sdesIn are the SDES cryptos this party gave (it sends with the
 	// first), sdesOut those we gave it (it receives with the first).
 	sdesIn, sdesOut []sdes.Crypto
+	// osrtp: this party offered, or was offered, opportunistic SRTP
+	// (RTP/AVP with a=crypto, RFC 8643).
+	osrtp bool
 	// rocIn and rocOut are the SRTP rollover counters the workers reached
 	// on this party's RTP stream (what it sends, what it is sent).
 	rocIn, rocOut uint32
@@ -267,13 +270,23 @@ func fromRecord(r nodestate.Call) *call {
 }
 
 // recordFlags are the record's media flags: the latching flags, then the
-// media-echo mode if any.
+// media-echo mode and "osrtp" if any.
 func (m *media) recordFlags() []string {
-	if m.echo == "" {
+	if m.echo == "" && !m.osrtp {
 		return m.flags
 	}
-	return append(slices.Clip(m.flags), m.echo)
+	out := slices.Clip(m.flags)
+	if m.echo != "" {
+		out = append(out, m.echo)
+	}
+	if m.osrtp {
+		out = append(out, flagOSRTP)
+	}
+	return out
 }
+
+// flagOSRTP marks an OSRTP media in the record's flags.
+const flagOSRTP = "osrtp"
 
 // setRecordFlags is the inverse of recordFlags.
 func (m *media) setRecordFlags(flags []string) {
@@ -282,6 +295,8 @@ func (m *media) setRecordFlags(flags []string) {
 		switch f {
 		case nodestate.FlagEcho, nodestate.FlagBlackhole:
 			m.echo = f
+		case flagOSRTP:
+			m.osrtp = true
 		default:
 			m.flags = append(m.flags, f)
 		}

@@ -261,6 +261,9 @@ func (x *exchange) cryptos(sm, rm *media, m *sdp.Media) error {
 		return ErrNoSDES
 	}
 	if x.offer {
+		sm.osrtp = rtpProto(m.Proto()) && len(sm.sdesIn) > 0
+	}
+	if x.offer {
 		if err := offerCryptos(sm, rm, x.req, x.rand); err != nil {
 			return err
 		}
@@ -269,14 +272,14 @@ func (x *exchange) cryptos(sm, rm *media, m *sdp.Media) error {
 		}
 		return nil
 	}
-	if srtpProto(m.Proto()) {
+	if len(sm.sdesIn) > 0 {
 		if err := acceptCryptos(sm); err != nil {
 			return err
 		}
 	} else {
 		sm.sdesOut = nil // the answerer stays plain
 	}
-	return answerCryptos(sm, rm, x.rand)
+	return answerCryptos(sm, rm, x.req, x.rand)
 }
 
 // families sets the parties' address families for a media the sender

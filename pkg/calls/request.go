@@ -43,6 +43,9 @@ type Request struct {
 	// SDES holds the SDES options (the SDES list and SDES-X flags without
 	// their prefix: off, no-SUITE, pad, lifetime, ...).
 	SDES map[string]bool
+	// OSRTP holds the OSRTP options (offer, accept), from the OSRTP list
+	// and OSRTP-X flags.
+	OSRTP map[string]bool
 	// SDPAttr are the sdp-attr edits of the SDP this request produces.
 	SDPAttr sdp.AttrEdits
 	// MediaEcho is the media-echo mode (ParseMediaEcho): "" for none.

@@ -37,11 +37,17 @@ var ErrNoSDES = &Reasoned{"Unsupported: SRTP media without an SDES crypto suite 
 // that was offered to the answerer.
 var ErrSDESAnswer = &Reasoned{"SDES answer matches no offered crypto suite"}
 
-// readCryptos parses the a=crypto lines of an SRTP media of the sender,
-// keeping those with a suite the packet path can do and not refused by
-// SDES-no (rtpengine ignores lines it cannot parse).
+// rtpProto reports whether a protocol is plain RTP (RTP/AVP, RTP/AVPF),
+// which a=crypto lines make opportunistic SRTP (OSRTP, RFC 8643).
+func rtpProto(p string) bool {
+	return strings.EqualFold(p, "RTP/AVP") || strings.EqualFold(p, "RTP/AVPF")
+}
+
+// readCryptos parses the a=crypto lines of the sender's media, SRTP or
+// OSRTP, keeping those with a suite the packet path can do and not
+// refused by SDES-no (rtpengine ignores lines it cannot parse).
 func readCryptos(m *sdp.Media, req *Request) []sdes.Crypto {
-	if !srtpProto(m.Proto()) {
+	if !srtpProto(m.Proto()) && !rtpProto(m.Proto()) {
 		return nil
 	}
 	var out []sdes.Crypto
@@ -58,7 +64,10 @@ func readCryptos(m *sdp.Media, req *Request) []sdes.Crypto {
 // offerCryptos sets what the receiver of an offer is offered (rm.sdesOut)
 // from the sender's cryptos (sm.sdesIn) and what it was offered before.
 func offerCryptos(sm, rm *media, req *Request, r io.Reader) error {
-	if !srtpProto(rm.proto) || req.SDES["off"] {
+	// OSRTP: an RTP/AVP offer with keys goes on as one (rtpengine passes
+	// OSRTP through), and OSRTP offer makes a plain offer one.
+	rm.osrtp = rtpProto(rm.proto) && (sm.osrtp || req.OSRTP["offer"])
+	if !srtpProto(rm.proto) && !rm.osrtp || req.SDES["off"] {
 		rm.sdesOut = nil
 		return nil
 	}
@@ -120,8 +129,15 @@ func acceptCryptos(sm *media) error {
 // suites it offered (rm.sdesIn), the one the answerer chose if it offered
 // that, else its first; with the answerer's key when the suites are the
 // same (the packets then pass through unchanged), else a new one.
-func answerCryptos(sm, rm *media, r io.Reader) error {
-	if !srtpProto(rm.proto) || len(rm.sdesIn) == 0 {
+//
+// An offerer of OSRTP gets SRTP when the answerer answered with keys, or
+// with OSRTP accept; otherwise both stay plain.
+func answerCryptos(sm, rm *media, req *Request, r io.Reader) error {
+	srtp := srtpProto(rm.proto) || rm.osrtp && (len(sm.sdesIn) > 0 || req.OSRTP["accept"])
+	if !srtp || len(rm.sdesIn) == 0 {
+		if !srtpProto(rm.proto) {
+			rm.sdesIn = nil // it sends plain RTP
+		}
 		rm.sdesOut = nil
 		return nil
 	}

@@ -201,9 +201,10 @@ type errBadRequest string
 
 func (e errBadRequest) Error() string { return string(e) }
 
-// sdesOptions merges the SDES list and the SDES-X flags into one set of
-// option names (off for its spellings no and disable).
-func sdesOptions(list []string, flags map[string]bool) map[string]bool {
+// prefixedOptions merges an option list (SDES, OSRTP) and the flags with
+// its prefix (SDES-X) into one set of option names (off for its spellings
+// no and disable).
+func prefixedOptions(list []string, flags map[string]bool, prefix string) map[string]bool {
 	var out map[string]bool
 	add := func(o string) {
 		if o == "no" || o == "disable" {
@@ -218,7 +219,7 @@ func sdesOptions(list []string, flags map[string]bool) map[string]bool {
 		add(o)
 	}
 	for f := range flags {
-		if o, ok := strings.CutPrefix(f, "SDES-"); ok && o != "" {
+		if o, ok := strings.CutPrefix(f, prefix); ok && o != "" {
 			add(o)
 		}
 	}
@@ -285,7 +286,8 @@ func parseRequest(cmd string, v bencode.Value, from netip.AddrPort) (*calls.Requ
 		Label: str("label", "from-label"), SetLabel: str("set-label", "to-label"),
 	}
 	if loose {
-		r.SDES = sdesOptions(list("SDES"), r.Flags)
+		r.SDES = prefixedOptions(list("SDES"), r.Flags, "SDES-")
+		r.OSRTP = prefixedOptions(list("OSRTP"), r.Flags, "OSRTP-")
 		// An unknown value is named in the reply's warning (checkKey).
 		r.MediaEcho, _ = calls.ParseMediaEcho(str("media-echo"))
 		// So are the parts of sdp-attr that cannot be used (checkSupport).

@@ -39,7 +39,7 @@ var keySupport = map[string]support{
 	"media-address": done, "received-from": done, "delete-delay": done, "limit": done,
 	"ICE": done, "transport-protocol": done, "DTLS": done, "codec": done, "record-call": done, "SDES": done,
 	"ICE-lite": done, "T.38": refuse,
-	"OSRTP": warn, "DTLS-reverse": warn, "DTLS-fingerprint": warn, "metadata": warn, "ptime": warn,
+	"OSRTP": done, "DTLS-reverse": warn, "DTLS-fingerprint": warn, "metadata": warn, "ptime": warn,
 	"ptime-reverse": warn, "TOS": warn, "endpoint-learning": warn, "media-echo": done, "drop-traffic": warn,
 	"generate-RTCP": warn, "xmlrpc-callback": warn, "interface": warn, "all": warn, "from-tags": warn,
 	"output-destination": warn, "trigger": warn, "trigger-end": warn, "DTMF-security": warn, "delay-buffer": warn,
@@ -150,6 +150,15 @@ func checkKey(cmd, key string, val, v bencode.Value) []finding {
 			return nil
 		}
 		return []finding{{name: "DTLS", text: fmt.Sprintf("DTLS=%s is not supported: rtpkit does not do DTLS yet", s), refuse: true}}
+	case "OSRTP":
+		l, _ := val.StringListLenient()
+		var out []finding
+		for _, x := range l {
+			if x != "offer" && x != "accept" {
+				out = append(out, finding{name: "OSRTP", text: fmt.Sprintf("OSRTP option %q is not supported (ignored)", x)})
+			}
+		}
+		return out
 	case "SDES":
 		l, _ := val.StringListLenient()
 		var out []finding
@@ -203,7 +212,6 @@ var flagPrefixes = []struct {
 	{"codec-transcode-", true, "rtpkit does not transcode yet"},
 	{"transcode-", true, "rtpkit does not transcode yet"},
 	{"codec-", false, "the SDP's codecs pass unchanged"},
-	{"OSRTP-", false, "rtpkit does not do OSRTP yet"},
 	{"endpoint-learning-", false, "rtp-fwd's --endpoint-learning applies"},
 	{"T38-", true, "rtpkit does not do T.38 yet"},
 	{"T.38-", true, "rtpkit does not do T.38 yet"},
@@ -216,6 +224,12 @@ func checkFlag(f string) (finding, bool) {
 	}
 	if strings.HasPrefix(f, "sdp-attr-") {
 		return finding{}, false // read with the sdp-attr key (checkSupport)
+	}
+	if o, ok := strings.CutPrefix(f, "OSRTP-"); ok {
+		if o == "offer" || o == "accept" {
+			return finding{}, false
+		}
+		return finding{name: "OSRTP", text: fmt.Sprintf("flag %s is not supported (ignored)", f)}, true
 	}
 	if o, ok := strings.CutPrefix(f, "SDES-"); ok {
 		if sdesDone(o) {

@@ -71,17 +71,23 @@ func TestSDESBridge(t *testing.T) {
 		aSRTP, bSRTP  bool
 		transport     string // towards B
 		passesThrough bool
+		osrtp         bool // A offers OSRTP (RTP/AVP with keys), B answers plain with OSRTP accept
 	}{
 		{name: "SRTP offerer, plain answerer", aSRTP: true, transport: "RTP/AVP"},
 		{name: "plain offerer, SRTP answerer", bSRTP: true, transport: "RTP/SAVP"},
 		{name: "SRTP both, same suite", aSRTP: true, bSRTP: true, passesThrough: true},
+		{name: "OSRTP offerer, plain answerer accepting", aSRTP: true, osrtp: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := testutil.ListenUDP(t), testutil.ListenUDP(t)
 			id := "sdes-" + strings.ReplaceAll(tc.name, " ", "-")
 			var offerSDP string
 			if tc.aSRTP {
-				offerSDP = sdpOf(a, "RTP/SAVP", &aKey)
+				proto := "RTP/SAVP"
+				if tc.osrtp {
+					proto = "RTP/AVP"
+				}
+				offerSDP = sdpOf(a, proto, &aKey)
 			} else {
 				offerSDP = sdpOf(a, "RTP/AVP", nil)
 			}
@@ -111,12 +117,16 @@ func TestSDESBridge(t *testing.T) {
 				k.Tag = offered.Tag
 				answerSDP = sdpOf(b, "RTP/SAVP", &k)
 			} else {
-				if strings.Contains(toB, "a=crypto") || !strings.Contains(toB, "RTP/AVP") {
+				if (strings.Contains(toB, "a=crypto") != tc.osrtp) || !strings.Contains(toB, "RTP/AVP") {
 					t.Fatalf("plain B got\n%s", toB)
 				}
 				answerSDP = sdpOf(b, "RTP/AVP", nil)
 			}
-			toA := testutil.NGOK(t, ctx, c, testutil.NGCall("answer", id, "B", answerSDP))
+			answer := testutil.NGCall("answer", id, "B", answerSDP)
+			if tc.osrtp {
+				answer.Set("OSRTP", bencode.Strs("accept"))
+			}
+			toA := testutil.NGOK(t, ctx, c, answer)
 			var aRecv *srtp.Context
 			if tc.aSRTP {
 				var answered sdes.Crypto
