@@ -53,7 +53,8 @@ func readCryptos(m *sdp.Media, req *Request) []sdes.Crypto {
 	var out []sdes.Crypto
 	for _, v := range m.Attr("crypto") {
 		c, err := sdes.Parse(v)
-		if err != nil || !packetSuite(c.Suite) || req.SDES["no-"+c.Suite.Name] {
+		// UNAUTHENTICATED_SRTP: pion/srtp always authenticates.
+		if err != nil || !packetSuite(c.Suite) || req.SDES["no-"+c.Suite.Name] || c.UnauthenticatedSRTP {
 			continue
 		}
 		out = append(out, c)
@@ -104,6 +105,9 @@ func offerCryptos(sm, rm *media, req *Request, r io.Reader) error {
 		}
 		next++
 		out = append(out, c)
+	}
+	for i := range out {
+		sessionFlags(&out[i], req, true)
 	}
 	rm.sdesOut = out
 	return nil
@@ -167,8 +171,27 @@ func answerCryptos(sm, rm *media, req *Request, r io.Reader) error {
 		}
 		out.Key, out.Salt = c.Key, c.Salt
 	}
+	sessionFlags(&out, req, false)
 	rm.sdesIn, rm.sdesOut = []sdes.Crypto{in}, []sdes.Crypto{out}
 	return nil
+}
+
+// sessionFlags applies SDES unencrypted_srtp and unencrypted_srtcp (in an
+// offer) and encrypted_srtp, encrypted_srtcp (always) to a crypto of ours,
+// as rtpengine's __sdes_flags.
+func sessionFlags(c *sdes.Crypto, req *Request, offer bool) {
+	switch {
+	case offer && req.SDES["unencrypted_srtp"]:
+		c.UnencryptedSRTP = true
+	case req.SDES["encrypted_srtp"]:
+		c.UnencryptedSRTP = false
+	}
+	switch {
+	case offer && req.SDES["unencrypted_srtcp"]:
+		c.UnencryptedSRTCP = true
+	case req.SDES["encrypted_srtcp"]:
+		c.UnencryptedSRTCP = false
+	}
 }
 
 // cryptoAttrs are the a=crypto lines the receiver gets.

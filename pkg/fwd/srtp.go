@@ -33,6 +33,9 @@ type SRTP struct {
 	// §3.1), its first MKILen bytes; MKILen 0: none.
 	MKI    [maxMKI]byte
 	MKILen uint8
+	// PlainSRTP and PlainSRTCP leave RTP or RTCP payloads unencrypted
+	// (authenticated only): SDES's UNENCRYPTED_SRTP and UNENCRYPTED_SRTCP.
+	PlainSRTP, PlainSRTCP bool
 	// ROC is the rollover counter to start from for SSRCs this context has
 	// not seen yet (a call continued after a restart or a failover); 0
 	// for a new call.
@@ -153,6 +156,12 @@ func newCrypt(k SRTP, inbound bool, pub *atomic.Uint32) (*crypt, error) {
 	if k.MKILen > 0 {
 		opts = append(opts, srtp.MasterKeyIndicator(k.MKI[:k.MKILen]))
 	}
+	if k.PlainSRTP {
+		opts = append(opts, srtp.SRTPNoEncryption())
+	}
+	if k.PlainSRTCP {
+		opts = append(opts, srtp.SRTCPNoEncryption())
+	}
 	if inbound {
 		opts = append(opts, srtp.SRTPReplayProtection(replayWindow), srtp.SRTCPReplayProtection(replayWindow))
 	}
@@ -166,7 +175,8 @@ func newCrypt(k SRTP, inbound bool, pub *atomic.Uint32) (*crypt, error) {
 
 // update keeps c when k is the same key, else builds a new context.
 func (c *crypt) update(k SRTP, inbound bool, pub *atomic.Uint32) (*crypt, error) {
-	if c != nil && c.keys.Profile == k.Profile && c.keys.Key == k.Key && c.keys.Salt == k.Salt && c.keys.MKI == k.MKI && c.keys.MKILen == k.MKILen {
+	if c != nil && c.keys.Profile == k.Profile && c.keys.Key == k.Key && c.keys.Salt == k.Salt && c.keys.MKI == k.MKI && c.keys.MKILen == k.MKILen &&
+		c.keys.PlainSRTP == k.PlainSRTP && c.keys.PlainSRTCP == k.PlainSRTCP {
 		c.keys.ROC = k.ROC
 		return c, nil
 	}

@@ -225,3 +225,38 @@ func TestSRTPRolloverCounters(t *testing.T) {
 		t.Errorf("%d failures after the move", s.SRTPFailures)
 	}
 }
+
+// TestSRTPUnencrypted: UNENCRYPTED_SRTP and UNENCRYPTED_SRTCP keys
+// authenticate without encrypting, both ways.
+func TestSRTPUnencrypted(t *testing.T) {
+	p := srtp.ProtectionProfileAes128CmHmacSha1_80
+	key, salt := make([]byte, 16), make([]byte, 14)
+	_, _ = rand.Read(key)
+	k, err := NewSRTP(p, key, salt, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.PlainSRTP, k.PlainSRTCP = true, true
+	opts := []srtp.ContextOption{srtp.SRTPNoEncryption(), srtp.SRTCPNoEncryption()}
+	enc, _ := srtp.CreateContext(key, salt, p, opts...)
+	dec, _ := srtp.CreateContext(key, salt, p, opts...)
+	e := newTestEngine(t, Config{})
+	c := newCall(t)
+	c.set(t, e, "plain", 1, 2, Stream{SRTPIn: k, SRTPOut: k, Flags: RTCPMux}, Stream{})
+	plain := rtpPacket(1, 0xA1, []byte("visible"))
+	wire := encryptRTP(t, enc, plain)
+	if !bytes.Contains(wire, []byte("visible")) {
+		t.Fatal("the sender encrypted")
+	}
+	send(t, c.A, c.paA, wire)
+	expect(t, c.B, plain, c.pbA)
+	back := rtpPacket(1, 0xB2, []byte("also visible"))
+	send(t, c.B, c.pbA, back)
+	got := readUDP(t, c.A)
+	if !bytes.Contains(got, []byte("also visible")) {
+		t.Error("the engine encrypted what it should only authenticate")
+	}
+	if pl, err := dec.DecryptRTP(nil, got, &rtp.Header{}); err != nil || !bytes.Equal(pl, back) {
+		t.Fatalf("A reads %x (%v)", pl, err)
+	}
+}

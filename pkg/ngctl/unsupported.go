@@ -353,10 +353,11 @@ func (u *unsupportedLog) note(log *slog.Logger, cmd string, f finding) {
 }
 
 // sdesDone reports whether rtpkit carries out an SDES option: off (no,
-// disable), no-SUITE, pad and lifetime.
+// disable), no-SUITE, pad, lifetime, (un)encrypted_srtp and
+// (un)encrypted_srtcp.
 func sdesDone(o string) bool {
 	switch o {
-	case "off", "no", "disable", "pad", "lifetime":
+	case "off", "no", "disable", "pad", "lifetime", "unencrypted_srtp", "unencrypted_srtcp", "encrypted_srtp", "encrypted_srtcp":
 		return true
 	}
 	return strings.HasPrefix(o, "no-")

@@ -40,5 +40,7 @@ func srtpKey(attrs []string) (fwd.SRTP, error) {
 	if !ok {
 		return fwd.SRTP{Profile: 0xffff}, errNoProfile
 	}
-	return fwd.NewSRTP(p, c.Key, c.Salt, c.MKI)
+	k, err := fwd.NewSRTP(p, c.Key, c.Salt, c.MKI)
+	k.PlainSRTP, k.PlainSRTCP = c.UnencryptedSRTP, c.UnencryptedSRTCP
+	return k, err
 }
