@@ -145,6 +145,16 @@ func answerCryptos(sm, rm *media, req *Request, r io.Reader) error {
 		rm.sdesOut = nil
 		return nil
 	}
+	if req.SDES["static"] && len(rm.sdesOut) == 1 {
+		// SDES static: keep the crypto answered before if the offer still
+		// has its suite and tag, whatever the answerer chose.
+		for _, c := range rm.sdesIn {
+			if c.Suite == rm.sdesOut[0].Suite && c.Tag == rm.sdesOut[0].Tag {
+				rm.sdesIn = []sdes.Crypto{c}
+				return nil
+			}
+		}
+	}
 	in := rm.sdesIn[0]
 	var chosen *sdes.Crypto
 	if len(sm.sdesIn) > 0 {

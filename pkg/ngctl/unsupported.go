@@ -357,7 +357,7 @@ func (u *unsupportedLog) note(log *slog.Logger, cmd string, f finding) {
 // (un)encrypted_srtcp.
 func sdesDone(o string) bool {
 	switch o {
-	case "off", "no", "disable", "pad", "lifetime", "unencrypted_srtp", "unencrypted_srtcp", "encrypted_srtp", "encrypted_srtcp":
+	case "off", "no", "disable", "pad", "lifetime", "static", "unencrypted_srtp", "unencrypted_srtcp", "encrypted_srtp", "encrypted_srtcp":
 		return true
 	}
 	return strings.HasPrefix(o, "no-")
