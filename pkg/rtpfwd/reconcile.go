@@ -245,8 +245,8 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 			flags := flagsOf(m)
 			// SRTP keys: an unusable one stays unusable (the engine refuses
 			// the stream) rather than becoming plain RTP.
-			in, errIn := srtpKey(m.SDESIn)
-			out, errOut := srtpKey(m.SDESOut)
+			in, errIn := srtpKey(m.Protocol, m.SDESIn)
+			out, errOut := srtpKey(m.Protocol, m.SDESOut)
 			if err := errors.Join(errIn, errOut); err != nil {
 				r.log.Warn("SRTP keys not usable", "call", c.ID, "media", m.Index, "err", err)
 			}
