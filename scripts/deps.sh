@@ -8,6 +8,8 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v nats-server >/dev/null || need+=(nats-server)
 command -v prlimit >/dev/null || need+=(util-linux)
 command -v rtpengine-ng-client >/dev/null || need+=(rtpengine-utils)
+# TestSRTPInteropRtpengine runs a real rtpengine beside rtpkit.
+command -v rtpengine >/dev/null || need+=(rtpengine-daemon)
 command -v ip >/dev/null || need+=(iproute2)
 command -v ss >/dev/null || need+=(iproute2)
 # TestBadAdoptClosedOnce traces portd's closes.
@@ -38,6 +40,18 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update >/dev/null && apt-get install -y --no-install-recommends "${need[@]}" >/dev/null
   }
   # Debian's package may start a system redis; the tests start their own.
+  # So may rtpengine-daemon's: the tests start their own rtpengine, and a
+  # system one would hold ports and the kernel table. Stop and disable it:
+  # the service under systemd; without, the init script's daemon, if its
+  # postinst started one (the script stops only the pid in its pidfile).
+  if [[ " ${need[*]} " == *" rtpengine-daemon "* ]]; then
+    if [ -d /run/systemd/system ]; then
+      systemctl disable --now rtpengine-daemon >/dev/null 2>&1 || true
+    elif [ -x /etc/init.d/rtpengine-daemon ]; then
+      [ -e /run/rtpengine/rtpengine-daemon.pid ] && { /etc/init.d/rtpengine-daemon stop >/dev/null 2>&1 || true; }
+      update-rc.d rtpengine-daemon disable >/dev/null 2>&1 || true
+    fi
+  fi
 else
   echo "deps: missing ${need[*]} (install them, or run make test as root on Debian)" >&2
   exit 1

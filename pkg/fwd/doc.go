@@ -56,7 +56,10 @@
 // dropped and counted in SRTPFailures, and never learned from. A stream
 // with SRTPOut has what is sent to its party encrypted. Both use
 // github.com/pion/srtp, one context per direction kept while the key stays
-// the same; nothing is allocated per packet (TestStepAllocsSRTP). A stream
+// the same; nothing is allocated per packet (TestStepAllocsSRTP). A
+// direction whose key is [SRTPPending] (an SRTP party before the answer
+// brings that key) passes nothing: neither the party's packets as plain
+// RTP nor plain RTP to it (TestSRTPPending). A stream
 // with [Echo] sends its party's packets back to it instead of to the peer.
 //
 // # Threads and the packet path

@@ -45,13 +45,27 @@ type SRTP struct {
 // maxMKI is the longest MKI the packet path takes (bytes).
 const maxMKI = 16
 
-// Enabled reports whether k protects anything.
+// Enabled reports whether k protects anything (SRTPPending too).
 func (k SRTP) Enabled() bool { return k.Profile != 0 }
+
+// pendingProfile is SRTPPending's profile, none of pion's.
+const pendingProfile srtp.ProtectionProfile = 0xfffe
+
+// SRTPPending is the key of a direction that speaks SRTP but whose key is
+// not known yet (an SRTP party before the answer: the keys it sends with,
+// or those it is to be sent with, come in the answer): nothing passes that
+// way, rather than as plain RTP. A packet from the party is dropped as an
+// SRTP failure (it cannot be authenticated), one for it as an error (it
+// cannot be encrypted).
+var SRTPPending = SRTP{Profile: pendingProfile}
 
 // String hides the key.
 func (k SRTP) String() string {
-	if !k.Enabled() {
+	switch {
+	case !k.Enabled():
 		return "plain"
+	case k == SRTPPending:
+		return "SRTP, key pending"
 	}
 	return k.Profile.String() + " [key hidden]"
 }
@@ -79,7 +93,7 @@ func NewSRTP(profile srtp.ProtectionProfile, key, salt, mki []byte) (SRTP, error
 var ErrSRTP = errors.New("fwd: bad SRTP configuration")
 
 func (k SRTP) check(keyLen, saltLen int) error {
-	if !k.Enabled() {
+	if !k.Enabled() || k == SRTPPending {
 		return nil
 	}
 	kl, err1 := k.Profile.KeyLen()
@@ -125,7 +139,7 @@ func (s *stream) protect(dst, p []byte, rtcp bool) ([]byte, bool) {
 // crypt is a stream's SRTP context for one direction.
 type crypt struct {
 	keys SRTP
-	ctx  *srtp.Context
+	ctx  *srtp.Context // nil for SRTPPending
 	rtpH rtp.Header
 	rtcH rtcp.Header
 	roc  map[uint32]bool // SSRCs whose starting ROC was set
@@ -149,6 +163,9 @@ func newCrypt(k SRTP, inbound bool, pub *atomic.Uint32) (*crypt, error) {
 	}
 	if err := k.check(-1, -1); err != nil {
 		return nil, err
+	}
+	if k == SRTPPending {
+		return &crypt{keys: k}, nil // no context: every packet fails
 	}
 	kl, _ := k.Profile.KeyLen()
 	sl, _ := k.Profile.SaltLen()
@@ -233,6 +250,9 @@ func (c *crypt) startROC(ssrc uint32) {
 // plaintext (a prefix of p) or false if p fails (bad tag, replay, too
 // short, not RTP/RTCP).
 func (c *crypt) unprotect(p []byte, isRTCP bool) ([]byte, bool) {
+	if c.ctx == nil {
+		return nil, false
+	}
 	if isRTCP {
 		// Header (8), the sender's SSRC, the SRTCP index (4) and a tag.
 		if len(p) < 8+4 || p[0]>>6 != 2 {
@@ -264,6 +284,9 @@ func (c *crypt) unprotect(p []byte, isRTCP bool) ([]byte, bool) {
 // returns the packet to send or false if p cannot be protected (not RTP or
 // RTCP, or the key is used up).
 func (c *crypt) protect(dst, p []byte, isRTCP bool) ([]byte, bool) {
+	if c.ctx == nil {
+		return nil, false
+	}
 	if isRTCP {
 		if len(p) < 8 || p[0]>>6 != 2 {
 			return nil, false

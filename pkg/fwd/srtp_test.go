@@ -260,3 +260,33 @@ func TestSRTPUnencrypted(t *testing.T) {
 		t.Fatalf("A reads %x (%v)", pl, err)
 	}
 }
+
+// TestSRTPPending: an SRTP party whose keys are still to come (before the
+// answer) gets nothing in the clear and has nothing it sends passed on as
+// plain RTP, both ways; once the keys are set, the same stream works.
+func TestSRTPPending(t *testing.T) {
+	e := newTestEngine(t, Config{})
+	c := newCall(t)
+	c.set(t, e, "pending", 1, 2, Stream{SRTPIn: SRTPPending, SRTPOut: SRTPPending}, Stream{})
+	send(t, c.A, c.paA, rtpPacket(1, 0xA1, []byte("from A, unauthenticated")))
+	expectNothing(t, c.B, 100*time.Millisecond)
+	eventually(t, "an SRTP failure", func() bool { return stats(t, e, 1).SRTPFailures == 1 })
+	send(t, c.B, c.pbA, rtpPacket(1, 0xB2, []byte("from B, for A")))
+	expectNothing(t, c.A, 100*time.Millisecond)
+	eventually(t, "an error on B's stream", func() bool { return stats(t, e, 2).Errors == 1 })
+	if s := SRTPPending.String(); s != "SRTP, key pending" {
+		t.Errorf("String %q", s)
+	}
+
+	fromA, aEnc, _ := testKey(t, srtp.ProtectionProfileAes128CmHmacSha1_80)
+	toA, _, aDec := testKey(t, srtp.ProtectionProfileAes128CmHmacSha1_80)
+	c.set(t, e, "pending", 1, 2, Stream{SRTPIn: fromA, SRTPOut: toA}, Stream{})
+	plain := rtpPacket(2, 0xA1, []byte("from A"))
+	send(t, c.A, c.paA, encryptRTP(t, aEnc, plain))
+	expect(t, c.B, plain, c.pbA)
+	back := rtpPacket(2, 0xB2, []byte("from B"))
+	send(t, c.B, c.pbA, back)
+	if got, err := aDec.DecryptRTP(nil, readUDP(t, c.A), &rtp.Header{}); err != nil || !bytes.Equal(got, back) {
+		t.Fatalf("A decrypts %x (%v), want %x", got, err, back)
+	}
+}

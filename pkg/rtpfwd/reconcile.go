@@ -245,9 +245,14 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 			flags := flagsOf(m)
 			// SRTP keys: an unusable one stays unusable (the engine refuses
 			// the stream) rather than becoming plain RTP.
-			in, errIn := srtpKey(m.SDESIn)
-			out, errOut := srtpKey(m.SDESOut)
-			in.ROC, out.ROC = m.SRTPInROC, m.SRTPOutROC
+			in, errIn := srtpKey(m.Protocol, m.SDESIn)
+			out, errOut := srtpKey(m.Protocol, m.SDESOut)
+			if in != fwd.SRTPPending {
+				in.ROC = m.SRTPInROC
+			}
+			if out != fwd.SRTPPending {
+				out.ROC = m.SRTPOutROC
+			}
 			if err := errors.Join(errIn, errOut); err != nil {
 				r.log.Warn("SRTP keys not usable", "call", c.ID, "media", m.Index, "err", err)
 			}

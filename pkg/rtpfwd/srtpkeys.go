@@ -2,6 +2,7 @@ package rtpfwd
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/pion/srtp/v3"
 
@@ -27,9 +28,15 @@ var srtpProfiles = map[string]srtp.ProtectionProfile{
 var errNoProfile = fmt.Errorf("%w: crypto suite not supported by the packet path", fwd.ErrSRTP)
 
 // srtpKey is the key a media record's SDES list puts first (the one in
-// use), zero for none. The error never contains key material.
-func srtpKey(attrs []string) (fwd.SRTP, error) {
+// use): for none, zero (plain RTP) if the media's transport protocol is
+// plain, else fwd.SRTPPending (an SRTP party before the answer brings the
+// key of this direction: its packets must not pass as plain RTP). The
+// error never contains key material.
+func srtpKey(protocol string, attrs []string) (fwd.SRTP, error) {
 	if len(attrs) == 0 {
+		if strings.EqualFold(protocol, "RTP/SAVP") || strings.EqualFold(protocol, "RTP/SAVPF") {
+			return fwd.SRTPPending, nil
+		}
 		return fwd.SRTP{}, nil
 	}
 	c, err := sdes.Parse(attrs[0])
