@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/rtpkit/rtpkit/pkg/nodestate"
 )
 
 // Counters are packet, byte and error counts.
@@ -152,6 +154,7 @@ func mediaStats(st *CallStats, l *leg, m *media, act Activity) MediaStats {
 		}
 	}
 	sf.mux = m.rtcpMux
+	sf.noKernel = len(m.sdesIn) > 0 || len(m.sdesOut) > 0 || srtpProto(m.proto) || m.echo == nodestate.FlagEcho
 	signalled := st.LastSignal.Unix()
 	if m.local.RTP.IsValid() {
 		s := streamStats(m.local.RTP, m.local.Advertised, m.signalled, m.learned, true, sf, act)
@@ -193,6 +196,9 @@ func mediaStats(st *CallStats, l *leg, m *media, act Activity) MediaStats {
 // streamFlags are the media's settings that show in its streams' flags.
 type streamFlags struct {
 	mux, strict, handover bool
+	// noKernel: the stream stays in userspace whatever happens (SRTP, echo):
+	// rtpengine's "no kernel support".
+	noKernel bool
 }
 
 // cryptoSuite names the suite of the key the party sends with.
@@ -265,6 +271,9 @@ func streamStats(local netip.AddrPort, adv netip.Addr, signalled, learned netip.
 	}
 	if kernelized {
 		s.Flags = append(s.Flags, "kernelized")
+	}
+	if sf.noKernel {
+		s.Flags = append(s.Flags, "no kernel support")
 	}
 	if rtp && sf.strict {
 		s.Flags = append(s.Flags, "strict source address")
