@@ -13,6 +13,18 @@
 # (bench/thinrelay: one epoll loop, recvmmsg/sendmmsg, a socket per party,
 # nothing else) is measured alongside as the floor.
 #
+# Then the SRTP columns (issue 27): the same proxies (not the thin relay,
+# which does no SRTP) converting SDES-SRTP at SRTP_RATES (default 20000
+# and 40000 packets/s), `rtpctl bench media --srtp=MODE` for each MODE of
+# SRTP_MODES: rtp-srtp (party A plain RTP, party B SRTP with SRTP_SUITE,
+# default AES_CM_128_HMAC_SHA1_80) and srtp-srtp (A SRTP with SRTP_SUITE, B
+# with another suite, so that every packet is decrypted and encrypted
+# again); rtpengine runs with --table=-1, so it converts in userspace.
+# The table gives CPU µs per forwarded packet, loss, packets that did not
+# decrypt, rtpkit over the better rtpengine (target ≤ 0.7) and each
+# target's SRTP cost over its plain RTP run at the same rate. SRTP=0 skips
+# that part; SRTP=only runs nothing else (no plain rows, no fast path).
+#
 # Then, as root on a kernel that can load the eBPF program, the fast-path
 # columns (issue 10): TestMeasureFastPathNode (pkg/rtpfwd) runs a node in
 # network namespaces with --fast-path=on, with --fast-path=off and, as the
@@ -29,6 +41,13 @@ DURATION=${2:-10s}
 RATES=(20000 40000)
 FLOOD=${FLOOD:-100000} # the flooded-stream run: 20000 pps on the calls plus one stream at this rate
 FASTPATH=${FASTPATH:-1}
+SRTP=${SRTP:-1}
+read -r -a SRTP_RATES <<<"${SRTP_RATES:-20000 40000}"
+read -r -a SRTP_MODES <<<"${SRTP_MODES:-rtp-srtp srtp-srtp}"
+SRTP_SUITE=${SRTP_SUITE:-AES_CM_128_HMAC_SHA1_80}
+if [ "$SRTP" = only ]; then
+	FASTPATH=0
+fi
 
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
@@ -166,6 +185,26 @@ bench() {
 	sleep 1
 }
 
+# bench_srtp TARGET NG PID RATE MODE runs one SRTP load and writes
+# TMP/TARGET-MODE-RATE.json.
+bench_srtp() {
+	echo "== $1 at $4 pps, SRTP $5 ($SRTP_SUITE), $CALLS calls, $DURATION" >&2
+	"$TMP/rtpctl" bench media --ng="$2" --pids="$3" --calls="$CALLS" --pps="$4" --duration="$DURATION" \
+		--label="$1" --json --srtp="$5" --srtp-suite="$SRTP_SUITE" >"$TMP/$1-$5-$4.json"
+	sleep 1
+}
+
+if [ "$SRTP" != only ]; then
+	plain_rows
+fi
+if [ "$SRTP" != 0 ]; then
+	srtp_rows
+fi
+}
+
+# plain_rows runs and prints the plain RTP comparison (and the flooded
+# stream).
+plain_rows() {
 # Rotate which target goes first at each rate.
 turn=0
 for rate in "${RATES[@]}"; do
@@ -221,6 +260,53 @@ for t in "${TARGETS[@]}"; do
 		"$TMP/$t-flood.json" |
 		awk -F'\t' '{printf "%-13s %10s %8s %9s %9s %14s %16s\n", $1, $2, $3, $4, $5, $6, $7}'
 done
+}
+
+# srtp_rows runs and prints the SRTP comparison: rtpkit and both
+# rtpengines, each mode at each rate, in a rotating order.
+srtp_rows() {
+local targets=(rtpkit "${ENGINES[@]}") turn=0 rate mode i t
+for mode in "${SRTP_MODES[@]}"; do
+	for rate in "${SRTP_RATES[@]}"; do
+		for i in "${!targets[@]}"; do
+			t=${targets[$(((turn + i) % ${#targets[@]}))]}
+			bench_srtp "$t" "${NG[$t]}" "${PID[$t]}" "$rate" "$mode"
+		done
+		turn=$((turn + 1))
+	done
+done
+
+printf '\nSRTP (SDES, %s; rtpengine in userspace), %s calls, %s per run:\n' "$SRTP_SUITE" "$CALLS" "$DURATION"
+printf '%-13s %-10s %8s %10s %10s %8s %9s %9s %12s %10s %10s %8s\n' target mode rate offered forwarded loss "p50 µs" "p99 µs" "CPU µs/pkt" "kit/engine" "over RTP" "SRTP bad"
+for mode in "${SRTP_MODES[@]}"; do
+	for rate in "${SRTP_RATES[@]}"; do
+		local kit eng v e ratio r plain over
+		kit=$(jq -r '.cpu_us_per_packet' "$TMP/rtpkit-$mode-$rate.json")
+		eng=""
+		for e in "${ENGINES[@]}"; do
+			v=$(jq -r '.cpu_us_per_packet' "$TMP/$e-$mode-$rate.json")
+			if [ -z "$eng" ] || jq -e -n --argjson a "$v" --argjson b "$eng" '$a < $b' >/dev/null; then eng=$v; fi
+		done
+		ratio=$(jq -n --argjson a "$kit" --argjson b "$eng" 'if $b > 0 then ($a / $b * 100 | round / 100) else "-" end')
+		for t in "${targets[@]}"; do
+			r=""
+			[ "$t" = rtpkit ] && r=$ratio
+			# The target's plain RTP run at the same rate, if there was one.
+			plain=0
+			[ -f "$TMP/$t-$rate.json" ] && plain=$(jq -r '.cpu_us_per_packet' "$TMP/$t-$rate.json")
+			jq -r --arg r "$r" --arg t "$t" --arg m "$mode" --argjson plain "$plain" '[$t, $m, .target_pps, (.offered_pps|round), (.forwarded_pps|round),
+				(if .sent > 0 then (.lost / .sent * 10000 | round / 100 | tostring) + "%" else "-" end),
+				(.latency_p50_us|round), (.latency_p99_us|round), (.cpu_us_per_packet * 100 | round / 100), $r,
+				(if $plain > 0 then (.cpu_us_per_packet / $plain * 100 | round / 100) else "-" end),
+				((.srtp_failures // 0) + (.srtp_warmup_failures // 0))] | @tsv' \
+				"$TMP/$t-$mode-$rate.json" |
+				awk -F'\t' '{printf "%-13s %-10s %8s %10s %10s %8s %9s %9s %12s %10s %10s %8s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12}'
+		done
+	done
+done
+echo "(kit/engine: rtpkit's CPU per packet over the better rtpengine's at that mode and rate, target ≤ 0.7 with 0 loss;"
+echo " over RTP: the target's CPU per packet over its plain RTP run at that rate; SRTP bad: packets that did not"
+echo " decrypt at their SRTP party, warm-up included)"
 }
 
 # fastpath_columns runs the fast-path measurement (see the header) and

@@ -6,9 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/srtp/v3"
 	"golang.org/x/sys/unix"
 
 	"github.com/rtpkit/rtpkit/pkg/rtppacket"
+	"github.com/rtpkit/rtpkit/pkg/sdes"
 )
 
 func TestParseStat(t *testing.T) {
@@ -65,8 +67,15 @@ func TestReservoir(t *testing.T) {
 	}
 }
 
-// TestNoAllocsPerPacket: sending and receiving a packet allocate nothing.
+// TestNoAllocsPerPacket: sending and receiving a packet allocate nothing,
+// plain RTP or SRTP (the parties talk to each other directly here, each
+// decrypting with the other's key).
 func TestNoAllocsPerPacket(t *testing.T) {
+	t.Run("RTP", func(t *testing.T) { testNoAllocs(t, "", "") })
+	t.Run("SRTP", func(t *testing.T) { testNoAllocs(t, "AES_CM_128_HMAC_SHA1_80", "AEAD_AES_128_GCM") })
+}
+
+func testNoAllocs(t *testing.T, suiteA, suiteB string) {
 	a, err := newSocket()
 	if err != nil {
 		t.Fatal(err)
@@ -79,6 +88,10 @@ func TestNoAllocsPerPacket(t *testing.T) {
 	defer unix.Close(b.fd)
 	a.setDest(b.port)
 	b.setDest(a.port)
+	if suiteA != "" {
+		a.enc, b.dec = testContexts(t, suiteA)
+		b.enc, a.dec = testContexts(t, suiteB)
+	}
 	socks := []*socket{a, b}
 	base := time.Now()
 	var cnt counters
@@ -101,6 +114,82 @@ func TestNoAllocsPerPacket(t *testing.T) {
 	}
 	if cnt.sent[0].Load() != cnt.received[0].Load() {
 		t.Errorf("A to B: sent %d received %d", cnt.sent[0].Load(), cnt.received[0].Load())
+	}
+	if f := cnt.srtpFailed.Load(); f != 0 {
+		t.Errorf("%d SRTP failures", f)
+	}
+}
+
+// testContexts are two contexts of one new key of suite: one to encrypt,
+// one to decrypt.
+func testContexts(t *testing.T, suite string) (enc, dec *srtp.Context) {
+	t.Helper()
+	k, err := sdes.New(1, sdes.SuiteByName(suite), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if enc, err = srtpContext(k); err != nil {
+		t.Fatal(err)
+	}
+	if dec, err = srtpContext(k); err != nil {
+		t.Fatal(err)
+	}
+	return enc, dec
+}
+
+// TestSRTPReceiver: an SRTP party counts a packet relayed in the clear, or
+// encrypted with another key, as an SRTP failure, not as received.
+func TestSRTPReceiver(t *testing.T) {
+	a, err := newSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(a.fd)
+	b, err := newSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(b.fd)
+	a.setDest(b.port)
+	b.setDest(a.port)
+	var cnt counters
+	base := time.Now()
+	rcv, err := newReceiver([]*socket{a, b}, 42, base, &cnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(rcv.epfd)
+	snd := newSender([]*socket{a, b}, 160, 42, base, &cnt)
+	_, b.dec = testContexts(t, "AES_CM_128_HMAC_SHA1_80") // A sends plain
+	snd.sendNext(phaseMeasure)
+	a.enc, _ = testContexts(t, "AES_CM_128_HMAC_SHA1_80") // A sends with another key
+	snd.next = 0
+	snd.sendNext(phaseMeasure)
+	time.Sleep(10 * time.Millisecond)
+	rcv.drain(1)
+	if r, f, c := cnt.received[0].Load(), cnt.srtpFailed.Load(), cnt.srtpClear.Load(); r != 0 || f != 2 || c != 1 {
+		t.Errorf("received %d, SRTP failures %d (want 2), in the clear %d (want 1)", r, f, c)
+	}
+}
+
+func TestPlanSRTP(t *testing.T) {
+	for _, tt := range []struct {
+		mode, suite, a, b string
+		bad               bool
+	}{
+		{mode: "", suite: ""},
+		{mode: SRTPFromRTP, suite: "", b: "AES_CM_128_HMAC_SHA1_80"},
+		{mode: SRTPFromRTP, suite: "AEAD_AES_128_GCM", b: "AEAD_AES_128_GCM"},
+		{mode: SRTPBoth, suite: "", a: "AES_CM_128_HMAC_SHA1_80", b: "AEAD_AES_128_GCM"},
+		{mode: SRTPBoth, suite: "AEAD_AES_256_GCM", a: "AEAD_AES_256_GCM", b: "AES_CM_128_HMAC_SHA1_80"},
+		{mode: "srtp", bad: true},
+		{mode: SRTPBoth, suite: "F8_128_HMAC_SHA1_80", bad: true},
+		{mode: SRTPFromRTP, suite: "AES_192_CM_HMAC_SHA1_80", bad: true},
+	} {
+		p, err := planSRTP(tt.mode, tt.suite)
+		if (err != nil) != tt.bad || p.suiteA != tt.a || p.suiteB != tt.b {
+			t.Errorf("%q %q: %+v, %v", tt.mode, tt.suite, p, err)
+		}
 	}
 }
 

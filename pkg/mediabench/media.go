@@ -10,6 +10,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
 	"golang.org/x/sys/unix"
 
 	"github.com/rtpkit/rtpkit/pkg/rtppacket"
@@ -38,6 +40,9 @@ type socket struct {
 	dst  unix.RawSockaddrInet4 // the proxy port this party sends to
 	ssrc uint32
 	seq  uint16
+	// enc encrypts what this party sends (its own SRTP key), dec decrypts
+	// what it receives (the key the proxy gave it); nil: plain RTP.
+	enc, dec *srtp.Context
 }
 
 // newSocket opens a non-blocking UDP socket on 127.0.0.1 with a kernel
@@ -69,8 +74,10 @@ func (s *socket) setDest(port int) {
 
 // sendOne writes one RTP packet, stamped now, from s to its proxy port.
 // buf is the packet buffer, reused between calls; its payload already
-// holds the run tag.
-func (s *socket) sendOne(buf []byte, phase byte, now int64) error {
+// holds the run tag. An SRTP party encrypts the packet into out (with
+// room for buf and srtpOverhead) with hdr for pion's parsed header, both
+// reused too.
+func (s *socket) sendOne(buf, out []byte, hdr *rtp.Header, phase byte, now int64) error {
 	s.seq++
 	h := rtppacket.RTP{Seq: s.seq, Timestamp: uint32(s.seq) * 160, SSRC: s.ssrc}
 	if err := h.WriteHeader(buf); err != nil {
@@ -79,6 +86,12 @@ func (s *socket) sendOne(buf []byte, phase byte, now int64) error {
 	pay := buf[rtppacket.HeaderLen:]
 	pay[payPhase] = phase
 	binary.BigEndian.PutUint64(pay[paySendTime:], uint64(now))
+	if s.enc != nil {
+		var err error
+		if buf, err = s.enc.EncryptRTP(out[:0], buf, hdr); err != nil {
+			return err
+		}
+	}
 	_, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(s.fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)),
 		0, uintptr(unsafe.Pointer(&s.dst)), unix.SizeofSockaddrInet4)
 	if e != 0 {
@@ -94,6 +107,11 @@ type counters struct {
 	received [2]atomic.Uint64
 	warmRecv atomic.Uint64
 	sendErrs atomic.Uint64
+	// srtpFailed: packets that reached an SRTP party and did not decrypt
+	// with the key the proxy gave it; srtpClear: those of them that
+	// carried this run's payload in the clear (the proxy did not
+	// encrypt).
+	srtpFailed, srtpClear atomic.Uint64
 }
 
 // receiver drains every socket with an epoll loop and recvmmsg, counts
@@ -109,6 +127,7 @@ type receiver struct {
 	msgs    []unix.Mmsghdr
 	iovs    []unix.Iovec
 	bufs    [][]byte
+	hdr     rtp.Header // pion's parsed header of a packet being decrypted
 	stop    atomic.Bool
 	done    chan struct{}
 	once    sync.Once
@@ -187,7 +206,13 @@ func (r *receiver) drain(i int) {
 		now := int64(time.Since(r.base))
 		var measured, warm uint64
 		for k := 0; k < int(n); k++ {
-			phase, sent, ok := r.classify(r.bufs[k][:r.msgs[k].Len])
+			b := r.bufs[k][:r.msgs[k].Len]
+			if s.dec != nil {
+				if b = r.decrypt(s, b); b == nil {
+					continue
+				}
+			}
+			phase, sent, ok := r.classify(b)
 			if !ok {
 				continue
 			}
@@ -224,6 +249,27 @@ func (r *receiver) classify(b []byte) (phase byte, sent int64, ok bool) {
 	return pay[payPhase], int64(binary.BigEndian.Uint64(pay[paySendTime:])), true
 }
 
+// decrypt authenticates and decrypts an SRTP packet that reached s, in
+// place; nil if it fails. It counts the failures and, among them, the
+// packets that arrived in the clear.
+func (r *receiver) decrypt(s *socket, b []byte) []byte {
+	// rtppacket.Read turns away what pion's parser would build an error
+	// for with fmt (it allocates for the other failures only).
+	if _, pay, ok := rtppacket.Read(b); !ok {
+		return nil
+	} else if len(pay) >= minPayload && binary.BigEndian.Uint32(pay[payTag:]) == r.tag {
+		r.cnt.srtpClear.Add(1)
+		r.cnt.srtpFailed.Add(1)
+		return nil
+	}
+	out, err := s.dec.DecryptRTP(b[:0], b, &r.hdr)
+	if err != nil {
+		r.cnt.srtpFailed.Add(1)
+		return nil
+	}
+	return out
+}
+
 // close stops the loop and closes the epoll fd; it may be called again.
 func (r *receiver) close() {
 	r.once.Do(func() {
@@ -237,6 +283,8 @@ func (r *receiver) close() {
 type sender struct {
 	socks []*socket
 	buf   []byte
+	out   []byte     // an SRTP packet being sent
+	hdr   rtp.Header // pion's parsed header of it
 	next  int
 	base  time.Time
 	cnt   *counters
@@ -245,7 +293,7 @@ type sender struct {
 func newSender(socks []*socket, payload int, tag uint32, base time.Time, cnt *counters) *sender {
 	buf := make([]byte, rtppacket.HeaderLen+payload)
 	binary.BigEndian.PutUint32(buf[rtppacket.HeaderLen+payTag:], tag)
-	return &sender{socks: socks, buf: buf, base: base, cnt: cnt}
+	return &sender{socks: socks, buf: buf, out: make([]byte, 0, len(buf)+srtpOverhead), base: base, cnt: cnt}
 }
 
 // sendNext sends one packet on the next socket in turn.
@@ -255,7 +303,7 @@ func (s *sender) sendNext(phase byte) {
 	if s.next == len(s.socks) {
 		s.next = 0
 	}
-	if err := s.socks[i].sendOne(s.buf, phase, int64(time.Since(s.base))); err != nil {
+	if err := s.socks[i].sendOne(s.buf, s.out, &s.hdr, phase, int64(time.Since(s.base))); err != nil {
 		s.cnt.sendErrs.Add(1)
 		return
 	}

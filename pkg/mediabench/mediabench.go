@@ -35,8 +35,14 @@ type Config struct {
 	PIDs     []int         // proxy processes whose CPU is measured, each with all its descendants
 	Progress io.Writer     // gets a progress line per second while measuring (nil: none)
 	// FloodPPS, if > 0, adds one call whose A→B stream is sent at this
-	// rate during the measurement (not counted with the others).
+	// rate during the measurement (not counted with the others; plain RTP
+	// whatever SRTP says).
 	FloodPPS int
+	// SRTP is the calls' SRTP (SDES) mode: SRTPNone (both parties plain
+	// RTP), SRTPFromRTP or SRTPBoth; SRTPSuite the suite under test
+	// (default DefaultSRTPSuite): B's in rtp-srtp, A's in srtp-srtp (B
+	// then answers with another, see planSRTP).
+	SRTP, SRTPSuite string
 }
 
 // Result is the outcome of a run. Counts cover the measurement only, not
@@ -66,6 +72,19 @@ type Result struct {
 	// its receiver, per second of the measurement.
 	FloodSentPPS      float64 `json:"flood_sent_pps,omitempty"`
 	FloodForwardedPPS float64 `json:"flood_forwarded_pps,omitempty"`
+	// SRTP: the mode and each party's suite ("" for plain RTP).
+	SRTP       string `json:"srtp,omitempty"`
+	SRTPSuiteA string `json:"srtp_suite_a,omitempty"`
+	SRTPSuiteB string `json:"srtp_suite_b,omitempty"`
+	// SRTPFailures are packets that reached an SRTP party during the
+	// measurement and did not decrypt with the key the proxy gave it (they
+	// count as lost); SRTPClear those of them that arrived unencrypted.
+	// SRTPWarmupFailures are those of the warm-up: a proxy that answers
+	// before its packet path has the answer's keys may relay the first
+	// packets with the keys it offered.
+	SRTPFailures       uint64 `json:"srtp_failures,omitempty"`
+	SRTPClear          uint64 `json:"srtp_clear,omitempty"`
+	SRTPWarmupFailures uint64 `json:"srtp_warmup_failures,omitempty"`
 }
 
 // Run sets up cfg.Calls calls through the proxy at cfg.NG, warms them up,
@@ -86,6 +105,10 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	}
 	if cfg.Duration <= 0 {
 		cfg.Duration = 10 * time.Second
+	}
+	plan, err := planSRTP(cfg.SRTP, cfg.SRTPSuite)
+	if err != nil {
+		return Result{}, err
 	}
 	// Two sockets per call, the flood call's and a margin.
 	if _, err := fdlimit.Raise(2*cfg.Calls + 256); err != nil {
@@ -126,6 +149,10 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	}()
 	err = parallel(ctx, cfg.NG, cfg.Calls, 8, func(ctx context.Context, c *ngclient.Client, i int) error {
 		a, b := socks[2*i], socks[2*i+1]
+		if plan.mode != SRTPNone {
+			setUp[i] = true // the offer may have made the call
+			return setupSRTPCall(ctx, c, callID(i), a, b, plan)
+		}
 		forA, forB, err := setupCall(ctx, c, callID(i), a.port, b.port)
 		if err != nil {
 			return err
@@ -179,6 +206,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		return Result{}, err
 	}
 	self0 := selfCPU()
+	srtpFailed0, srtpClear0 := cnt.srtpFailed.Load(), cnt.srtpClear.Load()
 	drops0, dropsErr := readDrops()
 	stopProgress := make(chan struct{})
 	progressDone := make(chan struct{})
@@ -216,6 +244,9 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	}
 	res = makeResult(cfg.Calls, sendTime, &cnt, rcv.lat, cpu1-cpu0)
 	res.LoadCPUSeconds = self1 - self0
+	res.SRTP, res.SRTPSuiteA, res.SRTPSuiteB = plan.mode, plan.suiteA, plan.suiteB
+	res.SRTPFailures, res.SRTPClear = cnt.srtpFailed.Load()-srtpFailed0, cnt.srtpClear.Load()-srtpClear0
+	res.SRTPWarmupFailures = srtpFailed0
 	if dropsErr == nil && dropsErr1 == nil {
 		load := make(map[int]bool, len(socks))
 		for _, s := range socks {

@@ -14,10 +14,16 @@ import (
 
 var mAudio = regexp.MustCompile(`(?m)^m=audio (\d+) `)
 
-// partySDP is the SDP of a party that receives on 127.0.0.1:port.
-func partySDP(port int) string {
-	return "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=mediabench\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
-		"m=audio " + strconv.Itoa(port) + " RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\na=ptime:20\r\n"
+// partySDP is the SDP of a party that receives on 127.0.0.1:port with
+// transport protocol proto and, if crypto is not empty, that a=crypto
+// value.
+func partySDP(port int, proto, crypto string) string {
+	s := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=mediabench\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
+		"m=audio " + strconv.Itoa(port) + " " + proto + " 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\na=ptime:20\r\n"
+	if crypto != "" {
+		s += "a=crypto:" + crypto + "\r\n"
+	}
+	return s
 }
 
 // ngRequest builds an offer, answer or delete for call.
@@ -70,14 +76,14 @@ func mediaPort(r bencode.Value) (int, error) {
 // setupCall runs offer and answer for one call whose parties receive on
 // portA and portB, and returns the proxy ports A and B must send to.
 func setupCall(ctx context.Context, c *ngclient.Client, call string, portA, portB int) (forA, forB int, err error) {
-	r, err := exchange(ctx, c, ngRequest("offer", call, partySDP(portA)))
+	r, err := exchange(ctx, c, ngRequest("offer", call, partySDP(portA, "RTP/AVP", "")))
 	if err != nil {
 		return 0, 0, fmt.Errorf("offer %s: %w", call, err)
 	}
 	if forB, err = mediaPort(r); err != nil {
 		return 0, 0, fmt.Errorf("offer %s: %w", call, err)
 	}
-	r, err = exchange(ctx, c, ngRequest("answer", call, partySDP(portB)))
+	r, err = exchange(ctx, c, ngRequest("answer", call, partySDP(portB, "RTP/AVP", "")))
 	if err != nil {
 		return 0, 0, fmt.Errorf("answer %s: %w", call, err)
 	}

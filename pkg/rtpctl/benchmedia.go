@@ -21,7 +21,13 @@ import (
 const benchMediaSummary = `Sets up calls through ng, pumps RTP both ways at a fixed rate (or flat
 out with --pps=0), and reports offered and forwarded packets/s, loss, one-way
 latency p50/p99, and the proxy's CPU µs per forwarded packet (from /proc of
---pids and their descendants). Works against rtpkit and rtpengine alike.`
+--pids and their descendants). Works against rtpkit and rtpengine alike.
+
+With --srtp the proxy converts SRTP (SDES keys in the SDP): rtp-srtp has
+party A plain RTP/AVP and party B RTP/SAVP with --srtp-suite; srtp-srtp has
+both parties RTP/SAVP, A with --srtp-suite and B with another suite
+(AEAD_AES_128_GCM, or AES_CM_128_HMAC_SHA1_80 for an AEAD --srtp-suite), so
+that the proxy decrypts and encrypts again every packet both ways.`
 
 func cmdBenchMedia(args []string, stdout, stderr io.Writer) int {
 	var cfg mediabench.Config
@@ -32,6 +38,8 @@ func cmdBenchMedia(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measurement time")
 	fs.IntVar(&cfg.Payload, "payload", 160, "RTP payload `bytes`")
 	fs.IntVar(&cfg.FloodPPS, "flood", 0, "also flood one extra call's stream at this many `packets/s` (not counted with the others)")
+	fs.StringVar(&cfg.SRTP, "srtp", "", "SRTP `MODE`: rtp-srtp or srtp-srtp (default: plain RTP both sides)")
+	fs.StringVar(&cfg.SRTPSuite, "srtp-suite", mediabench.DefaultSRTPSuite, "SDES crypto `SUITE` under test (with --srtp)")
 	pids := fs.String("pids", "", "comma-separated `PIDS` of the proxy whose CPU (with descendants) is measured")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	label := fs.String("label", "", "name of the target in the output")
@@ -44,6 +52,10 @@ func cmdBenchMedia(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "rtpctl bench media: %v\n", err)
 		cli.PrintUsage(stderr, fs, synopsis, benchMediaSummary)
+		return ExitUsage
+	}
+	if err := mediabench.CheckSRTP(cfg.SRTP, cfg.SRTPSuite); err != nil {
+		fmt.Fprintf(stderr, "rtpctl bench media: %v\n", err)
 		return ExitUsage
 	}
 	for _, f := range strings.Split(*pids, ",") {
@@ -84,6 +96,10 @@ func cmdBenchMedia(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "%s: %d calls, %.1f s: offered %.0f pps, forwarded %.0f pps, lost %d of %d, latency p50/p99 %.0f/%.0f µs, proxy CPU %.2f s = %.2f µs per packet, load CPU %.2f s\n",
 		*label, res.Calls, res.Seconds, res.OfferedPPS, res.ForwardedPPS, res.Lost, res.Sent,
 		res.LatencyP50us, res.LatencyP99us, res.ProxyCPUSeconds, res.CPUusPerPacket, res.LoadCPUSeconds)
+	if res.SRTP != "" {
+		fmt.Fprintf(stdout, "%s: SRTP %s: A %s, B %s; packets that did not decrypt %d (of them unencrypted %d), during the warm-up %d\n",
+			*label, res.SRTP, suiteName(res.SRTPSuiteA), suiteName(res.SRTPSuiteB), res.SRTPFailures, res.SRTPClear, res.SRTPWarmupFailures)
+	}
 	if cfg.FloodPPS > 0 {
 		fmt.Fprintf(stdout, "%s: flooded stream: sent %.0f pps, forwarded %.0f pps\n", *label, res.FloodSentPPS, res.FloodForwardedPPS)
 	}
@@ -92,4 +108,12 @@ func cmdBenchMedia(args []string, stdout, stderr io.Writer) int {
 			*label, d.OtherSockets, d.LoadSockets, d.RcvbufErrors, d.SndbufErrors)
 	}
 	return ExitOK
+}
+
+// suiteName is a party's SRTP suite in the text output.
+func suiteName(s string) string {
+	if s == "" {
+		return "plain RTP"
+	}
+	return s
 }
