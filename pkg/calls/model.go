@@ -55,6 +55,10 @@ type originPins struct {
 	version                            uint64 // the o= version last sent
 	hasVersion                         bool
 	content                            uint64 // ContentHash of the SDP last sent
+	// managed: a replace option that pins or manages these values was
+	// used for this party; only then are they kept in the call record
+	// (records stay small in the common case).
+	managed bool
 }
 
 // media is one m= line of one party.
@@ -305,6 +309,9 @@ func (m *media) setRecordFlags(flags []string) {
 
 // record gives the pins as the call record keeps them (nil if none).
 func (p originPins) record() *nodestate.Origin {
+	if !p.managed {
+		return nil
+	}
 	o := nodestate.Origin{Username: p.username, SessionID: p.sessionID, SessionName: p.sessionName, Content: p.content}
 	if p.hasVersion {
 		o.Version = p.version
@@ -328,7 +335,7 @@ func originFromRecord(o *nodestate.Origin) originPins {
 	if o == nil {
 		return originPins{}
 	}
-	return originPins{username: o.Username, sessionID: o.SessionID, sessionName: o.SessionName,
+	return originPins{managed: true, username: o.Username, sessionID: o.SessionID, sessionName: o.SessionName,
 		hasUsername: o.Pinned&nodestate.PinnedUsername != 0, hasSessionID: o.Pinned&nodestate.PinnedSessionID != 0,
 		hasName: o.Pinned&nodestate.PinnedSessionName != 0, version: o.Version, hasVersion: o.Version != 0, content: o.Content}
 }

@@ -172,6 +172,10 @@ func pinOrigin(pins *originPins, sessions []*sdp.Session, req *Request) originOu
 		}
 		out.sessionName = pins.sessionName
 	}
+	if full || req.Replace["username"] || req.Replace["session-name"] || req.Replace["SDP-version"] ||
+		req.Replace["sdp-version"] || req.Replace["force-increment-sdp-ver"] {
+		pins.managed = true
+	}
 	var content uint64
 	for _, s := range sessions {
 		content = content*1099511628211 ^ s.ContentHash()

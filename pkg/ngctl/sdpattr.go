@@ -28,6 +28,9 @@ var sdpAttrSections = map[string]string{
 // parseSDPAttr reads the sdp-attr key (v, if present) and the sdp-attr
 // flags into edits, with a problem for each part it cannot use.
 func parseSDPAttr(v bencode.Value, present bool, flags map[string]bool) (sdp.AttrEdits, []string) {
+	if !present && !hasPrefixedFlag(flags, "sdp-attr-") {
+		return nil, nil // the common case costs nothing
+	}
 	edits := sdp.AttrEdits{}
 	var problems []string
 	edit := func(section string) *sdp.AttrEdit {
@@ -152,6 +155,16 @@ func sdpAttrCommand(ed *sdp.AttrEdit, section, cmd string, v bencode.Value) []st
 		return problems
 	}
 	return []string{fmt.Sprintf("sdp-attr %s: command %q is not add, remove or substitute", section, cmd)}
+}
+
+// hasPrefixedFlag reports whether a flag starts with prefix.
+func hasPrefixedFlag(flags map[string]bool, prefix string) bool {
+	for f := range flags {
+		if strings.HasPrefix(f, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // sectionName is an AttrEdits key as sdp-attr spells it.
