@@ -1,0 +1,5 @@
+//go:build race
+
+package mediabench
+
+const raceEnabled = true
