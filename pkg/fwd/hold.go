@@ -30,8 +30,14 @@ type held struct {
 	from *stream        // ingress stream; nil: the slot is free
 	src  netip.AddrPort // where it came from
 	rtcp bool           // RTCP on an RTP socket
-	size int
-	at   int64 // loop.mono when it arrived
+	// encrypted: SRTP as the party sent it, its key still to come; it is
+	// authenticated (and decrypted) first when released.
+	encrypted bool
+	// uncounted: not in the stream's counters yet (an encrypted one is
+	// counted once it is decrypted and accepted).
+	uncounted bool
+	size      int
+	at        int64 // loop.mono when it arrived
 }
 
 // waitsForAddress reports whether a packet for sink should be held rather
@@ -42,16 +48,17 @@ func waitsForAddress(sink *stream) bool {
 	return sink != nil && !sink.cfg.Signalled.IsValid()
 }
 
-// hold copies pkt, accepted from stream from, into the ring (allocated
-// with the loop: the packet path allocates nothing).
-func (l *loop) hold(from *stream, src netip.AddrPort, rtcp bool, pkt []byte) {
+// hold copies pkt, accepted from stream from (or, encrypted, not looked
+// at yet), into the ring (allocated with the loop: the packet path
+// allocates nothing).
+func (l *loop) hold(from *stream, src netip.AddrPort, rtcp bool, pkt []byte, encrypted bool) {
 	i := l.holdNext
 	l.holdNext = (l.holdNext + 1) % holdSlots
 	if l.holds[i].from == nil {
 		l.holdCount++
 	}
 	copy(l.holdBuf[i*bufSize:], pkt)
-	l.holds[i] = held{from: from, src: src, rtcp: rtcp, size: len(pkt), at: l.mono}
+	l.holds[i] = held{from: from, src: src, rtcp: rtcp, encrypted: encrypted, uncounted: encrypted, size: len(pkt), at: l.mono}
 }
 
 // release sends the held packets of call whose peer now has an address,
@@ -76,9 +83,22 @@ func (l *loop) release(call string) {
 		if h.from.cfg.Call != call {
 			continue
 		}
+		if h.encrypted {
+			if h.from.in.pending() {
+				continue // still no key
+			}
+			plain, ok := h.from.unprotect(l.holdBuf[i*bufSize:i*bufSize+h.size], h.rtcp)
+			if !ok {
+				h.from.srtpFails++
+				h.from.publish()
+				l.unhold(h)
+				continue
+			}
+			h.size, h.encrypted = len(plain), false
+		}
 		to := h.from.sink(h.rtcp)
-		if to == nil || to.dest.len == 0 {
-			if !waitsForAddress(to) {
+		if to == nil || to.dest.len == 0 || to.out.pending() {
+			if !waitsForAddress(to) && (to == nil || !to.out.pending()) {
 				l.unhold(h) // the peer is known now, and on hold
 			}
 			continue
@@ -99,6 +119,10 @@ func (l *loop) release(call string) {
 			l.notify(h.from.id)
 		}
 		pkt := l.holdBuf[i*bufSize : i*bufSize+h.size]
+		if h.uncounted {
+			h.uncounted = false
+			l.count(h.from, pkt, h.rtcp)
+		}
 		if to.out != nil || to.srtpBroken {
 			enc, ok := to.protect(l.obuf[:obufSize], pkt, h.rtcp || h.from.cfg.Flags&RTCP != 0)
 			if !ok {

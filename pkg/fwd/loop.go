@@ -280,6 +280,14 @@ func (l *loop) serve(s *stream) {
 		pkt := l.buf[i*bufSize : i*bufSize+size]
 		rtcp := s.cfg.Flags&RTCP == 0 && isRTCP(pkt)
 		if s.in != nil || s.srtpBroken {
+			if s.in.pending() && !s.srtpBroken {
+				// An SRTP party whose key is on its way (sent right
+				// after the answer's reply): held as it came, and
+				// authenticated before anything else when the key is
+				// set (hold.go); dropped if it does not come in time.
+				l.hold(s, parseSockaddr(&l.rname[i], namelen), rtcp, pkt, true)
+				continue
+			}
 			// Authenticated before anything else looks at it: a packet
 			// that fails is neither learned from nor forwarded.
 			plain, ok := s.unprotect(pkt, rtcp)
@@ -287,7 +295,7 @@ func (l *loop) serve(s *stream) {
 				s.srtpFails++
 				continue
 			}
-			pkt, size = plain, len(plain)
+			pkt = plain
 		}
 		src := parseSockaddr(&l.rname[i], namelen)
 		if !s.accept(src, rtcp, now) {
@@ -302,19 +310,12 @@ func (l *loop) serve(s *stream) {
 			s.drops++
 			continue
 		}
-		s.packets++
-		s.bytes += uint64(size)
+		l.count(s, pkt, rtcp)
 		media = true
-		if !rtcp && s.cfg.Flags&RTCP == 0 && size >= 12 && pkt[0]>>6 == 2 {
-			s.ssrc = binary.BigEndian.Uint32(pkt[8:12])
-			if s.cfg.Flags&Echo != 0 {
-				binary.BigEndian.PutUint32(pkt[8:12], EchoSSRC(s.ssrc))
-			}
-		}
 		to := s.sink(rtcp)
-		if to == nil || to.dest.len == 0 {
-			if waitsForAddress(to) {
-				l.hold(s, src, rtcp, pkt)
+		if to == nil || to.dest.len == 0 || to.out.pending() {
+			if waitsForAddress(to) || to != nil && to.out.pending() {
+				l.hold(s, src, rtcp, pkt, false)
 			}
 			continue // no sink yet, or a sink that must not get media
 		}
@@ -344,6 +345,19 @@ func (l *loop) serve(s *stream) {
 		s.last = now
 	}
 	s.publish()
+}
+
+// count adds an accepted packet to its stream's counters, notes its SSRC
+// and, for an echoed stream, changes it.
+func (l *loop) count(s *stream, pkt []byte, rtcp bool) {
+	s.packets++
+	s.bytes += uint64(len(pkt))
+	if !rtcp && s.cfg.Flags&RTCP == 0 && len(pkt) >= 12 && pkt[0]>>6 == 2 {
+		s.ssrc = binary.BigEndian.Uint32(pkt[8:12])
+		if s.cfg.Flags&Echo != 0 {
+			binary.BigEndian.PutUint32(pkt[8:12], EchoSSRC(s.ssrc))
+		}
+	}
 }
 
 // notify sends id to Config.Changes without blocking.

@@ -54,9 +54,10 @@ const pendingProfile srtp.ProtectionProfile = 0xfffe
 // SRTPPending is the key of a direction that speaks SRTP but whose key is
 // not known yet (an SRTP party before the answer: the keys it sends with,
 // or those it is to be sent with, come in the answer): nothing passes that
-// way, rather than as plain RTP. A packet from the party is dropped as an
-// SRTP failure (it cannot be authenticated), one for it as an error (it
-// cannot be encrypted).
+// way as plain RTP. Packets from the party and for it wait in the loop's
+// hold ring (hold.go) for the key, at most holdFor: then what the party
+// sent is authenticated before anything else (one that fails is an SRTP
+// failure, dropped) and what it was sent goes out encrypted.
 var SRTPPending = SRTP{Profile: pendingProfile}
 
 // String hides the key.
@@ -189,6 +190,9 @@ func newCrypt(k SRTP, inbound bool, pub *atomic.Uint32) (*crypt, error) {
 	pub.Store(k.ROC)
 	return &crypt{keys: k, ctx: ctx, roc: map[uint32]bool{}, pubROC: pub}, nil
 }
+
+// pending reports whether c is a direction whose key is still to come.
+func (c *crypt) pending() bool { return c != nil && c.ctx == nil }
 
 // update keeps c when k is the same key, else builds a new context.
 func (c *crypt) update(k SRTP, inbound bool, pub *atomic.Uint32) (*crypt, error) {

@@ -263,25 +263,40 @@ func TestSRTPUnencrypted(t *testing.T) {
 
 // TestSRTPPending: an SRTP party whose keys are still to come (before the
 // answer) gets nothing in the clear and has nothing it sends passed on as
-// plain RTP, both ways; once the keys are set, the same stream works.
+// plain RTP: what it sends, and what is sent to it, waits in the loop's
+// ring until the keys are set; then what it sent is authenticated (a
+// packet that fails is counted and dropped, never forwarded) and what it
+// was sent goes out encrypted.
 func TestSRTPPending(t *testing.T) {
 	e := newTestEngine(t, Config{})
 	c := newCall(t)
 	c.set(t, e, "pending", 1, 2, Stream{SRTPIn: SRTPPending, SRTPOut: SRTPPending}, Stream{})
-	send(t, c.A, c.paA, rtpPacket(1, 0xA1, []byte("from A, unauthenticated")))
-	expectNothing(t, c.B, 100*time.Millisecond)
-	eventually(t, "an SRTP failure", func() bool { return stats(t, e, 1).SRTPFailures == 1 })
-	send(t, c.B, c.pbA, rtpPacket(1, 0xB2, []byte("from B, for A")))
-	expectNothing(t, c.A, 100*time.Millisecond)
-	eventually(t, "an error on B's stream", func() bool { return stats(t, e, 2).Errors == 1 })
 	if s := SRTPPending.String(); s != "SRTP, key pending" {
 		t.Errorf("String %q", s)
 	}
-
 	fromA, aEnc, _ := testKey(t, srtp.ProtectionProfileAes128CmHmacSha1_80)
 	toA, _, aDec := testKey(t, srtp.ProtectionProfileAes128CmHmacSha1_80)
+
+	early := rtpPacket(1, 0xA1, []byte("from A, early"))
+	send(t, c.A, c.paA, encryptRTP(t, aEnc, early))
+	send(t, c.A, c.paA, rtpPacket(2, 0xA1, []byte("from A, unauthenticated")))
+	earlyBack := rtpPacket(1, 0xB2, []byte("from B, early"))
+	send(t, c.B, c.pbA, earlyBack)
+	expectNothing(t, c.B, 100*time.Millisecond)
+	expectNothing(t, c.A, 10*time.Millisecond)
+	if s := stats(t, e, 1); s.Packets != 0 || s.SRTPFailures != 0 {
+		t.Fatalf("before the keys: A's stream counted %d packets, %d failures", s.Packets, s.SRTPFailures)
+	}
+
 	c.set(t, e, "pending", 1, 2, Stream{SRTPIn: fromA, SRTPOut: toA}, Stream{})
-	plain := rtpPacket(2, 0xA1, []byte("from A"))
+	expect(t, c.B, early, c.pbA) // held, authenticated, decrypted
+	if got, err := aDec.DecryptRTP(nil, readUDP(t, c.A), &rtp.Header{}); err != nil || !bytes.Equal(got, earlyBack) {
+		t.Fatalf("A decrypts %x (%v), want the held %x", got, err, earlyBack)
+	}
+	expectNothing(t, c.B, 50*time.Millisecond) // the unauthenticated one went nowhere
+	eventually(t, "one SRTP failure and one packet", func() bool { s := stats(t, e, 1); return s.SRTPFailures == 1 && s.Packets == 1 })
+
+	plain := rtpPacket(3, 0xA1, []byte("from A"))
 	send(t, c.A, c.paA, encryptRTP(t, aEnc, plain))
 	expect(t, c.B, plain, c.pbA)
 	back := rtpPacket(2, 0xB2, []byte("from B"))
