@@ -122,8 +122,10 @@ type queryStream struct {
 	Endpoint   ngEndpoint `json:"endpoint"`
 	Advertised ngEndpoint `json:"advertised endpoint"`
 	LastPacket int64      `json:"last packet"`
-	Flags      []string   `json:"flags"`
-	Stats      ngCounters `json:"stats"`
+	// CryptoSuite is the SRTP suite of an SRTP stream (never a key).
+	CryptoSuite string     `json:"crypto suite"`
+	Flags       []string   `json:"flags"`
+	Stats       ngCounters `json:"stats"`
 }
 
 type ngEndpoint struct {
@@ -143,10 +145,11 @@ func (e ngEndpoint) String() string {
 }
 
 type ngCounters struct {
-	Packets     uint64 `json:"packets"`
-	Bytes       uint64 `json:"bytes"`
-	Errors      uint64 `json:"errors"`
-	KernelDrops uint64 `json:"kernel drops"`
+	Packets      uint64 `json:"packets"`
+	Bytes        uint64 `json:"bytes"`
+	Errors       uint64 `json:"errors"`
+	KernelDrops  uint64 `json:"kernel drops"`
+	SRTPFailures uint64 `json:"SRTP failures"`
 }
 
 type queryTag struct {
@@ -289,6 +292,12 @@ func cmdSession(args []string, stdout, stderr io.Writer) int {
 					}
 				}
 				flags = append(flags, md.Flags...)
+				if s.CryptoSuite != "" {
+					flags = append(flags, "SRTP "+s.CryptoSuite)
+				}
+				if s.Stats.SRTPFailures > 0 {
+					flags = append(flags, strconv.FormatUint(s.Stats.SRTPFailures, 10)+" SRTP failures")
+				}
 				// query's last packet is at least the last signalling, as
 				// rtpengine's: a stream without packets never had one.
 				lastPacket := "never"
@@ -309,6 +318,9 @@ func counters(c ngCounters) string {
 	s := fmt.Sprintf("%d p, %d b, %d e", c.Packets, c.Bytes, c.Errors)
 	if c.KernelDrops > 0 {
 		s += fmt.Sprintf(", %d kernel drops", c.KernelDrops)
+	}
+	if c.SRTPFailures > 0 {
+		s += fmt.Sprintf(", %d SRTP failures", c.SRTPFailures)
 	}
 	return s
 }
