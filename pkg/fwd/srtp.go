@@ -262,9 +262,7 @@ func (c *crypt) unprotect(p []byte, isRTCP bool) ([]byte, bool) {
 		if len(p) < 8+4 || p[0]>>6 != 2 {
 			return nil, false
 		}
-		if err := c.rtcH.Unmarshal(p); err != nil {
-			return nil, false
-		}
+		// pion parses the header (its errors are preallocated).
 		out, err := c.ctx.DecryptRTCP(p[:0], p, &c.rtcH)
 		return out, err == nil
 	}
@@ -272,10 +270,10 @@ func (c *crypt) unprotect(p []byte, isRTCP bool) ([]byte, bool) {
 	if hl == 0 || len(p) < hl+4 {
 		return nil, false
 	}
-	if _, err := c.rtpH.Unmarshal(p); err != nil {
-		return nil, false
-	}
-	c.startROC(c.rtpH.SSRC)
+	// pion parses the header once (rtpHeaderLen has ruled out the short
+	// headers its parser builds errors for); the SSRC is read here only
+	// to start its ROC.
+	c.startROC(binary.BigEndian.Uint32(p[8:12]))
 	out, err := c.ctx.DecryptRTP(p[:0], p, &c.rtpH)
 	if err != nil {
 		return nil, false
@@ -295,19 +293,13 @@ func (c *crypt) protect(dst, p []byte, isRTCP bool) ([]byte, bool) {
 		if len(p) < 8 || p[0]>>6 != 2 {
 			return nil, false
 		}
-		if err := c.rtcH.Unmarshal(p); err != nil {
-			return nil, false
-		}
 		out, err := c.ctx.EncryptRTCP(dst[:0], p, &c.rtcH)
 		return out, err == nil
 	}
 	if rtpHeaderLen(p) == 0 {
 		return nil, false
 	}
-	if _, err := c.rtpH.Unmarshal(p); err != nil {
-		return nil, false
-	}
-	c.startROC(c.rtpH.SSRC)
+	c.startROC(binary.BigEndian.Uint32(p[8:12]))
 	out, err := c.ctx.EncryptRTP(dst[:0], p, &c.rtpH)
 	if err != nil {
 		return nil, false
