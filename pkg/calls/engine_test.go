@@ -368,3 +368,30 @@ func TestROCsKeptInRecord(t *testing.T) {
 		t.Fatalf("record ROCs went down to %d/%d", in, out)
 	}
 }
+
+// TestOSRTPRejectLeavesBothPlain: an OSRTP offer answered without keys
+// leaves no key in the record on either side, so the workers forward
+// plain RTP both ways (rtpengine's "OSRTP offer, reject").
+func TestOSRTPRejectLeavesBothPlain(t *testing.T) {
+	store := &memStore{saved: map[string]nodestate.Call{}}
+	e := newTestEngine(newFakePorts())
+	e.cfg.Store = store
+	offer := strings.Replace(offerSDP, "m=audio 6000 RTP/AVP 0\r\n",
+		"m=audio 6000 RTP/AVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:Qk0TvVeyfqfjFd/YebnyyklqSEhJntpVKV1KAhHa\r\n", 1)
+	if offer == offerSDP {
+		t.Fatal("the test's offer has no audio line to add keys to")
+	}
+	if _, err := e.Offer(context.Background(), req("offer", "o1", "A", "", offer)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Answer(context.Background(), req("answer", "o1", "A", "B", answerSDP)); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range store.saved["o1"].Legs {
+		for _, m := range l.Medias {
+			if len(m.SDESIn) > 0 || len(m.SDESOut) > 0 {
+				t.Errorf("leg %s %s media keeps keys: %d in, %d out", l.Tag, m.Type, len(m.SDESIn), len(m.SDESOut))
+			}
+		}
+	}
+}

@@ -50,9 +50,15 @@ func (e *Engine) mediaPlan(x *exchange, sm, rm *media, m *sdp.Media, dir sdp.Dir
 		mp.Addr = req.MediaAddress
 	}
 	// Protocol: an offer passes the sender's (or the requested one) on; an
-	// answer gives the offerer back what it offered, unless "accept".
+	// answer gives the offerer back what it offered, unless "accept", or
+	// a protocol requested in the answer (rtpengine's override), as long
+	// as it keeps the offerer's SRTP or plain RTP (AVP⇄AVPF,
+	// SAVP⇄SAVPF: the keys were settled in the offer).
 	switch {
 	case offer && req.TransportProtocol != "" && req.TransportProtocol != "accept":
+		mp.Proto = req.TransportProtocol
+	case !offer && req.TransportProtocol != "" && req.TransportProtocol != "accept" && rm.proto != "" &&
+		(rtpProto(req.TransportProtocol) && rtpProto(rm.proto) || srtpProto(req.TransportProtocol) && srtpProto(rm.proto)):
 		mp.Proto = req.TransportProtocol
 	case !offer && req.TransportProtocol != "accept" && rm.proto != "":
 		mp.Proto = rm.proto

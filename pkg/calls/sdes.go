@@ -23,11 +23,6 @@ func srtpProto(p string) bool {
 	return strings.EqualFold(p, "RTP/SAVP") || strings.EqualFold(p, "RTP/SAVPF")
 }
 
-// packetSuite reports whether rtp-fwd can protect packets with a suite:
-// pion/srtp has no AES-192 and no F8, so those are neither offered nor
-// accepted.
-func packetSuite(s *sdes.Suite) bool { return !s.F8 && s.KeyLen != 24 }
-
 // ErrNoSDES is an SRTP media for which there is no SDES crypto suite that
 // rtpkit can do (none given, all unusable, or SDES turned off): without
 // DTLS-SRTP, which rtpkit does not do yet, its media could not work.
@@ -53,8 +48,9 @@ func readCryptos(m *sdp.Media, req *Request) []sdes.Crypto {
 	var out []sdes.Crypto
 	for _, v := range m.Attr("crypto") {
 		c, err := sdes.Parse(v)
-		// UNAUTHENTICATED_SRTP: pion/srtp always authenticates.
-		if err != nil || !packetSuite(c.Suite) || req.SDES["no-"+c.Suite.Name] || c.UnauthenticatedSRTP {
+		// rtp-fwd does every suite rtpengine knows (pion/srtp, and
+		// pkg/srtpctx for AES-192, F8 and UNAUTHENTICATED_SRTP).
+		if err != nil || req.SDES["no-"+c.Suite.Name] {
 			continue
 		}
 		out = append(out, c)
@@ -93,12 +89,6 @@ func offerCryptos(sm, rm *media, req *Request, r io.Reader) error {
 		if seen[s] || req.SDES["no-"+s.Name] {
 			continue
 		}
-		if !packetSuite(s) {
-			// Not offered, but its tag is kept free: the other tags are
-			// rtpengine's, which offers it.
-			next++
-			continue
-		}
 		c, err := sdes.New(next, s, r)
 		if err != nil {
 			return err
@@ -117,6 +107,11 @@ func offerCryptos(sm, rm *media, req *Request, r io.Reader) error {
 // crypto its answer chose (same tag and suite as its first, sm.sdesIn).
 func acceptCryptos(sm *media) error {
 	if len(sm.sdesIn) == 0 {
+		if rtpProto(sm.proto) {
+			// An OSRTP offer answered without keys: the answerer stays
+			// plain RTP both ways (RFC 8643 §3.2).
+			sm.sdesOut = nil
+		}
 		return nil
 	}
 	in := sm.sdesIn[0]
@@ -186,9 +181,10 @@ func answerCryptos(sm, rm *media, req *Request, r io.Reader) error {
 	return nil
 }
 
-// sessionFlags applies SDES unencrypted_srtp and unencrypted_srtcp (in an
-// offer) and encrypted_srtp, encrypted_srtcp (always) to a crypto of ours,
-// as rtpengine's __sdes_flags.
+// sessionFlags applies SDES unencrypted_srtp, unencrypted_srtcp and
+// unauthenticated_srtp (in an offer) and encrypted_srtp, encrypted_srtcp,
+// authenticated_srtp (always) to a crypto of ours, as rtpengine's
+// __sdes_flags.
 func sessionFlags(c *sdes.Crypto, req *Request, offer bool) {
 	switch {
 	case offer && req.SDES["unencrypted_srtp"]:
@@ -201,6 +197,12 @@ func sessionFlags(c *sdes.Crypto, req *Request, offer bool) {
 		c.UnencryptedSRTCP = true
 	case req.SDES["encrypted_srtcp"]:
 		c.UnencryptedSRTCP = false
+	}
+	switch {
+	case offer && req.SDES["unauthenticated_srtp"]:
+		c.UnauthenticatedSRTP = true
+	case req.SDES["authenticated_srtp"]:
+		c.UnauthenticatedSRTP = false
 	}
 }
 

@@ -59,8 +59,8 @@ func TestStepAllocsSRTP(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
 	}
-	for _, p := range []srtp.ProtectionProfile{srtp.ProtectionProfileAes128CmHmacSha1_80, srtp.ProtectionProfileAeadAes128Gcm} {
-		t.Run(p.String(), func(t *testing.T) {
+	for _, p := range []srtp.ProtectionProfile{srtp.ProtectionProfileAes128CmHmacSha1_80, srtp.ProtectionProfileAeadAes128Gcm, ProfileF8128HmacSha1_80} {
+		t.Run(SRTP{Profile: p}.String(), func(t *testing.T) {
 			e, err := newEngine(Config{Workers: 1}, true)
 			if err != nil {
 				t.Fatal(err)

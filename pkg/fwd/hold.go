@@ -87,14 +87,19 @@ func (l *loop) release(call string) {
 			if h.from.in.pending() {
 				continue // still no key
 			}
-			plain, ok := h.from.unprotect(l.holdBuf[i*bufSize:i*bufSize+h.size], h.rtcp)
-			if !ok {
-				h.from.srtpFails++
-				h.from.publish()
-				l.unhold(h)
-				continue
+			// A party whose SRTP was undecided (OSRTP before the answer)
+			// may have turned out plain: its packet is then taken as is.
+			if h.from.in != nil || h.from.srtpBroken {
+				plain, ok := h.from.unprotect(l.holdBuf[i*bufSize:i*bufSize+h.size], h.rtcp)
+				if !ok {
+					h.from.srtpFails++
+					h.from.publish()
+					l.unhold(h)
+					continue
+				}
+				h.size = len(plain)
 			}
-			h.size, h.encrypted = len(plain), false
+			h.encrypted = false
 		}
 		to := h.from.sink(h.rtcp)
 		if to == nil || to.dest.len == 0 || to.out.pending() {

@@ -2,7 +2,9 @@ package fwd
 
 // SRTP on the packet path: a stream whose party speaks SRTP has its
 // packets authenticated and decrypted as they arrive (SRTPIn) and the
-// packets sent to it encrypted (SRTPOut), with pion/srtp. Contexts are
+// packets sent to it encrypted (SRTPOut), with pion/srtp, or with
+// pkg/srtpctx for what pion does not carry (AES-192, AES-f8, SRTP without
+// authentication tags). Contexts are
 // built when a stream is set and kept while its keys stay the same, so the
 // rollover counters and replay windows carry on across updates. The
 // packet path does not allocate: decryption is in place, encryption into
@@ -19,7 +21,65 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
+
+	"github.com/rtpkit/rtpkit/pkg/srtpctx"
 )
+
+// Profiles of the SDES suites pion/srtp does not do, which pkg/srtpctx
+// carries out; numbered outside pion's (and the DTLS-SRTP registry's)
+// use.
+const (
+	ProfileAes192CmHmacSha1_80 srtp.ProtectionProfile = 0xf001 + iota
+	ProfileAes192CmHmacSha1_32
+	ProfileF8128HmacSha1_80
+	ProfileF8128HmacSha1_32
+)
+
+// profileInfo is what the packet path needs of a profile: key and salt
+// lengths, the pkg/srtpctx cipher and SRTP tag length of the HMAC-SHA1
+// ones (which that package can do too), and whether it is one of pion's.
+type profileInfo struct {
+	keyLen, saltLen int
+	cipher          srtpctx.Cipher
+	tagLen          int
+	null, aead      bool
+	name            string // "": pion's, else ours and named so
+}
+
+// profiles are the profiles the packet path knows.
+var profiles = map[srtp.ProtectionProfile]profileInfo{
+	srtp.ProtectionProfileAes128CmHmacSha1_80: {keyLen: 16, saltLen: 14, cipher: srtpctx.AESCM, tagLen: 10},
+	srtp.ProtectionProfileAes128CmHmacSha1_32: {keyLen: 16, saltLen: 14, cipher: srtpctx.AESCM, tagLen: 4},
+	srtp.ProtectionProfileAes256CmHmacSha1_80: {keyLen: 32, saltLen: 14, cipher: srtpctx.AESCM, tagLen: 10},
+	srtp.ProtectionProfileAes256CmHmacSha1_32: {keyLen: 32, saltLen: 14, cipher: srtpctx.AESCM, tagLen: 4},
+	srtp.ProtectionProfileNullHmacSha1_80:     {keyLen: 16, saltLen: 14, cipher: srtpctx.AESCM, tagLen: 10, null: true},
+	srtp.ProtectionProfileNullHmacSha1_32:     {keyLen: 16, saltLen: 14, cipher: srtpctx.AESCM, tagLen: 4, null: true},
+	srtp.ProtectionProfileAeadAes128Gcm:       {keyLen: 16, saltLen: 12, aead: true},
+	srtp.ProtectionProfileAeadAes256Gcm:       {keyLen: 32, saltLen: 12, aead: true},
+	ProfileAes192CmHmacSha1_80:                {keyLen: 24, saltLen: 14, cipher: srtpctx.AESCM, tagLen: 10, name: "SRTP_AES192_CM_HMAC_SHA1_80"},
+	ProfileAes192CmHmacSha1_32:                {keyLen: 24, saltLen: 14, cipher: srtpctx.AESCM, tagLen: 4, name: "SRTP_AES192_CM_HMAC_SHA1_32"},
+	ProfileF8128HmacSha1_80:                   {keyLen: 16, saltLen: 14, cipher: srtpctx.AESF8, tagLen: 10, name: "SRTP_F8_128_HMAC_SHA1_80"},
+	ProfileF8128HmacSha1_32:                   {keyLen: 16, saltLen: 14, cipher: srtpctx.AESF8, tagLen: 4, name: "SRTP_F8_128_HMAC_SHA1_32"},
+}
+
+// ours reports whether k's context is pkg/srtpctx's rather than pion's:
+// the profiles pion lacks, and SRTP without tags (the AEAD profiles
+// always authenticate: NoAuthSRTP means nothing to them, as to rtpengine).
+func (k SRTP) ours() bool {
+	info := profiles[k.Profile]
+	return info.name != "" || k.NoAuthSRTP && !info.aead
+}
+
+// srtpContext is a direction's SRTP context: pion's *srtp.Context or
+// pkg/srtpctx's.
+type srtpContext interface {
+	DecryptRTP(dst, p []byte, h *rtp.Header) ([]byte, error)
+	EncryptRTP(dst, p []byte, h *rtp.Header) ([]byte, error)
+	DecryptRTCP(dst, p []byte, h *rtcp.Header) ([]byte, error)
+	EncryptRTCP(dst, p []byte, h *rtcp.Header) ([]byte, error)
+	ROC(ssrc uint32) (uint32, bool)
+	SetROC(ssrc, roc uint32)
+}
 
 // SRTP is one direction's SRTP master key: the protection profile (pion's
 // numbering; 0 for plain RTP) and the master key and salt, in the first
@@ -36,6 +96,10 @@ type SRTP struct {
 	// PlainSRTP and PlainSRTCP leave RTP or RTCP payloads unencrypted
 	// (authenticated only): SDES's UNENCRYPTED_SRTP and UNENCRYPTED_SRTCP.
 	PlainSRTP, PlainSRTCP bool
+	// NoAuthSRTP sends and takes SRTP packets without an authentication
+	// tag (SDES's UNAUTHENTICATED_SRTP; SRTCP stays authenticated); the
+	// AEAD profiles ignore it.
+	NoAuthSRTP bool
 	// ROC is the rollover counter to start from for SSRCs this context has
 	// not seen yet (a call continued after a restart or a failover); 0
 	// for a new call.
@@ -68,7 +132,11 @@ func (k SRTP) String() string {
 	case k == SRTPPending:
 		return "SRTP, key pending"
 	}
-	return k.Profile.String() + " [key hidden]"
+	name := profiles[k.Profile].name
+	if name == "" {
+		name = k.Profile.String()
+	}
+	return name + " [key hidden]"
 }
 
 // GoString hides the key from %#v too.
@@ -97,10 +165,10 @@ func (k SRTP) check(keyLen, saltLen int) error {
 	if !k.Enabled() || k == SRTPPending {
 		return nil
 	}
-	kl, err1 := k.Profile.KeyLen()
-	sl, err2 := k.Profile.SaltLen()
+	info, ok := profiles[k.Profile]
+	kl, sl := info.keyLen, info.saltLen
 	switch {
-	case err1 != nil || err2 != nil:
+	case !ok:
 		return fmt.Errorf("%w: profile %d", ErrSRTP, k.Profile)
 	case int(k.MKILen) > maxMKI:
 		return fmt.Errorf("%w: MKI length %d", ErrSRTP, k.MKILen)
@@ -140,7 +208,7 @@ func (s *stream) protect(dst, p []byte, rtcp bool) ([]byte, bool) {
 // crypt is a stream's SRTP context for one direction.
 type crypt struct {
 	keys SRTP
-	ctx  *srtp.Context // nil for SRTPPending
+	ctx  srtpContext // nil for SRTPPending
 	rtpH rtp.Header
 	rtcH rtcp.Header
 	roc  map[uint32]bool // SSRCs whose starting ROC was set
@@ -168,8 +236,20 @@ func newCrypt(k SRTP, inbound bool, pub *atomic.Uint32) (*crypt, error) {
 	if k == SRTPPending {
 		return &crypt{keys: k}, nil // no context: every packet fails
 	}
-	kl, _ := k.Profile.KeyLen()
-	sl, _ := k.Profile.SaltLen()
+	info := profiles[k.Profile]
+	if k.ours() {
+		ctx, err := srtpctx.New(srtpctx.Config{
+			Cipher: info.cipher, Key: k.Key[:info.keyLen], Salt: k.Salt[:info.saltLen], TagLen: info.tagLen,
+			NoAuthRTP: k.NoAuthSRTP, NoEncryptRTP: k.PlainSRTP || info.null, NoEncryptRTCP: k.PlainSRTCP || info.null,
+			MKI: k.MKI[:k.MKILen], Replay: inbound,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrSRTP, err)
+		}
+		pub.Store(k.ROC)
+		return &crypt{keys: k, ctx: ctx, roc: map[uint32]bool{}, pubROC: pub}, nil
+	}
+	kl, sl := info.keyLen, info.saltLen
 	var opts []srtp.ContextOption
 	if k.MKILen > 0 {
 		opts = append(opts, srtp.MasterKeyIndicator(k.MKI[:k.MKILen]))
@@ -197,7 +277,7 @@ func (c *crypt) pending() bool { return c != nil && c.ctx == nil }
 // update keeps c when k is the same key, else builds a new context.
 func (c *crypt) update(k SRTP, inbound bool, pub *atomic.Uint32) (*crypt, error) {
 	if c != nil && c.keys.Profile == k.Profile && c.keys.Key == k.Key && c.keys.Salt == k.Salt && c.keys.MKI == k.MKI && c.keys.MKILen == k.MKILen &&
-		c.keys.PlainSRTP == k.PlainSRTP && c.keys.PlainSRTCP == k.PlainSRTCP {
+		c.keys.PlainSRTP == k.PlainSRTP && c.keys.PlainSRTCP == k.PlainSRTCP && c.keys.NoAuthSRTP == k.NoAuthSRTP {
 		c.keys.ROC = k.ROC
 		return c, nil
 	}

@@ -9,20 +9,36 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
+
+	"github.com/rtpkit/rtpkit/pkg/srtpctx"
 )
 
-// testKey is a random key of profile p, with the pion contexts a party
-// uses to speak with it.
-func testKey(t testing.TB, p srtp.ProtectionProfile) (SRTP, *srtp.Context, *srtp.Context) {
+// testKey is a random key of profile p, with the contexts a party uses to
+// speak with it: pion's, or pkg/srtpctx's for the profiles pion lacks.
+func testKey(t testing.TB, p srtp.ProtectionProfile) (SRTP, srtpContext, srtpContext) {
+	return testKeyNoAuth(t, p, false)
+}
+
+// testKeyNoAuth is testKey with UNAUTHENTICATED_SRTP if noAuth.
+func testKeyNoAuth(t testing.TB, p srtp.ProtectionProfile, noAuth bool) (SRTP, srtpContext, srtpContext) {
 	t.Helper()
-	kl, _ := p.KeyLen()
-	sl, _ := p.SaltLen()
-	key, salt := make([]byte, kl), make([]byte, sl)
+	info := profiles[p]
+	key, salt := make([]byte, info.keyLen), make([]byte, info.saltLen)
 	_, _ = rand.Read(key)
 	_, _ = rand.Read(salt)
 	k, err := NewSRTP(p, key, salt, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	k.NoAuthSRTP = noAuth
+	if k.ours() {
+		cfg := srtpctx.Config{Cipher: info.cipher, Key: key, Salt: salt, TagLen: info.tagLen, NoAuthRTP: noAuth}
+		enc, err := srtpctx.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec, _ := srtpctx.New(cfg)
+		return k, enc, dec
 	}
 	enc, err := srtp.CreateContext(key, salt, p)
 	if err != nil {
@@ -32,7 +48,7 @@ func testKey(t testing.TB, p srtp.ProtectionProfile) (SRTP, *srtp.Context, *srtp
 	return k, enc, dec
 }
 
-func encryptRTP(t testing.TB, ctx *srtp.Context, p []byte) []byte {
+func encryptRTP(t testing.TB, ctx srtpContext, p []byte) []byte {
 	t.Helper()
 	out, err := ctx.EncryptRTP(nil, p, &rtp.Header{})
 	if err != nil {
@@ -53,17 +69,30 @@ func readUDP(t testing.TB, c *net.UDPConn) []byte {
 }
 
 // TestSRTPBridge: party A speaks SRTP (its own key towards us, ours
-// towards it), party B plain RTP; each profile pion has. What B gets is
+// towards it), party B plain RTP; each profile pion has and those
+// pkg/srtpctx adds, and SRTP without tags. What B gets is
 // A's packet as A built it before encrypting; what A gets decrypts with
 // our key to B's packet; muxed SRTCP goes through too.
 func TestSRTPBridge(t *testing.T) {
-	for _, p := range []srtp.ProtectionProfile{srtp.ProtectionProfileAes128CmHmacSha1_80, srtp.ProtectionProfileAes128CmHmacSha1_32,
-		srtp.ProtectionProfileAes256CmHmacSha1_80, srtp.ProtectionProfileAeadAes128Gcm, srtp.ProtectionProfileAeadAes256Gcm} {
-		t.Run(p.String(), func(t *testing.T) {
+	for _, tc := range []struct {
+		p      srtp.ProtectionProfile
+		noAuth bool
+	}{
+		{p: srtp.ProtectionProfileAes128CmHmacSha1_80}, {p: srtp.ProtectionProfileAes128CmHmacSha1_32},
+		{p: srtp.ProtectionProfileAes256CmHmacSha1_80}, {p: srtp.ProtectionProfileAeadAes128Gcm}, {p: srtp.ProtectionProfileAeadAes256Gcm},
+		{p: ProfileAes192CmHmacSha1_80}, {p: ProfileAes192CmHmacSha1_32}, {p: ProfileF8128HmacSha1_80}, {p: ProfileF8128HmacSha1_32},
+		{p: srtp.ProtectionProfileAes128CmHmacSha1_80, noAuth: true},
+	} {
+		p := tc.p
+		name := SRTP{Profile: p}.String()
+		if tc.noAuth {
+			name += "/unauthenticated"
+		}
+		t.Run(name, func(t *testing.T) {
 			e := newTestEngine(t, Config{})
 			c := newCall(t)
-			fromA, aEnc, _ := testKey(t, p)
-			toA, _, aDec := testKey(t, p)
+			fromA, aEnc, _ := testKeyNoAuth(t, p, tc.noAuth)
+			toA, _, aDec := testKeyNoAuth(t, p, tc.noAuth)
 			c.set(t, e, "srtp", 1, 2, Stream{SRTPIn: fromA, SRTPOut: toA, Flags: RTCPMux}, Stream{Flags: RTCPMux})
 
 			for seq := uint16(65534); seq != 3; seq++ { // across a rollover

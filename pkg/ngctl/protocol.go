@@ -226,6 +226,28 @@ func prefixedOptions(list []string, flags map[string]bool, prefix string) map[st
 	return out
 }
 
+// sdesOptions folds the upper-case spellings rtpengine takes for the SDES
+// session parameters (UNENCRYPTED_SRTP, …) to the lower-case ones.
+func sdesOptions(m map[string]bool) map[string]bool {
+	for o := range m {
+		if l := strings.ToLower(o); l != o && sdesSessionParam(l) {
+			delete(m, o)
+			m[l] = true
+		}
+	}
+	return m
+}
+
+// sdesSessionParam reports whether o is one of SDES's session-parameter
+// options.
+func sdesSessionParam(o string) bool {
+	switch o {
+	case "unencrypted_srtp", "unencrypted_srtcp", "unauthenticated_srtp", "encrypted_srtp", "encrypted_srtcp", "authenticated_srtp":
+		return true
+	}
+	return false
+}
+
 // replaceAliases are spellings of replace values that rtpengine takes
 // besides the one rtpkit looks up.
 var replaceAliases = map[string]string{"origin_full": "origin-full", "force-increment-SDP-ver": "force-increment-sdp-ver"}
@@ -286,7 +308,7 @@ func parseRequest(cmd string, v bencode.Value, from netip.AddrPort) (*calls.Requ
 		Label: str("label", "from-label"), SetLabel: str("set-label", "to-label"),
 	}
 	if loose {
-		r.SDES = prefixedOptions(list("SDES"), r.Flags, "SDES-")
+		r.SDES = sdesOptions(prefixedOptions(list("SDES"), r.Flags, "SDES-"))
 		r.OSRTP = prefixedOptions(list("OSRTP"), r.Flags, "OSRTP-")
 		// An unknown value is named in the reply's warning (checkKey).
 		r.MediaEcho, _ = calls.ParseMediaEcho(str("media-echo"))

@@ -353,11 +353,14 @@ func (u *unsupportedLog) note(log *slog.Logger, cmd string, f finding) {
 }
 
 // sdesDone reports whether rtpkit carries out an SDES option: off (no,
-// disable), no-SUITE, pad, lifetime, (un)encrypted_srtp and
-// (un)encrypted_srtcp.
+// disable), no-SUITE, pad, lifetime, static, (un)encrypted_srtp,
+// (un)encrypted_srtcp and (un)authenticated_srtp.
 func sdesDone(o string) bool {
 	switch o {
-	case "off", "no", "disable", "pad", "lifetime", "static", "unencrypted_srtp", "unencrypted_srtcp", "encrypted_srtp", "encrypted_srtcp":
+	case "off", "no", "disable", "pad", "lifetime", "static":
+		return true
+	}
+	if sdesSessionParam(o) {
 		return true
 	}
 	return strings.HasPrefix(o, "no-")

@@ -140,7 +140,9 @@ func TestSRTPInteropRtpengine(t *testing.T) {
 	defer cancel()
 	run := time.Now().UnixNano()
 	n := 0
-	for _, suite := range []string{"AES_CM_128_HMAC_SHA1_80", "AEAD_AES_128_GCM"} {
+	// AES-192 and F8 are pkg/srtpctx's, not pion's: rtpengine (OpenSSL,
+	// and its own f8) is the check of both against another implementation.
+	for _, suite := range []string{"AES_CM_128_HMAC_SHA1_80", "AEAD_AES_128_GCM", "AES_192_CM_HMAC_SHA1_80", "F8_128_HMAC_SHA1_32"} {
 		t.Run(suite, func(t *testing.T) {
 			for _, chain := range [][2]*proxy{{eng, kit}, {kit, eng}} {
 				t.Run(chain[0].name+" encrypts, "+chain[1].name+" decrypts", func(t *testing.T) {
@@ -152,13 +154,25 @@ func TestSRTPInteropRtpengine(t *testing.T) {
 						n++
 						id := fmt.Sprintf("interop-%d-%d", run, n)
 						t.Run(name, func(t *testing.T) {
-							interopChain(t, ctx, id, suite, chain[0], chain[1], corrupt)
+							interopChain(t, ctx, id, suite, chain[0], chain[1], corrupt, nil)
 						})
 					}
 				})
 			}
 		})
 	}
+	// UNAUTHENTICATED_SRTP (pkg/srtpctx): SRTP packets without a tag. A
+	// corrupted key is not detectable without tags, so only the keys as
+	// signalled are tried.
+	t.Run("AES_CM_128_HMAC_SHA1_80 UNAUTHENTICATED_SRTP", func(t *testing.T) {
+		for _, chain := range [][2]*proxy{{eng, kit}, {kit, eng}} {
+			t.Run(chain[0].name+" encrypts, "+chain[1].name+" decrypts", func(t *testing.T) {
+				n++
+				id := fmt.Sprintf("interop-%d-%d", run, n)
+				interopChain(t, ctx, id, "AES_CM_128_HMAC_SHA1_80", chain[0], chain[1], false, []string{"unauthenticated_srtp"})
+			})
+		}
+	})
 }
 
 // queryMatches tells whether a proxy's query of call id, bencoded,
@@ -189,7 +203,10 @@ func ngDict(cmd, callID, fromTag, toTag, sdp string, extra ...bencode.Pair) benc
 // and sends RTP both ways. With corrupt, the key enc offers dec is
 // altered on the way: A's packets must then not reach B, while B's (under
 // dec's own key, which enc got intact) still reach A.
-func interopChain(t *testing.T, ctx context.Context, id, suite string, enc, dec *proxy, corrupt bool) {
+//
+// sdesExtra are SDES options of enc's offer (session parameters); the
+// offer and the answer between the proxies must then carry them.
+func interopChain(t *testing.T, ctx context.Context, id, suite string, enc, dec *proxy, corrupt bool, sdesExtra []string) {
 	a, b := testutil.ListenUDP(t), testutil.ListenUDP(t)
 	fromTag, toTag := id+"-a", id+"-b"
 	var noSuites []string
@@ -204,9 +221,14 @@ func interopChain(t *testing.T, ctx context.Context, id, suite string, enc, dec 
 	encOffer := testutil.NGOK(t, ctx, enc.c, ngDict("offer", id, fromTag, "", testutil.AudioSDP(a),
 		bencode.Pair{Key: "transport-protocol", Value: bencode.Str("RTP/SAVP")},
 		bencode.Pair{Key: "DTLS", Value: bencode.Str("off")},
-		bencode.Pair{Key: "SDES", Value: bencode.Strs(noSuites...)}))
+		bencode.Pair{Key: "SDES", Value: bencode.Strs(append(noSuites, sdesExtra...)...)}))
 	t.Logf("%s's offer:\n%s", enc.name, encOffer)
 	checkSRTPSDP(t, enc.name+"'s offer", encOffer, suite)
+	for _, o := range sdesExtra {
+		if !strings.Contains(encOffer, " "+strings.ToUpper(o)+"\r\n") {
+			t.Fatalf("%s's offer lacks %s", enc.name, strings.ToUpper(o))
+		}
+	}
 	toDec := encOffer
 	if corrupt {
 		toDec = corruptKey(t, encOffer)
@@ -218,6 +240,11 @@ func interopChain(t *testing.T, ctx context.Context, id, suite string, enc, dec 
 	decAnswer := testutil.NGOK(t, ctx, dec.c, ngDict("answer", id, fromTag, toTag, testutil.AudioSDP(b)))
 	t.Logf("%s's answer:\n%s", dec.name, decAnswer)
 	checkSRTPSDP(t, dec.name+"'s answer", decAnswer, suite)
+	for _, o := range sdesExtra {
+		if !strings.Contains(decAnswer, " "+strings.ToUpper(o)+"\r\n") {
+			t.Fatalf("%s's answer lacks %s", dec.name, strings.ToUpper(o))
+		}
+	}
 	encAnswer := testutil.NGOK(t, ctx, enc.c, ngDict("answer", id, fromTag, toTag, decAnswer))
 	t.Logf("%s's answer:\n%s", enc.name, encAnswer)
 	checkPlainSDP(t, enc.name+"'s answer", encAnswer)

@@ -245,8 +245,8 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 			flags := flagsOf(m)
 			// SRTP keys: an unusable one stays unusable (the engine refuses
 			// the stream) rather than becoming plain RTP.
-			in, errIn := srtpKey(m.Protocol, m.SDESIn)
-			out, errOut := srtpKey(m.Protocol, m.SDESOut)
+			in, errIn := srtpKey(m.Protocol, m.SDESIn, m.SDESOut)
+			out, errOut := srtpKey(m.Protocol, m.SDESOut, m.SDESIn)
 			if in != fwd.SRTPPending {
 				in.ROC = m.SRTPInROC
 			}

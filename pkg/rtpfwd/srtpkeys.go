@@ -10,9 +10,8 @@ import (
 	"github.com/rtpkit/rtpkit/pkg/sdes"
 )
 
-// srtpProfiles maps the SDES suites the packet path does to pion's
-// protection profiles (pion has no AES-192 and no F8: ng-ctl offers and
-// accepts neither).
+// srtpProfiles maps the SDES suites to the packet path's profiles
+// (pion's, and pkg/fwd's for AES-192 and F8, which pkg/srtpctx does).
 var srtpProfiles = map[string]srtp.ProtectionProfile{
 	"AES_CM_128_HMAC_SHA1_80": srtp.ProtectionProfileAes128CmHmacSha1_80,
 	"AES_CM_128_HMAC_SHA1_32": srtp.ProtectionProfileAes128CmHmacSha1_32,
@@ -22,22 +21,32 @@ var srtpProfiles = map[string]srtp.ProtectionProfile{
 	"AEAD_AES_256_GCM":        srtp.ProtectionProfileAeadAes256Gcm,
 	"NULL_HMAC_SHA1_80":       srtp.ProtectionProfileNullHmacSha1_80,
 	"NULL_HMAC_SHA1_32":       srtp.ProtectionProfileNullHmacSha1_32,
+	"AES_192_CM_HMAC_SHA1_80": fwd.ProfileAes192CmHmacSha1_80,
+	"AES_192_CM_HMAC_SHA1_32": fwd.ProfileAes192CmHmacSha1_32,
+	"F8_128_HMAC_SHA1_80":     fwd.ProfileF8128HmacSha1_80,
+	"F8_128_HMAC_SHA1_32":     fwd.ProfileF8128HmacSha1_32,
 }
 
 // errNoProfile is a suite the packet path cannot do.
 var errNoProfile = fmt.Errorf("%w: crypto suite not supported by the packet path", fwd.ErrSRTP)
 
-// srtpKey is the key a media record's SDES list puts first (the one in
-// use): for none, zero (plain RTP) if the media's transport protocol is
-// plain, else fwd.SRTPPending (an SRTP party before the answer brings the
-// key of this direction: its packets must not pass as plain RTP). The
-// error never contains key material.
-func srtpKey(protocol string, attrs []string) (fwd.SRTP, error) {
-	if len(attrs) == 0 {
-		if strings.EqualFold(protocol, "RTP/SAVP") || strings.EqualFold(protocol, "RTP/SAVPF") {
-			return fwd.SRTPPending, nil
-		}
+// srtpKey is the key a media record's SDES list (attrs) puts first (the
+// one in use); other is the list of the other direction. With none,
+// zero (plain RTP) if the media's transport protocol is plain, else
+// fwd.SRTPPending (an SRTP party before the answer brings the key of this
+// direction: its packets must not pass as plain RTP). A plain-protocol
+// media with keys in one direction only is OSRTP not settled yet (before
+// the answer): pending too, until the answer gives keys both ways (SRTP)
+// or none (plain). The error never contains key material.
+func srtpKey(protocol string, attrs, other []string) (fwd.SRTP, error) {
+	savp := strings.EqualFold(protocol, "RTP/SAVP") || strings.EqualFold(protocol, "RTP/SAVPF")
+	switch {
+	case len(attrs) == 0 && (savp || len(other) > 0):
+		return fwd.SRTPPending, nil
+	case len(attrs) == 0:
 		return fwd.SRTP{}, nil
+	case !savp && len(other) == 0:
+		return fwd.SRTPPending, nil
 	}
 	c, err := sdes.Parse(attrs[0])
 	if err != nil {
@@ -48,6 +57,6 @@ func srtpKey(protocol string, attrs []string) (fwd.SRTP, error) {
 		return fwd.SRTP{Profile: 0xffff}, errNoProfile
 	}
 	k, err := fwd.NewSRTP(p, c.Key, c.Salt, c.MKI)
-	k.PlainSRTP, k.PlainSRTCP = c.UnencryptedSRTP, c.UnencryptedSRTCP
+	k.PlainSRTP, k.PlainSRTCP, k.NoAuthSRTP = c.UnencryptedSRTP, c.UnencryptedSRTCP, c.UnauthenticatedSRTP
 	return k, err
 }
