@@ -114,6 +114,11 @@ type Engine struct {
 	manual bool // tests: no loop goroutines; commands are applied inline
 	wg     sync.WaitGroup
 
+	// checks is the ICE checks' queue from the loops to answerChecks,
+	// which closes checked when the queue is closed and emptied.
+	checks  chan stunJob
+	checked chan struct{}
+
 	mu      sync.RWMutex
 	closed  bool
 	streams map[StreamID]*entry
@@ -154,7 +159,7 @@ func newEngine(cfg Config, manual bool) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{manual: manual, streams: map[StreamID]*entry{}, fds: map[int]StreamID{}}
+	e := &Engine{manual: manual, streams: map[StreamID]*entry{}, fds: map[int]StreamID{}, checks: make(chan stunJob, checkQueue), checked: make(chan struct{})}
 	for i := range cfg.Workers {
 		l, err := newLoop(i, cfg)
 		if err != nil {
@@ -163,8 +168,10 @@ func newEngine(cfg Config, manual bool) (*Engine, error) {
 			}
 			return nil, err
 		}
+		l.checks = e.checks
 		e.loops = append(e.loops, l)
 	}
+	go e.answerChecks(e.checks)
 	return e, nil
 }
 
@@ -267,6 +274,8 @@ func (e *Engine) Close() error {
 		l.wake()
 	}
 	e.wg.Wait()
+	close(e.checks) // no loop sends any more
+	<-e.checked
 	var errs []error
 	for _, l := range e.loops {
 		if err := l.close(); err != nil {

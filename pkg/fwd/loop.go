@@ -12,6 +12,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rtpkit/rtpkit/pkg/icecheck"
 )
 
 type opCode uint8
@@ -42,6 +44,8 @@ const wakeSlot = -1
 // stop is touched only by the loop's goroutine (or, in a manual engine, by
 // the goroutine driving it).
 type loop struct {
+	// checks is the engine's queue of ICE checks (ice.go).
+	checks chan<- stunJob
 	epfd   int
 	evfd   int
 	batch  int
@@ -278,6 +282,10 @@ func (l *loop) serve(s *stream) {
 			continue
 		}
 		pkt := l.buf[i*bufSize : i*bufSize+size]
+		if s.cfg.ICE.Enabled() && icecheck.IsSTUN(pkt) {
+			l.check(s, parseSockaddr(&l.rname[i], namelen), pkt) // ice.go
+			continue
+		}
 		rtcp := s.cfg.Flags&RTCP == 0 && isRTCP(pkt)
 		if s.in != nil || s.srtpBroken {
 			if s.in.pending() && !s.srtpBroken {

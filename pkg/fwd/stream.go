@@ -1,6 +1,8 @@
 package fwd
 
 import (
+	"github.com/rtpkit/rtpkit/pkg/icecheck"
+
 	"net/netip"
 	"runtime"
 	"strconv"
@@ -144,6 +146,11 @@ type Stream struct {
 	// Zero values: plain RTP. Unchanged keys keep the contexts (rollover
 	// counters, replay windows) across updates.
 	SRTPIn, SRTPOut SRTP
+	// ICE are this stream's ICE credentials: with them, STUN messages on
+	// FD are connectivity checks answered by the engine's control path
+	// (ice.go), and a pair the party nominates becomes its endpoint. Zero:
+	// STUN is forwarded like any other packet.
+	ICE icecheck.Creds
 	// Local is FD's local address when the caller knows it (rtp-fwd: from
 	// portd, which bound the socket); the engine then takes the socket's
 	// family from it. Invalid: the engine asks the socket (two system
@@ -186,6 +193,9 @@ type Counters struct {
 	// SRTCP authentication or decryption (wrong key, tampered, replayed,
 	// not SRTP at all): dropped, never forwarded, never learned from.
 	SRTPFailures uint64
+	// ICEDropped counts ICE checks from this party's side that the control
+	// path could not take (its queue full, or too large to be a check).
+	ICEDropped uint64
 	// SRTPInROC and SRTPOutROC are the SRTP rollover counters of the last
 	// SSRC this party sent from and of the last one sent to it (0 until a
 	// sequence number wraps, or the ROC a continued call started from): a
@@ -207,7 +217,7 @@ type Counters struct {
 // sequence lock so a reader never sees a torn address.
 type published struct {
 	packets, bytes, errors, drops atomic.Uint64
-	kdrops, srtpFails             atomic.Uint64
+	kdrops, srtpFails, iceDropped atomic.Uint64
 	rocIn, rocOut                 atomic.Uint32 // SRTP rollover counters (srtp.go)
 	last                          atomic.Int64  // Unix ns; 0: never
 	ssrc                          atomic.Uint32
@@ -251,6 +261,7 @@ func (p *published) read() Counters {
 		FloodDrops:   p.drops.Load(),
 		KernelDrops:  p.kdrops.Load(),
 		SRTPFailures: p.srtpFails.Load(),
+		ICEDropped:   p.iceDropped.Load(),
 		SRTPInROC:    p.rocIn.Load(),
 		SRTPOutROC:   p.rocOut.Load(),
 		SSRC:         p.ssrc.Load(),
@@ -337,7 +348,7 @@ type stream struct {
 
 	// Counters, published after every batch.
 	packets, bytes, errors, drops uint64
-	kdrops, srtpFails             uint64
+	kdrops, srtpFails, iceDropped uint64
 	ssrc                          uint32
 	last                          int64
 }
@@ -483,6 +494,7 @@ func (s *stream) publish() {
 	p.drops.Store(s.drops)
 	p.kdrops.Store(s.kdrops)
 	p.srtpFails.Store(s.srtpFails)
+	p.iceDropped.Store(s.iceDropped)
 	p.ssrc.Store(s.ssrc)
 	p.last.Store(s.last)
 }

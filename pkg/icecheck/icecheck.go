@@ -1,0 +1,132 @@
+// Package icecheck answers ICE connectivity checks (RFC 8445 §7.3) that
+// arrive on a media socket: a STUN Binding request is checked against the
+// stream's ICE credentials (short-term: USERNAME "ours:theirs",
+// MESSAGE-INTEGRITY keyed with our password, FINGERPRINT) and answered
+// with a Binding success response that carries the address the request
+// came from (XOR-MAPPED-ADDRESS), or with a 401 error when the
+// credentials do not match (RFC 8489 §9.1.3).
+//
+// It is the STUN half of rtpkit's ICE: the packet loop (pkg/fwd) tells
+// STUN from RTP, RTCP and DTLS by the first byte (RFC 7983) and hands
+// checks to its control path, which calls [Answer] and latches the
+// stream to a pair the peer nominated. STUN encoding is github.com/pion/stun.
+// Passwords are never formatted by this package.
+package icecheck
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/pion/stun/v3"
+)
+
+// Creds are a stream's ICE credentials: ours (which the peer's checks
+// must use: USERNAME starts "LocalUfrag:", integrity keyed with
+// LocalPwd) and the peer's user fragment (the USERNAME's second part;
+// empty: not checked, as for a peer whose SDP has not come yet).
+type Creds struct {
+	LocalUfrag, LocalPwd, RemoteUfrag string
+}
+
+// Enabled reports whether c holds credentials to answer checks with.
+func (c Creds) Enabled() bool { return c.LocalUfrag != "" && c.LocalPwd != "" }
+
+// String hides the password.
+func (c Creds) String() string {
+	if !c.Enabled() {
+		return "no ICE"
+	}
+	return fmt.Sprintf("ICE ufrag %s/%s [password hidden]", c.LocalUfrag, c.RemoteUfrag)
+}
+
+// GoString hides the password from %#v too.
+func (c Creds) GoString() string { return "icecheck.Creds{" + c.String() + "}" }
+
+// IsSTUN reports whether a datagram on a media socket is STUN: first
+// byte 0–3 (RFC 7983 §7) and the magic cookie in place.
+func IsSTUN(p []byte) bool {
+	return len(p) >= 20 && p[0] < 4 && p[4] == 0x21 && p[5] == 0x12 && p[6] == 0xa4 && p[7] == 0x42
+}
+
+// Check is what a valid connectivity check said.
+type Check struct {
+	// UseCandidate: the peer (controlling) nominates this pair.
+	UseCandidate bool
+	// Controlling: the peer says it is the controlling agent.
+	Controlling bool
+	// Priority is the peer's PRIORITY (a peer-reflexive candidate's).
+	Priority uint32
+}
+
+// Errors of Answer. ErrUnauthorized comes with a 401 response to send.
+var (
+	ErrNotRequest   = errors.New("icecheck: not a STUN Binding request")
+	ErrUnauthorized = errors.New("icecheck: credentials do not match")
+	ErrMalformed    = errors.New("icecheck: malformed STUN message")
+)
+
+// Answer checks the Binding request req, received from src, against c.
+// It returns the response to send back to src: a success response with
+// the check's details, or a 401 error response with ErrUnauthorized. A
+// message that is not a Binding request, or is malformed, gets no
+// response (nil and an error).
+func Answer(req []byte, src netip.AddrPort, c Creds) ([]byte, Check, error) {
+	m := &stun.Message{Raw: append([]byte(nil), req...)}
+	if err := m.Decode(); err != nil {
+		return nil, Check{}, ErrMalformed
+	}
+	if m.Type != stun.BindingRequest {
+		return nil, Check{}, ErrNotRequest
+	}
+	if _, err := m.Get(stun.AttrFingerprint); err == nil {
+		if stun.Fingerprint.Check(m) != nil {
+			return nil, Check{}, ErrMalformed // damaged: silently dropped
+		}
+	}
+	var user stun.Username
+	if err := user.GetFrom(m); err != nil || !c.Enabled() || !usernameMatches(user.String(), c) {
+		return unauthorized(m)
+	}
+	if stun.NewShortTermIntegrity(c.LocalPwd).Check(m) != nil {
+		return unauthorized(m)
+	}
+	var chk Check
+	if _, err := m.Get(stun.AttrUseCandidate); err == nil {
+		chk.UseCandidate = true
+	}
+	if _, err := m.Get(stun.AttrICEControlling); err == nil {
+		chk.Controlling = true
+	}
+	if v, err := m.Get(stun.AttrPriority); err == nil && len(v) == 4 {
+		chk.Priority = uint32(v[0])<<24 | uint32(v[1])<<16 | uint32(v[2])<<8 | uint32(v[3])
+	}
+	resp, err := stun.Build(
+		stun.NewTransactionIDSetter(m.TransactionID), stun.BindingSuccess,
+		&stun.XORMappedAddress{IP: net.IP(src.Addr().Unmap().AsSlice()), Port: int(src.Port())},
+		stun.NewShortTermIntegrity(c.LocalPwd), stun.Fingerprint,
+	)
+	if err != nil {
+		return nil, Check{}, fmt.Errorf("icecheck: building the response: %w", err)
+	}
+	return resp.Raw, chk, nil
+}
+
+// usernameMatches checks USERNAME "ours:theirs" (RFC 8445 §7.2.2).
+func usernameMatches(u string, c Creds) bool {
+	ours, theirs, ok := strings.Cut(u, ":")
+	return ok && ours == c.LocalUfrag && (c.RemoteUfrag == "" || theirs == c.RemoteUfrag)
+}
+
+// unauthorized builds the 401 error response to m (no integrity: the
+// sender's credentials are not ours to trust).
+func unauthorized(m *stun.Message) ([]byte, Check, error) {
+	resp, err := stun.Build(stun.NewTransactionIDSetter(m.TransactionID), stun.BindingError,
+		stun.CodeUnauthorized, stun.Fingerprint)
+	if err != nil {
+		return nil, Check{}, fmt.Errorf("icecheck: building the error: %w", err)
+	}
+	return resp.Raw, Check{}, ErrUnauthorized
+}
