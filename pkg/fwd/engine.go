@@ -118,6 +118,7 @@ type Engine struct {
 	// which closes checked when the queue is closed and emptied.
 	checks  chan stunJob
 	checked chan struct{}
+	ice     iceAgents
 
 	mu      sync.RWMutex
 	closed  bool
@@ -159,7 +160,8 @@ func newEngine(cfg Config, manual bool) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{manual: manual, streams: map[StreamID]*entry{}, fds: map[int]StreamID{}, checks: make(chan stunJob, checkQueue), checked: make(chan struct{})}
+	e := &Engine{manual: manual, streams: map[StreamID]*entry{}, fds: map[int]StreamID{}, checks: make(chan stunJob, checkQueue), checked: make(chan struct{}),
+		ice: iceAgents{streams: map[StreamID]iceStream{}}}
 	for i := range cfg.Workers {
 		l, err := newLoop(i, cfg)
 		if err != nil {

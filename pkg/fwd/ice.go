@@ -1,18 +1,32 @@
 package fwd
 
-// ICE connectivity checks on the packet path: a stream with ICE
-// credentials (Stream.ICE) has the STUN messages its socket receives
-// (told apart from RTP, RTCP and DTLS by the first byte, RFC 7983) copied
-// to the engine's control path, never answered in the loop: icecheck
-// verifies a check and builds the response there, which goes back out of
-// the stream's socket to the address the check came from, and a pair the
-// peer nominates (USE-CANDIDATE) becomes the stream's endpoint (Latch).
-// The loop only copies the datagram into a bounded queue; when the queue
-// is full the check is dropped and counted (ICEDropped) and the peer
-// retransmits.
+// ICE on the packet path. A stream with ICE credentials (Stream.ICE) has
+// the STUN messages its socket receives (told apart from RTP, RTCP and
+// DTLS by the first byte, RFC 7983) copied to the engine's control path,
+// never handled in the loop: the loop only copies the datagram into a
+// bounded queue (full: the message is dropped and counted in ICEDropped,
+// and the peer retransmits).
+//
+// The control path (one goroutine per engine) is rtpkit's ICE agent for
+// every such stream, a full agent (RFC 8445) over the stream's one local
+// candidate, its socket:
+//   - it answers the peer's checks (pkg/icecheck), and sends a triggered
+//     check back to where a valid one came from (a peer-reflexive
+//     candidate of the peer's);
+//   - until a pair is nominated it checks the peer's signalled address
+//     and the peer-reflexive ones every checkEvery, with USE-CANDIDATE
+//     when it is the controlling agent (nomination on the first success);
+//   - a pair nominated (by the peer's USE-CANDIDATE when we are
+//     controlled, by our own successful nominating check when
+//     controlling) becomes the stream's endpoint (Latch), and is checked
+//     again every consentEvery (consent freshness, RFC 7675; a lapse is
+//     not acted on yet).
 
 import (
+	"math/rand/v2"
 	"net/netip"
+	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -24,17 +38,29 @@ import (
 // MTU known).
 const stunMax = 576
 
-// checkQueue is the number of checks waiting for the control path.
+// checkQueue is the number of STUN messages waiting for the control path.
 const checkQueue = 256
 
-// stunJob is one check on its way to the control path.
+// Agent timing: checks to a pair not nominated yet, consent checks on the
+// nominated one, how long a check waits for its answer, and the ticks.
+const (
+	checkEvery   = 200 * time.Millisecond
+	consentEvery = 5 * time.Second
+	checkTimeout = 5 * time.Second
+	agentTick    = 50 * time.Millisecond
+)
+
+// maxTargets bounds the addresses an agent checks (the signalled one and
+// peer-reflexive ones learned from valid checks).
+const maxTargets = 8
+
+// stunJob is one STUN message on its way to the control path.
 type stunJob struct {
-	id    StreamID
-	fd    int
-	src   netip.AddrPort
-	creds icecheck.Creds
-	n     int
-	buf   [stunMax]byte
+	id  StreamID
+	fd  int
+	src netip.AddrPort
+	n   int
+	buf [stunMax]byte
 }
 
 // check queues a STUN message of s's socket for the control path.
@@ -43,7 +69,7 @@ func (l *loop) check(s *stream, src netip.AddrPort, pkt []byte) {
 		s.iceDropped++
 		return
 	}
-	j := stunJob{id: s.id, fd: s.cfg.FD, src: src, creds: s.cfg.ICE, n: len(pkt)}
+	j := stunJob{id: s.id, fd: s.cfg.FD, src: src, n: len(pkt)}
 	copy(j.buf[:], pkt)
 	select {
 	case l.checks <- j:
@@ -52,27 +78,201 @@ func (l *loop) check(s *stream, src netip.AddrPort, pkt []byte) {
 	}
 }
 
-// answerChecks is the control path: it answers the queued checks until
-// the queue is closed.
+// iceStream is what the control side knows of an ICE stream (e.mu).
+type iceStream struct {
+	fd        int
+	creds     icecheck.Creds
+	signalled netip.AddrPort
+}
+
+// iceAgents is the engine's registry of ICE streams, kept by Set and
+// Retire; the control path reads it.
+type iceAgents struct {
+	mu      sync.Mutex
+	streams map[StreamID]iceStream
+}
+
+// note records stream id's ICE configuration (none: forgets it).
+func (r *iceAgents) note(id StreamID, s *Stream) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s == nil || !s.ICE.Enabled() {
+		delete(r.streams, id)
+		return
+	}
+	r.streams[id] = iceStream{fd: s.FD, creds: s.ICE, signalled: s.Signalled}
+}
+
+// agent is the control path's state of one stream's ICE agent.
+type agent struct {
+	cfg        iceStream
+	tiebreaker uint64
+	targets    []netip.AddrPort
+	pending    map[[12]byte]sentCheck
+	nominated  netip.AddrPort
+	lastCheck  time.Time
+}
+
+// sentCheck is a check of ours awaiting its answer.
+type sentCheck struct {
+	to       netip.AddrPort
+	nominate bool
+	at       time.Time
+}
+
+// answerChecks is the control path: it handles the queued STUN messages
+// and runs the agents until the queue is closed.
 func (e *Engine) answerChecks(q <-chan stunJob) {
 	defer close(e.checked)
-	for j := range q {
-		resp, chk, err := icecheck.Answer(j.buf[:j.n], j.src, j.creds)
-		if resp == nil {
-			continue
-		}
-		e.mu.RLock()
-		ent := e.streams[j.id]
-		live := !e.closed && ent != nil && ent.fd == j.fd
-		e.mu.RUnlock()
-		if !live {
-			continue // the stream went while the check waited
-		}
-		_ = unix.Sendto(j.fd, resp, 0, sockaddrOf(j.src))
-		if err == nil && chk.UseCandidate {
-			_ = e.Latch(j.id, j.src)
+	agents := map[StreamID]*agent{}
+	tick := time.NewTicker(agentTick)
+	defer tick.Stop()
+	for {
+		select {
+		case j, ok := <-q:
+			if !ok {
+				return
+			}
+			e.stunMessage(agents, &j)
+		case now := <-tick.C:
+			e.runAgents(agents, now)
 		}
 	}
+}
+
+// agentFor returns the agent of stream id as configured now (a new one
+// when its credentials changed: an ICE restart), nil if id has no ICE.
+func (e *Engine) agentFor(agents map[StreamID]*agent, id StreamID) *agent {
+	e.ice.mu.Lock()
+	cfg, ok := e.ice.streams[id]
+	e.ice.mu.Unlock()
+	if !ok {
+		delete(agents, id)
+		return nil
+	}
+	a := agents[id]
+	if a == nil || a.cfg.creds != cfg.creds || a.cfg.fd != cfg.fd {
+		a = &agent{cfg: cfg, tiebreaker: rand.Uint64(), pending: map[[12]byte]sentCheck{}}
+		agents[id] = a
+	}
+	a.cfg.signalled = cfg.signalled
+	return a
+}
+
+// stunMessage handles one STUN message from a stream's socket.
+func (e *Engine) stunMessage(agents map[StreamID]*agent, j *stunJob) {
+	a := e.agentFor(agents, j.id)
+	if a == nil || a.cfg.fd != j.fd {
+		return // the stream went, or changed socket, while it waited
+	}
+	msg := j.buf[:j.n]
+	if !icecheck.IsRequest(msg) {
+		tx, ok, _ := icecheck.Response(msg, a.cfg.creds)
+		sent, known := a.pending[tx]
+		if !known {
+			return
+		}
+		delete(a.pending, tx)
+		// A success counts only from where the check went (RFC 8445
+		// §7.2.5.2.1); ours nominates when it carried USE-CANDIDATE.
+		if ok && j.src == sent.to && sent.nominate && !a.nominated.IsValid() {
+			a.nominated = j.src
+			_ = e.Latch(j.id, j.src)
+		}
+		return
+	}
+	resp, chk, err := icecheck.Answer(msg, j.src, a.cfg.creds)
+	if resp == nil {
+		return
+	}
+	_ = unix.Sendto(j.fd, resp, 0, sockaddrOf(j.src))
+	if err != nil {
+		return
+	}
+	a.addTarget(j.src)
+	if chk.UseCandidate && !a.cfg.creds.Controlling && a.nominated != j.src {
+		a.nominated = j.src
+		_ = e.Latch(j.id, j.src)
+		return
+	}
+	if !a.nominated.IsValid() {
+		e.sendCheck(a, j.src, time.Now()) // a triggered check
+	}
+}
+
+// addTarget adds a peer-reflexive address to check.
+func (a *agent) addTarget(ap netip.AddrPort) {
+	for _, t := range a.targets {
+		if t == ap {
+			return
+		}
+	}
+	if len(a.targets) < maxTargets {
+		a.targets = append(a.targets, ap)
+	}
+}
+
+// runAgents sends the checks that are due.
+func (e *Engine) runAgents(agents map[StreamID]*agent, now time.Time) {
+	e.ice.mu.Lock()
+	ids := make([]StreamID, 0, len(e.ice.streams))
+	for id := range e.ice.streams {
+		ids = append(ids, id)
+	}
+	e.ice.mu.Unlock()
+	if len(agents) > len(ids) { // streams went: forget their agents
+		live := make(map[StreamID]bool, len(ids))
+		for _, id := range ids {
+			live[id] = true
+		}
+		for id := range agents {
+			if !live[id] {
+				delete(agents, id)
+			}
+		}
+	}
+	for _, id := range ids {
+		a := e.agentFor(agents, id)
+		if a == nil || !a.cfg.creds.CanCheck() {
+			continue
+		}
+		for tx, s := range a.pending {
+			if now.Sub(s.at) > checkTimeout {
+				delete(a.pending, tx)
+			}
+		}
+		switch {
+		case a.nominated.IsValid():
+			if now.Sub(a.lastCheck) >= consentEvery {
+				e.sendCheck(a, a.nominated, now)
+			}
+		case now.Sub(a.lastCheck) >= checkEvery:
+			if usable(a.cfg.signalled) {
+				e.sendCheck(a, a.cfg.signalled, now)
+			}
+			for _, t := range a.targets {
+				if t != a.cfg.signalled {
+					e.sendCheck(a, t, now)
+				}
+			}
+			a.lastCheck = now
+		}
+	}
+}
+
+// sendCheck sends a check of a's to the address to.
+func (e *Engine) sendCheck(a *agent, to netip.AddrPort, now time.Time) {
+	if !a.cfg.creds.CanCheck() || len(a.pending) >= 64 {
+		return
+	}
+	nominate := a.cfg.creds.Controlling
+	req, tx, err := icecheck.Request(a.cfg.creds, a.tiebreaker, nominate)
+	if err != nil {
+		return
+	}
+	a.pending[tx] = sentCheck{to: to, nominate: nominate, at: now}
+	a.lastCheck = now
+	_ = unix.Sendto(a.cfg.fd, req, 0, sockaddrOf(to))
 }
 
 // sockaddrOf is ap as a socket address for the control path (the packet

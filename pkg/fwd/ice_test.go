@@ -2,6 +2,7 @@ package fwd
 
 import (
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -97,4 +98,92 @@ func TestSTUNWithoutICEForwarded(t *testing.T) {
 	req := stunRequest(t, "a:b", "password-0123456789abcd", false)
 	send(t, c.A, c.paA, req.Raw)
 	expect(t, c.B, req.Raw, c.pbA)
+}
+
+// peerAnswers plays the party's full ICE agent for one check of ours:
+// it reads the check at c, verifies it with the party's credentials
+// (theirs), answers it, and returns what the check said.
+func peerAnswers(t *testing.T, c *net.UDPConn, theirs icecheck.Creds) icecheck.Check {
+	t.Helper()
+	buf := make([]byte, 1500)
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, from, err := c.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatalf("no check from the proxy: %v", err)
+	}
+	resp, chk, err := icecheck.Answer(buf[:n], addrOf(c), theirs)
+	if err != nil {
+		t.Fatalf("the proxy's check does not verify: %v", err)
+	}
+	if _, err := c.WriteToUDPAddrPort(resp, from); err != nil {
+		t.Fatal(err)
+	}
+	return chk
+}
+
+// TestICEAgentControlling: as the controlling agent, the stream checks
+// the party's signalled address with USE-CANDIDATE under the party's
+// credentials; the party's answer nominates the pair, which becomes the
+// endpoint.
+func TestICEAgentControlling(t *testing.T) {
+	e := newTestEngine(t, Config{})
+	c := newCall(t)
+	ours := icecheck.Creds{LocalUfrag: "rtpk", LocalPwd: "0123456789abcdefghijklmn", RemoteUfrag: "peer", RemotePwd: "peerpassword0123456789ab", Controlling: true}
+	theirs := icecheck.Creds{LocalUfrag: "peer", LocalPwd: ours.RemotePwd, RemoteUfrag: "rtpk"}
+	other := party(t) // the party's candidate, signalled
+	c.set(t, e, "icectl", 1, 2, Stream{ICE: ours, Signalled: addrOf(other)}, Stream{})
+	chk := peerAnswers(t, other, theirs)
+	if !chk.UseCandidate || !chk.Controlling {
+		t.Fatalf("our check as the controlling agent: %+v", chk)
+	}
+	eventually(t, "the nominated pair as endpoint", func() bool {
+		s := stats(t, e, 1)
+		return s.Endpoint == addrOf(other) && s.Confirmed
+	})
+	send(t, c.B, c.pbA, rtpPacket(1, 0xB, []byte("to the nominated pair")))
+	expect(t, other, rtpPacket(1, 0xB, []byte("to the nominated pair")), c.paA)
+}
+
+// TestICEAgentControlled: as the controlled agent, a valid check from the
+// party is answered and followed by a triggered check of ours (without
+// USE-CANDIDATE) to where it came from; the party's nomination then sets
+// the endpoint.
+func TestICEAgentControlled(t *testing.T) {
+	e := newTestEngine(t, Config{})
+	c := newCall(t)
+	ours := icecheck.Creds{LocalUfrag: "rtpk", LocalPwd: "0123456789abcdefghijklmn", RemoteUfrag: "peer", RemotePwd: "peerpassword0123456789ab"}
+	theirs := icecheck.Creds{LocalUfrag: "peer", LocalPwd: ours.RemotePwd, RemoteUfrag: "rtpk", RemotePwd: ours.LocalPwd, Controlling: true}
+	// Signalled nowhere useful: the party's real candidate is
+	// peer-reflexive (it appears only in its checks).
+	c.set(t, e, "icectd", 1, 2, Stream{ICE: ours, Signalled: netip.MustParseAddrPort("192.0.2.1:9")}, Stream{})
+	prflx := party(t)
+	req, _, err := icecheck.Request(theirs, 7, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(t, prflx, c.paA, req)
+	// Our answer, then our triggered check (in either order with the
+	// periodic ones to the signalled address, which go elsewhere).
+	sawAnswer, sawCheck := false, false
+	buf := make([]byte, 1500)
+	for !(sawAnswer && sawCheck) {
+		_ = prflx.SetReadDeadline(time.Now().Add(2 * time.Second))
+		n, from, err := prflx.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			t.Fatalf("answer %v, triggered check %v: %v", sawAnswer, sawCheck, err)
+		}
+		if !icecheck.IsRequest(buf[:n]) {
+			sawAnswer = true
+			continue
+		}
+		resp, chk, err := icecheck.Answer(buf[:n], addrOf(prflx), icecheck.Creds{LocalUfrag: "peer", LocalPwd: theirs.LocalPwd, RemoteUfrag: "rtpk"})
+		if err != nil || chk.UseCandidate || chk.Controlling {
+			t.Fatalf("our triggered check: %+v %v", chk, err)
+		}
+		_, _ = prflx.WriteToUDPAddrPort(resp, from)
+		sawCheck = true
+	}
+	nom, _, _ := icecheck.Request(theirs, 7, true)
+	send(t, prflx, c.paA, nom)
+	eventually(t, "the nominated pair as endpoint", func() bool { return stats(t, e, 1).Endpoint == addrOf(prflx) })
 }

@@ -14,6 +14,7 @@
 package icecheck
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -25,11 +26,17 @@ import (
 
 // Creds are a stream's ICE credentials: ours (which the peer's checks
 // must use: USERNAME starts "LocalUfrag:", integrity keyed with
-// LocalPwd) and the peer's user fragment (the USERNAME's second part;
-// empty: not checked, as for a peer whose SDP has not come yet).
+// LocalPwd), the peer's (its user fragment is the USERNAME's second part;
+// empty: not checked, as for a peer whose SDP has not come yet; its
+// password keys our checks to it), and our role.
 type Creds struct {
-	LocalUfrag, LocalPwd, RemoteUfrag string
+	LocalUfrag, LocalPwd, RemoteUfrag, RemotePwd string
+	Controlling                                  bool
 }
+
+// CanCheck reports whether c lets us send checks to the peer (its
+// credentials are known).
+func (c Creds) CanCheck() bool { return c.Enabled() && c.RemoteUfrag != "" && c.RemotePwd != "" }
 
 // Enabled reports whether c holds credentials to answer checks with.
 func (c Creds) Enabled() bool { return c.LocalUfrag != "" && c.LocalPwd != "" }
@@ -39,7 +46,7 @@ func (c Creds) String() string {
 	if !c.Enabled() {
 		return "no ICE"
 	}
-	return fmt.Sprintf("ICE ufrag %s/%s [password hidden]", c.LocalUfrag, c.RemoteUfrag)
+	return fmt.Sprintf("ICE ufrag %s/%s controlling=%t [passwords hidden]", c.LocalUfrag, c.RemoteUfrag, c.Controlling)
 }
 
 // GoString hides the password from %#v too.
@@ -66,7 +73,61 @@ var (
 	ErrNotRequest   = errors.New("icecheck: not a STUN Binding request")
 	ErrUnauthorized = errors.New("icecheck: credentials do not match")
 	ErrMalformed    = errors.New("icecheck: malformed STUN message")
+	ErrUnknown      = errors.New("icecheck: not an answer to a check of ours")
 )
+
+// peerReflexivePriority is the PRIORITY our checks carry: that of a
+// peer-reflexive candidate (type preference 110, RFC 8445 §7.1.1) with
+// the highest local preference, component 1.
+const peerReflexivePriority = 110<<24 | 65535<<8 | 255
+
+// Request builds a connectivity check of ours to the peer (USERNAME
+// "theirs:ours", integrity keyed with the peer's password, our role with
+// tiebreaker, USE-CANDIDATE if nominate) and returns it with its
+// transaction id.
+func Request(c Creds, tiebreaker uint64, nominate bool) ([]byte, [stun.TransactionIDSize]byte, error) {
+	tb := binary.BigEndian.AppendUint64(nil, tiebreaker)
+	role := stun.AttrICEControlled
+	if c.Controlling {
+		role = stun.AttrICEControlling
+	}
+	prio := binary.BigEndian.AppendUint32(nil, peerReflexivePriority)
+	setters := []stun.Setter{stun.TransactionID, stun.BindingRequest, stun.NewUsername(c.RemoteUfrag + ":" + c.LocalUfrag),
+		stun.RawAttribute{Type: stun.AttrPriority, Value: prio}, stun.RawAttribute{Type: role, Value: tb}}
+	if nominate {
+		setters = append(setters, stun.RawAttribute{Type: stun.AttrUseCandidate})
+	}
+	setters = append(setters, stun.NewShortTermIntegrity(c.RemotePwd), stun.Fingerprint)
+	m, err := stun.Build(setters...)
+	if err != nil {
+		return nil, [stun.TransactionIDSize]byte{}, fmt.Errorf("icecheck: building a check: %w", err)
+	}
+	return m.Raw, m.TransactionID, nil
+}
+
+// Response reads a STUN response to one of our checks: its transaction
+// id, and whether it is a success whose integrity (the peer's password)
+// holds. An error response or a bad one gives false.
+func Response(b []byte, c Creds) ([stun.TransactionIDSize]byte, bool, error) {
+	m := &stun.Message{Raw: append([]byte(nil), b...)}
+	if err := m.Decode(); err != nil {
+		return [stun.TransactionIDSize]byte{}, false, ErrMalformed
+	}
+	if m.Type.Class != stun.ClassSuccessResponse && m.Type.Class != stun.ClassErrorResponse {
+		return m.TransactionID, false, ErrUnknown
+	}
+	if m.Type != stun.BindingSuccess {
+		return m.TransactionID, false, nil
+	}
+	if stun.NewShortTermIntegrity(c.RemotePwd).Check(m) != nil {
+		return m.TransactionID, false, ErrUnauthorized
+	}
+	return m.TransactionID, true, nil
+}
+
+// IsRequest reports whether a STUN message is a request (not a response
+// or an indication).
+func IsRequest(b []byte) bool { return len(b) >= 2 && b[0]&0x01 == 0 && b[1]&0x10 == 0 }
 
 // Answer checks the Binding request req, received from src, against c.
 // It returns the response to send back to src: a success response with

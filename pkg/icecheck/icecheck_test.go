@@ -134,3 +134,38 @@ func FuzzAnswer(f *testing.F) {
 		_, _, _ = Answer(b, src, creds)
 	})
 }
+
+// TestRequestAnswered: a check of ours, answered by an agent holding the
+// mirror credentials (here this package's Answer), gives a success we
+// accept; with the wrong password at either end it does not.
+func TestRequestAnswered(t *testing.T) {
+	ours := Creds{LocalUfrag: "rtpk", LocalPwd: "0123456789abcdefghijklmn", RemoteUfrag: "brws", RemotePwd: "brwspassword0123456789ab", Controlling: true}
+	theirs := Creds{LocalUfrag: "brws", LocalPwd: ours.RemotePwd, RemoteUfrag: "rtpk"}
+	req, tx, err := Request(ours, 42, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !IsSTUN(req) || !IsRequest(req) {
+		t.Fatal("our check is not a STUN request")
+	}
+	resp, chk, err := Answer(req, netip.MustParseAddrPort("192.0.2.1:1000"), theirs)
+	if err != nil || !chk.UseCandidate || !chk.Controlling || chk.Priority == 0 {
+		t.Fatalf("the peer's view of our check: %+v %v", chk, err)
+	}
+	if IsRequest(resp) {
+		t.Fatal("a response taken for a request")
+	}
+	gotTx, ok, err := Response(resp, ours)
+	if gotTx != tx || !ok || err != nil {
+		t.Fatalf("response: %v %v", ok, err)
+	}
+	wrong := ours
+	wrong.RemotePwd = "another password 0123456"
+	if _, ok, _ := Response(resp, wrong); ok {
+		t.Error("a response with a wrong password accepted")
+	}
+	resp, _, _ = Answer(req, netip.MustParseAddrPort("192.0.2.1:1000"), Creds{LocalUfrag: "brws", LocalPwd: "not ours 0123456789abcde"})
+	if _, ok, _ := Response(resp, ours); ok {
+		t.Error("a 401 taken for a success")
+	}
+}

@@ -132,6 +132,23 @@ type Media struct {
 	// sent): a continued call starts from them.
 	SRTPInROC  uint32 `json:"srtp_in_roc,omitempty"`
 	SRTPOutROC uint32 `json:"srtp_out_roc,omitempty"`
+	// ICE is rtpkit's ICE agent towards this party when rtpkit terminates
+	// ICE for it (ICE=force, or a party that speaks ICE); nil: none. It
+	// holds the ICE passwords: node state and Redis are secrets.
+	ICE *ICE `json:"ice,omitempty"`
+}
+
+// ICE is the state of rtpkit's ICE agent towards one party's media: our
+// credentials (in the SDP the party got), the party's (from its SDP;
+// empty until it sent one with ICE) and our role.
+type ICE struct {
+	Ufrag       string `json:"ufrag"`
+	Pwd         string `json:"pwd"`
+	RemoteUfrag string `json:"remote_ufrag,omitempty"`
+	RemotePwd   string `json:"remote_pwd,omitempty"`
+	// Controlling: rtpkit is the controlling agent (it offered to the
+	// party, RFC 8445 §6.1.1).
+	Controlling bool `json:"controlling,omitempty"`
 }
 
 // Media flags of media-echo (rtpengine's ECHO and BLACKHOLE media flags):

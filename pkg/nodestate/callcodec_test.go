@@ -80,6 +80,12 @@ func randomCall(r *rand.Rand) Call {
 				m.SDESOut = []string{str()}
 				m.SRTPInROC, m.SRTPOutROC = r.Uint32(), uint32(n(3))
 			}
+			switch n(3) {
+			case 0:
+				m.ICE = &ICE{Ufrag: str(), Pwd: str()}
+			case 1:
+				m.ICE = &ICE{Ufrag: str(), Pwd: str(), RemoteUfrag: str(), RemotePwd: str(), Controlling: n(2) == 0}
+			}
 			if n(6) > 0 {
 				m.Streams = make([]Stream, n(3))
 			}

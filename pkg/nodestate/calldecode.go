@@ -191,6 +191,10 @@ func (d *decoder) media(m *Media) error {
 		case "srtp_out_roc":
 			n = 15
 			m.SRTPOutROC, err = d.uint32Field()
+		case "ice":
+			n = 16
+			m.ICE = &ICE{}
+			err = d.ice(m.ICE)
 		default:
 			err = errSlowPath
 		}
@@ -229,6 +233,31 @@ func (d *decoder) payloadType(p *PayloadType) error {
 		case "fmtp":
 			n = 4
 			p.Fmtp, err = d.str()
+		default:
+			err = errSlowPath
+		}
+		return n, err
+	})
+}
+
+func (d *decoder) ice(c *ICE) error {
+	return d.object(func(k []byte) (n int, err error) {
+		switch string(k) {
+		case "ufrag":
+			n = 0
+			c.Ufrag, err = d.str()
+		case "pwd":
+			n = 1
+			c.Pwd, err = d.str()
+		case "remote_ufrag":
+			n = 2
+			c.RemoteUfrag, err = d.str()
+		case "remote_pwd":
+			n = 3
+			c.RemotePwd, err = d.str()
+		case "controlling":
+			n = 4
+			c.Controlling, err = d.boolean()
 		default:
 			err = errSlowPath
 		}

@@ -237,6 +237,20 @@ func appendMedia(b []byte, m *Media) []byte {
 		b = append(b, `,"srtp_out_roc":`...)
 		b = strconv.AppendUint(b, uint64(m.SRTPOutROC), 10)
 	}
+	if m.ICE != nil {
+		b = appendKeyString(b, `,"ice":{"ufrag":`, m.ICE.Ufrag)
+		b = appendKeyString(b, `,"pwd":`, m.ICE.Pwd)
+		if m.ICE.RemoteUfrag != "" {
+			b = appendKeyString(b, `,"remote_ufrag":`, m.ICE.RemoteUfrag)
+		}
+		if m.ICE.RemotePwd != "" {
+			b = appendKeyString(b, `,"remote_pwd":`, m.ICE.RemotePwd)
+		}
+		if m.ICE.Controlling {
+			b = append(b, `,"controlling":true`...)
+		}
+		b = append(b, '}')
+	}
 	return append(b, '}')
 }
 
