@@ -111,6 +111,8 @@ type media struct {
 	rocIn, rocOut uint32
 	mid           string
 	ptime         int
+	// ice is rtpkit's ICE agent towards this party (nil: no ICE with it).
+	ice *nodestate.ICE
 }
 
 func (c *call) newLeg(now time.Time) *leg {
@@ -166,6 +168,10 @@ func (c *call) clone() *call {
 			nm.pts = slices.Clone(m.pts)
 			nm.flags = slices.Clone(m.flags)
 			nm.sdesIn, nm.sdesOut = slices.Clone(m.sdesIn), slices.Clone(m.sdesOut)
+			if m.ice != nil {
+				ice := *m.ice
+				nm.ice = &ice
+			}
 			nl.medias[j] = &nm
 		}
 		n.legs[i] = &nl
@@ -215,6 +221,10 @@ func (c *call) record() nodestate.Call {
 				Direction: m.direction, RTCPMux: m.rtcpMux, PayloadTypes: m.pts, Flags: m.recordFlags(),
 				Mid: m.mid, Ptime: m.ptime, Key: m.key, SDESIn: cryptoRecord(m.sdesIn), SDESOut: cryptoRecord(m.sdesOut),
 				SRTPInROC: m.rocIn, SRTPOutROC: m.rocOut}
+			if m.ice != nil {
+				ice := *m.ice
+				rm.ICE = &ice
+			}
 			if m.local.RTP.IsValid() {
 				rm.Streams = append(rm.Streams, nodestate.Stream{Component: 1, Local: m.local.RTP, Advertised: m.local.Advertised, Signalled: m.signalled, Gen: m.local.Gen, Learned: m.learned})
 				if m.local.RTCP.IsValid() {
@@ -245,6 +255,10 @@ func fromRecord(r nodestate.Call) *call {
 				pts: rm.PayloadTypes, direction: rm.Direction, mid: rm.Mid, ptime: rm.Ptime,
 				sdesIn: cryptosFromRecord(rm.SDESIn), sdesOut: cryptosFromRecord(rm.SDESOut),
 				rocIn: rm.SRTPInROC, rocOut: rm.SRTPOutROC}
+			if rm.ICE != nil {
+				ice := *rm.ICE
+				m.ice = &ice
+			}
 			m.setRecordFlags(rm.Flags)
 			for _, s := range rm.Streams {
 				switch s.Component {

@@ -221,6 +221,13 @@ func (e *Engine) processMedia(ctx context.Context, x *exchange, i int, m *sdp.Me
 			return sdp.MediaPlan{}, err
 		}
 		mp.SecurityAttrs = cryptoAttrs(rm, x.req)
+		if err := x.iceSender(sm, m, x.rand); err != nil {
+			return sdp.MediaPlan{}, err
+		}
+		if err := x.iceReceiver(sm, rm, m, x.rand); err != nil {
+			return sdp.MediaPlan{}, err
+		}
+		mp.ICEAttrs = iceAttrs(rm, &mp)
 	}
 	return mp, nil
 }

@@ -114,17 +114,12 @@ func checkKey(cmd, key string, val, v bencode.Value) []finding {
 	switch key {
 	case "ICE":
 		switch s {
-		case "", "remove":
-			return nil
-		case "default":
-			if sdpHasICE(v) {
-				return []finding{{name: "ICE", text: "ICE is removed: rtpkit does not do ICE yet (ICE=default)"}}
-			}
+		case "", "remove", "default", "force":
 			return nil
 		case "optional":
-			return []finding{{name: "ICE", text: "ICE=optional is not supported: ICE is removed"}}
+			return []finding{{name: "ICE", text: "ICE=optional is not supported: carried out as ICE=default (rtpkit terminates ICE)"}}
 		}
-		return []finding{{name: "ICE", text: fmt.Sprintf("ICE=%s is not supported: rtpkit does not do ICE yet", s), refuse: true}}
+		return []finding{{name: "ICE", text: fmt.Sprintf("ICE=%s is not supported: rtpkit has no relay candidates", s), refuse: true}}
 	case "media-echo":
 		if cmd != "offer" && cmd != "answer" {
 			return nil
@@ -137,7 +132,7 @@ func checkKey(cmd, key string, val, v bencode.Value) []finding {
 		if s == "" || s == "off" {
 			return nil
 		}
-		return []finding{{name: "ICE-lite", text: "ICE-lite is not supported: rtpkit does not do ICE yet", refuse: true}}
+		return []finding{{name: "ICE-lite", text: "ICE-lite is not supported: rtpkit is a full ICE agent", refuse: true}}
 	case "transport-protocol":
 		switch s {
 		case "", "RTP/AVP", "RTP/AVPF", "RTP/SAVP", "RTP/SAVPF", "accept":
@@ -253,12 +248,6 @@ func checkFlag(f string) (finding, bool) {
 		}
 	}
 	return finding{name: "unknown-flag", text: fmt.Sprintf("unknown flag %q (ignored)", f)}, true
-}
-
-// sdpHasICE reports whether the request's SDP carries ICE attributes.
-func sdpHasICE(v bencode.Value) bool {
-	s, _ := v.GetString("sdp")
-	return strings.Contains(s, "a=ice-ufrag") || strings.Contains(s, "a=candidate")
 }
 
 func bounded(s string, names map[string]bool) string {

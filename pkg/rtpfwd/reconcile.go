@@ -11,6 +11,7 @@ import (
 	"github.com/rtpkit/rtpkit/pkg/fastpath"
 	"github.com/rtpkit/rtpkit/pkg/fwd"
 	"github.com/rtpkit/rtpkit/pkg/handoff"
+	"github.com/rtpkit/rtpkit/pkg/icecheck"
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
 )
 
@@ -256,6 +257,7 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 			if err := errors.Join(errIn, errOut); err != nil {
 				r.log.Warn("SRTP keys not usable", "call", c.ID, "media", m.Index, "err", err)
 			}
+			ice := iceCreds(m.ICE)
 			if slices.Contains(m.Flags, nodestate.FlagBlackhole) {
 				// media-echo=blackhole (or the other side of an echo):
 				// this party's packets go nowhere.
@@ -265,7 +267,7 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 			if rtp.Local.IsValid() {
 				want[rtp.Local] = true
 				s := fwd.Stream{Call: c.ID, Peer: r.idLocked(prtp.Local), Flags: flags, Learning: r.learning, LastSignal: c.LastSignal,
-					SRTPIn: in, SRTPOut: out}
+					SRTPIn: in, SRTPOut: out, ICE: ice}
 				if m.RTCPMux {
 					s.Flags |= fwd.RTCPMux
 				} else {
@@ -281,7 +283,7 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 					peerLocal = prtp.Local
 				}
 				s := fwd.Stream{Call: c.ID, Peer: r.idLocked(peerLocal), Flags: fwd.RTCP | (flags &^ fwd.RTCPMux), Learning: r.learning, LastSignal: c.LastSignal,
-					SRTPIn: in, SRTPOut: out}
+					SRTPIn: in, SRTPOut: out, ICE: ice}
 				r.installLocked(c.ID, rtcp, s)
 			}
 		}
@@ -425,4 +427,13 @@ func recordLocals(c nodestate.Call) []netip.AddrPort {
 		}
 	}
 	return out
+}
+
+// iceCreds are the packet path's ICE credentials of a media's record (zero:
+// no ICE, STUN passes like any packet).
+func iceCreds(i *nodestate.ICE) icecheck.Creds {
+	if i == nil {
+		return icecheck.Creds{}
+	}
+	return icecheck.Creds{LocalUfrag: i.Ufrag, LocalPwd: i.Pwd, RemoteUfrag: i.RemoteUfrag, RemotePwd: i.RemotePwd, Controlling: i.Controlling}
 }

@@ -204,6 +204,25 @@ func (m *Media) HasICE() bool {
 	return m.firstAttr(attrICEUfrag) != nil || m.s.sessionHas(attrICEUfrag)
 }
 
+// ICECredentials returns the section's a=ice-ufrag and a=ice-pwd, each
+// from the media level or else the session level ("" if absent).
+func (m *Media) ICECredentials() (ufrag, pwd string) {
+	get := func(name string) string {
+		if v := m.Attr(name); len(v) > 0 {
+			return v[0]
+		}
+		if v := m.s.Attr(name); len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	return get("ice-ufrag"), get("ice-pwd")
+}
+
+// ICELite reports whether the sender is an ICE-lite agent (a=ice-lite at
+// session or media level).
+func (m *Media) ICELite() bool { return m.Attr("ice-lite") != nil || m.s.Attr("ice-lite") != nil }
+
 // HasCandidates reports whether the section has a=candidate lines that
 // rtpengine recognises.
 func (m *Media) HasCandidates() bool { return m.firstAttr(attrCandidate) != nil }

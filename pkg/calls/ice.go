@@ -1,0 +1,153 @@
+package calls
+
+// ICE as rtpengine 10.5 terminates it (its call.c __ice_offer and the SDP
+// it writes): with ICE=force, or by default when the sender's SDP speaks
+// ICE, rtpkit is an ICE agent towards a party: the party's ICE lines are
+// removed and rtpkit's own (a=ice-ufrag, a=ice-pwd, a=candidate per
+// component) written for it. The agent's credentials, the party's and
+// the role live in the media (and so in the call record); rtp-fwd answers
+// and sends the checks (pkg/fwd, ice.go). rtpkit is the controlling agent
+// towards a party it sent the offer to (RFC 8445 §6.1.1), the controlled
+// one towards a party that offered.
+//
+// rtpkit's candidates are its sockets of the media: one local address
+// (the media's family), where rtpengine lists every address of the
+// logical interface.
+
+import (
+	"crypto/rand"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"net/netip"
+
+	"github.com/rtpkit/rtpkit/pkg/nodestate"
+	"github.com/rtpkit/rtpkit/pkg/sdp"
+)
+
+// iceChars are the characters of ICE user fragments and passwords
+// (ice-char, RFC 8839 §5.4, without '+' and '/': rtpengine's are
+// alphanumeric).
+const iceChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+// randomICE returns n random ice-chars from r (nil: crypto/rand).
+func randomICE(r io.Reader, n int) (string, error) {
+	if r == nil {
+		r = rand.Reader
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return "", fmt.Errorf("ICE credentials: %w", err)
+	}
+	for i := range b {
+		b[i] = iceChars[int(b[i])%len(iceChars)]
+	}
+	return string(b), nil
+}
+
+// iceSender applies the sender's ICE to its media: with ICE (and not
+// ICE=remove), rtpkit is an agent towards it too (the answer to an
+// offerer that used ICE carries rtpkit's ICE lines), with the sender's
+// credentials from its SDP; without, there is none towards it unless
+// ICE=force keeps ours.
+func (x *exchange) iceSender(sm *media, m *sdp.Media, r io.Reader) error {
+	mode := x.req.ICE
+	ufrag, pwd := m.ICECredentials()
+	switch {
+	case mode == "remove" || !m.IsRTP():
+		sm.ice = nil
+		return nil
+	case ufrag == "" || pwd == "":
+		if mode != "force" {
+			sm.ice = nil
+		} else if sm.ice != nil {
+			sm.ice.RemoteUfrag, sm.ice.RemotePwd = "", ""
+		}
+		return nil
+	}
+	if sm.ice == nil || sm.ice.RemoteUfrag != "" && sm.ice.RemoteUfrag != ufrag {
+		// New, or an ICE restart by the party: new credentials of ours.
+		ice, err := newICE(r, !x.offer || m.ICELite())
+		if err != nil {
+			return err
+		}
+		sm.ice = ice
+	}
+	sm.ice.RemoteUfrag, sm.ice.RemotePwd = ufrag, pwd
+	return nil
+}
+
+// iceReceiver decides whether the receiver gets ICE from rtpkit: with
+// ICE=force, or by default when the sender speaks ICE and the receiver
+// has not signalled yet (rtpengine copies the sender's ICE only then;
+// afterwards each party keeps what its own SDP set), or when rtpkit
+// already is an agent towards it.
+func (x *exchange) iceReceiver(sm, rm *media, m *sdp.Media, r io.Reader) error {
+	mode := x.req.ICE
+	switch {
+	case mode == "remove" || !m.IsRTP():
+		rm.ice = nil
+		return nil
+	case rm.ice != nil:
+		return nil
+	case mode == "force" || m.HasICE() && !x.receiver.sdp:
+		ice, err := newICE(r, x.offer)
+		if err != nil {
+			return err
+		}
+		rm.ice = ice
+	}
+	return nil
+}
+
+// newICE makes an agent's credentials (8- and 26-character, as rtpengine).
+func newICE(r io.Reader, controlling bool) (*nodestate.ICE, error) {
+	u, err := randomICE(r, 8)
+	if err != nil {
+		return nil, err
+	}
+	p, err := randomICE(r, 26)
+	if err != nil {
+		return nil, err
+	}
+	return &nodestate.ICE{Ufrag: u, Pwd: p, Controlling: controlling}, nil
+}
+
+// iceAttrs are the ICE lines the receiver gets: our credentials and a
+// host candidate per component (RTCP's only without rtcp-mux) at the
+// address and ports of the media plan.
+func iceAttrs(rm *media, mp *sdp.MediaPlan) []string {
+	if rm.ice == nil || mp.Port == 0 || !mp.Addr.IsValid() {
+		return nil
+	}
+	out := []string{"ice-ufrag:" + rm.ice.Ufrag, "ice-pwd:" + rm.ice.Pwd}
+	f := foundation(mp.Addr)
+	out = append(out, candidate(f, 1, mp.Addr, mp.Port))
+	if mp.RTCPPort != 0 && !mp.RTCPMux {
+		out = append(out, candidate(f, 2, mp.Addr, mp.RTCPPort))
+	}
+	return out
+}
+
+// candidate is one host candidate line (after "a="): priority with type
+// preference 126 and local preference 65535, as rtpengine gives its
+// first address.
+func candidate(foundation string, component int, addr netip.Addr, port int) string {
+	prio := 126<<24 | 65535<<8 | (256 - component)
+	return fmt.Sprintf("candidate:%s %d UDP %d %s %d typ host", foundation, component, prio, addr.Unmap(), port)
+}
+
+// foundation is the candidate foundation of a local address: 16
+// alphanumerics, the same for the address on every node and after
+// restarts (a hash of it).
+func foundation(a netip.Addr) string {
+	h := fnv.New64a()
+	_, _ = h.Write(a.Unmap().AsSlice())
+	v := h.Sum64()
+	b := make([]byte, 16)
+	for i := range b {
+		b[i] = iceChars[v%uint64(len(iceChars))]
+		v = v/uint64(len(iceChars)) ^ uint64(i+1)*0x9e3779b97f4a7c15
+	}
+	return string(b)
+}
