@@ -29,6 +29,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	// The hashes a fingerprint may use.
 	_ "crypto/sha1"
 	_ "crypto/sha256"
@@ -97,16 +99,27 @@ func Load(o Options) (*Cert, error) {
 	}
 	certFile, keyFile := filepath.Join(o.Dir, "cert.pem"), filepath.Join(o.Dir, "key.pem")
 	// A kept certificate that is missing, damaged or half expired is
-	// replaced: it is ours to make.
+	// replaced: it is ours to make. ng-ctl (which writes its fingerprint
+	// into SDP) and rtp-fwd (which does the handshakes) load it alike: a
+	// lock on the directory makes the first one make it and the other read
+	// that one.
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("dtlscert: %w", err)
+	}
+	lock, err := os.OpenFile(filepath.Join(o.Dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("dtlscert: %w", err)
+	}
+	defer lock.Close()
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		return nil, fmt.Errorf("dtlscert: lock %s: %w", o.Dir, err)
+	}
 	if c, err := readPair(certFile, keyFile); err == nil && c.X509.NotAfter.Sub(now()) > Lifetime/2 {
 		return c, nil
 	}
 	c, certPEM, keyPEM, err := generate(o, now())
 	if err != nil {
 		return nil, err
-	}
-	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("dtlscert: %w", err)
 	}
 	if err := writeFile(keyFile, keyPEM, 0o600); err != nil {
 		return nil, err
@@ -244,6 +257,12 @@ func HashName(s string) (string, bool) {
 // certificate: the hash's SDP name and the digest of the DER certificate
 // as upper-case hex pairs joined by colons (RFC 4572 §5).
 func (c *Cert) Fingerprint(hash string) (string, error) {
+	return FingerprintOf(c.X509.Raw, hash)
+}
+
+// FingerprintOf is the a=fingerprint value of a DER certificate (a
+// peer's, to check it against the fingerprint its SDP gave).
+func FingerprintOf(der []byte, hash string) (string, error) {
 	name, ok := HashName(hash)
 	if !ok {
 		return "", fmt.Errorf("dtlscert: fingerprint hash %q is not one of sha-1, sha-224, sha-256, sha-384, sha-512", hash)
@@ -253,7 +272,7 @@ func (c *Cert) Fingerprint(hash string) (string, error) {
 			continue
 		}
 		d := h.hash.New()
-		d.Write(c.X509.Raw)
+		d.Write(der)
 		sum := strings.ToUpper(hex.EncodeToString(d.Sum(nil)))
 		var b strings.Builder
 		b.WriteString(name)
@@ -267,6 +286,21 @@ func (c *Cert) Fingerprint(hash string) (string, error) {
 		return b.String(), nil
 	}
 	panic("unreachable")
+}
+
+// Matches reports whether a DER certificate has the fingerprint an SDP
+// gave ("sha-256 AB:CD:…"; the hash name and hex in any case).
+func Matches(der []byte, fingerprint string) bool {
+	hash, value, ok := strings.Cut(strings.TrimSpace(fingerprint), " ")
+	if !ok {
+		return false
+	}
+	got, err := FingerprintOf(der, hash)
+	if err != nil {
+		return false
+	}
+	_, gotValue, _ := strings.Cut(got, " ")
+	return strings.EqualFold(gotValue, strings.TrimSpace(value))
 }
 
 // String names the certificate for logs (never the key).

@@ -124,7 +124,7 @@ func (e *Engine) setLocked(id StreamID, s Stream, family int) (pending, error) {
 	}
 	e.streams[id] = ent
 	e.fds[s.FD] = id
-	e.ice.note(id, &s)
+	e.ctl.note(id, &s)
 	wait := e.post(ent.loop, &command{op: opSet, id: id, s: s, family: family, pub: ent.pub})
 	return pending{id: id, loop: ent.loop, ent: ent, old: old, wait: wait}, nil
 }
@@ -134,7 +134,7 @@ func (e *Engine) setLocked(id StreamID, s Stream, family int) (pending, error) {
 func (e *Engine) retireLocked(id StreamID, ent *entry) pending {
 	delete(e.streams, id)
 	delete(e.fds, ent.fd)
-	e.ice.note(id, nil)
+	e.ctl.note(id, nil)
 	wait := e.post(ent.loop, &command{op: opRemove, id: id})
 	return pending{id: id, loop: ent.loop, ent: ent, retire: true, wait: wait}
 }

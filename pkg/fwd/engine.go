@@ -1,12 +1,14 @@
 package fwd
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -76,6 +78,9 @@ type Config struct {
 	// thread's scheduling policy there (the media loops stay SCHED_OTHER
 	// while the rest of the process may run as a batch task).
 	ThreadSetup func()
+	// DTLSCert is the certificate of DTLS-SRTP handshakes (nil: a stream
+	// with a DTLS role never gets keys).
+	DTLSCert *tls.Certificate
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -116,9 +121,14 @@ type Engine struct {
 
 	// checks is the ICE checks' queue from the loops to answerChecks,
 	// which closes checked when the queue is closed and emptied.
-	checks  chan stunJob
+	checks  chan ctlJob
 	checked chan struct{}
-	ice     iceAgents
+	ctl     ctlStreams
+	cfg     Config
+	// dtlsWG counts the DTLS sessions' goroutines (dtls.go);
+	// dtlsFailures the handshakes that failed.
+	dtlsWG       sync.WaitGroup
+	dtlsFailures atomic.Uint64
 
 	mu      sync.RWMutex
 	closed  bool
@@ -160,8 +170,8 @@ func newEngine(cfg Config, manual bool) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{manual: manual, streams: map[StreamID]*entry{}, fds: map[int]StreamID{}, checks: make(chan stunJob, checkQueue), checked: make(chan struct{}),
-		ice: iceAgents{streams: map[StreamID]iceStream{}}}
+	e := &Engine{manual: manual, streams: map[StreamID]*entry{}, fds: map[int]StreamID{}, checks: make(chan ctlJob, checkQueue), checked: make(chan struct{}),
+		ctl: ctlStreams{streams: map[StreamID]ctlStream{}}, cfg: cfg}
 	for i := range cfg.Workers {
 		l, err := newLoop(i, cfg)
 		if err != nil {

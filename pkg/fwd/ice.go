@@ -54,22 +54,28 @@ const (
 // peer-reflexive ones learned from valid checks).
 const maxTargets = 8
 
-// stunJob is one STUN message on its way to the control path.
-type stunJob struct {
-	id  StreamID
-	fd  int
-	src netip.AddrPort
-	n   int
-	buf [stunMax]byte
+// ctlJob is one STUN or DTLS message on its way to the control path.
+type ctlJob struct {
+	id   StreamID
+	fd   int
+	src  netip.AddrPort
+	dtls bool
+	n    int
+	buf  [ctlMax]byte
 }
 
-// check queues a STUN message of s's socket for the control path.
-func (l *loop) check(s *stream, src netip.AddrPort, pkt []byte) {
-	if len(pkt) > stunMax || l.checks == nil {
+// ctlMax is the largest datagram the control path takes: a STUN message
+// (stunMax) or a DTLS record of a handshake flight.
+const ctlMax = 1500
+
+// check queues a STUN message (or, dtls, a DTLS record) of s's socket for
+// the control path.
+func (l *loop) check(s *stream, src netip.AddrPort, pkt []byte, dtls bool) {
+	if len(pkt) > ctlMax || !dtls && len(pkt) > stunMax || l.checks == nil {
 		s.iceDropped++
 		return
 	}
-	j := stunJob{id: s.id, fd: s.cfg.FD, src: src, n: len(pkt)}
+	j := ctlJob{id: s.id, fd: s.cfg.FD, src: src, n: len(pkt), dtls: dtls}
 	copy(j.buf[:], pkt)
 	select {
 	case l.checks <- j:
@@ -78,34 +84,35 @@ func (l *loop) check(s *stream, src netip.AddrPort, pkt []byte) {
 	}
 }
 
-// iceStream is what the control side knows of an ICE stream (e.mu).
-type iceStream struct {
+// ctlStream is what the control path knows of a stream with ICE or DTLS.
+type ctlStream struct {
 	fd        int
 	creds     icecheck.Creds
+	dtls      DTLS
 	signalled netip.AddrPort
 }
 
-// iceAgents is the engine's registry of ICE streams, kept by Set and
-// Retire; the control path reads it.
-type iceAgents struct {
+// ctlStreams is the engine's registry of streams with ICE or DTLS, kept by
+// Set and Retire; the control path reads it.
+type ctlStreams struct {
 	mu      sync.Mutex
-	streams map[StreamID]iceStream
+	streams map[StreamID]ctlStream
 }
 
-// note records stream id's ICE configuration (none: forgets it).
-func (r *iceAgents) note(id StreamID, s *Stream) {
+// note records stream id's ICE and DTLS configuration (none: forgets it).
+func (r *ctlStreams) note(id StreamID, s *Stream) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if s == nil || !s.ICE.Enabled() {
+	if s == nil || !s.ICE.Enabled() && s.DTLS.Role == 0 {
 		delete(r.streams, id)
 		return
 	}
-	r.streams[id] = iceStream{fd: s.FD, creds: s.ICE, signalled: s.Signalled}
+	r.streams[id] = ctlStream{fd: s.FD, creds: s.ICE, dtls: s.DTLS, signalled: s.Signalled}
 }
 
 // agent is the control path's state of one stream's ICE agent.
 type agent struct {
-	cfg        iceStream
+	cfg        ctlStream
 	tiebreaker uint64
 	targets    []netip.AddrPort
 	pending    map[[12]byte]sentCheck
@@ -121,10 +128,18 @@ type sentCheck struct {
 }
 
 // answerChecks is the control path: it handles the queued STUN messages
-// and runs the agents until the queue is closed.
-func (e *Engine) answerChecks(q <-chan stunJob) {
+// and DTLS records, runs the ICE agents and starts the DTLS handshakes
+// rtpkit opens, until the queue is closed.
+func (e *Engine) answerChecks(q <-chan ctlJob) {
 	defer close(e.checked)
 	agents := map[StreamID]*agent{}
+	sessions := map[StreamID]*dtlsSession{}
+	defer func() {
+		for _, s := range sessions {
+			s.close()
+		}
+		e.dtlsWG.Wait()
+	}()
 	tick := time.NewTicker(agentTick)
 	defer tick.Stop()
 	for {
@@ -133,9 +148,42 @@ func (e *Engine) answerChecks(q <-chan stunJob) {
 			if !ok {
 				return
 			}
-			e.stunMessage(agents, &j)
+			if j.dtls {
+				e.dtlsRecord(sessions, &j)
+			} else {
+				e.stunMessage(agents, &j)
+			}
 		case now := <-tick.C:
 			e.runAgents(agents, now)
+			e.runDTLS(sessions)
+		}
+	}
+}
+
+// runDTLS ends the sessions of streams that went or changed their setup,
+// and starts the handshakes of streams where rtpkit is the client once
+// the party's address is known.
+func (e *Engine) runDTLS(sessions map[StreamID]*dtlsSession) {
+	e.ctl.mu.Lock()
+	cfgs := make(map[StreamID]ctlStream, len(e.ctl.streams))
+	for id, c := range e.ctl.streams {
+		if c.dtls.Role != 0 {
+			cfgs[id] = c
+		}
+	}
+	e.ctl.mu.Unlock()
+	for id, s := range sessions {
+		if c, ok := cfgs[id]; !ok || c.dtls != s.cfg || c.fd != s.fd {
+			s.close()
+			delete(sessions, id)
+		}
+	}
+	for id, c := range cfgs {
+		if c.dtls.Role != DTLSClient || sessions[id] != nil {
+			continue
+		}
+		if st, ok := e.Stats(id); ok && usable(st.Endpoint) {
+			e.dtlsSessionFor(sessions, id, c)
 		}
 	}
 }
@@ -143,9 +191,9 @@ func (e *Engine) answerChecks(q <-chan stunJob) {
 // agentFor returns the agent of stream id as configured now (a new one
 // when its credentials changed: an ICE restart), nil if id has no ICE.
 func (e *Engine) agentFor(agents map[StreamID]*agent, id StreamID) *agent {
-	e.ice.mu.Lock()
-	cfg, ok := e.ice.streams[id]
-	e.ice.mu.Unlock()
+	e.ctl.mu.Lock()
+	cfg, ok := e.ctl.streams[id]
+	e.ctl.mu.Unlock()
 	if !ok {
 		delete(agents, id)
 		return nil
@@ -160,7 +208,7 @@ func (e *Engine) agentFor(agents map[StreamID]*agent, id StreamID) *agent {
 }
 
 // stunMessage handles one STUN message from a stream's socket.
-func (e *Engine) stunMessage(agents map[StreamID]*agent, j *stunJob) {
+func (e *Engine) stunMessage(agents map[StreamID]*agent, j *ctlJob) {
 	a := e.agentFor(agents, j.id)
 	if a == nil || a.cfg.fd != j.fd {
 		return // the stream went, or changed socket, while it waited
@@ -214,12 +262,12 @@ func (a *agent) addTarget(ap netip.AddrPort) {
 
 // runAgents sends the checks that are due.
 func (e *Engine) runAgents(agents map[StreamID]*agent, now time.Time) {
-	e.ice.mu.Lock()
-	ids := make([]StreamID, 0, len(e.ice.streams))
-	for id := range e.ice.streams {
+	e.ctl.mu.Lock()
+	ids := make([]StreamID, 0, len(e.ctl.streams))
+	for id := range e.ctl.streams {
 		ids = append(ids, id)
 	}
-	e.ice.mu.Unlock()
+	e.ctl.mu.Unlock()
 	if len(agents) > len(ids) { // streams went: forget their agents
 		live := make(map[StreamID]bool, len(ids))
 		for _, id := range ids {

@@ -23,6 +23,7 @@ const (
 	opRemove
 	opPing  // nothing to apply: Engine.Ping's round trip
 	opLatch // Engine.Latch
+	opKeys  // the keys of a DTLS handshake (dtls.go)
 )
 
 // command is a control request for one loop.
@@ -45,7 +46,7 @@ const wakeSlot = -1
 // the goroutine driving it).
 type loop struct {
 	// checks is the engine's queue of ICE checks (ice.go).
-	checks chan<- stunJob
+	checks chan<- ctlJob
 	epfd   int
 	evfd   int
 	batch  int
@@ -283,7 +284,11 @@ func (l *loop) serve(s *stream) {
 		}
 		pkt := l.buf[i*bufSize : i*bufSize+size]
 		if s.cfg.ICE.Enabled() && icecheck.IsSTUN(pkt) {
-			l.check(s, parseSockaddr(&l.rname[i], namelen), pkt) // ice.go
+			l.check(s, parseSockaddr(&l.rname[i], namelen), pkt, false) // ice.go
+			continue
+		}
+		if s.cfg.DTLS.Role != 0 && isDTLS(pkt) {
+			l.check(s, parseSockaddr(&l.rname[i], namelen), pkt, true) // dtls.go
 			continue
 		}
 		rtcp := s.cfg.Flags&RTCP == 0 && isRTCP(pkt)

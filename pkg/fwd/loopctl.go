@@ -20,6 +20,8 @@ func (l *loop) apply(c *command) error {
 		l.remove(c.id)
 	case opLatch:
 		l.latch(c.id, c.ep)
+	case opKeys:
+		l.keys(c)
 	}
 	return nil
 }

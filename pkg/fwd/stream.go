@@ -151,6 +151,11 @@ type Stream struct {
 	// (ice.go), and a pair the party nominates becomes its endpoint. Zero:
 	// STUN is forwarded like any other packet.
 	ICE icecheck.Creds
+	// DTLS is this stream's DTLS-SRTP setup (dtls.go): with a role, DTLS
+	// records on FD go to the engine's control path, and the handshake's
+	// keys replace SRTPIn and SRTPOut (give them as SRTPPending until
+	// then; a Set with the same DTLS keeps the handshake's keys).
+	DTLS DTLS
 	// Local is FD's local address when the caller knows it (rtp-fwd: from
 	// portd, which bound the socket); the engine then takes the socket's
 	// family from it. Invalid: the engine asks the socket (two system
@@ -345,6 +350,11 @@ type stream struct {
 	// nothing is forwarded from or to the party.
 	in, out    *crypt
 	srtpBroken bool
+	// dtlsIn and dtlsOut are the keys of the DTLS handshake made under
+	// setup dtlsFor (dtls.go); they stand for the configured keys while
+	// the stream keeps that setup.
+	dtlsIn, dtlsOut SRTP
+	dtlsFor         DTLS
 
 	// Counters, published after every batch.
 	packets, bytes, errors, drops uint64
@@ -394,9 +404,17 @@ func (s *stream) configure(ns Stream, family int, window time.Duration, isNew bo
 		s.confirmed = false
 	}
 	s.refresh()
+	in, out := ns.SRTPIn, ns.SRTPOut
+	switch {
+	case ns.DTLS.Role == 0 || ns.DTLS != s.dtlsFor:
+		s.dtlsIn, s.dtlsOut, s.dtlsFor = SRTP{}, SRTP{}, DTLS{}
+	case s.dtlsIn.Enabled():
+		in, out = s.dtlsIn, s.dtlsOut
+		in.ROC, out.ROC = ns.SRTPIn.ROC, ns.SRTPOut.ROC
+	}
 	var errIn, errOut error
-	s.in, errIn = s.in.update(ns.SRTPIn, true, &s.pub.rocIn)
-	s.out, errOut = s.out.update(ns.SRTPOut, false, &s.pub.rocOut)
+	s.in, errIn = s.in.update(in, true, &s.pub.rocIn)
+	s.out, errOut = s.out.update(out, false, &s.pub.rocOut)
 	s.srtpBroken = errIn != nil || errOut != nil // check() refuses such keys first
 }
 
