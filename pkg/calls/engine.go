@@ -71,6 +71,9 @@ type Config struct {
 	InstanceID string
 	Now        func() time.Time
 	Log        *slog.Logger
+	// DTLSFingerprint gives the a=fingerprint value of the node's DTLS
+	// certificate for a hash (pkg/dtlscert); nil: no DTLS is offered.
+	DTLSFingerprint func(hash string) (string, error)
 	// Rand is where SDES keys come from; nil: crypto/rand (tests give a
 	// deterministic reader).
 	Rand io.Reader

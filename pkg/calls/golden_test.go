@@ -86,7 +86,16 @@ func newTestEngine(ports Ports) *Engine {
 	return New(Config{Node: "test", Ports: ports, InstanceID: "0123456789ab", MaxSessions: -1,
 		Interfaces: []Interface{{"default", []int{4, 6}}, {"pub", []int{4}}},
 		Timers:     Timers{Timeout: 60, SilentTimeout: 3600, OfferTimeout: 3600, DeleteDelay: 30},
-		Now:        func() time.Time { return now }, Log: slog.New(slog.DiscardHandler), Rand: &countingReader{}})
+		Now:        func() time.Time { return now }, Log: slog.New(slog.DiscardHandler), Rand: &countingReader{},
+		DTLSFingerprint: testFingerprint})
+}
+
+// testFingerprint is a fixed a=fingerprint of the node's certificate.
+func testFingerprint(hash string) (string, error) {
+	if hash == "sha-1" {
+		return "sha-1 0F:1E:2D:3C:4B:5A:69:78:87:96:A5:B4:C3:D2:E1:F0:01:12:23:34", nil
+	}
+	return hash + " 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF", nil
 }
 
 // countingReader is a deterministic source of "random" bytes (0, 1, 2,

@@ -45,24 +45,15 @@ func randomICE(r io.Reader, n int) (string, error) {
 	return string(b), nil
 }
 
-// iceSender applies the sender's ICE to its media: with ICE (and not
-// ICE=remove), rtpkit is an agent towards it too (the answer to an
-// offerer that used ICE carries rtpkit's ICE lines), with the sender's
-// credentials from its SDP; without, there is none towards it unless
-// ICE=force keeps ours.
+// iceSender applies the sender's ICE to its media: with ICE in its SDP
+// rtpkit is an agent towards it too (the answer to an offerer that used
+// ICE carries rtpkit's ICE lines), with the sender's credentials; without,
+// there is none towards it. The request's ICE option is about the
+// receiver (rtpengine's __ice_offer), not the sender.
 func (x *exchange) iceSender(sm *media, m *sdp.Media, r io.Reader) error {
-	mode := x.req.ICE
 	ufrag, pwd := m.ICECredentials()
-	switch {
-	case mode == "remove" || !m.IsRTP():
+	if !m.IsRTP() || ufrag == "" || pwd == "" {
 		sm.ice = nil
-		return nil
-	case ufrag == "" || pwd == "":
-		if mode != "force" {
-			sm.ice = nil
-		} else if sm.ice != nil {
-			sm.ice.RemoteUfrag, sm.ice.RemotePwd = "", ""
-		}
 		return nil
 	}
 	if sm.ice == nil || sm.ice.RemoteUfrag != "" && sm.ice.RemoteUfrag != ufrag {
@@ -77,11 +68,11 @@ func (x *exchange) iceSender(sm *media, m *sdp.Media, r io.Reader) error {
 	return nil
 }
 
-// iceReceiver decides whether the receiver gets ICE from rtpkit: with
-// ICE=force, or by default when the sender speaks ICE and the receiver
-// has not signalled yet (rtpengine copies the sender's ICE only then;
-// afterwards each party keeps what its own SDP set), or when rtpkit
-// already is an agent towards it.
+// iceReceiver decides whether the receiver gets ICE from rtpkit: not with
+// ICE=remove; with ICE=force; by default when the sender speaks ICE and
+// the receiver has not signalled yet (rtpengine copies the sender's ICE
+// only then; afterwards each party keeps what its own SDP set), or when
+// rtpkit already is an agent towards it.
 func (x *exchange) iceReceiver(sm, rm *media, m *sdp.Media, r io.Reader) error {
 	mode := x.req.ICE
 	switch {

@@ -113,6 +113,8 @@ type media struct {
 	ptime         int
 	// ice is rtpkit's ICE agent towards this party (nil: no ICE with it).
 	ice *nodestate.ICE
+	// dtls is rtpkit's DTLS-SRTP towards this party (nil: none).
+	dtls *nodestate.DTLS
 }
 
 func (c *call) newLeg(now time.Time) *leg {
@@ -172,6 +174,10 @@ func (c *call) clone() *call {
 				ice := *m.ice
 				nm.ice = &ice
 			}
+			if m.dtls != nil {
+				d := *m.dtls
+				nm.dtls = &d
+			}
 			nl.medias[j] = &nm
 		}
 		n.legs[i] = &nl
@@ -225,6 +231,10 @@ func (c *call) record() nodestate.Call {
 				ice := *m.ice
 				rm.ICE = &ice
 			}
+			if m.dtls != nil {
+				d := *m.dtls
+				rm.DTLS = &d
+			}
 			if m.local.RTP.IsValid() {
 				rm.Streams = append(rm.Streams, nodestate.Stream{Component: 1, Local: m.local.RTP, Advertised: m.local.Advertised, Signalled: m.signalled, Gen: m.local.Gen, Learned: m.learned})
 				if m.local.RTCP.IsValid() {
@@ -258,6 +268,10 @@ func fromRecord(r nodestate.Call) *call {
 			if rm.ICE != nil {
 				ice := *rm.ICE
 				m.ice = &ice
+			}
+			if rm.DTLS != nil {
+				d := *rm.DTLS
+				m.dtls = &d
 			}
 			m.setRecordFlags(rm.Flags)
 			for _, s := range rm.Streams {

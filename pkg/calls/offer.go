@@ -121,6 +121,7 @@ type exchange struct {
 	sender, receiver *leg
 	taken            *[]portdapi.Pair
 	rand             io.Reader // Config.Rand
+	e                *Engine
 }
 
 // process applies one offer or answer to the call and renders the SDP:
@@ -142,7 +143,7 @@ func (e *Engine) process(ctx context.Context, c *call, sessions []*sdp.Session, 
 	if len(c.legs) > e.cfg.Limits.MaxLegs {
 		return nil, ErrTooManyLegs
 	}
-	x := &exchange{req: req, offer: offer, sender: sender, receiver: receiver, taken: taken, rand: e.cfg.Rand}
+	x := &exchange{req: req, offer: offer, sender: sender, receiver: receiver, taken: taken, rand: e.cfg.Rand, e: e}
 	e.partyOptions(x)
 	pins := pinOrigin(&receiver.origin, sessions, req)
 	var out []byte
@@ -217,10 +218,12 @@ func (e *Engine) processMedia(ctx context.Context, x *exchange, i int, m *sdp.Me
 		mp.Port = 0
 	}
 	if m.IsRTP() && !rejected {
+		x.dtlsSender(sm, m)
+		x.dtlsReceiver(rm)
 		if err := x.cryptos(sm, rm, m); err != nil {
 			return sdp.MediaPlan{}, err
 		}
-		mp.SecurityAttrs = cryptoAttrs(rm, x.req)
+		mp.SecurityAttrs = append(cryptoAttrs(rm, x.req), x.dtlsAttrs(rm)...)
 		if err := x.iceSender(sm, m, x.rand); err != nil {
 			return sdp.MediaPlan{}, err
 		}
@@ -264,8 +267,14 @@ func mediaSource(m *sdp.Media, req *Request) (netip.Addr, []sdp.PayloadType, err
 // the sender's from its SDP, the receiver's from the offer or answer.
 func (x *exchange) cryptos(sm, rm *media, m *sdp.Media) error {
 	sm.sdesIn = readCryptos(m, x.req)
-	if srtpProto(m.Proto()) && len(sm.sdesIn) == 0 {
+	if sm.dtls != nil {
+		sm.sdesIn = nil // DTLS wins over SDES keys given beside it
+	}
+	if srtpProto(m.Proto()) && len(sm.sdesIn) == 0 && sm.dtls == nil {
 		return ErrNoSDES
+	}
+	if dtlsProto(m.Proto()) && sm.dtls == nil || x.offer && dtlsProto(rm.proto) && rm.dtls == nil {
+		return ErrNoDTLS
 	}
 	if x.offer {
 		sm.osrtp = rtpProto(m.Proto()) && len(sm.sdesIn) > 0
@@ -274,7 +283,7 @@ func (x *exchange) cryptos(sm, rm *media, m *sdp.Media) error {
 		if err := offerCryptos(sm, rm, x.req, x.rand); err != nil {
 			return err
 		}
-		if srtpProto(rm.proto) && len(rm.sdesOut) == 0 {
+		if srtpProto(rm.proto) && len(rm.sdesOut) == 0 && rm.dtls == nil {
 			return ErrNoSDES
 		}
 		return nil

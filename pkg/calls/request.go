@@ -26,6 +26,10 @@ type Request struct {
 	// RTCPMux holds offer, require, demux, accept, reject.
 	RTCPMux           map[string]bool
 	TransportProtocol string
+	// DTLS is off (no, disable), passive or active ("" = default);
+	// DTLSReverse is passive to answer an actpass offer passively;
+	// DTLSFingerprint the hash of our a=fingerprint (sha-256 default).
+	DTLS, DTLSReverse, DTLSFingerprint string
 	// AddressFamily is 4 or 6 (0: not given).
 	AddressFamily int
 	// MediaAddress overrides the address written into the outgoing SDP.

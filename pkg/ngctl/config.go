@@ -9,6 +9,7 @@ import (
 
 	"github.com/rtpkit/rtpkit/pkg/calls"
 	"github.com/rtpkit/rtpkit/pkg/cli"
+	"github.com/rtpkit/rtpkit/pkg/dtlscert"
 	"github.com/rtpkit/rtpkit/pkg/metrics"
 	"github.com/rtpkit/rtpkit/pkg/ngserver"
 	"github.com/rtpkit/rtpkit/pkg/sdnotify"
@@ -17,6 +18,9 @@ import (
 // Config is ng-ctl's configuration.
 type Config struct {
 	cli.Common
+	// DTLS says where the node's DTLS certificate is (pkg/dtlscert): its
+	// fingerprint goes into SDP.
+	DTLS          dtlscert.Options
 	ListenNG      cli.List
 	ListenTCPNG   cli.List
 	ListenHTTP    cli.List
@@ -57,6 +61,7 @@ type Config struct {
 // RegisterFlags adds ng-ctl's options.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Common.RegisterFlags(fs)
+	dtlscert.RegisterFlags(fs, &c.DTLS)
 	fs.Var(&c.ListenNG, "listen-ng", "ng over UDP on `ADDR:PORT`, repeatable (default 127.0.0.1:2223)")
 	fs.Var(&c.ListenTCPNG, "listen-tcp-ng", "ng over TCP on `ADDR:PORT`, repeatable (default off)")
 	fs.Var(&c.ListenHTTP, "listen-http", "ng over HTTP (POST /ng), /metrics and /healthz on `ADDR:PORT` (default off)")

@@ -18,6 +18,7 @@ import (
 	"github.com/rtpkit/rtpkit/pkg/bencode"
 	"github.com/rtpkit/rtpkit/pkg/bus"
 	"github.com/rtpkit/rtpkit/pkg/calls"
+	"github.com/rtpkit/rtpkit/pkg/dtlscert"
 	"github.com/rtpkit/rtpkit/pkg/metrics"
 	"github.com/rtpkit/rtpkit/pkg/ngctl/portstock"
 	"github.com/rtpkit/rtpkit/pkg/ngserver"
@@ -62,8 +63,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	if err := stock.Follow(conn); err != nil {
 		return err
 	}
+	var fingerprint func(string) (string, error)
+	if cert, err := dtlscert.Load(cfg.DTLS); err != nil {
+		// SDES and plain calls go on; DTLS is neither offered nor done.
+		log.Warn("no DTLS certificate: DTLS-SRTP is not offered", "err", err)
+	} else {
+		fingerprint = cert.Fingerprint
+		log.Info("DTLS certificate", "cert", cert.String())
+	}
 	engine := calls.New(calls.Config{
-		Node: cfg.NodeID, Ports: stock, Store: states, MaxSessions: cfg.MaxSessions, Limits: calls.Limits{MaxMedia: cfg.MaxMedia, MaxLegs: cfg.MaxLegs}, ActiveSwitchover: cfg.ActiveSwitchover, Log: log,
+		DTLSFingerprint: fingerprint,
+		Node:            cfg.NodeID, Ports: stock, Store: states, MaxSessions: cfg.MaxSessions, Limits: calls.Limits{MaxMedia: cfg.MaxMedia, MaxLegs: cfg.MaxLegs}, ActiveSwitchover: cfg.ActiveSwitchover, Log: log,
 		Timers: calls.Timers{Timeout: cfg.Timeout, SilentTimeout: cfg.SilentTimeout, OfferTimeout: cfg.OfferTimeout,
 			FinalTimeout: cfg.FinalTimeout, DeleteDelay: cfg.DeleteDelay},
 	})

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rtpkit/rtpkit/pkg/bencode"
 	"github.com/rtpkit/rtpkit/pkg/calls"
+	"github.com/rtpkit/rtpkit/pkg/dtlscert"
 )
 
 // support is what rtpkit does with an option.
@@ -39,7 +40,7 @@ var keySupport = map[string]support{
 	"media-address": done, "received-from": done, "delete-delay": done, "limit": done,
 	"ICE": done, "transport-protocol": done, "DTLS": done, "codec": done, "record-call": done, "SDES": done,
 	"ICE-lite": done, "T.38": refuse,
-	"OSRTP": done, "DTLS-reverse": warn, "DTLS-fingerprint": warn, "metadata": warn, "ptime": warn,
+	"OSRTP": done, "DTLS-reverse": done, "DTLS-fingerprint": done, "metadata": warn, "ptime": warn,
 	"ptime-reverse": warn, "TOS": warn, "endpoint-learning": warn, "media-echo": done, "drop-traffic": warn,
 	"generate-RTCP": warn, "xmlrpc-callback": warn, "interface": warn, "all": warn, "from-tags": warn,
 	"output-destination": warn, "trigger": warn, "trigger-end": warn, "DTMF-security": warn, "delay-buffer": warn,
@@ -135,16 +136,26 @@ func checkKey(cmd, key string, val, v bencode.Value) []finding {
 		return []finding{{name: "ICE-lite", text: "ICE-lite is not supported: rtpkit is a full ICE agent", refuse: true}}
 	case "transport-protocol":
 		switch s {
-		case "", "RTP/AVP", "RTP/AVPF", "RTP/SAVP", "RTP/SAVPF", "accept":
+		case "", "RTP/AVP", "RTP/AVPF", "RTP/SAVP", "RTP/SAVPF", "UDP/TLS/RTP/SAVP", "UDP/TLS/RTP/SAVPF", "accept":
 			return nil
 		}
-		return []finding{{name: "transport-protocol", text: fmt.Sprintf("transport-protocol %s is not supported: rtpkit does not do DTLS-SRTP yet", s), refuse: true}}
+		return []finding{{name: "transport-protocol", text: fmt.Sprintf("transport-protocol %s is not supported", s), refuse: true}}
 	case "DTLS":
-		switch s {
-		case "", "off", "no", "disable":
+		switch strings.ToLower(s) {
+		case "", "off", "no", "disable", "passive", "active":
 			return nil
 		}
-		return []finding{{name: "DTLS", text: fmt.Sprintf("DTLS=%s is not supported: rtpkit does not do DTLS yet", s), refuse: true}}
+		return []finding{{name: "DTLS", text: fmt.Sprintf("DTLS=%s is not a DTLS mode (off, passive, active): ignored", s)}}
+	case "DTLS-reverse":
+		if s == "" || strings.EqualFold(s, "passive") || strings.EqualFold(s, "active") {
+			return nil
+		}
+		return []finding{{name: "DTLS-reverse", text: fmt.Sprintf("DTLS-reverse=%s is not supported: ignored", s)}}
+	case "DTLS-fingerprint":
+		if _, ok := dtlscert.HashName(s); ok || s == "" {
+			return nil
+		}
+		return []finding{{name: "DTLS-fingerprint", text: fmt.Sprintf("DTLS-fingerprint=%s is not a hash rtpkit knows (sha-1, sha-224, sha-256, sha-384, sha-512): sha-256 is used", s)}}
 	case "OSRTP":
 		l, _ := val.StringListLenient()
 		var out []finding

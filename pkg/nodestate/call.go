@@ -136,6 +136,21 @@ type Media struct {
 	// ICE for it (ICE=force, or a party that speaks ICE); nil: none. It
 	// holds the ICE passwords: node state and Redis are secrets.
 	ICE *ICE `json:"ice,omitempty"`
+	// DTLS is rtpkit's DTLS-SRTP towards this party (nil: none).
+	DTLS *DTLS `json:"dtls,omitempty"`
+}
+
+// DTLS is rtpkit's DTLS-SRTP towards one party's media.
+type DTLS struct {
+	// Setup is rtpkit's a=setup towards the party: "active" (rtpkit is
+	// the DTLS client), "passive" (the server) or "actpass" (offered, the
+	// answer not in yet: rtpkit waits as the server).
+	Setup string `json:"setup"`
+	// Fingerprint is the party's certificate fingerprint from its SDP
+	// ("sha-256 AB:CD:…"); empty until it sent one.
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// Hash is the hash of rtpkit's a=fingerprint towards the party.
+	Hash string `json:"hash,omitempty"`
 }
 
 // ICE is the state of rtpkit's ICE agent towards one party's media: our

@@ -195,6 +195,10 @@ func (d *decoder) media(m *Media) error {
 			n = 16
 			m.ICE = &ICE{}
 			err = d.ice(m.ICE)
+		case "dtls":
+			n = 17
+			m.DTLS = &DTLS{}
+			err = d.dtls(m.DTLS)
 		default:
 			err = errSlowPath
 		}
@@ -258,6 +262,25 @@ func (d *decoder) ice(c *ICE) error {
 		case "controlling":
 			n = 4
 			c.Controlling, err = d.boolean()
+		default:
+			err = errSlowPath
+		}
+		return n, err
+	})
+}
+
+func (d *decoder) dtls(c *DTLS) error {
+	return d.object(func(k []byte) (n int, err error) {
+		switch string(k) {
+		case "setup":
+			n = 0
+			c.Setup, err = d.str()
+		case "fingerprint":
+			n = 1
+			c.Fingerprint, err = d.str()
+		case "hash":
+			n = 2
+			c.Hash, err = d.str()
 		default:
 			err = errSlowPath
 		}

@@ -251,6 +251,16 @@ func appendMedia(b []byte, m *Media) []byte {
 		}
 		b = append(b, '}')
 	}
+	if m.DTLS != nil {
+		b = appendKeyString(b, `,"dtls":{"setup":`, m.DTLS.Setup)
+		if m.DTLS.Fingerprint != "" {
+			b = appendKeyString(b, `,"fingerprint":`, m.DTLS.Fingerprint)
+		}
+		if m.DTLS.Hash != "" {
+			b = appendKeyString(b, `,"hash":`, m.DTLS.Hash)
+		}
+		b = append(b, '}')
+	}
 	return append(b, '}')
 }
 

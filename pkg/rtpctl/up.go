@@ -180,6 +180,9 @@ func (u *upCmd) run(ctx context.Context, stdout io.Writer, log *slog.Logger) (er
 	}
 	busOpts.URL = natsURL
 	overrides["nats-url"] = natsURL
+	if !u.isSet("dtls-cert-dir") {
+		overrides["dtls-cert-dir"] = filepath.Join(stateDir, "dtls")
+	}
 	conn, err := bus.Connect(ctx, busOpts, node, "rtpctl-up", log)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"flag"
 
 	"github.com/rtpkit/rtpkit/pkg/cli"
+	"github.com/rtpkit/rtpkit/pkg/dtlscert"
 	"github.com/rtpkit/rtpkit/pkg/fwd"
 	"github.com/rtpkit/rtpkit/pkg/metrics"
 	"github.com/rtpkit/rtpkit/pkg/sdnotify"
@@ -32,6 +33,8 @@ type Config struct {
 	// PinDir is where the fast path's maps and attachments are pinned
 	// (--fast-path-pin-dir); empty: <runtime-dir>/bpf.
 	PinDir string
+	// DTLS says where the node's DTLS certificate is (pkg/dtlscert).
+	DTLS dtlscert.Options
 	// Watchdog takes the daemon's liveness probes (pkg/sdnotify). Not an
 	// option: the daemon's main sets it; nil (as in tests) keeps none.
 	Watchdog *sdnotify.Watchdog
@@ -47,6 +50,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.FastPath, "fast-path", FastPathAuto, "forward latched streams (IPv4 or IPv6) in the kernel (eBPF): `auto` (when the kernel and privileges allow), on (refuse to start without it) or off")
 	fs.StringVar(&c.EndpointLearning, "endpoint-learning", "delayed", "RTP endpoint learning: `delayed` (3 s after the signalling, then the first packet's source), immediate (the first packet's source), off (the SDP's endpoint only) or heuristic (delayed, but a source matching the SDP's address and port, then address, then port, is preferred), as rtpengine's")
 	fs.BoolVar(&c.AllowLoopbackMedia, "allow-loopback-media", false, "send media to loopback addresses a party signals also from media sockets on other addresses (lab use; a node on loopback always may)")
+	dtlscert.RegisterFlags(fs, &c.DTLS)
 	fs.StringVar(&c.PinDir, "fast-path-pin-dir", "", "bpffs `dir` where the fast path is pinned so it outlives restarts (mounted if needed; default <runtime-dir>/bpf)")
 }
 

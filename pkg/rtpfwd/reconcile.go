@@ -248,6 +248,11 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 			// the stream) rather than becoming plain RTP.
 			in, errIn := srtpKey(m.Protocol, m.SDESIn, m.SDESOut)
 			out, errOut := srtpKey(m.Protocol, m.SDESOut, m.SDESIn)
+			if m.DTLS != nil {
+				// DTLS-SRTP: the keys come from the handshake (fwd keeps
+				// them over this pending pair).
+				in, out, errIn, errOut = fwd.SRTPPending, fwd.SRTPPending, nil, nil
+			}
 			if in != fwd.SRTPPending {
 				in.ROC = m.SRTPInROC
 			}
@@ -257,7 +262,7 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 			if err := errors.Join(errIn, errOut); err != nil {
 				r.log.Warn("SRTP keys not usable", "call", c.ID, "media", m.Index, "err", err)
 			}
-			ice := iceCreds(m.ICE)
+			ice, dtls := iceCreds(m.ICE), dtlsSetup(m.DTLS)
 			if slices.Contains(m.Flags, nodestate.FlagBlackhole) {
 				// media-echo=blackhole (or the other side of an echo):
 				// this party's packets go nowhere.
@@ -267,7 +272,7 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 			if rtp.Local.IsValid() {
 				want[rtp.Local] = true
 				s := fwd.Stream{Call: c.ID, Peer: r.idLocked(prtp.Local), Flags: flags, Learning: r.learning, LastSignal: c.LastSignal,
-					SRTPIn: in, SRTPOut: out, ICE: ice}
+					SRTPIn: in, SRTPOut: out, ICE: ice, DTLS: dtls}
 				if m.RTCPMux {
 					s.Flags |= fwd.RTCPMux
 				} else {
@@ -283,7 +288,7 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 					peerLocal = prtp.Local
 				}
 				s := fwd.Stream{Call: c.ID, Peer: r.idLocked(peerLocal), Flags: fwd.RTCP | (flags &^ fwd.RTCPMux), Learning: r.learning, LastSignal: c.LastSignal,
-					SRTPIn: in, SRTPOut: out, ICE: ice}
+					SRTPIn: in, SRTPOut: out, ICE: ice, DTLS: dtls}
 				r.installLocked(c.ID, rtcp, s)
 			}
 		}
@@ -436,4 +441,18 @@ func iceCreds(i *nodestate.ICE) icecheck.Creds {
 		return icecheck.Creds{}
 	}
 	return icecheck.Creds{LocalUfrag: i.Ufrag, LocalPwd: i.Pwd, RemoteUfrag: i.RemoteUfrag, RemotePwd: i.RemotePwd, Controlling: i.Controlling}
+}
+
+// dtlsSetup is the packet path's DTLS setup of a media's record: rtpkit is
+// the client when its a=setup was active, else (passive, or actpass while
+// the answer is not in) the server.
+func dtlsSetup(d *nodestate.DTLS) fwd.DTLS {
+	if d == nil {
+		return fwd.DTLS{}
+	}
+	role := fwd.DTLSServer
+	if d.Setup == "active" {
+		role = fwd.DTLSClient
+	}
+	return fwd.DTLS{Role: role, Fingerprint: d.Fingerprint}
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/rtpkit/rtpkit/pkg/bus"
+	"github.com/rtpkit/rtpkit/pkg/dtlscert"
 	"github.com/rtpkit/rtpkit/pkg/fdlimit"
 	"github.com/rtpkit/rtpkit/pkg/fwd"
 	"github.com/rtpkit/rtpkit/pkg/handoff"
@@ -29,7 +30,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 		log.Warn("open file limit below what a worker may hold", "limit", limit, "want", workerNoFile, "err", err)
 	}
 	changes := make(chan fwd.StreamID, 1024)
-	eng, err := fwd.New(fwd.Config{Workers: cfg.Loops, Changes: changes, ThreadSetup: loopScheduling(cfg, log)})
+	fcfg := fwd.Config{Workers: cfg.Loops, Changes: changes, ThreadSetup: loopScheduling(cfg, log)}
+	if cert, err := dtlscert.Load(cfg.DTLS); err != nil {
+		// Plain and SDES calls go on; DTLS streams get no keys.
+		log.Warn("no DTLS certificate: DTLS-SRTP handshakes will fail", "err", err)
+	} else {
+		fcfg.DTLSCert = &cert.TLS
+		log.Info("DTLS certificate", "cert", cert.String())
+	}
+	eng, err := fwd.New(fcfg)
 	if err != nil {
 		return err
 	}

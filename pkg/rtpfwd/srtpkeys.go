@@ -39,7 +39,8 @@ var errNoProfile = fmt.Errorf("%w: crypto suite not supported by the packet path
 // the answer): pending too, until the answer gives keys both ways (SRTP)
 // or none (plain). The error never contains key material.
 func srtpKey(protocol string, attrs, other []string) (fwd.SRTP, error) {
-	savp := strings.EqualFold(protocol, "RTP/SAVP") || strings.EqualFold(protocol, "RTP/SAVPF")
+	savp := strings.EqualFold(protocol, "RTP/SAVP") || strings.EqualFold(protocol, "RTP/SAVPF") ||
+		strings.EqualFold(protocol, "UDP/TLS/RTP/SAVP") || strings.EqualFold(protocol, "UDP/TLS/RTP/SAVPF")
 	switch {
 	case len(attrs) == 0 && (savp || len(other) > 0):
 		return fwd.SRTPPending, nil

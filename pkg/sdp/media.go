@@ -219,6 +219,10 @@ func (m *Media) ICECredentials() (ufrag, pwd string) {
 	return get("ice-ufrag"), get("ice-pwd")
 }
 
+// SessionAttr returns the values of the session-level a=name attributes
+// of the media's session.
+func (m *Media) SessionAttr(name string) []string { return m.s.Attr(name) }
+
 // ICELite reports whether the sender is an ICE-lite agent (a=ice-lite at
 // session or media level).
 func (m *Media) ICELite() bool { return m.Attr("ice-lite") != nil || m.s.Attr("ice-lite") != nil }
