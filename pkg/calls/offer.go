@@ -350,7 +350,9 @@ func (x *exchange) senderMedia(sm, rm *media, m *sdp.Media, addr netip.Addr, pts
 		rm.echo, sm.echo = nodestate.FlagBlackhole, nodestate.FlagBlackhole
 	}
 	dir := m.SenderDirection()
-	if m.ZeroAddress() {
+	if m.ZeroAddress() && !m.HasICE() {
+		// A zero address is hold, but not under ICE (a trickle ICE
+		// placeholder: the candidates say where the party is).
 		dir = dropReceive(dir)
 	}
 	sm.direction = string(dir)

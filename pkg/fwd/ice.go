@@ -23,6 +23,7 @@ package fwd
 //     not acted on yet).
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"sync"
@@ -225,7 +226,7 @@ func (e *Engine) stunMessage(agents map[StreamID]*agent, j *ctlJob) {
 		// §7.2.5.2.1); ours nominates when it carried USE-CANDIDATE.
 		if ok && j.src == sent.to && sent.nominate && !a.nominated.IsValid() {
 			a.nominated = j.src
-			_ = e.Latch(j.id, j.src)
+			_ = e.nominate(j.id, j.src)
 		}
 		return
 	}
@@ -240,7 +241,7 @@ func (e *Engine) stunMessage(agents map[StreamID]*agent, j *ctlJob) {
 	a.addTarget(j.src)
 	if chk.UseCandidate && !a.cfg.creds.Controlling && a.nominated != j.src {
 		a.nominated = j.src
-		_ = e.Latch(j.id, j.src)
+		_ = e.nominate(j.id, j.src)
 		return
 	}
 	if !a.nominated.IsValid() {
@@ -331,4 +332,22 @@ func sockaddrOf(ap netip.AddrPort) unix.Sockaddr {
 		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: a.Unmap().As4()}
 	}
 	return &unix.SockaddrInet6{Port: int(ap.Port()), Addr: a.As16()}
+}
+
+// nominate makes ep stream id's endpoint as the pair its ICE agent
+// nominated (Latch, for ICE: whatever the signalled address).
+func (e *Engine) nominate(id StreamID, ep netip.AddrPort) error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return ErrClosed
+	}
+	ent := e.streams[id]
+	if ent == nil {
+		e.mu.Unlock()
+		return fmt.Errorf("fwd: nominate stream %d: %w: no such stream", id, ErrInvalidStream)
+	}
+	wait := e.send(ent.loop, &command{op: opLatch, ice: true, id: id, ep: netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port())})
+	e.mu.Unlock()
+	return wait()
 }

@@ -34,6 +34,7 @@ type command struct {
 	family int
 	pub    *published
 	ep     netip.AddrPort // opLatch
+	ice    bool           // opLatch: an ICE nomination (latch.go's nominate)
 	done   chan error     // nil when applied inline (manual engines)
 }
 

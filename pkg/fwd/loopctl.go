@@ -19,6 +19,10 @@ func (l *loop) apply(c *command) error {
 	case opRemove:
 		l.remove(c.id)
 	case opLatch:
+		if c.ice {
+			l.nominate(c.id, c.ep)
+			break
+		}
 		l.latch(c.id, c.ep)
 	case opKeys:
 		l.keys(c)
@@ -35,6 +39,23 @@ func (l *loop) latch(id StreamID, ep netip.AddrPort) {
 	if ep.Addr().Is6() && s.family == unix.AF_INET {
 		return
 	}
+	s.setEndpoint(ep, true)
+}
+
+// nominate makes ep, the pair the ICE agent settled on, the stream's
+// endpoint: whatever the signalled address (a WebRTC party's is often
+// the 0.0.0.0:9 placeholder) and the learning mode, and kept while the
+// stream's ICE credentials stay (configure).
+func (l *loop) nominate(id StreamID, ep netip.AddrPort) {
+	s := l.byID[id]
+	if s == nil || !s.cfg.ICE.Enabled() {
+		return
+	}
+	if ep.Addr().Is6() && s.family == unix.AF_INET {
+		return
+	}
+	s.nominated, s.nominatedFor = ep, s.cfg.ICE
+	s.canLearn = true
 	s.setEndpoint(ep, true)
 }
 

@@ -355,6 +355,10 @@ type stream struct {
 	// the stream keeps that setup.
 	dtlsIn, dtlsOut SRTP
 	dtlsFor         DTLS
+	// nominated is the pair the ICE agent nominated under credentials
+	// nominatedFor: the endpoint while they stay (loopctl.go's nominate).
+	nominated    netip.AddrPort
+	nominatedFor icecheck.Creds
 
 	// Counters, published after every batch.
 	packets, bytes, errors, drops uint64
@@ -402,6 +406,12 @@ func (s *stream) configure(ns Stream, family int, window time.Duration, isNew bo
 		s.confirmed = s.fixed
 	case !ns.LastSignal.Equal(old.LastSignal) || ns.Learning != old.Learning || oldFixed:
 		s.confirmed = false
+	}
+	if ns.ICE.Enabled() && s.nominated.IsValid() && ns.ICE == s.nominatedFor {
+		s.canLearn = true
+		s.endpoint, s.confirmed = s.nominated, true
+	} else {
+		s.nominated, s.nominatedFor = netip.AddrPort{}, icecheck.Creds{}
 	}
 	s.refresh()
 	in, out := ns.SRTPIn, ns.SRTPOut

@@ -1,0 +1,164 @@
+package nodetest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/rtpkit/rtpkit/pkg/bencode"
+	"github.com/rtpkit/rtpkit/pkg/testutil"
+)
+
+// TestWebRTCToSIPWithPion: a WebRTC endpoint we did not write
+// (pion/webrtc: ICE, DTLS-SRTP, rtcp-mux, UDP/TLS/RTP/SAVPF) calls a
+// plain RTP party through an rtpkit node with the flags a WebRTC gateway
+// gives rtpengine (offer: transport-protocol RTP/AVP, ICE=remove,
+// rtcp-mux demux): the browser-side handshake completes against rtpkit's
+// answer (its ICE lines, a=setup:active and the node's fingerprint), and
+// RTP flows both ways, decrypted towards the plain party and encrypted
+// towards the WebRTC one.
+func TestWebRTCToSIPWithPion(t *testing.T) {
+	up, c, _ := testutil.StartLocalNode(t, 51100, 51199, "--delete-delay=0", "--log-level=debug")
+	defer func() {
+		if t.Failed() {
+			t.Logf("node output:\n%s", up.Output())
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	var se webrtc.SettingEngine
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetIPFilter(func(ip net.IP) bool { return ip.Equal(net.IPv4(127, 0, 0, 1)) })
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	// The SIP party's SSRC is in no a=ssrc and rtpkit's answer carries no
+	// MID header extension (the SIP party's SDP has none): like a browser,
+	// take the one unsignalled stream of the only media section.
+	se.SetHandleUndeclaredSSRCWithoutAnswer(true)
+	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "rtpkit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pc.AddTrack(track); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan []byte, 16)
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		for {
+			p, _, err := tr.ReadRTP()
+			if err != nil {
+				return
+			}
+			got <- p.Payload
+		}
+	})
+	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) { t.Logf("ICE: %s", s) })
+	connected := make(chan struct{})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected {
+			close(connected)
+		}
+	})
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	pt := opusPT(t, pc.LocalDescription().SDP)
+
+	b := testutil.ListenUDP(t)
+	toB := testutil.NGOK(t, ctx, c, ngDict("offer", "webrtc-1", "A", "", pc.LocalDescription().SDP,
+		bencode.Pair{Key: "transport-protocol", Value: bencode.Str("RTP/AVP")},
+		bencode.Pair{Key: "ICE", Value: bencode.Str("remove")},
+		bencode.Pair{Key: "rtcp-mux", Value: bencode.Strs("demux")}))
+	if strings.Contains(toB, "a=ice-") || strings.Contains(toB, "a=fingerprint") || !strings.Contains(toB, " RTP/AVP ") {
+		t.Fatalf("the SIP party's offer is not plain RTP/AVP:\n%s", toB)
+	}
+	bSDP := fmt.Sprintf("v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP %d\r\na=rtpmap:%d opus/48000/2\r\n",
+		b.LocalAddr().(*net.UDPAddr).Port, pt, pt)
+	toA := testutil.NGOK(t, ctx, c, ngDict("answer", "webrtc-1", "A", "B", bSDP))
+	t.Logf("rtpkit's answer to the WebRTC party:\n%s", toA)
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: toA}); err != nil {
+		t.Fatalf("pion/webrtc refuses rtpkit's answer: %v", err)
+	}
+	select {
+	case <-connected:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("ICE and DTLS did not connect: %s", pc.ConnectionState())
+	}
+
+	// WebRTC → SIP: SRTP in, plain RTP out.
+	buf := make([]byte, 2048)
+	var arrived *rtp.Packet
+	for seq := uint16(1); seq <= 20 && arrived == nil; seq++ {
+		payload := bytes.Repeat([]byte{byte(seq)}, 40)
+		if err := track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: 960 * uint32(seq)}, Payload: payload}); err != nil {
+			t.Fatal(err)
+		}
+		_ = b.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		n, _, err := b.ReadFromUDP(buf)
+		if err != nil {
+			continue
+		}
+		p := &rtp.Packet{}
+		if err := p.Unmarshal(buf[:n]); err != nil || !bytes.Equal(p.Payload, payload) {
+			t.Fatalf("the SIP party got %x (%v), want plain RTP with payload %x", buf[:n], err, payload)
+		}
+		arrived = p
+	}
+	if arrived == nil {
+		t.Fatal("no RTP from the WebRTC party reached the SIP party")
+	}
+
+	// SIP → WebRTC: plain RTP in, SRTP out, decrypted by pion/webrtc.
+	toRtpkit := testutil.SDPMediaAddr(t, toB)
+	for seq := uint16(1); seq <= 20; seq++ {
+		p := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: uint8(pt), SequenceNumber: seq, Timestamp: 960 * uint32(seq), SSRC: 0x5151}, Payload: []byte("from the SIP party")}
+		raw, _ := p.Marshal()
+		if _, err := b.WriteToUDP(raw, toRtpkit); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case payload := <-got:
+			if string(payload) != "from the SIP party" {
+				t.Fatalf("the WebRTC party got %q", payload)
+			}
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	q := bencode.NewDict(bencode.Pair{Key: "command", Value: bencode.Str("query")}, bencode.Pair{Key: "call-id", Value: bencode.Str("webrtc-1")})
+	r, _ := c.Do(ctx, q)
+	t.Fatalf("no RTP from the SIP party reached the WebRTC party; query: %s", bencode.Encode(r))
+}
+
+// opusPT is the payload type of opus in an SDP.
+func opusPT(t *testing.T, sdp string) int {
+	t.Helper()
+	for _, ln := range strings.Split(sdp, "\r\n") {
+		var pt int
+		if _, err := fmt.Sscanf(ln, "a=rtpmap:%d opus/48000/2", &pt); err == nil {
+			return pt
+		}
+	}
+	t.Fatalf("no opus in:\n%s", sdp)
+	return 0
+}
