@@ -24,9 +24,9 @@ func srtpProto(p string) bool {
 }
 
 // ErrNoSDES is an SRTP media for which there is no SDES crypto suite that
-// rtpkit can do (none given, all unusable, or SDES turned off): without
-// DTLS-SRTP, which rtpkit does not do yet, its media could not work.
-var ErrNoSDES = &Reasoned{"Unsupported: SRTP media without an SDES crypto suite rtpkit can do (no DTLS-SRTP yet)"}
+// rtpkit can do (none given, all unusable, or SDES turned off) and no
+// DTLS-SRTP either: its media could not work.
+var ErrNoSDES = &Reasoned{"Unsupported: SRTP media without an SDES crypto suite rtpkit can do (and no DTLS-SRTP)"}
 
 // ErrSDESAnswer is an SRTP answer whose crypto tag and suite match nothing
 // that was offered to the answerer.
