@@ -71,7 +71,11 @@ func (x *exchange) dtlsSender(sm *media, m *sdp.Media) {
 	if sm.dtls != nil && sm.dtls.Hash != "" && x.req.DTLSFingerprint == "" {
 		hash = sm.dtls.Hash
 	}
-	sm.dtls = &nodestate.DTLS{Setup: ours, Fingerprint: strings.TrimSpace(fp), Hash: hash}
+	d := &nodestate.DTLS{Setup: ours, Fingerprint: strings.TrimSpace(fp), Hash: hash}
+	if old := sm.dtls; old != nil && old.Setup == d.Setup && old.Fingerprint == d.Fingerprint {
+		d.KeyIn, d.KeyOut = old.KeyIn, old.KeyOut // the same association: its keys stay
+	}
+	sm.dtls = d
 }
 
 // dtlsReceiver offers DTLS to the receiver of an offer whose protocol is
@@ -84,6 +88,9 @@ func (x *exchange) dtlsReceiver(rm *media) {
 	if x.req.dtlsOff() || !(dtlsProto(rm.proto) || srtpProto(rm.proto)) || x.e.cfg.DTLSFingerprint == nil {
 		rm.dtls = nil
 		return
+	}
+	if rm.dtls != nil && rm.dtls.Fingerprint != "" {
+		return // a re-offer: the association negotiated stays (role, keys)
 	}
 	setup := "actpass"
 	switch strings.ToLower(x.req.DTLS) {

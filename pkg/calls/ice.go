@@ -64,6 +64,9 @@ func (x *exchange) iceSender(sm *media, m *sdp.Media, r io.Reader) error {
 		}
 		sm.ice = ice
 	}
+	if sm.ice.RemoteUfrag != ufrag || sm.ice.RemotePwd != pwd {
+		sm.ice.Selected = netip.AddrPort{} // a restart: a new pair to find
+	}
 	sm.ice.RemoteUfrag, sm.ice.RemotePwd = ufrag, pwd
 	return nil
 }

@@ -1,6 +1,7 @@
 package calls
 
 import (
+	"github.com/rtpkit/rtpkit/pkg/sdes"
 	"net/netip"
 	"slices"
 	"time"
@@ -203,6 +204,12 @@ type streamFlags struct {
 
 // cryptoSuite names the suite of the key the party sends with.
 func cryptoSuite(m *media) string {
+	if m.dtls != nil && m.dtls.KeyIn != "" {
+		// DTLS-SRTP, once the worker reported the handshake's keys.
+		if c, err := sdes.Parse(m.dtls.KeyIn); err == nil {
+			return c.Suite.Name
+		}
+	}
 	if len(m.sdesIn) == 0 {
 		return ""
 	}

@@ -19,6 +19,10 @@ type Observed struct {
 	// SRTPInROC and SRTPOutROC are the SRTP rollover counters the worker
 	// reached (kept in the call record).
 	SRTPInROC, SRTPOutROC uint32
+	// DTLSIn and DTLSOut are the SRTP keys of the stream's DTLS handshake
+	// (a=crypto values; "" until the worker reported them), kept in the
+	// call record.
+	DTLSIn, DTLSOut string
 	// Endpoint is the party's learned (or signalled) address.
 	Endpoint netip.AddrPort
 	// Confirmed: the worker has latched Endpoint (rtpengine's
@@ -142,8 +146,9 @@ func (e *Engine) tickCall(en *entry, tm Timers, now time.Time) {
 }
 
 // keepROCs writes the SRTP rollover counters the workers reached into the
-// call record when they went up (once per 65 536 packets of a stream), so
-// that a restarted worker or a standby node continues the call's SRTP.
+// call record when they went up (once per 65 536 packets of a stream), and
+// the keys of DTLS handshakes and the pairs ICE nominated when they are
+// new, so that a restarted worker or a standby node continues the call.
 func (e *Engine) keepROCs(c *call) {
 	act := e.activityNow()
 	if act == nil {
@@ -152,12 +157,18 @@ func (e *Engine) keepROCs(c *call) {
 	changed := false
 	for _, l := range c.legs {
 		for _, m := range l.medias {
-			if len(m.sdesIn) == 0 && len(m.sdesOut) == 0 || !m.local.RTP.IsValid() {
+			if len(m.sdesIn) == 0 && len(m.sdesOut) == 0 && m.dtls == nil && m.ice == nil || !m.local.RTP.IsValid() {
 				continue
 			}
 			o, ok := act(m.local.RTP)
 			if !ok {
 				continue
+			}
+			if m.ice != nil && o.Confirmed && o.Endpoint.IsValid() && o.Endpoint.Port() != 0 && o.Endpoint != m.ice.Selected {
+				m.ice.Selected, changed = o.Endpoint, true
+			}
+			if m.dtls != nil && o.DTLSIn != "" && o.DTLSOut != "" && (o.DTLSIn != m.dtls.KeyIn || o.DTLSOut != m.dtls.KeyOut) {
+				m.dtls.KeyIn, m.dtls.KeyOut, changed = o.DTLSIn, o.DTLSOut, true
 			}
 			if o.SRTPInROC > m.rocIn {
 				m.rocIn, changed = o.SRTPInROC, true

@@ -135,6 +135,7 @@ func (e *Engine) retireLocked(id StreamID, ent *entry) pending {
 	delete(e.streams, id)
 	delete(e.fds, ent.fd)
 	e.ctl.note(id, nil)
+	delete(e.dtlsKeys, id)
 	wait := e.post(ent.loop, &command{op: opRemove, id: id})
 	return pending{id: id, loop: ent.loop, ent: ent, retire: true, wait: wait}
 }

@@ -240,8 +240,20 @@ func (e *Engine) setDTLSKeys(id StreamID, cfg DTLS, in, out SRTP) error {
 		return fmt.Errorf("fwd: DTLS keys for stream %d: %w: no such stream", id, ErrInvalidStream)
 	}
 	wait := e.send(ent.loop, &command{op: opKeys, id: id, s: Stream{DTLS: cfg, SRTPIn: in, SRTPOut: out}})
+	e.dtlsKeys[id] = [2]SRTP{in, out}
 	e.mu.Unlock()
 	return wait()
+}
+
+// DTLSKeys returns the SRTP keys stream id's DTLS handshake made (what the
+// party sends with, what it is sent with), for the call record: a
+// restarted worker or a standby node goes on with them. false if no
+// handshake finished on this engine.
+func (e *Engine) DTLSKeys(id StreamID) (in, out SRTP, ok bool) {
+	e.mu.RLock()
+	k, ok := e.dtlsKeys[id]
+	e.mu.RUnlock()
+	return k[0], k[1], ok
 }
 
 // keys applies the keys of a stream's DTLS handshake (opKeys), if the

@@ -129,6 +129,8 @@ type Engine struct {
 	// dtlsFailures the handshakes that failed.
 	dtlsWG       sync.WaitGroup
 	dtlsFailures atomic.Uint64
+	// dtlsKeys are the keys of the finished handshakes (mu).
+	dtlsKeys map[StreamID][2]SRTP
 
 	mu      sync.RWMutex
 	closed  bool
@@ -171,7 +173,7 @@ func newEngine(cfg Config, manual bool) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{manual: manual, streams: map[StreamID]*entry{}, fds: map[int]StreamID{}, checks: make(chan ctlJob, checkQueue), checked: make(chan struct{}),
-		ctl: ctlStreams{streams: map[StreamID]ctlStream{}}, cfg: cfg}
+		ctl: ctlStreams{streams: map[StreamID]ctlStream{}}, cfg: cfg, dtlsKeys: map[StreamID][2]SRTP{}}
 	for i := range cfg.Workers {
 		l, err := newLoop(i, cfg)
 		if err != nil {

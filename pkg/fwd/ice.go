@@ -91,6 +91,10 @@ type ctlStream struct {
 	creds     icecheck.Creds
 	dtls      DTLS
 	signalled netip.AddrPort
+	// keyed: the stream came with SRTP keys (a DTLS call continued from
+	// its record after a restart or failover): rtpkit starts no new
+	// handshake, but takes one the party starts.
+	keyed bool
 }
 
 // ctlStreams is the engine's registry of streams with ICE or DTLS, kept by
@@ -108,7 +112,8 @@ func (r *ctlStreams) note(id StreamID, s *Stream) {
 		delete(r.streams, id)
 		return
 	}
-	r.streams[id] = ctlStream{fd: s.FD, creds: s.ICE, dtls: s.DTLS, signalled: s.Signalled}
+	r.streams[id] = ctlStream{fd: s.FD, creds: s.ICE, dtls: s.DTLS, signalled: s.Signalled,
+		keyed: s.SRTPIn.Enabled() && s.SRTPIn != SRTPPending}
 }
 
 // agent is the control path's state of one stream's ICE agent.
@@ -180,7 +185,7 @@ func (e *Engine) runDTLS(sessions map[StreamID]*dtlsSession) {
 		}
 	}
 	for id, c := range cfgs {
-		if c.dtls.Role != DTLSClient || sessions[id] != nil {
+		if c.dtls.Role != DTLSClient || c.keyed || sessions[id] != nil {
 			continue
 		}
 		if st, ok := e.Stats(id); ok && usable(st.Endpoint) {

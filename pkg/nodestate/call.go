@@ -151,6 +151,12 @@ type DTLS struct {
 	Fingerprint string `json:"fingerprint,omitempty"`
 	// Hash is the hash of rtpkit's a=fingerprint towards the party.
 	Hash string `json:"hash,omitempty"`
+	// KeyIn and KeyOut are the SRTP keys the handshake made (what the
+	// party sends with, what it is sent with) as a=crypto values, so that
+	// a restarted worker or a standby node continues without a new
+	// handshake. Key material: node state and Redis are secrets.
+	KeyIn  string `json:"key_in,omitempty"`
+	KeyOut string `json:"key_out,omitempty"`
 }
 
 // ICE is the state of rtpkit's ICE agent towards one party's media: our
@@ -164,6 +170,10 @@ type ICE struct {
 	// Controlling: rtpkit is the controlling agent (it offered to the
 	// party, RFC 8445 §6.1.1).
 	Controlling bool `json:"controlling,omitempty"`
+	// Selected is the party's address of the nominated pair as the worker
+	// reported it: a restarted worker or a standby node sends there (the
+	// SDP's address may be a placeholder such as 0.0.0.0:9).
+	Selected netip.AddrPort `json:"selected,omitzero"`
 }
 
 // Media flags of media-echo (rtpengine's ECHO and BLACKHOLE media flags):

@@ -84,13 +84,13 @@ func randomCall(r *rand.Rand) Call {
 			case 0:
 				m.ICE = &ICE{Ufrag: str(), Pwd: str()}
 			case 1:
-				m.ICE = &ICE{Ufrag: str(), Pwd: str(), RemoteUfrag: str(), RemotePwd: str(), Controlling: n(2) == 0}
+				m.ICE = &ICE{Ufrag: str(), Pwd: str(), RemoteUfrag: str(), RemotePwd: str(), Controlling: n(2) == 0, Selected: ap()}
 			}
 			switch n(3) {
 			case 0:
 				m.DTLS = &DTLS{Setup: str()}
 			case 1:
-				m.DTLS = &DTLS{Setup: str(), Fingerprint: str(), Hash: str()}
+				m.DTLS = &DTLS{Setup: str(), Fingerprint: str(), Hash: str(), KeyIn: str(), KeyOut: str()}
 			}
 			if n(6) > 0 {
 				m.Streams = make([]Stream, n(3))

@@ -262,6 +262,9 @@ func (d *decoder) ice(c *ICE) error {
 		case "controlling":
 			n = 4
 			c.Controlling, err = d.boolean()
+		case "selected":
+			n = 5
+			c.Selected, err = d.addrPort()
 		default:
 			err = errSlowPath
 		}
@@ -281,6 +284,12 @@ func (d *decoder) dtls(c *DTLS) error {
 		case "hash":
 			n = 2
 			c.Hash, err = d.str()
+		case "key_in":
+			n = 3
+			c.KeyIn, err = d.str()
+		case "key_out":
+			n = 4
+			c.KeyOut, err = d.str()
 		default:
 			err = errSlowPath
 		}

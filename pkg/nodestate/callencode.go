@@ -249,6 +249,9 @@ func appendMedia(b []byte, m *Media) []byte {
 		if m.ICE.Controlling {
 			b = append(b, `,"controlling":true`...)
 		}
+		if m.ICE.Selected != (netip.AddrPort{}) {
+			b = appendKeyAddrPort(b, `,"selected":`, m.ICE.Selected)
+		}
 		b = append(b, '}')
 	}
 	if m.DTLS != nil {
@@ -258,6 +261,12 @@ func appendMedia(b []byte, m *Media) []byte {
 		}
 		if m.DTLS.Hash != "" {
 			b = appendKeyString(b, `,"hash":`, m.DTLS.Hash)
+		}
+		if m.DTLS.KeyIn != "" {
+			b = appendKeyString(b, `,"key_in":`, m.DTLS.KeyIn)
+		}
+		if m.DTLS.KeyOut != "" {
+			b = appendKeyString(b, `,"key_out":`, m.DTLS.KeyOut)
 		}
 		b = append(b, '}')
 	}

@@ -5,7 +5,10 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -105,10 +108,30 @@ func TestWebRTCToSIPWithPion(t *testing.T) {
 		t.Fatalf("ICE and DTLS did not connect: %s", pc.ConnectionState())
 	}
 
-	// WebRTC → SIP: SRTP in, plain RTP out.
+	toRtpkit := testutil.SDPMediaAddr(t, toB)
+	webrtcMedia(t, track, b, toRtpkit, got, 1)
+
+	// The DTLS keys reach the call record (query names the suite then);
+	// rtp-fwd is killed and restarted by rtpctl up, and goes on with the
+	// keys from the record: media flows both ways again with no new
+	// handshake (rtpkit is the DTLS client here and starts none when keyed).
+	waitFor(t, 10*time.Second, "the DTLS suite in query", func() bool { return queryMatches(t, ctx, c, "webrtc-1", `12:crypto suite`) })
+	old := daemonPID(t, up, "rtp-fwd")
+	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "rtp-fwd restarted", func() bool { p := daemonPID(t, up, "rtp-fwd"); return p != 0 && p != old })
+	webrtcMedia(t, track, b, toRtpkit, got, 100)
+}
+
+// webrtcMedia sends RTP from the WebRTC party (track) to the SIP party b
+// and from b to rtpkit (toRtpkit) for the WebRTC party (got), sequence
+// numbers from seq0, until one packet each way arrives (bounded).
+func webrtcMedia(t *testing.T, track *webrtc.TrackLocalStaticRTP, b *net.UDPConn, toRtpkit *net.UDPAddr, got chan []byte, seq0 uint16) {
+	t.Helper()
 	buf := make([]byte, 2048)
-	var arrived *rtp.Packet
-	for seq := uint16(1); seq <= 20 && arrived == nil; seq++ {
+	var arrived bool
+	for seq := seq0; seq < seq0+50 && !arrived; seq++ {
 		payload := bytes.Repeat([]byte{byte(seq)}, 40)
 		if err := track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: 960 * uint32(seq)}, Payload: payload}); err != nil {
 			t.Fatal(err)
@@ -122,16 +145,14 @@ func TestWebRTCToSIPWithPion(t *testing.T) {
 		if err := p.Unmarshal(buf[:n]); err != nil || !bytes.Equal(p.Payload, payload) {
 			t.Fatalf("the SIP party got %x (%v), want plain RTP with payload %x", buf[:n], err, payload)
 		}
-		arrived = p
+		arrived = true
 	}
-	if arrived == nil {
+	if !arrived {
 		t.Fatal("no RTP from the WebRTC party reached the SIP party")
 	}
-
 	// SIP → WebRTC: plain RTP in, SRTP out, decrypted by pion/webrtc.
-	toRtpkit := testutil.SDPMediaAddr(t, toB)
-	for seq := uint16(1); seq <= 20; seq++ {
-		p := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: uint8(pt), SequenceNumber: seq, Timestamp: 960 * uint32(seq), SSRC: 0x5151}, Payload: []byte("from the SIP party")}
+	for seq := seq0; seq < seq0+50; seq++ {
+		p := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: seq, Timestamp: 960 * uint32(seq), SSRC: 0x5151}, Payload: []byte("from the SIP party")}
 		raw, _ := p.Marshal()
 		if _, err := b.WriteToUDP(raw, toRtpkit); err != nil {
 			t.Fatal(err)
@@ -145,9 +166,17 @@ func TestWebRTCToSIPWithPion(t *testing.T) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	q := bencode.NewDict(bencode.Pair{Key: "command", Value: bencode.Str("query")}, bencode.Pair{Key: "call-id", Value: bencode.Str("webrtc-1")})
-	r, _ := c.Do(ctx, q)
-	t.Fatalf("no RTP from the SIP party reached the WebRTC party; query: %s", bencode.Encode(r))
+	t.Fatal("no RTP from the SIP party reached the WebRTC party")
+}
+
+// daemonPID is the pid rtpctl up last reported for a daemon (0: none).
+func daemonPID(t *testing.T, up *testutil.Proc, name string) int {
+	t.Helper()
+	pid := 0
+	for _, m := range regexp.MustCompile(`(?m)^.*\b`+regexp.QuoteMeta(name)+`\b.*pid[ =](\d+)`).FindAllStringSubmatch(up.Output(), -1) {
+		pid, _ = strconv.Atoi(m[1])
+	}
+	return pid
 }
 
 // opusPT is the payload type of opus in an SDP.

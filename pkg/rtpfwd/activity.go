@@ -70,19 +70,31 @@ func (r *reconciler) changedStreams(last map[netip.AddrPort]fwd.Counters, full b
 		}
 		k, on := r.off.kernel(local)
 		st = mergeKernel(st, k)
-		if prev, ok := last[local]; !full && ok && prev.Packets == st.Packets && prev.Errors == st.Errors && prev.Endpoint == st.Endpoint && prev.KernelDrops == st.KernelDrops && prev.SRTPFailures == st.SRTPFailures &&
+		kin, kout, keyed := r.eng.DTLSKeys(r.ids[local])
+		newKeys := keyed && r.sentKeys[local] != kin
+		if prev, ok := last[local]; !full && !newKeys && ok && prev.Packets == st.Packets && prev.Errors == st.Errors && prev.Endpoint == st.Endpoint && prev.KernelDrops == st.KernelDrops && prev.SRTPFailures == st.SRTPFailures &&
 			prev.SRTPInROC == st.SRTPInROC && prev.SRTPOutROC == st.SRTPOutROC {
 			continue
 		}
 		last[local] = st
-		out = append(out, fwdapi.StreamActivity{Local: local, LastPacket: st.LastPacket, Packets: st.Packets,
+		sa := fwdapi.StreamActivity{Local: local, LastPacket: st.LastPacket, Packets: st.Packets,
 			Bytes: st.Bytes, Errors: st.Errors, Endpoint: st.Endpoint, Confirmed: st.Confirmed, SSRC: st.SSRC, KernelDrops: st.KernelDrops,
-			SRTPFailures: st.SRTPFailures, SRTPInROC: st.SRTPInROC, SRTPOutROC: st.SRTPOutROC, Offloaded: on, FastPathPackets: k.Packets})
+			SRTPFailures: st.SRTPFailures, SRTPInROC: st.SRTPInROC, SRTPOutROC: st.SRTPOutROC, Offloaded: on, FastPathPackets: k.Packets}
+		if keyed && (newKeys || full) {
+			sa.DTLSIn, sa.DTLSOut = cryptoValue(kin), cryptoValue(kout)
+			r.sentKeys[local] = kin
+		}
+		out = append(out, sa)
 	}
 	r.mu.Unlock()
 	for local := range last {
 		if !seen[local] {
 			delete(last, local)
+		}
+	}
+	for local := range r.sentKeys {
+		if !seen[local] {
+			delete(r.sentKeys, local)
 		}
 	}
 	return out

@@ -22,6 +22,12 @@ import (
 type reconciler struct {
 	eng *fwd.Engine
 	log *slog.Logger
+	// sentKeys are the DTLS keys (what the party sends with) last reported
+	// per socket (activity.go), so that each new pair goes out once.
+	sentKeys map[netip.AddrPort]fwd.SRTP
+	// iceSelected is, per socket, the ICE pair the call record names
+	// (nodestate.ICE.Selected).
+	iceSelected map[netip.AddrPort]netip.AddrPort
 	// learning is every stream's endpoint-learning mode
 	// (--endpoint-learning).
 	learning fwd.Learning
@@ -80,7 +86,8 @@ func newReconciler(eng *fwd.Engine, off *offloader, log *slog.Logger) *reconcile
 	return &reconciler{eng: eng, log: log, fds: map[netip.AddrPort]int{}, ids: map[netip.AddrPort]fwd.StreamID{},
 		calls: map[string]nodestate.Call{}, byCall: map[string][]netip.AddrPort{}, sockCall: map[netip.AddrPort]string{},
 		learned: map[netip.AddrPort]learnedFor{}, inst: map[netip.AddrPort]fwd.Stream{}, locals: map[fwd.StreamID]netip.AddrPort{},
-		off: off, dirty: map[string]bool{}, nodeLocals: map[netip.AddrPort]string{}, refusedTo: map[netip.AddrPort]netip.AddrPort{}}
+		off: off, dirty: map[string]bool{}, nodeLocals: map[netip.AddrPort]string{}, refusedTo: map[netip.AddrPort]netip.AddrPort{},
+		sentKeys: map[netip.AddrPort]fwd.SRTP{}, iceSelected: map[netip.AddrPort]netip.AddrPort{}}
 }
 
 // Add is the hand-off handler: a socket arrived from portd. Its call is
@@ -120,6 +127,7 @@ func (r *reconciler) Remove(local netip.AddrPort) {
 	r.off.forget(local)
 	delete(r.fds, local)
 	delete(r.learned, local)
+	delete(r.iceSelected, local)
 	delete(r.refusedTo, local)
 	if call, ok := r.sockCall[local]; ok {
 		delete(r.sockCall, local)
@@ -154,6 +162,7 @@ func (r *reconciler) drop(id string) {
 		}
 		delete(r.sockCall, local)
 		delete(r.learned, local)
+		delete(r.iceSelected, local)
 		delete(r.refusedTo, local)
 	}
 	delete(r.byCall, id)
@@ -250,8 +259,16 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 			out, errOut := srtpKey(m.Protocol, m.SDESOut, m.SDESIn)
 			if m.DTLS != nil {
 				// DTLS-SRTP: the keys come from the handshake (fwd keeps
-				// them over this pending pair).
+				// them over this pending pair), or from the record when a
+				// handshake on this node or another made them before.
 				in, out, errIn, errOut = fwd.SRTPPending, fwd.SRTPPending, nil, nil
+				if m.DTLS.KeyIn != "" && m.DTLS.KeyOut != "" {
+					kin, err1 := srtpKey(m.Protocol, []string{m.DTLS.KeyIn}, []string{m.DTLS.KeyOut})
+					kout, err2 := srtpKey(m.Protocol, []string{m.DTLS.KeyOut}, []string{m.DTLS.KeyIn})
+					if err1 == nil && err2 == nil {
+						in, out = kin, kout
+					}
+				}
 			}
 			if in != fwd.SRTPPending {
 				in.ROC = m.SRTPInROC
@@ -263,6 +280,11 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 				r.log.Warn("SRTP keys not usable", "call", c.ID, "media", m.Index, "err", err)
 			}
 			ice, dtls := iceCreds(m.ICE), dtlsSetup(m.DTLS)
+			if m.ICE != nil && usable(m.ICE.Selected) {
+				r.iceSelected[rtp.Local] = m.ICE.Selected
+			} else {
+				delete(r.iceSelected, rtp.Local)
+			}
 			if slices.Contains(m.Flags, nodestate.FlagBlackhole) {
 				// media-echo=blackhole (or the other side of an echo):
 				// this party's packets go nowhere.
@@ -300,6 +322,7 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 			}
 			delete(r.sockCall, local)
 			delete(r.learned, local)
+			delete(r.iceSelected, local)
 			delete(r.refusedTo, local)
 			r.byCall[c.ID] = slices.DeleteFunc(r.byCall[c.ID], func(a netip.AddrPort) bool { return a == local })
 		}
@@ -353,7 +376,14 @@ func (r *reconciler) installLocked(call string, st nodestate.Stream, s fwd.Strea
 	}
 	s.FD = fd
 	s.Local = local
-	s.Signalled = r.filterLocked(call, local, r.destLocked(st))
+	dest := r.destLocked(st)
+	if s.ICE.Enabled() && usable(r.iceSelected[local]) {
+		// The pair ICE nominated (on this worker before a restart, or on
+		// the node that owned the call): sent to until the agent
+		// nominates again.
+		dest = r.iceSelected[local]
+	}
+	s.Signalled = r.filterLocked(call, local, dest)
 	prev, ok := r.inst[local]
 	if ok && prev == s {
 		// Installed as it is: the record was written again for another of

@@ -61,3 +61,21 @@ func srtpKey(protocol string, attrs, other []string) (fwd.SRTP, error) {
 	k.PlainSRTP, k.PlainSRTCP, k.NoAuthSRTP = c.UnencryptedSRTP, c.UnencryptedSRTCP, c.UnauthenticatedSRTP
 	return k, err
 }
+
+// cryptoValue is an a=crypto value (tag 1) of a key the packet path holds
+// (a DTLS handshake's), for the call record; "" for a key no SDES suite
+// names.
+func cryptoValue(k fwd.SRTP) string {
+	for name, p := range srtpProfiles {
+		if p != k.Profile {
+			continue
+		}
+		s := sdes.SuiteByName(name)
+		if s == nil {
+			return ""
+		}
+		c := sdes.Crypto{Tag: 1, Suite: s, Key: k.Key[:s.KeyLen], Salt: k.Salt[:s.SaltLen]}
+		return c.Attribute(sdes.FormatOptions{Pad: true})
+	}
+	return ""
+}

@@ -83,6 +83,13 @@ type StreamActivity struct {
 	// elsewhere without re-keying.
 	SRTPInROC  uint32 `json:"srtp_in_roc,omitempty"`
 	SRTPOutROC uint32 `json:"srtp_out_roc,omitempty"`
+	// DTLSIn and DTLSOut are the SRTP keys the stream's DTLS-SRTP
+	// handshake made (what the party sends with, what it is sent with), as
+	// a=crypto values, for the call record: a restarted worker or a
+	// standby node continues with them. Key material: sent when they are
+	// new and in full reports, never shown by the node's endpoints.
+	DTLSIn  string `json:"dtls_in,omitempty"`
+	DTLSOut string `json:"dtls_out,omitempty"`
 	// Offloaded reports whether the stream is forwarded by the in-kernel
 	// fast path now.
 	Offloaded bool `json:"offloaded,omitempty"`
