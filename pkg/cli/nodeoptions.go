@@ -19,6 +19,8 @@ var NodeOptions = map[string]bool{
 	"listen-ng": true, "listen-tcp-ng": true, "listen-http": true, "timeout": true, "silent-timeout": true,
 	"offer-timeout": true, "final-timeout": true, "delete-delay": true, "max-sessions": true, "max-media": true, "max-legs": true, "ng-max-conns": true, "ng-max-conns-per-client": true, "state-purge-age": true, "state-purge-interval": true, "state-max-bytes": true,
 	"active-switchover": true, // and redis-sync
+	// ng-ctl and rtp-fwd: the node's DTLS certificate (pkg/dtlscert)
+	"dtls-cert-dir": true, "dtls-cert": true, "dtls-key": true, "dtls-cert-cipher": true, "dtls-signature": true,
 	// redis-sync
 	"redis": true, "redis-ca": true, "subscribe-keyspace": true, "redis-expires": true, "redis-connect-timeout": true, "redis-cmd-timeout": true, "redis-queue": true, "redis-audit-interval": true,
 	// rtpctl up
