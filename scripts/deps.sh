@@ -8,6 +8,8 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v nats-server >/dev/null || need+=(nats-server)
 command -v prlimit >/dev/null || need+=(util-linux)
 command -v rtpengine-ng-client >/dev/null || need+=(rtpengine-utils)
+# TestWebRTCChromium calls through a node from a real browser (headless).
+command -v chromium >/dev/null || need+=(chromium)
 # TestSRTPInteropRtpengine runs a real rtpengine beside rtpkit.
 command -v rtpengine >/dev/null || need+=(rtpengine-daemon)
 command -v ip >/dev/null || need+=(iproute2)
