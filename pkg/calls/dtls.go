@@ -4,10 +4,12 @@ package calls
 // whose SDP has a=fingerprint and a=setup, rtpkit does DTLS with it
 // (rtpengine's default active role against actpass, passive with
 // DTLS-reverse=passive), and DTLS wins over SDES keys the party also
-// gave; towards a receiver of an offer whose protocol is SRTP (RTP/SAVP,
+// gave, unless the answer's request says DTLS=off; towards a receiver of an offer whose protocol is SRTP (RTP/SAVP,
 // RTP/SAVPF or UDP/TLS) rtpkit offers DTLS (a=setup:actpass and the
 // fingerprint of the node's certificate) beside any SDES keys, unless
-// DTLS=off. rtp-fwd does the handshakes (pkg/fwd, dtls.go) with the setup
+// DTLS=off; once a receiver settled on DTLS (or was offered DTLS without
+// SDES), later offers to it carry DTLS only, as rtpengine's media flags
+// do. rtp-fwd does the handshakes (pkg/fwd, dtls.go) with the setup
 // and the party's fingerprint from the call record.
 
 import (
@@ -92,14 +94,7 @@ func (x *exchange) dtlsReceiver(rm *media) {
 	if rm.dtls != nil && rm.dtls.Fingerprint != "" {
 		return // a re-offer: the association negotiated stays (role, keys)
 	}
-	setup := "actpass"
-	switch strings.ToLower(x.req.DTLS) {
-	case "passive":
-		setup = "passive"
-	case "active":
-		setup = "active"
-	}
-	rm.dtls = &nodestate.DTLS{Setup: setup, Hash: x.dtlsHash()}
+	rm.dtls = &nodestate.DTLS{Setup: "actpass", Hash: x.dtlsHash()}
 }
 
 // dtlsHash is the hash of our a=fingerprint: DTLS-fingerprint, else
@@ -120,7 +115,13 @@ func (x *exchange) dtlsAttrs(rm *media) []string {
 	if err != nil {
 		return nil
 	}
-	return []string{"setup:" + rm.dtls.Setup, "fingerprint:" + fp}
+	setup := rm.dtls.Setup
+	if x.offer {
+		// An offer is always actpass (rtpengine's __generate_crypto); the
+		// role negotiated before stays until the answer says otherwise.
+		setup = "actpass"
+	}
+	return []string{"setup:" + setup, "fingerprint:" + fp}
 }
 
 // ErrNoDTLS is a DTLS-SRTP media (UDP/TLS) without DTLS: a sender's with

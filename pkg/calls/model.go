@@ -66,8 +66,10 @@ type media struct {
 	index int
 	typ   string
 	// proto is the transport protocol this party uses (as in its SDP, or as
-	// we told it).
-	proto string
+	// we told it); protoChanged: its last SDP changed it (not kept in the
+	// record: it matters within one request).
+	proto        string
+	protoChanged bool
 	// rtcpMux: this party offered or accepted rtcp-mux.
 	rtcpMux bool
 	// rtcpMuxAccepted: this party offered rtcp-mux and the offer's rtcp-mux
@@ -113,8 +115,11 @@ type media struct {
 	ptime         int
 	// ice is rtpkit's ICE agent towards this party (nil: no ICE with it).
 	ice *nodestate.ICE
-	// dtls is rtpkit's DTLS-SRTP towards this party (nil: none).
-	dtls *nodestate.DTLS
+	// dtls is rtpkit's DTLS-SRTP towards this party (nil: none);
+	// dtlsOnly: it was offered DTLS without SDES (SDES off), which later
+	// offers keep.
+	dtls     *nodestate.DTLS
+	dtlsOnly bool
 }
 
 func (c *call) newLeg(now time.Time) *leg {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/rtpkit/rtpkit/pkg/api/portdapi"
@@ -267,8 +268,8 @@ func mediaSource(m *sdp.Media, req *Request) (netip.Addr, []sdp.PayloadType, err
 // the sender's from its SDP, the receiver's from the offer or answer.
 func (x *exchange) cryptos(sm, rm *media, m *sdp.Media) error {
 	sm.sdesIn = readCryptos(m, x.req)
-	if sm.dtls != nil {
-		sm.sdesIn = nil // DTLS wins over SDES keys given beside it
+	if sm.dtls != nil && !x.offer {
+		sm.sdesIn = nil // an answer with DTLS: DTLS wins over SDES beside it
 	}
 	if srtpProto(m.Proto()) && len(sm.sdesIn) == 0 && sm.dtls == nil {
 		return ErrNoSDES
@@ -294,6 +295,15 @@ func (x *exchange) cryptos(sm, rm *media, m *sdp.Media) error {
 		}
 	} else {
 		sm.sdesOut = nil // the answerer stays plain
+	}
+	if rm.dtls != nil {
+		// The offerer gave both DTLS and SDES: DTLS wins, unless the
+		// answer's request turns DTLS off (rtpengine's __generate_crypto).
+		if x.req.dtlsOff() && len(rm.sdesIn) > 0 {
+			rm.dtls = nil
+		} else {
+			rm.sdesIn = nil
+		}
 	}
 	return answerCryptos(sm, rm, x.req, x.rand)
 }
@@ -328,6 +338,10 @@ func (x *exchange) senderMedia(sm, rm *media, m *sdp.Media, addr netip.Addr, pts
 		sm.rtcpLearned = netip.AddrPort{}
 	}
 	sm.signalled, sm.rtcp = endpoint, rtcpEndpoint
+	// rtpengine resets the receiver's protocol when the sender changes its
+	// own; otherwise a receiver keeps the one an earlier offer gave it
+	// (call.c __update_media_protocol).
+	sm.protoChanged = sm.proto != "" && !strings.EqualFold(sm.proto, m.Proto())
 	sm.proto = m.Proto()
 	sm.pts = storePTs(pts)
 	sm.flags = sm.flags[:0]

@@ -57,6 +57,9 @@ func (e *Engine) mediaPlan(x *exchange, sm, rm *media, m *sdp.Media, dir sdp.Dir
 	switch {
 	case offer && req.TransportProtocol != "" && req.TransportProtocol != "accept":
 		mp.Proto = req.TransportProtocol
+	case offer && rm.proto != "" && !sm.protoChanged && req.TransportProtocol == "":
+		// A re-offer: the receiver keeps the protocol it was given.
+		mp.Proto = rm.proto
 	case !offer && req.TransportProtocol != "" && req.TransportProtocol != "accept" && rm.proto != "" &&
 		(rtpProto(req.TransportProtocol) && rtpProto(rm.proto) || srtpProto(req.TransportProtocol) && srtpProto(rm.proto)):
 		mp.Proto = req.TransportProtocol

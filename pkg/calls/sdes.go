@@ -66,8 +66,15 @@ func offerCryptos(sm, rm *media, req *Request, r io.Reader) error {
 	rm.osrtp = rtpProto(rm.proto) && (sm.osrtp || req.OSRTP["offer"])
 	if !srtpProto(rm.proto) && !rm.osrtp || req.SDES["off"] {
 		rm.sdesOut = nil
+		rm.dtlsOnly = rm.dtls != nil && srtpProto(rm.proto)
 		return nil
 	}
+	if rm.dtls != nil && len(rm.sdesOut) == 0 && (rm.dtls.Fingerprint != "" || rm.dtlsOnly) {
+		// A receiver that settled on DTLS, or was offered DTLS alone
+		// before: DTLS only (rtpengine keeps its DTLS and SDES media flags).
+		return nil
+	}
+	rm.dtlsOnly = false
 	var out []sdes.Crypto
 	seen := map[*sdes.Suite]bool{}
 	next := uint32(1) // the next tag of ours: above every tag seen
