@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -376,6 +377,10 @@ func (x *exchange) senderMedia(sm, rm *media, m *sdp.Media, addr netip.Addr, pts
 	if offer {
 		sm.mid = m.Mid()
 		rm.mid = m.Mid()
+		if rm.mid == "" && x.req.flag("generate-mid") {
+			// rtpengine's generate-mid: the media's index (from 1).
+			rm.mid = strconv.Itoa(sm.index)
+		}
 	}
 	if rm.typ == "" {
 		rm.typ = m.Type()
