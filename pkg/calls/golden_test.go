@@ -155,6 +155,8 @@ func parseRequestLine(s string) (Request, error) {
 			r.Direction = list
 		case "ICE":
 			r.ICE = v
+		case "ICE-lite":
+			r.ICELite = v
 		case "transport-protocol":
 			r.TransportProtocol = v
 		case "OSRTP":

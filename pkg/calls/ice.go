@@ -94,6 +94,12 @@ func (x *exchange) iceReceiver(sm, rm *media, m *sdp.Media, r io.Reader) error {
 	return nil
 }
 
+// iceLiteSession reports whether the SDP for the receiver says a=ice-lite:
+// its first media has rtpkit's ICE as a lite agent.
+func iceLiteSession(receiver *leg) bool {
+	return len(receiver.medias) > 0 && receiver.medias[0].ice != nil && receiver.medias[0].ice.Lite
+}
+
 // newICE makes an agent's credentials (8- and 26-character, as rtpengine).
 func newICE(r io.Reader, controlling bool) (*nodestate.ICE, error) {
 	u, err := randomICE(r, 8)
@@ -144,4 +150,37 @@ func foundation(a netip.Addr) string {
 		v = v/uint64(len(iceChars)) ^ uint64(i+1)*0x9e3779b97f4a7c15
 	}
 	return string(b)
+}
+
+// iceLite applies the ICE-lite option of an offer (rtpengine's
+// __ice_offer): rtpkit is an ICE-lite agent towards the receiver
+// (forward), the sender (backward), both, or neither (off); absent, each
+// party keeps what it had. A lite agent sends no checks and is controlled.
+func (x *exchange) iceLite(sm, rm *media) {
+	if !x.offer {
+		return
+	}
+	set := func(m *media, lite bool) {
+		if m.ice == nil {
+			return
+		}
+		m.ice.Lite = lite
+		if lite {
+			m.ice.Controlling = false
+		}
+	}
+	switch x.req.ICELite {
+	case "forward":
+		set(rm, true)
+		set(sm, false)
+	case "backward":
+		set(sm, true)
+		set(rm, false)
+	case "both":
+		set(sm, true)
+		set(rm, true)
+	case "off":
+		set(sm, false)
+		set(rm, false)
+	}
 }

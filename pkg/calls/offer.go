@@ -164,6 +164,9 @@ func (e *Engine) process(ctx context.Context, c *call, sessions []*sdp.Session, 
 			index++
 		}
 		sessionAddr(&plan)
+		if iceLiteSession(receiver) {
+			plan.SessionAttrs = append(plan.SessionAttrs, "ice-lite")
+		}
 		b, err := sdp.Rewrite(sess, plan)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrRewriteSDP, err)
@@ -232,6 +235,7 @@ func (e *Engine) processMedia(ctx context.Context, x *exchange, i int, m *sdp.Me
 		if err := x.iceReceiver(sm, rm, m, x.rand); err != nil {
 			return sdp.MediaPlan{}, err
 		}
+		x.iceLite(sm, rm)
 		mp.ICEAttrs = iceAttrs(rm, &mp)
 	}
 	return mp, nil

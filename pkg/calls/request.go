@@ -23,6 +23,9 @@ type Request struct {
 	Direction []string
 	// ICE is remove, force, default, force-relay or optional ("" = default).
 	ICE string
+	// ICELite is forward, backward, both or off: rtpkit as an ICE-lite
+	// agent towards the receiver, the sender or both (offers only).
+	ICELite string
 	// RTCPMux holds offer, require, demux, accept, reject.
 	RTCPMux           map[string]bool
 	TransportProtocol string

@@ -187,3 +187,25 @@ func TestICEAgentControlled(t *testing.T) {
 	send(t, prflx, c.paA, nom)
 	eventually(t, "the nominated pair as endpoint", func() bool { return stats(t, e, 1).Endpoint == addrOf(prflx) })
 }
+
+// TestICEAgentLite: an ICE-lite agent answers checks and takes the
+// party's nomination, and sends no checks of its own, periodic or
+// triggered.
+func TestICEAgentLite(t *testing.T) {
+	e := newTestEngine(t, Config{})
+	c := newCall(t)
+	ours := icecheck.Creds{LocalUfrag: "rtpk", LocalPwd: "0123456789abcdefghijklmn", RemoteUfrag: "peer", RemotePwd: "peerpassword0123456789ab", Lite: true}
+	theirs := icecheck.Creds{LocalUfrag: "peer", LocalPwd: ours.RemotePwd, RemoteUfrag: "rtpk", RemotePwd: ours.LocalPwd, Controlling: true}
+	c.set(t, e, "icelite", 1, 2, Stream{ICE: ours}, Stream{})
+	expectNothing(t, c.A, 300*time.Millisecond) // no periodic checks to the signalled address
+	nom, _, _ := icecheck.Request(theirs, 7, true)
+	send(t, c.A, c.paA, nom)
+	buf := make([]byte, 1500)
+	_ = c.A.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, _, err := c.A.ReadFromUDP(buf)
+	if err != nil || icecheck.IsRequest(buf[:n]) {
+		t.Fatalf("the answer to the party's check: %x %v", buf[:n], err)
+	}
+	expectNothing(t, c.A, 300*time.Millisecond) // no triggered check either
+	eventually(t, "the nominated pair as endpoint", func() bool { return stats(t, e, 1).Confirmed })
+}

@@ -32,11 +32,16 @@ import (
 type Creds struct {
 	LocalUfrag, LocalPwd, RemoteUfrag, RemotePwd string
 	Controlling                                  bool
+	// Lite: we are an ICE-lite agent (RFC 8445 §2.5): we answer checks
+	// and never send any.
+	Lite bool
 }
 
 // CanCheck reports whether c lets us send checks to the peer (its
 // credentials are known).
-func (c Creds) CanCheck() bool { return c.Enabled() && c.RemoteUfrag != "" && c.RemotePwd != "" }
+func (c Creds) CanCheck() bool {
+	return c.Enabled() && !c.Lite && c.RemoteUfrag != "" && c.RemotePwd != ""
+}
 
 // Enabled reports whether c holds credentials to answer checks with.
 func (c Creds) Enabled() bool { return c.LocalUfrag != "" && c.LocalPwd != "" }

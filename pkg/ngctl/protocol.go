@@ -305,7 +305,7 @@ func parseRequest(cmd string, v bencode.Value, from netip.AddrPort) (*calls.Requ
 		FromTag: str2(v, "from-tag"), ToTag: str2(v, "to-tag"), ViaBranch: str2(v, "via-branch"),
 		Flags: set("flags"), Replace: set("replace"), RTCPMux: set("rtcp-mux"), Supports: set("supports"),
 		Direction: list("direction"), ICE: str("ICE"), TransportProtocol: str("transport-protocol"),
-		DTLS: str("DTLS"), DTLSReverse: str("DTLS-reverse"), DTLSFingerprint: str("DTLS-fingerprint"),
+		ICELite: str("ICE-lite"), DTLS: str("DTLS"), DTLSReverse: str("DTLS-reverse"), DTLSFingerprint: str("DTLS-fingerprint"),
 		Label: str("label", "from-label"), SetLabel: str("set-label", "to-label"),
 	}
 	if loose {

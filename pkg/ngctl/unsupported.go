@@ -130,10 +130,11 @@ func checkKey(cmd, key string, val, v bencode.Value) []finding {
 		}
 		return nil
 	case "ICE-lite":
-		if s == "" || s == "off" {
+		switch s {
+		case "", "off", "forward", "backward", "both":
 			return nil
 		}
-		return []finding{{name: "ICE-lite", text: "ICE-lite is not supported: rtpkit is a full ICE agent", refuse: true}}
+		return []finding{{name: "ICE-lite", text: fmt.Sprintf("ICE-lite=%s is not a mode (forward, backward, both, off): ignored", s)}}
 	case "transport-protocol":
 		switch s {
 		case "", "RTP/AVP", "RTP/AVPF", "RTP/SAVP", "RTP/SAVPF", "UDP/TLS/RTP/SAVP", "UDP/TLS/RTP/SAVPF", "accept":

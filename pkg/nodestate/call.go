@@ -170,6 +170,9 @@ type ICE struct {
 	// Controlling: rtpkit is the controlling agent (it offered to the
 	// party, RFC 8445 §6.1.1).
 	Controlling bool `json:"controlling,omitempty"`
+	// Lite: rtpkit is an ICE-lite agent towards the party (ICE-lite
+	// option): it sends no checks and is never controlling.
+	Lite bool `json:"lite,omitempty"`
 	// Selected is the party's address of the nominated pair as the worker
 	// reported it: a restarted worker or a standby node sends there (the
 	// SDP's address may be a placeholder such as 0.0.0.0:9).

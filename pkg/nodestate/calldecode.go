@@ -265,6 +265,9 @@ func (d *decoder) ice(c *ICE) error {
 		case "selected":
 			n = 5
 			c.Selected, err = d.addrPort()
+		case "lite":
+			n = 6
+			c.Lite, err = d.boolean()
 		default:
 			err = errSlowPath
 		}

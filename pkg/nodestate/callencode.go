@@ -249,6 +249,9 @@ func appendMedia(b []byte, m *Media) []byte {
 		if m.ICE.Controlling {
 			b = append(b, `,"controlling":true`...)
 		}
+		if m.ICE.Lite {
+			b = append(b, `,"lite":true`...)
+		}
 		if m.ICE.Selected != (netip.AddrPort{}) {
 			b = appendKeyAddrPort(b, `,"selected":`, m.ICE.Selected)
 		}

@@ -148,6 +148,29 @@ func TestICEWithPion(t *testing.T) {
 	})
 }
 
+// TestICELiteWithPion: with ICE-lite=forward rtpkit is an ICE-lite agent
+// towards the receiver of the offer (a=ice-lite, no checks of its own);
+// pion/ice, a full agent, controls, checks and nominates, and RTP flows.
+func TestICELiteWithPion(t *testing.T) {
+	_, c, _ := testutil.StartLocalNode(t, 51300, 51399, "--delete-delay=0")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p := newPionAgent(t)
+	b := testutil.ListenUDP(t)
+	toA := testutil.NGOK(t, ctx, c, ngDict("offer", "ice-lite-1", "B", "", testutil.AudioSDP(b),
+		bencode.Pair{Key: "ICE", Value: bencode.Str("force")}, bencode.Pair{Key: "ICE-lite", Value: bencode.Str("forward")}))
+	if !strings.Contains(toA, "\r\na=ice-lite\r\nm=") {
+		t.Fatalf("no a=ice-lite before the media:\n%s", toA)
+	}
+	ufrag, pwd := p.remote(t, toA)
+	toB := testutil.NGOK(t, ctx, c, ngDict("answer", "ice-lite-1", "B", "A", p.sdp(t)))
+	conn, err := p.a.Dial(ctx, ufrag, pwd) // facing a lite agent, pion controls
+	if err != nil {
+		t.Fatalf("pion/ice did not connect to rtpkit as ICE-lite: %v", err)
+	}
+	iceMedia(t, conn, b, testutil.SDPMediaAddr(t, toB))
+}
+
 // iceMedia sends RTP from the ICE party over its selected pair to the
 // plain party b, and back from b to rtpkit's address for it (toB).
 func iceMedia(t *testing.T, conn *ice.Conn, b *net.UDPConn, toB *net.UDPAddr) {

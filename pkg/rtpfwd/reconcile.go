@@ -470,7 +470,7 @@ func iceCreds(i *nodestate.ICE) icecheck.Creds {
 	if i == nil {
 		return icecheck.Creds{}
 	}
-	return icecheck.Creds{LocalUfrag: i.Ufrag, LocalPwd: i.Pwd, RemoteUfrag: i.RemoteUfrag, RemotePwd: i.RemotePwd, Controlling: i.Controlling}
+	return icecheck.Creds{LocalUfrag: i.Ufrag, LocalPwd: i.Pwd, RemoteUfrag: i.RemoteUfrag, RemotePwd: i.RemotePwd, Controlling: i.Controlling, Lite: i.Lite}
 }
 
 // dtlsSetup is the packet path's DTLS setup of a media's record: rtpkit is
