@@ -284,13 +284,15 @@ func (l *loop) serve(s *stream) {
 			continue
 		}
 		pkt := l.buf[i*bufSize : i*bufSize+size]
-		if s.cfg.ICE.Enabled() && icecheck.IsSTUN(pkt) {
-			l.check(s, parseSockaddr(&l.rname[i], namelen), pkt, false) // ice.go
-			continue
-		}
-		if s.cfg.DTLS.Role != 0 && isDTLS(pkt) {
-			l.check(s, parseSockaddr(&l.rname[i], namelen), pkt, true) // dtls.go
-			continue
+		if s.demux { // ICE or DTLS: one flag test per packet otherwise
+			if s.cfg.ICE.Enabled() && icecheck.IsSTUN(pkt) {
+				l.check(s, parseSockaddr(&l.rname[i], namelen), pkt, false) // ice.go
+				continue
+			}
+			if s.cfg.DTLS.Role != 0 && isDTLS(pkt) {
+				l.check(s, parseSockaddr(&l.rname[i], namelen), pkt, true) // dtls.go
+				continue
+			}
 		}
 		rtcp := s.cfg.Flags&RTCP == 0 && isRTCP(pkt)
 		if s.in != nil || s.srtpBroken {

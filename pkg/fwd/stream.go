@@ -322,6 +322,9 @@ type stream struct {
 	slot   int32
 	// armed: the socket is waited on (see loop.set).
 	armed bool
+	// demux: the stream has ICE or DTLS, whose packets go to the control
+	// path (set by configure).
+	demux bool
 	pub   *published
 
 	peer *stream // cfg.Peer, resolved within the call; nil if absent
@@ -388,6 +391,7 @@ func (s *stream) sink(rtcp bool) *stream {
 func (s *stream) configure(ns Stream, family int, window time.Duration, isNew bool) {
 	old, oldFixed := s.cfg, s.fixed
 	s.cfg, s.family = ns, family
+	s.demux = ns.ICE.Enabled() || ns.DTLS.Role != 0
 	s.fixed = ns.Flags&Asymmetric != 0 || ns.Learning == Off
 	s.canLearn = usable(ns.Signalled)
 	s.windowEnd = 0
