@@ -72,6 +72,9 @@ type dtlsSession struct {
 	peer netip.AddrPort // where the last record came from
 	stop chan struct{}
 	once sync.Once
+	// done is closed when run returns; started is when it began.
+	done    chan struct{}
+	started time.Time
 }
 
 // dtlsRecord hands a DTLS record of stream id to its session, making one
@@ -108,13 +111,38 @@ func (e *Engine) dtlsSessionFor(sessions map[StreamID]*dtlsSession, id StreamID,
 	if cfg.dtls.Role == 0 || e.cfg.DTLSCert == nil {
 		return nil
 	}
+	if s != nil && s.ended() {
+		// A handshake that failed (a stranger's records, the wrong
+		// certificate, a timeout) or a connection that ended: a new one
+		// may start, but not sooner than dtlsRetry after the last (each
+		// costs a key exchange).
+		if time.Since(s.started) < dtlsRetry {
+			return nil
+		}
+		delete(sessions, id)
+		s = nil
+	}
 	if s == nil {
-		s = &dtlsSession{e: e, id: id, fd: cfg.fd, cfg: cfg.dtls, in: make(chan []byte, 32), stop: make(chan struct{})}
+		s = &dtlsSession{e: e, id: id, fd: cfg.fd, cfg: cfg.dtls, in: make(chan []byte, 32), stop: make(chan struct{}),
+			done: make(chan struct{}), started: time.Now()}
 		sessions[id] = s
 		e.dtlsWG.Add(1)
 		go s.run()
 	}
 	return s
+}
+
+// dtlsRetry is the least time between two handshakes of one stream.
+const dtlsRetry = time.Second
+
+// ended reports whether the session's goroutine has returned.
+func (s *dtlsSession) ended() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
 }
 
 func (s *dtlsSession) close() { s.once.Do(func() { close(s.stop) }) }
@@ -123,6 +151,7 @@ func (s *dtlsSession) close() { s.once.Do(func() { close(s.stop) }) }
 // connection (alerts, a close) until it ends.
 func (s *dtlsSession) run() {
 	defer s.e.dtlsWG.Done()
+	defer close(s.done)
 	pc := &dtlsPacketConn{s: s}
 	verify := func(raw [][]byte, _ [][]*x509.Certificate) error {
 		if len(raw) == 0 || !dtlscert.Matches(raw[0], s.cfg.Fingerprint) {

@@ -192,3 +192,34 @@ func TestDTLSWrongFingerprint(t *testing.T) {
 	send(t, party(t), c.paA, rtpPacket(1, 0xA1, []byte("unkeyed"))) // pion closed A's socket
 	expectNothing(t, c.B, 600*time.Millisecond)
 }
+
+// TestDTLSStrangerFirst: a stranger's handshake reaching a passive
+// stream first (its certificate is not the party's) fails and is counted,
+// and does not block the party's own handshake a moment later.
+func TestDTLSStrangerFirst(t *testing.T) {
+	ours, theirs, stranger := testCert(t), testCert(t), testCert(t)
+	ourFP, _ := ours.Fingerprint("sha-256")
+	theirFP, _ := theirs.Fingerprint("sha-256")
+	e := newTestEngine(t, Config{DTLSCert: &ours.TLS})
+	c := newCall(t)
+	c.set(t, e, "dtlsfirst", 1, 2, Stream{DTLS: DTLS{Role: DTLSServer, Fingerprint: theirFP}, SRTPIn: SRTPPending, SRTPOut: SRTPPending}, Stream{})
+	if _, _, err := partyDTLS(t, newDemux(party(t)), net.UDPAddrFromAddrPort(c.paA), stranger, ourFP, true); err == nil {
+		t.Fatal("the stranger's handshake succeeded")
+	}
+	eventually(t, "the stranger's handshake counted", func() bool { return e.dtlsFailures.Load() == 1 })
+	time.Sleep(dtlsRetry) // the least time between two handshakes of a stream
+	a := newDemux(c.A)
+	enc, _, err := partyDTLS(t, a, net.UDPAddrFromAddrPort(c.paA), theirs, ourFP, true)
+	if err != nil {
+		t.Fatalf("the party's handshake after the stranger's: %v", err)
+	}
+	plain := rtpPacket(1, 0xA1, []byte("after a stranger"))
+	p, _ := enc.EncryptRTP(nil, plain, &rtp.Header{})
+	eventually(t, "the party's SRTP at B", func() bool {
+		send(t, c.A, c.paA, p)
+		buf := make([]byte, 2048)
+		_ = c.B.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		n, _, err := c.B.ReadFromUDP(buf)
+		return err == nil && bytes.Equal(buf[:n], plain)
+	})
+}

@@ -185,7 +185,7 @@ func (e *Engine) runDTLS(sessions map[StreamID]*dtlsSession) {
 		}
 	}
 	for id, c := range cfgs {
-		if c.dtls.Role != DTLSClient || c.keyed || sessions[id] != nil {
+		if c.dtls.Role != DTLSClient || c.keyed || sessions[id] != nil && !sessions[id].ended() {
 			continue
 		}
 		if st, ok := e.Stats(id); ok && usable(st.Endpoint) {
