@@ -188,6 +188,25 @@ func mediaStats(st *CallStats, l *leg, m *media, act Activity) MediaStats {
 	if m.rtcpMux {
 		ms.Flags = append(ms.Flags, "rtcp-mux")
 	}
+	// rtpengine's crypto and ICE media flags, in its order.
+	if m.dtls != nil {
+		ms.Flags = append(ms.Flags, "DTLS-SRTP")
+		switch m.dtls.Setup {
+		case "active":
+			ms.Flags = append(ms.Flags, "DTLS role active")
+		case "passive", "actpass":
+			ms.Flags = append(ms.Flags, "DTLS role passive")
+		}
+	}
+	if len(m.sdesIn) > 0 || len(m.sdesOut) > 0 {
+		ms.Flags = append(ms.Flags, "SDES")
+	}
+	if m.ice != nil {
+		ms.Flags = append(ms.Flags, "ICE")
+		if m.ice.Controlling {
+			ms.Flags = append(ms.Flags, "ICE controlling")
+		}
+	}
 	if slices.Contains(m.flags, "unidirectional") {
 		ms.Flags = append(ms.Flags, "unidirectional")
 	}

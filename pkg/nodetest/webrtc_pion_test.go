@@ -116,6 +116,9 @@ func TestWebRTCToSIPWithPion(t *testing.T) {
 	// keys from the record: media flows both ways again with no new
 	// handshake (rtpkit is the DTLS client here and starts none when keyed).
 	waitFor(t, 10*time.Second, "the DTLS suite in query", func() bool { return queryMatches(t, ctx, c, "webrtc-1", `12:crypto suite`) })
+	if !queryMatches(t, ctx, c, "webrtc-1", `9:DTLS-SRTP16:DTLS role active3:ICE`) {
+		t.Error("query does not show the WebRTC party's media as DTLS-SRTP, active, ICE")
+	}
 	old := daemonPID(t, up, "rtp-fwd")
 	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
