@@ -14,6 +14,23 @@ func (e *Engine) activityNow() Activity {
 	return nil
 }
 
+// callActivity is the activity source as call c sees it: a report about
+// one of its sockets made for another call (a port handed on before the
+// worker heard that the old call ended) is not c's; nil if none.
+func (e *Engine) callActivity(c *call) Activity {
+	act := e.activityNow()
+	if act == nil {
+		return nil
+	}
+	return func(local netip.AddrPort) (Observed, bool) {
+		o, ok := act(local)
+		if ok && o.Call != "" && o.Call != c.id {
+			return Observed{}, false
+		}
+		return o, ok
+	}
+}
+
 // cdr returns the attributes that make the "call ended" line a CDR, as
 // rtpengine logs one when a call ends: per party, in the call's order, a
 // group mlN (N from 0, rtpengine's monologue index) with its tag, label,
@@ -21,7 +38,7 @@ func (e *Engine) activityNow() Activity {
 // RTCP, from the workers' latest reports) and the endpoint it sent from;
 // then the call's totals. c is locked.
 func (e *Engine) cdr(c *call) []any {
-	act := e.activityNow()
+	act := e.callActivity(c)
 	out := make([]any, 0, len(c.legs)+6)
 	out = append(out, "last_signal", c.lastSignal.UTC().Format(time.RFC3339))
 	var total Counters

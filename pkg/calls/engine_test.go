@@ -395,3 +395,27 @@ func TestOSRTPRejectLeavesBothPlain(t *testing.T) {
 		}
 	}
 }
+
+// TestActivityOfAnotherCallIgnored: a worker's report about one of the
+// call's sockets made while the socket belonged to another call (a port
+// handed on before the worker heard the old call end) does not count for
+// this call; one made for it does.
+func TestActivityOfAnotherCallIgnored(t *testing.T) {
+	e := newTestEngine(newFakePorts())
+	if _, err := e.Offer(context.Background(), req("offer", "mine", "A", "", offerSDP)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		call    string
+		counted bool
+	}{{"earlier", false}, {"mine", true}, {"", true}} {
+		e.SetActivity(func(netip.AddrPort) (Observed, bool) { return Observed{Call: tc.call, Packets: 7, SRTPFailures: 3}, true }, 0)
+		st, err := e.Query(req("query", "mine", "", "", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if counted := st.TotalRTP.Packets != 0 || st.TotalRTP.SRTPFailures != 0; counted != tc.counted {
+			t.Errorf("report for call %q: %d packets, %d SRTP failures in the totals, want counted %v", tc.call, st.TotalRTP.Packets, st.TotalRTP.SRTPFailures, tc.counted)
+		}
+	}
+}

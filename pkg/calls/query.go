@@ -103,10 +103,7 @@ func (e *Engine) Query(req *Request) (*CallStats, error) {
 // leaves the tags empty.
 func (e *Engine) stats0(c *call, fromTag, toTag string) *CallStats {
 	st := &CallStats{Created: c.created, LastSignal: c.lastSignal}
-	var act Activity
-	if p := e.activity.Load(); p != nil {
-		act = *p
-	}
+	act := e.callActivity(c)
 	match := fromTag
 	if toTag != "" {
 		match = toTag

@@ -16,6 +16,9 @@ type Observed struct {
 	// SRTPFailures counts the party's packets that failed SRTP
 	// authentication.
 	SRTPFailures uint64
+	// Call is the call the worker had the socket under ("": not said);
+	// a report for another call is not this one's.
+	Call string
 	// SRTPInROC and SRTPOutROC are the SRTP rollover counters the worker
 	// reached (kept in the call record).
 	SRTPInROC, SRTPOutROC uint32
@@ -150,7 +153,7 @@ func (e *Engine) tickCall(en *entry, tm Timers, now time.Time) {
 // the keys of DTLS handshakes and the pairs ICE nominated when they are
 // new, so that a restarted worker or a standby node continues the call.
 func (e *Engine) keepROCs(c *call) {
-	act := e.activityNow()
+	act := e.callActivity(c)
 	if act == nil {
 		return
 	}
@@ -189,10 +192,7 @@ func (e *Engine) mediaExpired(c *call, tm Timers, now time.Time) (string, bool) 
 	timeout := secondsOr(tm.Timeout, 60)
 	silent := secondsOr(tm.SilentTimeout, 3600)
 	offerT := secondsOr(tm.OfferTimeout, 3600)
-	var act Activity
-	if p := e.activity.Load(); p != nil {
-		act = *p
-	}
+	act := e.callActivity(c)
 	news := e.news.Load()
 	streams := 0
 	reason := ""

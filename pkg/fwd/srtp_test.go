@@ -297,14 +297,20 @@ func TestSRTPUnencrypted(t *testing.T) {
 // packet that fails is counted and dropped, never forwarded) and what it
 // was sent goes out encrypted.
 func TestSRTPPending(t *testing.T) {
+	for _, p := range []srtp.ProtectionProfile{srtp.ProtectionProfileAes128CmHmacSha1_80, ProfileAes192CmHmacSha1_80, ProfileF8128HmacSha1_32} {
+		t.Run(SRTP{Profile: p}.String(), func(t *testing.T) { testSRTPPending(t, p) })
+	}
+}
+
+func testSRTPPending(t *testing.T, profile srtp.ProtectionProfile) {
 	e := newTestEngine(t, Config{})
 	c := newCall(t)
 	c.set(t, e, "pending", 1, 2, Stream{SRTPIn: SRTPPending, SRTPOut: SRTPPending}, Stream{})
 	if s := SRTPPending.String(); s != "SRTP, key pending" {
 		t.Errorf("String %q", s)
 	}
-	fromA, aEnc, _ := testKey(t, srtp.ProtectionProfileAes128CmHmacSha1_80)
-	toA, _, aDec := testKey(t, srtp.ProtectionProfileAes128CmHmacSha1_80)
+	fromA, aEnc, _ := testKey(t, profile)
+	toA, _, aDec := testKey(t, profile)
 
 	early := rtpPacket(1, 0xA1, []byte("from A, early"))
 	send(t, c.A, c.paA, encryptRTP(t, aEnc, early))

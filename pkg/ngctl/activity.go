@@ -69,11 +69,10 @@ func (a *activity) take(msg fwdapi.Activity) {
 	}
 	w.heard, w.silent = now, false
 	for _, s := range msg.Streams {
-		if s.DTLSIn == "" { // keys go out once: keep the last ones
-			prev := a.m[s.Local]
+		if prev := a.m[s.Local]; s.DTLSIn == "" && prev.Call == s.Call { // keys go out once: keep the last ones
 			s.DTLSIn, s.DTLSOut = prev.DTLSIn, prev.DTLSOut
 		}
-		a.m[s.Local] = calls.Observed{DTLSIn: s.DTLSIn, DTLSOut: s.DTLSOut, LastPacket: s.LastPacket, Packets: s.Packets, Bytes: s.Bytes, Errors: s.Errors, KernelDrops: s.KernelDrops, SRTPFailures: s.SRTPFailures, SRTPInROC: s.SRTPInROC, SRTPOutROC: s.SRTPOutROC, Endpoint: s.Endpoint,
+		a.m[s.Local] = calls.Observed{Call: s.Call, DTLSIn: s.DTLSIn, DTLSOut: s.DTLSOut, LastPacket: s.LastPacket, Packets: s.Packets, Bytes: s.Bytes, Errors: s.Errors, KernelDrops: s.KernelDrops, SRTPFailures: s.SRTPFailures, SRTPInROC: s.SRTPInROC, SRTPOutROC: s.SRTPOutROC, Endpoint: s.Endpoint,
 			Confirmed: s.Confirmed, Offloaded: s.Offloaded, SSRC: s.SSRC}
 		a.holder[s.Local] = msg.Worker
 	}

@@ -279,7 +279,9 @@ func interopChain(t *testing.T, ctx context.Context, id, suite string, enc, dec 
 	// before it: nothing may have failed SRTP.
 	for _, p := range []*proxy{enc, dec} {
 		if p.decryptFailures(t, ctx, id) {
-			t.Errorf("%s dropped packets that failed SRTP", p.name)
+			q := bencode.NewDict(bencode.Pair{Key: "command", Value: bencode.Str("query")}, bencode.Pair{Key: "call-id", Value: bencode.Str(id)})
+			r, _ := p.c.Do(ctx, q)
+			t.Errorf("%s dropped packets that failed SRTP; query: %s", p.name, bencode.Encode(r))
 		}
 	}
 }

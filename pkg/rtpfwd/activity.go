@@ -77,7 +77,7 @@ func (r *reconciler) changedStreams(last map[netip.AddrPort]fwd.Counters, full b
 			continue
 		}
 		last[local] = st
-		sa := fwdapi.StreamActivity{Local: local, LastPacket: st.LastPacket, Packets: st.Packets,
+		sa := fwdapi.StreamActivity{Local: local, Call: r.sockCall[local], LastPacket: st.LastPacket, Packets: st.Packets,
 			Bytes: st.Bytes, Errors: st.Errors, Endpoint: st.Endpoint, Confirmed: st.Confirmed, SSRC: st.SSRC, KernelDrops: st.KernelDrops,
 			SRTPFailures: st.SRTPFailures, SRTPInROC: st.SRTPInROC, SRTPOutROC: st.SRTPOutROC, Offloaded: on, FastPathPackets: k.Packets}
 		if keyed && (newKeys || full) {

@@ -384,6 +384,18 @@ func (r *reconciler) installLocked(call string, st nodestate.Stream, s fwd.Strea
 		dest = r.iceSelected[local]
 	}
 	s.Signalled = r.filterLocked(call, local, dest)
+	if owner, had := r.sockCall[local]; had && owner != call {
+		// The socket changed hands (portd handed the port to a new call
+		// before the old call's end reached this worker): the new call
+		// gets a stream of its own, not the old one's counters and keys.
+		if id, ok := r.ids[local]; ok {
+			r.removeLocked(id)
+		}
+		delete(r.sockCall, local)
+		delete(r.learned, local)
+		delete(r.refusedTo, local)
+		r.byCall[owner] = slices.DeleteFunc(r.byCall[owner], func(a netip.AddrPort) bool { return a == local })
+	}
 	prev, ok := r.inst[local]
 	if ok && prev == s {
 		// Installed as it is: the record was written again for another of

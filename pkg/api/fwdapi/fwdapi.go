@@ -63,11 +63,15 @@ func (a Activity) Complete() bool { return a.Part == a.Parts }
 
 // StreamActivity is one stream: packets received on our socket Local.
 type StreamActivity struct {
-	Local      netip.AddrPort `json:"local"`
-	LastPacket time.Time      `json:"last_packet,omitzero"`
-	Packets    uint64         `json:"packets"`
-	Bytes      uint64         `json:"bytes"`
-	Errors     uint64         `json:"errors"`
+	Local netip.AddrPort `json:"local"`
+	// Call is the call the worker has the socket under: a port handed on
+	// to a new call before the worker heard the old call end must not
+	// lend the old stream's counters to the new call.
+	Call       string    `json:"call,omitempty"`
+	LastPacket time.Time `json:"last_packet,omitzero"`
+	Packets    uint64    `json:"packets"`
+	Bytes      uint64    `json:"bytes"`
+	Errors     uint64    `json:"errors"`
 	// Endpoint is the learned (or signalled) address of the party.
 	Endpoint  netip.AddrPort `json:"endpoint,omitzero"`
 	Confirmed bool           `json:"confirmed,omitempty"`
