@@ -409,7 +409,9 @@ func TestActivityOfAnotherCallIgnored(t *testing.T) {
 		call    string
 		counted bool
 	}{{"earlier", false}, {"mine", true}, {"", true}} {
-		e.SetActivity(func(netip.AddrPort) (Observed, bool) { return Observed{Call: tc.call, Packets: 7, SRTPFailures: 3}, true }, 0)
+		e.SetActivity(func(netip.AddrPort) (Observed, bool) {
+			return Observed{Call: tc.call, Packets: 7, SRTPFailures: 3}, true
+		}, 0)
 		st, err := e.Query(req("query", "mine", "", "", ""))
 		if err != nil {
 			t.Fatal(err)
