@@ -48,6 +48,14 @@ func waitsForAddress(sink *stream) bool {
 	return sink != nil && !sink.cfg.Signalled.IsValid()
 }
 
+// waitsForPeer reports whether s's packets have no sink because its peer
+// is named but not installed yet (a re-INVITE moved the other party to new
+// ports whose socket is still on its way from portd): they are held too,
+// and go once the peer's stream is set.
+func waitsForPeer(s, sink *stream) bool {
+	return sink == nil && s.peer == nil && s.cfg.Peer != 0 && s.cfg.Flags&Echo == 0
+}
+
 // hold copies pkt, accepted from stream from (or, encrypted, not looked
 // at yet), into the ring (allocated with the loop: the packet path
 // allocates nothing).
@@ -103,7 +111,7 @@ func (l *loop) release(call string) {
 		}
 		to := h.from.sink(h.rtcp)
 		if to == nil || to.dest.len == 0 || to.out.pending() {
-			if !waitsForAddress(to) && (to == nil || !to.out.pending()) {
+			if !waitsForAddress(to) && (to == nil || !to.out.pending()) && !waitsForPeer(h.from, to) {
 				l.unhold(h) // the peer is known now, and on hold
 			}
 			continue

@@ -113,3 +113,22 @@ func TestHeldPacketLearnedUnderNewSignalling(t *testing.T) {
 	expectNothing(t, c.B, 100*time.Millisecond)
 	eventually(t, "stranger counted as an error", func() bool { return stats(t, e, 1).Errors == 1 })
 }
+
+// TestNewPeerNotYetInstalled: a stream re-pointed at a peer whose socket
+// has not arrived yet (a re-INVITE that moved the other party to new
+// ports) keeps its party's packets in the socket, and they go out of the
+// new peer's socket once it is installed, instead of being dropped.
+func TestNewPeerNotYetInstalled(t *testing.T) {
+	e := newTestEngine(t, Config{})
+	c := newCall(t)
+	c.set(t, e, "repoint", 1, 2, Stream{}, Stream{})
+	send(t, c.A, c.paA, rtpPacket(1, 0xA1, []byte("before")))
+	expect(t, c.B, rtpPacket(1, 0xA1, []byte("before")), c.pbA)
+
+	mustSet(t, e, 1, Stream{Call: "repoint", FD: c.pa, Peer: 3, Signalled: addrOf(c.A)})
+	send(t, c.A, c.paA, rtpPacket(2, 0xA1, []byte("while the new peer is on its way")))
+	expectNothing(t, c.B, 100*time.Millisecond)
+	fd3, pb3 := proxySock(t)
+	mustSet(t, e, 3, Stream{Call: "repoint", FD: fd3, Peer: 1, Signalled: addrOf(c.B)})
+	expect(t, c.B, rtpPacket(2, 0xA1, []byte("while the new peer is on its way")), pb3)
+}

@@ -330,7 +330,7 @@ func (l *loop) serve(s *stream) {
 		media = true
 		to := s.sink(rtcp)
 		if to == nil || to.dest.len == 0 || to.out.pending() {
-			if waitsForAddress(to) || to != nil && to.out.pending() {
+			if waitsForAddress(to) || to != nil && to.out.pending() || waitsForPeer(s, to) {
 				l.hold(s, src, rtcp, pkt, false)
 			}
 			continue // no sink yet, or a sink that must not get media
