@@ -258,20 +258,15 @@ func dtlsKeys(conn *dtls.Conn, role DTLSRole) (in, out SRTP, err error) {
 
 // setDTLSKeys gives stream id the keys of its handshake under setup cfg.
 func (e *Engine) setDTLSKeys(id StreamID, cfg DTLS, in, out SRTP) error {
+	if err := e.toLoop("DTLS keys for", &command{op: opKeys, id: id, s: Stream{DTLS: cfg, SRTPIn: in, SRTPOut: out}}); err != nil {
+		return err
+	}
 	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return ErrClosed
+	if e.streams[id] != nil { // still there: its record gets the keys
+		e.dtlsKeys[id] = [2]SRTP{in, out}
 	}
-	ent := e.streams[id]
-	if ent == nil {
-		e.mu.Unlock()
-		return fmt.Errorf("fwd: DTLS keys for stream %d: %w: no such stream", id, ErrInvalidStream)
-	}
-	wait := e.send(ent.loop, &command{op: opKeys, id: id, s: Stream{DTLS: cfg, SRTPIn: in, SRTPOut: out}})
-	e.dtlsKeys[id] = [2]SRTP{in, out}
 	e.mu.Unlock()
-	return wait()
+	return nil
 }
 
 // DTLSKeys returns the SRTP keys stream id's DTLS handshake made (what the

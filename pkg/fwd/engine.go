@@ -241,20 +241,26 @@ func (e *Engine) Latch(id StreamID, ep netip.AddrPort) error {
 	if !usable(ep) {
 		return fmt.Errorf("fwd: latch stream %d: %w: endpoint %s", id, ErrInvalidStream, ep)
 	}
+	return e.toLoop("latch", &command{op: opLatch, id: id, ep: netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port())})
+}
+
+// toLoop sends command c to the loop of stream c.id and waits until the
+// loop has applied it (what names the command in errors).
+func (e *Engine) toLoop(what string, c *command) error {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
 		return ErrClosed
 	}
-	ent := e.streams[id]
+	ent := e.streams[c.id]
 	if ent == nil {
 		e.mu.Unlock()
-		return fmt.Errorf("fwd: latch stream %d: %w: no such stream", id, ErrInvalidStream)
+		return fmt.Errorf("fwd: %s stream %d: %w: no such stream", what, c.id, ErrInvalidStream)
 	}
-	wait := e.send(ent.loop, &command{op: opLatch, id: id, ep: netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port())})
+	wait := e.send(ent.loop, c)
 	e.mu.Unlock()
 	if err := wait(); err != nil {
-		return fmt.Errorf("fwd: latch stream %d: %w", id, err)
+		return fmt.Errorf("fwd: %s stream %d: %w", what, c.id, err)
 	}
 	return nil
 }

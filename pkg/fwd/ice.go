@@ -23,7 +23,6 @@ package fwd
 //     not acted on yet).
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"sync"
@@ -342,17 +341,5 @@ func sockaddrOf(ap netip.AddrPort) unix.Sockaddr {
 // nominate makes ep stream id's endpoint as the pair its ICE agent
 // nominated (Latch, for ICE: whatever the signalled address).
 func (e *Engine) nominate(id StreamID, ep netip.AddrPort) error {
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return ErrClosed
-	}
-	ent := e.streams[id]
-	if ent == nil {
-		e.mu.Unlock()
-		return fmt.Errorf("fwd: nominate stream %d: %w: no such stream", id, ErrInvalidStream)
-	}
-	wait := e.send(ent.loop, &command{op: opLatch, ice: true, id: id, ep: netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port())})
-	e.mu.Unlock()
-	return wait()
+	return e.toLoop("nominate", &command{op: opLatch, ice: true, id: id, ep: netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port())})
 }

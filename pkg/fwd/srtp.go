@@ -298,25 +298,9 @@ func (c *crypt) seen(ssrc uint32, seq uint16) {
 	}
 }
 
-// rtpHeaderLen is the length of the RTP header at the start of p (fixed
-// part, CSRCs, extension), or 0 if p is too short for it or not RTP
-// version 2.
-func rtpHeaderLen(p []byte) int {
-	if len(p) < 12 || p[0]>>6 != 2 {
-		return 0
-	}
-	n := 12 + 4*int(p[0]&0x0f)
-	if p[0]&0x10 != 0 {
-		if len(p) < n+4 {
-			return 0
-		}
-		n += 4 + 4*int(binary.BigEndian.Uint16(p[n+2:n+4]))
-	}
-	if len(p) < n {
-		return 0
-	}
-	return n
-}
+// rtpHeaderLen is the length of the RTP header at the start of p, or 0 if
+// p is too short for it or not RTP version 2 (srtpctx.HeaderLen).
+func rtpHeaderLen(p []byte) int { return srtpctx.HeaderLen(p) }
 
 // startROC sets the configured starting ROC the first time an SSRC is
 // seen (before its first packet is processed).

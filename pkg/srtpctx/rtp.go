@@ -7,9 +7,10 @@ import (
 	"github.com/pion/rtp"
 )
 
-// headerLen is the length of the RTP header at the start of p (fixed
-// part, CSRCs, extension), or 0 if p is too short or not version 2.
-func headerLen(p []byte) int {
+// HeaderLen is the length of the RTP header at the start of p (fixed
+// part, CSRCs, extension), or 0 if p is too short for it or not RTP
+// version 2. It allocates nothing (pkg/fwd checks every packet with it).
+func HeaderLen(p []byte) int {
 	if len(p) < 12 || p[0]>>6 != 2 {
 		return 0
 	}
@@ -88,7 +89,7 @@ func (c *Context) rtpTagLen() int {
 // dst may be plain[:0]) and returns the SRTP packet. header, if not nil,
 // gets the fixed header fields.
 func (c *Context) EncryptRTP(dst, plain []byte, header *rtp.Header) ([]byte, error) {
-	hl := headerLen(plain)
+	hl := HeaderLen(plain)
 	if hl == 0 {
 		return nil, ErrNotRTP
 	}
@@ -120,7 +121,7 @@ func (c *Context) EncryptRTP(dst, plain []byte, header *rtp.Header) ([]byte, err
 // returns the RTP packet. header, if not nil, gets the fixed header
 // fields.
 func (c *Context) DecryptRTP(dst, enc []byte, header *rtp.Header) ([]byte, error) {
-	hl := headerLen(enc)
+	hl := HeaderLen(enc)
 	if hl == 0 {
 		return nil, ErrNotRTP
 	}
