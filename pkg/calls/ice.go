@@ -10,9 +10,10 @@ package calls
 // towards a party it sent the offer to (RFC 8445 §6.1.1), the controlled
 // one towards a party that offered.
 //
-// rtpkit's candidates are its sockets of the media: one local address
-// (the media's family), where rtpengine lists every address of the
-// logical interface.
+// rtpkit's candidates are its sockets of the media: the media's local
+// address and, on an interface with both families, sockets on its
+// address of the other family (media.alt), as rtpengine lists the
+// addresses of the logical interface.
 
 import (
 	"crypto/rand"
@@ -114,26 +115,37 @@ func newICE(r io.Reader, controlling bool) (*nodestate.ICE, error) {
 }
 
 // iceAttrs are the ICE lines the receiver gets: our credentials and a
-// host candidate per component (RTCP's only without rtcp-mux) at the
-// address and ports of the media plan.
+// host candidate per component (RTCP's only without rtcp-mux) and local
+// address: the media plan's first (local preference 65535), then the
+// address of the other family (65534), as rtpengine orders the addresses
+// of a logical interface with the media's family first.
 func iceAttrs(rm *media, mp *sdp.MediaPlan) []string {
 	if rm.ice == nil || mp.Port == 0 || !mp.Addr.IsValid() {
 		return nil
 	}
 	out := []string{"ice-ufrag:" + rm.ice.Ufrag, "ice-pwd:" + rm.ice.Pwd}
-	f := foundation(mp.Addr)
-	out = append(out, candidate(f, 1, mp.Addr, mp.Port))
+	alt := rm.alt.Advertised
+	if !alt.IsValid() {
+		alt = rm.alt.RTP.Addr()
+	}
+	out = append(out, candidate(foundation(mp.Addr), 1, 0, mp.Addr, mp.Port))
+	if rm.alt.RTP.IsValid() {
+		out = append(out, candidate(foundation(alt), 1, 1, alt, int(rm.alt.RTP.Port())))
+	}
 	if mp.RTCPPort != 0 && !mp.RTCPMux {
-		out = append(out, candidate(f, 2, mp.Addr, mp.RTCPPort))
+		out = append(out, candidate(foundation(mp.Addr), 2, 0, mp.Addr, mp.RTCPPort))
+		if rm.alt.RTCP.IsValid() {
+			out = append(out, candidate(foundation(alt), 2, 1, alt, int(rm.alt.RTCP.Port())))
+		}
 	}
 	return out
 }
 
 // candidate is one host candidate line (after "a="): priority with type
-// preference 126 and local preference 65535, as rtpengine gives its
-// first address.
-func candidate(foundation string, component int, addr netip.Addr, port int) string {
-	prio := 126<<24 | 65535<<8 | (256 - component)
+// preference 126 and local preference 65535 less the address's place
+// (rtpengine's unique id of the local address).
+func candidate(foundation string, component, place int, addr netip.Addr, port int) string {
+	prio := 126<<24 | (65535-place)<<8 | (256 - component)
 	return fmt.Sprintf("candidate:%s %d UDP %d %s %d typ host", foundation, component, prio, addr.Unmap(), port)
 }
 

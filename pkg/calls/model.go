@@ -85,6 +85,10 @@ type media struct {
 	peerMuxAccepted, peerMuxKnown bool
 	// local are our sockets that receive from this party (zero: none).
 	local portdapi.Pair
+	// alt are our sockets for this party on the interface's address of the
+	// other family, its second ICE host candidates (zero: none; only with
+	// ICE towards the party).
+	alt portdapi.Pair
 	// key is the peer endpoint local was chosen for.
 	key netip.AddrPort
 	// signalled is this party's RTP endpoint from its SDP.
@@ -211,6 +215,9 @@ func (c *call) pairs() []portdapi.Pair {
 			if m.local.RTP.IsValid() {
 				out = append(out, m.local)
 			}
+			if m.alt.RTP.IsValid() {
+				out = append(out, m.alt)
+			}
 		}
 	}
 	return out
@@ -244,6 +251,12 @@ func (c *call) record() nodestate.Call {
 				rm.Streams = append(rm.Streams, nodestate.Stream{Component: 1, Local: m.local.RTP, Advertised: m.local.Advertised, Signalled: m.signalled, Gen: m.local.Gen, Learned: m.learned})
 				if m.local.RTCP.IsValid() {
 					rm.Streams = append(rm.Streams, nodestate.Stream{Component: 2, Local: m.local.RTCP, Advertised: m.local.Advertised, Signalled: m.rtcp, Gen: m.local.Gen, Learned: m.rtcpLearned})
+				}
+			}
+			if m.alt.RTP.IsValid() {
+				rm.Alt = append(rm.Alt, nodestate.Stream{Component: 1, Local: m.alt.RTP, Advertised: m.alt.Advertised, Gen: m.alt.Gen})
+				if m.alt.RTCP.IsValid() {
+					rm.Alt = append(rm.Alt, nodestate.Stream{Component: 2, Local: m.alt.RTCP, Advertised: m.alt.Advertised, Gen: m.alt.Gen})
 				}
 			}
 			rl.Medias = append(rl.Medias, rm)
@@ -287,6 +300,14 @@ func fromRecord(r nodestate.Call) *call {
 					m.learned = s.Learned
 				case 2:
 					m.local.RTCP, m.rtcp, m.rtcpLearned = s.Local, s.Signalled, s.Learned
+				}
+			}
+			for _, s := range rm.Alt {
+				switch s.Component {
+				case 1:
+					m.alt.RTP, m.alt.Advertised, m.alt.Gen, m.alt.Interface = s.Local, s.Advertised, s.Gen, rm.Interface
+				case 2:
+					m.alt.RTCP = s.Local
 				}
 			}
 			// The record does not carry rtcpMuxAccepted: a muxing party

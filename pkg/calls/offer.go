@@ -212,7 +212,7 @@ func (e *Engine) processMedia(ctx context.Context, x *exchange, i int, m *sdp.Me
 
 	rejected := m.Port() == 0
 	if rejected {
-		rm.local = portdapi.Pair{}
+		rm.local, rm.alt = portdapi.Pair{}, portdapi.Pair{}
 		rm.key = netip.AddrPort{}
 	} else if err := e.takeSockets(ctx, x, sm, rm, m, endpoint); err != nil {
 		return sdp.MediaPlan{}, err
@@ -236,7 +236,14 @@ func (e *Engine) processMedia(ctx context.Context, x *exchange, i int, m *sdp.Me
 			return sdp.MediaPlan{}, err
 		}
 		x.iceLite(sm, rm)
+		if err := e.altSockets(ctx, x, rm); err != nil {
+			return sdp.MediaPlan{}, err
+		}
 		mp.ICEAttrs = iceAttrs(rm, &mp)
+		// Under ICE a zero address is no hold but a placeholder (trickle
+		// ICE): the receiver gets ours (rtpengine keeps a zero address
+		// only for media without ICE).
+		mp.ReplaceZeroAddress = rm.ice != nil
 	}
 	return mp, nil
 }

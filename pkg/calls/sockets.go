@@ -6,6 +6,7 @@ package calls
 import (
 	"context"
 	"net/netip"
+	"slices"
 
 	"github.com/rtpkit/rtpkit/pkg/api/portdapi"
 	"github.com/rtpkit/rtpkit/pkg/sdp"
@@ -97,4 +98,50 @@ func sameEndpoint(a, b netip.AddrPort) bool {
 		return a.Port() == b.Port()
 	}
 	return a == b
+}
+
+// altSockets gives a party rtpkit is an ICE agent towards sockets on its
+// interface's address of the other family too (its second host
+// candidates, as rtpengine lists every address of the logical
+// interface), and takes them back when ICE towards it ends or its media
+// goes. Their shape follows the media's sockets (a single port when those
+// are one).
+func (e *Engine) altSockets(ctx context.Context, x *exchange, rm *media) error {
+	other := 0
+	if rm.ice != nil && rm.local.RTP.IsValid() {
+		other = 6
+		if familyOf(rm.local.RTP.Addr()) == 6 {
+			other = 4
+		}
+		if !e.hasFamily(rm.local.Interface, other) {
+			other = 0
+		}
+	}
+	if other == 0 {
+		rm.alt = portdapi.Pair{}
+		return nil
+	}
+	single := !rm.local.RTCP.IsValid()
+	if rm.alt.RTP.IsValid() && familyOf(rm.alt.RTP.Addr()) == other && single == !rm.alt.RTCP.IsValid() {
+		return nil
+	}
+	p, err := e.take(ctx, rm.local.Interface, other, single, x.taken)
+	if err != nil {
+		return err
+	}
+	rm.alt = p
+	return nil
+}
+
+// hasFamily reports whether the logical interface (empty: the default,
+// the first) has an address of the family.
+func (e *Engine) hasFamily(iface string, family int) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i, ifc := range e.cfg.Interfaces {
+		if ifc.Name == iface || iface == "" && i == 0 {
+			return slices.Contains(ifc.Families, family)
+		}
+	}
+	return false
 }

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-
-	"golang.org/x/sys/unix"
 )
 
 // Set adds stream id or updates it. An update keeps the learned endpoint
@@ -88,9 +86,19 @@ func check(id StreamID, s Stream, known int) (Stream, int, error) {
 			return s, 0, err
 		}
 	}
+	altFamily := 0
+	if s.AltFD != 0 {
+		if !s.AltLocal.IsValid() {
+			return s, 0, fmt.Errorf("%w: second socket without its address", ErrInvalidStream)
+		}
+		altFamily = addrFamily(s.AltLocal.Addr().Unmap())
+		if s.AltFD < 0 || s.AltFD == s.FD || altFamily == family {
+			return s, 0, fmt.Errorf("%w: second socket fd %d (%s) beside fd %d", ErrInvalidStream, s.AltFD, s.AltLocal, s.FD)
+		}
+	}
 	if s.Signalled.IsValid() {
 		s.Signalled = netip.AddrPortFrom(s.Signalled.Addr().Unmap(), s.Signalled.Port())
-		if family == unix.AF_INET && !s.Signalled.Addr().Is4() {
+		if !reaches(family, altFamily, s.Signalled) {
 			return s, 0, fmt.Errorf("%w: %s on an IPv4 socket", ErrFamily, s.Signalled)
 		}
 	}
@@ -115,15 +123,15 @@ func (e *Engine) setLocked(id StreamID, s Stream, family int) (pending, error) {
 	if err := e.checkLinks(id, old, s); err != nil {
 		return pending{}, err
 	}
-	ent := &entry{call: s.Call, fd: s.FD, family: family}
+	ent := &entry{call: s.Call, fd: s.FD, altFD: s.AltFD, family: family}
 	if old != nil {
 		ent.loop, ent.pub = old.loop, old.pub
-		delete(e.fds, old.fd)
+		e.forgetFDs(old)
 	} else {
 		ent.loop, ent.pub = e.loopFor(s.Call), new(published)
 	}
 	e.streams[id] = ent
-	e.fds[s.FD] = id
+	e.noteFDs(id, ent)
 	e.ctl.note(id, &s)
 	wait := e.post(ent.loop, &command{op: opSet, id: id, s: s, family: family, pub: ent.pub})
 	return pending{id: id, loop: ent.loop, ent: ent, old: old, wait: wait}, nil
@@ -133,7 +141,7 @@ func (e *Engine) setLocked(id StreamID, s Stream, family int) (pending, error) {
 // loop without waking the loop; e.mu is held and the engine is open.
 func (e *Engine) retireLocked(id StreamID, ent *entry) pending {
 	delete(e.streams, id)
-	delete(e.fds, ent.fd)
+	e.forgetFDs(ent)
 	e.ctl.note(id, nil)
 	delete(e.dtlsKeys, id)
 	wait := e.post(ent.loop, &command{op: opRemove, id: id})
@@ -150,10 +158,10 @@ func (e *Engine) finish(p pending) error {
 	}
 	e.mu.Lock()
 	if e.streams[p.id] == p.ent {
-		delete(e.fds, p.ent.fd)
+		e.forgetFDs(p.ent)
 		if p.old != nil {
 			e.streams[p.id] = p.old
-			e.fds[p.old.fd] = p.id
+			e.noteFDs(p.id, p.old)
 		} else {
 			delete(e.streams, p.id)
 		}
@@ -219,7 +227,7 @@ func (e *Engine) Apply(changes []Change) []Outcome {
 			out[i].Found = true
 			if e.closed {
 				delete(e.streams, c.ID)
-				delete(e.fds, ent.fd)
+				e.forgetFDs(ent)
 				out[i].Counters = ent.pub.read()
 				continue
 			}
@@ -263,8 +271,10 @@ func (e *Engine) checkLinks(id StreamID, old *entry, s Stream) error {
 	if old != nil && old.call != s.Call {
 		return fmt.Errorf("%w: call %q, was %q", ErrCallChanged, s.Call, old.call)
 	}
-	if owner, ok := e.fds[s.FD]; ok && owner != id {
-		return fmt.Errorf("%w: fd %d is stream %d's", ErrFDInUse, s.FD, owner)
+	for i, fd := range [2]int{s.FD, s.AltFD} {
+		if owner, ok := e.fds[fd]; (i == 0 || fd != 0) && ok && owner != id {
+			return fmt.Errorf("%w: fd %d is stream %d's", ErrFDInUse, fd, owner)
+		}
 	}
 	for _, l := range [2]StreamID{s.Peer, s.RTCP} {
 		if o := e.streams[l]; l != 0 && o != nil && o.call != s.Call {
@@ -286,4 +296,20 @@ func (e *Engine) Remove(id StreamID) { e.Retire(id) }
 func (e *Engine) Retire(id StreamID) (Counters, bool) {
 	o := e.Apply([]Change{{ID: id, Retire: true}})[0]
 	return o.Counters, o.Found
+}
+
+// noteFDs records ent's sockets as stream id's; e.mu is held.
+func (e *Engine) noteFDs(id StreamID, ent *entry) {
+	e.fds[ent.fd] = id
+	if ent.altFD != 0 {
+		e.fds[ent.altFD] = id
+	}
+}
+
+// forgetFDs forgets ent's sockets; e.mu is held.
+func (e *Engine) forgetFDs(ent *entry) {
+	delete(e.fds, ent.fd)
+	if ent.altFD != 0 {
+		delete(e.fds, ent.altFD)
+	}
 }

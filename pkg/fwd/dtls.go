@@ -63,9 +63,9 @@ const dtlsTimeout = 30 * time.Second
 
 // dtlsSession is the control path's DTLS connection of one stream.
 type dtlsSession struct {
-	e    *Engine
-	id   StreamID
-	fd   int
+	e  *Engine
+	id StreamID
+	sockets
 	cfg  DTLS
 	in   chan []byte
 	mu   sync.Mutex
@@ -83,7 +83,7 @@ func (e *Engine) dtlsRecord(sessions map[StreamID]*dtlsSession, j *ctlJob) {
 	e.ctl.mu.Lock()
 	cfg, ok := e.ctl.streams[j.id]
 	e.ctl.mu.Unlock()
-	if !ok || cfg.fd != j.fd {
+	if !ok || !cfg.owns(j.fd) {
 		return
 	}
 	s := e.dtlsSessionFor(sessions, j.id, cfg)
@@ -103,7 +103,7 @@ func (e *Engine) dtlsRecord(sessions map[StreamID]*dtlsSession, j *ctlJob) {
 // and replaced when the setup changed; nil without DTLS.
 func (e *Engine) dtlsSessionFor(sessions map[StreamID]*dtlsSession, id StreamID, cfg ctlStream) *dtlsSession {
 	s := sessions[id]
-	if s != nil && (s.cfg != cfg.dtls || s.fd != cfg.fd) {
+	if s != nil && (s.cfg != cfg.dtls || s.sockets != cfg.sockets) {
 		s.close()
 		delete(sessions, id)
 		s = nil
@@ -123,7 +123,7 @@ func (e *Engine) dtlsSessionFor(sessions map[StreamID]*dtlsSession, id StreamID,
 		s = nil
 	}
 	if s == nil {
-		s = &dtlsSession{e: e, id: id, fd: cfg.fd, cfg: cfg.dtls, in: make(chan []byte, 32), stop: make(chan struct{}),
+		s = &dtlsSession{e: e, id: id, sockets: cfg.sockets, cfg: cfg.dtls, in: make(chan []byte, 32), stop: make(chan struct{}),
 			done: make(chan struct{}), started: time.Now()}
 		sessions[id] = s
 		e.dtlsWG.Add(1)
@@ -379,7 +379,7 @@ func (c *dtlsPacketConn) WriteTo(p []byte, _ net.Addr) (int, error) {
 	if !usable(to) {
 		return len(p), nil // no party yet: the flight is sent again later
 	}
-	if err := unix.Sendto(c.s.fd, p, 0, sockaddrOf(to)); err != nil {
+	if err := unix.Sendto(c.s.to(to), p, 0, sockaddrOf(to)); err != nil {
 		return 0, err
 	}
 	return len(p), nil

@@ -144,6 +144,7 @@ type entry struct {
 	loop   *loop
 	call   string
 	fd     int
+	altFD  int // Stream.AltFD
 	family int // of fd, as check found it
 	pub    *published
 }

@@ -68,14 +68,14 @@ type ctlJob struct {
 // (stunMax) or a DTLS record of a handshake flight.
 const ctlMax = 1500
 
-// check queues a STUN message (or, dtls, a DTLS record) of s's socket for
-// the control path.
-func (l *loop) check(s *stream, src netip.AddrPort, pkt []byte, dtls bool) {
+// check queues a STUN message (or, dtls, a DTLS record) that s's socket fd
+// received for the control path.
+func (l *loop) check(s *stream, fd int, src netip.AddrPort, pkt []byte, dtls bool) {
 	if len(pkt) > ctlMax || !dtls && len(pkt) > stunMax || l.checks == nil {
 		s.iceDropped++
 		return
 	}
-	j := ctlJob{id: s.id, fd: s.cfg.FD, src: src, n: len(pkt), dtls: dtls}
+	j := ctlJob{id: s.id, fd: fd, src: src, n: len(pkt), dtls: dtls}
 	copy(j.buf[:], pkt)
 	select {
 	case l.checks <- j:
@@ -86,7 +86,7 @@ func (l *loop) check(s *stream, src netip.AddrPort, pkt []byte, dtls bool) {
 
 // ctlStream is what the control path knows of a stream with ICE or DTLS.
 type ctlStream struct {
-	fd        int
+	sockets
 	creds     icecheck.Creds
 	dtls      DTLS
 	signalled netip.AddrPort
@@ -111,7 +111,7 @@ func (r *ctlStreams) note(id StreamID, s *Stream) {
 		delete(r.streams, id)
 		return
 	}
-	r.streams[id] = ctlStream{fd: s.FD, creds: s.ICE, dtls: s.DTLS, signalled: s.Signalled,
+	r.streams[id] = ctlStream{sockets: socketsOf(s), creds: s.ICE, dtls: s.DTLS, signalled: s.Signalled,
 		keyed: s.SRTPIn.Enabled() && s.SRTPIn != SRTPPending}
 }
 
@@ -178,7 +178,7 @@ func (e *Engine) runDTLS(sessions map[StreamID]*dtlsSession) {
 	}
 	e.ctl.mu.Unlock()
 	for id, s := range sessions {
-		if c, ok := cfgs[id]; !ok || c.dtls != s.cfg || c.fd != s.fd {
+		if c, ok := cfgs[id]; !ok || c.dtls != s.cfg || c.sockets != s.sockets {
 			s.close()
 			delete(sessions, id)
 		}
@@ -204,7 +204,7 @@ func (e *Engine) agentFor(agents map[StreamID]*agent, id StreamID) *agent {
 		return nil
 	}
 	a := agents[id]
-	if a == nil || a.cfg.creds != cfg.creds || a.cfg.fd != cfg.fd {
+	if a == nil || a.cfg.creds != cfg.creds || a.cfg.sockets != cfg.sockets {
 		a = &agent{cfg: cfg, tiebreaker: rand.Uint64(), pending: map[[12]byte]sentCheck{}}
 		agents[id] = a
 	}
@@ -215,7 +215,7 @@ func (e *Engine) agentFor(agents map[StreamID]*agent, id StreamID) *agent {
 // stunMessage handles one STUN message from a stream's socket.
 func (e *Engine) stunMessage(agents map[StreamID]*agent, j *ctlJob) {
 	a := e.agentFor(agents, j.id)
-	if a == nil || a.cfg.fd != j.fd {
+	if a == nil || !a.cfg.owns(j.fd) {
 		return // the stream went, or changed socket, while it waited
 	}
 	msg := j.buf[:j.n]
@@ -238,7 +238,7 @@ func (e *Engine) stunMessage(agents map[StreamID]*agent, j *ctlJob) {
 	if resp == nil {
 		return
 	}
-	_ = unix.Sendto(j.fd, resp, 0, sockaddrOf(j.src))
+	_ = unix.Sendto(j.fd, resp, 0, sockaddrOf(j.src)) // from where it came
 	if err != nil {
 		return
 	}
@@ -325,7 +325,7 @@ func (e *Engine) sendCheck(a *agent, to netip.AddrPort, now time.Time) {
 	}
 	a.pending[tx] = sentCheck{to: to, nominate: nominate, at: now}
 	a.lastCheck = now
-	_ = unix.Sendto(a.cfg.fd, req, 0, sockaddrOf(to))
+	_ = unix.Sendto(a.cfg.to(to), req, 0, sockaddrOf(to))
 }
 
 // sockaddrOf is ap as a socket address for the control path (the packet

@@ -207,7 +207,11 @@ func (l *loop) step(msec int) {
 			continue
 		}
 		if s := l.slots[slot]; s != nil {
-			l.serve(s)
+			fd := s.cfg.FD
+			if slot == s.altSlot {
+				fd = s.cfg.AltFD
+			}
+			l.serve(s, fd)
 		}
 	}
 	if woken {
@@ -244,7 +248,8 @@ func (l *loop) releaseTouched() {
 	l.touched = l.touched[:0]
 }
 
-// serve receives up to batch packets from s's socket and forwards them.
+// serve receives up to batch packets from s's socket fd (its own or its
+// second one) and forwards them.
 //
 // It reads the few header bytes it needs itself (the version and the SSRC
 // of RTP, the second byte of muxed RTCP) rather than through pion/rtp, as
@@ -252,8 +257,8 @@ func (l *loop) releaseTouched() {
 // packet, must not allocate, and gets untrusted input, on which pion's
 // parser would allocate an error for a malformed header; it also parses
 // the whole header (CSRCs, extensions) where two bytes and a word will do.
-func (l *loop) serve(s *stream) {
-	n, errno := recvmmsg(s.cfg.FD, l.rh[:l.batch])
+func (l *loop) serve(s *stream, fd int) {
+	n, errno := recvmmsg(fd, l.rh[:l.batch])
 	if errno != 0 || n <= 0 {
 		// EAGAIN, or a pending socket error (ICMP) that this call cleared.
 		return
@@ -286,11 +291,11 @@ func (l *loop) serve(s *stream) {
 		pkt := l.buf[i*bufSize : i*bufSize+size]
 		if s.demux { // ICE or DTLS: one flag test per packet otherwise
 			if s.cfg.ICE.Enabled() && icecheck.IsSTUN(pkt) {
-				l.check(s, parseSockaddr(&l.rname[i], namelen), pkt, false) // ice.go
+				l.check(s, fd, parseSockaddr(&l.rname[i], namelen), pkt, false) // ice.go
 				continue
 			}
 			if s.cfg.DTLS.Role != 0 && isDTLS(pkt) {
-				l.check(s, parseSockaddr(&l.rname[i], namelen), pkt, true) // dtls.go
+				l.check(s, fd, parseSockaddr(&l.rname[i], namelen), pkt, true) // dtls.go
 				continue
 			}
 		}
@@ -394,7 +399,7 @@ func (l *loop) flush(sink *stream, k int) {
 	hs := l.sh[:k]
 	failed := uint64(0)
 	for len(hs) > 0 {
-		m, errno := sendmmsg(sink.cfg.FD, hs)
+		m, errno := sendmmsg(sink.sendFD, hs)
 		if errno == 0 && m > 0 {
 			// After a partial send the next call reports the failing
 			// message's error, or sends it after all.

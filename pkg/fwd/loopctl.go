@@ -36,7 +36,7 @@ func (l *loop) latch(id StreamID, ep netip.AddrPort) {
 	if s == nil || s.fixed || !s.canLearn {
 		return
 	}
-	if ep.Addr().Is6() && s.family == unix.AF_INET {
+	if !reaches(s.family, s.altFamily, ep) {
 		return
 	}
 	s.setEndpoint(ep, true)
@@ -51,7 +51,7 @@ func (l *loop) nominate(id StreamID, ep netip.AddrPort) {
 	if s == nil || !s.cfg.ICE.Enabled() {
 		return
 	}
-	if ep.Addr().Is6() && s.family == unix.AF_INET {
+	if !reaches(s.family, s.altFamily, ep) {
 		return
 	}
 	s.nominated, s.nominatedFor = ep, s.cfg.ICE
@@ -76,7 +76,12 @@ func (l *loop) set(c *command) error {
 			l.free = append(l.free, slot)
 			return err
 		}
-		s = &stream{id: c.id, slot: slot, pub: c.pub, armed: armed}
+		s = &stream{id: c.id, slot: slot, altSlot: -1, pub: c.pub, armed: armed}
+		if err := l.setAlt(s, c.s.AltFD); err != nil {
+			_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.s.FD, nil)
+			l.free = append(l.free, slot)
+			return err
+		}
 		l.slots[slot] = s
 		l.byID[c.id] = s
 		l.calls[c.s.Call] = append(l.calls[c.s.Call], s)
@@ -91,6 +96,17 @@ func (l *loop) set(c *command) error {
 				return err
 			}
 			_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, s.cfg.FD, nil)
+		}
+		if c.s.AltFD != s.cfg.AltFD {
+			if err := l.setAlt(s, c.s.AltFD); err != nil {
+				if c.s.FD != s.cfg.FD { // back to the socket the stream keeps
+					_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.s.FD, nil)
+					_ = l.ctlEvents(unix.EPOLL_CTL_ADD, s.cfg.FD, s.slot, s.events())
+				}
+				s.cfg.AltFD, s.altFamily = 0, 0 // its old one is out of the set
+				s.refresh()
+				return err
+			}
 		}
 		s.configure(c.s, c.family, l.window, false)
 	}
@@ -110,6 +126,7 @@ func (l *loop) remove(id StreamID) {
 		return
 	}
 	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, s.cfg.FD, nil)
+	_ = l.setAlt(s, 0)
 	l.slots[s.slot] = nil
 	l.free = append(l.free, s.slot)
 	delete(l.byID, id)
@@ -147,6 +164,9 @@ func (l *loop) relink(call string) {
 		if !t.armed && (t.cfg.Peer == 0 || t.peer != nil) {
 			if l.ctl(unix.EPOLL_CTL_MOD, t.cfg.FD, t.slot) == nil {
 				t.armed = true
+				if t.altSlot >= 0 {
+					_ = l.ctl(unix.EPOLL_CTL_MOD, t.cfg.AltFD, t.altSlot)
+				}
 			}
 		}
 	}
@@ -173,5 +193,35 @@ func (l *loop) ctlEvents(op, fd int, slot int32, events uint32) error {
 	if err := unix.EpollCtl(l.epfd, op, fd, &ev); err != nil {
 		return fmt.Errorf("fd %d: %w", fd, syscallErr("epoll_ctl", err))
 	}
+	return nil
+}
+
+// events are the epoll events s's sockets wait for (none until armed).
+func (s *stream) events() uint32 {
+	if s.armed {
+		return unix.EPOLLIN
+	}
+	return 0
+}
+
+// setAlt makes fd (0: none) s's second socket in the epoll set, in a slot
+// of its own, in place of the one it had. s.cfg still names the old one.
+func (l *loop) setAlt(s *stream, fd int) error {
+	if s.altSlot >= 0 {
+		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, s.cfg.AltFD, nil)
+		l.slots[s.altSlot] = nil
+		l.free = append(l.free, s.altSlot)
+		s.altSlot = -1
+	}
+	if fd == 0 {
+		return nil
+	}
+	slot := l.allocSlot()
+	if err := l.ctlEvents(unix.EPOLL_CTL_ADD, fd, slot, s.events()); err != nil {
+		l.free = append(l.free, slot)
+		return err
+	}
+	l.slots[slot] = s
+	s.altSlot = slot
 	return nil
 }

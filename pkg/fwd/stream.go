@@ -156,6 +156,13 @@ type Stream struct {
 	// keys replace SRTPIn and SRTPOut (give them as SRTPPending until
 	// then; a Set with the same DTLS keeps the handshake's keys).
 	DTLS DTLS
+	// AltFD is the party's second socket, on the interface's address of
+	// the other family (rtpkit's second ICE host candidate), and AltLocal
+	// its local address (required with it): packets arriving on it are
+	// the party's as on FD, and packets to an endpoint of its family
+	// leave from it. 0: none.
+	AltFD    int
+	AltLocal netip.AddrPort
 	// Local is FD's local address when the caller knows it (rtp-fwd: from
 	// portd, which bound the socket); the engine then takes the socket's
 	// family from it. Invalid: the engine asks the socket (two system
@@ -320,6 +327,12 @@ type stream struct {
 	cfg    Stream
 	family int
 	slot   int32
+	// altFamily and altSlot are those of the second socket (cfg.AltFD;
+	// altSlot -1 without one); sendFD is the socket that sends to the
+	// endpoint.
+	altFamily int
+	altSlot   int32
+	sendFD    int
 	// armed: the socket is waited on (see loop.set).
 	armed bool
 	// demux: the stream has ICE or DTLS, whose packets go to the control
@@ -391,6 +404,10 @@ func (s *stream) sink(rtcp bool) *stream {
 func (s *stream) configure(ns Stream, family int, window time.Duration, isNew bool) {
 	old, oldFixed := s.cfg, s.fixed
 	s.cfg, s.family = ns, family
+	s.altFamily = 0
+	if ns.AltFD != 0 {
+		s.altFamily = addrFamily(ns.AltLocal.Addr().Unmap())
+	}
 	s.demux = ns.ICE.Enabled() || ns.DTLS.Role != 0
 	s.fixed = ns.Flags&Asymmetric != 0 || ns.Learning == Off
 	s.canLearn = usable(ns.Signalled)
@@ -441,8 +458,14 @@ func (s *stream) setEndpoint(ap netip.AddrPort, confirmed bool) {
 // refresh recomputes the send destination and publishes the endpoint.
 func (s *stream) refresh() {
 	s.dest.len = 0
+	s.sendFD = s.cfg.FD
 	if s.canLearn && s.endpoint.IsValid() {
-		s.dest.set(s.family, s.endpoint)
+		if s.altFamily != 0 && addrFamily(s.endpoint.Addr().Unmap()) == s.altFamily {
+			s.sendFD = s.cfg.AltFD
+			s.dest.set(s.altFamily, s.endpoint)
+		} else {
+			s.dest.set(s.family, s.endpoint)
+		}
 	}
 	s.pub.setEndpoint(s.endpoint, s.confirmed)
 }

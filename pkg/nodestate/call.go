@@ -3,6 +3,7 @@ package nodestate
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -111,6 +112,13 @@ type Media struct {
 	RTCPMux      bool          `json:"rtcp_mux,omitempty"`
 	PayloadTypes []PayloadType `json:"payload_types,omitempty"`
 	Streams      []Stream      `json:"streams"`
+	// Alt are rtpkit's sockets of this party's media on the interface's
+	// address of the other family (component 1, and 2 without
+	// rtcp-mux), its second ICE host candidates: only with ICE towards
+	// the party, and only on an interface with both families. Packets to
+	// them are the party's as on Streams; packets to an endpoint of that
+	// family leave from them.
+	Alt []Stream `json:"alt,omitempty"`
 	// Flags are the latching flags of this party (asymmetric,
 	// strict-source, media-handover, unidirectional) and its media-echo
 	// mode (FlagEcho, FlagBlackhole).
@@ -203,6 +211,14 @@ type Stream struct {
 	// that owned the call, when it was restored from Redis: media goes
 	// there until this node learns its own.
 	Learned netip.AddrPort `json:"learned,omitzero"`
+}
+
+// AllStreams lists the media's sockets: Streams, then Alt.
+func (m Media) AllStreams() []Stream {
+	if len(m.Alt) == 0 {
+		return m.Streams
+	}
+	return append(slices.Clip(m.Streams), m.Alt...)
 }
 
 // PayloadType is one payload type of a media, in m= line order.

@@ -101,6 +101,12 @@ func randomCall(r *rand.Rand) Call {
 					m.Streams[k].Gen = r.Uint64()
 				}
 			}
+			if n(3) == 0 {
+				m.Alt = make([]Stream, 1+n(2))
+				for k := range m.Alt {
+					m.Alt[k] = Stream{Component: 1 + k, Local: ap(), Gen: r.Uint64()}
+				}
+			}
 			l.Medias[j] = m
 		}
 		c.Legs[i] = l
@@ -139,6 +145,7 @@ func typicalCall() Call {
 				PayloadTypes: []PayloadType{{PT: 0, Encoding: "PCMU", Clock: 8000}, {PT: 101, Encoding: "telephone-event", Clock: 8000, Fmtp: "0-16"}},
 				Streams: []Stream{{Component: 1, Local: netip.MustParseAddrPort("127.0.0.1:30000"), Signalled: netip.MustParseAddrPort("192.0.2.1:4000"), Gen: 12839073272691802125},
 					{Component: 2, Local: netip.MustParseAddrPort("127.0.0.1:30001"), Gen: 12839073272691802125}},
+				Alt:   []Stream{{Component: 1, Local: netip.MustParseAddrPort("[::1]:30000"), Gen: 12839073272691802126}},
 				Flags: []string{"strict-source"}, Key: netip.MustParseAddrPort("192.0.2.1:4000"),
 			}}},
 		{ID: 1, Peer: 0, Created: ts, Medias: []Media{}},

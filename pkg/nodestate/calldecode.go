@@ -162,6 +162,13 @@ func (d *decoder) media(m *Media) error {
 				m.Streams = append(m.Streams, Stream{})
 				return d.stream(&m.Streams[len(m.Streams)-1])
 			})
+		case "alt":
+			n = 18
+			m.Alt = make([]Stream, 0, 2)
+			err = d.array(func() error {
+				m.Alt = append(m.Alt, Stream{})
+				return d.stream(&m.Alt[len(m.Alt)-1])
+			})
 		case "flags":
 			n = 8
 			m.Flags = []string{}

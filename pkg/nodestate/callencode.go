@@ -174,38 +174,11 @@ func appendMedia(b []byte, m *Media) []byte {
 	if m.Streams == nil {
 		b = append(b, "null"...)
 	} else {
-		b = append(b, '[')
-		for i := range m.Streams {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			s := &m.Streams[i]
-			b = append(b, `{"component":`...)
-			b = strconv.AppendInt(b, int64(s.Component), 10)
-			b = appendKeyAddrPort(b, `,"local":`, s.Local)
-			if s.Advertised != (netip.Addr{}) {
-				b = append(b, `,"advertised":`...)
-				if s.Advertised.Zone() != "" {
-					b = appendString(b, s.Advertised.String())
-				} else {
-					b = append(b, '"')
-					b = s.Advertised.AppendTo(b)
-					b = append(b, '"')
-				}
-			}
-			if s.Signalled != (netip.AddrPort{}) {
-				b = appendKeyAddrPort(b, `,"signalled":`, s.Signalled)
-			}
-			if s.Gen != 0 {
-				b = append(b, `,"gen":`...)
-				b = strconv.AppendUint(b, s.Gen, 10)
-			}
-			if s.Learned != (netip.AddrPort{}) {
-				b = appendKeyAddrPort(b, `,"learned":`, s.Learned)
-			}
-			b = append(b, '}')
-		}
-		b = append(b, ']')
+		b = appendStreams(b, m.Streams)
+	}
+	if len(m.Alt) > 0 {
+		b = append(b, `,"alt":`...)
+		b = appendStreams(b, m.Alt)
 	}
 	if len(m.Flags) > 0 {
 		b = append(b, `,"flags":[`...)
@@ -342,4 +315,41 @@ func appendKeyAddrPort(b []byte, key string, ap netip.AddrPort) []byte {
 		b = ap.AppendTo(b)
 	}
 	return append(b, '"')
+}
+
+// appendStreams appends a media's streams as a JSON array.
+func appendStreams(b []byte, ss []Stream) []byte {
+	b = append(b, '[')
+	for i := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		s := &ss[i]
+		b = append(b, `{"component":`...)
+		b = strconv.AppendInt(b, int64(s.Component), 10)
+		b = appendKeyAddrPort(b, `,"local":`, s.Local)
+		if s.Advertised != (netip.Addr{}) {
+			b = append(b, `,"advertised":`...)
+			if s.Advertised.Zone() != "" {
+				b = appendString(b, s.Advertised.String())
+			} else {
+				b = append(b, '"')
+				b = s.Advertised.AppendTo(b)
+				b = append(b, '"')
+			}
+		}
+		if s.Signalled != (netip.AddrPort{}) {
+			b = appendKeyAddrPort(b, `,"signalled":`, s.Signalled)
+		}
+		if s.Gen != 0 {
+			b = append(b, `,"gen":`...)
+			b = strconv.AppendUint(b, s.Gen, 10)
+		}
+		if s.Learned != (netip.AddrPort{}) {
+			b = appendKeyAddrPort(b, `,"learned":`, s.Learned)
+		}
+		b = append(b, '}')
+	}
+	b = append(b, ']')
+	return b
 }

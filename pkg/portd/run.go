@@ -212,30 +212,38 @@ func (d *daemon) followCalls(ctx context.Context, w *nodestate.Watcher[nodestate
 
 // callBlocks lists the ports a call record uses: per stream, an RTP port
 // with RTCP on the next one, or a single port where RTCP is muxed (or sits
-// elsewhere, in which case it is a single port of its own).
+// elsewhere, in which case it is a single port of its own); a media's
+// sockets of the other family (its second ICE candidates) the same way.
 func callBlocks(c nodestate.Call) []block {
 	var out []block
 	for _, leg := range c.Legs {
 		for _, m := range leg.Medias {
-			var rtp, rtcp netip.AddrPort
-			var gen, rtcpGen uint64
-			for _, s := range m.Streams {
-				switch s.Component {
-				case 1:
-					rtp, gen = s.Local, s.Gen
-				case 2:
-					rtcp, rtcpGen = s.Local, s.Gen
-				}
-			}
-			if !rtp.IsValid() {
-				continue
-			}
-			paired := rtcp.IsValid() && rtcp.Addr() == rtp.Addr() && rtcp.Port() == rtp.Port()+1
-			out = append(out, block{rtp: rtp, single: !paired, gen: gen})
-			if rtcp.IsValid() && !paired {
-				out = append(out, block{rtp: rtcp, single: true, gen: rtcpGen})
-			}
+			out = streamBlocks(out, m.Streams)
+			out = streamBlocks(out, m.Alt)
 		}
+	}
+	return out
+}
+
+// streamBlocks appends the port blocks of one set of a media's streams.
+func streamBlocks(out []block, streams []nodestate.Stream) []block {
+	var rtp, rtcp netip.AddrPort
+	var gen, rtcpGen uint64
+	for _, s := range streams {
+		switch s.Component {
+		case 1:
+			rtp, gen = s.Local, s.Gen
+		case 2:
+			rtcp, rtcpGen = s.Local, s.Gen
+		}
+	}
+	if !rtp.IsValid() {
+		return out
+	}
+	paired := rtcp.IsValid() && rtcp.Addr() == rtp.Addr() && rtcp.Port() == rtp.Port()+1
+	out = append(out, block{rtp: rtp, single: !paired, gen: gen})
+	if rtcp.IsValid() && !paired {
+		out = append(out, block{rtp: rtcp, single: true, gen: rtcpGen})
 	}
 	return out
 }

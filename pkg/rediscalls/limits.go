@@ -73,6 +73,9 @@ func CheckLimits(c *nodestate.Call) error {
 			if len(m.Streams) > MaxStreams {
 				return over("leg %d media %d: %d streams, at most %d", i, j, len(m.Streams), MaxStreams)
 			}
+			if len(m.Alt) > MaxStreams {
+				return over("leg %d media %d: %d streams of the other family, at most %d", i, j, len(m.Alt), MaxStreams)
+			}
 			if len(m.PayloadTypes) > MaxPayloadTypes {
 				return over("leg %d media %d: %d payload types, at most %d", i, j, len(m.PayloadTypes), MaxPayloadTypes)
 			}

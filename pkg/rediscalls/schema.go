@@ -146,6 +146,12 @@ func encode(e *Entry) (encoded, error) {
 				m.Streams[k].Gen = 0
 				m.Streams[k].Learned = netip.AddrPort{}
 			}
+			if len(m.Alt) > 0 {
+				m.Alt = append([]nodestate.Stream(nil), m.Alt...)
+				for k := range m.Alt {
+					m.Alt[k].Gen = 0
+				}
+			}
 		}
 		c.Legs[i] = l
 	}

@@ -126,6 +126,9 @@ func (s *syncer) restore(ctx context.Context, p rediscalls.Partition, e *redisca
 				st.Gen = gens[st.Local]
 				st.Learned = e.Endpoints[st.Local]
 			}
+			for k := range m.Alt {
+				m.Alt[k].Gen = gens[m.Alt[k].Local]
+			}
 		}
 	}
 	s.mu.Lock()
@@ -189,26 +192,8 @@ func (s *syncer) bind(ctx context.Context, c nodestate.Call) (map[netip.AddrPort
 	var pairs []portdapi.Pair
 	for _, l := range c.Legs {
 		for _, m := range l.Medias {
-			var rtp, rtcp netip.AddrPort
-			for _, st := range m.Streams {
-				switch st.Component {
-				case 1:
-					rtp = st.Local
-				case 2:
-					rtcp = st.Local
-				}
-			}
-			if !rtp.IsValid() {
-				continue
-			}
-			if rtcp.IsValid() && rtcp.Addr() == rtp.Addr() && rtcp.Port() == rtp.Port()+1 {
-				pairs = append(pairs, portdapi.Pair{Interface: m.Interface, RTP: rtp, RTCP: rtcp})
-				continue
-			}
-			pairs = append(pairs, portdapi.Pair{Interface: m.Interface, RTP: rtp})
-			if rtcp.IsValid() {
-				pairs = append(pairs, portdapi.Pair{Interface: m.Interface, RTP: rtcp})
-			}
+			pairs = bindPairs(pairs, m.Interface, m.Streams)
+			pairs = bindPairs(pairs, m.Interface, m.Alt)
 		}
 	}
 	gens := map[netip.AddrPort]uint64{}
@@ -481,4 +466,30 @@ func (s *syncer) audit(ctx context.Context, p rediscalls.Partition, prev map[str
 		delete(diff, id)
 	}
 	return diff, nil
+}
+
+// bindPairs appends the port blocks of one set of a media's streams (its
+// sockets, or those of the other family): RTP with RTCP on the next port
+// as a pair, anything else as single ports.
+func bindPairs(pairs []portdapi.Pair, iface string, streams []nodestate.Stream) []portdapi.Pair {
+	var rtp, rtcp netip.AddrPort
+	for _, st := range streams {
+		switch st.Component {
+		case 1:
+			rtp = st.Local
+		case 2:
+			rtcp = st.Local
+		}
+	}
+	if !rtp.IsValid() {
+		return pairs
+	}
+	if rtcp.IsValid() && rtcp.Addr() == rtp.Addr() && rtcp.Port() == rtp.Port()+1 {
+		return append(pairs, portdapi.Pair{Interface: iface, RTP: rtp, RTCP: rtcp})
+	}
+	pairs = append(pairs, portdapi.Pair{Interface: iface, RTP: rtp})
+	if rtcp.IsValid() {
+		pairs = append(pairs, portdapi.Pair{Interface: iface, RTP: rtcp})
+	}
+	return pairs
 }

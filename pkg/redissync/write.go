@@ -67,7 +67,7 @@ func (s *syncer) onDelete(id string) {
 func (s *syncer) indexLocked(c nodestate.Call) {
 	for _, l := range c.Legs {
 		for _, m := range l.Medias {
-			for _, st := range m.Streams {
+			for _, st := range m.AllStreams() {
 				s.bySock[st.Local] = c.ID
 			}
 		}
@@ -77,7 +77,7 @@ func (s *syncer) indexLocked(c nodestate.Call) {
 func (s *syncer) unindexLocked(c nodestate.Call) {
 	for _, l := range c.Legs {
 		for _, m := range l.Medias {
-			for _, st := range m.Streams {
+			for _, st := range m.AllStreams() {
 				if s.bySock[st.Local] == c.ID {
 					delete(s.bySock, st.Local)
 				}

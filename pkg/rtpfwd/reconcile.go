@@ -28,6 +28,9 @@ type reconciler struct {
 	// iceSelected is, per socket, the ICE pair the call record names
 	// (nodestate.ICE.Selected).
 	iceSelected map[netip.AddrPort]netip.AddrPort
+	// altOf maps a second socket (fwd.Stream.AltFD) to the socket of the
+	// stream it was given to.
+	altOf map[netip.AddrPort]netip.AddrPort
 	// learning is every stream's endpoint-learning mode
 	// (--endpoint-learning).
 	learning fwd.Learning
@@ -87,7 +90,7 @@ func newReconciler(eng *fwd.Engine, off *offloader, log *slog.Logger) *reconcile
 		calls: map[string]nodestate.Call{}, byCall: map[string][]netip.AddrPort{}, sockCall: map[netip.AddrPort]string{},
 		learned: map[netip.AddrPort]learnedFor{}, inst: map[netip.AddrPort]fwd.Stream{}, locals: map[fwd.StreamID]netip.AddrPort{},
 		off: off, dirty: map[string]bool{}, nodeLocals: map[netip.AddrPort]string{}, refusedTo: map[netip.AddrPort]netip.AddrPort{},
-		sentKeys: map[netip.AddrPort]fwd.SRTP{}, iceSelected: map[netip.AddrPort]netip.AddrPort{}}
+		sentKeys: map[netip.AddrPort]fwd.SRTP{}, iceSelected: map[netip.AddrPort]netip.AddrPort{}, altOf: map[netip.AddrPort]netip.AddrPort{}}
 }
 
 // Add is the hand-off handler: a socket arrived from portd. Its call is
@@ -122,8 +125,9 @@ func (r *reconciler) Remove(local netip.AddrPort) {
 	defer r.mu.Unlock()
 	if id, ok := r.ids[local]; ok {
 		r.removeLocked(id)
-		r.flushLocked()
 	}
+	r.stripAltLocked(local)
+	r.flushLocked()
 	r.off.forget(local)
 	delete(r.fds, local)
 	delete(r.learned, local)
@@ -247,10 +251,11 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 			if p != nil && mi < len(p.Medias) {
 				pm = &p.Medias[mi]
 			}
-			rtp, rtcp := streamsOf(m)
+			rtp, rtcp := streamsOf(m.Streams)
+			altRTP, altRTCP := streamsOf(m.Alt)
 			prtp, prtcp := nodestate.Stream{}, nodestate.Stream{}
 			if pm != nil {
-				prtp, prtcp = streamsOf(*pm)
+				prtp, prtcp = streamsOf(pm.Streams)
 			}
 			flags := flagsOf(m)
 			// SRTP keys: an unusable one stays unusable (the engine refuses
@@ -300,6 +305,7 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 				} else {
 					s.RTCP = r.idLocked(rtcp.Local)
 				}
+				r.altLocked(c.ID, rtp.Local, altRTP, &s, want)
 				r.installLocked(c.ID, rtp, s)
 			}
 			if rtcp.Local.IsValid() && !m.RTCPMux {
@@ -311,6 +317,7 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 				}
 				s := fwd.Stream{Call: c.ID, Peer: r.idLocked(peerLocal), Flags: fwd.RTCP | (flags &^ fwd.RTCPMux), Learning: r.learning, LastSignal: c.LastSignal,
 					SRTPIn: in, SRTPOut: out, ICE: ice, DTLS: dtls}
+				r.altLocked(c.ID, rtcp.Local, altRTCP, &s, want)
 				r.installLocked(c.ID, rtcp, s)
 			}
 		}
@@ -364,6 +371,63 @@ func usable(ap netip.AddrPort) bool {
 	return ap.IsValid() && ap.Port() != 0 && !ap.Addr().IsUnspecified()
 }
 
+// altLocked gives s the second socket of record stream alt (a party's
+// socket of the other family) once it is here, and counts it as the
+// call's.
+func (r *reconciler) altLocked(call string, primary netip.AddrPort, alt nodestate.Stream, s *fwd.Stream, want map[netip.AddrPort]bool) {
+	if !alt.Local.IsValid() {
+		return
+	}
+	want[alt.Local] = true
+	fd, ok := r.fds[alt.Local]
+	if !ok {
+		return // on its way; Add applies the call again
+	}
+	if owner, had := r.sockCall[alt.Local]; had && owner != call {
+		r.detachLocked(owner, alt.Local)
+	}
+	s.AltFD, s.AltLocal = fd, alt.Local
+	r.altOf[alt.Local] = primary
+	if _, had := r.sockCall[alt.Local]; !had {
+		r.sockCall[alt.Local] = call
+		r.byCall[call] = append(r.byCall[call], alt.Local)
+	}
+}
+
+// detachLocked takes socket local from the call that had it (owner): the
+// stream on it, or its place as another stream's second socket.
+func (r *reconciler) detachLocked(owner string, local netip.AddrPort) {
+	if id, ok := r.ids[local]; ok {
+		r.removeLocked(id)
+	}
+	r.stripAltLocked(local)
+	delete(r.sockCall, local)
+	delete(r.learned, local)
+	delete(r.refusedTo, local)
+	r.byCall[owner] = slices.DeleteFunc(r.byCall[owner], func(a netip.AddrPort) bool { return a == local })
+}
+
+// stripAltLocked queues the change that takes socket local from the
+// stream it is the second socket of, if any.
+func (r *reconciler) stripAltLocked(local netip.AddrPort) {
+	p, ok := r.altOf[local]
+	if !ok {
+		return
+	}
+	delete(r.altOf, local)
+	cfg, ok := r.inst[p]
+	if !ok || cfg.AltLocal != local {
+		return
+	}
+	cfg.AltFD, cfg.AltLocal = 0, netip.AddrPort{}
+	r.inst[p] = cfg
+	r.queueLocked(fwd.Change{ID: r.idLocked(p), Stream: cfg}, func(o fwd.Outcome) {
+		if o.Err != nil {
+			r.log.Warn("stream not updated", "local", p, "err", o.Err)
+		}
+	})
+}
+
 // installLocked installs s for record stream st once st's socket is here,
 // sending to destLocked(st). (The engine waits on the socket only once the
 // peer stream is installed too: after a restart the sockets come back one
@@ -388,13 +452,7 @@ func (r *reconciler) installLocked(call string, st nodestate.Stream, s fwd.Strea
 		// The socket changed hands (portd handed the port to a new call
 		// before the old call's end reached this worker): the new call
 		// gets a stream of its own, not the old one's counters and keys.
-		if id, ok := r.ids[local]; ok {
-			r.removeLocked(id)
-		}
-		delete(r.sockCall, local)
-		delete(r.learned, local)
-		delete(r.refusedTo, local)
-		r.byCall[owner] = slices.DeleteFunc(r.byCall[owner], func(a netip.AddrPort) bool { return a == local })
+		r.detachLocked(owner, local)
 	}
 	prev, ok := r.inst[local]
 	if ok && prev == s {
@@ -425,8 +483,10 @@ func (r *reconciler) installLocked(call string, st nodestate.Stream, s fwd.Strea
 	})
 }
 
-func streamsOf(m nodestate.Media) (rtp, rtcp nodestate.Stream) {
-	for _, s := range m.Streams {
+// streamsOf picks the RTP and RTCP stream out of a media's streams (or its
+// second sockets).
+func streamsOf(streams []nodestate.Stream) (rtp, rtcp nodestate.Stream) {
+	for _, s := range streams {
 		switch s.Component {
 		case 1:
 			rtp = s
@@ -455,9 +515,9 @@ func flagsOf(m nodestate.Media) fwd.Flags {
 }
 
 // sameStream reports whether two configurations of a stream forward the
-// same way (the socket's descriptor aside).
+// same way (the sockets' descriptors aside).
 func sameStream(a, b fwd.Stream) bool {
-	a.FD, b.FD = 0, 0
+	a.FD, b.FD, a.AltFD, b.AltFD = 0, 0, 0, 0
 	return a == b
 }
 
@@ -466,7 +526,7 @@ func recordLocals(c nodestate.Call) []netip.AddrPort {
 	var out []netip.AddrPort
 	for _, l := range c.Legs {
 		for _, m := range l.Medias {
-			for _, st := range m.Streams {
+			for _, st := range m.AllStreams() {
 				if st.Local.IsValid() {
 					out = append(out, st.Local)
 				}

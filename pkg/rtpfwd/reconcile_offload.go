@@ -89,12 +89,14 @@ func (r *reconciler) offloadLocked(local netip.AddrPort) {
 // IPv4 or IPv6 (a mixed pair, IPv4 on one side and IPv6 on the other,
 // stays in userspace: the program does not translate between families),
 // and it is neither echoed (the program forwards to the peer and rewrites
-// no SSRC) nor SRTP on either side (the program does no cryptography). A
+// no SSRC) nor SRTP on either side (the program does no cryptography),
+// and neither party has a second socket (an ICE candidate of the other
+// family: the program serves one socket per stream). A
 // strict stream needs its party's latched endpoint in that
 // family too.
 func (r *reconciler) wantEntryLocked(local netip.AddrPort) (fastpath.Entry, bool) {
 	cfg, ok := r.inst[local]
-	if !ok || cfg.Peer == 0 || cfg.Flags&fwd.Echo != 0 || cfg.SRTPIn.Enabled() || !servable(local) {
+	if !ok || cfg.Peer == 0 || cfg.Flags&fwd.Echo != 0 || cfg.SRTPIn.Enabled() || cfg.AltFD != 0 || !servable(local) {
 		return fastpath.Entry{}, false
 	}
 	v4 := local.Addr().Unmap().Is4()
@@ -103,7 +105,7 @@ func (r *reconciler) wantEntryLocked(local netip.AddrPort) (fastpath.Entry, bool
 		return fastpath.Entry{}, false
 	}
 	pcfg, ok := r.inst[peerLocal]
-	if !ok || pcfg.SRTPOut.Enabled() { // SRTP stays in userspace
+	if !ok || pcfg.SRTPOut.Enabled() || pcfg.AltFD != 0 { // SRTP stays in userspace, as do second sockets
 		return fastpath.Entry{}, false
 	}
 	st, ok1 := r.eng.Stats(r.ids[local])
