@@ -69,6 +69,7 @@ func (x *exchange) iceSender(sm *media, m *sdp.Media, r io.Reader) error {
 		sm.ice.Selected = netip.AddrPort{} // a restart: a new pair to find
 	}
 	sm.ice.RemoteUfrag, sm.ice.RemotePwd = ufrag, pwd
+	sm.ice.Trickle = m.TrickleICE()
 	return nil
 }
 
@@ -91,6 +92,9 @@ func (x *exchange) iceReceiver(sm, rm *media, m *sdp.Media, r io.Reader) error {
 			return err
 		}
 		rm.ice = ice
+	}
+	if rm.ice != nil && x.offer && x.req.flag("trickle-ICE") {
+		rm.ice.Trickle = true
 	}
 	return nil
 }
@@ -124,6 +128,10 @@ func iceAttrs(rm *media, mp *sdp.MediaPlan) []string {
 		return nil
 	}
 	out := []string{"ice-ufrag:" + rm.ice.Ufrag, "ice-pwd:" + rm.ice.Pwd}
+	if rm.ice.Trickle {
+		out = append(out, "ice-options:trickle")
+		mp.EndOfCandidates = true
+	}
 	alt := rm.alt.Advertised
 	if !alt.IsValid() {
 		alt = rm.alt.RTP.Addr()

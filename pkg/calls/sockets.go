@@ -19,7 +19,11 @@ func (e *Engine) takeSockets(ctx context.Context, x *exchange, sm, rm *media, m 
 	req, offer := x.req, x.offer
 	// Our sockets for the receiver, chosen for the sender's endpoint.
 	rSingle := offer && req.RTCPMux["require"] && m.IsRTP()
-	if !rm.local.RTP.IsValid() || (rm.key.IsValid() && !sameEndpoint(rm.key, endpoint) && !req.flag("port-latching")) {
+	// A party that moves keeps its ports under port-latching, and under
+	// ICE towards the receiver unless no-port-latching (the candidates
+	// say where it is, as rtpengine's __get_endpoint_map).
+	latched := req.flag("port-latching") || rm.ice != nil && !req.flag("no-port-latching")
+	if !rm.local.RTP.IsValid() || (rm.key.IsValid() && !sameEndpoint(rm.key, endpoint) && !latched) {
 		p, err := e.take(ctx, x.receiver.iface, x.receiver.family, rSingle, x.taken)
 		if err != nil {
 			return err

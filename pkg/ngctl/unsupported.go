@@ -53,13 +53,13 @@ var keySupport = map[string]support{
 // (reference §1.6); prefixed forms are decided in checkFlag.
 var flagSupport = map[string]support{
 	"trust-address": done, "SIP-source-address": done, "sip-source-address": done, "asymmetric": done,
-	"unidirectional": done, "strict-source": done, "media-handover": done, "port-latching": done,
+	"unidirectional": done, "strict-source": done, "media-handover": done, "port-latching": done, "no-port-latching": done,
 	"no-rtcp-attribute": done, "full-rtcp-attribute": done, "loop-protect": done, "original-sendrecv": done,
 	"fatal": done, "strip-extmap": done, "single-codec": done,
-	"reset": warn, "no-port-latching": warn, "record-call": warn, "reuse-codecs": warn,
+	"reset": warn, "record-call": warn, "reuse-codecs": warn,
 	"no-codec-renegotiation": warn, "allow-transcoding": warn, "all": warn, "pad-crypto": done,
 	"generate-mid": done, "inject-DTMF": warn, "detect-DTMF": warn, "generate-RTCP": warn,
-	"RTCP-mirror": warn, "debug": warn, "pierce-NAT": warn, "NAT-wait": warn, "trickle-ICE": warn,
+	"RTCP-mirror": warn, "debug": warn, "pierce-NAT": warn, "NAT-wait": warn, "trickle-ICE": done,
 	"reject-ICE": warn, "no-redis-update": warn, "fragment": warn, "egress": warn, "SIPREC": warn,
 	"passthrough": warn, "no-passthrough": warn, "no-jitter-buffer": warn, "asymmetric-codecs": warn,
 	"symmetric-codecs": warn, "reorder-codecs": warn, "always-transcode": refuse,

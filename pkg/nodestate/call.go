@@ -185,6 +185,10 @@ type ICE struct {
 	// reported it: a restarted worker or a standby node sends there (the
 	// SDP's address may be a placeholder such as 0.0.0.0:9).
 	Selected netip.AddrPort `json:"selected,omitzero"`
+	// Trickle: the party trickles its candidates (RFC 8838; its SDP said
+	// so, or the offer to it had the trickle-ICE flag): its SDP from
+	// rtpkit says a=ice-options:trickle and a=end-of-candidates.
+	Trickle bool `json:"trickle,omitempty"`
 }
 
 // Media flags of media-echo (rtpengine's ECHO and BLACKHOLE media flags):

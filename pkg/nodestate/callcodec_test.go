@@ -84,7 +84,7 @@ func randomCall(r *rand.Rand) Call {
 			case 0:
 				m.ICE = &ICE{Ufrag: str(), Pwd: str()}
 			case 1:
-				m.ICE = &ICE{Ufrag: str(), Pwd: str(), RemoteUfrag: str(), RemotePwd: str(), Controlling: n(2) == 0, Selected: ap(), Lite: n(2) == 0}
+				m.ICE = &ICE{Ufrag: str(), Pwd: str(), RemoteUfrag: str(), RemotePwd: str(), Controlling: n(2) == 0, Selected: ap(), Lite: n(2) == 0, Trickle: n(2) == 0}
 			}
 			switch n(3) {
 			case 0:

@@ -275,6 +275,9 @@ func (d *decoder) ice(c *ICE) error {
 		case "lite":
 			n = 6
 			c.Lite, err = d.boolean()
+		case "trickle":
+			n = 7
+			c.Trickle, err = d.boolean()
 		default:
 			err = errSlowPath
 		}

@@ -228,6 +228,9 @@ func appendMedia(b []byte, m *Media) []byte {
 		if m.ICE.Selected != (netip.AddrPort{}) {
 			b = appendKeyAddrPort(b, `,"selected":`, m.ICE.Selected)
 		}
+		if m.ICE.Trickle {
+			b = append(b, `,"trickle":true`...)
+		}
 		b = append(b, '}')
 	}
 	if m.DTLS != nil {
