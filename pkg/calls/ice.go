@@ -21,6 +21,8 @@ import (
 	"hash/fnv"
 	"io"
 	"net/netip"
+	"strconv"
+	"strings"
 
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
 	"github.com/rtpkit/rtpkit/pkg/sdp"
@@ -78,15 +80,36 @@ func (x *exchange) iceSender(sm *media, m *sdp.Media, r io.Reader) error {
 // the receiver has not signalled yet (rtpengine copies the sender's ICE
 // only then; afterwards each party keeps what its own SDP set), or when
 // rtpkit already is an agent towards it.
+//
+// ICE passes through instead (rtpengine's PASSTHRU: no agent, the sender's
+// ICE lines go to the receiver with rtpkit's candidates added) when both
+// speak ICE and ICE=optional asked for it, or the passthrough flag; it
+// stays for later messages unless ICE=force or no-passthrough ends it,
+// and ends when the sender stops speaking ICE. ICE=optional is ICE=force
+// in an offer whose sender does not speak ICE. reject-ICE: no ICE towards
+// the sender.
 func (x *exchange) iceReceiver(sm, rm *media, m *sdp.Media, r io.Reader) error {
 	mode := x.req.ICE
+	if x.req.flag("reject-ICE") {
+		sm.ice = nil
+	}
+	if x.req.flag("no-passthrough") || mode == "force" || mode == "remove" || !m.IsRTP() || !m.HasICE() {
+		if sm.icePass && !m.HasICE() {
+			rm.ice = nil // the party that had ICE passed to it has none now
+		}
+		sm.icePass, rm.icePass = false, false
+	} else if mode == "optional" || x.req.flag("passthrough") || sm.icePass {
+		sm.icePass, rm.icePass = true, true
+		sm.ice, rm.ice = nil, nil
+		return nil
+	}
 	switch {
 	case mode == "remove" || !m.IsRTP():
 		rm.ice = nil
 		return nil
 	case rm.ice != nil:
 		return nil
-	case mode == "force" || m.HasICE() && !x.receiver.sdp:
+	case mode == "force" || mode == "optional" && x.offer || m.HasICE() && !x.receiver.sdp:
 		ice, err := newICE(r, x.offer)
 		if err != nil {
 			return err
@@ -123,7 +146,21 @@ func newICE(r io.Reader, controlling bool) (*nodestate.ICE, error) {
 // address: the media plan's first (local preference 65535), then the
 // address of the other family (65534), as rtpengine orders the addresses
 // of a logical interface with the media's family first.
-func iceAttrs(rm *media, mp *sdp.MediaPlan) []string {
+//
+// A media-address option is every candidate's address (as rtpengine
+// writes them).
+func iceAttrs(rm *media, mp *sdp.MediaPlan, m *sdp.Media, mediaAddr netip.Addr) []string {
+	alt := rm.alt.Advertised
+	if !alt.IsValid() {
+		alt = rm.alt.RTP.Addr()
+	}
+	if mediaAddr.IsValid() {
+		alt = mediaAddr
+	}
+	if rm.icePass && mp.Port != 0 && mp.Addr.IsValid() {
+		mp.KeepICE = true
+		return passthroughCandidates(rm, mp, m, alt)
+	}
 	if rm.ice == nil || mp.Port == 0 || !mp.Addr.IsValid() {
 		return nil
 	}
@@ -131,10 +168,6 @@ func iceAttrs(rm *media, mp *sdp.MediaPlan) []string {
 	if rm.ice.Trickle {
 		out = append(out, "ice-options:trickle")
 		mp.EndOfCandidates = true
-	}
-	alt := rm.alt.Advertised
-	if !alt.IsValid() {
-		alt = rm.alt.RTP.Addr()
 	}
 	out = append(out, candidate(foundation(mp.Addr), 1, 0, mp.Addr, mp.Port))
 	if rm.alt.RTP.IsValid() {
@@ -203,4 +236,70 @@ func (x *exchange) iceLite(sm, rm *media) {
 		set(sm, false)
 		set(rm, false)
 	}
+}
+
+// passthroughCandidates are rtpkit's candidates added to the sender's
+// under ICE passthrough, with priorities below the sender's host
+// candidates as rtpengine's new_priority makes them: type preference and
+// local preference from the sender's lowest-priority host candidate of
+// component 1 (one less; or, at local preference 0, the type preference
+// one less and local preference 65535), and the local preference counted
+// up per address in 32-bit arithmetic as rtpengine does (its second
+// address wraps to 4294967295).
+func passthroughCandidates(rm *media, mp *sdp.MediaPlan, m *sdp.Media, alt netip.Addr) []string {
+	tpref, lpref := uint32(126), uint32(0)
+	prio := icePriority(tpref, lpref, 1)
+	for _, v := range m.Attr("candidate") {
+		f := strings.Fields(v)
+		if len(f) < 8 || f[1] != "1" || f[6] != "typ" || f[7] != "host" {
+			continue
+		}
+		p, err := strconv.ParseUint(f[3], 10, 32)
+		if err != nil || uint32(p) > prio {
+			continue
+		}
+		tpref = uint32(p) >> 24
+		lpref = 65535 - (uint32(p)&0xffff00)>>8
+		if lpref != 0 {
+			lpref--
+		} else {
+			if tpref != 0 {
+				tpref--
+			}
+			lpref = 65535
+		}
+		prio = icePriority(tpref, lpref, 1)
+	}
+	type cand struct {
+		addr netip.Addr
+		port int
+	}
+	var out []string
+	for _, comp := range []int{1, 2} {
+		cands := []cand{{mp.Addr, mp.Port}}
+		if comp == 1 && rm.alt.RTP.IsValid() {
+			cands = append(cands, cand{alt, int(rm.alt.RTP.Port())})
+		}
+		if comp == 2 {
+			if mp.RTCPPort == 0 || mp.RTCPMux {
+				break
+			}
+			cands = []cand{{mp.Addr, mp.RTCPPort}}
+			if rm.alt.RTCP.IsValid() {
+				cands = append(cands, cand{alt, int(rm.alt.RTCP.Port())})
+			}
+		}
+		for i, c := range cands {
+			out = append(out, fmt.Sprintf("candidate:%s %d UDP %d %s %d typ host", foundation(c.addr), comp,
+				icePriority(tpref, lpref+uint32(i), comp), c.addr.Unmap(), c.port))
+		}
+	}
+	return out
+}
+
+// icePriority is RFC 8445's candidate priority from a type preference, a
+// local preference counted as rtpengine counts it (0 the highest) and a
+// component, in rtpengine's 32-bit arithmetic.
+func icePriority(tpref, lpref uint32, component int) uint32 {
+	return tpref<<24 | (65535-lpref)<<8 | uint32(256-component)
 }

@@ -119,6 +119,11 @@ type media struct {
 	ptime         int
 	// ice is rtpkit's ICE agent towards this party (nil: no ICE with it).
 	ice *nodestate.ICE
+	// icePass: ICE passes through rtpkit between this party and its peer
+	// (rtpengine's PASSTHRU: both speak ICE and ICE=force was not asked
+	// for): no agent, the sender's ICE lines reach the receiver with
+	// rtpkit's candidates added.
+	icePass bool
 	// dtls is rtpkit's DTLS-SRTP towards this party (nil: none);
 	// dtlsOnly: it was offered DTLS without SDES (SDES off), which later
 	// offers keep.
@@ -330,7 +335,7 @@ func fromRecord(r nodestate.Call) *call {
 // recordFlags are the record's media flags: the latching flags, then the
 // media-echo mode and "osrtp" if any.
 func (m *media) recordFlags() []string {
-	if m.echo == "" && !m.osrtp {
+	if m.echo == "" && !m.osrtp && !m.icePass {
 		return m.flags
 	}
 	out := slices.Clip(m.flags)
@@ -340,21 +345,30 @@ func (m *media) recordFlags() []string {
 	if m.osrtp {
 		out = append(out, flagOSRTP)
 	}
+	if m.icePass {
+		out = append(out, flagICEPassthrough)
+	}
 	return out
 }
 
-// flagOSRTP marks an OSRTP media in the record's flags.
-const flagOSRTP = "osrtp"
+// flagOSRTP marks an OSRTP media in the record's flags, and
+// flagICEPassthrough one whose ICE passes through rtpkit.
+const (
+	flagOSRTP          = "osrtp"
+	flagICEPassthrough = "ice-passthrough"
+)
 
 // setRecordFlags is the inverse of recordFlags.
 func (m *media) setRecordFlags(flags []string) {
-	m.flags, m.echo = nil, ""
+	m.flags, m.echo, m.osrtp, m.icePass = nil, "", false, false
 	for _, f := range flags {
 		switch f {
 		case nodestate.FlagEcho, nodestate.FlagBlackhole:
 			m.echo = f
 		case flagOSRTP:
 			m.osrtp = true
+		case flagICEPassthrough:
+			m.icePass = true
 		default:
 			m.flags = append(m.flags, f)
 		}

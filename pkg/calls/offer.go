@@ -239,11 +239,11 @@ func (e *Engine) processMedia(ctx context.Context, x *exchange, i int, m *sdp.Me
 		if err := e.altSockets(ctx, x, rm); err != nil {
 			return sdp.MediaPlan{}, err
 		}
-		mp.ICEAttrs = iceAttrs(rm, &mp)
-		// Under ICE a zero address is no hold but a placeholder (trickle
-		// ICE): the receiver gets ours (rtpengine keeps a zero address
-		// only for media without ICE).
-		mp.ReplaceZeroAddress = rm.ice != nil
+		mp.ICEAttrs = iceAttrs(rm, &mp, m, x.req.MediaAddress)
+		// A zero address is kept for the receiver (hold) unless rtpkit is
+		// its ICE agent or the sender's is trickle ICE's placeholder
+		// (port 9), as rtpengine.
+		mp.ReplaceZeroAddress = rm.ice != nil || m.TrickleICE() && m.Port() == 9
 	}
 	return mp, nil
 }
@@ -376,9 +376,9 @@ func (x *exchange) senderMedia(sm, rm *media, m *sdp.Media, addr netip.Addr, pts
 		rm.echo, sm.echo = nodestate.FlagBlackhole, nodestate.FlagBlackhole
 	}
 	dir := m.SenderDirection()
-	if m.ZeroAddress() && !m.HasICE() {
-		// A zero address is hold, but not under ICE (a trickle ICE
-		// placeholder: the candidates say where the party is).
+	if m.ZeroAddress() && !m.TrickleICE() {
+		// A zero address is hold, but not from a party that trickles ICE
+		// (a placeholder: the candidates say where it is).
 		dir = dropReceive(dir)
 	}
 	sm.direction = string(dir)

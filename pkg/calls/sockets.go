@@ -28,6 +28,16 @@ func (e *Engine) takeSockets(ctx context.Context, x *exchange, sm, rm *media, m 
 		if err != nil {
 			return err
 		}
+		if rm.local.RTP.IsValid() && rm.ice != nil {
+			// New candidates: an ICE restart towards the receiver, with
+			// new credentials of ours (rtpengine's new endpoint map).
+			ice, err := newICE(x.rand, rm.ice.Controlling)
+			if err != nil {
+				return err
+			}
+			ice.RemoteUfrag, ice.RemotePwd, ice.Lite, ice.Trickle = rm.ice.RemoteUfrag, rm.ice.RemotePwd, rm.ice.Lite, rm.ice.Trickle
+			rm.ice = ice
+		}
 		rm.local = p
 	}
 	rm.key = endpoint
@@ -112,7 +122,7 @@ func sameEndpoint(a, b netip.AddrPort) bool {
 // are one).
 func (e *Engine) altSockets(ctx context.Context, x *exchange, rm *media) error {
 	other := 0
-	if rm.ice != nil && rm.local.RTP.IsValid() {
+	if (rm.ice != nil || rm.icePass) && rm.local.RTP.IsValid() {
 		other = 6
 		if familyOf(rm.local.RTP.Addr()) == 6 {
 			other = 4

@@ -60,8 +60,8 @@ var flagSupport = map[string]support{
 	"no-codec-renegotiation": warn, "allow-transcoding": warn, "all": warn, "pad-crypto": done,
 	"generate-mid": done, "inject-DTMF": warn, "detect-DTMF": warn, "generate-RTCP": warn,
 	"RTCP-mirror": warn, "debug": warn, "pierce-NAT": warn, "NAT-wait": warn, "trickle-ICE": done,
-	"reject-ICE": warn, "no-redis-update": warn, "fragment": warn, "egress": warn, "SIPREC": warn,
-	"passthrough": warn, "no-passthrough": warn, "no-jitter-buffer": warn, "asymmetric-codecs": warn,
+	"reject-ICE": done, "no-redis-update": warn, "fragment": warn, "egress": warn, "SIPREC": warn,
+	"passthrough": done, "no-passthrough": done, "no-jitter-buffer": warn, "asymmetric-codecs": warn,
 	"symmetric-codecs": warn, "reorder-codecs": warn, "always-transcode": refuse,
 }
 
@@ -115,10 +115,8 @@ func checkKey(cmd, key string, val, v bencode.Value) []finding {
 	switch key {
 	case "ICE":
 		switch s {
-		case "", "remove", "default", "force":
+		case "", "remove", "default", "force", "optional":
 			return nil
-		case "optional":
-			return []finding{{name: "ICE", text: "ICE=optional is not supported: carried out as ICE=default (rtpkit terminates ICE)"}}
 		}
 		return []finding{{name: "ICE", text: fmt.Sprintf("ICE=%s is not supported: rtpkit has no relay candidates", s), refuse: true}}
 	case "media-echo":

@@ -109,6 +109,11 @@ type MediaPlan struct {
 	// ICEAttrs are generated after a=ptime: a=ice-ufrag, a=ice-pwd,
 	// a=ice-options, a=candidate (text after "a=").
 	ICEAttrs []string
+	// KeepICE keeps the sender's ICE lines (a=ice-ufrag, a=ice-pwd,
+	// a=ice-options, a=candidate, a=end-of-candidates; the session's ICE
+	// lines too when the first media keeps them): ICE passthrough, where
+	// the ICEAttrs add candidates to the sender's.
+	KeepICE bool
 	// EndOfCandidates generates a=end-of-candidates at the very end (it
 	// is generated anyway when the input section had it).
 	EndOfCandidates bool

@@ -297,8 +297,9 @@ func (w *writer) session(s *Session, p *Plan) error {
 		case 'a':
 			strip := false
 			switch k := ln.kind; {
-			case k == attrICE, k == attrICEUfrag, k == attrCandidate, k == attrFingerprint,
-				k == attrSetup, k == attrIgnore, k == attrGroupBundle:
+			case k == attrICE, k == attrICEUfrag, k == attrCandidate:
+				strip = len(p.Media) == 0 || !p.Media[0].KeepICE
+			case k == attrFingerprint, k == attrSetup, k == attrIgnore, k == attrGroupBundle:
 				strip = true
 			case k.isDirection():
 				strip = !p.OriginalSendrecv
@@ -399,8 +400,9 @@ func (w *writer) media(m *Media, p *Plan, mp *MediaPlan) error {
 		case 'a':
 			strip := false
 			switch k := ln.kind; {
-			case k == attrICE, k == attrICEUfrag, k == attrCandidate, k == attrEndOfCandidates,
-				k == attrRTCP, k == attrRTCPMux, k == attrIgnore, k == attrMid,
+			case k == attrICE, k == attrICEUfrag, k == attrCandidate, k == attrEndOfCandidates:
+				strip = !mp.KeepICE
+			case k == attrRTCP, k == attrRTCPMux, k == attrIgnore, k == attrMid,
 				k == attrCrypto, k == attrFingerprint, k == attrSetup:
 				strip = true
 			case k.isDirection():
@@ -471,7 +473,7 @@ func (w *writer) media(m *Media, p *Plan, mp *MediaPlan) error {
 			w.attr(v, "")
 		}
 	}
-	if mp.EndOfCandidates || m.firstAttr(attrEndOfCandidates) != nil {
+	if mp.EndOfCandidates || !mp.KeepICE && m.firstAttr(attrEndOfCandidates) != nil {
 		w.attr("end-of-candidates", "")
 	}
 	return nil
