@@ -13,9 +13,11 @@ package fwd
 //   - it answers the peer's checks (pkg/icecheck), and sends a triggered
 //     check back to where a valid one came from (a peer-reflexive
 //     candidate of the peer's);
-//   - until a pair is nominated it checks the peer's signalled address
-//     and the peer-reflexive ones every checkEvery, with USE-CANDIDATE
-//     when it is the controlling agent (nomination on the first success);
+//   - until a pair is valid it checks the peer's signalled address and
+//     the peer-reflexive ones every checkEvery; as the controlling agent
+//     it then nominates the first valid pair with a check that carries
+//     USE-CANDIDATE, repeated every checkEvery until it succeeds (regular
+//     nomination, RFC 8445 §8.1.1);
 //   - a pair nominated (by the peer's USE-CANDIDATE when we are
 //     controlled, by our own successful nominating check when
 //     controlling) becomes the stream's endpoint (Latch), and is checked
@@ -121,6 +123,7 @@ type agent struct {
 	tiebreaker uint64
 	targets    []netip.AddrPort
 	pending    map[[12]byte]sentCheck
+	valid      netip.AddrPort // the first pair whose check succeeded
 	nominated  netip.AddrPort
 	lastCheck  time.Time
 }
@@ -228,9 +231,14 @@ func (e *Engine) stunMessage(agents map[StreamID]*agent, j *ctlJob) {
 		delete(a.pending, tx)
 		// A success counts only from where the check went (RFC 8445
 		// §7.2.5.2.1); ours nominates when it carried USE-CANDIDATE.
-		if ok && j.src == sent.to && sent.nominate && !a.nominated.IsValid() {
+		switch {
+		case !ok || j.src != sent.to || a.nominated.IsValid():
+		case sent.nominate:
 			a.nominated = j.src
 			_ = e.nominate(j.id, j.src)
+		case a.cfg.creds.Controlling && !a.valid.IsValid():
+			a.valid = j.src
+			e.sendCheck(a, j.src, time.Now(), true) // nominate it
 		}
 		return
 	}
@@ -248,8 +256,8 @@ func (e *Engine) stunMessage(agents map[StreamID]*agent, j *ctlJob) {
 		_ = e.nominate(j.id, j.src)
 		return
 	}
-	if !a.nominated.IsValid() {
-		e.sendCheck(a, j.src, time.Now()) // a triggered check
+	if !a.nominated.IsValid() && !a.valid.IsValid() {
+		e.sendCheck(a, j.src, time.Now(), false) // a triggered check
 	}
 }
 
@@ -297,15 +305,18 @@ func (e *Engine) runAgents(agents map[StreamID]*agent, now time.Time) {
 		switch {
 		case a.nominated.IsValid():
 			if now.Sub(a.lastCheck) >= consentEvery {
-				e.sendCheck(a, a.nominated, now)
+				e.sendCheck(a, a.nominated, now, false)
 			}
-		case now.Sub(a.lastCheck) >= checkEvery:
+		case now.Sub(a.lastCheck) < checkEvery:
+		case a.valid.IsValid():
+			e.sendCheck(a, a.valid, now, true)
+		default:
 			if usable(a.cfg.signalled) {
-				e.sendCheck(a, a.cfg.signalled, now)
+				e.sendCheck(a, a.cfg.signalled, now, false)
 			}
 			for _, t := range a.targets {
 				if t != a.cfg.signalled {
-					e.sendCheck(a, t, now)
+					e.sendCheck(a, t, now, false)
 				}
 			}
 			a.lastCheck = now
@@ -313,12 +324,13 @@ func (e *Engine) runAgents(agents map[StreamID]*agent, now time.Time) {
 	}
 }
 
-// sendCheck sends a check of a's to the address to.
-func (e *Engine) sendCheck(a *agent, to netip.AddrPort, now time.Time) {
+// sendCheck sends a check of a's to the address to, nominating the pair
+// with USE-CANDIDATE if nominate (only a controlling agent does).
+func (e *Engine) sendCheck(a *agent, to netip.AddrPort, now time.Time, nominate bool) {
 	if !a.cfg.creds.CanCheck() || len(a.pending) >= 64 {
 		return
 	}
-	nominate := a.cfg.creds.Controlling
+	nominate = nominate && a.cfg.creds.Controlling
 	req, tx, err := icecheck.Request(a.cfg.creds, a.tiebreaker, nominate)
 	if err != nil {
 		return

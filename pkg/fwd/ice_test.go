@@ -122,9 +122,10 @@ func peerAnswers(t *testing.T, c *net.UDPConn, theirs icecheck.Creds) icecheck.C
 }
 
 // TestICEAgentControlling: as the controlling agent, the stream checks
-// the party's signalled address with USE-CANDIDATE under the party's
-// credentials; the party's answer nominates the pair, which becomes the
-// endpoint.
+// the party's signalled address under the party's credentials, then
+// nominates the pair that answered with a check that carries
+// USE-CANDIDATE (regular nomination); the answer to that one makes the
+// pair the endpoint.
 func TestICEAgentControlling(t *testing.T) {
 	e := newTestEngine(t, Config{})
 	c := newCall(t)
@@ -133,8 +134,22 @@ func TestICEAgentControlling(t *testing.T) {
 	other := party(t) // the party's candidate, signalled
 	c.set(t, e, "icectl", 1, 2, Stream{ICE: ours, Signalled: addrOf(other)}, Stream{})
 	chk := peerAnswers(t, other, theirs)
-	if !chk.UseCandidate || !chk.Controlling {
-		t.Fatalf("our check as the controlling agent: %+v", chk)
+	if chk.UseCandidate || !chk.Controlling {
+		t.Fatalf("our first check as the controlling agent: %+v", chk)
+	}
+	if s := stats(t, e, 1); s.Confirmed {
+		t.Fatal("a pair confirmed before it was nominated")
+	}
+	// A check of the first round may still be on its way; the
+	// nomination comes within a few.
+	for i := 0; ; i++ {
+		chk = peerAnswers(t, other, theirs)
+		if chk.UseCandidate && chk.Controlling {
+			break
+		}
+		if i == 4 {
+			t.Fatalf("our checks after the pair succeeded: %+v, want a nomination", chk)
+		}
 	}
 	eventually(t, "the nominated pair as endpoint", func() bool {
 		s := stats(t, e, 1)

@@ -97,7 +97,7 @@ func Request(c Creds, tiebreaker uint64, nominate bool) ([]byte, [stun.Transacti
 		role = stun.AttrICEControlling
 	}
 	prio := binary.BigEndian.AppendUint32(nil, peerReflexivePriority)
-	setters := []stun.Setter{stun.TransactionID, stun.BindingRequest, stun.NewUsername(c.RemoteUfrag + ":" + c.LocalUfrag),
+	setters := []stun.Setter{stun.TransactionID, stun.BindingRequest, stun.NewSoftware(Software), stun.NewUsername(c.RemoteUfrag + ":" + c.LocalUfrag),
 		stun.RawAttribute{Type: stun.AttrPriority, Value: prio}, stun.RawAttribute{Type: role, Value: tb}}
 	if nominate {
 		setters = append(setters, stun.RawAttribute{Type: stun.AttrUseCandidate})
@@ -109,6 +109,12 @@ func Request(c Creds, tiebreaker uint64, nominate bool) ([]byte, [stun.Transacti
 	}
 	return m.Raw, m.TransactionID, nil
 }
+
+// Software is the SOFTWARE attribute of rtpkit's checks, their first
+// attribute as in rtpengine's: it names rtpkit as an rtpengine-compatible
+// agent, so that tools and tests that tell rtpengine's checks by that
+// attribute's prefix ("rtpengine") recognise rtpkit's as the same kind.
+const Software = "rtpengine-compatible rtpkit"
 
 // Response reads a STUN response to one of our checks: its transaction
 // id, and whether it is a success whose integrity (the peer's password)
