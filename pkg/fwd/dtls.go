@@ -63,8 +63,9 @@ const dtlsTimeout = 30 * time.Second
 
 // dtlsSession is the control path's DTLS connection of one stream.
 type dtlsSession struct {
-	e  *Engine
-	id StreamID
+	e    *Engine
+	id   StreamID
+	life uint64 // ctlStream.life
 	sockets
 	cfg  DTLS
 	in   chan []byte
@@ -103,7 +104,7 @@ func (e *Engine) dtlsRecord(sessions map[StreamID]*dtlsSession, j *ctlJob) {
 // and replaced when the setup changed; nil without DTLS.
 func (e *Engine) dtlsSessionFor(sessions map[StreamID]*dtlsSession, id StreamID, cfg ctlStream) *dtlsSession {
 	s := sessions[id]
-	if s != nil && (s.cfg != cfg.dtls || s.sockets != cfg.sockets) {
+	if s != nil && (s.cfg != cfg.dtls || s.sockets != cfg.sockets || s.life != cfg.life) {
 		s.close()
 		delete(sessions, id)
 		s = nil
@@ -123,7 +124,7 @@ func (e *Engine) dtlsSessionFor(sessions map[StreamID]*dtlsSession, id StreamID,
 		s = nil
 	}
 	if s == nil {
-		s = &dtlsSession{e: e, id: id, sockets: cfg.sockets, cfg: cfg.dtls, in: make(chan []byte, 32), stop: make(chan struct{}),
+		s = &dtlsSession{e: e, id: id, life: cfg.life, sockets: cfg.sockets, cfg: cfg.dtls, in: make(chan []byte, 32), stop: make(chan struct{}),
 			done: make(chan struct{}), started: time.Now()}
 		sessions[id] = s
 		e.dtlsWG.Add(1)

@@ -223,3 +223,54 @@ func TestDTLSStrangerFirst(t *testing.T) {
 		return err == nil && bytes.Equal(buf[:n], plain)
 	})
 }
+
+// TestDTLSSocketHandedOn: a socket handed on to a new call (the stream
+// retired and set again under the same id and descriptor, as rtp-fwd does
+// when portd reuses a port) gets a new DTLS session, even when the new
+// party's certificate is the old one's (the same client again): the old
+// call's session, which never saw a close, takes none of its records.
+func TestDTLSSocketHandedOn(t *testing.T) {
+	ours, theirs := testCert(t), testCert(t)
+	ourFP, _ := ours.Fingerprint("sha-256")
+	theirFP, _ := theirs.Fingerprint("sha-256")
+	e := newTestEngine(t, Config{DTLSCert: &ours.TLS})
+	c := newCall(t)
+	s := Stream{DTLS: DTLS{Role: DTLSServer, Fingerprint: theirFP}, SRTPIn: SRTPPending, SRTPOut: SRTPPending}
+	c.set(t, e, "first", 1, 2, s, Stream{})
+	if _, _, err := partyDTLS(t, newDemux(party(t)), net.UDPAddrFromAddrPort(c.paA), theirs, ourFP, true); err != nil {
+		t.Fatalf("the first call's handshake: %v", err)
+	}
+	e.Remove(1)
+	e.Remove(2)
+	c.A = party(t) // the new call's party, with the same certificate
+	c.set(t, e, "second", 1, 2, s, Stream{})
+	type result struct {
+		enc *srtp.Context
+		err error
+	}
+	done := make(chan result, 1)
+	a := newDemux(c.A)
+	go func() {
+		enc, _, err := partyDTLS(t, a, net.UDPAddrFromAddrPort(c.paA), theirs, ourFP, true)
+		done <- result{enc, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second call's handshake on the same socket hangs")
+	}
+	if r.err != nil {
+		t.Fatalf("the second call's handshake on the same socket: %v", r.err)
+	}
+	enc := r.enc
+	plain := rtpPacket(1, 0xA1, []byte("second call"))
+	p, _ := enc.EncryptRTP(nil, plain, &rtp.Header{})
+	eventually(t, "the second call's SRTP at B", func() bool {
+		send(t, c.A, c.paA, p)
+		buf := make([]byte, 2048)
+		_ = c.B.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		n, _, err := c.B.ReadFromUDP(buf)
+		return err == nil && bytes.Equal(buf[:n], plain)
+	})
+}

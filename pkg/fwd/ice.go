@@ -88,6 +88,11 @@ func (l *loop) check(s *stream, fd int, src netip.AddrPort, pkt []byte, dtls boo
 
 // ctlStream is what the control path knows of a stream with ICE or DTLS.
 type ctlStream struct {
+	// life numbers this life of the stream id: a stream retired and set
+	// again (its socket handed on to a new call, ids being per socket)
+	// gets a new one, and none of the old life's ICE agent or DTLS
+	// session carries over to it.
+	life uint64
 	sockets
 	creds     icecheck.Creds
 	dtls      DTLS
@@ -103,6 +108,7 @@ type ctlStream struct {
 type ctlStreams struct {
 	mu      sync.Mutex
 	streams map[StreamID]ctlStream
+	lives   uint64 // the last ctlStream.life given
 }
 
 // note records stream id's ICE and DTLS configuration (none: forgets it).
@@ -113,7 +119,12 @@ func (r *ctlStreams) note(id StreamID, s *Stream) {
 		delete(r.streams, id)
 		return
 	}
-	r.streams[id] = ctlStream{sockets: socketsOf(s), creds: s.ICE, dtls: s.DTLS, signalled: s.Signalled,
+	life := r.streams[id].life
+	if _, ok := r.streams[id]; !ok {
+		r.lives++
+		life = r.lives
+	}
+	r.streams[id] = ctlStream{life: life, sockets: socketsOf(s), creds: s.ICE, dtls: s.DTLS, signalled: s.Signalled,
 		keyed: s.SRTPIn.Enabled() && s.SRTPIn != SRTPPending}
 }
 
@@ -181,7 +192,7 @@ func (e *Engine) runDTLS(sessions map[StreamID]*dtlsSession) {
 	}
 	e.ctl.mu.Unlock()
 	for id, s := range sessions {
-		if c, ok := cfgs[id]; !ok || c.dtls != s.cfg || c.sockets != s.sockets {
+		if c, ok := cfgs[id]; !ok || c.dtls != s.cfg || c.sockets != s.sockets || c.life != s.life {
 			s.close()
 			delete(sessions, id)
 		}
@@ -207,7 +218,7 @@ func (e *Engine) agentFor(agents map[StreamID]*agent, id StreamID) *agent {
 		return nil
 	}
 	a := agents[id]
-	if a == nil || a.cfg.creds != cfg.creds || a.cfg.sockets != cfg.sockets {
+	if a == nil || a.cfg.creds != cfg.creds || a.cfg.sockets != cfg.sockets || a.cfg.life != cfg.life {
 		a = &agent{cfg: cfg, tiebreaker: rand.Uint64(), pending: map[[12]byte]sentCheck{}}
 		agents[id] = a
 	}

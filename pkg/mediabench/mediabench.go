@@ -38,8 +38,9 @@ type Config struct {
 	// rate during the measurement (not counted with the others; plain RTP
 	// whatever SRTP says).
 	FloodPPS int
-	// SRTP is the calls' SRTP (SDES) mode: SRTPNone (both parties plain
-	// RTP), SRTPFromRTP or SRTPBoth; SRTPSuite the suite under test
+	// SRTP is the calls' SRTP mode: SRTPNone (both parties plain RTP),
+	// SRTPFromRTP or SRTPBoth (SDES), SRTPFromDTLS; SRTPSuite the suite
+	// (or DTLS-SRTP profile) under test
 	// (default DefaultSRTPSuite): B's in rtp-srtp, A's in srtp-srtp (B
 	// then answers with another, see planSRTP).
 	SRTP, SRTPSuite string
@@ -72,6 +73,11 @@ type Result struct {
 	// its receiver, per second of the measurement.
 	FloodSentPPS      float64 `json:"flood_sent_pps,omitempty"`
 	FloodForwardedPPS float64 `json:"flood_forwarded_pps,omitempty"`
+	// SetupSeconds is how long the calls' setup took (8 at a time), and
+	// SetupCPUusPerCall the proxy's CPU over it per call (offer, answer
+	// and, in rtp-dtls, the call's DTLS handshake).
+	SetupSeconds      float64 `json:"setup_seconds"`
+	SetupCPUusPerCall float64 `json:"setup_cpu_us_per_call,omitempty"`
 	// SRTP: the mode and each party's suite ("" for plain RTP).
 	SRTP       string `json:"srtp,omitempty"`
 	SRTPSuiteA string `json:"srtp_suite_a,omitempty"`
@@ -147,9 +153,18 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 			err = derr
 		}
 	}()
+	setupCPU0, err := cpuOf(cfg.PIDs)
+	if err != nil {
+		return Result{}, err
+	}
+	setupStart := time.Now()
 	err = parallel(ctx, cfg.NG, cfg.Calls, 8, func(ctx context.Context, c *ngclient.Client, i int) error {
 		a, b := socks[2*i], socks[2*i+1]
-		if plan.mode != SRTPNone {
+		switch plan.mode {
+		case SRTPFromDTLS:
+			setUp[i] = true
+			return setupDTLSCall(ctx, c, callID(i), a, b, plan)
+		case SRTPFromRTP, SRTPBoth:
 			setUp[i] = true // the offer may have made the call
 			return setupSRTPCall(ctx, c, callID(i), a, b, plan)
 		}
@@ -164,6 +179,11 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	})
 	if err != nil {
 		return Result{}, fmt.Errorf("mediabench: setup: %w", err)
+	}
+	setupSeconds := time.Since(setupStart).Seconds()
+	setupCPU1, err := cpuOf(cfg.PIDs)
+	if err != nil {
+		return Result{}, err
 	}
 
 	var fl *flood
@@ -244,6 +264,10 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	}
 	res = makeResult(cfg.Calls, sendTime, &cnt, rcv.lat, cpu1-cpu0)
 	res.LoadCPUSeconds = self1 - self0
+	res.SetupSeconds = setupSeconds
+	if len(cfg.PIDs) > 0 {
+		res.SetupCPUusPerCall = (setupCPU1 - setupCPU0) * 1e6 / float64(cfg.Calls)
+	}
 	res.SRTP, res.SRTPSuiteA, res.SRTPSuiteB = plan.mode, plan.suiteA, plan.suiteB
 	res.SRTPFailures, res.SRTPClear = cnt.srtpFailed.Load()-srtpFailed0, cnt.srtpClear.Load()-srtpClear0
 	res.SRTPWarmupFailures = srtpFailed0

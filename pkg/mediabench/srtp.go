@@ -90,6 +90,11 @@ func planSRTP(mode, suite string) (srtpPlan, error) {
 		return srtpPlan{}, nil
 	case SRTPFromRTP:
 		return srtpPlan{mode: mode, suiteB: suite}, nil
+	case SRTPFromDTLS:
+		if _, ok := dtlsProfiles[suite]; !ok {
+			return srtpPlan{}, fmt.Errorf("mediabench: %s is not a DTLS-SRTP profile (AES_CM_128_HMAC_SHA1_80/_32, AEAD_AES_128_GCM, AEAD_AES_256_GCM)", suite)
+		}
+		return srtpPlan{mode: mode, suiteB: suite}, nil
 	case SRTPBoth:
 		other := "AEAD_AES_128_GCM"
 		if sdes.SuiteByName(suite).AEAD {
@@ -97,7 +102,7 @@ func planSRTP(mode, suite string) (srtpPlan, error) {
 		}
 		return srtpPlan{mode: mode, suiteA: suite, suiteB: other}, nil
 	}
-	return srtpPlan{}, fmt.Errorf("mediabench: SRTP mode %q: not %q or %q", mode, SRTPFromRTP, SRTPBoth)
+	return srtpPlan{}, fmt.Errorf("mediabench: SRTP mode %q: not %q, %q or %q", mode, SRTPFromRTP, SRTPBoth, SRTPFromDTLS)
 }
 
 var cryptoRe = regexp.MustCompile(`(?m)^a=crypto:(.*?)\r?$`)

@@ -27,7 +27,10 @@ With --srtp the proxy converts SRTP (SDES keys in the SDP): rtp-srtp has
 party A plain RTP/AVP and party B RTP/SAVP with --srtp-suite; srtp-srtp has
 both parties RTP/SAVP, A with --srtp-suite and B with another suite
 (AEAD_AES_128_GCM, or AES_CM_128_HMAC_SHA1_80 for an AEAD --srtp-suite), so
-that the proxy decrypts and encrypts again every packet both ways.`
+that the proxy decrypts and encrypts again every packet both ways; rtp-dtls has
+party A plain RTP/AVP and party B DTLS-SRTP (UDP/TLS/RTP/SAVP, a=setup:active,
+the --srtp-suite profile), one handshake per call with the proxy as the DTLS
+server during the setup, whose proxy CPU per call is reported.`
 
 func cmdBenchMedia(args []string, stdout, stderr io.Writer) int {
 	var cfg mediabench.Config
@@ -38,7 +41,7 @@ func cmdBenchMedia(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measurement time")
 	fs.IntVar(&cfg.Payload, "payload", 160, "RTP payload `bytes`")
 	fs.IntVar(&cfg.FloodPPS, "flood", 0, "also flood one extra call's stream at this many `packets/s` (not counted with the others)")
-	fs.StringVar(&cfg.SRTP, "srtp", "", "SRTP `MODE`: rtp-srtp or srtp-srtp (default: plain RTP both sides)")
+	fs.StringVar(&cfg.SRTP, "srtp", "", "SRTP `MODE`: rtp-srtp, srtp-srtp or rtp-dtls (default: plain RTP both sides)")
 	fs.StringVar(&cfg.SRTPSuite, "srtp-suite", mediabench.DefaultSRTPSuite, "SDES crypto `SUITE` under test (with --srtp)")
 	pids := fs.String("pids", "", "comma-separated `PIDS` of the proxy whose CPU (with descendants) is measured")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
@@ -96,6 +99,9 @@ func cmdBenchMedia(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "%s: %d calls, %.1f s: offered %.0f pps, forwarded %.0f pps, lost %d of %d, latency p50/p99 %.0f/%.0f µs, proxy CPU %.2f s = %.2f µs per packet, load CPU %.2f s\n",
 		*label, res.Calls, res.Seconds, res.OfferedPPS, res.ForwardedPPS, res.Lost, res.Sent,
 		res.LatencyP50us, res.LatencyP99us, res.ProxyCPUSeconds, res.CPUusPerPacket, res.LoadCPUSeconds)
+	if res.SetupCPUusPerCall > 0 {
+		fmt.Fprintf(stdout, "%s: setup %.2f s, proxy CPU %.0f µs per call\n", *label, res.SetupSeconds, res.SetupCPUusPerCall)
+	}
 	if res.SRTP != "" {
 		fmt.Fprintf(stdout, "%s: SRTP %s: A %s, B %s; packets that did not decrypt %d (of them unencrypted %d), during the warm-up %d\n",
 			*label, res.SRTP, suiteName(res.SRTPSuiteA), suiteName(res.SRTPSuiteB), res.SRTPFailures, res.SRTPClear, res.SRTPWarmupFailures)
