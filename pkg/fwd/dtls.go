@@ -78,24 +78,59 @@ type dtlsSession struct {
 	started time.Time
 }
 
+// early holds the DTLS records that reached a stream before the party's
+// fingerprint did (an answerer that starts its handshake as soon as it
+// sent its answer, which reaches the worker a moment later): they wait
+// for it, up to earlyMax records for earlyWait, instead of meeting a
+// session that can only refuse the party's certificate.
+type early struct {
+	life uint64
+	src  netip.AddrPort
+	recs [][]byte
+	at   time.Time
+}
+
+const (
+	earlyMax  = 8
+	earlyWait = 2 * time.Second
+)
+
 // dtlsRecord hands a DTLS record of stream id to its session, making one
 // (the party is the client) if there is none for the stream's setup.
-func (e *Engine) dtlsRecord(sessions map[StreamID]*dtlsSession, j *ctlJob) {
+func (e *Engine) dtlsRecord(sessions map[StreamID]*dtlsSession, waiting map[StreamID]*early, j *ctlJob) {
 	e.ctl.mu.Lock()
 	cfg, ok := e.ctl.streams[j.id]
 	e.ctl.mu.Unlock()
 	if !ok || !cfg.owns(j.fd) {
 		return
 	}
-	s := e.dtlsSessionFor(sessions, j.id, cfg)
+	rec := append([]byte(nil), j.buf[:j.n]...)
+	if cfg.dtls.Role != 0 && cfg.dtls.Fingerprint == "" {
+		w := waiting[j.id]
+		if w == nil || w.life != cfg.life {
+			w = &early{life: cfg.life, at: time.Now()}
+			waiting[j.id] = w
+		}
+		w.src = j.src
+		if len(w.recs) < earlyMax {
+			w.recs = append(w.recs, rec)
+		}
+		return
+	}
+	e.feedDTLS(sessions, j.id, cfg, j.src, rec)
+}
+
+// feedDTLS gives a record from src to stream id's session.
+func (e *Engine) feedDTLS(sessions map[StreamID]*dtlsSession, id StreamID, cfg ctlStream, src netip.AddrPort, rec []byte) {
+	s := e.dtlsSessionFor(sessions, id, cfg)
 	if s == nil {
 		return
 	}
 	s.mu.Lock()
-	s.peer = j.src
+	s.peer = src
 	s.mu.Unlock()
 	select {
-	case s.in <- append([]byte(nil), j.buf[:j.n]...):
+	case s.in <- rec:
 	default: // a full queue: the peer retransmits its flight
 	}
 }

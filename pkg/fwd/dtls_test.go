@@ -274,3 +274,38 @@ func TestDTLSSocketHandedOn(t *testing.T) {
 		return err == nil && bytes.Equal(buf[:n], plain)
 	})
 }
+
+// TestDTLSHandshakeBeforeFingerprint: an answerer that starts its
+// handshake as soon as it answered reaches a stream that still waits as
+// the server for the answer (no fingerprint yet): its records wait for
+// the fingerprint, and the handshake completes once it is set, instead of
+// the party being refused.
+func TestDTLSHandshakeBeforeFingerprint(t *testing.T) {
+	ours, theirs := testCert(t), testCert(t)
+	ourFP, _ := ours.Fingerprint("sha-256")
+	theirFP, _ := theirs.Fingerprint("sha-256")
+	e := newTestEngine(t, Config{DTLSCert: &ours.TLS})
+	c := newCall(t)
+	pending := Stream{DTLS: DTLS{Role: DTLSServer}, SRTPIn: SRTPPending, SRTPOut: SRTPPending}
+	c.set(t, e, "early", 1, 2, pending, Stream{})
+	done := make(chan error, 1)
+	a := newDemux(c.A)
+	go func() {
+		_, _, err := partyDTLS(t, a, net.UDPAddrFromAddrPort(c.paA), theirs, ourFP, true)
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // the answer on its way to the worker
+	pending.DTLS.Fingerprint = theirFP
+	c.set(t, e, "early", 1, 2, pending, Stream{})
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the handshake that began before the fingerprint: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handshake that began before the fingerprint hangs")
+	}
+	if n := e.dtlsFailures.Load(); n != 0 {
+		t.Fatalf("%d failed handshakes", n)
+	}
+}

@@ -153,6 +153,7 @@ func (e *Engine) answerChecks(q <-chan ctlJob) {
 	defer close(e.checked)
 	agents := map[StreamID]*agent{}
 	sessions := map[StreamID]*dtlsSession{}
+	waiting := map[StreamID]*early{}
 	defer func() {
 		for _, s := range sessions {
 			s.close()
@@ -168,13 +169,13 @@ func (e *Engine) answerChecks(q <-chan ctlJob) {
 				return
 			}
 			if j.dtls {
-				e.dtlsRecord(sessions, &j)
+				e.dtlsRecord(sessions, waiting, &j)
 			} else {
 				e.stunMessage(agents, &j)
 			}
 		case now := <-tick.C:
 			e.runAgents(agents, now)
-			e.runDTLS(sessions)
+			e.runDTLS(sessions, waiting)
 		}
 	}
 }
@@ -182,7 +183,7 @@ func (e *Engine) answerChecks(q <-chan ctlJob) {
 // runDTLS ends the sessions of streams that went or changed their setup,
 // and starts the handshakes of streams where rtpkit is the client once
 // the party's address is known.
-func (e *Engine) runDTLS(sessions map[StreamID]*dtlsSession) {
+func (e *Engine) runDTLS(sessions map[StreamID]*dtlsSession, waiting map[StreamID]*early) {
 	e.ctl.mu.Lock()
 	cfgs := make(map[StreamID]ctlStream, len(e.ctl.streams))
 	for id, c := range e.ctl.streams {
@@ -195,6 +196,18 @@ func (e *Engine) runDTLS(sessions map[StreamID]*dtlsSession) {
 		if c, ok := cfgs[id]; !ok || c.dtls != s.cfg || c.sockets != s.sockets || c.life != s.life {
 			s.close()
 			delete(sessions, id)
+		}
+	}
+	for id, w := range waiting {
+		c, ok := cfgs[id]
+		switch {
+		case !ok || c.life != w.life || time.Since(w.at) > earlyWait:
+			delete(waiting, id)
+		case c.dtls.Fingerprint != "":
+			delete(waiting, id)
+			for _, rec := range w.recs {
+				e.feedDTLS(sessions, id, c, w.src, rec)
+			}
 		}
 	}
 	for id, c := range cfgs {
