@@ -19,7 +19,10 @@
 # SRTP_MODES: rtp-srtp (party A plain RTP, party B SRTP with SRTP_SUITE,
 # default AES_CM_128_HMAC_SHA1_80) and srtp-srtp (A SRTP with SRTP_SUITE, B
 # with another suite, so that every packet is decrypted and encrypted
-# again); rtpengine runs with --table=-1, so it converts in userspace.
+# again); SRTP_MODES=rtp-dtls (issue 28) has party B a DTLS-SRTP client
+# instead (one handshake per call, the proxy the server, during setup:
+# the setup µs/call column); rtpengine runs with --table=-1, so it
+# converts in userspace.
 # The table gives CPU µs per forwarded packet, loss, packets that did not
 # decrypt, rtpkit over the better rtpengine (target ≤ 0.7) and each
 # target's SRTP cost over its plain RTP run at the same rate. SRTP=0 skips
@@ -276,8 +279,8 @@ for mode in "${SRTP_MODES[@]}"; do
 	done
 done
 
-printf '\nSRTP (SDES, %s; rtpengine in userspace), %s calls, %s per run:\n' "$SRTP_SUITE" "$CALLS" "$DURATION"
-printf '%-13s %-10s %8s %10s %10s %8s %9s %9s %12s %10s %10s %8s\n' target mode rate offered forwarded loss "p50 µs" "p99 µs" "CPU µs/pkt" "kit/engine" "over RTP" "SRTP bad"
+printf '\nSRTP (%s; rtpengine in userspace), %s calls, %s per run:\n' "$SRTP_SUITE" "$CALLS" "$DURATION"
+printf '%-13s %-10s %8s %10s %10s %8s %9s %9s %12s %10s %10s %8s %12s\n' target mode rate offered forwarded loss "p50 µs" "p99 µs" "CPU µs/pkt" "kit/engine" "over RTP" "SRTP bad" "setup µs/call"
 for mode in "${SRTP_MODES[@]}"; do
 	for rate in "${SRTP_RATES[@]}"; do
 		local kit eng v e ratio r plain over
@@ -298,15 +301,17 @@ for mode in "${SRTP_MODES[@]}"; do
 				(if .sent > 0 then (.lost / .sent * 10000 | round / 100 | tostring) + "%" else "-" end),
 				(.latency_p50_us|round), (.latency_p99_us|round), (.cpu_us_per_packet * 100 | round / 100), $r,
 				(if $plain > 0 then (.cpu_us_per_packet / $plain * 100 | round / 100) else "-" end),
-				((.srtp_failures // 0) + (.srtp_warmup_failures // 0))] | @tsv' \
+				((.srtp_failures // 0) + (.srtp_warmup_failures // 0)), ((.setup_cpu_us_per_call // 0) | round)] | @tsv' \
 				"$TMP/$t-$mode-$rate.json" |
-				awk -F'\t' '{printf "%-13s %-10s %8s %10s %10s %8s %9s %9s %12s %10s %10s %8s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12}'
+				awk -F'\t' '{printf "%-13s %-10s %8s %10s %10s %8s %9s %9s %12s %10s %10s %8s %12s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13}'
 		done
 	done
 done
 echo "(kit/engine: rtpkit's CPU per packet over the better rtpengine's at that mode and rate, target ≤ 0.7 with 0 loss;"
 echo " over RTP: the target's CPU per packet over its plain RTP run at that rate; SRTP bad: packets that did not"
-echo " decrypt at their SRTP party, warm-up included)"
+echo " decrypt at their SRTP party, warm-up included; setup µs/call: the target's CPU over the calls' setup per call,"
+echo " offer, answer and in rtp-dtls the call's DTLS handshake, the target being the server: 1e6 over it is"
+echo " handshakes per core-second)"
 }
 
 # fastpath_columns runs the fast-path measurement (see the header) and
