@@ -44,8 +44,13 @@ type held struct {
 // than dropped: the peer's address is not known yet, as opposed to known
 // and unusable (hold). A stream without a sink (no peer) holds nothing:
 // its packets would be copied for nothing, one by one.
+//
+// A party under ICE whose pair is not nominated yet is waited for too:
+// the nomination is often a moment behind the first media (the peer sees
+// its nominating check succeed, or answers ours, before rtpkit's loop has
+// the nomination).
 func waitsForAddress(sink *stream) bool {
-	return sink != nil && !sink.cfg.Signalled.IsValid()
+	return sink != nil && (!sink.cfg.Signalled.IsValid() || sink.cfg.ICE.Enabled() && !sink.nominated.IsValid())
 }
 
 // waitsForPeer reports whether s's packets have no sink because its peer

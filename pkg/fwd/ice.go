@@ -21,8 +21,10 @@ package fwd
 //   - a pair nominated (by the peer's USE-CANDIDATE when we are
 //     controlled, by our own successful nominating check when
 //     controlling) becomes the stream's endpoint (Latch), and is checked
-//     again every consentEvery (consent freshness, RFC 7675; a lapse is
-//     not acted on yet).
+//     again every consentEvery (consent freshness, RFC 7675): when no
+//     check of it has succeeded for consentLapse, the party's consent
+//     has lapsed, nothing more is sent to it and the agent checks again
+//     from the start.
 
 import (
 	"math/rand/v2"
@@ -51,6 +53,10 @@ const (
 	checkTimeout = 5 * time.Second
 	agentTick    = 50 * time.Millisecond
 )
+
+// consentLapse is how long consent lasts after the last successful check
+// of the nominated pair (RFC 7675 §5.1: 30 s; tests shorten it).
+var consentLapse = 30 * time.Second
 
 // maxTargets bounds the addresses an agent checks (the signalled one and
 // peer-reflexive ones learned from valid checks).
@@ -97,6 +103,7 @@ type ctlStream struct {
 	creds     icecheck.Creds
 	dtls      DTLS
 	signalled netip.AddrPort
+	selected  netip.AddrPort // Stream.ICESelected
 	// keyed: the stream came with SRTP keys (a DTLS call continued from
 	// its record after a restart or failover): rtpkit starts no new
 	// handshake, but takes one the party starts.
@@ -124,7 +131,7 @@ func (r *ctlStreams) note(id StreamID, s *Stream) {
 		r.lives++
 		life = r.lives
 	}
-	r.streams[id] = ctlStream{life: life, sockets: socketsOf(s), creds: s.ICE, dtls: s.DTLS, signalled: s.Signalled,
+	r.streams[id] = ctlStream{life: life, sockets: socketsOf(s), creds: s.ICE, dtls: s.DTLS, signalled: s.Signalled, selected: s.ICESelected,
 		keyed: s.SRTPIn.Enabled() && s.SRTPIn != SRTPPending}
 }
 
@@ -136,6 +143,7 @@ type agent struct {
 	pending    map[[12]byte]sentCheck
 	valid      netip.AddrPort // the first pair whose check succeeded
 	nominated  netip.AddrPort
+	consentAt  time.Time // the nominated pair's last successful check
 	lastCheck  time.Time
 }
 
@@ -233,6 +241,10 @@ func (e *Engine) agentFor(agents map[StreamID]*agent, id StreamID) *agent {
 	a := agents[id]
 	if a == nil || a.cfg.creds != cfg.creds || a.cfg.sockets != cfg.sockets || a.cfg.life != cfg.life {
 		a = &agent{cfg: cfg, tiebreaker: rand.Uint64(), pending: map[[12]byte]sentCheck{}}
+		if usable(cfg.selected) {
+			// Nominated before (the record's pair): consent runs from now.
+			a.nominated, a.consentAt = cfg.selected, time.Now()
+		}
 		agents[id] = a
 	}
 	a.cfg.signalled = cfg.signalled
@@ -256,9 +268,11 @@ func (e *Engine) stunMessage(agents map[StreamID]*agent, j *ctlJob) {
 		// A success counts only from where the check went (RFC 8445
 		// §7.2.5.2.1); ours nominates when it carried USE-CANDIDATE.
 		switch {
+		case ok && j.src == sent.to && j.src == a.nominated:
+			a.consentAt = time.Now()
 		case !ok || j.src != sent.to || a.nominated.IsValid():
 		case sent.nominate:
-			a.nominated = j.src
+			a.nominated, a.consentAt = j.src, time.Now()
 			_ = e.nominate(j.id, j.src)
 		case a.cfg.creds.Controlling && !a.valid.IsValid():
 			a.valid = j.src
@@ -270,16 +284,20 @@ func (e *Engine) stunMessage(agents map[StreamID]*agent, j *ctlJob) {
 	if resp == nil {
 		return
 	}
+	if err == nil && chk.UseCandidate && !a.cfg.creds.Controlling && a.nominated != j.src {
+		// Nominated before the answer leaves: the party may send media
+		// as soon as it has it.
+		a.nominated, a.consentAt = j.src, time.Now()
+		_ = e.nominate(j.id, j.src)
+		_ = unix.Sendto(j.fd, resp, 0, sockaddrOf(j.src))
+		a.addTarget(j.src)
+		return
+	}
 	_ = unix.Sendto(j.fd, resp, 0, sockaddrOf(j.src)) // from where it came
 	if err != nil {
 		return
 	}
 	a.addTarget(j.src)
-	if chk.UseCandidate && !a.cfg.creds.Controlling && a.nominated != j.src {
-		a.nominated = j.src
-		_ = e.nominate(j.id, j.src)
-		return
-	}
 	if !a.nominated.IsValid() && !a.valid.IsValid() {
 		e.sendCheck(a, j.src, time.Now(), false) // a triggered check
 	}
@@ -327,6 +345,10 @@ func (e *Engine) runAgents(agents map[StreamID]*agent, now time.Time) {
 			}
 		}
 		switch {
+		case a.nominated.IsValid() && now.Sub(a.consentAt) > consentLapse:
+			// Consent lapsed (RFC 7675 §5.1): stop sending, check anew.
+			a.nominated, a.valid = netip.AddrPort{}, netip.AddrPort{}
+			_ = e.nominate(id, netip.AddrPort{})
 		case a.nominated.IsValid():
 			if now.Sub(a.lastCheck) >= consentEvery {
 				e.sendCheck(a, a.nominated, now, false)

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/rtpkit/rtpkit/pkg/icecheck"
 	"golang.org/x/sys/unix"
 )
 
@@ -45,10 +46,18 @@ func (l *loop) latch(id StreamID, ep netip.AddrPort) {
 // nominate makes ep, the pair the ICE agent settled on, the stream's
 // endpoint: whatever the signalled address (a WebRTC party's is often
 // the 0.0.0.0:9 placeholder) and the learning mode, and kept while the
-// stream's ICE credentials stay (configure).
+// stream's ICE credentials stay (configure). An invalid ep (consent
+// lapsed) leaves the party without an endpoint until the next
+// nomination.
 func (l *loop) nominate(id StreamID, ep netip.AddrPort) {
 	s := l.byID[id]
 	if s == nil || !s.cfg.ICE.Enabled() {
+		return
+	}
+	if !ep.IsValid() {
+		s.nominated, s.nominatedFor = netip.AddrPort{}, icecheck.Creds{}
+		s.canLearn = false
+		s.setEndpoint(netip.AddrPort{}, false)
 		return
 	}
 	if !reaches(s.family, s.altFamily, ep) {
@@ -57,6 +66,10 @@ func (l *loop) nominate(id StreamID, ep netip.AddrPort) {
 	s.nominated, s.nominatedFor = ep, s.cfg.ICE
 	s.canLearn = true
 	s.setEndpoint(ep, true)
+	// Packets held for the party go now (drain releases them).
+	if !slices.Contains(l.touched, s.cfg.Call) {
+		l.touched = append(l.touched, s.cfg.Call)
+	}
 }
 
 func (l *loop) set(c *command) error {

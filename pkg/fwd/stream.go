@@ -148,9 +148,15 @@ type Stream struct {
 	SRTPIn, SRTPOut SRTP
 	// ICE are this stream's ICE credentials: with them, STUN messages on
 	// FD are connectivity checks answered by the engine's control path
-	// (ice.go), and a pair the party nominates becomes its endpoint. Zero:
-	// STUN is forwarded like any other packet.
+	// (ice.go), and the pair nominated becomes the party's endpoint; until
+	// one is, nothing is sent to the party (media goes only to a pair that
+	// passed its check, RFC 8445 §12) and its packets set no endpoint.
+	// Zero: STUN is forwarded like any other packet.
 	ICE icecheck.Creds
+	// ICESelected, with ICE, is a pair nominated before (the call record's,
+	// after a restart or a failover): the endpoint from the start, until
+	// the agent's consent on it lapses or another pair is nominated.
+	ICESelected netip.AddrPort
 	// DTLS is this stream's DTLS-SRTP setup (dtls.go): with a role, DTLS
 	// records on FD go to the engine's control path, and the handshake's
 	// keys replace SRTPIn and SRTPOut (give them as SRTPPending until
@@ -428,11 +434,18 @@ func (s *stream) configure(ns Stream, family int, window time.Duration, isNew bo
 	case !ns.LastSignal.Equal(old.LastSignal) || ns.Learning != old.Learning || oldFixed:
 		s.confirmed = false
 	}
-	if ns.ICE.Enabled() && s.nominated.IsValid() && ns.ICE == s.nominatedFor {
-		s.canLearn = true
-		s.endpoint, s.confirmed = s.nominated, true
-	} else {
+	switch {
+	case ns.ICE.Enabled() && s.nominated.IsValid() && ns.ICE == s.nominatedFor:
+	case ns.ICE.Enabled() && usable(ns.ICESelected) && ns.ICESelected != old.ICESelected:
+		s.nominated, s.nominatedFor = ns.ICESelected, ns.ICE
+	default:
 		s.nominated, s.nominatedFor = netip.AddrPort{}, icecheck.Creds{}
+	}
+	if ns.ICE.Enabled() {
+		// Under ICE only the nominated pair is sent to, and learning
+		// from packets sets nothing.
+		s.canLearn = s.nominated.IsValid()
+		s.endpoint, s.confirmed = s.nominated, s.nominated.IsValid()
 	}
 	s.refresh()
 	in, out := ns.SRTPIn, ns.SRTPOut

@@ -444,8 +444,9 @@ func (r *reconciler) installLocked(call string, st nodestate.Stream, s fwd.Strea
 	if s.ICE.Enabled() && usable(r.iceSelected[local]) {
 		// The pair ICE nominated (on this worker before a restart, or on
 		// the node that owned the call): sent to until the agent
-		// nominates again.
+		// nominates again or its consent lapses.
 		dest = r.iceSelected[local]
+		s.ICESelected = dest
 	}
 	s.Signalled = r.filterLocked(call, local, dest)
 	if owner, had := r.sockCall[local]; had && owner != call {
