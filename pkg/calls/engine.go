@@ -97,6 +97,12 @@ type Engine struct {
 	refuseNew atomic.Pointer[Reasoned]
 	stats     counters
 	started   time.Time
+
+	// Trickle ICE fragments waiting for their call or party
+	// (fragment.go), by call and tag.
+	fragMu    sync.Mutex
+	frags     map[string][]queuedFragment
+	fragCount int
 }
 
 type entry struct {

@@ -72,6 +72,7 @@ func (x *exchange) iceSender(sm *media, m *sdp.Media, r io.Reader) error {
 	}
 	sm.ice.RemoteUfrag, sm.ice.RemotePwd = ufrag, pwd
 	sm.ice.Trickle = m.TrickleICE()
+	sm.ice.Candidates, sm.ice.RTCPCandidates = sdpCandidates(m)
 	return nil
 }
 

@@ -41,6 +41,9 @@ func (e *Engine) offerAnswer(ctx context.Context, req *Request, offer bool) ([]b
 	case !offer && req.ToTag == "":
 		return nil, ErrNoToTag
 	}
+	if offer && req.flag("fragment") {
+		return nil, e.fragment(req)
+	}
 	var sessions []*sdp.Session
 	for _, body := range sdp.Split(req.SDP) {
 		sess, err := sdp.Parse(body)
@@ -96,6 +99,13 @@ func (e *Engine) offerAnswer(ctx context.Context, req *Request, offer bool) ([]b
 		e.log.Info("foreign call taken over by signalling (active-switchover)", "call", c.id, "previous_owner", before.owner)
 	}
 	e.save(c)
+	senderTag := req.FromTag
+	if !offer {
+		senderTag = req.ToTag
+	}
+	if l := c.legByTag(senderTag); l != nil {
+		e.dequeueFragments(c, l)
+	}
 	return out, nil
 }
 

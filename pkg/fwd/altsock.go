@@ -17,11 +17,19 @@ type sockets struct {
 	fd    int
 	altFD int  // 0: none
 	alt4  bool // altFD is an IPv4 socket
+	// fam is fd's family when known (Stream.Local): 4, 6 or 0.
+	fam int
 }
 
 // socketsOf are s's sockets.
 func socketsOf(s *Stream) sockets {
 	k := sockets{fd: s.FD}
+	if s.Local.IsValid() {
+		k.fam = 6
+		if s.Local.Addr().Unmap().Is4() {
+			k.fam = 4
+		}
+	}
 	if s.AltFD != 0 {
 		k.altFD, k.alt4 = s.AltFD, s.AltLocal.Addr().Unmap().Is4()
 	}
@@ -46,4 +54,17 @@ func (k sockets) to(ap netip.AddrPort) int {
 // an IPv4 one no IPv6 address.
 func reaches(family, altFamily int, ap netip.AddrPort) bool {
 	return !ap.Addr().Is6() || ap.Addr().Is4In6() || family == unix.AF_INET6 || altFamily == unix.AF_INET6
+}
+
+// reaches reports whether one of the sockets can send to ap (true when
+// the stream's family is not known).
+func (k sockets) reaches(ap netip.AddrPort) bool {
+	v4 := ap.Addr().Unmap().Is4()
+	switch {
+	case k.altFD != 0 && v4 == k.alt4:
+		return true
+	case k.fam == 0:
+		return true
+	}
+	return v4 == (k.fam == 4)
 }

@@ -29,6 +29,7 @@ package fwd
 import (
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -50,7 +51,7 @@ const checkQueue = 256
 const (
 	checkEvery   = 200 * time.Millisecond
 	consentEvery = 5 * time.Second
-	checkTimeout = 5 * time.Second
+	checkTimeout = 2 * time.Second
 	agentTick    = 50 * time.Millisecond
 )
 
@@ -58,9 +59,14 @@ const (
 // of the nominated pair (RFC 7675 §5.1: 30 s; tests shorten it).
 var consentLapse = 30 * time.Second
 
-// maxTargets bounds the addresses an agent checks (the signalled one and
-// peer-reflexive ones learned from valid checks).
-const maxTargets = 8
+// maxTargets bounds the peer-reflexive addresses an agent checks (besides
+// the signalled one and the party's candidates), and maxPending the checks
+// of an agent waiting for their answers (17 pairs every checkEvery for
+// checkTimeout fit).
+const (
+	maxTargets = 8
+	maxPending = 256
+)
 
 // ctlJob is one STUN or DTLS message on its way to the control path.
 type ctlJob struct {
@@ -104,6 +110,7 @@ type ctlStream struct {
 	dtls      DTLS
 	signalled netip.AddrPort
 	selected  netip.AddrPort // Stream.ICESelected
+	cands     [MaxICECandidates]netip.AddrPort
 	// keyed: the stream came with SRTP keys (a DTLS call continued from
 	// its record after a restart or failover): rtpkit starts no new
 	// handshake, but takes one the party starts.
@@ -131,7 +138,7 @@ func (r *ctlStreams) note(id StreamID, s *Stream) {
 		r.lives++
 		life = r.lives
 	}
-	r.streams[id] = ctlStream{life: life, sockets: socketsOf(s), creds: s.ICE, dtls: s.DTLS, signalled: s.Signalled, selected: s.ICESelected,
+	r.streams[id] = ctlStream{life: life, sockets: socketsOf(s), creds: s.ICE, dtls: s.DTLS, signalled: s.Signalled, selected: s.ICESelected, cands: s.ICECandidates,
 		keyed: s.SRTPIn.Enabled() && s.SRTPIn != SRTPPending}
 }
 
@@ -247,7 +254,7 @@ func (e *Engine) agentFor(agents map[StreamID]*agent, id StreamID) *agent {
 		}
 		agents[id] = a
 	}
-	a.cfg.signalled = cfg.signalled
+	a.cfg.signalled, a.cfg.cands = cfg.signalled, cfg.cands
 	return a
 }
 
@@ -365,6 +372,11 @@ func (e *Engine) runAgents(agents map[StreamID]*agent, now time.Time) {
 					e.sendCheck(a, t, now, false)
 				}
 			}
+			for _, t := range a.cfg.cands {
+				if usable(t) && t != a.cfg.signalled && !slices.Contains(a.targets, t) && a.cfg.reaches(t) {
+					e.sendCheck(a, t, now, false)
+				}
+			}
 			a.lastCheck = now
 		}
 	}
@@ -373,7 +385,7 @@ func (e *Engine) runAgents(agents map[StreamID]*agent, now time.Time) {
 // sendCheck sends a check of a's to the address to, nominating the pair
 // with USE-CANDIDATE if nominate (only a controlling agent does).
 func (e *Engine) sendCheck(a *agent, to netip.AddrPort, now time.Time, nominate bool) {
-	if !a.cfg.creds.CanCheck() || len(a.pending) >= 64 {
+	if !a.cfg.creds.CanCheck() || len(a.pending) >= maxPending {
 		return
 	}
 	nominate = nominate && a.cfg.creds.Controlling

@@ -190,7 +190,7 @@ func TestICEAgentControlled(t *testing.T) {
 	theirs := icecheck.Creds{LocalUfrag: "peer", LocalPwd: ours.RemotePwd, RemoteUfrag: "rtpk", RemotePwd: ours.LocalPwd, Controlling: true}
 	// Signalled nowhere useful: the party's real candidate is
 	// peer-reflexive (it appears only in its checks).
-	c.set(t, e, "icectd", 1, 2, Stream{ICE: ours, Signalled: netip.MustParseAddrPort("192.0.2.1:9")}, Stream{})
+	c.set(t, e, "icectd", 1, 2, Stream{ICE: ours, Signalled: netip.MustParseAddrPort("127.0.0.1:9")}, Stream{})
 	prflx := party(t)
 	req, _, err := icecheck.Request(theirs, 7, false)
 	if err != nil {
@@ -282,4 +282,29 @@ func TestICEConsentLapse(t *testing.T) {
 			t.Fatalf("media reached the party after its consent lapsed: %x", buf[:n])
 		}
 	}
+}
+
+// TestICEAgentChecksCandidates: the agent checks the party's candidates
+// from its SDP (Stream.ICECandidates), not only its signalled address (a
+// trickle ICE party signals the 0.0.0.0:9 placeholder), and nominates the
+// one that answers.
+func TestICEAgentChecksCandidates(t *testing.T) {
+	e := newTestEngine(t, Config{})
+	c := newCall(t)
+	ours := icecheck.Creds{LocalUfrag: "rtpk", LocalPwd: "0123456789abcdefghijklmn", RemoteUfrag: "peer", RemotePwd: "peerpassword0123456789ab", Controlling: true}
+	theirs := icecheck.Creds{LocalUfrag: "peer", LocalPwd: ours.RemotePwd, RemoteUfrag: "rtpk"}
+	cand := party(t)
+	s := Stream{ICE: ours, Signalled: netip.MustParseAddrPort("0.0.0.0:9")}
+	s.ICECandidates[0] = netip.MustParseAddrPort("127.0.0.1:9") // nobody there, checked in vain
+	s.ICECandidates[1] = addrOf(cand)
+	c.set(t, e, "cands", 1, 2, s, Stream{})
+	for i := 0; ; i++ {
+		if chk := peerAnswers(t, cand, theirs); chk.UseCandidate {
+			break
+		}
+		if i == 5 {
+			t.Fatal("no nomination of the candidate")
+		}
+	}
+	eventually(t, "the candidate as endpoint", func() bool { return stats(t, e, 1).Endpoint == addrOf(cand) })
 }

@@ -157,6 +157,11 @@ type Stream struct {
 	// after a restart or a failover): the endpoint from the start, until
 	// the agent's consent on it lapses or another pair is nominated.
 	ICESelected netip.AddrPort
+	// ICECandidates are the party's candidates for this stream's
+	// component from its SDP (and trickle ICE), checked by the agent
+	// besides the signalled address and the peer-reflexive ones it learns
+	// (the first MaxICECandidates; zero entries unused).
+	ICECandidates [MaxICECandidates]netip.AddrPort
 	// DTLS is this stream's DTLS-SRTP setup (dtls.go): with a role, DTLS
 	// records on FD go to the engine's control path, and the handshake's
 	// keys replace SRTPIn and SRTPOut (give them as SRTPPending until
@@ -176,6 +181,9 @@ type Stream struct {
 	// calls a second).
 	Local netip.AddrPort
 }
+
+// MaxICECandidates is how many of a party's candidates a stream carries.
+const MaxICECandidates = 8
 
 // usable reports whether ap can be sent to: valid, non-zero port, not the
 // all-zero address.

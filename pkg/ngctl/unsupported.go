@@ -60,7 +60,7 @@ var flagSupport = map[string]support{
 	"no-codec-renegotiation": warn, "allow-transcoding": warn, "all": warn, "pad-crypto": done,
 	"generate-mid": done, "inject-DTMF": warn, "detect-DTMF": warn, "generate-RTCP": warn,
 	"RTCP-mirror": warn, "debug": warn, "pierce-NAT": warn, "NAT-wait": warn, "trickle-ICE": done,
-	"reject-ICE": done, "no-redis-update": warn, "fragment": warn, "egress": warn, "SIPREC": warn,
+	"reject-ICE": done, "no-redis-update": warn, "fragment": done, "egress": warn, "SIPREC": warn,
 	"passthrough": done, "no-passthrough": done, "no-jitter-buffer": warn, "asymmetric-codecs": warn,
 	"symmetric-codecs": warn, "reorder-codecs": warn, "always-transcode": refuse,
 }

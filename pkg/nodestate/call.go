@@ -189,7 +189,16 @@ type ICE struct {
 	// so, or the offer to it had the trickle-ICE flag): its SDP from
 	// rtpkit says a=ice-options:trickle and a=end-of-candidates.
 	Trickle bool `json:"trickle,omitempty"`
+	// Candidates and RTCPCandidates are the party's UDP candidates of
+	// components 1 and 2 (from its SDP and trickle ICE fragments, at
+	// most MaxICECandidates each): rtpkit's agent checks them.
+	Candidates     []netip.AddrPort `json:"candidates,omitempty"`
+	RTCPCandidates []netip.AddrPort `json:"rtcp_candidates,omitempty"`
 }
+
+// MaxICECandidates is the most candidates of a party's component the
+// record keeps.
+const MaxICECandidates = 8
 
 // Media flags of media-echo (rtpengine's ECHO and BLACKHOLE media flags):
 // this party's packets go back to it, or nowhere.

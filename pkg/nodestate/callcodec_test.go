@@ -85,6 +85,10 @@ func randomCall(r *rand.Rand) Call {
 				m.ICE = &ICE{Ufrag: str(), Pwd: str()}
 			case 1:
 				m.ICE = &ICE{Ufrag: str(), Pwd: str(), RemoteUfrag: str(), RemotePwd: str(), Controlling: n(2) == 0, Selected: ap(), Lite: n(2) == 0, Trickle: n(2) == 0}
+				if n(2) == 0 {
+					m.ICE.Candidates = []netip.AddrPort{ap(), ap()}[:1+n(2)]
+					m.ICE.RTCPCandidates = []netip.AddrPort{ap()}
+				}
 			}
 			switch n(3) {
 			case 0:

@@ -1,5 +1,7 @@
 package nodestate
 
+import "net/netip"
+
 // The call record's decoder: the fields of a Call and of its legs,
 // medias, payload types and streams, read with the JSON reader of
 // jsondecode.go (see callcodec.go).
@@ -278,6 +280,12 @@ func (d *decoder) ice(c *ICE) error {
 		case "trickle":
 			n = 7
 			c.Trickle, err = d.boolean()
+		case "candidates":
+			n = 8
+			c.Candidates, err = d.addrPorts()
+		case "rtcp_candidates":
+			n = 9
+			c.RTCPCandidates, err = d.addrPorts()
 		default:
 			err = errSlowPath
 		}
@@ -336,4 +344,18 @@ func (d *decoder) stream(s *Stream) error {
 		}
 		return n, err
 	})
+}
+
+// addrPorts reads an array of endpoints.
+func (d *decoder) addrPorts() ([]netip.AddrPort, error) {
+	var out []netip.AddrPort
+	err := d.array(func() error {
+		ap, err := d.addrPort()
+		out = append(out, ap)
+		return err
+	})
+	if err == nil && out == nil {
+		out = []netip.AddrPort{}
+	}
+	return out, err
 }

@@ -231,6 +231,8 @@ func appendMedia(b []byte, m *Media) []byte {
 		if m.ICE.Trickle {
 			b = append(b, `,"trickle":true`...)
 		}
+		b = appendAddrPorts(b, `,"candidates":`, m.ICE.Candidates)
+		b = appendAddrPorts(b, `,"rtcp_candidates":`, m.ICE.RTCPCandidates)
 		b = append(b, '}')
 	}
 	if m.DTLS != nil {
@@ -318,6 +320,23 @@ func appendKeyAddrPort(b []byte, key string, ap netip.AddrPort) []byte {
 		b = ap.AppendTo(b)
 	}
 	return append(b, '"')
+}
+
+// appendAddrPorts appends key and a JSON array of endpoints, nothing if
+// there are none (omitempty).
+func appendAddrPorts(b []byte, key string, aps []netip.AddrPort) []byte {
+	if len(aps) == 0 {
+		return b
+	}
+	b = append(b, key...)
+	b = append(b, '[')
+	for i, ap := range aps {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendKeyAddrPort(b, "", ap)
+	}
+	return append(b, ']')
 }
 
 // appendStreams appends a media's streams as a JSON array.

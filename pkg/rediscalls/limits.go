@@ -73,6 +73,9 @@ func CheckLimits(c *nodestate.Call) error {
 			if len(m.Streams) > MaxStreams {
 				return over("leg %d media %d: %d streams, at most %d", i, j, len(m.Streams), MaxStreams)
 			}
+			if m.ICE != nil && max(len(m.ICE.Candidates), len(m.ICE.RTCPCandidates)) > nodestate.MaxICECandidates {
+				return over("leg %d media %d: more than %d ICE candidates of a component", i, j, nodestate.MaxICECandidates)
+			}
 			if len(m.Alt) > MaxStreams {
 				return over("leg %d media %d: %d streams of the other family, at most %d", i, j, len(m.Alt), MaxStreams)
 			}

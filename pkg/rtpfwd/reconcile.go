@@ -305,6 +305,9 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 				} else {
 					s.RTCP = r.idLocked(rtcp.Local)
 				}
+				if m.ICE != nil {
+					copy(s.ICECandidates[:], m.ICE.Candidates)
+				}
 				r.altLocked(c.ID, rtp.Local, altRTP, &s, want)
 				r.installLocked(c.ID, rtp, s)
 			}
@@ -317,6 +320,9 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 				}
 				s := fwd.Stream{Call: c.ID, Peer: r.idLocked(peerLocal), Flags: fwd.RTCP | (flags &^ fwd.RTCPMux), Learning: r.learning, LastSignal: c.LastSignal,
 					SRTPIn: in, SRTPOut: out, ICE: ice, DTLS: dtls}
+				if m.ICE != nil {
+					copy(s.ICECandidates[:], m.ICE.RTCPCandidates)
+				}
 				r.altLocked(c.ID, rtcp.Local, altRTCP, &s, want)
 				r.installLocked(c.ID, rtcp, s)
 			}
@@ -449,6 +455,13 @@ func (r *reconciler) installLocked(call string, st nodestate.Stream, s fwd.Strea
 		s.ICESelected = dest
 	}
 	s.Signalled = r.filterLocked(call, local, dest)
+	// The party's ICE candidates are checked: the same refusals apply
+	// (a refused one is left out quietly: the signalled one is logged).
+	for i, cand := range s.ICECandidates {
+		if cand.IsValid() && r.refusalLocked(local, cand) != "" {
+			s.ICECandidates[i] = netip.AddrPort{}
+		}
+	}
 	if owner, had := r.sockCall[local]; had && owner != call {
 		// The socket changed hands (portd handed the port to a new call
 		// before the old call's end reached this worker): the new call
