@@ -124,6 +124,9 @@ type media struct {
 	// for): no agent, the sender's ICE lines reach the receiver with
 	// rtpkit's candidates added.
 	icePass bool
+	// bundle: this party's own SDP put the media in an a=group:BUNDLE
+	// (a WebRTC party): offers to it group its media ids again.
+	bundle bool
 	// dtls is rtpkit's DTLS-SRTP towards this party (nil: none);
 	// dtlsOnly: it was offered DTLS without SDES (SDES off), which later
 	// offers keep.
@@ -335,7 +338,7 @@ func fromRecord(r nodestate.Call) *call {
 // recordFlags are the record's media flags: the latching flags, then the
 // media-echo mode and "osrtp" if any.
 func (m *media) recordFlags() []string {
-	if m.echo == "" && !m.osrtp && !m.icePass {
+	if m.echo == "" && !m.osrtp && !m.icePass && !m.bundle {
 		return m.flags
 	}
 	out := slices.Clip(m.flags)
@@ -348,6 +351,9 @@ func (m *media) recordFlags() []string {
 	if m.icePass {
 		out = append(out, flagICEPassthrough)
 	}
+	if m.bundle {
+		out = append(out, flagBundle)
+	}
 	return out
 }
 
@@ -356,11 +362,12 @@ func (m *media) recordFlags() []string {
 const (
 	flagOSRTP          = "osrtp"
 	flagICEPassthrough = "ice-passthrough"
+	flagBundle         = "bundle"
 )
 
 // setRecordFlags is the inverse of recordFlags.
 func (m *media) setRecordFlags(flags []string) {
-	m.flags, m.echo, m.osrtp, m.icePass = nil, "", false, false
+	m.flags, m.echo, m.osrtp, m.icePass, m.bundle = nil, "", false, false, false
 	for _, f := range flags {
 		switch f {
 		case nodestate.FlagEcho, nodestate.FlagBlackhole:
@@ -369,6 +376,8 @@ func (m *media) setRecordFlags(flags []string) {
 			m.osrtp = true
 		case flagICEPassthrough:
 			m.icePass = true
+		case flagBundle:
+			m.bundle = true
 		default:
 			m.flags = append(m.flags, f)
 		}

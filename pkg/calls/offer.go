@@ -165,6 +165,7 @@ func (e *Engine) process(ctx context.Context, c *call, sessions []*sdp.Session, 
 		plan.OriginUsername, plan.SessionName, plan.OriginVersion = pins.username, pins.sessionName, pins.version
 		plan.OriginSessionID = pins.sessionID
 		plan.ReplaceOrigin = plan.ReplaceOrigin || req.Replace["origin-full"]
+		first := index
 		for _, m := range sess.Media() {
 			mp, err := e.processMedia(ctx, x, index, m)
 			if err != nil {
@@ -172,6 +173,11 @@ func (e *Engine) process(ctx context.Context, c *call, sessions []*sdp.Session, 
 			}
 			plan.Media = append(plan.Media, mp)
 			index++
+		}
+		if offer {
+			if g := bundleGroup(receiver, first, plan.Media); g != "" {
+				plan.SessionAttrs = append(plan.SessionAttrs, g)
+			}
 		}
 		sessionAddr(&plan)
 		if iceLiteSession(receiver) {
@@ -392,15 +398,24 @@ func (x *exchange) senderMedia(sm, rm *media, m *sdp.Media, addr netip.Addr, pts
 		dir = dropReceive(dir)
 	}
 	sm.direction = string(dir)
+	sm.bundle = m.Bundled()
 	if p := m.Ptime(); p > 0 {
 		sm.ptime, rm.ptime = p, p
 	}
 	if offer {
-		sm.mid = m.Mid()
-		rm.mid = m.Mid()
-		if rm.mid == "" && x.req.flag("generate-mid") {
-			// rtpengine's generate-mid: the media's index (from 1).
-			rm.mid = strconv.Itoa(sm.index)
+		// Media ids as rtpengine's __update_media_id: the sender's is what
+		// its SDP says (a re-offer without one keeps it, RFC 5888 §9.1
+		// lets one change it); the receiver's is set once, from the
+		// sender's or (generate-mid) the media's index from 1, and kept:
+		// a re-offer from the other side does not take it away.
+		if mid := m.Mid(); mid != "" {
+			sm.mid = mid
+		}
+		if rm.mid == "" {
+			rm.mid = sm.mid
+			if rm.mid == "" && x.req.flag("generate-mid") {
+				rm.mid = strconv.Itoa(sm.index)
+			}
 		}
 	}
 	if rm.typ == "" {
@@ -471,4 +486,27 @@ func storePTs(pts []sdp.PayloadType) []nodestate.PayloadType {
 		out = append(out, nodestate.PayloadType{PT: uint8(p.PT), Encoding: p.Encoding, Clock: p.Clock, Params: p.Params, Fmtp: p.Fmtp})
 	}
 	return out
+}
+
+// bundleGroup is the a=group:BUNDLE (after "a=") an offer gives a
+// receiver whose own SDP bundled its media (a WebRTC party): the media ids
+// of its bundled, not rejected medias of this session (those from first
+// on, planned as mps), "" if none. rtpengine 10.5 writes none; WebRTC
+// stacks may reject an m= line a re-offer leaves out of every bundle
+// (pion/webrtc does).
+func bundleGroup(receiver *leg, first int, mps []sdp.MediaPlan) string {
+	var mids []string
+	for k, mp := range mps {
+		if first+k >= len(receiver.medias) {
+			break
+		}
+		rm := receiver.medias[first+k]
+		if rm.bundle && rm.mid != "" && mp.Port != 0 {
+			mids = append(mids, rm.mid)
+		}
+	}
+	if len(mids) == 0 {
+		return ""
+	}
+	return "group:BUNDLE " + strings.Join(mids, " ")
 }

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,7 +28,11 @@ import (
 // rtcp-mux demux): the browser-side handshake completes against rtpkit's
 // answer (its ICE lines, a=setup:active and the node's fingerprint), and
 // RTP flows both ways, decrypted towards the plain party and encrypted
-// towards the WebRTC one.
+// towards the WebRTC one. Then, in the same call: rtp-fwd is killed and
+// goes on from the record; the WebRTC party restarts ICE (a re-offer with
+// new credentials, which rtpkit answers with new ones of its own); the SIP
+// party re-INVITEs from a new port (rtpkit re-offers to the WebRTC party,
+// its media id and DTLS session kept); media flows both ways after each.
 func TestWebRTCToSIPWithPion(t *testing.T) {
 	up, c, _ := testutil.StartLocalNode(t, 51100, 51199, "--delete-delay=0", "--log-level=debug")
 	defer func() {
@@ -71,9 +76,11 @@ func TestWebRTCToSIPWithPion(t *testing.T) {
 	})
 	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) { t.Logf("ICE: %s", s) })
 	connected := make(chan struct{})
+	var once sync.Once
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		t.Logf("connection: %s", s)
 		if s == webrtc.PeerConnectionStateConnected {
-			close(connected)
+			once.Do(func() { close(connected) })
 		}
 	})
 	offer, err := pc.CreateOffer(nil)
@@ -125,6 +132,71 @@ func TestWebRTCToSIPWithPion(t *testing.T) {
 	}
 	waitFor(t, 30*time.Second, "rtp-fwd restarted", func() bool { p := daemonPID(t, up, "rtp-fwd"); return p != 0 && p != old })
 	webrtcMedia(t, track, b, toRtpkit, got, 100)
+
+	// An ICE restart by the WebRTC party (a re-INVITE with new ICE
+	// credentials, the same flags); the SIP party answers as before.
+	oldUfrag := iceUfrag(t, toA)
+	restart, err := pc.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered = webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(restart); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	testutil.NGOK(t, ctx, c, ngDict("offer", "webrtc-1", "A", "", pc.LocalDescription().SDP,
+		bencode.Pair{Key: "transport-protocol", Value: bencode.Str("RTP/AVP")},
+		bencode.Pair{Key: "ICE", Value: bencode.Str("remove")},
+		bencode.Pair{Key: "rtcp-mux", Value: bencode.Strs("demux")}))
+	toA = testutil.NGOK(t, ctx, c, ngDict("answer", "webrtc-1", "A", "B", strings.Replace(bSDP, "o=- 2 2", "o=- 2 3", 1)))
+	if u := iceUfrag(t, toA); u == oldUfrag {
+		t.Fatalf("rtpkit answered an ICE restart with its old credentials (%s)", u)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: toA}); err != nil {
+		t.Fatalf("pion/webrtc refuses rtpkit's answer to its ICE restart: %v", err)
+	}
+	t.Log("media after the ICE restart")
+	webrtcMedia(t, track, b, toRtpkit, got, 200)
+
+	// A re-INVITE from the SIP party, from a new port, with the flags a
+	// gateway gives rtpengine towards a WebRTC party.
+	b2 := testutil.ListenUDP(t)
+	b2SDP := fmt.Sprintf("v=0\r\no=- 2 4 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP %d\r\na=rtpmap:%d opus/48000/2\r\n",
+		b2.LocalAddr().(*net.UDPAddr).Port, pt, pt)
+	reoffer := testutil.NGOK(t, ctx, c, ngDict("offer", "webrtc-1", "B", "A", b2SDP,
+		bencode.Pair{Key: "transport-protocol", Value: bencode.Str("UDP/TLS/RTP/SAVPF")},
+		bencode.Pair{Key: "ICE", Value: bencode.Str("force")},
+		bencode.Pair{Key: "rtcp-mux", Value: bencode.Strs("offer")},
+		bencode.Pair{Key: "flags", Value: bencode.Strs("generate-mid", "SDES-off")}))
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: reoffer}); err != nil {
+		t.Fatalf("pion/webrtc refuses rtpkit's re-offer:\n%s\n%v", reoffer, err)
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.SetLocalDescription(answer); err != nil {
+		t.Fatal(err)
+	}
+	toB2 := testutil.NGOK(t, ctx, c, ngDict("answer", "webrtc-1", "B", "A", pc.LocalDescription().SDP,
+		bencode.Pair{Key: "transport-protocol", Value: bencode.Str("RTP/AVP")},
+		bencode.Pair{Key: "ICE", Value: bencode.Str("remove")}))
+	if strings.Contains(toB2, "a=ice-") || !strings.Contains(toB2, " RTP/AVP ") {
+		t.Fatalf("the SIP party's answer is not plain RTP/AVP:\n%s", toB2)
+	}
+	t.Logf("media after the SIP party's re-INVITE; rtpkit's re-offer:\n%s\nthe WebRTC party's answer:\n%s\nto the SIP party:\n%s", reoffer, pc.LocalDescription().SDP, toB2)
+	webrtcMedia(t, track, b2, testutil.SDPMediaAddr(t, toB2), got, 300)
+}
+
+// iceUfrag is the a=ice-ufrag of an SDP.
+func iceUfrag(t *testing.T, sdp string) string {
+	t.Helper()
+	m := regexp.MustCompile(`a=ice-ufrag:(\S+)`).FindStringSubmatch(sdp)
+	if m == nil {
+		t.Fatalf("no a=ice-ufrag in:\n%s", sdp)
+	}
+	return m[1]
 }
 
 // webrtcMedia sends RTP from the WebRTC party (track) to the SIP party b

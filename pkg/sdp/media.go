@@ -273,6 +273,22 @@ func (m *Media) Mid() string {
 	return ""
 }
 
+// Bundled reports whether the section's a=mid is in a session-level
+// a=group:BUNDLE (RFC 9143).
+func (m *Media) Bundled() bool {
+	mid := m.Mid()
+	if mid == "" {
+		return false
+	}
+	for _, g := range m.s.Attr("group") {
+		f := strings.Fields(g)
+		if len(f) > 1 && f[0] == "BUNDLE" && slices.Contains(f[1:], mid) {
+			return true
+		}
+	}
+	return false
+}
+
 // Attr returns the values of the media-level a=name attributes, like
 // Session.Attr.
 func (m *Media) Attr(name string) []string {
