@@ -127,7 +127,11 @@ func TestFailoverWebRTC(t *testing.T) {
 
 	_ = a.proc.Cmd.Process.Kill()
 	tb.Route(t, 1)
+	moved := time.Now()
 	mediaBothWays(t, track, sip, toRtpkit, got, 1000, "through B")
+	// A figure, not an assertion: the first packet each way through B, at
+	// the 100 ms granularity of mediaBothWays (docs/redundancy.md).
+	t.Logf("media both ways through B %v after the route change", time.Since(moved).Round(time.Microsecond))
 	select {
 	case s := <-left:
 		t.Errorf("the WebRTC connection went %s", s)
