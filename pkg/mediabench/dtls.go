@@ -80,28 +80,19 @@ func setupDTLSCall(ctx context.Context, c *ngclient.Client, call string, a, b *s
 	offer := ngRequest("offer", call, partySDP(a.port, "RTP/AVP", ""))
 	offer.Set("transport-protocol", bencode.Str("UDP/TLS/RTP/SAVP"))
 	offer.Set("flags", bencode.Strs("trust-address", "SDES-off"))
-	r, err := exchange(ctx, c, offer)
+	forB, toB, err := signal(ctx, c, call, offer)
 	if err != nil {
-		return fmt.Errorf("offer %s: %w", call, err)
+		return err
 	}
-	forB, err := mediaPort(r)
-	if err != nil {
-		return fmt.Errorf("offer %s: %w", call, err)
-	}
-	toB, _ := r.GetString("sdp")
 	m := fingerprintRe.FindStringSubmatch(toB)
 	if m == nil {
 		return fmt.Errorf("offer %s: B was offered no DTLS fingerprint:\n%s", call, toB)
 	}
 	proxyFP := m[1]
 	answer := partySDP(b.port, "UDP/TLS/RTP/SAVP", "") + "a=setup:active\r\na=fingerprint:" + fp + "\r\n"
-	r, err = exchange(ctx, c, ngRequest("answer", call, answer))
+	forA, _, err := signal(ctx, c, call, ngRequest("answer", call, answer))
 	if err != nil {
-		return fmt.Errorf("answer %s: %w", call, err)
-	}
-	forA, err := mediaPort(r)
-	if err != nil {
-		return fmt.Errorf("answer %s: %w", call, err)
+		return err
 	}
 	b.setDest(forB)
 	if b.enc, b.dec, err = dtlsHandshake(ctx, b, forB, cert, proxyFP, plan.suiteB); err != nil {

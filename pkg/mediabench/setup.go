@@ -73,22 +73,30 @@ func mediaPort(r bencode.Value) (int, error) {
 	return strconv.Atoi(m[1])
 }
 
+// signal sends an offer or answer of call and returns the port of the
+// reply's audio (where the other party must send) and the reply's SDP.
+func signal(ctx context.Context, c *ngclient.Client, call string, req bencode.Value) (int, string, error) {
+	cmd, _ := req.GetString("command")
+	r, err := exchange(ctx, c, req)
+	if err != nil {
+		return 0, "", fmt.Errorf("%s %s: %w", cmd, call, err)
+	}
+	port, err := mediaPort(r)
+	if err != nil {
+		return 0, "", fmt.Errorf("%s %s: %w", cmd, call, err)
+	}
+	sdp, _ := r.GetString("sdp")
+	return port, sdp, nil
+}
+
 // setupCall runs offer and answer for one call whose parties receive on
 // portA and portB, and returns the proxy ports A and B must send to.
 func setupCall(ctx context.Context, c *ngclient.Client, call string, portA, portB int) (forA, forB int, err error) {
-	r, err := exchange(ctx, c, ngRequest("offer", call, partySDP(portA, "RTP/AVP", "")))
-	if err != nil {
-		return 0, 0, fmt.Errorf("offer %s: %w", call, err)
+	if forB, _, err = signal(ctx, c, call, ngRequest("offer", call, partySDP(portA, "RTP/AVP", ""))); err != nil {
+		return 0, 0, err
 	}
-	if forB, err = mediaPort(r); err != nil {
-		return 0, 0, fmt.Errorf("offer %s: %w", call, err)
-	}
-	r, err = exchange(ctx, c, ngRequest("answer", call, partySDP(portB, "RTP/AVP", "")))
-	if err != nil {
-		return 0, 0, fmt.Errorf("answer %s: %w", call, err)
-	}
-	if forA, err = mediaPort(r); err != nil {
-		return 0, 0, fmt.Errorf("answer %s: %w", call, err)
+	if forA, _, err = signal(ctx, c, call, ngRequest("answer", call, partySDP(portB, "RTP/AVP", ""))); err != nil {
+		return 0, 0, err
 	}
 	return forA, forB, nil
 }

@@ -149,15 +149,10 @@ func setupSRTPCall(ctx context.Context, c *ngclient.Client, call string, a, b *s
 	if plan.suiteA == "" {
 		offer.Set("transport-protocol", bencode.Str("RTP/SAVP"))
 	}
-	r, err := exchange(ctx, c, offer)
+	forB, toB, err := signal(ctx, c, call, offer)
 	if err != nil {
-		return fmt.Errorf("offer %s: %w", call, err)
+		return err
 	}
-	forB, err := mediaPort(r)
-	if err != nil {
-		return fmt.Errorf("offer %s: %w", call, err)
-	}
-	toB, _ := r.GetString("sdp")
 	var offered *sdes.Crypto
 	for _, cr := range cryptos(toB) {
 		if cr.Suite.Name == plan.suiteB {
@@ -178,15 +173,10 @@ func setupSRTPCall(ctx context.Context, c *ngclient.Client, call string, a, b *s
 	if b.enc, err = srtpContext(bKey); err != nil {
 		return err
 	}
-	r, err = exchange(ctx, c, ngRequest("answer", call, partySDP(b.port, "RTP/SAVP", bKey.Attribute(sdes.FormatOptions{}))))
+	forA, toA, err := signal(ctx, c, call, ngRequest("answer", call, partySDP(b.port, "RTP/SAVP", bKey.Attribute(sdes.FormatOptions{}))))
 	if err != nil {
-		return fmt.Errorf("answer %s: %w", call, err)
+		return err
 	}
-	forA, err := mediaPort(r)
-	if err != nil {
-		return fmt.Errorf("answer %s: %w", call, err)
-	}
-	toA, _ := r.GetString("sdp")
 	answered := cryptos(toA)
 	switch {
 	case plan.suiteA == "" && len(answered) > 0:

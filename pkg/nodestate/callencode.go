@@ -257,6 +257,12 @@ func appendMedia(b []byte, m *Media) []byte {
 // appendStrings appends key and a JSON array of l, nothing if l is empty
 // (omitempty).
 func appendStrings(b []byte, key string, l []string) []byte {
+	return appendArray(b, key, l, appendString)
+}
+
+// appendArray appends key and a JSON array of l, each element by elem,
+// nothing if l is empty (omitempty).
+func appendArray[T any](b []byte, key string, l []T, elem func([]byte, T) []byte) []byte {
 	if len(l) == 0 {
 		return b
 	}
@@ -266,7 +272,7 @@ func appendStrings(b []byte, key string, l []string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, v)
+		b = elem(b, v)
 	}
 	return append(b, ']')
 }
@@ -325,18 +331,7 @@ func appendKeyAddrPort(b []byte, key string, ap netip.AddrPort) []byte {
 // appendAddrPorts appends key and a JSON array of endpoints, nothing if
 // there are none (omitempty).
 func appendAddrPorts(b []byte, key string, aps []netip.AddrPort) []byte {
-	if len(aps) == 0 {
-		return b
-	}
-	b = append(b, key...)
-	b = append(b, '[')
-	for i, ap := range aps {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendKeyAddrPort(b, "", ap)
-	}
-	return append(b, ']')
+	return appendArray(b, key, aps, func(b []byte, ap netip.AddrPort) []byte { return appendKeyAddrPort(b, "", ap) })
 }
 
 // appendStreams appends a media's streams as a JSON array.
