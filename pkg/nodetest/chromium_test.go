@@ -23,25 +23,40 @@ import (
 )
 
 // chromiumPage is the browser side: getUserMedia (Chromium's fake audio
-// device), an RTCPeerConnection offering to the test's /offer, which
-// answers with rtpkit's SDP, then getStats until audio flows both ways,
-// reported to /result.
+// device) and an RTCPeerConnection that either offers to the test's
+// /offer, which answers with rtpkit's SDP, or (?mode=answer) takes
+// rtpkit's offer from /incoming and posts its answer to /answer; then
+// getStats until audio flows both ways, reported to /result.
 const chromiumPage = `<!doctype html><html><body><script>
 (async () => {
   const report = (o) => fetch('/result', {method: 'POST', body: JSON.stringify(o)});
+  const gathered = (pc) => new Promise(r => {
+    if (pc.iceGatheringState === 'complete') return r();
+    pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') r(); };
+    setTimeout(r, 3000);
+  });
   try {
     const pc = new RTCPeerConnection();
     const stream = await navigator.mediaDevices.getUserMedia({audio: true});
-    stream.getTracks().forEach(t => pc.addTrack(t, stream));
-    await pc.setLocalDescription(await pc.createOffer());
-    await new Promise(r => {
-      if (pc.iceGatheringState === 'complete') return r();
-      pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') r(); };
-      setTimeout(r, 3000);
-    });
-    const resp = await fetch('/offer', {method: 'POST', body: pc.localDescription.sdp});
-    if (!resp.ok) return report({error: 'offer: ' + await resp.text()});
-    await pc.setRemoteDescription({type: 'answer', sdp: await resp.text()});
+    if (new URLSearchParams(location.search).get('mode') === 'answer') {
+      const offer = await fetch('/incoming');
+      if (!offer.ok) return report({error: 'incoming: ' + await offer.text()});
+      await pc.setRemoteDescription({type: 'offer', sdp: await offer.text()});
+      const tr = pc.getTransceivers()[0];
+      await tr.sender.replaceTrack(stream.getAudioTracks()[0]);
+      tr.direction = 'sendrecv';
+      await pc.setLocalDescription(await pc.createAnswer());
+      await gathered(pc);
+      const resp = await fetch('/answer', {method: 'POST', body: pc.localDescription.sdp});
+      if (!resp.ok) return report({error: 'answer: ' + await resp.text()});
+    } else {
+      stream.getTracks().forEach(t => pc.addTrack(t, stream));
+      await pc.setLocalDescription(await pc.createOffer());
+      await gathered(pc);
+      const resp = await fetch('/offer', {method: 'POST', body: pc.localDescription.sdp});
+      if (!resp.ok) return report({error: 'offer: ' + await resp.text()});
+      await pc.setRemoteDescription({type: 'answer', sdp: await resp.text()});
+    }
     for (let i = 0; i < 100; i++) {
       await new Promise(r => setTimeout(r, 200));
       let rx = 0, tx = 0;
@@ -62,9 +77,20 @@ const chromiumPage = `<!doctype html><html><body><script>
 // rtcp-mux demux): Chromium's ICE, DTLS and SRTP complete against
 // rtpkit's answer, Chromium's audio reaches the SIP party as plain RTP
 // (opus), and the SIP party's RTP reaches Chromium, which counts it in
-// its inbound-rtp statistics. All on loopback (Chromium's
+// its inbound-rtp statistics. Then the other way: the SIP party calls
+// the browser (offer: transport-protocol UDP/TLS/RTP/SAVPF, ICE=force,
+// rtcp-mux offer, generate-mid, SDES-off), Chromium answers rtpkit's offer
+// (rtpkit the DTLS server, Chromium the controlled ICE agent), and audio
+// flows both ways again. All on loopback (Chromium's
 // --allow-loopback-in-peer-connection).
 func TestWebRTCChromium(t *testing.T) {
+	t.Run("the browser calls", func(t *testing.T) { chromiumCall(t, false, 51200) })
+	t.Run("the SIP party calls the browser", func(t *testing.T) { chromiumCall(t, true, 51900) })
+}
+
+// chromiumCall runs one call between Chromium and a plain RTP party
+// through a node with ports from portMin; sipCalls: the SIP party offers.
+func chromiumCall(t *testing.T, sipCalls bool, portMin int) {
 	browser, err := exec.LookPath("chromium")
 	if err != nil {
 		if os.Getenv("RTPKIT_REQUIRE_DEPS") != "" {
@@ -72,7 +98,7 @@ func TestWebRTCChromium(t *testing.T) {
 		}
 		t.Skip("chromium not installed: no browser test")
 	}
-	_, c, _ := testutil.StartLocalNode(t, 51200, 51299, "--delete-delay=0")
+	_, c, _ := testutil.StartLocalNode(t, portMin, portMin+99, "--delete-delay=0")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 
@@ -145,6 +171,38 @@ func TestWebRTCChromium(t *testing.T) {
 		})
 		_, _ = io.WriteString(w, toA)
 	})
+	const sipPT = 111 // the SIP party's opus when it calls
+	mux.HandleFunc("GET /incoming", func(w http.ResponseWriter, _ *http.Request) {
+		opusPT.Store(sipPT)
+		bSDP := fmt.Sprintf("v=0\r\no=- 3 3 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP %d\r\na=rtpmap:%d opus/48000/2\r\n",
+			b.LocalAddr().(*net.UDPAddr).Port, sipPT, sipPT)
+		toA, err := ngSDP(ctx, c, ngDict("offer", "chromium-1", "B", "", bSDP,
+			bencode.Pair{Key: "transport-protocol", Value: bencode.Str("UDP/TLS/RTP/SAVPF")},
+			bencode.Pair{Key: "ICE", Value: bencode.Str("force")},
+			bencode.Pair{Key: "rtcp-mux", Value: bencode.Strs("offer")},
+			bencode.Pair{Key: "flags", Value: bencode.Strs("generate-mid", "SDES-off")}))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		_, _ = io.WriteString(w, toA)
+	})
+	mux.HandleFunc("POST /answer", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		toB, err := ngSDP(ctx, c, ngDict("answer", "chromium-1", "B", "A", string(body),
+			bencode.Pair{Key: "transport-protocol", Value: bencode.Str("RTP/AVP")},
+			bencode.Pair{Key: "ICE", Value: bencode.Str("remove")},
+			bencode.Pair{Key: "rtcp-mux", Value: bencode.Strs("demux")}))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		once.Do(func() {
+			if a, err := net.ResolveUDPAddr("udp", mediaAddrOf(toB)); err == nil {
+				toRtpkit.Store(a)
+			}
+		})
+	})
 	mux.HandleFunc("POST /result", func(w http.ResponseWriter, r *http.Request) {
 		var m map[string]any
 		_ = json.NewDecoder(r.Body).Decode(&m)
@@ -161,7 +219,7 @@ func TestWebRTCChromium(t *testing.T) {
 	cmd := exec.Command(browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--user-data-dir="+t.TempDir(),
 		"--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", "--allow-loopback-in-peer-connection",
-		"--disable-features=WebRtcHideLocalIpsWithMdns", "http://"+ln.Addr().String()+"/")
+		"--disable-features=WebRtcHideLocalIpsWithMdns", "http://"+ln.Addr().String()+"/"+map[bool]string{true: "?mode=answer"}[sipCalls])
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
