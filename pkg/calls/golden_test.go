@@ -169,6 +169,12 @@ func parseRequestLine(s string) (Request, error) {
 			for _, x := range list {
 				r.SDES[x] = true
 			}
+		case "codec-strip":
+			r.Codec.Strip = strings.Split(v, ",")
+		case "codec-offer":
+			r.Codec.Offer = strings.Split(v, ",")
+		case "codec-except":
+			r.Codec.Except = strings.Split(v, ",")
 		case "address-family":
 			r.AddressFamily = map[string]int{"IP4": 4, "IP6": 6}[v]
 		case "media-address":

@@ -85,6 +85,7 @@ func (e *Engine) mediaPlan(x *exchange, sm, rm *media, m *sdp.Media, dir sdp.Dir
 				mp.Codecs = []sdp.PayloadType{offered(rm.pts[0])}
 			}
 		}
+		mp.Codecs = applyCodecOptions(mp.Codecs, req.Codec)
 		if !offer && req.flag("single-codec") {
 			mp.Codecs = singleCodec(mp.Codecs)
 		}

@@ -55,6 +55,9 @@ type Request struct {
 	OSRTP map[string]bool
 	// SDPAttr are the sdp-attr edits of the SDP this request produces.
 	SDPAttr sdp.AttrEdits
+	// Codec are the codec options rtpkit carries out (strip, offer,
+	// except).
+	Codec CodecOptions
 	// MediaEcho is the media-echo mode (ParseMediaEcho): "" for none.
 	MediaEcho string
 	// Source is where the ng request came from (for statistics and logs).

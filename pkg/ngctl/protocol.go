@@ -310,6 +310,8 @@ func parseRequest(cmd string, v bencode.Value, from netip.AddrPort) (*calls.Requ
 	}
 	if loose {
 		r.SDES = sdesOptions(prefixedOptions(list("SDES"), r.Flags, "SDES-"))
+		cv, _ := get("codec")
+		r.Codec = codecOptions(cv, list("flags"))
 		r.OSRTP = prefixedOptions(list("OSRTP"), r.Flags, "OSRTP-")
 		// An unknown value is named in the reply's warning (checkKey).
 		r.MediaEcho, _ = calls.ParseMediaEcho(str("media-echo"))
@@ -506,4 +508,30 @@ func countersDict(c calls.Counters) bencode.Value {
 		bencode.Pair{Key: "errors", Value: bencode.Int(int64(c.Errors))},
 		bencode.Pair{Key: "kernel drops", Value: bencode.Int(int64(c.KernelDrops))},
 		bencode.Pair{Key: "SRTP failures", Value: bencode.Int(int64(c.SRTPFailures))})
+}
+
+// codecOptions reads the codec options rtpkit carries out (strip, offer,
+// except) from the codec dictionary and the codec-strip-X, codec-offer-X
+// and codec-except-X flags, in the order given; "--" in a codec string
+// stands for "=", as in rtpengine.
+func codecOptions(dict bencode.Value, flags []string) calls.CodecOptions {
+	var o calls.CodecOptions
+	lists := map[string]*[]string{"strip": &o.Strip, "offer": &o.Offer, "except": &o.Except}
+	for key, dst := range lists {
+		if v, ok := dict.Get(key); ok {
+			if l, ok := v.StringList(); ok {
+				for _, s := range l {
+					*dst = append(*dst, strings.ReplaceAll(s, "--", "="))
+				}
+			}
+		}
+	}
+	for _, f := range flags {
+		for key, dst := range lists {
+			if x, ok := strings.CutPrefix(f, "codec-"+key+"-"); ok && x != "" {
+				*dst = append(*dst, strings.ReplaceAll(x, "--", "="))
+			}
+		}
+	}
+	return o
 }

@@ -181,9 +181,12 @@ func checkKey(cmd, key string, val, v bencode.Value) []finding {
 	case "codec":
 		var out []finding
 		for _, c := range val.Dict {
-			if c.Key == "transcode" {
+			switch c.Key {
+			case "transcode":
 				out = append(out, finding{name: "codec-transcode", text: "codec transcode is not supported: rtpkit does not transcode yet", refuse: true})
 				continue
+			case "strip", "offer", "except":
+				continue // carried out (calls/codecs.go)
 			}
 			out = append(out, finding{name: "codec-" + bounded(c.Key, codecKeys), text: fmt.Sprintf("codec %s is not supported (ignored): the SDP's codecs pass unchanged", c.Key)})
 		}
@@ -215,6 +218,9 @@ var flagPrefixes = []struct {
 	what   string
 }{
 	{"codec-transcode-", true, "rtpkit does not transcode yet"},
+	{"codec-strip-", false, ""},
+	{"codec-offer-", false, ""},
+	{"codec-except-", false, ""},
 	{"transcode-", true, "rtpkit does not transcode yet"},
 	{"codec-", false, "the SDP's codecs pass unchanged"},
 	{"endpoint-learning-", false, "rtp-fwd's --endpoint-learning applies"},
@@ -254,6 +260,9 @@ func checkFlag(f string) (finding, bool) {
 	}
 	for _, p := range flagPrefixes {
 		if strings.HasPrefix(f, p.prefix) {
+			if p.what == "" {
+				return finding{}, false // carried out
+			}
 			return finding{name: strings.TrimSuffix(p.prefix, "-"), text: fmt.Sprintf("flag %s is not supported: %s", f, p.what), refuse: p.refuse}, true
 		}
 	}
