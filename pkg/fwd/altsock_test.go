@@ -106,18 +106,26 @@ func TestAltSocketRefused(t *testing.T) {
 	}
 }
 
-// stunResponseFrom is stunResponse with the answer's source.
+// stunResponseFrom reads the answer to req at c and where it came from
+// (media held for c's party may come first: it is skipped).
 func stunResponseFrom(t testing.TB, c *net.UDPConn, req *stun.Message) (*stun.Message, netip.AddrPort) {
 	t.Helper()
 	buf := make([]byte, 1500)
-	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
-	n, src, err := c.ReadFromUDPAddrPort(buf)
-	if err != nil {
-		t.Fatalf("no answer to the check: %v", err)
+	for i := 0; i < 5; i++ {
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		n, src, err := c.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			t.Fatalf("no answer to the check: %v", err)
+		}
+		if !icecheck.IsSTUN(buf[:n]) {
+			continue
+		}
+		m := &stun.Message{Raw: buf[:n]}
+		if err := m.Decode(); err != nil || m.TransactionID != req.TransactionID {
+			t.Fatalf("answer %x: %v", buf[:n], err)
+		}
+		return m, netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 	}
-	m := &stun.Message{Raw: buf[:n]}
-	if err := m.Decode(); err != nil || m.TransactionID != req.TransactionID {
-		t.Fatalf("answer %x: %v", buf[:n], err)
-	}
-	return m, netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+	t.Fatal("no answer to the check among the packets that came")
+	return nil, netip.AddrPort{}
 }

@@ -31,23 +31,7 @@ func stunRequest(t testing.TB, user, pwd string, nominate bool) *stun.Message {
 // may come first: it is skipped).
 func stunResponse(t testing.TB, c *net.UDPConn, req *stun.Message) *stun.Message {
 	t.Helper()
-	buf := make([]byte, 1500)
-	n := 0
-	for i := 0; ; i++ {
-		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
-		var err error
-		n, _, err = c.ReadFromUDP(buf)
-		if err != nil || i == 4 {
-			t.Fatalf("no answer to the check: %v", err)
-		}
-		if icecheck.IsSTUN(buf[:n]) {
-			break
-		}
-	}
-	m := &stun.Message{Raw: buf[:n]}
-	if err := m.Decode(); err != nil || m.TransactionID != req.TransactionID {
-		t.Fatalf("answer %x: %v", buf[:n], err)
-	}
+	m, _ := stunResponseFrom(t, c, req)
 	return m
 }
 

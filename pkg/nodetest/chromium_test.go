@@ -130,6 +130,19 @@ func chromiumCall(t *testing.T, sipCalls bool, portMin int) {
 
 	results := make(chan map[string]any, 4)
 	var once sync.Once
+	// sipSDP is the SIP party's SDP (version v, opus as pt); sipSendsTo
+	// points it at rtpkit's address in the SDP it got (the first time).
+	sipSDP := func(v, pt int) string {
+		return fmt.Sprintf("v=0\r\no=- %d %d IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP %d\r\na=rtpmap:%d opus/48000/2\r\n",
+			v, v, b.LocalAddr().(*net.UDPAddr).Port, pt, pt)
+	}
+	sipSendsTo := func(toB string) {
+		once.Do(func() {
+			if a, err := net.ResolveUDPAddr("udp", mediaAddrOf(toB)); err == nil {
+				toRtpkit.Store(a)
+			}
+		})
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
@@ -157,26 +170,18 @@ func chromiumCall(t *testing.T, sipCalls bool, portMin int) {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
-		bSDP := fmt.Sprintf("v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP %d\r\na=rtpmap:%d opus/48000/2\r\n",
-			b.LocalAddr().(*net.UDPAddr).Port, pt, pt)
-		toA, err := ngSDP(ctx, c, ngDict("answer", "chromium-1", "A", "B", bSDP))
+		toA, err := ngSDP(ctx, c, ngDict("answer", "chromium-1", "A", "B", sipSDP(2, pt)))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
-		once.Do(func() {
-			if a, err := net.ResolveUDPAddr("udp", mediaAddrOf(toB)); err == nil {
-				toRtpkit.Store(a)
-			}
-		})
+		sipSendsTo(toB)
 		_, _ = io.WriteString(w, toA)
 	})
 	const sipPT = 111 // the SIP party's opus when it calls
 	mux.HandleFunc("GET /incoming", func(w http.ResponseWriter, _ *http.Request) {
 		opusPT.Store(sipPT)
-		bSDP := fmt.Sprintf("v=0\r\no=- 3 3 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP %d\r\na=rtpmap:%d opus/48000/2\r\n",
-			b.LocalAddr().(*net.UDPAddr).Port, sipPT, sipPT)
-		toA, err := ngSDP(ctx, c, ngDict("offer", "chromium-1", "B", "", bSDP,
+		toA, err := ngSDP(ctx, c, ngDict("offer", "chromium-1", "B", "", sipSDP(3, sipPT),
 			bencode.Pair{Key: "transport-protocol", Value: bencode.Str("UDP/TLS/RTP/SAVPF")},
 			bencode.Pair{Key: "ICE", Value: bencode.Str("force")},
 			bencode.Pair{Key: "rtcp-mux", Value: bencode.Strs("offer")},
@@ -197,11 +202,7 @@ func chromiumCall(t *testing.T, sipCalls bool, portMin int) {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
-		once.Do(func() {
-			if a, err := net.ResolveUDPAddr("udp", mediaAddrOf(toB)); err == nil {
-				toRtpkit.Store(a)
-			}
-		})
+		sipSendsTo(toB)
 	})
 	mux.HandleFunc("POST /result", func(w http.ResponseWriter, r *http.Request) {
 		var m map[string]any
