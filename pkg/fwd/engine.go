@@ -81,6 +81,16 @@ type Config struct {
 	// DTLSCert is the certificate of DTLS-SRTP handshakes (nil: a stream
 	// with a DTLS role never gets keys).
 	DTLSCert *tls.Certificate
+	// Media builds the processors of streams with Stream.Media
+	// (transcoding); nil: such streams' RTP is dropped.
+	Media MediaFactory
+	// DTMF, if not nil, gets every RFC 4733 event of a stream with
+	// Stream.DTMF, once, when it ends. It runs on a media goroutine and
+	// must not block for long.
+	DTMF func(DTMFEvent)
+	// MediaWorkers is the number of media goroutines (transcoding, DTMF
+	// events); default runtime.NumCPU().
+	MediaWorkers int
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -131,6 +141,7 @@ type Engine struct {
 	dtlsFailures atomic.Uint64
 	// dtlsKeys are the keys of the finished handshakes (mu).
 	dtlsKeys map[StreamID][2]SRTP
+	media    *mediaWorkers
 
 	mu      sync.RWMutex
 	closed  bool
@@ -185,6 +196,16 @@ func newEngine(cfg Config, manual bool) (*Engine, error) {
 		}
 		l.checks = e.checks
 		e.loops = append(e.loops, l)
+	}
+	if cfg.Media != nil || cfg.DTMF != nil {
+		n := cfg.MediaWorkers
+		if n <= 0 {
+			n = runtime.NumCPU()
+		}
+		e.media = newMediaWorkers(n, cfg.Media, cfg.DTMF)
+		for _, l := range e.loops {
+			l.media = e.media
+		}
 	}
 	go e.answerChecks(e.checks)
 	return e, nil
@@ -296,6 +317,9 @@ func (e *Engine) Close() error {
 	}
 	e.wg.Wait()
 	close(e.checks) // no loop sends any more
+	if e.media != nil {
+		e.media.close()
+	}
 	<-e.checked
 	var errs []error
 	for _, l := range e.loops {

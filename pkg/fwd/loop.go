@@ -88,6 +88,16 @@ type loop struct {
 	holdCount int
 	touched   []string // calls set since held packets were last released
 
+	// media are the engine's media goroutines (media.go; nil: none); inj
+	// and injBuf what they made for this loop to send (injMu), injDo and
+	// injDoBuf the loop's swapped-out copies.
+	media    *mediaWorkers
+	injMu    sync.Mutex
+	inj      []injected
+	injBuf   []byte
+	injDo    []injected
+	injDoBuf []byte
+
 	cmds chan *command
 	stop atomic.Bool
 	tid  atomic.Int32 // the locked thread's id while running (for measurements)
@@ -217,6 +227,9 @@ func (l *loop) step(msec int) {
 	if woken {
 		_, _ = unix.Read(l.evfd, l.evbuf[:])
 		l.drain(nil)
+		if l.media != nil {
+			l.sendInjected()
+		}
 	}
 }
 
@@ -333,6 +346,27 @@ func (l *loop) serve(s *stream, fd int) {
 		}
 		l.count(s, pkt, rtcp)
 		media = true
+		if (s.cfg.Media != "" || s.cfg.DTMF != 0) && !rtcp && s.cfg.Flags&RTCP == 0 {
+			// Transcoding or DTMF events: the media goroutine's (media.go).
+			dtmf := uint8(0)
+			if s.cfg.DTMF != 0 && len(pkt) >= 12 && pkt[1]&0x7f == s.cfg.DTMF {
+				dtmf = s.cfg.DTMF
+			}
+			if dtmf != 0 && s.cfg.Flags&BlockDTMF != 0 {
+				s.mediaSeen = true
+				l.toMedia(s, src, pkt, dtmf, "")
+				continue
+			}
+			if s.cfg.Media != "" {
+				s.mediaSeen = true
+				l.toMedia(s, src, pkt, dtmf, s.cfg.Media)
+				continue
+			}
+			if dtmf != 0 {
+				s.mediaSeen = true
+				l.toMedia(s, src, pkt, dtmf, "")
+			}
+		}
 		to := s.sink(rtcp)
 		if to == nil || to.dest.len == 0 || to.out.pending() {
 			if waitsForAddress(to) || to != nil && to.out.pending() || waitsForPeer(s, to) {

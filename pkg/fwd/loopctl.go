@@ -158,6 +158,7 @@ func (l *loop) remove(id StreamID) {
 	}
 	s.peer, s.rtcp = nil, nil
 	l.forget(s)
+	l.mediaRetired(s)
 	l.relink(call)
 }
 

@@ -45,6 +45,10 @@ const (
 	// own packets for an SSRC collision or a loop (RFC 3550 §8.2). A
 	// stream with Echo stays in userspace.
 	Echo
+	// BlockDTMF: RFC 4733 packets of the payload type Stream.DTMF are
+	// not forwarded (rtpengine's block DTMF); their events are still
+	// reported.
+	BlockDTMF
 )
 
 // EchoSSRC is the SSRC of an echoed RTP packet whose SSRC was ssrc: the
@@ -174,6 +178,14 @@ type Stream struct {
 	// leave from it. 0: none.
 	AltFD    int
 	AltLocal netip.AddrPort
+	// Media, when not empty, is the media processing of this party's RTP
+	// (transcoding), a spec Config.Media builds the processor from: the
+	// party's RTP goes to a media goroutine and what the processor makes
+	// goes to the peer instead (media.go). RTCP is forwarded as it is.
+	Media string
+	// DTMF is the payload type of the party's RFC 4733 events (0: none):
+	// their events are reported through Config.DTMF.
+	DTMF uint8
 	// Local is FD's local address when the caller knows it (rtp-fwd: from
 	// portd, which bound the socket); the engine then takes the socket's
 	// family from it. Invalid: the engine asks the socket (two system
@@ -222,6 +234,9 @@ type Counters struct {
 	// ICEDropped counts ICE checks from this party's side that the control
 	// path could not take (its queue full, or too large to be a check).
 	ICEDropped uint64
+	// MediaDrops counts this party's packets that its media goroutine
+	// (transcoding, DTMF events) could not take: its queue was full.
+	MediaDrops uint64
 	// SRTPInROC and SRTPOutROC are the SRTP rollover counters of the last
 	// SSRC this party sent from and of the last one sent to it (0 until a
 	// sequence number wraps, or the ROC a continued call started from): a
@@ -244,6 +259,7 @@ type Counters struct {
 type published struct {
 	packets, bytes, errors, drops atomic.Uint64
 	kdrops, srtpFails, iceDropped atomic.Uint64
+	mediaDrops                    atomic.Uint64
 	rocIn, rocOut                 atomic.Uint32 // SRTP rollover counters (srtp.go)
 	last                          atomic.Int64  // Unix ns; 0: never
 	ssrc                          atomic.Uint32
@@ -288,6 +304,7 @@ func (p *published) read() Counters {
 		KernelDrops:  p.kdrops.Load(),
 		SRTPFailures: p.srtpFails.Load(),
 		ICEDropped:   p.iceDropped.Load(),
+		MediaDrops:   p.mediaDrops.Load(),
 		SRTPInROC:    p.rocIn.Load(),
 		SRTPOutROC:   p.rocOut.Load(),
 		SSRC:         p.ssrc.Load(),
@@ -393,6 +410,8 @@ type stream struct {
 	// Counters, published after every batch.
 	packets, bytes, errors, drops uint64
 	kdrops, srtpFails, iceDropped uint64
+	mediaDrops                    uint64
+	mediaSeen                     bool // packets went to a media goroutine
 	ssrc                          uint32
 	last                          int64
 }
@@ -571,6 +590,7 @@ func (s *stream) publish() {
 	p.kdrops.Store(s.kdrops)
 	p.srtpFails.Store(s.srtpFails)
 	p.iceDropped.Store(s.iceDropped)
+	p.mediaDrops.Store(s.mediaDrops)
 	p.ssrc.Store(s.ssrc)
 	p.last.Store(s.last)
 }

@@ -1,0 +1,9 @@
+//go:build cgo && !notranscode
+
+package names
+
+// Codecs are the encoding names (lower case) this build transcodes.
+var Codecs = []string{"pcmu", "pcma", "g722", "opus"}
+
+// Libraries is true when the build links the codec libraries.
+const Libraries = true

@@ -1,0 +1,298 @@
+package codec
+
+// The transcoder of one direction of a call: RTP from one party in, RTP
+// for the other out.
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// PT is a payload type number with its format.
+type PT struct {
+	PT uint8 `json:"pt"`
+	Format
+}
+
+// Spec says what a Transcoder does: the payload types the sender uses
+// (In), the payload type the receiver gets (Out, with its ptime), the
+// payload types that pass as they are because the receiver takes them
+// too (Pass), and the receiver's RFC 4733 (DTMF) and CN payload types for
+// the sender's (0: the sender's are dropped).
+type Spec struct {
+	In    []PT    `json:"in"`
+	Out   PT      `json:"out"`
+	Ptime int     `json:"ptime,omitempty"`
+	Pass  []uint8 `json:"pass,omitempty"`
+	DTMF  uint8   `json:"dtmf,omitempty"`
+	CN    uint8   `json:"cn,omitempty"`
+}
+
+// String is the spec's text form (rtp-fwd's fwd.Stream.Media).
+func (s Spec) String() string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// ParseSpec reads a spec's text form.
+func ParseSpec(text string) (Spec, error) {
+	var s Spec
+	if err := json.Unmarshal([]byte(text), &s); err != nil {
+		return s, fmt.Errorf("transcoding spec: %w", err)
+	}
+	if s.Out.Clock <= 0 {
+		return s, errors.New("transcoding spec: no output clock rate")
+	}
+	return s, nil
+}
+
+// SSRC is the SSRC of what a transcoder sends for a party that sends with
+// ssrc: the same on every node and after a restart, never the party's.
+func SSRC(ssrc uint32) uint32 { return ssrc ^ 0x5a17c0de }
+
+// decoding is one input payload type's decoder and, if its rate is not
+// the encoder's, resampler.
+type decoding struct {
+	f   Format
+	dec Decoder
+	rs  *Resampler
+}
+
+// Transcoder turns one party's RTP into the other's codec. Sequence
+// numbers are its own (gaps in the input kept), SSRC is SSRC(input's),
+// timestamps follow the input's, scaled to the output clock; the marker
+// bit of an input packet goes on the next packet out.
+type Transcoder struct {
+	spec  Spec
+	enc   Encoder
+	decs  map[uint8]*decoding
+	pass  [128]bool
+	frame int
+
+	pcm, tmp []int16
+	out      []byte
+	pkt      []byte
+
+	started          bool
+	inBase, outBase  uint32
+	lastInSeq        uint16
+	seq              uint16
+	pendTS           uint32 // output timestamp of pcm[0]
+	nextIn           uint32 // expected input timestamp of the next packet
+	inClockPerSample float64
+	marker           bool
+}
+
+// NewTranscoder builds a transcoder for spec.
+func NewTranscoder(spec Spec) (*Transcoder, error) {
+	t := &Transcoder{spec: spec, decs: map[uint8]*decoding{}, pkt: make([]byte, 0, 1500)}
+	for _, p := range spec.Pass {
+		if p < 128 {
+			t.pass[p] = true
+		}
+	}
+	// The encoder runs at the rate of the sender's first audio codec
+	// where the output codec allows it (Opus), saving a resampling.
+	rate := 0
+	for _, in := range spec.In {
+		if d, err := NewDecoder(in.Format); err == nil {
+			rate = d.Rate()
+			break
+		}
+	}
+	var err error
+	if spec.Out.Is("opus") {
+		if rate == 0 {
+			rate = 48000
+		}
+		t.enc, err = newOpusEncAt(spec.Out.Format, spec.Ptime, OpusRate(rate))
+	} else {
+		t.enc, err = NewEncoder(spec.Out.Format, spec.Ptime)
+	}
+	if err != nil {
+		return nil, err
+	}
+	t.frame = t.enc.FrameSamples()
+	return t, nil
+}
+
+func (t *Transcoder) decoderFor(pt uint8) *decoding {
+	if d, ok := t.decs[pt]; ok {
+		return d
+	}
+	var d *decoding
+	for _, in := range t.spec.In {
+		if in.PT != pt || supplementalName(in.Name) {
+			continue
+		}
+		var dec Decoder
+		var err error
+		if in.Is("opus") {
+			dec, err = newOpusDecAt(in.Format, OpusRate(t.enc.Rate()))
+		} else {
+			dec, err = NewDecoder(in.Format)
+		}
+		if err != nil {
+			break
+		}
+		d = &decoding{f: in.Format, dec: dec}
+		if dec.Rate() != t.enc.Rate() {
+			if d.rs, err = NewResampler(dec.Rate(), t.enc.Rate()); err != nil {
+				d = nil
+			}
+		}
+		break
+	}
+	t.decs[pt] = d // nil: not decodable, dropped
+	return d
+}
+
+func supplementalName(n string) bool {
+	return strings.EqualFold(n, "telephone-event") || strings.EqualFold(n, "CN")
+}
+
+// Process implements rtp-fwd's media processor (fwd.MediaProc).
+func (t *Transcoder) Process(pkt []byte, emit func([]byte)) {
+	if len(pkt) < 12 || pkt[0]>>6 != 2 {
+		return
+	}
+	off := 12 + 4*int(pkt[0]&0x0f)
+	if pkt[0]&0x10 != 0 {
+		if len(pkt) < off+4 {
+			return
+		}
+		off += 4 + 4*int(binary.BigEndian.Uint16(pkt[off+2:off+4]))
+	}
+	if off > len(pkt) {
+		return
+	}
+	payload := pkt[off:]
+	if pkt[0]&0x20 != 0 && len(payload) > 0 { // padding
+		pad := int(payload[len(payload)-1])
+		if pad > len(payload) {
+			return
+		}
+		payload = payload[:len(payload)-pad]
+	}
+	pt := pkt[1] & 0x7f
+	seq := binary.BigEndian.Uint16(pkt[2:4])
+	ts := binary.BigEndian.Uint32(pkt[4:8])
+	ssrc := binary.BigEndian.Uint32(pkt[8:12])
+	if pkt[1]&0x80 != 0 {
+		t.marker = true
+	}
+	if !t.started {
+		t.started = true
+		t.inBase, t.outBase = ts, ts
+		t.seq = seq - 1
+		t.lastInSeq = seq - 1
+	}
+	// Output sequence numbers keep the input's small gaps (loss stays
+	// visible to the receiver); a jump resets to one step.
+	gap := seq - t.lastInSeq
+	t.lastInSeq = seq
+	advance := uint16(1)
+	if gap > 1 && gap < 100 {
+		advance = gap
+	}
+	switch {
+	case t.pass[pt]:
+		t.pcm = t.pcm[:0]
+		t.seq += advance
+		t.send(emit, pkt[1]&0x80 != 0, pt, ts, SSRC(ssrc), payload)
+		return
+	case t.isDTMF(pt) || t.isCN(pt):
+		out := t.spec.DTMF
+		if t.isCN(pt) {
+			out = t.spec.CN
+		}
+		if out == 0 {
+			return
+		}
+		t.seq += advance
+		t.send(emit, pkt[1]&0x80 != 0, out, t.scale(ts, 8000), SSRC(ssrc), payload)
+		return
+	}
+	d := t.decoderFor(pt)
+	if d == nil {
+		return
+	}
+	t.tmp = t.tmp[:0]
+	var err error
+	if t.tmp, err = d.dec.Decode(t.tmp, payload); err != nil || len(t.tmp) == 0 {
+		return
+	}
+	samples := len(t.tmp)
+	// A packet that does not follow the last one (silence suppressed, a
+	// new talk spurt, loss): the part of a frame pending is dropped and
+	// the output restarts at this packet's time.
+	inAdvance := uint32(float64(samples) * float64(d.f.Clock) / float64(d.dec.Rate()))
+	if len(t.pcm) == 0 || ts != t.nextIn {
+		t.pcm = t.pcm[:0]
+		t.pendTS = t.scale(ts, d.f.Clock)
+	}
+	t.nextIn = ts + inAdvance
+	if d.rs != nil {
+		t.pcm = d.rs.Process(t.pcm, t.tmp)
+	} else {
+		t.pcm = append(t.pcm, t.tmp...)
+	}
+	outPerSample := float64(t.spec.Out.Clock) / float64(t.enc.Rate())
+	first := true
+	for len(t.pcm) >= t.frame {
+		var err error
+		t.out, err = t.enc.Encode(t.out[:0], t.pcm[:t.frame])
+		if err == nil && len(t.out) > 0 {
+			if first {
+				t.seq += advance
+				first = false
+			} else {
+				t.seq++
+			}
+			t.send(emit, t.marker, t.spec.Out.PT, t.pendTS, SSRC(ssrc), t.out)
+			t.marker = false
+		}
+		t.pendTS += uint32(float64(t.frame) * outPerSample)
+		n := copy(t.pcm, t.pcm[t.frame:])
+		t.pcm = t.pcm[:n]
+	}
+}
+
+func (t *Transcoder) isDTMF(pt uint8) bool { return t.inName(pt, "telephone-event") }
+func (t *Transcoder) isCN(pt uint8) bool   { return t.inName(pt, "CN") }
+
+func (t *Transcoder) inName(pt uint8, name string) bool {
+	for _, in := range t.spec.In {
+		if in.PT == pt {
+			return in.Is(name)
+		}
+	}
+	return name == "CN" && pt == 13
+}
+
+// scale maps an input timestamp of clock inClock to the output clock.
+func (t *Transcoder) scale(ts uint32, inClock int) uint32 {
+	d := int64(int32(ts - t.inBase))
+	if inClock > 0 && inClock != t.spec.Out.Clock {
+		d = d * int64(t.spec.Out.Clock) / int64(inClock)
+	}
+	return t.outBase + uint32(d)
+}
+
+func (t *Transcoder) send(emit func([]byte), marker bool, pt uint8, ts, ssrc uint32, payload []byte) {
+	p := t.pkt[:12]
+	p[0] = 0x80
+	p[1] = pt
+	if marker {
+		p[1] |= 0x80
+	}
+	binary.BigEndian.PutUint16(p[2:4], t.seq)
+	binary.BigEndian.PutUint32(p[4:8], ts)
+	binary.BigEndian.PutUint32(p[8:12], ssrc)
+	p = append(p, payload...)
+	t.pkt = p
+	emit(p)
+}

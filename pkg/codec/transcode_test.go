@@ -1,0 +1,125 @@
+package codec
+
+import (
+	"encoding/binary"
+	"math"
+	"testing"
+
+	"github.com/zaf/g711"
+)
+
+// rtpPacket builds an RTP packet.
+func rtpPacket(pt uint8, seq uint16, ts, ssrc uint32, payload []byte) []byte {
+	p := make([]byte, 12, 12+len(payload))
+	p[0], p[1] = 0x80, pt
+	binary.BigEndian.PutUint16(p[2:], seq)
+	binary.BigEndian.PutUint32(p[4:], ts)
+	binary.BigEndian.PutUint32(p[8:], ssrc)
+	return append(p, payload...)
+}
+
+// sweep is a 300–3400 Hz sweep at 8 kHz, -6 dBFS, n samples.
+func sweep(n, rate int) []int16 {
+	out := make([]int16, n)
+	phase := 0.0
+	for i := range out {
+		f := 300 + 3100*float64(i)/float64(n)
+		phase += 2 * math.Pi * f / float64(rate)
+		out[i] = int16(16000 * math.Sin(phase))
+	}
+	return out
+}
+
+// snr is the signal-to-noise ratio of got against ref in dB, at the
+// delay (0..maxDelay samples) that gives the best.
+func snr(ref, got []int16, maxDelay int) (float64, int) {
+	best, at := math.Inf(-1), 0
+	for d := 0; d <= maxDelay; d++ {
+		var sig, noise float64
+		for i := 2000; i+d < len(got) && i < len(ref)-2000; i++ {
+			r, g := float64(ref[i]), float64(got[i+d])
+			sig += r * r
+			noise += (r - g) * (r - g)
+		}
+		if v := 10 * math.Log10(sig/noise); v > best {
+			best, at = v, d
+		}
+	}
+	return best, at
+}
+
+// run pushes pcm as 20 ms packets of in through a transcoder to out and
+// returns the packets it made.
+func run(t *testing.T, spec Spec, payloads [][]byte, inClock int) [][]byte {
+	t.Helper()
+	tc, err := NewTranscoder(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outs [][]byte
+	for i, p := range payloads {
+		tc.Process(rtpPacket(spec.In[0].PT, uint16(1000+i), uint32(3000+i*inClock/50), 0x1234, p), func(b []byte) {
+			outs = append(outs, append([]byte(nil), b...))
+		})
+	}
+	return outs
+}
+
+func TestPCMAToPCMU(t *testing.T) {
+	spec := Spec{In: []PT{{8, Format{Name: "PCMA", Clock: 8000}}}, Out: PT{0, Format{Name: "PCMU", Clock: 8000}}}
+	payload := make([]byte, 160)
+	outs := run(t, spec, [][]byte{payload, payload}, 8000)
+	if len(outs) != 2 {
+		t.Fatalf("%d packets out, want 2", len(outs))
+	}
+	for i, o := range outs {
+		if o[1]&0x7f != 0 || binary.BigEndian.Uint16(o[2:]) != uint16(1000+i) || binary.BigEndian.Uint32(o[4:]) != uint32(3000+160*i) ||
+			binary.BigEndian.Uint32(o[8:]) != SSRC(0x1234) || len(o) != 172 {
+			t.Fatalf("packet %d: header % x", i, o[:12])
+		}
+		for _, b := range o[12:] {
+			if b != ')' { // rtpengine's daemon tests: PCMA 0x00 is PCMU 0x29
+				t.Fatalf("payload %#x, want 0x29", b)
+			}
+		}
+	}
+}
+
+// roundTrip sends a sweep as PCMU through codec mid and back to PCMU and
+// returns the SNR against the sweep as PCMU alone gives it.
+func roundTrip(t *testing.T, mid PT, midPtime int) float64 {
+	ref := sweep(8000*4, 8000)
+	var payloads [][]byte
+	for i := 0; i+160 <= len(ref); i += 160 {
+		p := make([]byte, 160)
+		for j := range p {
+			p[j] = ulawEncode(ref[i+j])
+		}
+		payloads = append(payloads, p)
+	}
+	pcmu := PT{0, Format{Name: "PCMU", Clock: 8000}}
+	there := run(t, Spec{In: []PT{pcmu}, Out: mid, Ptime: midPtime}, payloads, 8000)
+	var midPayloads [][]byte
+	for _, p := range there {
+		if p[1]&0x7f != mid.PT {
+			t.Fatalf("PT %d out, want %d", p[1]&0x7f, mid.PT)
+		}
+		midPayloads = append(midPayloads, p[12:])
+	}
+	back := run(t, Spec{In: []PT{mid}, Out: pcmu}, midPayloads, mid.Clock*midPtime/20)
+	var got []int16
+	for _, p := range back {
+		for _, b := range p[12:] {
+			got = append(got, g711.DecodeUlawFrame(b))
+		}
+	}
+	v, d := snr(ref, got, 800)
+	t.Logf("PCMU → %s → PCMU: %d packets there, %d back, SNR %.2f dB at a delay of %d samples", mid.Format, len(there), len(back), v, d)
+	return v
+}
+
+func TestRoundTripG711(t *testing.T) {
+	if v := roundTrip(t, PT{8, Format{Name: "PCMA", Clock: 8000}}, 20); v < 30 {
+		t.Fatalf("SNR %.1f dB", v)
+	}
+}
