@@ -44,7 +44,7 @@ type g711Enc struct {
 	frame int
 }
 
-func (g711Enc) Rate() int            { return 8000 }
+func (g711Enc) Rate() int           { return 8000 }
 func (e g711Enc) FrameSamples() int { return e.frame }
 
 func (e g711Enc) Encode(out []byte, pcm []int16) ([]byte, error) {

@@ -63,7 +63,7 @@ func newG722Enc(_ Format, ptime int) (Encoder, error) {
 	return e, nil
 }
 
-func (*g722Enc) Rate() int            { return 16000 }
+func (*g722Enc) Rate() int           { return 16000 }
 func (e *g722Enc) FrameSamples() int { return e.frame }
 
 func (e *g722Enc) Encode(out []byte, pcm []int16) ([]byte, error) {

@@ -118,7 +118,7 @@ func newOpusEncAt(f Format, ptime, rate int) (Encoder, error) {
 	return &opusEnc{e: e, rate: rate, frame: frame, channels: channels, tmp: make([]int16, 2*frame)}, nil
 }
 
-func (e *opusEnc) Rate() int          { return e.rate }
+func (e *opusEnc) Rate() int         { return e.rate }
 func (e *opusEnc) FrameSamples() int { return e.frame }
 
 func (e *opusEnc) Encode(out []byte, pcm []int16) ([]byte, error) {
