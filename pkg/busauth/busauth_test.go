@@ -37,7 +37,7 @@ func TestPermissions(t *testing.T) {
 			[]string{portdapi.LeaseEndpoint.Subject(node), portdapi.FreeEvent.Subject(node), "_INBOX.>", "$SRV.>"},
 			[]string{ngapi.TerminateEndpoint.Subject(node), ">"}},
 		{fwdapi.Daemon,
-			[]string{fwdapi.ActivityEvent.Subject(node)},
+			[]string{fwdapi.ActivityEvent.Subject(node), fwdapi.DTMFEvent.Subject(node)},
 			[]string{portdapi.FreeEvent.Subject(node), kv, portdapi.LeaseEndpoint.Subject(node)},
 			nil, []string{portdapi.LeaseEndpoint.Subject(node)}},
 		{ngapi.Daemon,

@@ -67,7 +67,7 @@ func roleOf(name string) (role, bool) {
 			subscribes: []subject{portdapi.FreeEvent},
 		}, true
 	case fwdapi.Daemon:
-		return role{publishes: []subject{fwdapi.ActivityEvent}}, true
+		return role{publishes: []subject{fwdapi.ActivityEvent, fwdapi.DTMFEvent}}, true
 	case ngapi.Daemon:
 		return role{
 			serves:     []subject{ngapi.NGEndpoint, ngapi.SessionsEndpoint, ngapi.TerminateEndpoint, ngapi.SettingsEndpoint},

@@ -21,10 +21,16 @@ import (
 // order given (the codec dictionary's, then the codec-X-… flags').
 type CodecOptions struct {
 	Strip, Offer, Except []string
+	// Mask hides codecs from the receiver of an offer as Strip does; the
+	// offerer may still send them, transcoded (transcode.go).
+	Mask []string
+	// Transcode adds codecs to an offer that rtpkit transcodes to and
+	// from (transcode.go).
+	Transcode []string
 }
 
 // empty reports whether the options change nothing.
-func (o CodecOptions) empty() bool { return len(o.Strip)+len(o.Offer)+len(o.Except) == 0 }
+func (o CodecOptions) empty() bool { return len(o.Strip)+len(o.Offer)+len(o.Except)+len(o.Mask) == 0 }
 
 // codecMatches reports whether codec spec names p: a payload type number,
 // or an encoding name (case-insensitive) with, optionally, the clock rate,
@@ -67,19 +73,20 @@ func applyCodecOptions(pts []sdp.PayloadType, o CodecOptions) []sdp.PayloadType 
 	if o.empty() || len(pts) == 0 {
 		return pts
 	}
-	all := slices.Contains(o.Strip, "all") || slices.Contains(o.Strip, "full")
+	all := slices.Contains(o.Strip, "all") || slices.Contains(o.Strip, "full") ||
+		slices.Contains(o.Mask, "all") || slices.Contains(o.Mask, "full")
 	named := func(specs []string, p sdp.PayloadType) bool {
 		return slices.ContainsFunc(specs, func(s string) bool { return s != "all" && s != "full" && codecMatches(s, p) })
 	}
 	kept := make([]sdp.PayloadType, 0, len(pts))
 	for _, p := range pts {
 		exempt := named(o.Offer, p) || named(o.Except, p)
-		if (all || named(o.Strip, p)) && !exempt {
+		if (all || named(o.Strip, p) || named(o.Mask, p)) && !exempt {
 			continue
 		}
 		kept = append(kept, p)
 	}
-	if len(kept) == 0 {
+	if len(kept) == 0 && len(o.Transcode) == 0 {
 		return pts // nothing left to offer: unchanged, as rtpengine
 	}
 	// Supplemental codecs whose main codecs of their clock rate went.

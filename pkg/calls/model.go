@@ -100,8 +100,11 @@ type media struct {
 	learned     netip.AddrPort
 	rtcpLearned netip.AddrPort
 	pts         []nodestate.PayloadType
-	direction   string
-	flags       []string
+	// transcode is the codec this party is sent by transcoding (nil:
+	// none), Media.Transcode.
+	transcode *nodestate.PayloadType
+	direction string
+	flags     []string
 	// echo is the media-echo mode of this party's packets:
 	// nodestate.FlagEcho, FlagBlackhole or "" (forwarded to the peer).
 	// Unlike the latching flags it stays until a message sets another.
@@ -247,6 +250,10 @@ func (c *call) record() nodestate.Call {
 				Direction: m.direction, RTCPMux: m.rtcpMux, PayloadTypes: m.pts, Flags: m.recordFlags(),
 				Mid: m.mid, Ptime: m.ptime, Key: m.key, SDESIn: cryptoRecord(m.sdesIn), SDESOut: cryptoRecord(m.sdesOut),
 				SRTPInROC: m.rocIn, SRTPOutROC: m.rocOut}
+			if m.transcode != nil {
+				t := *m.transcode
+				rm.Transcode = &t
+			}
 			if m.ice != nil {
 				ice := *m.ice
 				rm.ICE = &ice
@@ -291,6 +298,10 @@ func fromRecord(r nodestate.Call) *call {
 				pts: rm.PayloadTypes, direction: rm.Direction, mid: rm.Mid, ptime: rm.Ptime,
 				sdesIn: cryptosFromRecord(rm.SDESIn), sdesOut: cryptosFromRecord(rm.SDESOut),
 				rocIn: rm.SRTPInROC, rocOut: rm.SRTPOutROC}
+			if rm.Transcode != nil {
+				t := *rm.Transcode
+				m.transcode = &t
+			}
 			if rm.ICE != nil {
 				ice := *rm.ICE
 				m.ice = &ice

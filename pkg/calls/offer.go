@@ -44,6 +44,9 @@ func (e *Engine) offerAnswer(ctx context.Context, req *Request, offer bool) ([]b
 	if offer && req.flag("fragment") {
 		return nil, e.fragment(req)
 	}
+	if err := checkTranscode(req.Codec.Transcode); err != nil {
+		return nil, err
+	}
 	var sessions []*sdp.Session
 	for _, body := range sdp.Split(req.SDP) {
 		sess, err := sdp.Parse(body)

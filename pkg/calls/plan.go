@@ -74,7 +74,13 @@ func (e *Engine) mediaPlan(x *exchange, sm, rm *media, m *sdp.Media, dir sdp.Dir
 	}
 	if m.IsRTP() {
 		mp.Codecs = pts
+		var toOfferer []sdp.PayloadType
 		if !offer && len(rm.pts) > 0 {
+			toOfferer, rm.transcode, sm.transcode = planAnswerCodecs(pts, rm.pts)
+		}
+		if toOfferer != nil {
+			mp.Codecs = toOfferer
+		} else if !offer && len(rm.pts) > 0 {
 			mp.Codecs = slices.DeleteFunc(slices.Clone(pts), func(p sdp.PayloadType) bool {
 				return !slices.ContainsFunc(rm.pts, func(o nodestate.PayloadType) bool { return int(o.PT) == p.PT })
 			})
@@ -86,6 +92,9 @@ func (e *Engine) mediaPlan(x *exchange, sm, rm *media, m *sdp.Media, dir sdp.Dir
 			}
 		}
 		mp.Codecs = applyCodecOptions(mp.Codecs, req.Codec)
+		if offer {
+			mp.Codecs = addTranscodeCodecs(mp.Codecs, req.Codec.Transcode)
+		}
 		if !offer && req.flag("single-codec") {
 			mp.Codecs = singleCodec(mp.Codecs)
 		}

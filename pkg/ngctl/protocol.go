@@ -516,7 +516,7 @@ func countersDict(c calls.Counters) bencode.Value {
 // stands for "=", as in rtpengine.
 func codecOptions(dict bencode.Value, flags []string) calls.CodecOptions {
 	var o calls.CodecOptions
-	lists := map[string]*[]string{"strip": &o.Strip, "offer": &o.Offer, "except": &o.Except}
+	lists := map[string]*[]string{"strip": &o.Strip, "offer": &o.Offer, "except": &o.Except, "mask": &o.Mask, "transcode": &o.Transcode}
 	for key, dst := range lists {
 		if v, ok := dict.Get(key); ok {
 			if l, ok := v.StringList(); ok {
@@ -531,6 +531,9 @@ func codecOptions(dict bencode.Value, flags []string) calls.CodecOptions {
 			if x, ok := strings.CutPrefix(f, "codec-"+key+"-"); ok && x != "" {
 				*dst = append(*dst, strings.ReplaceAll(x, "--", "="))
 			}
+		}
+		if x, ok := strings.CutPrefix(f, "transcode-"); ok && x != "" {
+			o.Transcode = append(o.Transcode, strings.ReplaceAll(x, "--", "="))
 		}
 	}
 	return o

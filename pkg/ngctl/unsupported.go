@@ -182,11 +182,8 @@ func checkKey(cmd, key string, val, v bencode.Value) []finding {
 		var out []finding
 		for _, c := range val.Dict {
 			switch c.Key {
-			case "transcode":
-				out = append(out, finding{name: "codec-transcode", text: "codec transcode is not supported: rtpkit does not transcode yet", refuse: true})
-				continue
-			case "strip", "offer", "except":
-				continue // carried out (calls/codecs.go)
+			case "strip", "offer", "except", "mask", "transcode":
+				continue // carried out (calls/codecs.go, calls/transcode.go)
 			}
 			out = append(out, finding{name: "codec-" + bounded(c.Key, codecKeys), text: fmt.Sprintf("codec %s is not supported (ignored): the SDP's codecs pass unchanged", c.Key)})
 		}
@@ -217,11 +214,12 @@ var flagPrefixes = []struct {
 	refuse bool
 	what   string
 }{
-	{"codec-transcode-", true, "rtpkit does not transcode yet"},
+	{"codec-transcode-", false, ""},
+	{"codec-mask-", false, ""},
 	{"codec-strip-", false, ""},
 	{"codec-offer-", false, ""},
 	{"codec-except-", false, ""},
-	{"transcode-", true, "rtpkit does not transcode yet"},
+	{"transcode-", false, ""},
 	{"codec-", false, "the SDP's codecs pass unchanged"},
 	{"endpoint-learning-", false, "rtp-fwd's --endpoint-learning applies"},
 	{"T38-", true, "rtpkit does not do T.38 yet"},

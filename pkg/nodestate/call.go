@@ -146,6 +146,10 @@ type Media struct {
 	ICE *ICE `json:"ice,omitempty"`
 	// DTLS is rtpkit's DTLS-SRTP towards this party (nil: none).
 	DTLS *DTLS `json:"dtls,omitempty"`
+	// Transcode is the codec rtpkit sends this party what the other party
+	// sends in a codec this party did not accept (nil: no transcoding
+	// towards this party): one of this party's PayloadTypes.
+	Transcode *PayloadType `json:"transcode,omitempty"`
 }
 
 // DTLS is rtpkit's DTLS-SRTP towards one party's media.

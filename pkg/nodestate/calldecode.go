@@ -208,6 +208,10 @@ func (d *decoder) media(m *Media) error {
 			n = 17
 			m.DTLS = &DTLS{}
 			err = d.dtls(m.DTLS)
+		case "transcode":
+			n = 19
+			m.Transcode = &PayloadType{}
+			err = d.payloadType(m.Transcode)
 		default:
 			err = errSlowPath
 		}

@@ -154,19 +154,7 @@ func appendMedia(b []byte, m *Media) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			p := &m.PayloadTypes[i]
-			b = append(b, `{"pt":`...)
-			b = strconv.AppendUint(b, uint64(p.PT), 10)
-			b = appendKeyString(b, `,"encoding":`, p.Encoding)
-			b = append(b, `,"clock":`...)
-			b = strconv.AppendInt(b, int64(p.Clock), 10)
-			if p.Params != "" {
-				b = appendKeyString(b, `,"params":`, p.Params)
-			}
-			if p.Fmtp != "" {
-				b = appendKeyString(b, `,"fmtp":`, p.Fmtp)
-			}
-			b = append(b, '}')
+			b = appendPayloadType(b, &m.PayloadTypes[i])
 		}
 		b = append(b, ']')
 	}
@@ -250,6 +238,26 @@ func appendMedia(b []byte, m *Media) []byte {
 			b = appendKeyString(b, `,"key_out":`, m.DTLS.KeyOut)
 		}
 		b = append(b, '}')
+	}
+	if m.Transcode != nil {
+		b = append(b, `,"transcode":`...)
+		b = appendPayloadType(b, m.Transcode)
+	}
+	return append(b, '}')
+}
+
+// appendPayloadType appends p as a JSON object.
+func appendPayloadType(b []byte, p *PayloadType) []byte {
+	b = append(b, `{"pt":`...)
+	b = strconv.AppendUint(b, uint64(p.PT), 10)
+	b = appendKeyString(b, `,"encoding":`, p.Encoding)
+	b = append(b, `,"clock":`...)
+	b = strconv.AppendInt(b, int64(p.Clock), 10)
+	if p.Params != "" {
+		b = appendKeyString(b, `,"params":`, p.Params)
+	}
+	if p.Fmtp != "" {
+		b = appendKeyString(b, `,"fmtp":`, p.Fmtp)
 	}
 	return append(b, '}')
 }

@@ -46,6 +46,7 @@ Commands:
   get, set    timeout|silenttimeout|offertimeout|finaltimeout|deletedelay|maxsessions [VALUE]:
               ng-ctl's timers and session limit, read or changed at run time
   ng          JSON: send one ng command to ng-ctl, print the reply as JSON
+  dtmf        --follow: print the DTMF events parties send as they end (rtp-fwd --dtmf-events)
   completion  bash: print a bash completion script
   bus-keys    make an installed node's bus keys and nats-server authorization (systemd/README.md)
   version     print rtpctl's version
@@ -83,6 +84,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdGetSet(args[0], args[1:], stdout, stderr)
 	case "ng":
 		return cmdNG(args[1:], stdout, stderr)
+	case "dtmf":
+		return cmdDTMF(args[1:], stdout, stderr)
 	case "completion":
 		return cmdCompletion(args[1:], stdout, stderr)
 	case "bus-keys":
@@ -131,9 +134,18 @@ func waitAlias(a string) string {
 // clientCommand parses a client command's options and connects to the bus;
 // on failure it returns the exit code to use.
 func clientCommand(name, synopsis, summary string, args []string, stdout, stderr io.Writer) (*clientOptions, *bus.Conn, context.Context, context.CancelFunc, int) {
+	return clientCommandWith(name, synopsis, summary, args, stdout, stderr, nil)
+}
+
+// clientCommandWith is clientCommand for a command with options of its
+// own, which extra registers.
+func clientCommandWith(name, synopsis, summary string, args []string, stdout, stderr io.Writer, extra func(*flag.FlagSet)) (*clientOptions, *bus.Conn, context.Context, context.CancelFunc, int) {
 	var o clientOptions
 	fs := cli.NewFlagSet("rtpctl " + name)
 	o.register(fs)
+	if extra != nil {
+		extra(fs)
+	}
 	opts := make([]string, len(args))
 	for i, a := range args {
 		opts[i] = waitAlias(a)

@@ -22,6 +22,8 @@ import (
 type reconciler struct {
 	eng *fwd.Engine
 	log *slog.Logger
+	// dtmf: the streams' RFC 4733 events are followed (Stream.DTMF).
+	dtmf bool
 	// sentKeys are the DTLS keys (what the party sends with) last reported
 	// per socket (activity.go), so that each new pair goes out once.
 	sentKeys map[netip.AddrPort]fwd.SRTP
@@ -299,7 +301,10 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 			if rtp.Local.IsValid() {
 				want[rtp.Local] = true
 				s := fwd.Stream{Call: c.ID, Peer: r.idLocked(prtp.Local), Flags: flags, Learning: r.learning, LastSignal: c.LastSignal,
-					SRTPIn: in, SRTPOut: out, ICE: ice, DTLS: dtls}
+					SRTPIn: in, SRTPOut: out, ICE: ice, DTLS: dtls, Media: transcodeSpec(&m, pm)}
+				if r.dtmf {
+					s.DTMF = dtmfPT(&m)
+				}
 				if m.RTCPMux {
 					s.Flags |= fwd.RTCPMux
 				} else {

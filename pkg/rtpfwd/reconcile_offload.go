@@ -90,13 +90,14 @@ func (r *reconciler) offloadLocked(local netip.AddrPort) {
 // stays in userspace: the program does not translate between families),
 // and it is neither echoed (the program forwards to the peer and rewrites
 // no SSRC) nor SRTP on either side (the program does no cryptography),
-// and neither party has a second socket (an ICE candidate of the other
+// nor transcoded or followed for DTMF events (media goroutines, in
+// userspace), and neither party has a second socket (an ICE candidate of the other
 // family: the program serves one socket per stream). A
 // strict stream needs its party's latched endpoint in that
 // family too.
 func (r *reconciler) wantEntryLocked(local netip.AddrPort) (fastpath.Entry, bool) {
 	cfg, ok := r.inst[local]
-	if !ok || cfg.Peer == 0 || cfg.Flags&fwd.Echo != 0 || cfg.SRTPIn.Enabled() || cfg.AltFD != 0 || !servable(local) {
+	if !ok || cfg.Peer == 0 || cfg.Flags&fwd.Echo != 0 || cfg.SRTPIn.Enabled() || cfg.Media != "" || cfg.DTMF != 0 || cfg.AltFD != 0 || !servable(local) {
 		return fastpath.Entry{}, false
 	}
 	v4 := local.Addr().Unmap().Is4()

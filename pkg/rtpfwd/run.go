@@ -30,7 +30,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 		log.Warn("open file limit below what a worker may hold", "limit", limit, "want", workerNoFile, "err", err)
 	}
 	changes := make(chan fwd.StreamID, 1024)
-	fcfg := fwd.Config{Workers: cfg.Loops, Changes: changes, ThreadSetup: loopScheduling(cfg, log)}
+	fcfg := fwd.Config{Workers: cfg.Loops, Changes: changes, ThreadSetup: loopScheduling(cfg, log), Media: newTranscoder(log)}
+	dtmfDest, _ := cfg.dtmfDest() // checked by Validate
+	var dtmf *dtmfSink
+	if cfg.DTMFEvents || dtmfDest.IsValid() {
+		dtmf = newDTMFSink()
+		fcfg.DTMF = dtmf.take
+	}
 	if cert, err := dtlscert.Load(cfg.DTLS); err != nil {
 		// Plain and SDES calls go on; DTLS streams get no keys.
 		log.Warn("no DTLS certificate: DTLS-SRTP handshakes will fail", "err", err)
@@ -52,6 +58,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 		return fmt.Errorf("--fast-path=on: %w", err)
 	}
 	r := newReconciler(eng, off, log)
+	r.dtmf = dtmf != nil
 	r.learning, _ = fwd.ParseLearning(cfg.EndpointLearning) // Validate checked it
 	r.allowLoopback = cfg.AllowLoopbackMedia
 	// The engine and the kernel let go of the streams before the fast
@@ -111,6 +118,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	go func() { defer wg.Done(); r.publishActivity(ctx, conn, cfg.WorkerID) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); r.runOffload(ctx.Done(), changes) }()
+	if dtmf != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.publishDTMF(ctx, conn, dtmf, cfg.WorkerID, dtmfDest, log) }()
+	}
 	log.Info("rtp-fwd ready", "worker", cfg.WorkerID)
 	defer cfg.Watchdog.Add("forwarding loops", eng.Ping)()
 	_ = sdnotify.Ready()

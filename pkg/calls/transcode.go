@@ -1,0 +1,209 @@
+package calls
+
+// Transcoding's signalling, as rtpengine's codec transcode option: an
+// offer gives the answerer the codecs named besides the offerer's (those
+// the offerer lacks, after its main codecs, before telephone-event and
+// CN); an answer that accepted none of the offerer's own codecs gives the
+// offerer its first codec rtpkit transcodes, and rtp-fwd transcodes both
+// ways (each party's record names the codec it is sent, Media.Transcode).
+// An answer that kept an offerer's codec gives the offerer those it kept;
+// if it also accepted an added codec, what the answerer sends in it is
+// transcoded to the offerer's first kept codec.
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/rtpkit/rtpkit/pkg/codec/names"
+	"github.com/rtpkit/rtpkit/pkg/nodestate"
+	"github.com/rtpkit/rtpkit/pkg/sdp"
+)
+
+// ErrTranscode refuses a transcoding request this build cannot carry out.
+type ErrTranscode struct{ Codec string }
+
+func (e *ErrTranscode) Error() string {
+	if !names.Libraries {
+		return fmt.Sprintf("Transcoding to %s is not supported: rtpkit was built without the codec libraries", e.Codec)
+	}
+	return fmt.Sprintf("Transcoding to %s is not supported", e.Codec)
+}
+
+// codecDefaults are the formats of the codecs rtpkit adds when a request
+// names them without a clock rate or channel count: RFC 3551's static
+// payload types, Opus as RFC 7587 writes it, telephone-event at 8 kHz.
+var codecDefaults = map[string]struct {
+	name          string
+	pt            int // static payload type, -1: dynamic
+	clock         int
+	params, fmtp  string
+	supplementary bool
+}{
+	"pcmu":            {"PCMU", 0, 8000, "", "", false},
+	"pcma":            {"PCMA", 8, 8000, "", "", false},
+	"g722":            {"G722", 9, 8000, "", "", false},
+	"opus":            {"opus", -1, 48000, "2", "", false},
+	"telephone-event": {"telephone-event", -1, 8000, "", "0-15", true},
+}
+
+// checkTranscode refuses codecs this build does not transcode.
+func checkTranscode(specs []string) error {
+	for _, s := range specs {
+		name := strings.Split(s, "/")[0]
+		if strings.EqualFold(name, "telephone-event") {
+			continue
+		}
+		if !names.Supported(name) {
+			return &ErrTranscode{Codec: name}
+		}
+	}
+	return nil
+}
+
+// addTranscodeCodecs adds to an offer's codecs those of specs it lacks.
+func addTranscodeCodecs(list []sdp.PayloadType, specs []string) []sdp.PayloadType {
+	if len(specs) == 0 {
+		return list
+	}
+	used := map[int]bool{}
+	for _, p := range list {
+		used[p.PT] = true
+	}
+	var added []sdp.PayloadType
+	for _, s := range specs {
+		f := strings.Split(s, "/")
+		d, ok := codecDefaults[strings.ToLower(f[0])]
+		if !ok {
+			continue // refused before (checkTranscode)
+		}
+		p := sdp.PayloadType{Encoding: d.name, Clock: d.clock, Params: d.params, Fmtp: d.fmtp}
+		if len(f) > 1 && f[1] != "" {
+			if c, err := strconv.Atoi(f[1]); err == nil && c > 0 {
+				p.Clock = c
+			}
+		}
+		if len(f) > 2 && f[2] != "" {
+			p.Params = f[2]
+			if p.Params == "1" {
+				p.Params = ""
+			}
+		}
+		if len(f) > 5 && f[5] != "" {
+			p.Fmtp = f[5]
+		}
+		if slices.ContainsFunc(list, func(q sdp.PayloadType) bool { return codecMatches(s, q) }) ||
+			slices.ContainsFunc(added, func(q sdp.PayloadType) bool { return sameCodec(p, q) }) {
+			continue
+		}
+		p.PT = d.pt
+		if p.PT < 0 || used[p.PT] || p.Clock != d.clock {
+			p.PT = -1
+			for n := 96; n < 128; n++ {
+				if !used[n] {
+					p.PT = n
+					break
+				}
+			}
+			if p.PT < 0 {
+				continue // no number left
+			}
+		}
+		used[p.PT] = true
+		p.RTPMap = p.Encoding + "/" + strconv.Itoa(p.Clock)
+		if p.Params != "" {
+			p.RTPMap += "/" + p.Params
+		}
+		added = append(added, p)
+	}
+	// After the main codecs, before the supplemental ones that end the list.
+	at := len(list)
+	for at > 0 && supplemental(list[at-1]) {
+		at--
+	}
+	var mains, supps []sdp.PayloadType
+	for _, p := range added {
+		if supplemental(p) {
+			supps = append(supps, p)
+		} else {
+			mains = append(mains, p)
+		}
+	}
+	out := slices.Concat(list[:at:at], mains, list[at:], supps)
+	return out
+}
+
+// sameCodec reports whether a and b are the same codec (name, clock,
+// channels).
+func sameCodec(a, b sdp.PayloadType) bool {
+	ch := func(p string) string {
+		if p == "" {
+			return "1"
+		}
+		return p
+	}
+	return strings.EqualFold(a.Encoding, b.Encoding) && a.Clock == b.Clock && ch(a.Params) == ch(b.Params)
+}
+
+// transcodable reports whether rtpkit decodes and encodes p.
+func transcodable(p nodestate.PayloadType) bool {
+	return names.Supported(p.Encoding)
+}
+
+// planAnswerCodecs settles transcoding at an answer: answer are the
+// answerer's codecs, offerer the offerer's; it returns the codecs the
+// offerer is given, or nil to keep the plain rule (those of the answer
+// the offerer offered), and the codec each party is sent by transcoding
+// (nil: none).
+func planAnswerCodecs(answer []sdp.PayloadType, offerer []nodestate.PayloadType) (toOfferer []sdp.PayloadType, offererGets, answererGets *nodestate.PayloadType) {
+	inOffer := func(p sdp.PayloadType) bool {
+		return slices.ContainsFunc(offerer, func(o nodestate.PayloadType) bool { return int(o.PT) == p.PT })
+	}
+	var kept, added []sdp.PayloadType
+	for _, p := range answer {
+		if supplemental(p) {
+			continue
+		}
+		if inOffer(p) {
+			kept = append(kept, p)
+		} else {
+			added = append(added, p)
+		}
+	}
+	var addedCodec *nodestate.PayloadType
+	for _, p := range added {
+		if np := storePTs([]sdp.PayloadType{p})[0]; transcodable(np) {
+			addedCodec = &np
+			break
+		}
+	}
+	if addedCodec == nil {
+		return nil, nil, nil
+	}
+	if len(kept) > 0 {
+		for _, p := range kept {
+			if np := storePTs([]sdp.PayloadType{p})[0]; transcodable(np) {
+				return nil, &np, nil
+			}
+		}
+		return nil, nil, nil
+	}
+	for _, o := range offerer {
+		if supplemental(offered(o)) || !transcodable(o) {
+			continue
+		}
+		choice := o
+		toOfferer = []sdp.PayloadType{offered(o)}
+		// The offerer's telephone-event of the codec's rate goes with it
+		// when the answer has telephone-event too.
+		answerDTMF := slices.ContainsFunc(answer, func(p sdp.PayloadType) bool { return strings.EqualFold(p.Encoding, "telephone-event") })
+		for _, s := range offerer {
+			if strings.EqualFold(s.Encoding, "telephone-event") && s.Clock == o.Clock && answerDTMF {
+				toOfferer = append(toOfferer, offered(s))
+			}
+		}
+		return toOfferer, &choice, addedCodec
+	}
+	return nil, nil, nil
+}
