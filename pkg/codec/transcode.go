@@ -88,6 +88,9 @@ type Transcoder struct {
 
 // NewTranscoder builds a transcoder for spec.
 func NewTranscoder(spec Spec) (*Transcoder, error) {
+	if spec.Ptime <= 0 {
+		spec.Ptime = 20
+	}
 	t := &Transcoder{spec: spec, decs: map[uint8]*decoding{}, pkt: make([]byte, 0, 1500)}
 	for _, p := range spec.Pass {
 		if p < 128 {

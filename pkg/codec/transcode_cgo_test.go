@@ -2,7 +2,10 @@
 
 package codec
 
-import "testing"
+import (
+	"encoding/binary"
+	"testing"
+)
 
 func TestRoundTripOpus(t *testing.T) {
 	for _, f := range []Format{{Name: "opus", Clock: 48000, Channels: 2}, {Name: "opus", Clock: 48000, Channels: 2, Fmtp: "stereo=1; useinbandfec=1"}} {
@@ -15,5 +18,20 @@ func TestRoundTripOpus(t *testing.T) {
 func TestRoundTripG722(t *testing.T) {
 	if v := roundTrip(t, PT{9, Format{Name: "G722", Clock: 8000}}, 20); v < 30 {
 		t.Fatalf("SNR %.1f dB", v)
+	}
+}
+
+// TestOpusDefaultPtime: a spec without ptime makes 20 ms Opus packets,
+// one per 20 ms PCMU packet.
+func TestOpusDefaultPtime(t *testing.T) {
+	spec := Spec{In: []PT{{0, Format{Name: "PCMU", Clock: 8000}}}, Out: PT{96, Format{Name: "opus", Clock: 48000, Channels: 2}}}
+	outs := run(t, spec, [][]byte{make([]byte, 160), make([]byte, 160), make([]byte, 160)}, 8000)
+	if len(outs) != 3 {
+		t.Fatalf("%d Opus packets for three of PCMU", len(outs))
+	}
+	for i, o := range outs {
+		if ts := binary.BigEndian.Uint32(o[4:8]); ts != uint32(3000+960*i) {
+			t.Fatalf("packet %d: timestamp %d, want %d", i, ts, 3000+960*i)
+		}
 	}
 }

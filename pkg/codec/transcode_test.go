@@ -66,6 +66,7 @@ func run(t *testing.T, spec Spec, payloads [][]byte, inClock int) [][]byte {
 }
 
 func TestPCMAToPCMU(t *testing.T) {
+	// No ptime: the default, 20 ms.
 	spec := Spec{In: []PT{{8, Format{Name: "PCMA", Clock: 8000}}}, Out: PT{0, Format{Name: "PCMU", Clock: 8000}}}
 	payload := make([]byte, 160)
 	outs := run(t, spec, [][]byte{payload, payload}, 8000)
