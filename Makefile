@@ -17,9 +17,15 @@ RUN_ARGS    ?=
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-10s %s\n", $$1, $$2}'
 
-build: ## Build every binary into bin/
+# Transcoding links libopus, spandsp and speexdsp (cgo); without them the
+# build carries G.711 only (-tags notranscode) and ng-ctl refuses the rest.
+CODEC_LIBS  := opus opusfile spandsp speexdsp
+TAGS        ?= $(shell pkg-config --exists $(CODEC_LIBS) 2>/dev/null || echo notranscode)
+
+build: ## Build every binary into bin/ (without the codec libraries: G.711 transcoding only)
 	@mkdir -p $(BIN)
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+	@if [ -n "$(TAGS)" ]; then echo "build: tags '$(TAGS)' (codec libraries missing: transcoding to G.711 only; make deps installs them)"; fi
+	$(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
 run: build ## Build and run a whole node on loopback (rtpctl up); RUN_ARGS adds options
 	$(BIN)/rtpctl up $(RUN_ARGS)
@@ -39,6 +45,8 @@ test: deps lint build ## Install what is missing, lint, then run every test (roo
 	RTPKIT_TEST_BINDIR=$(BIN) RTPKIT_REQUIRE_DEPS=1 $(GO) test -race -count=1 -timeout 9m ./...
 	# The race detector allocates: the zero-allocation tests run again without it.
 	$(GO) test -count=1 -run 'Alloc' ./pkg/fwd/ ./pkg/mediabench/ ./pkg/bencode/
+	# A build without the codec libraries: G.711 only, the rest refused.
+	$(GO) test -count=1 -tags notranscode ./pkg/codec/... ./pkg/calls/
 	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
 bench: build ## Run the Go benchmarks

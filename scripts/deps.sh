@@ -21,6 +21,12 @@ command -v clang >/dev/null || need+=(clang)
 command -v llvm-strip >/dev/null || need+=(llvm)
 [ -e /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
 [ -e /usr/include/linux/bpf.h ] || need+=(linux-libc-dev)
+# Transcoding (pkg/codec, cgo): libopus (and libopusfile, which the Go
+# binding links), spandsp, speexdsp; found through pkg-config.
+command -v pkg-config >/dev/null || need+=(pkg-config)
+for lib in opus:libopus-dev opusfile:libopusfile-dev spandsp:libspandsp-dev speexdsp:libspeexdsp-dev; do
+  pkg-config --exists "${lib%%:*}" 2>/dev/null || need+=("${lib#*:}")
+done
 
 # The npm rtpengine-client, a real ng client the tests drive.
 npm_client() {

@@ -1,0 +1,80 @@
+package calls
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/rtpkit/rtpkit/pkg/codec/names"
+	"github.com/rtpkit/rtpkit/pkg/nodestate"
+)
+
+// TestTranscodeRecord: an offer with transcode adds the codec, an answer
+// with only it gives the offerer its own codec, and each party's record
+// names the codec it is sent by transcoding.
+func TestTranscodeRecord(t *testing.T) {
+	codecName := "PCMA"
+	if names.Supported("opus") {
+		codecName = "opus"
+	}
+	store := &memStore{saved: map[string]nodestate.Call{}}
+	e := newTestEngine(newFakePorts())
+	e.cfg.Store = store
+	ctx := context.Background()
+	o := req("offer", "tc", "A", "", "v=0\r\no=- 1 1 IN IP4 198.51.100.10\r\ns=-\r\nc=IN IP4 198.51.100.10\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n")
+	o.Codec.Transcode = []string{codecName}
+	sdpB, err := e.Offer(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt, rtpmap := "8", "a=rtpmap:8 PCMA/8000"
+	if codecName == "opus" {
+		pt, rtpmap = "96", "a=rtpmap:96 opus/48000/2"
+	}
+	if !strings.Contains(string(sdpB), "RTP/AVP 0 "+pt+" 101\r\n") || !strings.Contains(string(sdpB), rtpmap) {
+		t.Fatalf("offer to B:\n%s", sdpB)
+	}
+	ans := "v=0\r\no=- 2 2 IN IP4 203.0.113.50\r\ns=-\r\nc=IN IP4 203.0.113.50\r\nt=0 0\r\nm=audio 7000 RTP/AVP " + pt + " 101\r\n" + rtpmap + "\r\na=rtpmap:101 telephone-event/8000\r\n"
+	sdpA, err := e.Answer(ctx, req("answer", "tc", "A", "B", ans))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(sdpA), "RTP/AVP 0 101\r\n") {
+		t.Fatalf("answer to A:\n%s", sdpA)
+	}
+	rec := store.saved["tc"]
+	for _, l := range rec.Legs {
+		m := l.Medias[0]
+		want := map[string]string{"A": "PCMU", "B": codecName}[l.Tag]
+		if m.Transcode == nil || !strings.EqualFold(m.Transcode.Encoding, want) {
+			t.Errorf("leg %s is sent %+v, want %s", l.Tag, m.Transcode, want)
+		}
+	}
+}
+
+// TestTranscodeRefused: a codec this build does not transcode is refused
+// with a clear error, and nothing is left of the call.
+func TestTranscodeRefused(t *testing.T) {
+	store := &memStore{saved: map[string]nodestate.Call{}}
+	ports := newFakePorts()
+	e := newTestEngine(ports)
+	e.cfg.Store = store
+	refused := []string{"AMR-WB"}
+	if !names.Libraries {
+		refused = append(refused, "opus", "G722")
+	}
+	for _, c := range refused {
+		o := req("offer", "tr-"+c, "A", "", offerSDP)
+		o.Codec.Transcode = []string{"PCMA", c}
+		_, err := e.Offer(context.Background(), o)
+		if err == nil || !strings.Contains(Reason(err), "Transcoding to "+c+" is not supported") {
+			t.Fatalf("transcode %s: %v", c, err)
+		}
+		if !names.Libraries && !strings.Contains(Reason(err), "without the codec libraries") {
+			t.Fatalf("transcode %s: %q does not say why", c, Reason(err))
+		}
+	}
+	if own, _ := e.Counts(); own != 0 || ports.taken != 0 || len(store.saved) != 0 {
+		t.Fatalf("left behind: %d calls, %d pairs taken, %d records", own, ports.taken, len(store.saved))
+	}
+}
