@@ -76,14 +76,13 @@ type Transcoder struct {
 	out      []byte
 	pkt      []byte
 
-	started          bool
-	inBase, outBase  uint32
-	lastInSeq        uint16
-	seq              uint16
-	pendTS           uint32 // output timestamp of pcm[0]
-	nextIn           uint32 // expected input timestamp of the next packet
-	inClockPerSample float64
-	marker           bool
+	started         bool
+	inBase, outBase uint32
+	lastInSeq       uint16
+	seq             uint16
+	pendTS          uint32 // output timestamp of pcm[0]
+	nextIn          uint32 // expected input timestamp of the next packet
+	marker          bool
 }
 
 // NewTranscoder builds a transcoder for spec.
