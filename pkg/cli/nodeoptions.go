@@ -14,7 +14,7 @@ var NodeOptions = map[string]bool{
 	"interface": true, "interface-ports": true, "port-min": true, "port-max": true,
 	"port-quarantine": true, "tos": true, "socket-buffer": true, "fd-reserve": true, "runtime-dir": true,
 	// rtp-fwd
-	"worker-id": true, "loops": true, "fast-path": true, "fast-path-pin-dir": true, "endpoint-learning": true, "allow-loopback-media": true,
+	"worker-id": true, "loops": true, "fast-path": true, "fast-path-pin-dir": true, "endpoint-learning": true, "allow-loopback-media": true, "dtmf-events": true, "dtmf-log-dest": true,
 	// ng-ctl
 	"listen-ng": true, "listen-tcp-ng": true, "listen-http": true, "timeout": true, "silent-timeout": true,
 	"offer-timeout": true, "final-timeout": true, "delete-delay": true, "max-sessions": true, "max-media": true, "max-legs": true, "ng-max-conns": true, "ng-max-conns-per-client": true, "state-purge-age": true, "state-purge-interval": true, "state-max-bytes": true,

@@ -71,8 +71,15 @@ func TestAltSocket(t *testing.T) {
 	expect(t, a6, rtpPacket(1, 0xB, []byte("to A over IPv6")), altAddr)
 	send(t, a6, altAddr, rtpPacket(1, 0xA, []byte("to B from IPv6")))
 	expect(t, c.B, rtpPacket(1, 0xA, []byte("to B from IPv6")), c.pbA)
-	if st, _ := e.Stats(1); st.Packets != 1 {
-		t.Fatalf("A's stream counted %d packets, want 1", st.Packets)
+	// Counters are published after the batch, just after its packets went.
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		st, _ := e.Stats(1)
+		if st.Packets == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("A's stream counted %d packets, want 1", st.Packets)
+		}
 	}
 
 	// Without the second socket the stream forgets it: what arrives there
