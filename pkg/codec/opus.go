@@ -5,8 +5,9 @@ package codec
 // Opus through libopus (gopkg.in/hraban/opus.v2). The RTP clock is always
 // 48000 (RFC 7587); the codec runs at the PCM rate of the other side when
 // libopus takes it (8, 12, 16, 24 or 48 kHz), so that no resampling is
-// needed there. Encoder settings follow rtpengine's: 24 kbit/s mono, 32
-// kbit/s with stereo=1 (fmtp maxaveragebitrate overrides), in-band FEC
+// needed there. Encoder settings follow rtpengine's: 32 kbit/s for
+// opus/48000/2 (24 kbit/s for a one-channel rtpmap; fmtp
+// maxaveragebitrate overrides), in-band FEC
 // with useinbandfec=1, DTX with usedtx=1, frames of the ptime (2.5 to 60
 // ms). Stereo is decoded to mono, and mono sent as two equal channels to
 // a party that asked for stereo.
@@ -84,8 +85,10 @@ func newOpusEncAt(f Format, ptime, rate int) (Encoder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opus encoder: %w", err)
 	}
+	// rtpengine's default bitrate goes by the rtpmap's channel count,
+	// which for Opus is always 2 (RFC 7587): 32 kbit/s.
 	bitrate := 24000
-	if channels == 2 {
+	if channels == 2 || f.Channels == 2 {
 		bitrate = 32000
 	}
 	if v, err := strconv.Atoi(f.FmtpParam("maxaveragebitrate")); err == nil && v >= 6000 && v <= 510000 {

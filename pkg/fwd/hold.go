@@ -141,6 +141,15 @@ func (l *loop) release(call string) {
 			h.uncounted = false
 			l.count(h.from, pkt, h.rtcp)
 		}
+		if h.from.cfg.Media != "" && !h.rtcp && h.from.cfg.Flags&RTCP == 0 {
+			// The update that let it go made the party's media
+			// transcoded: it goes through the transcoder like the
+			// packets after it (media.go).
+			h.from.mediaSeen = true
+			l.toMedia(h.from, h.src, pkt, 0, h.from.cfg.Media)
+			l.unhold(h)
+			continue
+		}
 		if to.out != nil || to.srtpBroken {
 			enc, ok := to.protect(l.obuf[:obufSize], pkt, h.rtcp || h.from.cfg.Flags&RTCP != 0)
 			if !ok {

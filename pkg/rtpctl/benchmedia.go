@@ -43,6 +43,7 @@ func cmdBenchMedia(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.FloodPPS, "flood", 0, "also flood one extra call's stream at this many `packets/s` (not counted with the others)")
 	fs.StringVar(&cfg.SRTP, "srtp", "", "SRTP `MODE`: rtp-srtp, srtp-srtp or rtp-dtls (default: plain RTP both sides)")
 	fs.StringVar(&cfg.SRTPSuite, "srtp-suite", mediabench.DefaultSRTPSuite, "SDES crypto `SUITE` under test (with --srtp)")
+	transcode := fs.String("transcode", "", "transcoding load instead: the caller speaks PCMU, the callee only `CODEC` (opus, G722, PCMA) offered by the proxy's codec transcode; 20 ms packets both ways at 50 pps each; --pps and --payload do not apply")
 	pids := fs.String("pids", "", "comma-separated `PIDS` of the proxy whose CPU (with descendants) is measured")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	label := fs.String("label", "", "name of the target in the output")
@@ -77,6 +78,13 @@ func cmdBenchMedia(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *label == "" {
+		*label = cfg.NG
+	}
+	if *transcode != "" {
+		return benchTranscode(ctx, mediabench.TranscodeConfig{NG: cfg.NG, Calls: cfg.Calls, Duration: cfg.Duration, PIDs: cfg.PIDs, Codec: *transcode},
+			*label, *asJSON, stdout, stderr)
+	}
 	res, err := mediabench.Run(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "rtpctl bench media: %v\n", err)
@@ -122,4 +130,26 @@ func suiteName(s string) string {
 		return "plain RTP"
 	}
 	return s
+}
+
+// benchTranscode runs and prints a transcoding load (--transcode).
+func benchTranscode(ctx context.Context, cfg mediabench.TranscodeConfig, label string, asJSON bool, stdout, stderr io.Writer) int {
+	res, err := mediabench.RunTranscode(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "rtpctl bench media: %v\n", err)
+		return ExitFailed
+	}
+	if asJSON {
+		out := struct {
+			Target string `json:"target"`
+			mediabench.TranscodeResult
+		}{label, res}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(out)
+		return ExitOK
+	}
+	fmt.Fprintf(stdout, "%s: %d calls PCMU⇄%s, %.1f s: lost %d of %d, in the wrong codec %d; proxy CPU %.2f s = %.3f %% of a core per call, %.0f calls per core\n",
+		label, res.Calls, res.Codec, res.Seconds, res.Lost, res.Sent, res.Wrong, res.ProxyCPUSeconds, res.CPUPerCall, res.CallsPerCore)
+	return ExitOK
 }
