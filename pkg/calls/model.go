@@ -103,8 +103,12 @@ type media struct {
 	// transcode is the codec this party is sent by transcoding (nil:
 	// none), Media.Transcode.
 	transcode *nodestate.PayloadType
-	direction string
-	flags     []string
+	// inbandDTMF: this party, if it answers without telephone-event, gets
+	// the offerer's events as tones (always-transcode or transcoding to
+	// telephone-event asked in the offer to it).
+	inbandDTMF bool
+	direction  string
+	flags      []string
 	// echo is the media-echo mode of this party's packets:
 	// nodestate.FlagEcho, FlagBlackhole or "" (forwarded to the peer).
 	// Unlike the latching flags it stays until a message sets another.
@@ -349,7 +353,7 @@ func fromRecord(r nodestate.Call) *call {
 // recordFlags are the record's media flags: the latching flags, then the
 // media-echo mode and "osrtp" if any.
 func (m *media) recordFlags() []string {
-	if m.echo == "" && !m.osrtp && !m.icePass && !m.bundle {
+	if m.echo == "" && !m.osrtp && !m.icePass && !m.bundle && !m.inbandDTMF {
 		return m.flags
 	}
 	out := slices.Clip(m.flags)
@@ -365,6 +369,9 @@ func (m *media) recordFlags() []string {
 	if m.bundle {
 		out = append(out, flagBundle)
 	}
+	if m.inbandDTMF {
+		out = append(out, flagInbandDTMF)
+	}
 	return out
 }
 
@@ -374,11 +381,12 @@ const (
 	flagOSRTP          = "osrtp"
 	flagICEPassthrough = "ice-passthrough"
 	flagBundle         = "bundle"
+	flagInbandDTMF     = "inband-dtmf"
 )
 
 // setRecordFlags is the inverse of recordFlags.
 func (m *media) setRecordFlags(flags []string) {
-	m.flags, m.echo, m.osrtp, m.icePass, m.bundle = nil, "", false, false, false
+	m.flags, m.echo, m.osrtp, m.icePass, m.bundle, m.inbandDTMF = nil, "", false, false, false, false
 	for _, f := range flags {
 		switch f {
 		case nodestate.FlagEcho, nodestate.FlagBlackhole:
@@ -389,6 +397,8 @@ func (m *media) setRecordFlags(flags []string) {
 			m.icePass = true
 		case flagBundle:
 			m.bundle = true
+		case flagInbandDTMF:
+			m.inbandDTMF = true
 		default:
 			m.flags = append(m.flags, f)
 		}

@@ -76,7 +76,7 @@ func (e *Engine) mediaPlan(x *exchange, sm, rm *media, m *sdp.Media, dir sdp.Dir
 		mp.Codecs = pts
 		var toOfferer []sdp.PayloadType
 		if !offer && len(rm.pts) > 0 {
-			toOfferer, rm.transcode, sm.transcode = planAnswerCodecs(pts, rm.pts)
+			toOfferer, rm.transcode, sm.transcode = planAnswerCodecs(pts, rm.pts, sm.inbandDTMF)
 		}
 		if toOfferer != nil {
 			mp.Codecs = toOfferer
@@ -94,6 +94,10 @@ func (e *Engine) mediaPlan(x *exchange, sm, rm *media, m *sdp.Media, dir sdp.Dir
 		mp.Codecs = applyCodecOptions(mp.Codecs, req.Codec)
 		if offer {
 			mp.Codecs = addTranscodeCodecs(mp.Codecs, req.Codec.Transcode)
+			// The receiver gets the sender's events in-band if it
+			// answers without telephone-event (transcode.go).
+			rm.inbandDTMF = req.flag("always-transcode") ||
+				slices.ContainsFunc(req.Codec.Transcode, func(c string) bool { return strings.EqualFold(strings.Split(c, "/")[0], "telephone-event") })
 		}
 		if !offer && req.flag("single-codec") {
 			mp.Codecs = singleCodec(mp.Codecs)

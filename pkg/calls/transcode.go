@@ -156,10 +156,19 @@ func transcodable(p nodestate.PayloadType) bool {
 // offerer is given, or nil to keep the plain rule (those of the answer
 // the offerer offered), and the codec each party is sent by transcoding
 // (nil: none).
-func planAnswerCodecs(answer []sdp.PayloadType, offerer []nodestate.PayloadType) (toOfferer []sdp.PayloadType, offererGets, answererGets *nodestate.PayloadType) {
+//
+// With inband (always-transcode, or telephone-event named for transcoding
+// in the offer), an offerer with telephone-event answered by a party
+// without it keeps its telephone-event, and its events reach the answerer
+// as DTMF tones in the answerer's codec.
+func planAnswerCodecs(answer []sdp.PayloadType, offerer []nodestate.PayloadType, inband bool) (toOfferer []sdp.PayloadType, offererGets, answererGets *nodestate.PayloadType) {
 	inOffer := func(p sdp.PayloadType) bool {
 		return slices.ContainsFunc(offerer, func(o nodestate.PayloadType) bool { return int(o.PT) == p.PT })
 	}
+	isDTMF := func(p nodestate.PayloadType) bool { return strings.EqualFold(p.Encoding, "telephone-event") }
+	answerDTMF := slices.ContainsFunc(answer, func(p sdp.PayloadType) bool { return strings.EqualFold(p.Encoding, "telephone-event") })
+	offerDTMF := slices.IndexFunc(offerer, isDTMF)
+	inband = inband && offerDTMF >= 0 && !answerDTMF
 	var kept, added []sdp.PayloadType
 	for _, p := range answer {
 		if supplemental(p) {
@@ -177,6 +186,21 @@ func planAnswerCodecs(answer []sdp.PayloadType, offerer []nodestate.PayloadType)
 			addedCodec = &np
 			break
 		}
+	}
+	if addedCodec == nil && inband {
+		// Only the events need converting: the answerer is sent its own
+		// first codec, the offerer keeps its telephone-event.
+		for _, p := range kept {
+			if np := storePTs([]sdp.PayloadType{p})[0]; transcodable(np) {
+				for _, q := range answer {
+					if inOffer(q) {
+						toOfferer = append(toOfferer, q)
+					}
+				}
+				return append(toOfferer, offered(offerer[offerDTMF])), nil, &np
+			}
+		}
+		return nil, nil, nil
 	}
 	if addedCodec == nil {
 		return nil, nil, nil
@@ -196,10 +220,10 @@ func planAnswerCodecs(answer []sdp.PayloadType, offerer []nodestate.PayloadType)
 		choice := o
 		toOfferer = []sdp.PayloadType{offered(o)}
 		// The offerer's telephone-event of the codec's rate goes with it
-		// when the answer has telephone-event too.
-		answerDTMF := slices.ContainsFunc(answer, func(p sdp.PayloadType) bool { return strings.EqualFold(p.Encoding, "telephone-event") })
+		// when the answer has telephone-event too, or its events are
+		// played in-band.
 		for _, s := range offerer {
-			if strings.EqualFold(s.Encoding, "telephone-event") && s.Clock == o.Clock && answerDTMF {
+			if isDTMF(s) && s.Clock == o.Clock && (answerDTMF || inband) {
 				toOfferer = append(toOfferer, offered(s))
 			}
 		}

@@ -78,3 +78,39 @@ func TestTranscodeRefused(t *testing.T) {
 		t.Fatalf("left behind: %d calls, %d pairs taken, %d records", own, ports.taken, len(store.saved))
 	}
 }
+
+// TestInbandDTMFPlan: with always-transcode, an offerer with
+// telephone-event answered by a party without it keeps telephone-event,
+// and the answerer's record says it is sent PCMU (the offerer's events
+// as tones); without the flag the offerer loses telephone-event, as in
+// rtpengine, and nothing is transcoded.
+func TestInbandDTMFPlan(t *testing.T) {
+	for _, always := range []bool{true, false} {
+		store := &memStore{saved: map[string]nodestate.Call{}}
+		e := newTestEngine(newFakePorts())
+		e.cfg.Store = store
+		ctx := context.Background()
+		o := req("offer", "ib", "A", "", "v=0\r\no=- 1 1 IN IP4 198.51.100.10\r\ns=-\r\nc=IN IP4 198.51.100.10\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n")
+		o.Flags["always-transcode"] = always
+		if _, err := e.Offer(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		sdpA, err := e.Answer(ctx, req("answer", "ib", "A", "B", "v=0\r\no=- 2 2 IN IP4 203.0.113.50\r\ns=-\r\nc=IN IP4 203.0.113.50\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "RTP/AVP 0\r\n"
+		if always {
+			want = "RTP/AVP 0 101\r\n"
+		}
+		if !strings.Contains(string(sdpA), want) {
+			t.Fatalf("always-transcode %v: answer to A:\n%s", always, sdpA)
+		}
+		for _, l := range store.saved["ib"].Legs {
+			got := l.Medias[0].Transcode
+			if wantTC := always && l.Tag == "B"; (got != nil) != wantTC || got != nil && got.Encoding != "PCMU" {
+				t.Errorf("always-transcode %v: leg %s is sent %+v", always, l.Tag, got)
+			}
+		}
+	}
+}

@@ -29,6 +29,10 @@ type Spec struct {
 	Pass  []uint8 `json:"pass,omitempty"`
 	DTMF  uint8   `json:"dtmf,omitempty"`
 	CN    uint8   `json:"cn,omitempty"`
+	// InbandDTMF: the sender's RFC 4733 events become DTMF tones in Out
+	// (the receiver has no telephone-event); the sender's audio during an
+	// event is replaced by the tone.
+	InbandDTMF bool `json:"inband_dtmf,omitempty"`
 }
 
 // String is the spec's text form (rtp-fwd's fwd.Stream.Media).
@@ -83,6 +87,18 @@ type Transcoder struct {
 	pendTS          uint32 // output timestamp of pcm[0]
 	nextIn          uint32 // expected input timestamp of the next packet
 	marker          bool
+
+	// The RFC 4733 event being played in-band (InbandDTMF): its
+	// generator, start timestamp (input clock) and the samples of tone
+	// made; evOn while an event plays or has played since the sender's
+	// audio last passed, evUntil the input timestamp its tone covers up
+	// to, evEnded once its end packet came.
+	ev      *ToneGen
+	evTS    uint32
+	evMade  int
+	evOn    bool
+	evUntil uint32
+	evEnded bool
 }
 
 // NewTranscoder builds a transcoder for spec.
@@ -200,6 +216,19 @@ func (t *Transcoder) Process(pkt []byte, emit func([]byte)) {
 	if gap > 1 && gap < 100 {
 		advance = gap
 	}
+	if t.spec.InbandDTMF && t.isDTMF(pt) {
+		t.inband(emit, pt, ts, ssrc, payload, advance)
+		return
+	}
+	if t.evOn {
+		// The sender's audio while its event plays in-band is replaced
+		// by the tone; after it the stream restarts at its time.
+		if int32(ts-t.evUntil) < 0 {
+			return
+		}
+		t.evOn = false
+		t.pcm = t.pcm[:0]
+	}
 	switch {
 	case t.pass[pt]:
 		t.pcm = t.pcm[:0]
@@ -242,6 +271,56 @@ func (t *Transcoder) Process(pkt []byte, emit func([]byte)) {
 	} else {
 		t.pcm = append(t.pcm, t.tmp...)
 	}
+	t.encodePending(emit, ssrc, advance)
+}
+
+// inband plays one RFC 4733 packet of the sender's as DTMF tone in the
+// output codec: the tone grows with the event's duration, in frames of
+// the output ptime; the end packet finishes it (its repeats, and packets
+// of an event already played, do nothing).
+func (t *Transcoder) inband(emit func([]byte), pt uint8, ts, ssrc uint32, p []byte, advance uint16) {
+	if len(p) < 4 {
+		return
+	}
+	clock := 8000
+	for _, in := range t.spec.In {
+		if in.PT == pt && in.Clock > 0 {
+			clock = in.Clock
+		}
+	}
+	end := p[1]&0x80 != 0
+	dur := int(binary.BigEndian.Uint16(p[2:4]))
+	if t.ev == nil || ts != t.evTS {
+		// A new event: what was pending of the audio goes, the tone
+		// starts at the event's time.
+		t.ev = NewToneGen(t.enc.Rate(), p[0], p[1]&0x3f)
+		t.evTS, t.evMade, t.evEnded, t.evOn = ts, 0, false, true
+		t.pcm = t.pcm[:0]
+		t.pendTS = t.scale(ts, clock)
+		t.marker = true
+	}
+	if t.evEnded {
+		return
+	}
+	t.evUntil = ts + uint32(dur)
+	need := dur*t.enc.Rate()/clock - t.evMade
+	if need > 0 {
+		n := len(t.pcm)
+		t.pcm = growPCM(t.pcm, need)
+		t.ev.Fill(t.pcm[n:])
+		t.evMade += need
+	}
+	if end {
+		t.evEnded = true
+		if r := len(t.pcm) % t.frame; r != 0 { // the last frame, filled with silence
+			t.pcm = append(t.pcm, make([]int16, t.frame-r)...)
+		}
+	}
+	t.encodePending(emit, ssrc, advance)
+}
+
+// encodePending encodes and sends the whole frames of t.pcm.
+func (t *Transcoder) encodePending(emit func([]byte), ssrc uint32, advance uint16) {
 	outPerSample := float64(t.spec.Out.Clock) / float64(t.enc.Rate())
 	first := true
 	for len(t.pcm) >= t.frame {

@@ -62,7 +62,7 @@ var flagSupport = map[string]support{
 	"RTCP-mirror": warn, "debug": warn, "pierce-NAT": warn, "NAT-wait": warn, "trickle-ICE": done,
 	"reject-ICE": done, "no-redis-update": warn, "fragment": done, "egress": warn, "SIPREC": warn,
 	"passthrough": done, "no-passthrough": done, "no-jitter-buffer": warn, "asymmetric-codecs": warn,
-	"symmetric-codecs": warn, "reorder-codecs": warn, "always-transcode": refuse,
+	"symmetric-codecs": warn, "reorder-codecs": warn, "always-transcode": done,
 }
 
 // replaceSupport: the replace list's values.

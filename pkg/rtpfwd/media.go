@@ -56,6 +56,8 @@ func transcodeSpec(m, pm *nodestate.Media) string {
 			}
 		}
 	}
+	// Events the receiver cannot take are played to it as tones.
+	s.InbandDTMF = dtmfPT(m) != 0 && dtmfPT(pm) == 0
 	for _, q := range pm.PayloadTypes {
 		switch {
 		case strings.EqualFold(q.Encoding, "telephone-event") && s.DTMF == 0:

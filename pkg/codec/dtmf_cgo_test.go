@@ -1,0 +1,103 @@
+//go:build cgo && !notranscode
+
+package codec
+
+import (
+	"encoding/binary"
+	"testing"
+)
+
+// TestToneGenDetected: every event's tone, made by ToneGen and sent as
+// PCMU, is the digit spandsp's receiver hears, and silence none.
+func TestToneGenDetected(t *testing.T) {
+	const digits = "0123456789*#ABCD"
+	enc, _ := NewEncoder(Format{Name: "PCMU", Clock: 8000}, 20)
+	dec, _ := NewDecoder(Format{Name: "PCMU", Clock: 8000})
+	for ev := range 16 {
+		d, err := NewDTMFDetector()
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := NewToneGen(8000, uint8(ev), 10)
+		var heard string
+		pcm := make([]int16, 160)
+		for i := range 10 { // 100 ms of tone, 100 ms of silence
+			if i < 5 {
+				g.Fill(pcm)
+			} else {
+				clear(pcm)
+			}
+			b, _ := enc.Encode(nil, pcm)
+			back, _ := dec.Decode(nil, b)
+			heard += d.Feed(back)
+		}
+		if heard != digits[ev:ev+1] {
+			t.Errorf("event %d: heard %q, want %q", ev, heard, digits[ev:ev+1])
+		}
+	}
+}
+
+// TestInbandDTMF: a sender's RFC 4733 event for a receiver without
+// telephone-event becomes the tone in PCMU, in place of the sender's audio
+// while it lasts, once however often its end packet repeats; audio before
+// and after passes.
+func TestInbandDTMF(t *testing.T) {
+	pcmu := PT{0, Format{Name: "PCMU", Clock: 8000}}
+	tc, err := NewTranscoder(Spec{In: []PT{pcmu, {101, Format{Name: "telephone-event", Clock: 8000}}}, Out: pcmu, Pass: []uint8{0}, InbandDTMF: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outs [][]byte
+	emit := func(b []byte) { outs = append(outs, append([]byte(nil), b...)) }
+	silence := make([]byte, 160)
+	for i := range silence {
+		silence[i] = 0xff
+	}
+	seq, ts := uint16(1), uint32(1000)
+	audio := func(n int) {
+		for range n {
+			tc.Process(rtpPacket(0, seq, ts, 7, silence), emit)
+			seq++
+			ts += 160
+		}
+	}
+	audio(5)
+	evTS := ts
+	for i, d := range []uint16{160, 320, 480, 640, 800, 960, 960, 960} {
+		end := byte(0)
+		if i >= 5 {
+			end = 0x80
+		}
+		tc.Process(rtpPacket(101, seq, evTS, 7, []byte{8, end | 10, byte(d >> 8), byte(d)}), emit)
+		seq++
+		if i < 5 { // the sender's audio beside the event: replaced
+			tc.Process(rtpPacket(0, seq, ts, 7, silence), emit)
+			seq++
+			ts += 160
+		}
+	}
+	ts = evTS + 960
+	audio(5)
+	if len(outs) != 5+6+5 {
+		t.Fatalf("%d packets out, want 16 (5 audio, 6 of tone, 5 audio)", len(outs))
+	}
+	dec, _ := NewDecoder(pcmu.Format)
+	det, _ := NewDTMFDetector()
+	heard := ""
+	for i, o := range outs {
+		if want := uint32(1000 + 160*i); binary.BigEndian.Uint32(o[4:8]) != want {
+			t.Fatalf("packet %d: timestamp %d, want %d", i, binary.BigEndian.Uint32(o[4:8]), want)
+		}
+		if o[1]&0x7f != 0 {
+			t.Fatalf("packet %d: PT %d", i, o[1]&0x7f)
+		}
+		pcm, _ := dec.Decode(nil, o[12:])
+		heard += det.Feed(pcm)
+	}
+	if heard != "8" {
+		t.Fatalf("heard %q, want \"8\"", heard)
+	}
+	if outs[5][1]&0x80 == 0 {
+		t.Errorf("the tone's first packet has no marker bit")
+	}
+}
