@@ -10,6 +10,10 @@ command -v prlimit >/dev/null || need+=(util-linux)
 command -v rtpengine-ng-client >/dev/null || need+=(rtpengine-utils)
 # TestWebRTCChromium calls through a node from a real browser (headless).
 command -v chromium >/dev/null || need+=(chromium)
+# TestSIPpDTMFThroughKamailio: SIPp (and its RFC 2833 captures) through
+# Kamailio's rtpengine module.
+command -v sipp >/dev/null || need+=(sip-tester)
+command -v kamailio >/dev/null || need+=(kamailio)
 # TestSRTPInteropRtpengine runs a real rtpengine beside rtpkit.
 command -v rtpengine >/dev/null || need+=(rtpengine-daemon)
 command -v ip >/dev/null || need+=(iproute2)
@@ -52,6 +56,16 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   # system one would hold ports and the kernel table. Stop and disable it:
   # the service under systemd; without, the init script's daemon, if its
   # postinst started one (the script stops only the pid in its pidfile).
+  # Kamailio's package may start a system proxy on 5060: the tests run
+  # their own.
+  if [[ " ${need[*]} " == *" kamailio "* ]]; then
+    if [ -d /run/systemd/system ]; then
+      systemctl disable --now kamailio >/dev/null 2>&1 || true
+    elif [ -x /etc/init.d/kamailio ]; then
+      /etc/init.d/kamailio stop >/dev/null 2>&1 || true
+      update-rc.d kamailio disable >/dev/null 2>&1 || true
+    fi
+  fi
   if [[ " ${need[*]} " == *" rtpengine-daemon "* ]]; then
     if [ -d /run/systemd/system ]; then
       systemctl disable --now rtpengine-daemon >/dev/null 2>&1 || true
