@@ -107,8 +107,11 @@ type media struct {
 	// the offerer's events as tones (always-transcode or transcoding to
 	// telephone-event asked in the offer to it).
 	inbandDTMF bool
-	direction  string
-	flags      []string
+	// repack: this party's media is repacketized to its ptime (the offer
+	// gave it one with ptime or ptime-reverse).
+	repack    bool
+	direction string
+	flags     []string
 	// echo is the media-echo mode of this party's packets:
 	// nodestate.FlagEcho, FlagBlackhole or "" (forwarded to the peer).
 	// Unlike the latching flags it stays until a message sets another.
@@ -353,7 +356,7 @@ func fromRecord(r nodestate.Call) *call {
 // recordFlags are the record's media flags: the latching flags, then the
 // media-echo mode and "osrtp" if any.
 func (m *media) recordFlags() []string {
-	if m.echo == "" && !m.osrtp && !m.icePass && !m.bundle && !m.inbandDTMF {
+	if m.echo == "" && !m.osrtp && !m.icePass && !m.bundle && !m.inbandDTMF && !m.repack {
 		return m.flags
 	}
 	out := slices.Clip(m.flags)
@@ -372,6 +375,9 @@ func (m *media) recordFlags() []string {
 	if m.inbandDTMF {
 		out = append(out, flagInbandDTMF)
 	}
+	if m.repack {
+		out = append(out, nodestate.FlagRepacketize)
+	}
 	return out
 }
 
@@ -386,7 +392,7 @@ const (
 
 // setRecordFlags is the inverse of recordFlags.
 func (m *media) setRecordFlags(flags []string) {
-	m.flags, m.echo, m.osrtp, m.icePass, m.bundle, m.inbandDTMF = nil, "", false, false, false, false
+	m.flags, m.echo, m.osrtp, m.icePass, m.bundle, m.inbandDTMF, m.repack = nil, "", false, false, false, false, false
 	for _, f := range flags {
 		switch f {
 		case nodestate.FlagEcho, nodestate.FlagBlackhole:
@@ -399,6 +405,8 @@ func (m *media) setRecordFlags(flags []string) {
 			m.bundle = true
 		case flagInbandDTMF:
 			m.inbandDTMF = true
+		case nodestate.FlagRepacketize:
+			m.repack = true
 		default:
 			m.flags = append(m.flags, f)
 		}

@@ -402,8 +402,30 @@ func (x *exchange) senderMedia(sm, rm *media, m *sdp.Media, addr netip.Addr, pts
 	}
 	sm.direction = string(dir)
 	sm.bundle = m.Bundled()
+	// ptime: each party is given the sender's a=ptime, unless the offer
+	// asked for another (ptime for its receiver, ptime-reverse for its
+	// sender; with ptime alone the sender gets its own back): then the
+	// party's media is repacketized to it, and what the offer settled
+	// outlives the answer's a=ptime (rtpengine's ptime rules).
+	prevS, prevR := sm.ptime, rm.ptime
 	if p := m.Ptime(); p > 0 {
 		sm.ptime, rm.ptime = p, p
+	}
+	if offer {
+		rm.repack, sm.repack = x.req.Ptime > 0, x.req.Ptime > 0 || x.req.PtimeReverse > 0
+		if x.req.Ptime > 0 {
+			rm.ptime = x.req.Ptime
+		}
+		if x.req.PtimeReverse > 0 {
+			sm.ptime = x.req.PtimeReverse
+		}
+	} else {
+		if sm.repack {
+			sm.ptime = prevS
+		}
+		if rm.repack {
+			rm.ptime = prevR
+		}
 	}
 	if offer {
 		// Media ids as rtpengine's __update_media_id: the sender's is what

@@ -78,6 +78,9 @@ func (e *Engine) mediaPlan(x *exchange, sm, rm *media, m *sdp.Media, dir sdp.Dir
 		if !offer && len(rm.pts) > 0 {
 			toOfferer, rm.transcode, sm.transcode = planAnswerCodecs(pts, rm.pts, sm.inbandDTMF)
 		}
+		if !offer && len(rm.pts) > 0 {
+			repackTo(rm, sm, pts)
+		}
 		if toOfferer != nil {
 			mp.Codecs = toOfferer
 		} else if !offer && len(rm.pts) > 0 {

@@ -41,6 +41,10 @@ type Request struct {
 	ReceivedFrom netip.Addr
 	Label        string
 	SetLabel     string
+	// Ptime is the packet time (ms) the receiver of an offer is given and
+	// sent, PtimeReverse the one its sender is (rtpengine's ptime and
+	// ptime-reverse); 0: as the SDPs say. Media is repacketized to it.
+	Ptime, PtimeReverse int
 	// Supports holds the supports list ("load limit").
 	Supports map[string]bool
 	// DeleteDelay is delete's delay in seconds; -1 means the configured one.

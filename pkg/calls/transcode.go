@@ -231,3 +231,26 @@ func planAnswerCodecs(answer []sdp.PayloadType, offerer []nodestate.PayloadType,
 	}
 	return nil, nil, nil
 }
+
+// repackTo settles, at an answer, the codec each repacketized party is
+// sent when no transcoding chose one: the first codec of the answer both
+// share (a repacketized stream is decoded and encoded again).
+func repackTo(offerer, answerer *media, answer []sdp.PayloadType) {
+	for _, p := range answer {
+		if supplemental(p) || !slices.ContainsFunc(offerer.pts, func(o nodestate.PayloadType) bool { return int(o.PT) == p.PT }) {
+			continue
+		}
+		np := storePTs([]sdp.PayloadType{p})[0]
+		if !transcodable(np) {
+			return
+		}
+		if offerer.repack && offerer.transcode == nil {
+			offerer.transcode = &np
+		}
+		if answerer.repack && answerer.transcode == nil {
+			c := np
+			answerer.transcode = &c
+		}
+		return
+	}
+}

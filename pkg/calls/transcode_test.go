@@ -2,6 +2,7 @@ package calls
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -111,6 +112,40 @@ func TestInbandDTMFPlan(t *testing.T) {
 			if wantTC := always && l.Tag == "B"; (got != nil) != wantTC || got != nil && got.Encoding != "PCMU" {
 				t.Errorf("always-transcode %v: leg %s is sent %+v", always, l.Tag, got)
 			}
+		}
+	}
+}
+
+// TestPtimeRepacketize: ptime in an offer gives its receiver that ptime,
+// the offerer its own back (no ptime-reverse), whatever the answer's
+// a=ptime; both parties' media are marked for repacketizing in their
+// codec.
+func TestPtimeRepacketize(t *testing.T) {
+	store := &memStore{saved: map[string]nodestate.Call{}}
+	e := newTestEngine(newFakePorts())
+	e.cfg.Store = store
+	ctx := context.Background()
+	o := req("offer", "pt", "A", "", "v=0\r\no=- 1 1 IN IP4 198.51.100.10\r\ns=-\r\nc=IN IP4 198.51.100.10\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=ptime:50\r\n")
+	o.Ptime = 30
+	sdpB, err := e.Offer(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(sdpB), "a=ptime:30\r\n") || strings.Contains(string(sdpB), "a=ptime:50") {
+		t.Fatalf("offer to B:\n%s", sdpB)
+	}
+	sdpA, err := e.Answer(ctx, req("answer", "pt", "A", "B", "v=0\r\no=- 2 2 IN IP4 203.0.113.50\r\ns=-\r\nc=IN IP4 203.0.113.50\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\na=ptime:40\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(sdpA), "a=ptime:50\r\n") || strings.Contains(string(sdpA), "a=ptime:40") {
+		t.Fatalf("answer to A:\n%s", sdpA)
+	}
+	for _, l := range store.saved["pt"].Legs {
+		m := l.Medias[0]
+		want := map[string]int{"A": 50, "B": 30}[l.Tag]
+		if m.Ptime != want || m.Transcode == nil || m.Transcode.Encoding != "PCMU" || !slices.Contains(m.Flags, nodestate.FlagRepacketize) {
+			t.Errorf("leg %s: ptime %d (want %d), sent %+v, flags %v", l.Tag, m.Ptime, want, m.Transcode, m.Flags)
 		}
 	}
 }

@@ -85,7 +85,7 @@ type Transcoder struct {
 	lastInSeq       uint16
 	seq             uint16
 	pendTS          uint32 // output timestamp of pcm[0]
-	nextIn          uint32 // expected input timestamp of the next packet
+	synced          bool   // pendTS runs on from the last frame
 	marker          bool
 
 	// The RFC 4733 event being played in-band (InbandDTMF): its
@@ -228,10 +228,12 @@ func (t *Transcoder) Process(pkt []byte, emit func([]byte)) {
 		}
 		t.evOn = false
 		t.pcm = t.pcm[:0]
+		t.synced = false
 	}
 	switch {
 	case t.pass[pt]:
 		t.pcm = t.pcm[:0]
+		t.synced = false
 		t.seq += advance
 		t.send(emit, pkt[1]&0x80 != 0, pt, ts, SSRC(ssrc), payload)
 		return
@@ -256,16 +258,14 @@ func (t *Transcoder) Process(pkt []byte, emit func([]byte)) {
 	if t.tmp, err = d.dec.Decode(t.tmp, payload); err != nil || len(t.tmp) == 0 {
 		return
 	}
-	samples := len(t.tmp)
-	// A packet that does not follow the last one (silence suppressed, a
-	// new talk spurt, loss): the part of a frame pending is dropped and
-	// the output restarts at this packet's time.
-	inAdvance := uint32(float64(samples) * float64(d.f.Clock) / float64(d.dec.Rate()))
-	if len(t.pcm) == 0 || ts != t.nextIn {
+	// Output timestamps run on from the last frame whatever the input's
+	// do (a jump, a reset), as rtpengine's; they start from the input's
+	// at the first packet and after packets that passed as they were.
+	if !t.synced {
 		t.pcm = t.pcm[:0]
 		t.pendTS = t.scale(ts, d.f.Clock)
+		t.synced = true
 	}
-	t.nextIn = ts + inAdvance
 	if d.rs != nil {
 		t.pcm = d.rs.Process(t.pcm, t.tmp)
 	} else {

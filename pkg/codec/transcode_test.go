@@ -124,3 +124,36 @@ func TestRoundTripG711(t *testing.T) {
 		t.Fatalf("SNR %.1f dB", v)
 	}
 }
+
+// TestRepacketize: 50 ms PCMU packets become 30 ms ones, as rtpengine's
+// daemon tests want them: sequence numbers from the first input's on, one
+// per packet out, timestamps contiguous, a jump in the input's ignored.
+func TestRepacketize(t *testing.T) {
+	pcmu := PT{0, Format{Name: "PCMU", Clock: 8000}}
+	tc, err := NewTranscoder(Spec{In: []PT{pcmu}, Out: pcmu, Ptime: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type out struct {
+		seq uint16
+		ts  uint32
+		n   int
+	}
+	var got []out
+	emit := func(b []byte) {
+		got = append(got, out{binary.BigEndian.Uint16(b[2:4]), binary.BigEndian.Uint32(b[4:8]), len(b) - 12})
+	}
+	tc.Process(rtpPacket(0, 1000, 3000, 1, make([]byte, 400)), emit)
+	tc.Process(rtpPacket(0, 1001, 3400, 1, make([]byte, 400)), emit)
+	tc.Process(rtpPacket(0, 1002, 3800, 1, make([]byte, 160)), emit)
+	tc.Process(rtpPacket(0, 1003, 500000, 1, make([]byte, 480)), emit) // a timestamp reset
+	want := []out{{1000, 3000, 240}, {1001, 3240, 240}, {1002, 3480, 240}, {1003, 3720, 240}, {1004, 3960, 240}, {1005, 4200, 240}}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("packet %d: %v, want %v", i, got[i], want[i])
+		}
+	}
+}

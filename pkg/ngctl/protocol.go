@@ -382,6 +382,30 @@ func parseRequest(cmd string, v bencode.Value, from netip.AddrPort) (*calls.Requ
 	if n, ok := intKey("delete-delay", "delete delay"); ok && n >= 0 {
 		r.DeleteDelay = n
 	}
+	// ptime and ptime-reverse: an integer, or a string of one (as
+	// Kamailio's flags send it); 1–1000 ms, anything else is not taken.
+	ptimeKey := func(keys ...string) int {
+		for _, k := range keys {
+			x, ok := v.Get(k)
+			if !ok {
+				continue
+			}
+			n, ok := x.Int()
+			if !ok {
+				if s, sok := x.String(); sok {
+					if p, err := strconv.Atoi(strings.TrimSpace(s)); err == nil {
+						n, ok = int64(p), true
+					}
+				}
+			}
+			if ok && n > 0 && n <= 1000 {
+				return int(n)
+			}
+		}
+		return 0
+	}
+	r.Ptime = ptimeKey("ptime")
+	r.PtimeReverse = ptimeKey("ptime-reverse", "ptime reverse")
 	if n, ok := limitKey(v); ok {
 		r.Limit = n
 		if n < 0 {

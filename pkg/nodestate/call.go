@@ -209,6 +209,9 @@ const MaxICECandidates = 8
 const (
 	FlagEcho      = "echo"
 	FlagBlackhole = "blackhole"
+	// FlagRepacketize: what this party is sent is repacketized to its
+	// Ptime (rtp-fwd decodes and encodes it even in the same codec).
+	FlagRepacketize = "repacketize"
 )
 
 // Stream is one flow of a media: RTP (component 1) or RTCP (component 2).

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -48,10 +49,12 @@ func transcodeSpec(m, pm *nodestate.Media) string {
 		return ""
 	}
 	s := codec.Spec{Out: ptOf(*pm.Transcode), Ptime: pm.Ptime}
+	// A repacketized party's codec is decoded and encoded too.
+	repack := slices.Contains(pm.Flags, nodestate.FlagRepacketize)
 	for _, p := range m.PayloadTypes {
 		s.In = append(s.In, ptOf(p))
 		for _, q := range pm.PayloadTypes {
-			if q.PT == p.PT && strings.EqualFold(q.Encoding, p.Encoding) && q.Clock == p.Clock {
+			if q.PT == p.PT && strings.EqualFold(q.Encoding, p.Encoding) && q.Clock == p.Clock && (!repack || strings.EqualFold(p.Encoding, "telephone-event") || strings.EqualFold(p.Encoding, "CN")) {
 				s.Pass = append(s.Pass, p.PT)
 			}
 		}
