@@ -107,6 +107,9 @@ type media struct {
 	// the offerer's events as tones (always-transcode or transcoding to
 	// telephone-event asked in the offer to it).
 	inbandDTMF bool
+	// blockDTMF: this party's RFC 4733 events are not forwarded (block
+	// DTMF).
+	blockDTMF bool
 	// repack: this party's media is repacketized to its ptime (the offer
 	// gave it one with ptime or ptime-reverse).
 	repack    bool
@@ -356,7 +359,7 @@ func fromRecord(r nodestate.Call) *call {
 // recordFlags are the record's media flags: the latching flags, then the
 // media-echo mode and "osrtp" if any.
 func (m *media) recordFlags() []string {
-	if m.echo == "" && !m.osrtp && !m.icePass && !m.bundle && !m.inbandDTMF && !m.repack {
+	if m.echo == "" && !m.osrtp && !m.icePass && !m.bundle && !m.inbandDTMF && !m.repack && !m.blockDTMF {
 		return m.flags
 	}
 	out := slices.Clip(m.flags)
@@ -378,6 +381,9 @@ func (m *media) recordFlags() []string {
 	if m.repack {
 		out = append(out, nodestate.FlagRepacketize)
 	}
+	if m.blockDTMF {
+		out = append(out, nodestate.FlagBlockDTMF)
+	}
 	return out
 }
 
@@ -392,7 +398,7 @@ const (
 
 // setRecordFlags is the inverse of recordFlags.
 func (m *media) setRecordFlags(flags []string) {
-	m.flags, m.echo, m.osrtp, m.icePass, m.bundle, m.inbandDTMF, m.repack = nil, "", false, false, false, false, false
+	m.flags, m.echo, m.osrtp, m.icePass, m.bundle, m.inbandDTMF, m.repack, m.blockDTMF = nil, "", false, false, false, false, false, false
 	for _, f := range flags {
 		switch f {
 		case nodestate.FlagEcho, nodestate.FlagBlackhole:
@@ -407,6 +413,8 @@ func (m *media) setRecordFlags(flags []string) {
 			m.inbandDTMF = true
 		case nodestate.FlagRepacketize:
 			m.repack = true
+		case nodestate.FlagBlockDTMF:
+			m.blockDTMF = true
 		default:
 			m.flags = append(m.flags, f)
 		}

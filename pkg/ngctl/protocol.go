@@ -92,7 +92,7 @@ func (p *protocol) dispatch(ctx context.Context, cmd string, v bencode.Value, fr
 	switch cmd {
 	case "ping":
 		return bencode.NewDict(bencode.Pair{Key: "result", Value: bencode.Str("pong")})
-	case "offer", "answer", "delete", "query", "list":
+	case "offer", "answer", "delete", "query", "list", "block DTMF", "unblock DTMF":
 	case "statistics":
 		return p.statistics()
 	default:
@@ -158,6 +158,11 @@ func (p *protocol) call(ctx context.Context, cmd string, req *calls.Request) ben
 			r.Set("warning", bencode.Str(res.Warning))
 		}
 		return ok(r)
+	case "block DTMF", "unblock DTMF":
+		if err := p.engine.BlockDTMF(req, cmd == "block DTMF"); err != nil {
+			return errorReply(calls.Reason(err))
+		}
+		return ok(bencode.DictCap(1))
 	case "query":
 		st, err := p.engine.Query(req)
 		if err != nil {

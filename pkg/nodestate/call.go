@@ -212,6 +212,9 @@ const (
 	// FlagRepacketize: what this party is sent is repacketized to its
 	// Ptime (rtp-fwd decodes and encodes it even in the same codec).
 	FlagRepacketize = "repacketize"
+	// FlagBlockDTMF: this party's RFC 4733 events are not forwarded
+	// (block DTMF).
+	FlagBlockDTMF = "block-dtmf"
 )
 
 // Stream is one flow of a media: RTP (component 1) or RTCP (component 2).

@@ -293,6 +293,57 @@ func TestTranscodeAndDTMF(t *testing.T) {
 	if code, err := follow.Wait(10 * time.Second); err != nil || code != 0 {
 		t.Errorf("rtpctl dtmf --follow --count=1: exit %d %v", code, err)
 	}
+
+	// block DTMF: the caller's events stop reaching the callee (still
+	// reported); unblock DTMF: they pass again.
+	evTS := uint32(50000)
+	event := func() (forwarded, logged bool) {
+		evTS += 8000
+		for i := range 3 {
+			pkt := rtppacket.RTP{PayloadType: 101, Seq: uint16(400 + evTS/8000*3 + uint32(i)), Timestamp: evTS, SSRC: ssrcA}.Packet([]byte{7, 0x8a, 3, 0xc0})
+			if _, err := a.WriteToUDP(pkt, portA); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for deadline := time.Now().Add(300 * time.Millisecond); time.Now().Before(deadline); {
+			select {
+			case p := <-got:
+				forwarded = forwarded || p[1]&0x7f == 101
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		_ = logDest.SetReadDeadline(time.Now().Add(time.Second))
+		_, err := logDest.Read(buf)
+		return forwarded, err == nil
+	}
+	dtmfCmd := func(cmd string) {
+		testutil.NGOK(t, ctx, c, bencode.NewDict(bencode.Pair{Key: "command", Value: bencode.Str(cmd)},
+			bencode.Pair{Key: "call-id", Value: bencode.Str("tc-1")}, bencode.Pair{Key: "from-tag", Value: bencode.Str("A")}))
+	}
+	settle := func(wantForwarded bool) {
+		for i := 0; ; i++ {
+			fwd, logged := event()
+			if !logged {
+				t.Fatal("an event was not reported")
+			}
+			if fwd == wantForwarded {
+				return
+			}
+			if i == 10 {
+				t.Fatalf("events still forwarded=%v after %d tries", fwd, i)
+			}
+		}
+	}
+	dtmfCmd("block DTMF")
+	settle(false)
+	for range 2 {
+		if fwd, logged := event(); fwd || !logged {
+			t.Fatalf("blocked: an event forwarded=%v reported=%v", fwd, logged)
+		}
+	}
+	dtmfCmd("unblock DTMF")
+	settle(true)
+
 	del := bencode.NewDict(bencode.Pair{Key: "command", Value: bencode.Str("delete")}, bencode.Pair{Key: "call-id", Value: bencode.Str("tc-1")})
 	testutil.NGOK(t, ctx, c, del)
 }

@@ -302,8 +302,8 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 				want[rtp.Local] = true
 				s := fwd.Stream{Call: c.ID, Peer: r.idLocked(prtp.Local), Flags: flags, Learning: r.learning, LastSignal: c.LastSignal,
 					SRTPIn: in, SRTPOut: out, ICE: ice, DTLS: dtls, Media: transcodeSpec(&m, pm)}
-				if r.dtmf {
-					s.DTMF = dtmfPT(&m)
+				if r.dtmf || flags&fwd.BlockDTMF != 0 {
+					s.DTMF = dtmfPT(&m) // followed, or to be blocked
 				}
 				if m.RTCPMux {
 					s.Flags |= fwd.RTCPMux
@@ -528,6 +528,8 @@ func flagsOf(m nodestate.Media) fwd.Flags {
 			f |= fwd.MediaHandover
 		case nodestate.FlagEcho:
 			f |= fwd.Echo
+		case nodestate.FlagBlockDTMF:
+			f |= fwd.BlockDTMF
 		}
 	}
 	return f
