@@ -39,7 +39,7 @@ func TestPermissions(t *testing.T) {
 		{fwdapi.Daemon,
 			[]string{fwdapi.ActivityEvent.Subject(node), fwdapi.DTMFEvent.Subject(node)},
 			[]string{portdapi.FreeEvent.Subject(node), kv, portdapi.LeaseEndpoint.Subject(node)},
-			nil, []string{portdapi.LeaseEndpoint.Subject(node)}},
+			[]string{ngapi.PlayDTMFEvent.Subject(node)}, []string{portdapi.LeaseEndpoint.Subject(node)}},
 		{ngapi.Daemon,
 			[]string{portdapi.FreeEvent.Subject(node), portdapi.LeaseEndpoint.Subject(node), kv},
 			[]string{portdapi.StartedEvent.Subject(node), portdapi.RevokedEvent.Subject(node), fwdapi.ActivityEvent.Subject(node),

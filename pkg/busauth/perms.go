@@ -67,12 +67,12 @@ func roleOf(name string) (role, bool) {
 			subscribes: []subject{portdapi.FreeEvent},
 		}, true
 	case fwdapi.Daemon:
-		return role{publishes: []subject{fwdapi.ActivityEvent, fwdapi.DTMFEvent}}, true
+		return role{publishes: []subject{fwdapi.ActivityEvent, fwdapi.DTMFEvent}, subscribes: []subject{ngapi.PlayDTMFEvent}}, true
 	case ngapi.Daemon:
 		return role{
 			serves:     []subject{ngapi.NGEndpoint, ngapi.SessionsEndpoint, ngapi.TerminateEndpoint, ngapi.SettingsEndpoint},
 			requests:   []subject{portdapi.LeaseEndpoint, portdapi.ReturnEndpoint, portdapi.ListEndpoint},
-			publishes:  []subject{portdapi.FreeEvent},
+			publishes:  []subject{portdapi.FreeEvent, ngapi.PlayDTMFEvent},
 			subscribes: []subject{portdapi.StartedEvent, portdapi.RevokedEvent, fwdapi.ActivityEvent},
 			writesKV:   true,
 		}, true

@@ -110,6 +110,9 @@ type media struct {
 	// blockDTMF: this party's RFC 4733 events are not forwarded (block
 	// DTMF).
 	blockDTMF bool
+	// injectDTMF: the call was set up for play DTMF (inject-DTMF): both
+	// directions go through a transcoder, in the same codec if need be.
+	injectDTMF bool
 	// repack: this party's media is repacketized to its ptime (the offer
 	// gave it one with ptime or ptime-reverse).
 	repack    bool
@@ -359,7 +362,7 @@ func fromRecord(r nodestate.Call) *call {
 // recordFlags are the record's media flags: the latching flags, then the
 // media-echo mode and "osrtp" if any.
 func (m *media) recordFlags() []string {
-	if m.echo == "" && !m.osrtp && !m.icePass && !m.bundle && !m.inbandDTMF && !m.repack && !m.blockDTMF {
+	if m.echo == "" && !m.osrtp && !m.icePass && !m.bundle && !m.inbandDTMF && !m.repack && !m.blockDTMF && !m.injectDTMF {
 		return m.flags
 	}
 	out := slices.Clip(m.flags)
@@ -384,6 +387,9 @@ func (m *media) recordFlags() []string {
 	if m.blockDTMF {
 		out = append(out, nodestate.FlagBlockDTMF)
 	}
+	if m.injectDTMF {
+		out = append(out, flagInjectDTMF)
+	}
 	return out
 }
 
@@ -394,11 +400,12 @@ const (
 	flagICEPassthrough = "ice-passthrough"
 	flagBundle         = "bundle"
 	flagInbandDTMF     = "inband-dtmf"
+	flagInjectDTMF     = "inject-dtmf"
 )
 
 // setRecordFlags is the inverse of recordFlags.
 func (m *media) setRecordFlags(flags []string) {
-	m.flags, m.echo, m.osrtp, m.icePass, m.bundle, m.inbandDTMF, m.repack, m.blockDTMF = nil, "", false, false, false, false, false, false
+	m.flags, m.echo, m.osrtp, m.icePass, m.bundle, m.inbandDTMF, m.repack, m.blockDTMF, m.injectDTMF = nil, "", false, false, false, false, false, false, false
 	for _, f := range flags {
 		switch f {
 		case nodestate.FlagEcho, nodestate.FlagBlackhole:
@@ -415,6 +422,8 @@ func (m *media) setRecordFlags(flags []string) {
 			m.repack = true
 		case nodestate.FlagBlockDTMF:
 			m.blockDTMF = true
+		case flagInjectDTMF:
+			m.injectDTMF = true
 		default:
 			m.flags = append(m.flags, f)
 		}

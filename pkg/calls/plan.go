@@ -78,6 +78,9 @@ func (e *Engine) mediaPlan(x *exchange, sm, rm *media, m *sdp.Media, dir sdp.Dir
 		if !offer && len(rm.pts) > 0 {
 			toOfferer, rm.transcode, sm.transcode = planAnswerCodecs(pts, rm.pts, sm.inbandDTMF)
 		}
+		if x.req.flag("inject-DTMF") {
+			sm.injectDTMF, rm.injectDTMF = true, true
+		}
 		if !offer && len(rm.pts) > 0 {
 			repackTo(rm, sm, pts)
 		}

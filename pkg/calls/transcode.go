@@ -232,9 +232,10 @@ func planAnswerCodecs(answer []sdp.PayloadType, offerer []nodestate.PayloadType,
 	return nil, nil, nil
 }
 
-// repackTo settles, at an answer, the codec each repacketized party is
-// sent when no transcoding chose one: the first codec of the answer both
-// share (a repacketized stream is decoded and encoded again).
+// repackTo settles, at an answer, the codec each repacketized party (or
+// each party of a call set up for play DTMF) is sent when no transcoding
+// chose one: the first codec of the answer both share (such a stream goes
+// through a transcoder, which passes what needs no change).
 func repackTo(offerer, answerer *media, answer []sdp.PayloadType) {
 	for _, p := range answer {
 		if supplemental(p) || !slices.ContainsFunc(offerer.pts, func(o nodestate.PayloadType) bool { return int(o.PT) == p.PT }) {
@@ -244,10 +245,10 @@ func repackTo(offerer, answerer *media, answer []sdp.PayloadType) {
 		if !transcodable(np) {
 			return
 		}
-		if offerer.repack && offerer.transcode == nil {
+		if (offerer.repack || offerer.injectDTMF) && offerer.transcode == nil {
 			offerer.transcode = &np
 		}
-		if answerer.repack && answerer.transcode == nil {
+		if (answerer.repack || answerer.injectDTMF) && answerer.transcode == nil {
 			c := np
 			answerer.transcode = &c
 		}

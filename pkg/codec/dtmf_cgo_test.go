@@ -101,3 +101,56 @@ func TestInbandDTMF(t *testing.T) {
 		t.Errorf("the tone's first packet has no marker bit")
 	}
 }
+
+// TestInjectDTMF: an injected event replaces the sender's audio, as RFC
+// 4733 packets for a receiver with telephone-event (ended three times,
+// its timestamp the event's start) or as the tone in its codec.
+func TestInjectDTMF(t *testing.T) {
+	pcmu := PT{0, Format{Name: "PCMU", Clock: 8000}}
+	silence := make([]byte, 160)
+	for i := range silence {
+		silence[i] = 0xff
+	}
+	for _, rfc := range []bool{true, false} {
+		spec := Spec{In: []PT{pcmu}, Out: pcmu, Pass: []uint8{0}}
+		if rfc {
+			spec.DTMF = 101
+		}
+		tc, err := NewTranscoder(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var outs [][]byte
+		emit := func(b []byte) { outs = append(outs, append([]byte(nil), b...)) }
+		for i := range 12 {
+			if i == 2 {
+				tc.Inject(9, 8, 100)
+			}
+			tc.Process(rtpPacket(0, uint16(100+i), uint32(8000+160*i), 7, silence), emit)
+		}
+		if rfc {
+			// 2 audio, 5 event packets (the last ended, thrice), 5 audio.
+			if len(outs) != 2+4+3+5 {
+				t.Fatalf("RFC 4733: %d packets out", len(outs))
+			}
+			for i, o := range outs[2:9] {
+				dur := binary.BigEndian.Uint16(o[14:16])
+				end := o[13]&0x80 != 0
+				if o[1]&0x7f != 101 || o[12] != 9 || binary.BigEndian.Uint32(o[4:8]) != 8320 || end != (i >= 4) || dur != uint16(160*min(i+1, 5)) {
+					t.Fatalf("event packet %d: % x", i, o[:16])
+				}
+			}
+			continue
+		}
+		dec, _ := NewDecoder(pcmu.Format)
+		det, _ := NewDTMFDetector()
+		heard := ""
+		for _, o := range outs {
+			pcm, _ := dec.Decode(nil, o[12:])
+			heard += det.Feed(pcm)
+		}
+		if len(outs) != 12 || heard != "9" {
+			t.Fatalf("in-band: %d packets, heard %q", len(outs), heard)
+		}
+	}
+}

@@ -99,6 +99,117 @@ type Transcoder struct {
 	evOn    bool
 	evUntil uint32
 	evEnded bool
+
+	// DTMF events to inject (play DTMF) in place of the sender's audio,
+	// the one playing first.
+	inj      *injection
+	injQueue []injection
+	injPause int // 8 kHz units of audio to pass before the next injection
+}
+
+// injection is a DTMF event being injected: its code, volume and length
+// (in 8 kHz units, RFC 4733's), how much has been played, where it
+// started (output timestamp) and, in-band, its tone.
+type injection struct {
+	event, volume uint8
+	total, done   int
+	pause         int // 8 kHz units after it before the next one
+	started       bool
+	ts            uint32
+	tone          *ToneGen
+}
+
+// Inject queues a DTMF event (code 0–15, volume −dBm0, duration ms) to
+// play in place of the sender's audio from its next packet on: as RFC
+// 4733 packets when the receiver takes telephone-event (Spec.DTMF), else
+// as the tone in the output codec (play DTMF).
+func (t *Transcoder) Inject(event, volume uint8, durationMs int) {
+	t.InjectPause(event, volume, durationMs, 100)
+}
+
+// InjectPause is Inject with the pause (ms) the sender's audio passes
+// after the event before a next queued one plays (counted in packets of
+// 20 ms).
+func (t *Transcoder) InjectPause(event, volume uint8, durationMs, pauseMs int) {
+	if durationMs <= 0 {
+		durationMs = 250
+	}
+	t.injQueue = append(t.injQueue, injection{event: event & 15, volume: volume & 63, total: durationMs * 8, pause: pauseMs * 8})
+}
+
+// injected plays the injection with one packet of the sender's audio,
+// which it replaces; false: the packet could not be used (undecodable)
+// and goes its usual way.
+func (t *Transcoder) injected(emit func([]byte), pt uint8, ts, ssrc uint32, payload []byte, advance uint16) bool {
+	d := t.decoderFor(pt)
+	if d == nil {
+		return false
+	}
+	t.tmp = t.tmp[:0]
+	var err error
+	if t.tmp, err = d.dec.Decode(t.tmp, payload); err != nil || len(t.tmp) == 0 {
+		return false
+	}
+	in := t.inj
+	samples8k := len(t.tmp) * 8000 / d.dec.Rate()
+	first := !in.started
+	if first {
+		in.started = true
+		in.ts = t.scale(ts, d.f.Clock)
+		if !t.synced {
+			t.pcm = t.pcm[:0]
+			t.pendTS = in.ts
+			t.synced = true
+		}
+	}
+	in.done += samples8k
+	end := in.done >= in.total
+	if end {
+		in.done = in.total
+	}
+	if t.spec.DTMF != 0 {
+		// RFC 4733: one event packet for this packet's time, the end
+		// three times.
+		ev := [4]byte{in.event, in.volume, byte(in.done >> 8), byte(in.done)}
+		if end {
+			ev[1] |= 0x80
+		}
+		n := 1
+		if end {
+			n = 3
+		}
+		for i := range n {
+			if i == 0 {
+				t.seq += advance
+			} else {
+				t.seq++
+			}
+			t.send(emit, first && i == 0, t.spec.DTMF, in.ts, SSRC(ssrc), ev[:])
+		}
+		if end {
+			t.injPause, t.inj = in.pause, nil
+			t.synced = false
+		}
+		return true
+	}
+	// In-band: the tone instead of the sender's samples, encoded as its
+	// audio would have been.
+	if in.tone == nil {
+		in.tone = NewToneGen(t.enc.Rate(), in.event, in.volume)
+		t.marker = true
+	}
+	n := len(t.tmp)
+	if d.rs != nil || d.dec.Rate() != t.enc.Rate() {
+		n = len(t.tmp) * t.enc.Rate() / d.dec.Rate()
+	}
+	m := len(t.pcm)
+	t.pcm = growPCM(t.pcm, n)
+	in.tone.Fill(t.pcm[m:])
+	t.encodePending(emit, ssrc, advance)
+	if end {
+		t.injPause, t.inj = in.pause, nil
+	}
+	return true
 }
 
 // NewTranscoder builds a transcoder for spec.
@@ -229,6 +340,21 @@ func (t *Transcoder) Process(pkt []byte, emit func([]byte)) {
 		t.evOn = false
 		t.pcm = t.pcm[:0]
 		t.synced = false
+	}
+	if t.inj == nil && len(t.injQueue) > 0 && !t.isDTMF(pt) && !t.isCN(pt) {
+		if t.injPause > 0 {
+			t.injPause -= 160 // the pause is counted in 20 ms packets
+			if t.injPause > 0 {
+				goto play
+			}
+		}
+		t.inj, t.injQueue = &t.injQueue[0], t.injQueue[1:]
+	}
+play:
+	if t.inj != nil && !t.isDTMF(pt) && !t.isCN(pt) {
+		if t.injected(emit, pt, ts, ssrc, payload, advance) {
+			return
+		}
 	}
 	switch {
 	case t.pass[pt]:

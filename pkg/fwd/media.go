@@ -15,6 +15,8 @@ package fwd
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"hash/maphash"
 	"net/netip"
 	"sync"
@@ -64,6 +66,22 @@ type mediaJob struct {
 	pkt    *[bufSize]byte
 	n      int
 	retire bool
+	// inject, if not nil, is a DTMF event to inject (no packet).
+	inject *Injection
+}
+
+// Injection is a DTMF event to play into what a party sends
+// (Engine.InjectDTMF): its code (0–15), volume (−dBm0), duration and the
+// pause after it (ms).
+type Injection struct {
+	Event, Volume   uint8
+	Duration, Pause int
+}
+
+// Injector is a MediaProc that can play DTMF into the stream it makes
+// (pause: the time the party's audio passes after it before the next).
+type Injector interface {
+	InjectPause(event, volume uint8, durationMs, pauseMs int)
 }
 
 var mediaBufs = sync.Pool{New: func() any { return new([bufSize]byte) }}
@@ -108,6 +126,9 @@ func (m *mediaWorkers) close() {
 type mediaState struct {
 	spec string
 	proc MediaProc
+	// pending are injections that came before the processor (it is built
+	// at the stream's first packet).
+	pending []Injection
 	// The RFC 4733 event in progress (its timestamp) and the last one
 	// reported, so that an event's repeated end packets report it once.
 	evTS, doneTS uint32
@@ -128,6 +149,14 @@ func (m *mediaWorkers) run(q chan mediaJob) {
 			st = &mediaState{}
 			states[j.id] = st
 		}
+		if j.inject != nil {
+			if inj, ok := st.proc.(Injector); ok {
+				inj.InjectPause(j.inject.Event, j.inject.Volume, j.inject.Duration, j.inject.Pause)
+			} else if len(st.pending) < 16 {
+				st.pending = append(st.pending, *j.inject)
+			}
+			continue
+		}
 		pkt := j.pkt[:j.n]
 		if j.dtmf != 0 {
 			st.event(m, j, pkt)
@@ -139,6 +168,12 @@ func (m *mediaWorkers) run(q chan mediaJob) {
 					p, err := m.factory(j.call, j.id, j.spec)
 					if err == nil {
 						st.proc = p
+						if inj, ok := p.(Injector); ok {
+							for _, x := range st.pending {
+								inj.InjectPause(x.Event, x.Volume, x.Duration, x.Pause)
+							}
+							st.pending = nil
+						}
 					} else if m.failed != nil {
 						m.failed(j.id, err)
 					}
@@ -290,3 +325,28 @@ func (l *loop) sendInjected() {
 		l.flush(sink, queued)
 	}
 }
+
+// InjectDTMF plays a DTMF event into what stream id's party sends, from
+// its next packet on: its packets must go through a processor that can
+// (Stream.Media, a transcoder); ErrNoMedia otherwise.
+func (e *Engine) InjectDTMF(id StreamID, in Injection) error {
+	e.mu.RLock()
+	ent := e.streams[id]
+	e.mu.RUnlock()
+	if ent == nil {
+		return fmt.Errorf("fwd: inject DTMF: stream %d: %w", id, ErrInvalidStream)
+	}
+	if e.media == nil {
+		return ErrNoMedia
+	}
+	select {
+	case e.media.queueFor(id) <- mediaJob{loop: ent.loop, id: id, call: ent.call, inject: &in}:
+		return nil
+	default:
+		return fmt.Errorf("fwd: inject DTMF: stream %d: media queue full", id)
+	}
+}
+
+// ErrNoMedia is returned by InjectDTMF on an engine without media
+// processing.
+var ErrNoMedia = errors.New("fwd: no media processing in this engine")

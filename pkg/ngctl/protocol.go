@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rtpkit/rtpkit/pkg/api/ngapi"
 	"github.com/rtpkit/rtpkit/pkg/bencode"
 	"github.com/rtpkit/rtpkit/pkg/calls"
 )
@@ -29,6 +30,8 @@ type protocol struct {
 	metrics *ngMetrics
 	// unsupported logs and counts the options not carried out.
 	unsupported *unsupportedLog
+	// publishDTMF asks the workers to play DTMF (the bus; nil: none).
+	publishDTMF func(ngapi.PlayDTMF) error
 }
 
 type proxyStats struct {
@@ -92,7 +95,7 @@ func (p *protocol) dispatch(ctx context.Context, cmd string, v bencode.Value, fr
 	switch cmd {
 	case "ping":
 		return bencode.NewDict(bencode.Pair{Key: "result", Value: bencode.Str("pong")})
-	case "offer", "answer", "delete", "query", "list", "block DTMF", "unblock DTMF":
+	case "offer", "answer", "delete", "query", "list", "block DTMF", "unblock DTMF", "play DTMF":
 	case "statistics":
 		return p.statistics()
 	default:
@@ -105,6 +108,9 @@ func (p *protocol) dispatch(ctx context.Context, cmd string, v bencode.Value, fr
 	warning, refused := p.checkSupport(cmd, v, req)
 	if refused != "" {
 		return errorReply(refused)
+	}
+	if cmd == "play DTMF" {
+		return p.playDTMF(v, req)
 	}
 	reply := p.call(ctx, cmd, req)
 	if warning != "" && !isError(reply) {

@@ -141,6 +141,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	go engine.RunTimers(ctx)
 
 	proto := newProtocol(engine, log)
+	proto.publishDTMF = func(p ngapi.PlayDTMF) error { return bus.Publish(conn, ngapi.PlayDTMFEvent, p) }
 	proto.metrics = newNGMetrics()
 	reg := metrics.NewRegistry("ng-ctl")
 	reg.MustRegister(proto.metrics.requests, proto.metrics.errors, proto.metrics.duration, proto.unsupported.counter, engineCollector(engine), stockCollector(stock))

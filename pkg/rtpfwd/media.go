@@ -9,6 +9,7 @@ package rtpfwd
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/rtpkit/rtpkit/pkg/api/fwdapi"
+	"github.com/rtpkit/rtpkit/pkg/api/ngapi"
 	"github.com/rtpkit/rtpkit/pkg/bus"
 	"github.com/rtpkit/rtpkit/pkg/codec"
 	"github.com/rtpkit/rtpkit/pkg/fwd"
@@ -184,4 +186,31 @@ func (r *reconciler) publishDTMF(ctx context.Context, c *bus.Conn, sink *dtmfSin
 			}
 		}
 	}
+}
+
+// followPlayDTMF takes ng-ctl's play DTMF requests for this worker's
+// sockets (ngapi.PlayDTMFEvent) and plays them into the party's media.
+func (r *reconciler) followPlayDTMF(c *bus.Conn, log *slog.Logger) error {
+	_, err := bus.Subscribe(c, ngapi.PlayDTMFEvent, func(_ string, p ngapi.PlayDTMF) {
+		r.mu.Lock()
+		id, ok := r.ids[p.Local]
+		cfg := r.inst[p.Local]
+		r.mu.Unlock()
+		if !ok {
+			return // another worker's socket
+		}
+		if cfg.Media == "" {
+			log.Warn("play DTMF: the party's media is not transcoded (inject-DTMF missing?)", "call", p.Call, "local", p.Local)
+			return
+		}
+		if err := r.eng.InjectDTMF(id, fwd.Injection{Event: p.Event, Volume: p.Volume, Duration: p.Duration, Pause: p.Pause}); err != nil {
+			log.Warn("play DTMF failed", "call", p.Call, "local", p.Local, "err", err)
+			return
+		}
+		log.Info("play DTMF", "call", p.Call, "local", p.Local, "digit", fwdapi.DigitOf(p.Event), "duration_ms", p.Duration)
+	})
+	if err != nil {
+		return fmt.Errorf("follow play DTMF: %w", err)
+	}
+	return nil
 }

@@ -118,6 +118,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	go func() { defer wg.Done(); r.publishActivity(ctx, conn, cfg.WorkerID) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); r.runOffload(ctx.Done(), changes) }()
+	if err := r.followPlayDTMF(conn, log); err != nil {
+		return err
+	}
 	if dtmf != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); r.publishDTMF(ctx, conn, dtmf, cfg.WorkerID, dtmfDest, log) }()
