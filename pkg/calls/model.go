@@ -113,6 +113,9 @@ type media struct {
 	// injectDTMF: the call was set up for play DTMF (inject-DTMF): both
 	// directions go through a transcoder, in the same codec if need be.
 	injectDTMF bool
+	// detectDTMF: this party's audio is listened to for DTMF tones
+	// (detect-DTMF), which needs its media through a transcoder.
+	detectDTMF bool
 	// repack: this party's media is repacketized to its ptime (the offer
 	// gave it one with ptime or ptime-reverse).
 	repack    bool
@@ -362,7 +365,7 @@ func fromRecord(r nodestate.Call) *call {
 // recordFlags are the record's media flags: the latching flags, then the
 // media-echo mode and "osrtp" if any.
 func (m *media) recordFlags() []string {
-	if m.echo == "" && !m.osrtp && !m.icePass && !m.bundle && !m.inbandDTMF && !m.repack && !m.blockDTMF && !m.injectDTMF {
+	if m.echo == "" && !m.osrtp && !m.icePass && !m.bundle && !m.inbandDTMF && !m.repack && !m.blockDTMF && !m.injectDTMF && !m.detectDTMF {
 		return m.flags
 	}
 	out := slices.Clip(m.flags)
@@ -390,6 +393,9 @@ func (m *media) recordFlags() []string {
 	if m.injectDTMF {
 		out = append(out, flagInjectDTMF)
 	}
+	if m.detectDTMF {
+		out = append(out, nodestate.FlagDetectDTMF)
+	}
 	return out
 }
 
@@ -405,7 +411,7 @@ const (
 
 // setRecordFlags is the inverse of recordFlags.
 func (m *media) setRecordFlags(flags []string) {
-	m.flags, m.echo, m.osrtp, m.icePass, m.bundle, m.inbandDTMF, m.repack, m.blockDTMF, m.injectDTMF = nil, "", false, false, false, false, false, false, false
+	m.flags, m.echo, m.osrtp, m.icePass, m.bundle, m.inbandDTMF, m.repack, m.blockDTMF, m.injectDTMF, m.detectDTMF = nil, "", false, false, false, false, false, false, false, false
 	for _, f := range flags {
 		switch f {
 		case nodestate.FlagEcho, nodestate.FlagBlackhole:
@@ -424,6 +430,8 @@ func (m *media) setRecordFlags(flags []string) {
 			m.blockDTMF = true
 		case flagInjectDTMF:
 			m.injectDTMF = true
+		case nodestate.FlagDetectDTMF:
+			m.detectDTMF = true
 		default:
 			m.flags = append(m.flags, f)
 		}

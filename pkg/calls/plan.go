@@ -81,6 +81,9 @@ func (e *Engine) mediaPlan(x *exchange, sm, rm *media, m *sdp.Media, dir sdp.Dir
 		if x.req.flag("inject-DTMF") {
 			sm.injectDTMF, rm.injectDTMF = true, true
 		}
+		if x.req.flag("detect-DTMF") {
+			sm.detectDTMF, rm.detectDTMF = true, true
+		}
 		if !offer && len(rm.pts) > 0 {
 			repackTo(rm, sm, pts)
 		}

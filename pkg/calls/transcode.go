@@ -187,6 +187,19 @@ func planAnswerCodecs(answer []sdp.PayloadType, offerer []nodestate.PayloadType,
 			break
 		}
 	}
+	if addedCodec == nil && answerDTMF && offerDTMF < 0 {
+		// telephone-event added for the answerer (transcode
+		// telephone-event): the offerer's in-band digits become its
+		// events, its events the offerer's tones; both ways through a
+		// transcoder in the codec they share.
+		for _, p := range kept {
+			if np := storePTs([]sdp.PayloadType{p})[0]; transcodable(np) {
+				c := np
+				return nil, &np, &c
+			}
+		}
+		return nil, nil, nil
+	}
 	if addedCodec == nil && inband {
 		// Only the events need converting: the answerer is sent its own
 		// first codec, the offerer keeps its telephone-event.
@@ -245,10 +258,12 @@ func repackTo(offerer, answerer *media, answer []sdp.PayloadType) {
 		if !transcodable(np) {
 			return
 		}
-		if (offerer.repack || offerer.injectDTMF) && offerer.transcode == nil {
+		// A party listened to for DTMF has what it sends transcoded:
+		// its peer is sent through the transcoder.
+		if (offerer.repack || offerer.injectDTMF || answerer.detectDTMF) && offerer.transcode == nil {
 			offerer.transcode = &np
 		}
-		if (answerer.repack || answerer.injectDTMF) && answerer.transcode == nil {
+		if (answerer.repack || answerer.injectDTMF || offerer.detectDTMF) && answerer.transcode == nil {
 			c := np
 			answerer.transcode = &c
 		}

@@ -154,3 +154,48 @@ func TestInjectDTMF(t *testing.T) {
 		}
 	}
 }
+
+// TestDetectDTMF: a digit's tone in a sender's PCMU is heard, reported
+// once with its length, and sent as RFC 4733 events in place of the tone
+// to a receiver with telephone-event; the audio around it passes.
+func TestDetectDTMF(t *testing.T) {
+	pcmu := PT{0, Format{Name: "PCMU", Clock: 8000}}
+	tc, err := NewTranscoder(Spec{In: []PT{pcmu}, Out: pcmu, Pass: []uint8{0}, DTMF: 101, DetectDTMF: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reports []Detected
+	tc.SetDTMFReport(func(d Detected) { reports = append(reports, d) })
+	enc, _ := NewEncoder(pcmu.Format, 20)
+	g := NewToneGen(8000, 7, 10)
+	var outs [][]byte
+	emit := func(b []byte) { outs = append(outs, append([]byte(nil), b...)) }
+	pcm := make([]int16, 160)
+	for i := range 20 {
+		if i >= 5 && i < 12 { // 140 ms of tone
+			g.Fill(pcm)
+		} else {
+			clear(pcm)
+		}
+		p, _ := enc.Encode(nil, pcm)
+		tc.Process(rtpPacket(0, uint16(i), uint32(160*i), 3, p), emit)
+	}
+	if len(reports) != 1 || reports[0].Event != 7 || reports[0].Duration < 800 || reports[0].Duration > 1280 {
+		t.Fatalf("reports %+v, want one of event 7, about 140 ms", reports)
+	}
+	events, ends := 0, 0
+	for _, o := range outs {
+		if o[1]&0x7f == 101 {
+			events++
+			if o[12] != 7 {
+				t.Fatalf("event %d", o[12])
+			}
+			if o[13]&0x80 != 0 {
+				ends++
+			}
+		}
+	}
+	if ends != 3 || events < 6 {
+		t.Fatalf("%d event packets, %d of them ends; want the digit's length of them and three ends", events, ends)
+	}
+}

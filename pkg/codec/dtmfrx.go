@@ -45,3 +45,14 @@ func (d *DTMFDetector) Feed(pcm []int16) string {
 	runtime.KeepAlive(d)
 	return C.GoStringN(&d.buf[0], C.int(n))
 }
+
+// Status is the digit heard at the end of the samples fed so far (0:
+// none).
+func (d *DTMFDetector) Status() byte {
+	st := C.dtmf_rx_status(d.st)
+	runtime.KeepAlive(d)
+	if st == 'x' {
+		return 0 // "maybe": not a digit yet
+	}
+	return byte(st)
+}

@@ -11,3 +11,6 @@ func NewDTMFDetector() (*DTMFDetector, error) { return nil, ErrUnsupported }
 
 // Feed is never reached.
 func (*DTMFDetector) Feed([]int16) string { return "" }
+
+// Status is never reached.
+func (*DTMFDetector) Status() byte { return 0 }

@@ -33,6 +33,19 @@ type Spec struct {
 	// (the receiver has no telephone-event); the sender's audio during an
 	// event is replaced by the tone.
 	InbandDTMF bool `json:"inband_dtmf,omitempty"`
+	// DetectDTMF: the sender's audio (8 kHz codecs) is listened to for
+	// DTMF tones; each digit heard is reported (SetDTMFReport) and, when
+	// the receiver takes telephone-event (DTMF), sent to it as RFC 4733
+	// events in place of the tone.
+	DetectDTMF bool `json:"detect_dtmf,omitempty"`
+}
+
+// Detected is a DTMF digit heard in a sender's audio: its event code,
+// when it started (input timestamp) and its length in 8 kHz units.
+type Detected struct {
+	Event     uint8
+	Timestamp uint32
+	Duration  int
 }
 
 // String is the spec's text form (rtp-fwd's fwd.Stream.Media).
@@ -105,6 +118,88 @@ type Transcoder struct {
 	inj      *injection
 	injQueue []injection
 	injPause int // 8 kHz units of audio to pass before the next injection
+
+	// In-band detection (DetectDTMF): the detector, the digit being
+	// heard (0: none), when it started (input and output timestamps) and
+	// how long it has lasted (8 kHz units); report gets each digit.
+	det      *DTMFDetector
+	detDigit byte
+	detTS    uint32
+	detOutTS uint32
+	detDur   int
+	report   func(Detected)
+}
+
+// SetDTMFReport sets what gets the digits DetectDTMF hears.
+func (t *Transcoder) SetDTMFReport(fn func(Detected)) { t.report = fn }
+
+// listen feeds the detector one packet's audio (8 kHz) and, on the
+// receiver's telephone-event, replaces the packet with the event while a
+// digit lasts; true: the packet was replaced.
+func (t *Transcoder) listen(emit func([]byte), pt uint8, ts, ssrc uint32, payload []byte, advance uint16) bool {
+	d := t.decoderFor(pt)
+	if d == nil || d.dec.Rate() != 8000 {
+		return false
+	}
+	if t.det == nil {
+		det, err := NewDTMFDetector()
+		if err != nil {
+			t.spec.DetectDTMF = false
+			return false
+		}
+		t.det = det
+	}
+	pcm, err := d.dec.Decode(t.tmp[:0], payload)
+	if err != nil || len(pcm) == 0 {
+		return false
+	}
+	t.tmp = pcm
+	t.det.Feed(pcm)
+	digit := t.det.Status()
+	code := uint8(strings.IndexByte("0123456789*#ABCD", digit))
+	switch {
+	case t.detDigit == 0 && digit == 0:
+		return false
+	case t.detDigit != 0 && digit == t.detDigit: // goes on
+		t.detDur += len(pcm)
+	case t.detDigit != 0: // ended (or another digit began)
+		ended := uint8(strings.IndexByte("0123456789*#ABCD", t.detDigit))
+		if t.report != nil {
+			t.report(Detected{Event: ended, Timestamp: t.detTS, Duration: t.detDur})
+		}
+		if t.spec.DTMF != 0 {
+			ev := [4]byte{ended, 0x80 | 10, byte(t.detDur >> 8), byte(t.detDur)}
+			for i := range 3 {
+				if i == 0 {
+					t.seq += advance
+				} else {
+					t.seq++
+				}
+				t.send(emit, false, t.spec.DTMF, t.detOutTS, SSRC(ssrc), ev[:])
+			}
+			t.synced = false
+			advance = 1
+		}
+		t.detDigit = 0
+		if digit == 0 {
+			return false // this packet is audio again
+		}
+		fallthrough
+	default: // a digit begins
+		t.detDigit, t.detTS, t.detDur = digit, ts, len(pcm)
+		t.detOutTS = t.scale(ts, d.f.Clock)
+		if t.spec.DTMF != 0 {
+			t.marker = true
+		}
+	}
+	if t.spec.DTMF == 0 || int(code) > 15 {
+		return false
+	}
+	ev := [4]byte{code, 10, byte(t.detDur >> 8), byte(t.detDur)}
+	t.seq += advance
+	t.send(emit, t.marker, t.spec.DTMF, t.detOutTS, SSRC(ssrc), ev[:])
+	t.marker = false
+	return true
 }
 
 // injection is a DTMF event being injected: its code, volume and length
@@ -353,6 +448,11 @@ func (t *Transcoder) Process(pkt []byte, emit func([]byte)) {
 play:
 	if t.inj != nil && !t.isDTMF(pt) && !t.isCN(pt) {
 		if t.injected(emit, pt, ts, ssrc, payload, advance) {
+			return
+		}
+	}
+	if t.spec.DetectDTMF && !t.isDTMF(pt) && !t.isCN(pt) {
+		if t.listen(emit, pt, ts, ssrc, payload, advance) {
 			return
 		}
 	}

@@ -58,7 +58,7 @@ var flagSupport = map[string]support{
 	"fatal": done, "strip-extmap": done, "single-codec": done,
 	"reset": warn, "record-call": warn, "reuse-codecs": warn,
 	"no-codec-renegotiation": warn, "allow-transcoding": warn, "all": warn, "pad-crypto": done,
-	"generate-mid": done, "inject-DTMF": done, "detect-DTMF": warn, "generate-RTCP": warn,
+	"generate-mid": done, "inject-DTMF": done, "detect-DTMF": done, "generate-RTCP": warn,
 	"RTCP-mirror": warn, "debug": warn, "pierce-NAT": warn, "NAT-wait": warn, "trickle-ICE": done,
 	"reject-ICE": done, "no-redis-update": warn, "fragment": done, "egress": warn, "SIPREC": warn,
 	"passthrough": done, "no-passthrough": done, "no-jitter-buffer": warn, "asymmetric-codecs": warn,

@@ -215,6 +215,9 @@ const (
 	// FlagBlockDTMF: this party's RFC 4733 events are not forwarded
 	// (block DTMF).
 	FlagBlockDTMF = "block-dtmf"
+	// FlagDetectDTMF: this party's audio is listened to for DTMF tones
+	// (detect-DTMF).
+	FlagDetectDTMF = "detect-dtmf"
 )
 
 // Stream is one flow of a media: RTP (component 1) or RTCP (component 2).

@@ -117,3 +117,64 @@ func TestPlayDTMF(t *testing.T) {
 		}
 	})
 }
+
+// TestDetectDTMFThroughNode: a caller without telephone-event, offered
+// with transcode telephone-event, presses 3 in-band; the callee, which
+// took telephone-event, gets the digit as RFC 4733 events, and the node
+// reports it (--dtmf-log-dest).
+func TestDetectDTMFThroughNode(t *testing.T) {
+	logDest := testutil.ListenUDP(t)
+	_, c, _ := testutil.StartLocalNode(t, 52500, 52599, "--delete-delay=0", "--dtmf-log-dest="+logDest.LocalAddr().String())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a, b := testutil.ListenUDP(t), testutil.ListenUDP(t)
+	offer := testutil.NGCall("offer", "dd-1", "", fmt.Sprintf("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 0\r\na=sendrecv\r\n", a.LocalAddr().(*net.UDPAddr).Port))
+	offer.Set("codec", bencode.NewDict(bencode.Pair{Key: "transcode", Value: bencode.Strs("telephone-event")}))
+	toB := testutil.NGOK(t, ctx, c, offer)
+	if !strings.Contains(toB, "RTP/AVP 0 96\r\n") || !strings.Contains(toB, "a=rtpmap:96 telephone-event/8000") {
+		t.Fatalf("offer to the callee:\n%s", toB)
+	}
+	toA := testutil.NGOK(t, ctx, c, testutil.NGCall("answer", "dd-1", "B", fmt.Sprintf("v=0\r\no=- 2 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 0 96\r\na=rtpmap:96 telephone-event/8000\r\na=sendrecv\r\n", b.LocalAddr().(*net.UDPAddr).Port)))
+	if !strings.Contains(toA, "RTP/AVP 0\r\n") {
+		t.Fatalf("answer to the caller:\n%s", toA)
+	}
+	to := testutil.SDPMediaAddr(t, toA)
+	got := make(chan []byte, 256)
+	go readAll(b, got)
+	enc, _ := codec.NewEncoder(codec.Format{Name: "PCMU", Clock: 8000}, 20)
+	g := codec.NewToneGen(8000, 3, 10)
+	pcm := make([]int16, 160)
+	for i := range 30 {
+		if i >= 10 && i < 20 {
+			g.Fill(pcm)
+		} else {
+			clear(pcm)
+		}
+		p, _ := enc.Encode(nil, pcm)
+		if _, err := a.WriteToUDP(rtppacket.RTP{PayloadType: 0, Seq: uint16(i), Timestamp: uint32(160 * i), SSRC: 0xd}.Packet(p), to); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	events, ends := 0, 0
+	collect(t, got, 40, func(p []byte) {
+		if p[1]&0x7f == 96 && len(p) >= 16 {
+			events++
+			if p[12] != 3 {
+				t.Errorf("event %d, want 3", p[12])
+			}
+			if p[13]&0x80 != 0 {
+				ends++
+			}
+		}
+	})
+	if events < 5 || ends != 3 {
+		t.Fatalf("the callee got %d event packets, %d ends; want the digit's 200 ms of them and three ends", events, ends)
+	}
+	buf := make([]byte, 2048)
+	_ = logDest.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := logDest.Read(buf)
+	if err != nil || !strings.Contains(string(buf[:n]), `"event":3`) || !strings.Contains(string(buf[:n]), `"source_tag":"A"`) {
+		t.Fatalf("DTMF log %q %v", buf[:max(0, n)], err)
+	}
+}

@@ -27,8 +27,9 @@ import (
 	"github.com/rtpkit/rtpkit/pkg/nodestate"
 )
 
-// newTranscoder is the engine's media factory (fwd.Config.Media).
-func newTranscoder(log *slog.Logger) fwd.MediaFactory {
+// newTranscoder is the engine's media factory (fwd.Config.Media); the
+// digits a transcoder hears in a party's audio go to dtmf (nil: nowhere).
+func newTranscoder(log *slog.Logger, dtmf func() *dtmfSink) fwd.MediaFactory {
 	return func(call string, id fwd.StreamID, spec string) (fwd.MediaProc, error) {
 		s, err := codec.ParseSpec(spec)
 		if err != nil {
@@ -39,6 +40,11 @@ func newTranscoder(log *slog.Logger) fwd.MediaFactory {
 		if err != nil {
 			log.Warn("transcoder not built: the party's media is dropped", "call", call, "to", s.Out.Format.String(), "err", err)
 			return nil, err
+		}
+		if sink := dtmf(); sink != nil && s.DetectDTMF {
+			t.SetDTMFReport(func(d codec.Detected) {
+				sink.take(fwd.DTMFEvent{Call: call, Stream: id, Event: d.Event, Volume: 10, Duration: uint16(min(d.Duration, 65535)), Timestamp: d.Timestamp})
+			})
 		}
 		return t, nil
 	}
@@ -61,8 +67,12 @@ func transcodeSpec(m, pm *nodestate.Media) string {
 			}
 		}
 	}
-	// Events the receiver cannot take are played to it as tones.
+	// Events the receiver cannot take are played to it as tones; tones
+	// the sender makes become events for a receiver that takes them
+	// (telephone-event added for it), and are listened to with
+	// detect-DTMF.
 	s.InbandDTMF = dtmfPT(m) != 0 && dtmfPT(pm) == 0
+	s.DetectDTMF = dtmfPT(m) == 0 && dtmfPT(pm) != 0 || slices.Contains(m.Flags, nodestate.FlagDetectDTMF)
 	for _, q := range pm.PayloadTypes {
 		switch {
 		case strings.EqualFold(q.Encoding, "telephone-event") && s.DTMF == 0:
@@ -134,6 +144,11 @@ func (r *reconciler) dtmfOf(ev fwd.DTMFEvent, worker string) fwdapi.DTMF {
 		}
 	}
 	out.Duration = int(ev.Duration) * 1000 / clock
+	if !out.Source.IsValid() { // heard in the audio: where the party sends from
+		if st, ok := r.eng.Stats(ev.Stream); ok {
+			out.Source = st.Endpoint
+		}
+	}
 	return out
 }
 

@@ -30,11 +30,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 		log.Warn("open file limit below what a worker may hold", "limit", limit, "want", workerNoFile, "err", err)
 	}
 	changes := make(chan fwd.StreamID, 1024)
-	fcfg := fwd.Config{Workers: cfg.Loops, Changes: changes, ThreadSetup: loopScheduling(cfg, log), Media: newTranscoder(log)}
 	dtmfDest, _ := cfg.dtmfDest() // checked by Validate
 	var dtmf *dtmfSink
 	if cfg.DTMFEvents || dtmfDest.IsValid() {
 		dtmf = newDTMFSink()
+	}
+	fcfg := fwd.Config{Workers: cfg.Loops, Changes: changes, ThreadSetup: loopScheduling(cfg, log),
+		Media: newTranscoder(log, func() *dtmfSink { return dtmf })}
+	if dtmf != nil {
 		fcfg.DTMF = dtmf.take
 	}
 	if cert, err := dtlscert.Load(cfg.DTLS); err != nil {
