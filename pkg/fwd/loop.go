@@ -346,6 +346,9 @@ func (l *loop) serve(s *stream, fd int) {
 		}
 		l.count(s, pkt, rtcp)
 		media = true
+		if s.cfg.Flags&(RTCPSenderSSRC|RTCPReportSSRC) != 0 && (rtcp || s.cfg.Flags&RTCP != 0) {
+			mapRTCP(pkt, s.cfg.Flags&RTCPSenderSSRC != 0, s.cfg.Flags&RTCPReportSSRC != 0)
+		}
 		if (s.cfg.Media != "" || s.cfg.DTMF != 0) && !rtcp && s.cfg.Flags&RTCP == 0 {
 			// Transcoding or DTMF events: the media goroutine's (media.go).
 			dtmf := uint8(0)

@@ -1,6 +1,7 @@
 package fwd
 
 import (
+	"encoding/binary"
 	"github.com/rtpkit/rtpkit/pkg/icecheck"
 
 	"net/netip"
@@ -49,7 +50,68 @@ const (
 	// not forwarded (rtpengine's block DTMF); their events are still
 	// reported.
 	BlockDTMF
+	// RTCPSenderSSRC and RTCPReportSSRC: this party's RTCP has its own
+	// SSRCs (sender fields, SDES, BYE), or those of the reports it makes
+	// on what it receives (report blocks, feedback's media SSRC), mapped
+	// with [MapSSRC]: the party's RTP, or its peer's, reaches the other
+	// side transcoded, under the mapped SSRC (pkg/codec's).
+	RTCPSenderSSRC
+	RTCPReportSSRC
 )
+
+// MapSSRC is the SSRC a transcoder sends for a party that sends with ssrc,
+// and back (the same mapping as pkg/codec.SSRC).
+func MapSSRC(ssrc uint32) uint32 { return ssrc ^ 0x5a17c0de }
+
+// mapRTCP rewrites the SSRCs of a compound RTCP packet in place: sender
+// fields with sender, report blocks and feedback targets with reports.
+func mapRTCP(p []byte, sender, reports bool) {
+	for len(p) >= 8 && p[0]>>6 == 2 {
+		n := 4 * (int(binary.BigEndian.Uint16(p[2:4])) + 1)
+		if n > len(p) {
+			return
+		}
+		pkt := p[:n]
+		count := int(pkt[0] & 0x1f)
+		xor := func(off int, on bool) {
+			if on && off+4 <= len(pkt) {
+				binary.BigEndian.PutUint32(pkt[off:], MapSSRC(binary.BigEndian.Uint32(pkt[off:])))
+			}
+		}
+		switch pkt[1] {
+		case 200, 201: // SR, RR: sender, then report blocks
+			xor(4, sender)
+			first := 8
+			if pkt[1] == 200 {
+				first = 28
+			}
+			for i := range count {
+				xor(first+24*i, reports)
+			}
+		case 202: // SDES: each chunk starts with its SSRC
+			off := 4
+			for range count {
+				xor(off, sender)
+				off += 4
+				for off < len(pkt) && pkt[off] != 0 { // items up to the end item
+					if off+1 >= len(pkt) {
+						break
+					}
+					off += 2 + int(pkt[off+1])
+				}
+				off = (off + 4) &^ 3 // the end item and padding to a word
+			}
+		case 203: // BYE
+			for i := range count {
+				xor(4+4*i, sender)
+			}
+		case 205, 206: // feedback: sender, media source
+			xor(4, sender)
+			xor(8, reports)
+		}
+		p = p[n:]
+	}
+}
 
 // EchoSSRC is the SSRC of an echoed RTP packet whose SSRC was ssrc: the
 // same mapping on every node and after every restart, so a party's echo

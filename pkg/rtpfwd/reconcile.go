@@ -260,6 +260,14 @@ func (r *reconciler) applyLocked(c nodestate.Call) {
 				prtp, prtcp = streamsOf(pm.Streams)
 			}
 			flags := flagsOf(m)
+			// RTCP beside transcoded RTP speaks of the SSRCs the other
+			// side sees (fwd.MapSSRC).
+			if pm != nil && pm.Transcode != nil {
+				flags |= fwd.RTCPSenderSSRC
+			}
+			if m.Transcode != nil {
+				flags |= fwd.RTCPReportSSRC
+			}
 			// SRTP keys: an unusable one stays unusable (the engine refuses
 			// the stream) rather than becoming plain RTP.
 			in, errIn := srtpKey(m.Protocol, m.SDESIn, m.SDESOut)

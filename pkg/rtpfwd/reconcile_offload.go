@@ -97,7 +97,7 @@ func (r *reconciler) offloadLocked(local netip.AddrPort) {
 // family too.
 func (r *reconciler) wantEntryLocked(local netip.AddrPort) (fastpath.Entry, bool) {
 	cfg, ok := r.inst[local]
-	if !ok || cfg.Peer == 0 || cfg.Flags&fwd.Echo != 0 || cfg.SRTPIn.Enabled() || cfg.Media != "" || cfg.DTMF != 0 || cfg.AltFD != 0 || !servable(local) {
+	if !ok || cfg.Peer == 0 || cfg.Flags&fwd.Echo != 0 || cfg.SRTPIn.Enabled() || cfg.Media != "" || cfg.DTMF != 0 || cfg.Flags&(fwd.RTCPSenderSSRC|fwd.RTCPReportSSRC) != 0 || cfg.AltFD != 0 || !servable(local) {
 		return fastpath.Entry{}, false
 	}
 	v4 := local.Addr().Unmap().Is4()
