@@ -93,7 +93,12 @@ type Transcoder struct {
 	out      []byte
 	pkt      []byte
 
-	started         bool
+	started bool
+	inSSRC  uint32 // the source being transcoded
+	// seqOff maps a passed packet's sequence number to the one sent
+	// (lastPass: the last packet sent was passed).
+	seqOff          uint16
+	lastPass        bool
 	inBase, outBase uint32
 	lastInSeq       uint16
 	seq             uint16
@@ -408,11 +413,14 @@ func (t *Transcoder) Process(pkt []byte, emit func([]byte)) {
 	if pkt[1]&0x80 != 0 {
 		t.marker = true
 	}
-	if !t.started {
-		t.started = true
+	if !t.started || ssrc != t.inSSRC {
+		// A new source (the first, or the party restarted its stream):
+		// its output (under its own mapped SSRC) starts from its numbers.
+		t.started, t.inSSRC, t.synced, t.lastPass = true, ssrc, false, false
 		t.inBase, t.outBase = ts, ts
 		t.seq = seq - 1
 		t.lastInSeq = seq - 1
+		t.pcm = t.pcm[:0]
 	}
 	// Output sequence numbers keep the input's small gaps (loss stays
 	// visible to the receiver); a jump resets to one step.
@@ -458,10 +466,16 @@ play:
 	}
 	switch {
 	case t.pass[pt]:
+		// Passed packets keep the sender's numbering (gaps, repeats),
+		// offset to continue from what rtpkit sent before them.
 		t.pcm = t.pcm[:0]
 		t.synced = false
-		t.seq += advance
+		if !t.lastPass {
+			t.seqOff = t.seq + advance - seq
+		}
+		t.seq = seq + t.seqOff
 		t.send(emit, pkt[1]&0x80 != 0, pt, ts, SSRC(ssrc), payload)
+		t.lastPass = true
 		return
 	case t.isDTMF(pt) || t.isCN(pt):
 		out := t.spec.DTMF
@@ -590,6 +604,7 @@ func (t *Transcoder) scale(ts uint32, inClock int) uint32 {
 }
 
 func (t *Transcoder) send(emit func([]byte), marker bool, pt uint8, ts, ssrc uint32, payload []byte) {
+	t.lastPass = false
 	p := t.pkt[:12]
 	p[0] = 0x80
 	p[1] = pt
