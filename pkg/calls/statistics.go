@@ -44,3 +44,29 @@ func (e *Engine) Stats() Statistics {
 	}
 	return s
 }
+
+// TranscodedMedia counts the parties' medias that rtpkit sends
+// transcoded (statistics' transcodedmedia).
+func (e *Engine) TranscodedMedia() int {
+	e.mu.Lock()
+	ens := make([]*entry, 0, len(e.calls))
+	for _, en := range e.calls {
+		ens = append(ens, en)
+	}
+	e.mu.Unlock()
+	n := 0
+	for _, en := range ens {
+		en.mu.Lock()
+		if !en.c.gone {
+			for _, l := range en.c.legs {
+				for _, m := range l.medias {
+					if m.transcode != nil {
+						n++
+					}
+				}
+			}
+		}
+		en.mu.Unlock()
+	}
+	return n
+}

@@ -43,6 +43,9 @@ func TestTranscodeRecord(t *testing.T) {
 	if !strings.Contains(string(sdpA), "RTP/AVP 0 101\r\n") {
 		t.Fatalf("answer to A:\n%s", sdpA)
 	}
+	if n := e.TranscodedMedia(); n != 2 {
+		t.Errorf("TranscodedMedia %d, want 2", n)
+	}
 	rec := store.saved["tc"]
 	for _, l := range rec.Legs {
 		m := l.Medias[0]

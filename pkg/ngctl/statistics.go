@@ -93,7 +93,7 @@ func (p *protocol) statistics() bencode.Value {
 	cur.Set("sessionsown", bencode.Int(int64(st.SessionsOwn)))
 	cur.Set("sessionsforeign", bencode.Int(int64(st.SessionsForeign)))
 	cur.Set("sessionstotal", bencode.Int(int64(st.SessionsOwn+st.SessionsForeign)))
-	cur.Set("transcodedmedia", bencode.Int(0)) // rtpkit does not transcode
+	cur.Set("transcodedmedia", bencode.Int(int64(p.engine.TranscodedMedia())))
 
 	tot := bencode.DictCap(14)
 	// rtpengine's uptime is whole seconds, as a string.
