@@ -17,10 +17,11 @@ RUN_ARGS    ?=
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-10s %s\n", $$1, $$2}'
 
-# Transcoding links libopus, spandsp and speexdsp (cgo); without them the
-# build carries G.711 only (-tags notranscode) and ng-ctl refuses the rest.
-CODEC_LIBS  := opus opusfile spandsp speexdsp
-TAGS        ?= $(shell pkg-config --exists $(CODEC_LIBS) 2>/dev/null || echo notranscode)
+# Transcoding links libopus, spandsp, speexdsp, bcg729 and libgsm (cgo);
+# without them the build carries G.711 only (-tags notranscode) and ng-ctl
+# refuses the rest.
+CODEC_LIBS  := opus opusfile spandsp speexdsp libbcg729
+TAGS        ?= $(shell pkg-config --exists $(CODEC_LIBS) 2>/dev/null && test -e /usr/include/gsm/gsm.h || echo notranscode)
 
 build: ## Build every binary into bin/ (without the codec libraries: G.711 transcoding only)
 	@mkdir -p $(BIN)

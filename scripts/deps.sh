@@ -26,11 +26,13 @@ command -v llvm-strip >/dev/null || need+=(llvm)
 [ -e /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
 [ -e /usr/include/linux/bpf.h ] || need+=(linux-libc-dev)
 # Transcoding (pkg/codec, cgo): libopus (and libopusfile, which the Go
-# binding links), spandsp, speexdsp; found through pkg-config.
+# binding links), spandsp, speexdsp, bcg729 (G.729); found through
+# pkg-config; libgsm (GSM 06.10) by its header.
 command -v pkg-config >/dev/null || need+=(pkg-config)
-for lib in opus:libopus-dev opusfile:libopusfile-dev spandsp:libspandsp-dev speexdsp:libspeexdsp-dev; do
+for lib in opus:libopus-dev opusfile:libopusfile-dev spandsp:libspandsp-dev speexdsp:libspeexdsp-dev libbcg729:libbcg729-dev; do
   pkg-config --exists "${lib%%:*}" 2>/dev/null || need+=("${lib#*:}")
 done
+[ -e /usr/include/gsm/gsm.h ] || need+=(libgsm1-dev)
 
 # The npm rtpengine-client, a real ng client the tests drive.
 npm_client() {

@@ -45,6 +45,8 @@ var codecDefaults = map[string]struct {
 	"pcma":            {"PCMA", 8, 8000, "", "", false},
 	"g722":            {"G722", 9, 8000, "", "", false},
 	"opus":            {"opus", -1, 48000, "2", "", false},
+	"g729":            {"G729", 18, 8000, "", "", false},
+	"gsm":             {"GSM", 3, 8000, "", "", false},
 	"telephone-event": {"telephone-event", -1, 8000, "", "0-15", true},
 }
 

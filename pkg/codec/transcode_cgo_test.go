@@ -35,3 +35,11 @@ func TestOpusDefaultPtime(t *testing.T) {
 		}
 	}
 }
+
+func TestRoundTripG729AndGSM(t *testing.T) {
+	for _, c := range []PT{{18, Format{Name: "G729", Clock: 8000}}, {3, Format{Name: "GSM", Clock: 8000}}} {
+		if v := roundTrip(t, c, 20); v < 8 {
+			t.Fatalf("%s: SNR %.1f dB", c.Format, v)
+		}
+	}
+}
