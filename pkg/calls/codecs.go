@@ -27,10 +27,17 @@ type CodecOptions struct {
 	// Transcode adds codecs to an offer that rtpkit transcodes to and
 	// from (transcode.go).
 	Transcode []string
+	// Accept names offerer's codecs that the offerer is answered with
+	// even if the answerer takes none of them (transcoded to the
+	// answerer's); Consume does the same for codecs it also hides from
+	// the answerer, as Mask (transcode.go).
+	Accept, Consume []string
 }
 
 // empty reports whether the options change nothing.
-func (o CodecOptions) empty() bool { return len(o.Strip)+len(o.Offer)+len(o.Except)+len(o.Mask) == 0 }
+func (o CodecOptions) empty() bool {
+	return len(o.Strip)+len(o.Offer)+len(o.Except)+len(o.Mask)+len(o.Consume) == 0
+}
 
 // codecMatches reports whether codec spec names p: a payload type number,
 // or an encoding name (case-insensitive) with, optionally, the clock rate,
@@ -74,19 +81,20 @@ func applyCodecOptions(pts []sdp.PayloadType, o CodecOptions) []sdp.PayloadType 
 		return pts
 	}
 	all := slices.Contains(o.Strip, "all") || slices.Contains(o.Strip, "full") ||
-		slices.Contains(o.Mask, "all") || slices.Contains(o.Mask, "full")
+		slices.Contains(o.Mask, "all") || slices.Contains(o.Mask, "full") ||
+		slices.Contains(o.Consume, "all") || slices.Contains(o.Consume, "full")
 	named := func(specs []string, p sdp.PayloadType) bool {
 		return slices.ContainsFunc(specs, func(s string) bool { return s != "all" && s != "full" && codecMatches(s, p) })
 	}
 	kept := make([]sdp.PayloadType, 0, len(pts))
 	for _, p := range pts {
 		exempt := named(o.Offer, p) || named(o.Except, p)
-		if (all || named(o.Strip, p) || named(o.Mask, p)) && !exempt {
+		if (all || named(o.Strip, p) || named(o.Mask, p) || named(o.Consume, p)) && !exempt {
 			continue
 		}
 		kept = append(kept, p)
 	}
-	if len(kept) == 0 && len(o.Transcode) == 0 {
+	if len(kept) == 0 && len(o.Transcode) == 0 && len(o.Consume) == 0 {
 		return pts // nothing left to offer: unchanged, as rtpengine
 	}
 	// Supplemental codecs whose main codecs of their clock rate went.

@@ -3,6 +3,8 @@ package calls
 import (
 	"net/netip"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rtpkit/rtpkit/pkg/api/portdapi"
@@ -113,6 +115,10 @@ type media struct {
 	// injectDTMF: the call was set up for play DTMF (inject-DTMF): both
 	// directions go through a transcoder, in the same codec if need be.
 	injectDTMF bool
+	// answerWith are the payload types of this offerer's codecs named by
+	// accept or consume: it is answered with them, transcoded, when the
+	// answerer takes none of them.
+	answerWith []uint8
 	// detectDTMF: this party's audio is listened to for DTMF tones
 	// (detect-DTMF), which needs its media through a transcoder.
 	detectDTMF bool
@@ -365,7 +371,7 @@ func fromRecord(r nodestate.Call) *call {
 // recordFlags are the record's media flags: the latching flags, then the
 // media-echo mode and "osrtp" if any.
 func (m *media) recordFlags() []string {
-	if m.echo == "" && !m.osrtp && !m.icePass && !m.bundle && !m.inbandDTMF && !m.repack && !m.blockDTMF && !m.injectDTMF && !m.detectDTMF {
+	if m.echo == "" && !m.osrtp && !m.icePass && !m.bundle && !m.inbandDTMF && !m.repack && !m.blockDTMF && !m.injectDTMF && !m.detectDTMF && len(m.answerWith) == 0 {
 		return m.flags
 	}
 	out := slices.Clip(m.flags)
@@ -396,6 +402,9 @@ func (m *media) recordFlags() []string {
 	if m.detectDTMF {
 		out = append(out, nodestate.FlagDetectDTMF)
 	}
+	for _, pt := range m.answerWith {
+		out = append(out, flagAnswerWith+strconv.Itoa(int(pt)))
+	}
 	return out
 }
 
@@ -407,11 +416,12 @@ const (
 	flagBundle         = "bundle"
 	flagInbandDTMF     = "inband-dtmf"
 	flagInjectDTMF     = "inject-dtmf"
+	flagAnswerWith     = "answer-pt:"
 )
 
 // setRecordFlags is the inverse of recordFlags.
 func (m *media) setRecordFlags(flags []string) {
-	m.flags, m.echo, m.osrtp, m.icePass, m.bundle, m.inbandDTMF, m.repack, m.blockDTMF, m.injectDTMF, m.detectDTMF = nil, "", false, false, false, false, false, false, false, false
+	m.flags, m.echo, m.osrtp, m.icePass, m.bundle, m.inbandDTMF, m.repack, m.blockDTMF, m.injectDTMF, m.detectDTMF, m.answerWith = nil, "", false, false, false, false, false, false, false, false, nil
 	for _, f := range flags {
 		switch f {
 		case nodestate.FlagEcho, nodestate.FlagBlackhole:
@@ -433,6 +443,12 @@ func (m *media) setRecordFlags(flags []string) {
 		case nodestate.FlagDetectDTMF:
 			m.detectDTMF = true
 		default:
+			if x, ok := strings.CutPrefix(f, flagAnswerWith); ok {
+				if pt, err := strconv.Atoi(x); err == nil && pt >= 0 && pt < 128 {
+					m.answerWith = append(m.answerWith, uint8(pt))
+				}
+				continue
+			}
 			m.flags = append(m.flags, f)
 		}
 	}

@@ -76,7 +76,7 @@ func (e *Engine) mediaPlan(x *exchange, sm, rm *media, m *sdp.Media, dir sdp.Dir
 		mp.Codecs = pts
 		var toOfferer []sdp.PayloadType
 		if !offer && len(rm.pts) > 0 {
-			toOfferer, rm.transcode, sm.transcode = planAnswerCodecs(pts, rm.pts, sm.inbandDTMF)
+			toOfferer, rm.transcode, sm.transcode = planAnswerCodecs(pts, rm.pts, sm.inbandDTMF, rm.answerWith)
 		}
 		if x.req.flag("inject-DTMF") {
 			sm.injectDTMF, rm.injectDTMF = true, true
@@ -102,6 +102,7 @@ func (e *Engine) mediaPlan(x *exchange, sm, rm *media, m *sdp.Media, dir sdp.Dir
 		}
 		mp.Codecs = applyCodecOptions(mp.Codecs, req.Codec)
 		if offer {
+			sm.answerWith = answerWith(sm.pts, req.Codec)
 			mp.Codecs = addTranscodeCodecs(mp.Codecs, req.Codec.Transcode)
 			// The receiver gets the sender's events in-band if it
 			// answers without telephone-event (transcode.go).

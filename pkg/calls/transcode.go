@@ -163,7 +163,10 @@ func transcodable(p nodestate.PayloadType) bool {
 // in the offer), an offerer with telephone-event answered by a party
 // without it keeps its telephone-event, and its events reach the answerer
 // as DTMF tones in the answerer's codec.
-func planAnswerCodecs(answer []sdp.PayloadType, offerer []nodestate.PayloadType, inband bool) (toOfferer []sdp.PayloadType, offererGets, answererGets *nodestate.PayloadType) {
+//
+// answerWith (accept, consume) are offerer's payload types it is answered
+// with, transcoded, when the answerer took none of them.
+func planAnswerCodecs(answer []sdp.PayloadType, offerer []nodestate.PayloadType, inband bool, answerWith []uint8) (toOfferer []sdp.PayloadType, offererGets, answererGets *nodestate.PayloadType) {
 	inOffer := func(p sdp.PayloadType) bool {
 		return slices.ContainsFunc(offerer, func(o nodestate.PayloadType) bool { return int(o.PT) == p.PT })
 	}
@@ -181,6 +184,33 @@ func planAnswerCodecs(answer []sdp.PayloadType, offerer []nodestate.PayloadType,
 		} else {
 			added = append(added, p)
 		}
+	}
+	if len(answerWith) > 0 && !slices.ContainsFunc(kept, func(p sdp.PayloadType) bool { return slices.Contains(answerWith, uint8(p.PT)) }) {
+		var theirs *nodestate.PayloadType
+		for _, p := range answer {
+			if np := storePTs([]sdp.PayloadType{p})[0]; !supplemental(p) && transcodable(np) {
+				theirs = &np
+				break
+			}
+		}
+		for _, o := range offerer {
+			if slices.Contains(answerWith, o.PT) && !supplemental(offered(o)) && transcodable(o) {
+				toOfferer = append(toOfferer, offered(o))
+				if offererGets == nil {
+					c := o
+					offererGets = &c
+				}
+			}
+		}
+		if theirs != nil && offererGets != nil {
+			for _, s := range offerer {
+				if isDTMF(s) && answerDTMF {
+					toOfferer = append(toOfferer, offered(s))
+				}
+			}
+			return toOfferer, offererGets, theirs
+		}
+		toOfferer, offererGets = nil, nil
 	}
 	var addedCodec *nodestate.PayloadType
 	for _, p := range added {
@@ -271,4 +301,19 @@ func repackTo(offerer, answerer *media, answer []sdp.PayloadType) {
 		}
 		return
 	}
+}
+
+// answerWith lists the payload types of the offerer's codecs that accept
+// or consume name.
+func answerWith(pts []nodestate.PayloadType, o CodecOptions) []uint8 {
+	var out []uint8
+	for _, p := range pts {
+		for _, spec := range slices.Concat(o.Accept, o.Consume) {
+			if spec == "all" || spec == "full" || codecMatches(spec, offered(p)) {
+				out = append(out, p.PT)
+				break
+			}
+		}
+	}
+	return out
 }

@@ -152,3 +152,43 @@ func TestPtimeRepacketize(t *testing.T) {
 		}
 	}
 }
+
+// TestAcceptConsume: codec accept keeps PCMU in the offer, consume hides
+// it; either way an answer with PCMA only gives the offerer PCMU, and
+// both directions are transcoded.
+func TestAcceptConsume(t *testing.T) {
+	for _, consume := range []bool{false, true} {
+		store := &memStore{saved: map[string]nodestate.Call{}}
+		e := newTestEngine(newFakePorts())
+		e.cfg.Store = store
+		ctx := context.Background()
+		o := req("offer", "ac", "A", "", "v=0\r\no=- 1 1 IN IP4 198.51.100.10\r\ns=-\r\nc=IN IP4 198.51.100.10\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0 8\r\n")
+		want := "RTP/AVP 0 8\r\n"
+		if consume {
+			o.Codec.Consume = []string{"PCMU"}
+			want = "RTP/AVP 8\r\n"
+		} else {
+			o.Codec.Accept = []string{"PCMU"}
+		}
+		sdpB, err := e.Offer(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(sdpB), want) {
+			t.Fatalf("consume %v: offer to B:\n%s", consume, sdpB)
+		}
+		sdpA, err := e.Answer(ctx, req("answer", "ac", "A", "B", "v=0\r\no=- 2 2 IN IP4 203.0.113.50\r\ns=-\r\nc=IN IP4 203.0.113.50\r\nt=0 0\r\nm=audio 7000 RTP/AVP 8\r\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(sdpA), "RTP/AVP 0\r\n") {
+			t.Fatalf("consume %v: answer to A:\n%s", consume, sdpA)
+		}
+		for _, l := range store.saved["ac"].Legs {
+			wantEnc := map[string]string{"A": "PCMU", "B": "PCMA"}[l.Tag]
+			if tc := l.Medias[0].Transcode; tc == nil || tc.Encoding != wantEnc {
+				t.Errorf("consume %v: leg %s is sent %+v, want %s", consume, l.Tag, tc, wantEnc)
+			}
+		}
+	}
+}

@@ -551,7 +551,8 @@ func countersDict(c calls.Counters) bencode.Value {
 // stands for "=", as in rtpengine.
 func codecOptions(dict bencode.Value, flags []string) calls.CodecOptions {
 	var o calls.CodecOptions
-	lists := map[string]*[]string{"strip": &o.Strip, "offer": &o.Offer, "except": &o.Except, "mask": &o.Mask, "transcode": &o.Transcode}
+	lists := map[string]*[]string{"strip": &o.Strip, "offer": &o.Offer, "except": &o.Except, "mask": &o.Mask, "transcode": &o.Transcode,
+		"accept": &o.Accept, "consume": &o.Consume}
 	for key, dst := range lists {
 		if v, ok := dict.Get(key); ok {
 			if l, ok := v.StringList(); ok {
