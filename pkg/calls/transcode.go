@@ -80,7 +80,8 @@ func addTranscodeCodecs(list []sdp.PayloadType, specs []string) []sdp.PayloadTyp
 		if !ok {
 			continue // refused before (checkTranscode)
 		}
-		p := sdp.PayloadType{Encoding: d.name, Clock: d.clock, Params: d.params, Fmtp: d.fmtp}
+		// The name as the request spells it ("pcma" stays), as rtpengine.
+		p := sdp.PayloadType{Encoding: f[0], Clock: d.clock, Params: d.params, Fmtp: d.fmtp}
 		if len(f) > 1 && f[1] != "" {
 			if c, err := strconv.Atoi(f[1]); err == nil && c > 0 {
 				p.Clock = c
@@ -119,20 +120,50 @@ func addTranscodeCodecs(list []sdp.PayloadType, specs []string) []sdp.PayloadTyp
 		}
 		added = append(added, p)
 	}
+	// A telephone-event offered goes with each new clock rate too
+	// (rtpengine's DTMF for the added codecs' rate).
+	if te := slices.IndexFunc(list, func(q sdp.PayloadType) bool { return strings.EqualFold(q.Encoding, "telephone-event") }); te >= 0 {
+		has := func(clock int) bool {
+			return slices.ContainsFunc(slices.Concat(list, added), func(q sdp.PayloadType) bool {
+				return strings.EqualFold(q.Encoding, "telephone-event") && q.Clock == clock
+			})
+		}
+		for _, p := range slices.Clone(added) {
+			if supplemental(p) || has(p.Clock) {
+				continue
+			}
+			n := -1
+			for k := 96; k < 128; k++ {
+				if !used[k] {
+					n = k
+					break
+				}
+			}
+			if n < 0 {
+				break
+			}
+			used[n] = true
+			added = append(added, sdp.PayloadType{PT: n, Encoding: list[te].Encoding, Clock: p.Clock, Fmtp: "0-15",
+				RTPMap: list[te].Encoding + "/" + strconv.Itoa(p.Clock)})
+		}
+	}
 	// After the main codecs, before the supplemental ones that end the list.
 	at := len(list)
 	for at > 0 && supplemental(list[at-1]) {
 		at--
 	}
-	var mains, supps []sdp.PayloadType
+	var mains, rates, supps []sdp.PayloadType
 	for _, p := range added {
-		if supplemental(p) {
-			supps = append(supps, p)
-		} else {
+		switch {
+		case !supplemental(p):
 			mains = append(mains, p)
+		case p.Fmtp == "0-15" && slices.ContainsFunc(mains, func(m sdp.PayloadType) bool { return m.Clock == p.Clock }):
+			rates = append(rates, p) // the telephone-event of an added rate
+		default:
+			supps = append(supps, p)
 		}
 	}
-	out := slices.Concat(list[:at:at], mains, list[at:], supps)
+	out := slices.Concat(list[:at:at], mains, rates, list[at:], supps)
 	return out
 }
 

@@ -29,6 +29,8 @@ type Spec struct {
 	Pass  []uint8 `json:"pass,omitempty"`
 	DTMF  uint8   `json:"dtmf,omitempty"`
 	CN    uint8   `json:"cn,omitempty"`
+	// DTMFClock is the clock of the receiver's telephone-event (0: 8000).
+	DTMFClock int `json:"dtmf_clock,omitempty"`
 	// InbandDTMF: the sender's RFC 4733 events become DTMF tones in Out
 	// (the receiver has no telephone-event); the sender's audio during an
 	// event is replaced by the tone.
@@ -486,7 +488,23 @@ play:
 			return
 		}
 		t.seq += advance
-		t.send(emit, pkt[1]&0x80 != 0, out, t.scale(ts, 8000), SSRC(ssrc), payload)
+		inClock := 8000
+		for _, in := range t.spec.In {
+			if in.PT == pt && in.Clock > 0 {
+				inClock = in.Clock
+			}
+		}
+		if t.isDTMF(pt) && t.spec.DTMFClock > 0 && t.spec.DTMFClock != inClock && len(payload) >= 4 {
+			// The receiver's telephone-event runs at another clock (that
+			// of its codec): the event's duration is scaled with it.
+			var ev [4]byte
+			copy(ev[:], payload[:4])
+			d := int(binary.BigEndian.Uint16(ev[2:4])) * t.spec.DTMFClock / inClock
+			binary.BigEndian.PutUint16(ev[2:4], uint16(min(d, 65535)))
+			t.send(emit, pkt[1]&0x80 != 0, out, t.scale(ts, inClock), SSRC(ssrc), ev[:])
+			return
+		}
+		t.send(emit, pkt[1]&0x80 != 0, out, t.scale(ts, inClock), SSRC(ssrc), payload)
 		return
 	}
 	d := t.decoderFor(pt)

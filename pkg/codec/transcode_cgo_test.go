@@ -43,3 +43,26 @@ func TestRoundTripG729AndGSM(t *testing.T) {
 		}
 	}
 }
+
+// TestDTMFClockScaled: an 8 kHz telephone-event for a receiver whose
+// telephone-event runs at Opus's 48 kHz has its timestamp and duration
+// scaled.
+func TestDTMFClockScaled(t *testing.T) {
+	spec := Spec{In: []PT{{0, Format{Name: "PCMU", Clock: 8000}}, {101, Format{Name: "telephone-event", Clock: 8000}}},
+		Out: PT{96, Format{Name: "opus", Clock: 48000, Channels: 2}}, DTMF: 97, DTMFClock: 48000}
+	tc, err := NewTranscoder(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outs [][]byte
+	emit := func(b []byte) { outs = append(outs, append([]byte(nil), b...)) }
+	tc.Process(rtpPacket(0, 1, 1000, 5, make([]byte, 160)), emit)
+	tc.Process(rtpPacket(101, 2, 1160, 5, []byte{4, 10, 0, 160}), emit)
+	if len(outs) != 2 {
+		t.Fatalf("%d packets out", len(outs))
+	}
+	ev := outs[1]
+	if ev[1]&0x7f != 97 || binary.BigEndian.Uint32(ev[4:8]) != 1000+160*6 || binary.BigEndian.Uint16(ev[14:16]) != 960 {
+		t.Fatalf("event out: % x", ev[:16])
+	}
+}

@@ -167,8 +167,9 @@ func TestTranscodeAndDTMF(t *testing.T) {
 	offer := testutil.NGCall("offer", "tc-1", "", sdpA)
 	offer.Set("codec", bencode.NewDict(bencode.Pair{Key: "transcode", Value: bencode.List(bencode.Str("opus"))}))
 	toB := testutil.NGOK(t, ctx, c, offer)
-	if !strings.Contains(toB, "RTP/AVP 0 96 101\r\n") || !strings.Contains(toB, "a=rtpmap:96 opus/48000/2\r\n") {
-		t.Fatalf("offer to the callee: want PCMU, Opus (96) added, telephone-event:\n%s", toB)
+	if !strings.Contains(toB, "RTP/AVP 0 96 97 101\r\n") || !strings.Contains(toB, "a=rtpmap:96 opus/48000/2\r\n") ||
+		!strings.Contains(toB, "a=rtpmap:97 telephone-event/48000\r\n") {
+		t.Fatalf("offer to the callee: want PCMU, Opus (96) and telephone-event at its rate (97) added, telephone-event:\n%s", toB)
 	}
 	sdpB := fmt.Sprintf("v=0\r\no=- 2 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"+
 		"m=audio %d RTP/AVP 96 101\r\na=rtpmap:96 opus/48000/2\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=sendrecv\r\n",

@@ -73,10 +73,15 @@ func transcodeSpec(m, pm *nodestate.Media) string {
 	// detect-DTMF.
 	s.InbandDTMF = dtmfPT(m) != 0 && dtmfPT(pm) == 0
 	s.DetectDTMF = dtmfPT(m) == 0 && dtmfPT(pm) != 0 || slices.Contains(m.Flags, nodestate.FlagDetectDTMF)
+	// The receiver's telephone-event: the one at its codec's clock if
+	// it has one, else its first.
+	for _, q := range pm.PayloadTypes {
+		if strings.EqualFold(q.Encoding, "telephone-event") && (s.DTMF == 0 || q.Clock == s.Out.Clock && s.DTMFClock != s.Out.Clock) {
+			s.DTMF, s.DTMFClock = q.PT, q.Clock
+		}
+	}
 	for _, q := range pm.PayloadTypes {
 		switch {
-		case strings.EqualFold(q.Encoding, "telephone-event") && s.DTMF == 0:
-			s.DTMF = q.PT
 		case strings.EqualFold(q.Encoding, "CN") && q.Clock == 8000 && s.CN == 0:
 			s.CN = q.PT
 		}
