@@ -32,6 +32,10 @@ type CodecOptions struct {
 	// answerer's); Consume does the same for codecs it also hides from
 	// the answerer, as Mask (transcode.go).
 	Accept, Consume []string
+	// Set gives codecs' encoder options (the bitrate of
+	// name/clock/channels/bitrate) for the offerer's codecs rtpkit
+	// transcodes to (transcode.go).
+	Set []string
 }
 
 // empty reports whether the options change nothing.

@@ -119,6 +119,9 @@ type media struct {
 	// accept or consume: it is answered with them, transcoded, when the
 	// answerer takes none of them.
 	answerWith []uint8
+	// codecSet are the offer's codec set entries (name/clock/channels/
+	// bitrate) for the codec this offerer is sent by transcoding.
+	codecSet []string
 	// detectDTMF: this party's audio is listened to for DTMF tones
 	// (detect-DTMF), which needs its media through a transcoder.
 	detectDTMF bool
@@ -371,7 +374,7 @@ func fromRecord(r nodestate.Call) *call {
 // recordFlags are the record's media flags: the latching flags, then the
 // media-echo mode and "osrtp" if any.
 func (m *media) recordFlags() []string {
-	if m.echo == "" && !m.osrtp && !m.icePass && !m.bundle && !m.inbandDTMF && !m.repack && !m.blockDTMF && !m.injectDTMF && !m.detectDTMF && len(m.answerWith) == 0 {
+	if m.echo == "" && !m.osrtp && !m.icePass && !m.bundle && !m.inbandDTMF && !m.repack && !m.blockDTMF && !m.injectDTMF && !m.detectDTMF && len(m.answerWith) == 0 && len(m.codecSet) == 0 {
 		return m.flags
 	}
 	out := slices.Clip(m.flags)
@@ -405,6 +408,9 @@ func (m *media) recordFlags() []string {
 	for _, pt := range m.answerWith {
 		out = append(out, flagAnswerWith+strconv.Itoa(int(pt)))
 	}
+	for _, c := range m.codecSet {
+		out = append(out, flagCodecSet+c)
+	}
 	return out
 }
 
@@ -417,11 +423,12 @@ const (
 	flagInbandDTMF     = "inband-dtmf"
 	flagInjectDTMF     = "inject-dtmf"
 	flagAnswerWith     = "answer-pt:"
+	flagCodecSet       = "codec-set:"
 )
 
 // setRecordFlags is the inverse of recordFlags.
 func (m *media) setRecordFlags(flags []string) {
-	m.flags, m.echo, m.osrtp, m.icePass, m.bundle, m.inbandDTMF, m.repack, m.blockDTMF, m.injectDTMF, m.detectDTMF, m.answerWith = nil, "", false, false, false, false, false, false, false, false, nil
+	m.flags, m.echo, m.osrtp, m.icePass, m.bundle, m.inbandDTMF, m.repack, m.blockDTMF, m.injectDTMF, m.detectDTMF, m.answerWith, m.codecSet = nil, "", false, false, false, false, false, false, false, false, nil, nil
 	for _, f := range flags {
 		switch f {
 		case nodestate.FlagEcho, nodestate.FlagBlackhole:
@@ -443,6 +450,10 @@ func (m *media) setRecordFlags(flags []string) {
 		case nodestate.FlagDetectDTMF:
 			m.detectDTMF = true
 		default:
+			if x, ok := strings.CutPrefix(f, flagCodecSet); ok {
+				m.codecSet = append(m.codecSet, x)
+				continue
+			}
 			if x, ok := strings.CutPrefix(f, flagAnswerWith); ok {
 				if pt, err := strconv.Atoi(x); err == nil && pt >= 0 && pt < 128 {
 					m.answerWith = append(m.answerWith, uint8(pt))

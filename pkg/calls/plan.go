@@ -86,6 +86,7 @@ func (e *Engine) mediaPlan(x *exchange, sm, rm *media, m *sdp.Media, dir sdp.Dir
 		}
 		if !offer && len(rm.pts) > 0 {
 			repackTo(rm, sm, pts)
+			rm.transcode = withCodecSet(rm.transcode, rm.codecSet)
 		}
 		if toOfferer != nil {
 			mp.Codecs = toOfferer
@@ -103,6 +104,7 @@ func (e *Engine) mediaPlan(x *exchange, sm, rm *media, m *sdp.Media, dir sdp.Dir
 		mp.Codecs = applyCodecOptions(mp.Codecs, req.Codec)
 		if offer {
 			sm.answerWith = answerWith(sm.pts, req.Codec)
+			sm.codecSet = slices.Clone(req.Codec.Set)
 			mp.Codecs = addTranscodeCodecs(mp.Codecs, req.Codec.Transcode)
 			// The receiver gets the sender's events in-band if it
 			// answers without telephone-event (transcode.go).

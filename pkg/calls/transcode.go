@@ -348,3 +348,31 @@ func answerWith(pts []nodestate.PayloadType, o CodecOptions) []uint8 {
 	}
 	return out
 }
+
+// withCodecSet applies the offer's codec set entries to the codec an
+// offerer is sent by transcoding: an entry name/clock/channels/bitrate
+// that matches it gives Opus's encoder that bitrate (as fmtp
+// maxaveragebitrate, which only the encoder reads: the SDP is not
+// changed). Other codecs have fixed rates.
+func withCodecSet(pt *nodestate.PayloadType, set []string) *nodestate.PayloadType {
+	if pt == nil || !strings.EqualFold(pt.Encoding, "opus") {
+		return pt
+	}
+	for _, s := range set {
+		f := strings.Split(s, "/")
+		if len(f) < 4 || !codecMatches(strings.Join(f[:3], "/"), offered(*pt)) {
+			continue
+		}
+		br, err := strconv.Atoi(f[3])
+		if err != nil || br < 6000 || br > 510000 {
+			continue
+		}
+		c := *pt
+		if c.Fmtp != "" {
+			c.Fmtp += ";"
+		}
+		c.Fmtp += "maxaveragebitrate=" + strconv.Itoa(br)
+		return &c
+	}
+	return pt
+}

@@ -196,3 +196,20 @@ func TestAcceptConsume(t *testing.T) {
 		}
 	}
 }
+
+// TestWithCodecSet: codec set gives the Opus rtpkit sends an offerer the
+// bitrate named for its format, and nothing else.
+func TestWithCodecSet(t *testing.T) {
+	opus := &nodestate.PayloadType{PT: 96, Encoding: "opus", Clock: 48000, Params: "2", Fmtp: "useinbandfec=1"}
+	got := withCodecSet(opus, []string{"opus/48000/1/16000", "opus/48000/2/40000"})
+	if got.Fmtp != "useinbandfec=1;maxaveragebitrate=40000" || opus.Fmtp != "useinbandfec=1" {
+		t.Fatalf("fmtp %q (original %q)", got.Fmtp, opus.Fmtp)
+	}
+	if got := withCodecSet(opus, []string{"opus/48000/1/16000"}); got != opus {
+		t.Fatalf("a set entry for mono Opus changed stereo Opus: %+v", got)
+	}
+	pcmu := &nodestate.PayloadType{PT: 0, Encoding: "PCMU", Clock: 8000}
+	if got := withCodecSet(pcmu, []string{"PCMU/8000/1/64000"}); got != pcmu {
+		t.Fatalf("PCMU changed: %+v", got)
+	}
+}

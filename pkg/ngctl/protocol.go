@@ -552,7 +552,7 @@ func countersDict(c calls.Counters) bencode.Value {
 func codecOptions(dict bencode.Value, flags []string) calls.CodecOptions {
 	var o calls.CodecOptions
 	lists := map[string]*[]string{"strip": &o.Strip, "offer": &o.Offer, "except": &o.Except, "mask": &o.Mask, "transcode": &o.Transcode,
-		"accept": &o.Accept, "consume": &o.Consume}
+		"accept": &o.Accept, "consume": &o.Consume, "set": &o.Set}
 	for key, dst := range lists {
 		if v, ok := dict.Get(key); ok {
 			if l, ok := v.StringList(); ok {

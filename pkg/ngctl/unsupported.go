@@ -182,7 +182,7 @@ func checkKey(cmd, key string, val, v bencode.Value) []finding {
 		var out []finding
 		for _, c := range val.Dict {
 			switch c.Key {
-			case "strip", "offer", "except", "mask", "transcode", "accept", "consume":
+			case "strip", "offer", "except", "mask", "transcode", "accept", "consume", "set":
 				continue // carried out (calls/codecs.go, calls/transcode.go)
 			}
 			out = append(out, finding{name: "codec-" + bounded(c.Key, codecKeys), text: fmt.Sprintf("codec %s is not supported (ignored): the SDP's codecs pass unchanged", c.Key)})
@@ -218,6 +218,7 @@ var flagPrefixes = []struct {
 	{"codec-mask-", false, ""},
 	{"codec-accept-", false, ""},
 	{"codec-consume-", false, ""},
+	{"codec-set-", false, ""},
 	{"codec-strip-", false, ""},
 	{"codec-offer-", false, ""},
 	{"codec-except-", false, ""},
