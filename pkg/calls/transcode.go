@@ -48,14 +48,15 @@ var codecDefaults = map[string]struct {
 	"g729":            {"G729", 18, 8000, "", "", false},
 	"gsm":             {"GSM", 3, 8000, "", "", false},
 	"telephone-event": {"telephone-event", -1, 8000, "", "0-15", true},
+	"cn":              {"CN", 13, 8000, "", "", true},
 }
 
 // checkTranscode refuses codecs this build does not transcode.
 func checkTranscode(specs []string) error {
 	for _, s := range specs {
 		name := strings.Split(s, "/")[0]
-		if strings.EqualFold(name, "telephone-event") {
-			continue
+		if strings.EqualFold(name, "telephone-event") || strings.EqualFold(name, "CN") {
+			continue // supplemental: events passed or played as tones, CN passed or played as noise
 		}
 		if !names.Supported(name) {
 			return &ErrTranscode{Codec: name}
@@ -250,11 +251,14 @@ func planAnswerCodecs(answer []sdp.PayloadType, offerer []nodestate.PayloadType,
 			break
 		}
 	}
-	if addedCodec == nil && answerDTMF && offerDTMF < 0 {
-		// telephone-event added for the answerer (transcode
-		// telephone-event): the offerer's in-band digits become its
-		// events, its events the offerer's tones; both ways through a
-		// transcoder in the codec they share.
+	answerCN := slices.ContainsFunc(answer, func(p sdp.PayloadType) bool { return strings.EqualFold(p.Encoding, "CN") })
+	offerCN := slices.ContainsFunc(offerer, func(o nodestate.PayloadType) bool { return strings.EqualFold(o.Encoding, "CN") })
+	if addedCodec == nil && (answerDTMF && offerDTMF < 0 || answerCN && !offerCN) {
+		// telephone-event or CN added for the answerer (transcode
+		// telephone-event, CN): the offerer's in-band digits become its
+		// events and its events the offerer's tones; the offerer's
+		// silence becomes CN and its CN the offerer's noise; both ways
+		// through a transcoder in the codec they share.
 		for _, p := range kept {
 			if np := storePTs([]sdp.PayloadType{p})[0]; transcodable(np) {
 				c := np

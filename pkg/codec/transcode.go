@@ -5,6 +5,7 @@ package codec
 
 import (
 	"encoding/binary"
+	"math"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +30,12 @@ type Spec struct {
 	Pass  []uint8 `json:"pass,omitempty"`
 	DTMF  uint8   `json:"dtmf,omitempty"`
 	CN    uint8   `json:"cn,omitempty"`
+	// CNNoise: the sender's comfort noise (RFC 3389) becomes noise in
+	// Out, a frame per CN packet, for a receiver without CN.
+	// SilenceCN: the sender (without CN) goes silent, the receiver gets
+	// CN packets (payload type CN) instead of silent frames.
+	CNNoise   bool `json:"cn_noise,omitempty"`
+	SilenceCN bool `json:"silence_cn,omitempty"`
 	// DTMFClock is the clock of the receiver's telephone-event (0: 8000).
 	DTMFClock int `json:"dtmf_clock,omitempty"`
 	// InbandDTMF: the sender's RFC 4733 events become DTMF tones in Out
@@ -135,6 +142,46 @@ type Transcoder struct {
 	detOutTS uint32
 	detDur   int
 	report   func(Detected)
+
+	rng      uint32 // comfort noise
+	inSilent bool   // SilenceCN: the last frame sent was CN
+}
+
+// cnLevel is the noise level (−dBov) of the CN rtpkit sends for silence,
+// rtpengine's default comfort noise payload.
+const cnLevel = 32
+
+// silent reports whether pcm is digital silence (every sample within
+// ±3, rtpengine's default silence threshold of 0.01 %).
+func silent(pcm []int16) bool {
+	for _, s := range pcm {
+		if s > 3 || s < -3 {
+			return false
+		}
+	}
+	return len(pcm) > 0
+}
+
+// noise plays one CN packet of the sender's (level −dBov) as a frame of
+// white noise at that level in the output codec.
+func (t *Transcoder) noise(emit func([]byte), ts, ssrc uint32, level byte, advance uint16) {
+	if !t.synced {
+		t.pcm = t.pcm[:0]
+		t.pendTS = t.scale(ts, 8000)
+		t.synced = true
+	}
+	rms := 32767 * math.Pow(10, -float64(level&0x7f)/20)
+	n := len(t.pcm)
+	t.pcm = growPCM(t.pcm, t.frame)
+	for i := n; i < len(t.pcm); i++ {
+		// xorshift32: uniform in ±√3·rms has that RMS.
+		t.rng ^= t.rng << 13
+		t.rng ^= t.rng >> 17
+		t.rng ^= t.rng << 5
+		u := float64(t.rng)/float64(math.MaxUint32)*2 - 1
+		t.pcm[i] = int16(u * rms * math.Sqrt(3))
+	}
+	t.encodePending(emit, ssrc, advance)
 }
 
 // SetDTMFReport sets what gets the digits DetectDTMF hears.
@@ -319,7 +366,7 @@ func NewTranscoder(spec Spec) (*Transcoder, error) {
 	if spec.Ptime <= 0 {
 		spec.Ptime = 20
 	}
-	t := &Transcoder{spec: spec, decs: map[uint8]*decoding{}, pkt: make([]byte, 0, 1500)}
+	t := &Transcoder{spec: spec, decs: map[uint8]*decoding{}, pkt: make([]byte, 0, 1500), rng: 0x9e3779b9}
 	for _, p := range spec.Pass {
 		if p < 128 {
 			t.pass[p] = true
@@ -466,6 +513,18 @@ play:
 			return
 		}
 	}
+	if t.spec.SilenceCN && t.spec.CN != 0 && !t.isDTMF(pt) && !t.isCN(pt) {
+		if d := t.decoderFor(pt); d != nil {
+			if pcm, err := d.dec.Decode(t.tmp[:0], payload); err == nil && silent(pcm) {
+				// Silence: comfort noise for the receiver instead.
+				t.tmp = pcm
+				t.pcm, t.synced = t.pcm[:0], false
+				t.seq += advance
+				t.send(emit, false, t.spec.CN, t.scale(ts, d.f.Clock), SSRC(ssrc), []byte{cnLevel})
+				return
+			}
+		}
+	}
 	switch {
 	case t.pass[pt]:
 		// Passed packets keep the sender's numbering (gaps, repeats),
@@ -483,6 +542,10 @@ play:
 		out := t.spec.DTMF
 		if t.isCN(pt) {
 			out = t.spec.CN
+		}
+		if out == 0 && t.isCN(pt) && t.spec.CNNoise && len(payload) > 0 {
+			t.noise(emit, ts, ssrc, payload[0], advance)
+			return
 		}
 		if out == 0 {
 			return

@@ -157,3 +157,43 @@ func TestRepacketize(t *testing.T) {
 		}
 	}
 }
+
+// TestComfortNoise: CN from a sender becomes a frame of noise at its level
+// for a receiver without CN; a silent sender's frames become CN packets
+// for a receiver with CN.
+func TestComfortNoise(t *testing.T) {
+	pcmu := PT{0, Format{Name: "PCMU", Clock: 8000}}
+	cn := PT{13, Format{Name: "CN", Clock: 8000}}
+	tc, err := NewTranscoder(Spec{In: []PT{pcmu, cn}, Out: pcmu, Pass: []uint8{0}, CNNoise: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outs [][]byte
+	emit := func(b []byte) { outs = append(outs, append([]byte(nil), b...)) }
+	tc.Process(rtpPacket(13, 1, 160, 9, []byte{40}), emit)
+	if len(outs) != 1 || outs[0][1]&0x7f != 0 || len(outs[0]) != 172 {
+		t.Fatalf("CN → %d packets", len(outs))
+	}
+	dec, _ := NewDecoder(pcmu.Format)
+	pcm, _ := dec.Decode(nil, outs[0][12:])
+	var sum float64
+	for _, s := range pcm {
+		sum += float64(s) * float64(s)
+	}
+	level := -20 * math.Log10(math.Sqrt(sum/float64(len(pcm)))/32767)
+	if level < 37 || level > 43 {
+		t.Fatalf("noise at -%.1f dBov, want about -40", level)
+	}
+
+	outs = nil
+	tc, _ = NewTranscoder(Spec{In: []PT{pcmu}, Out: pcmu, Pass: []uint8{0}, CN: 13, SilenceCN: true})
+	silence := make([]byte, 160)
+	for i := range silence {
+		silence[i] = 0xff
+	}
+	tc.Process(rtpPacket(0, 1, 160, 9, make([]byte, 160)), emit) // µ-law 0x00: loud, passes
+	tc.Process(rtpPacket(0, 2, 320, 9, silence), emit)
+	if len(outs) != 2 || outs[0][1]&0x7f != 0 || outs[1][1]&0x7f != 13 || len(outs[1]) != 13 || outs[1][12] != 32 {
+		t.Fatalf("silence → %v", outs)
+	}
+}

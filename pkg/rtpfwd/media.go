@@ -73,6 +73,11 @@ func transcodeSpec(m, pm *nodestate.Media) string {
 	// detect-DTMF.
 	s.InbandDTMF = dtmfPT(m) != 0 && dtmfPT(pm) == 0
 	s.DetectDTMF = dtmfPT(m) == 0 && dtmfPT(pm) != 0 || slices.Contains(m.Flags, nodestate.FlagDetectDTMF)
+	// Comfort noise the receiver cannot take is played as noise; the
+	// sender's silence is sent as CN to a receiver that takes it (CN
+	// added for it).
+	s.CNNoise = hasCN(m) && !hasCN(pm)
+	s.SilenceCN = !hasCN(m) && hasCN(pm)
 	// The receiver's telephone-event: the one at its codec's clock if
 	// it has one, else its first.
 	for _, q := range pm.PayloadTypes {
@@ -233,4 +238,11 @@ func (r *reconciler) followPlayDTMF(c *bus.Conn, log *slog.Logger) error {
 		return fmt.Errorf("follow play DTMF: %w", err)
 	}
 	return nil
+}
+
+// hasCN reports whether media m's party takes comfort noise (CN at 8 kHz).
+func hasCN(m *nodestate.Media) bool {
+	return slices.ContainsFunc(m.PayloadTypes, func(p nodestate.PayloadType) bool {
+		return strings.EqualFold(p.Encoding, "CN") && p.Clock == 8000
+	})
 }
