@@ -5,10 +5,10 @@ package codec
 
 import (
 	"encoding/binary"
-	"math"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -143,8 +143,7 @@ type Transcoder struct {
 	detDur   int
 	report   func(Detected)
 
-	rng      uint32 // comfort noise
-	inSilent bool   // SilenceCN: the last frame sent was CN
+	rng uint32 // comfort noise
 }
 
 // cnLevel is the noise level (−dBov) of the CN rtpkit sends for silence,
