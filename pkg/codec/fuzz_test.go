@@ -22,6 +22,9 @@ func FuzzTranscoder(f *testing.F) {
 		}
 		specs = append(specs, Spec{In: []PT{pcmu, dtmf}, Out: c, DTMF: 101}, Spec{In: []PT{c, dtmf}, Out: pcmu, DTMF: 101, Pass: []uint8{101}})
 	}
+	cn := PT{13, Format{Name: "CN", Clock: 8000}}
+	specs = append(specs, Spec{In: []PT{pcmu, cn, dtmf}, Out: pcmu, Pass: []uint8{0}, CNNoise: true, InbandDTMF: true},
+		Spec{In: []PT{pcmu}, Out: pcmu, Pass: []uint8{0}, CN: 13, SilenceCN: true, DetectDTMF: true, DTMF: 101, Ptime: 30})
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		for _, s := range specs {
 			tc, err := NewTranscoder(s)
@@ -33,7 +36,7 @@ func FuzzTranscoder(f *testing.F) {
 					if len(out) < 12 || out[0]>>6 != 2 {
 						t.Fatalf("not RTP out: % x", out)
 					}
-					if pt := out[1] & 0x7f; pt != s.Out.PT && pt != s.DTMF && pt != 101 {
+					if pt := out[1] & 0x7f; pt != s.Out.PT && pt != s.DTMF && pt != 101 && pt != 13 {
 						t.Fatalf("payload type %d out", pt)
 					}
 					if len(pkt) >= 12 && binary.BigEndian.Uint32(out[8:12]) != SSRC(binary.BigEndian.Uint32(pkt[8:12])) {
