@@ -492,7 +492,7 @@ func TestBashCompletion(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct{ line, want string }{
-		{"rtpctl ", "up status bench keyspace active standby list session terminate interfaces get set ng bus-keys completion version help"},
+		{"rtpctl ", "up status bench keyspace active standby list session terminate interfaces get set ng dtmf bus-keys completion version help"},
 		{"rtpctl te", "terminate"},
 		{"rtpctl list ", "sessions numsessions totals"},
 		{"rtpctl list sessions ", "all own foreign"},

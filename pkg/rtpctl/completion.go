@@ -42,6 +42,7 @@ var completionCommands = []struct {
 	{"get", [][]string{{"get"}}},
 	{"set", [][]string{{"set"}}},
 	{"ng", [][]string{{"ng"}}},
+	{"dtmf", [][]string{{"dtmf"}}},
 	{"bus-keys", [][]string{{"bus-keys"}}},
 	{"completion", nil},
 	{"version", nil},
