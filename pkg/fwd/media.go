@@ -20,6 +20,7 @@ import (
 	"hash/maphash"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 )
 
 // MediaProc processes the RTP one party sends before its peer gets it.
@@ -94,6 +95,8 @@ type mediaWorkers struct {
 	dtmf    func(DTMFEvent)
 	wg      sync.WaitGroup
 	failed  func(StreamID, error)
+	// stop: the engine is closing; queued jobs are dropped, not run.
+	stop atomic.Bool
 }
 
 func newMediaWorkers(n int, factory MediaFactory, dtmf func(DTMFEvent)) *mediaWorkers {
@@ -116,6 +119,7 @@ func (m *mediaWorkers) queueFor(id StreamID) chan mediaJob {
 // close ends the goroutines once their queues are empty; no loop may
 // queue any more.
 func (m *mediaWorkers) close() {
+	m.stop.Store(true)
 	for _, q := range m.queues {
 		close(q)
 	}
@@ -140,6 +144,12 @@ func (m *mediaWorkers) run(q chan mediaJob) {
 	defer m.wg.Done()
 	states := map[StreamID]*mediaState{}
 	for j := range q {
+		if m.stop.Load() {
+			if j.pkt != nil {
+				mediaBufs.Put(j.pkt)
+			}
+			continue
+		}
 		if j.retire {
 			delete(states, j.id)
 			continue
