@@ -91,18 +91,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# free_udp_port prints a UDP port on 127.0.0.1 nobody listens on.
-free_udp_port() {
-	local p
-	for p in $(shuf -i 12000-19999 -n 100); do
-		if [ -z "$(ss -Hulnp "sport = :$p" 2>/dev/null)" ]; then
-			echo "$p"
-			return
-		fi
-	done
-	echo "compare.sh: no free port" >&2
-	return 1
-}
+# free_udp_port (bench/lib.sh).
+. bench/lib.sh
 
 # wait_for FILE REGEX SECONDS PID waits for a line in a log.
 wait_for() {

@@ -34,13 +34,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_udp_port() {
-	local p
-	for p in $(shuf -i 12000-19999 -n 100); do
-		[ -z "$(ss -Hulnp "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return; }
-	done
-	return 1
-}
+# free_udp_port (bench/lib.sh).
+. bench/lib.sh
 
 make -s build
 ulimit -n 65536 2>/dev/null || true

@@ -390,10 +390,7 @@ func (l *loop) serve(s *stream, fd int) {
 			queued = 0
 		}
 		sink = to
-		l.siov[queued].Base = &pkt[0]
-		l.siov[queued].SetLen(len(pkt))
-		l.sname[queued] = to.dest.raw
-		l.sh[queued].Hdr.Namelen = to.dest.len
+		l.queue(queued, to, pkt)
 		queued++
 	}
 	if queued > 0 {
@@ -403,6 +400,14 @@ func (l *loop) serve(s *stream, fd int) {
 		s.last = now
 	}
 	s.publish()
+}
+
+// queue puts pkt in send slot k, for sink's endpoint (flush sends it).
+func (l *loop) queue(k int, to *stream, pkt []byte) {
+	l.siov[k].Base = &pkt[0]
+	l.siov[k].SetLen(len(pkt))
+	l.sname[k] = to.dest.raw
+	l.sh[k].Hdr.Namelen = to.dest.len
 }
 
 // count adds an accepted packet to its stream's counters, notes its SSRC

@@ -325,10 +325,7 @@ func (l *loop) sendInjected() {
 			pkt = enc
 		}
 		sink = to
-		l.siov[queued].Base = &pkt[0]
-		l.siov[queued].SetLen(len(pkt))
-		l.sname[queued] = to.dest.raw
-		l.sh[queued].Hdr.Namelen = to.dest.len
+		l.queue(queued, to, pkt)
 		queued++
 	}
 	if queued > 0 {
