@@ -199,3 +199,35 @@ func TestDetectDTMF(t *testing.T) {
 		t.Fatalf("%d event packets, %d of them ends; want the digit's length of them and three ends", events, ends)
 	}
 }
+
+// TestDetectDTMFWideband: a digit in G.722 (16 kHz) is heard too (the
+// detector gets the audio resampled to 8 kHz), and the audio around it,
+// decoded once per packet, passes on as PCMU with its usual quality.
+func TestDetectDTMFWideband(t *testing.T) {
+	g722 := PT{9, Format{Name: "G722", Clock: 8000}}
+	tc, err := NewTranscoder(Spec{In: []PT{g722}, Out: PT{0, Format{Name: "PCMU", Clock: 8000}}, DetectDTMF: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reports []Detected
+	tc.SetDTMFReport(func(d Detected) { reports = append(reports, d) })
+	enc, _ := NewEncoder(g722.Format, 20)
+	g := NewToneGen(16000, 11, 10)
+	pcm := make([]int16, 320)
+	outs := 0
+	for i := range 20 {
+		if i >= 5 && i < 12 {
+			g.Fill(pcm)
+		} else {
+			clear(pcm)
+		}
+		p, _ := enc.Encode(nil, pcm)
+		tc.Process(rtpPacket(9, uint16(i), uint32(160*i), 3, p), func([]byte) { outs++ })
+	}
+	if len(reports) != 1 || reports[0].Event != 11 {
+		t.Fatalf("reports %+v, want one of event 11 (#)", reports)
+	}
+	if outs != 20 {
+		t.Fatalf("%d packets out, want 20 (no telephone-event at the receiver: the audio passes)", outs)
+	}
+}

@@ -144,6 +144,38 @@ type Transcoder struct {
 	report   func(Detected)
 
 	rng uint32 // comfort noise
+
+	// The packet being processed, decoded once whoever needs it (a
+	// decoder keeps state: decoding twice would corrupt it); detRS
+	// resamples it to 8 kHz for the DTMF detector.
+	decoded bool
+	decD    *decoding
+	decErr  bool
+	detRS   *Resampler
+	det8k   []int16
+}
+
+// decode decodes the current packet's payload once (into t.tmp) with
+// pt's decoder; nil if it cannot be.
+func (t *Transcoder) decode(pt uint8, payload []byte) *decoding {
+	if t.decoded {
+		if t.decErr {
+			return nil
+		}
+		return t.decD
+	}
+	t.decoded = true
+	d := t.decoderFor(pt)
+	t.decD, t.decErr = d, d == nil
+	if d == nil {
+		return nil
+	}
+	var err error
+	if t.tmp, err = d.dec.Decode(t.tmp[:0], payload); err != nil || len(t.tmp) == 0 {
+		t.decErr = true
+		return nil
+	}
+	return d
 }
 
 // cnLevel is the noise level (−dBov) of the CN rtpkit sends for silence,
@@ -190,8 +222,8 @@ func (t *Transcoder) SetDTMFReport(fn func(Detected)) { t.report = fn }
 // receiver's telephone-event, replaces the packet with the event while a
 // digit lasts; true: the packet was replaced.
 func (t *Transcoder) listen(emit func([]byte), pt uint8, ts, ssrc uint32, payload []byte, advance uint16) bool {
-	d := t.decoderFor(pt)
-	if d == nil || d.dec.Rate() != 8000 {
+	d := t.decode(pt, payload)
+	if d == nil {
 		return false
 	}
 	if t.det == nil {
@@ -202,11 +234,18 @@ func (t *Transcoder) listen(emit func([]byte), pt uint8, ts, ssrc uint32, payloa
 		}
 		t.det = det
 	}
-	pcm, err := d.dec.Decode(t.tmp[:0], payload)
-	if err != nil || len(pcm) == 0 {
-		return false
+	pcm := t.tmp
+	if d.dec.Rate() != 8000 { // the detector hears 8 kHz
+		if t.detRS == nil {
+			rs, err := NewResampler(d.dec.Rate(), 8000)
+			if err != nil {
+				return false
+			}
+			t.detRS = rs
+		}
+		t.det8k = t.detRS.Process(t.det8k[:0], pcm)
+		pcm = t.det8k
 	}
-	t.tmp = pcm
 	t.det.Feed(pcm)
 	digit := t.det.Status()
 	code := uint8(strings.IndexByte("0123456789*#ABCD", digit))
@@ -289,13 +328,8 @@ func (t *Transcoder) InjectPause(event, volume uint8, durationMs, pauseMs int) {
 // which it replaces; false: the packet could not be used (undecodable)
 // and goes its usual way.
 func (t *Transcoder) injected(emit func([]byte), pt uint8, ts, ssrc uint32, payload []byte, advance uint16) bool {
-	d := t.decoderFor(pt)
+	d := t.decode(pt, payload)
 	if d == nil {
-		return false
-	}
-	t.tmp = t.tmp[:0]
-	var err error
-	if t.tmp, err = d.dec.Decode(t.tmp, payload); err != nil || len(t.tmp) == 0 {
 		return false
 	}
 	in := t.inj
@@ -436,6 +470,7 @@ func (t *Transcoder) Process(pkt []byte, emit func([]byte)) {
 	if len(pkt) < 12 || pkt[0]>>6 != 2 {
 		return
 	}
+	t.decoded = false
 	off := 12 + 4*int(pkt[0]&0x0f)
 	if pkt[0]&0x10 != 0 {
 		if len(pkt) < off+4 {
@@ -513,10 +548,9 @@ play:
 		}
 	}
 	if t.spec.SilenceCN && t.spec.CN != 0 && !t.isDTMF(pt) && !t.isCN(pt) {
-		if d := t.decoderFor(pt); d != nil {
-			if pcm, err := d.dec.Decode(t.tmp[:0], payload); err == nil && silent(pcm) {
+		if d := t.decode(pt, payload); d != nil {
+			if silent(t.tmp) {
 				// Silence: comfort noise for the receiver instead.
-				t.tmp = pcm
 				t.pcm, t.synced = t.pcm[:0], false
 				t.seq += advance
 				t.send(emit, false, t.spec.CN, t.scale(ts, d.f.Clock), SSRC(ssrc), []byte{cnLevel})
@@ -569,13 +603,8 @@ play:
 		t.send(emit, pkt[1]&0x80 != 0, out, t.scale(ts, inClock), SSRC(ssrc), payload)
 		return
 	}
-	d := t.decoderFor(pt)
+	d := t.decode(pt, payload)
 	if d == nil {
-		return
-	}
-	t.tmp = t.tmp[:0]
-	var err error
-	if t.tmp, err = d.dec.Decode(t.tmp, payload); err != nil || len(t.tmp) == 0 {
 		return
 	}
 	// Output timestamps run on from the last frame whatever the input's
