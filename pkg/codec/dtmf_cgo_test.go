@@ -231,3 +231,44 @@ func TestDetectDTMFWideband(t *testing.T) {
 		t.Fatalf("%d packets out, want 20 (no telephone-event at the receiver: the audio passes)", outs)
 	}
 }
+
+// TestBlockInbandDTMF: with block DTMF, a digit heard in a transcoded
+// party's audio is replaced by silence (the receiver's detector hears
+// nothing of it), sent as no event, and still reported.
+func TestBlockInbandDTMF(t *testing.T) {
+	pcmu := PT{0, Format{Name: "PCMU", Clock: 8000}}
+	tc, err := NewTranscoder(Spec{In: []PT{pcmu}, Out: pcmu, Pass: []uint8{0}, DTMF: 101, DetectDTMF: true, BlockDTMF: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reports []Detected
+	tc.SetDTMFReport(func(d Detected) { reports = append(reports, d) })
+	enc, _ := NewEncoder(pcmu.Format, 20)
+	dec, _ := NewDecoder(pcmu.Format)
+	det, _ := NewDTMFDetector()
+	g := NewToneGen(8000, 2, 10)
+	pcm := make([]int16, 160)
+	heard, outs := "", 0
+	for i := range 25 {
+		if i >= 5 && i < 15 {
+			g.Fill(pcm)
+		} else {
+			clear(pcm)
+		}
+		p, _ := enc.Encode(nil, pcm)
+		tc.Process(rtpPacket(0, uint16(i), uint32(160*i), 3, p), func(b []byte) {
+			outs++
+			if b[1]&0x7f != 0 {
+				t.Fatalf("payload type %d out: the digit went as an event", b[1]&0x7f)
+			}
+			got, _ := dec.Decode(nil, b[12:])
+			heard += det.Feed(got)
+		})
+	}
+	if len(reports) != 1 || reports[0].Event != 2 {
+		t.Fatalf("reports %+v, want one of event 2", reports)
+	}
+	if heard != "" || outs != 25 {
+		t.Fatalf("the receiver heard %q in %d packets, want nothing in 25", heard, outs)
+	}
+}

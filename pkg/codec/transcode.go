@@ -47,6 +47,9 @@ type Spec struct {
 	// the receiver takes telephone-event (DTMF), sent to it as RFC 4733
 	// events in place of the tone.
 	DetectDTMF bool `json:"detect_dtmf,omitempty"`
+	// BlockDTMF (with DetectDTMF): a digit heard is replaced by silence,
+	// and sent as no event (block DTMF); it is still reported.
+	BlockDTMF bool `json:"block_dtmf,omitempty"`
 }
 
 // Detected is a DTMF digit heard in a sender's audio: its event code,
@@ -148,11 +151,12 @@ type Transcoder struct {
 	// The packet being processed, decoded once whoever needs it (a
 	// decoder keeps state: decoding twice would corrupt it); detRS
 	// resamples it to 8 kHz for the DTMF detector.
-	decoded bool
-	decD    *decoding
-	decErr  bool
-	detRS   *Resampler
-	det8k   []int16
+	decoded  bool
+	silenced bool // the packet's audio was replaced by silence (t.tmp)
+	decD     *decoding
+	decErr   bool
+	detRS    *Resampler
+	det8k    []int16
 }
 
 // decode decodes the current packet's payload once (into t.tmp) with
@@ -259,7 +263,7 @@ func (t *Transcoder) listen(emit func([]byte), pt uint8, ts, ssrc uint32, payloa
 		if t.report != nil {
 			t.report(Detected{Event: ended, Timestamp: t.detTS, Duration: t.detDur})
 		}
-		if t.spec.DTMF != 0 {
+		if t.spec.DTMF != 0 && !t.spec.BlockDTMF {
 			ev := [4]byte{ended, 0x80 | 10, byte(t.detDur >> 8), byte(t.detDur)}
 			for i := range 3 {
 				if i == 0 {
@@ -283,6 +287,13 @@ func (t *Transcoder) listen(emit func([]byte), pt uint8, ts, ssrc uint32, payloa
 		if t.spec.DTMF != 0 {
 			t.marker = true
 		}
+	}
+	if t.spec.BlockDTMF {
+		// Blocked: the tone's audio goes as silence (encoded, even in
+		// the same codec), no event.
+		clear(t.tmp)
+		t.silenced = true
+		return false
 	}
 	if t.spec.DTMF == 0 || int(code) > 15 {
 		return false
@@ -470,7 +481,7 @@ func (t *Transcoder) Process(pkt []byte, emit func([]byte)) {
 	if len(pkt) < 12 || pkt[0]>>6 != 2 {
 		return
 	}
-	t.decoded = false
+	t.decoded, t.silenced = false, false
 	off := 12 + 4*int(pkt[0]&0x0f)
 	if pkt[0]&0x10 != 0 {
 		if len(pkt) < off+4 {
@@ -559,7 +570,7 @@ play:
 		}
 	}
 	switch {
-	case t.pass[pt]:
+	case t.pass[pt] && !t.silenced:
 		// Passed packets keep the sender's numbering (gaps, repeats),
 		// offset to continue from what rtpkit sent before them.
 		t.pcm = t.pcm[:0]

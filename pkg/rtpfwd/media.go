@@ -73,6 +73,10 @@ func transcodeSpec(m, pm *nodestate.Media) string {
 	// detect-DTMF.
 	s.InbandDTMF = dtmfPT(m) != 0 && dtmfPT(pm) == 0
 	s.DetectDTMF = dtmfPT(m) == 0 && dtmfPT(pm) != 0 || slices.Contains(m.Flags, nodestate.FlagDetectDTMF)
+	// block DTMF on a transcoded party: its in-band digits go as silence.
+	if slices.Contains(m.Flags, nodestate.FlagBlockDTMF) {
+		s.DetectDTMF, s.BlockDTMF = true, true
+	}
 	// Comfort noise the receiver cannot take is played as noise; the
 	// sender's silence is sent as CN to a receiver that takes it (CN
 	// added for it).
