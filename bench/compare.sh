@@ -91,7 +91,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# free_udp_port (bench/lib.sh).
+# free_udp_port, start_rtpengine (bench/lib.sh).
 . bench/lib.sh
 
 # wait_for FILE REGEX SECONDS PID waits for a line in a log.
@@ -132,21 +132,6 @@ done
 # rate is the reference.
 declare -A NG PID
 NG[rtpkit]=$KIT_NG PID[rtpkit]=$KIT_PID
-start_rtpengine() { # name port-min port-max extra-args...
-	local name=$1 ng
-	ng=127.0.0.1:$(free_udp_port)
-	rtpengine --config-file=none --table=-1 --foreground --interface=127.0.0.1 --listen-ng="$ng" \
-		--delete-delay=0 --log-stderr --port-min="$2" --port-max="$3" "${@:4}" >"$TMP/$name.log" 2>&1 &
-	PID[$name]=$!
-	NG[$name]=$ng
-	PIDS+=("$!")
-	for _ in $(seq 100); do
-		[ -n "$(ss -Hulnp "sport = :${ng##*:}" 2>/dev/null)" ] && break
-		kill -0 "${PID[$name]}" 2>/dev/null || { cat "$TMP/$name.log" >&2; exit 1; }
-		sleep 0.1
-	done
-	echo "$name ng $ng pid ${PID[$name]}" >&2
-}
 start_rtpengine rtpengine-l6 8000 13999
 start_rtpengine rtpengine-l4 14000 19999 --log-level=4
 

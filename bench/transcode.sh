@@ -34,7 +34,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# free_udp_port (bench/lib.sh).
+# free_udp_port, start_rtpengine (bench/lib.sh).
 . bench/lib.sh
 
 make -s build
@@ -47,16 +47,6 @@ PID[rtpkit]=$!
 PIDS+=("$!")
 for _ in $(seq 300); do grep -q 'is up' "$TMP/rtpkit.log" && break; sleep 0.1; done
 for pid in $(sed -nE 's/^  [a-z-]+ +running, pid ([0-9]+)$/\1/p' "$TMP/rtpkit.log"); do PIDS+=("$pid"); done
-start_rtpengine() { # name port-min port-max extra...
-	local name=$1 ng
-	ng=127.0.0.1:$(free_udp_port)
-	rtpengine --config-file=none --table=-1 --foreground --interface=127.0.0.1 --listen-ng="$ng" \
-		--delete-delay=0 --log-stderr --port-min="$2" --port-max="$3" "${@:4}" >"$TMP/$name.log" 2>&1 &
-	PID[$name]=$!
-	NG[$name]=$ng
-	PIDS+=("$!")
-	for _ in $(seq 100); do [ -n "$(ss -Hulnp "sport = :${ng##*:}" 2>/dev/null)" ] && break; sleep 0.1; done
-}
 start_rtpengine rtpengine-l6 8000 13999
 start_rtpengine rtpengine-l4 14000 19999 --log-level=4
 TARGETS=(rtpkit rtpengine-l6 rtpengine-l4)

@@ -6,6 +6,21 @@ package calls
 // BlockDTMF blocks (block true) or unblocks the DTMF of the party with
 // req's from-tag, or of every party of the call without one.
 func (e *Engine) BlockDTMF(req *Request, block bool) error {
+	return e.withParties(req, req.FromTag == "", func(c *call, legs []*leg) error {
+		for _, l := range legs {
+			for _, m := range l.medias {
+				m.blockDTMF = block
+			}
+		}
+		e.save(c)
+		return nil
+	})
+}
+
+// withParties runs fn on the locked call of req with the parties a
+// media-control command selects: the one with req's from-tag, or every
+// party with all.
+func (e *Engine) withParties(req *Request, all bool, fn func(c *call, legs []*leg) error) error {
 	if req.CallID == "" {
 		return ErrNoCallID
 	}
@@ -14,22 +29,15 @@ func (e *Engine) BlockDTMF(req *Request, block bool) error {
 		return ErrUnknownCall
 	}
 	defer en.mu.Unlock()
-	c := en.c
-	var legs []*leg
-	if req.FromTag != "" {
-		l := c.legByTag(req.FromTag)
-		if l == nil {
-			return ErrDeleteNotFound
-		}
-		legs = append(legs, l)
-	} else {
-		legs = c.legs
+	switch {
+	case all:
+		return fn(en.c, en.c.legs)
+	case req.FromTag == "":
+		return ErrNoFromTag
 	}
-	for _, l := range legs {
-		for _, m := range l.medias {
-			m.blockDTMF = block
-		}
+	l := en.c.legByTag(req.FromTag)
+	if l == nil {
+		return ErrDeleteNotFound
 	}
-	e.save(c)
-	return nil
+	return fn(en.c, []*leg{l})
 }

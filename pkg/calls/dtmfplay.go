@@ -14,45 +14,26 @@ var ErrNoInjection = &Reasoned{"Call not set up for DTMF injection (the inject-D
 // its peer through a transcoder (inject-DTMF, transcoding,
 // always-transcode).
 func (e *Engine) DTMFTargets(req *Request, all bool) ([]netip.AddrPort, error) {
-	if req.CallID == "" {
-		return nil, ErrNoCallID
-	}
-	en := e.lock(req.CallID)
-	if en == nil {
-		return nil, ErrUnknownCall
-	}
-	defer en.mu.Unlock()
-	c := en.c
-	var legs []*leg
-	switch {
-	case all:
-		legs = c.legs
-	case req.FromTag != "":
-		l := c.legByTag(req.FromTag)
-		if l == nil {
-			return nil, ErrDeleteNotFound
-		}
-		legs = append(legs, l)
-	default:
-		return nil, ErrNoFromTag
-	}
 	var out []netip.AddrPort
-	for _, l := range legs {
-		if l.peer == nil {
-			continue
-		}
-		for i, m := range l.medias {
-			if !strings.EqualFold(m.typ, "audio") || !m.local.RTP.IsValid() || i >= len(l.peer.medias) {
+	err := e.withParties(req, all, func(_ *call, legs []*leg) error {
+		for _, l := range legs {
+			if l.peer == nil {
 				continue
 			}
-			if l.peer.medias[i].transcode == nil {
-				return nil, ErrNoInjection
+			for i, m := range l.medias {
+				if !strings.EqualFold(m.typ, "audio") || !m.local.RTP.IsValid() || i >= len(l.peer.medias) {
+					continue
+				}
+				if l.peer.medias[i].transcode == nil {
+					return ErrNoInjection
+				}
+				out = append(out, m.local.RTP)
 			}
-			out = append(out, m.local.RTP)
 		}
+		return nil
+	})
+	if err == nil && len(out) == 0 {
+		err = ErrNoInjection
 	}
-	if len(out) == 0 {
-		return nil, ErrNoInjection
-	}
-	return out, nil
+	return out, err
 }

@@ -99,6 +99,8 @@ type Transcoder struct {
 	enc   Encoder
 	decs  map[uint8]*decoding
 	pass  [128]bool
+	kind  [128]uint8 // kindAudio, kindDTMF, kindCN by input payload type
+	clock [128]int   // the input payload types' clocks
 	frame int
 
 	pcm, tmp []int16
@@ -416,6 +418,24 @@ func NewTranscoder(spec Spec) (*Transcoder, error) {
 			t.pass[p] = true
 		}
 	}
+	// What each input payload type is, and its clock, once: the packet
+	// path looks them up rather than searching the spec.
+	t.kind[13] = kindCN // CN's static number, unless the spec says otherwise
+	seen := [128]bool{}
+	for _, in := range spec.In {
+		if in.PT >= 128 || seen[in.PT] {
+			continue
+		}
+		seen[in.PT] = true
+		t.kind[in.PT] = kindAudio
+		switch {
+		case in.Is("telephone-event"):
+			t.kind[in.PT] = kindDTMF
+		case in.Is("CN"):
+			t.kind[in.PT] = kindCN
+		}
+		t.clock[in.PT] = in.Clock
+	}
 	// The encoder runs at the rate of the sender's first audio codec
 	// where the output codec allows it (Opus), saving a resampling.
 	rate := 0
@@ -595,12 +615,7 @@ play:
 			return
 		}
 		t.seq += advance
-		inClock := 8000
-		for _, in := range t.spec.In {
-			if in.PT == pt && in.Clock > 0 {
-				inClock = in.Clock
-			}
-		}
+		inClock := t.clockOf(pt)
 		if t.isDTMF(pt) && t.spec.DTMFClock > 0 && t.spec.DTMFClock != inClock && len(payload) >= 4 {
 			// The receiver's telephone-event runs at another clock (that
 			// of its codec): the event's duration is scaled with it.
@@ -642,12 +657,7 @@ func (t *Transcoder) inband(emit func([]byte), pt uint8, ts, ssrc uint32, p []by
 	if len(p) < 4 {
 		return
 	}
-	clock := 8000
-	for _, in := range t.spec.In {
-		if in.PT == pt && in.Clock > 0 {
-			clock = in.Clock
-		}
-	}
+	clock := t.clockOf(pt)
 	end := p[1]&0x80 != 0
 	dur := int(binary.BigEndian.Uint16(p[2:4]))
 	if t.ev == nil || ts != t.evTS {
@@ -702,16 +712,22 @@ func (t *Transcoder) encodePending(emit func([]byte), ssrc uint32, advance uint1
 	}
 }
 
-func (t *Transcoder) isDTMF(pt uint8) bool { return t.inName(pt, "telephone-event") }
-func (t *Transcoder) isCN(pt uint8) bool   { return t.inName(pt, "CN") }
+// Kinds of input payload types (Transcoder.kind).
+const (
+	kindAudio = iota
+	kindDTMF
+	kindCN
+)
 
-func (t *Transcoder) inName(pt uint8, name string) bool {
-	for _, in := range t.spec.In {
-		if in.PT == pt {
-			return in.Is(name)
-		}
+func (t *Transcoder) isDTMF(pt uint8) bool { return t.kind[pt&0x7f] == kindDTMF }
+func (t *Transcoder) isCN(pt uint8) bool   { return t.kind[pt&0x7f] == kindCN }
+
+// clockOf is input payload type pt's clock (8000 if the spec gives none).
+func (t *Transcoder) clockOf(pt uint8) int {
+	if c := t.clock[pt&0x7f]; c > 0 {
+		return c
 	}
-	return name == "CN" && pt == 13
+	return 8000
 }
 
 // scale maps an input timestamp of clock inClock to the output clock.
